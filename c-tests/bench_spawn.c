@@ -1,0 +1,240 @@
+/* bench_spawn: cost of starting a child, for scripts/bench.
+ *
+ *   bench_spawn MODE ITERS LEAK [TARGET]
+ *
+ * MODE    forkexec | vforkexec | posix_spawn | system | popen | start
+ * ITERS   children started (and waited for) in the timed loop
+ * LEAK    fds >= 3 opened WITHOUT O_CLOEXEC before the loop, so that every child
+ *         inherits them; BENCH_LEAK_KIND picks what they are:
+ *         file (default: /dev/null), udp (unbound UDP sockets),
+ *         tcp_listen (TCP sockets listening on 127.0.0.1, ephemeral ports),
+ *         mixed (1/3 of each)
+ * TARGET  program (or, for system/popen, the shell command); default /bin/true
+ *
+ * MODE start measures process start alone: it posix_spawns TARGET with an
+ * environment that has LD_PRELOAD=$BENCH_CHILD_PRELOAD (none when empty), so
+ * that only the child loads the preload; run this driver itself without one.
+ *
+ * Lockstep (BENCH_GO and BENCH_DONE name two FIFOs): after setup and the
+ * warm-up child the driver writes 'R' to DONE, then for each byte 'r' read
+ * from GO starts one child and answers 'd'; 'q' or end of file stops it.
+ * scripts/bench runs one driver per variant and hands the token round, so
+ * that the variants alternate child by child and share the machine's mood.
+ * The FIFOs are opened O_CLOEXEC after startup: no child inherits them.
+ *
+ * One untimed child warms the caches first.  Output, one line of key=value:
+ *   ns_per_iter = wall time of the loop / ITERS;
+ *   cpu_ns_per_iter = CPU time (user + system) of this process and of all its
+ *   waited-for descendants over the loop / ITERS: unlike wall time it does not
+ *   count time spent waiting for a CPU that other work on the machine holds;
+ *   failures = children that did not exit 0;
+ *   wall_us / cpu_us = every child's own time, comma separated (in lockstep).
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static long long tv_ns(struct timeval tv) {
+    return (long long)tv.tv_sec * 1000000000LL + (long long)tv.tv_usec * 1000LL;
+}
+
+/* user + system time of this process and its reaped descendants */
+static long long cpu_ns(void) {
+    struct rusage self, kids;
+    getrusage(RUSAGE_SELF, &self);
+    getrusage(RUSAGE_CHILDREN, &kids);
+    return tv_ns(self.ru_utime) + tv_ns(self.ru_stime) + tv_ns(kids.ru_utime) + tv_ns(kids.ru_stime);
+}
+
+static int leak_one(const char *kind, int i) {
+    if (strcmp(kind, "mixed") == 0) {
+        static const char *kinds[] = {"file", "udp", "tcp_listen"};
+        kind = kinds[i % 3];
+    }
+    if (strcmp(kind, "udp") == 0) return socket(AF_INET, SOCK_DGRAM, 0);
+    if (strcmp(kind, "tcp_listen") == 0) {
+        int s = socket(AF_INET, SOCK_STREAM, 0);
+        if (s < 0) return -1;
+        struct sockaddr_in a;
+        memset(&a, 0, sizeof a);
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        a.sin_port = 0;
+        if (bind(s, (struct sockaddr *)&a, sizeof a) != 0 || listen(s, 16) != 0) {
+            close(s);
+            return -1;
+        }
+        return s;
+    }
+    return open("/dev/null", O_RDONLY); /* no O_CLOEXEC: that is the point */
+}
+
+/* environment for MODE start: ours minus any LD_PRELOAD, plus the child's */
+static char **child_env(void) {
+    const char *pre = getenv("BENCH_CHILD_PRELOAD");
+    size_t n = 0;
+    while (environ[n]) n++;
+    char **env = calloc(n + 2, sizeof *env);
+    if (!env) return environ;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) != 0) env[j++] = environ[i];
+    if (pre && *pre) {
+        size_t len = strlen(pre) + 12;
+        char *s = malloc(len);
+        if (s) {
+            snprintf(s, len, "LD_PRELOAD=%s", pre);
+            env[j++] = s;
+        }
+    }
+    env[j] = NULL;
+    return env;
+}
+
+static int wait_ok(pid_t pid) {
+    int st;
+    while (waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR) return 0;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* start one child, wait for it; 1 when it exited 0 */
+static int one(const char *mode, const char *target, char **env) {
+    char *argv[] = {(char *)target, NULL};
+    if (strcmp(mode, "forkexec") == 0) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execve(target, argv, environ);
+            _exit(127);
+        }
+        return pid > 0 && wait_ok(pid);
+    }
+    if (strcmp(mode, "vforkexec") == 0) {
+        pid_t pid = vfork();
+        if (pid == 0) {
+            execve(target, argv, environ);
+            _exit(127);
+        }
+        return pid > 0 && wait_ok(pid);
+    }
+    if (strcmp(mode, "posix_spawn") == 0 || strcmp(mode, "start") == 0) {
+        pid_t pid;
+        if (posix_spawn(&pid, target, NULL, NULL, argv, env) != 0) return 0;
+        return wait_ok(pid);
+    }
+    if (strcmp(mode, "system") == 0) {
+        int st = system(target);
+        return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    if (strcmp(mode, "popen") == 0) {
+        FILE *f = popen(target, "r");
+        if (!f) return 0;
+        char buf[256];
+        while (fread(buf, 1, sizeof buf, f) > 0) {
+        }
+        int st = pclose(f);
+        return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s forkexec|vforkexec|posix_spawn|system|popen|start ITERS LEAK [TARGET]\n", argv[0]);
+        return 2;
+    }
+    const char *mode = argv[1];
+    long iters = atol(argv[2]);
+    long leak = atol(argv[3]);
+    const char *target = argc > 4 ? argv[4] : "/bin/true";
+    static const char *modes[] = {"forkexec", "vforkexec", "posix_spawn", "system", "popen", "start"};
+    int known = 0;
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) known |= strcmp(mode, modes[i]) == 0;
+    if (!known || iters < 1 || leak < 0) {
+        fprintf(stderr, "bad arguments\n");
+        return 2;
+    }
+    const char *kind = getenv("BENCH_LEAK_KIND");
+    if (!kind || !*kind) kind = "file";
+
+    long leaked = 0;
+    for (long i = 0; i < leak; i++) {
+        if (leak_one(kind, (int)i) < 0) {
+            fprintf(stderr, "leaking fd %ld (%s): %s\n", i, kind, strerror(errno));
+            return 1;
+        }
+        leaked++;
+    }
+
+    char **env = strcmp(mode, "start") == 0 ? child_env() : environ;
+
+    (void)one(mode, target, env); /* warm-up, untimed */
+    long failures = 0;
+    const char *go_path = getenv("BENCH_GO"), *done_path = getenv("BENCH_DONE");
+    if (go_path && *go_path && done_path && *done_path) {
+        int go = open(go_path, O_RDONLY | O_CLOEXEC);
+        int done = open(done_path, O_WRONLY | O_CLOEXEC);
+        if (go < 0 || done < 0) {
+            fprintf(stderr, "open %s / %s: %s\n", go_path, done_path, strerror(errno));
+            return 1;
+        }
+        long long *wall = calloc((size_t)iters, sizeof *wall);
+        long long *cpu = calloc((size_t)iters, sizeof *cpu);
+        if (!wall || !cpu) return 1;
+        long n = 0;
+        long long wall_sum = 0, cpu_sum = 0;
+        if (write(done, "R", 1) != 1) return 1;
+        while (n < iters) {
+            char c;
+            ssize_t r = read(go, &c, 1);
+            if (r < 0 && errno == EINTR) continue;
+            if (r != 1 || c == 'q') break;
+            long long c0 = cpu_ns(), t0 = now_ns();
+            failures += !one(mode, target, env);
+            long long t1 = now_ns(), c1 = cpu_ns();
+            wall[n] = t1 - t0;
+            cpu[n] = c1 - c0;
+            wall_sum += wall[n];
+            cpu_sum += cpu[n];
+            n++;
+            if (write(done, "d", 1) != 1) return 1;
+        }
+        if (n == 0) return 1;
+        printf("mode=%s iters=%ld leak=%ld leak_kind=%s ns_per_iter=%.1f cpu_ns_per_iter=%.1f total_ns=%lld failures=%ld wall_us=",
+               mode, n, leaked, kind, (double)wall_sum / n, (double)cpu_sum / n, wall_sum, failures);
+        for (long i = 0; i < n; i++) printf("%s%.1f", i ? "," : "", wall[i] / 1000.0);
+        printf(" cpu_us=");
+        for (long i = 0; i < n; i++) printf("%s%.1f", i ? "," : "", cpu[i] / 1000.0);
+        printf("\n");
+        return failures ? 3 : 0;
+    }
+
+    long long c0 = cpu_ns();
+    long long t0 = now_ns();
+    for (long i = 0; i < iters; i++) failures += !one(mode, target, env);
+    long long t1 = now_ns();
+    long long c1 = cpu_ns();
+
+    printf("mode=%s iters=%ld leak=%ld leak_kind=%s ns_per_iter=%.1f cpu_ns_per_iter=%.1f total_ns=%lld failures=%ld\n",
+           mode, iters, leaked, kind, (double)(t1 - t0) / iters, (double)(c1 - c0) / iters, t1 - t0, failures);
+    return failures ? 3 : 0;
+}

@@ -1,0 +1,256 @@
+/* Every exec entry point, and the fds a child keeps on purpose.
+ *
+ * exec_family via WHICH PROBE LEAKFILE
+ *   opens LEAKFILE without O_CLOEXEC (fd 3: the leak), forks, and the child execs
+ *   PROBE through WHICH: execve execv execvp execvpe execl execlp execle fexecve
+ *   execveat. The p-variants find PROBE by name through PATH.
+ *   stdout: pid=N child_pid=N, the probe's line, child=exit:N|signal:N
+ *
+ * exec_family fail WHICH PATH LEAKFILE
+ *   a failing exec in this very process (no fork), with a leaked fd 3, SIGALRM
+ *   blocked and SIGPIPE ignored (what fix mode would change before an exec); the
+ *   p-variants search PATH's directory for its last component.
+ *   stdout: errno=NAME fd3_cloexec=0|1 alrm_blocked=0|1 sigpipe=ign|dfl
+ *
+ * exec_family keep CASE PROBE LEAKFILE
+ *   sets up fds that the exec'd child is meant to have, plus a control leak that it
+ *   is not, then forks and the child execs PROBE (with execve and, for the env
+ *   cases, the variables in its envp). stdout: pid=N child_pid=N, the probe's line,
+ *   child=... The test knows which fds each CASE expects (see the table in
+ *   tests/exec_family.rs). */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+extern int fcntl64(int fd, int cmd, ...); /* glibc >= 2.28; hooked separately */
+
+static char *probe, *leakfile;
+
+static void die(const char *what)
+{
+    fprintf(stderr, "exec_family: %s: %s\n", what, strerror(errno));
+    exit(99);
+}
+
+static int leak(int flags)
+{
+    int fd = open(leakfile, O_RDONLY | flags);
+    if (fd < 0)
+        die(leakfile);
+    return fd;
+}
+
+static int listener(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 4))
+        die("listener");
+    return fd;
+}
+
+/* environ plus up to four extra "K=V" strings (fork child only: allocation is fine
+ * in a single-threaded test program). */
+static char **env_with(const char *a, const char *b)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **e = calloc(n + 3, sizeof *e);
+    size_t j = 0;
+    if (a)
+        e[j++] = (char *)a;
+    if (b)
+        e[j++] = (char *)b;
+    for (size_t i = 0; i < n; i++)
+        e[j++] = environ[i];
+    return e;
+}
+
+/* Point PATH at the directory of `path` and return its last component. */
+static char *via_path(char *path)
+{
+    char *d = strdup(path), *b = strdup(path);
+    setenv("PATH", dirname(d), 1);
+    return basename(b);
+}
+
+/* The exec through WHICH; returns only if it failed. */
+static void exec_by(const char *which, char *path, char **args)
+{
+    char *dir = dirname(strdup(path)), *base = basename(strdup(path));
+    if (!strcmp(which, "execve"))
+        execve(path, args, environ);
+    else if (!strcmp(which, "execv"))
+        execv(path, args);
+    else if (!strcmp(which, "execvp"))
+        execvp(via_path(path), args);
+    else if (!strcmp(which, "execvpe"))
+        execvpe(via_path(path), args, environ);
+    else if (!strcmp(which, "execl"))
+        execl(path, args[0], args[1], (char *)NULL);
+    else if (!strcmp(which, "execlp"))
+        execlp(via_path(path), args[0], args[1], (char *)NULL);
+    else if (!strcmp(which, "execle"))
+        execle(path, args[0], args[1], (char *)NULL, environ);
+    else if (!strcmp(which, "fexecve")) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        fexecve(fd, args, environ); /* fd -1 when PATH is missing: EBADF */
+    } else if (!strcmp(which, "execveat")) {
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        execveat(dfd, base, args, environ, 0);
+    } else {
+        fprintf(stderr, "exec_family: unknown entry point %s\n", which);
+        errno = EINVAL;
+    }
+}
+
+static int wait_child(pid_t pid)
+{
+    int st;
+    if (waitpid(pid, &st, 0) < 0)
+        die("waitpid");
+    if (WIFEXITED(st))
+        printf("child=exit:%d\n", WEXITSTATUS(st));
+    else
+        printf("child=signal:%d\n", WTERMSIG(st));
+    return 0;
+}
+
+static int run_via(const char *which)
+{
+    leak(0);
+    printf("pid=%d\n", getpid());
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *args[] = {probe, NULL};
+        exec_by(which, probe, args);
+        fprintf(stderr, "exec_family: %s %s: %s\n", which, probe, strerror(errno));
+        _exit(127);
+    }
+    printf("child_pid=%d\n", pid);
+    fflush(stdout);
+    return wait_child(pid);
+}
+
+static int run_fail(const char *which, char *path)
+{
+    int fd = leak(0);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char *args[] = {path, NULL};
+    exec_by(which, path, args);
+    int e = errno;
+    sigprocmask(SIG_BLOCK, NULL, &s);
+    struct sigaction sa;
+    sigaction(SIGPIPE, NULL, &sa);
+    printf("errno=%s fd%d_cloexec=%d alrm_blocked=%d sigpipe=%s\n", strerrorname_np(e), fd,
+           (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, sigismember(&s, SIGALRM),
+           sa.sa_handler == SIG_IGN ? "ign" : "dfl");
+    return 0;
+}
+
+static int run_keep(const char *c)
+{
+    /* Parent side: fds 3.. in a fixed order, so the test knows their numbers. */
+    if (!strcmp(c, "keep_env")) {
+        leak(0); /* 3: named in EXECGUARD_KEEP_FDS by the test */
+        leak(0); /* 4: control */
+    } else if (!strcmp(c, "listen_fds") || !strcmp(c, "listen_fds_other_pid") ||
+               !strcmp(c, "nginx")) {
+        listener(); /* 3 */
+        listener(); /* 4 */
+        leak(0);    /* 5: control */
+    } else if (!strncmp(c, "jobserver", 9)) {
+        int p[2];
+        if (pipe(p)) /* 3, 4: make's jobserver pipe, inherited on purpose */
+            die("pipe");
+        leak(0); /* 5: control */
+    } else if (!strcmp(c, "dup2") || !strcmp(c, "created_after_fork") ||
+               !strcmp(c, "f_dupfd")) {
+        leak(0); /* 3: control */
+    } else if (!strcmp(c, "dup3") || !strcmp(c, "fcntl_clear") ||
+               !strcmp(c, "fcntl64_clear") || !strcmp(c, "fionclex")) {
+        leak(O_CLOEXEC); /* 3: CLOEXEC in the parent; the child hands it on */
+        leak(0);         /* 4: control */
+    } else {
+        fprintf(stderr, "exec_family: unknown case %s\n", c);
+        return 2;
+    }
+    printf("pid=%d\n", getpid());
+    fflush(stdout);
+
+    pid_t pid = fork();
+    if (pid == 0) {
+        char **envp = environ;
+        char buf[64];
+        if (!strcmp(c, "listen_fds") || !strcmp(c, "listen_fds_other_pid")) {
+            snprintf(buf, sizeof buf, "LISTEN_PID=%d",
+                     !strcmp(c, "listen_fds") ? getpid() : getppid());
+            envp = env_with("LISTEN_FDS=2", buf);
+        } else if (!strcmp(c, "nginx")) {
+            envp = env_with("NGINX=3;4;", NULL);
+        } else if (!strcmp(c, "jobserver_auth")) {
+            envp = env_with("MAKEFLAGS= -j4 --jobserver-auth=3,4", "MAKELEVEL=1");
+        } else if (!strcmp(c, "jobserver_fds")) {
+            envp = env_with("MAKEFLAGS= -j4 --jobserver-fds=3,4", "MAKELEVEL=1");
+        } else if (!strcmp(c, "dup2")) {
+            dup2(3, 7);
+        } else if (!strcmp(c, "dup3")) {
+            dup3(3, 8, 0);
+        } else if (!strcmp(c, "fcntl_clear")) {
+            fcntl(3, F_SETFD, 0);
+        } else if (!strcmp(c, "fcntl64_clear")) {
+            fcntl64(3, F_SETFD, 0);
+        } else if (!strcmp(c, "fionclex")) {
+            ioctl(3, FIONCLEX);
+        } else if (!strcmp(c, "created_after_fork")) {
+            open(leakfile, O_RDONLY); /* like bash's `cmd 4<file`: lands on 4 directly */
+        } else if (!strcmp(c, "f_dupfd")) {
+            fcntl(3, F_DUPFD, 10);
+        }
+        char *args[] = {probe, NULL};
+        execve(probe, args, envp);
+        _exit(127);
+    }
+    printf("child_pid=%d\n", pid);
+    fflush(stdout);
+    return wait_child(pid);
+}
+
+int main(int argc, char **argv)
+{
+    close_range(3, ~0U, 0);
+    if (argc == 5 && !strcmp(argv[1], "fail")) {
+        leakfile = argv[4];
+        return run_fail(argv[2], argv[3]);
+    }
+    if (argc == 5 && !strcmp(argv[1], "via")) {
+        probe = argv[3];
+        leakfile = argv[4];
+        return run_via(argv[2]);
+    }
+    if (argc == 5 && !strcmp(argv[1], "keep")) {
+        probe = argv[3];
+        leakfile = argv[4];
+        return run_keep(argv[2]);
+    }
+    fprintf(stderr, "usage: exec_family via|fail|keep WHICH|CASE PROBE|PATH LEAKFILE\n");
+    return 2;
+}

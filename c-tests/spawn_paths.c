@@ -1,0 +1,175 @@
+/* The other ways to start a program (issue 3), each leaking a listening socket:
+ * glibc's system(), popen() and posix_spawn*() reach the kernel through internal
+ * calls, not through the exported execve, and a vfork child or a static parent
+ * bypasses any hook in the parent; the exec'd probe must still be covered.
+ *
+ * usage: spawn_paths HOW PROBE
+ *   HOW: system popen posix_spawn posix_spawnp posix_spawn_actions vfork fork
+ *   fd 3 is a non-CLOEXEC TCP listener on 127.0.0.1; posix_spawn_actions also
+ *   routes the probe's stdout through a pipe with a dup2 file action and asks for
+ *   SIGALRM blocked with POSIX_SPAWN_SETSIGMASK. The probe's line appears on stdout.
+ *   stdout: pid=N port=N, the probe's line, status=exit:N|signal:N|ret:N
+ * usage: spawn_paths system_blocking SELF
+ *   the nginx self-deadlock: holds a listener and system()s "SELF connect_back PORT",
+ *   which connects to it and waits (at most 3 s) for a reply that cannot come while
+ *   the caller is blocked in system(). stdout: port=N, reply=..., status=...
+ * This file is also built with -static: a parent that no preload can enter. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static int listener(unsigned *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0); /* the bug: no SOCK_CLOEXEC */
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) || listen(fd, 16) ||
+        getsockname(fd, (struct sockaddr *)&a, &al)) {
+        perror("spawn_paths: listener");
+        exit(99);
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void status(int st)
+{
+    if (WIFEXITED(st))
+        printf("status=exit:%d\n", WEXITSTATUS(st));
+    else
+        printf("status=signal:%d\n", WTERMSIG(st));
+}
+
+static int connect_back(unsigned port)
+{
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(c, (struct sockaddr *)&a, sizeof a)) {
+        printf("reply=%s\n", strerrorname_np(errno));
+        return 1;
+    }
+    (void)!write(c, "ping\n", 5);
+    struct pollfd p = {.fd = c, .events = POLLIN};
+    int r = poll(&p, 1, 3000);
+    printf("reply=%s\n", r > 0 ? "got" : "timeout");
+    return r > 0 ? 0 : 1;
+}
+
+static int system_blocking(const char *self)
+{
+    unsigned port;
+    int l = listener(&port);
+    printf("port=%u\n", port);
+    fflush(stdout);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "%s connect_back %u", self, port);
+    int st = system(cmd);
+    close(l);
+    status(st);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && !strcmp(argv[1], "connect_back"))
+        return connect_back((unsigned)atoi(argv[2]));
+    if (argc != 3) {
+        fprintf(stderr, "usage: spawn_paths HOW PROBE\n");
+        return 2;
+    }
+    close_range(3, ~0U, 0);
+    if (!strcmp(argv[1], "system_blocking"))
+        return system_blocking(argv[2]);
+
+    const char *how = argv[1];
+    char *probe = argv[2];
+    unsigned port;
+    listener(&port);
+    printf("pid=%d\nport=%u\n", getpid(), port);
+    fflush(stdout);
+
+    char *args[] = {probe, NULL};
+    pid_t pid;
+    int st = 0, rc;
+    if (!strcmp(how, "system")) {
+        st = system(probe);
+    } else if (!strcmp(how, "popen")) {
+        FILE *f = popen(probe, "r");
+        char line[8192];
+        if (!f) {
+            printf("status=popen:%s\n", strerrorname_np(errno));
+            return 0;
+        }
+        while (fgets(line, sizeof line, f))
+            fputs(line, stdout);
+        st = pclose(f);
+    } else if (!strcmp(how, "posix_spawn") || !strcmp(how, "posix_spawnp")) {
+        if (!strcmp(how, "posix_spawn")) {
+            rc = posix_spawn(&pid, probe, NULL, NULL, args, environ);
+        } else {
+            setenv("PATH", dirname(strdup(probe)), 1);
+            char *name = basename(strdup(probe));
+            rc = posix_spawnp(&pid, name, NULL, NULL, args, environ);
+        }
+        if (rc) {
+            printf("status=ret:%s\n", strerrorname_np(rc));
+            return 0;
+        }
+        waitpid(pid, &st, 0);
+    } else if (!strcmp(how, "posix_spawn_actions")) {
+        int p[2];
+        if (pipe2(p, O_CLOEXEC))
+            return 99;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t at;
+        sigset_t m;
+        posix_spawn_file_actions_init(&fa);
+        posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+        posix_spawnattr_init(&at);
+        sigemptyset(&m);
+        sigaddset(&m, SIGALRM);
+        posix_spawnattr_setsigmask(&at, &m);
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+        rc = posix_spawn(&pid, probe, &fa, &at, args, environ);
+        close(p[1]);
+        if (rc) {
+            printf("status=ret:%s\n", strerrorname_np(rc));
+            return 0;
+        }
+        char buf[8192];
+        ssize_t n, tot = 0;
+        while (tot < (ssize_t)sizeof buf - 1 && (n = read(p[0], buf + tot, sizeof buf - 1 - tot)) > 0)
+            tot += n;
+        buf[tot] = 0;
+        printf("via_pipe=%s", buf);
+        waitpid(pid, &st, 0);
+    } else if (!strcmp(how, "vfork") || !strcmp(how, "fork")) {
+        pid = !strcmp(how, "vfork") ? vfork() : fork();
+        if (pid == 0) {
+            execve(probe, args, environ);
+            _exit(127);
+        }
+        waitpid(pid, &st, 0);
+    } else {
+        fprintf(stderr, "spawn_paths: unknown HOW %s\n", how);
+        return 2;
+    }
+    fflush(stdout);
+    status(st);
+    return 0;
+}

@@ -1,0 +1,357 @@
+//! `execguard report`: the warnings of one or many logs grouped by event, program and
+//! fd kind, most urgent first, then the process tree (tree.rs). Text for people,
+//! `--json` for machines, `--format dot` for Graphviz.
+
+use super::events::{Event, Fd, Log};
+use super::symbolize::Symbolizer;
+use super::tree::Tree;
+use super::{since, style, Format, ReportArgs};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+
+pub fn report(a: ReportArgs) -> i32 {
+    let since = match a.since.as_deref().map(|s| since::parse(s, since::now())) {
+        Some(Err(e)) => return super::fail(e),
+        Some(Ok(t)) => Some(t),
+        None => None,
+    };
+    let mut log = Log::default();
+    let progress = style::Progress::new();
+    for f in &a.files {
+        progress.note(&format!("reading {}", f.display()));
+        if let Err(e) = log.read_path(f) {
+            progress.clear();
+            return super::fail(format!("cannot read {}: {e}", f.display()));
+        }
+    }
+    progress.clear();
+    let total_events = log.events.len();
+    if let Some(t) = since {
+        log.events.retain(|e| e.ts >= t);
+    }
+    log.events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+    let mut sym = Symbolizer::default();
+    let ctx = Ctx { log: &log, files: &a.files, since, dropped_by_since: total_events - log.events.len(), symbols: !a.no_symbols };
+    let out = if a.json {
+        let v = to_json(&ctx, &mut sym);
+        serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+    } else if a.format == Format::Dot {
+        Tree::build(&log.events).dot(&log.events, &mut sym, ctx.symbols)
+    } else {
+        text(&ctx, &mut sym, a.max_tree)
+    };
+    let mut stdout = anstream::stdout();
+    let _ = stdout.write_all(out.as_bytes());
+    let _ = stdout.flush();
+    0
+}
+
+struct Ctx<'a> {
+    log: &'a Log,
+    files: &'a [std::path::PathBuf],
+    since: Option<f64>,
+    dropped_by_since: usize,
+    symbols: bool,
+}
+
+/// One line of "fix first": the same finding between the same two programs.
+#[derive(Default, Debug)]
+pub struct Group {
+    pub rank: u8,
+    pub event: String,
+    /// The program that handed the state over (what to fix).
+    pub from: String,
+    /// The program that received it, when known.
+    pub to: Option<String>,
+    /// The fd kind, or the signals, or what overflowed.
+    pub what: String,
+    pub events: u64,
+    pub fds: u64,
+    pub fixed: u64,
+    pub pids: BTreeSet<i64>,
+    pub example: Option<String>,
+    /// module+offset of where the fds were created or the signals blocked.
+    pub origins: BTreeSet<String>,
+}
+
+const URGENT_SIGNALS: [&str; 2] = ["SIGALRM", "SIGCHLD"];
+/// So many fds handed over at once is a pool: the select() overflow of incident 2.
+const POOL: u64 = 64;
+
+/// 0 = fix first. Listening sockets (the port stays taken, clients hang) and masks
+/// that stop timers and child reaping come first; then pools and overflows; then
+/// other fds and masks; ignored signals last.
+fn rank(e: &Event, what: &str) -> u8 {
+    match e.event.as_str() {
+        "exec_fd_leak" | "startup_fds" if what == "tcp_listen" || what == "unix_listen" => 0,
+        "system_blocking" => 0,
+        "exec_sigmask" | "startup_sigmask" if e.signals.iter().any(|s| URGENT_SIGNALS.contains(&s.as_str())) => 0,
+        "select_fd_overflow" => 1,
+        "exec_fd_leak" | "startup_fds" if e.fds_total >= POOL => 1,
+        "exec_sigmask" | "startup_sigmask" => 2,
+        "exec_fd_leak" | "startup_fds" => 2,
+        "exec_sigign" | "startup_sigign" => 3,
+        _ => 2,
+    }
+}
+
+/// Who handed over, and to whom.
+pub fn from_to(e: &Event) -> (String, Option<String>) {
+    if e.event.starts_with("startup_") {
+        (e.parent_exe.clone().unwrap_or_else(|| format!("parent pid {}", e.ppid)), Some(e.exe.clone()))
+    } else {
+        (e.exe.clone(), e.target_or_command().map(str::to_owned))
+    }
+}
+
+pub fn fd_text(f: &Fd) -> String {
+    if f.detail.is_empty() {
+        format!("fd {} {}", f.fd, f.kind)
+    } else {
+        format!("fd {} {} {}", f.fd, f.kind, f.detail)
+    }
+}
+
+pub fn groups(events: &[Event]) -> Vec<Group> {
+    let mut map: BTreeMap<(String, String, Option<String>, String), Group> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.is_warn()) {
+        let (from, to) = from_to(e);
+        // (what, fd count, example, origins) for each row this event contributes to.
+        let mut rows: Vec<(String, u64, Option<String>, Vec<String>)> = Vec::new();
+        match e.event.as_str() {
+            "exec_fd_leak" | "startup_fds" => {
+                for (kind, n) in e.kind_counts() {
+                    let of_kind: Vec<&Fd> = e.fds.iter().filter(|f| f.kind == kind).collect();
+                    let example = of_kind.first().map(|f| fd_text(f));
+                    let origins = of_kind.iter().filter_map(|f| f.origin.clone()).collect();
+                    rows.push((kind, n, example, origins));
+                }
+            }
+            "select_fd_overflow" => {
+                let ex = e.overflow_fds.first().map(|fd| format!("fd {fd} set in a 1024-bit fd_set"));
+                rows.push((format!("nfds > FD_SETSIZE ({})", e.via.as_deref().unwrap_or("select")), 0, ex, vec![]));
+            }
+            "system_blocking" => {
+                let ex = e.listeners.first().map(fd_text);
+                rows.push(("blocks a server".into(), e.listeners.len() as u64, ex, vec![]));
+            }
+            _ => {
+                let what = if e.signals.is_empty() { "-".to_string() } else { e.signals.join(" ") };
+                let origins = e.blocked_by.iter().chain(e.caller.iter()).cloned().collect();
+                rows.push((what, 0, None, origins));
+            }
+        }
+        for (what, n, example, origins) in rows {
+            let g = map.entry((e.event.clone(), from.clone(), to.clone(), what.clone())).or_insert_with(|| Group {
+                rank: rank(e, &what),
+                event: e.event.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                what: what.clone(),
+                ..Default::default()
+            });
+            g.rank = g.rank.min(rank(e, &what));
+            g.events += 1;
+            g.fds += n;
+            g.fixed += e.is_fixed() as u64;
+            g.pids.insert(e.pid);
+            if g.example.is_none() {
+                g.example = example;
+            }
+            g.origins.extend(origins);
+        }
+    }
+    let mut v: Vec<Group> = map.into_values().collect();
+    v.sort_by(|a, b| {
+        a.rank.cmp(&b.rank).then(b.events.cmp(&a.events)).then(b.fds.cmp(&a.fds)).then(a.event.cmp(&b.event))
+    });
+    v
+}
+
+fn counts(events: &[Event]) -> (u64, u64, u64, BTreeMap<String, u64>, usize) {
+    let (mut warn, mut fixed, mut info) = (0, 0, 0);
+    let mut by = BTreeMap::new();
+    let mut pids = BTreeSet::new();
+    for e in events {
+        pids.insert(e.pid);
+        if e.is_warn() {
+            warn += 1;
+            fixed += e.is_fixed() as u64;
+        } else {
+            info += 1;
+        }
+        *by.entry(e.event.clone()).or_insert(0) += 1;
+    }
+    (warn, fixed, info, by, pids.len())
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
+    use std::fmt::Write as _;
+    let ev = &c.log.events;
+    let (warn, fixed, info, by, procs) = counts(ev);
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        "{} {} in {}: {}, {}",
+        style::paint(style::BOLD, "execguard report:"),
+        plural(ev.len() as u64, "event", "events"),
+        plural(c.files.len() as u64, "file", "files"),
+        plural(procs as u64, "process", "processes"),
+        plural(warn, "warning", "warnings"),
+    );
+    if fixed > 0 {
+        let _ = write!(o, " ({fixed} fixed)");
+    }
+    let _ = writeln!(o);
+    if c.log.skipped.total() > 0 {
+        let _ = writeln!(o, "{}", style::paint(style::WARN, &c.log.skipped.describe()));
+    }
+    if let Some(t) = c.since {
+        let _ = writeln!(o, "since {t:.0} (unix seconds): {} older events left out", c.dropped_by_since);
+    }
+    let gs = groups(ev);
+    if gs.is_empty() {
+        let _ = writeln!(o, "\n{}", style::paint(style::GOOD, "no warnings"));
+    } else {
+        let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Fix first:"));
+        for (i, g) in gs.iter().enumerate() {
+            let fixed = if g.fixed == g.events {
+                style::paint(style::GOOD, "all fixed")
+            } else if g.fixed > 0 {
+                format!("{} fixed", g.fixed)
+            } else {
+                "not fixed".into()
+            };
+            let mut counts = plural(g.events, "event", "events");
+            if g.fds > 0 {
+                let _ = write!(counts, ", {}", plural(g.fds, "fd", "fds"));
+            }
+            let _ = writeln!(
+                o,
+                "{:>3}. {} {} — {}, {}, {}",
+                i + 1,
+                style::paint(if g.rank == 0 { style::BAD } else { style::WARN }, &g.event),
+                g.what,
+                counts,
+                plural(g.pids.len() as u64, "process", "processes"),
+                fixed
+            );
+            match &g.to {
+                Some(to) => {
+                    let _ = writeln!(o, "     {} → {}", g.from, to);
+                }
+                None => {
+                    let _ = writeln!(o, "     in {}", g.from);
+                }
+            }
+            if let Some(ex) = &g.example {
+                let _ = writeln!(o, "     e.g. {ex}");
+            }
+            let label = if g.event.contains("sigmask") { "blocked at" } else { "created at" };
+            for (n, spec) in g.origins.iter().enumerate() {
+                if n == 3 {
+                    let _ = writeln!(o, "     … {} more places", g.origins.len() - 3);
+                    break;
+                }
+                let _ = writeln!(o, "     {label} {}", sym.describe(spec, c.symbols));
+            }
+        }
+    }
+    if info > 0 {
+        let list: Vec<String> = by
+            .iter()
+            .filter(|(name, _)| ev.iter().any(|e| &e.event == *name && !e.is_warn()))
+            .map(|(n, k)| format!("{k} {n}"))
+            .collect();
+        let _ = writeln!(o, "\ninfo: {}", list.join(", "));
+    }
+    if !ev.is_empty() {
+        let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Process tree (who handed what to whom):"));
+        o.push_str(&Tree::build(ev).text(ev, sym, c.symbols, max_tree));
+    }
+    o
+}
+
+fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
+    let ev = &c.log.events;
+    let (warn, fixed, info, by, procs) = counts(ev);
+    let mut resolve = |spec: &String| -> Value {
+        let r = if c.symbols { sym.resolve(spec) } else { None };
+        json!({"at": spec, "resolved": r})
+    };
+    let groups: Vec<Value> = groups(ev)
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            json!({
+                "rank": i + 1,
+                "urgency": g.rank,
+                "event": g.event,
+                "from": g.from,
+                "to": g.to,
+                "what": g.what,
+                "events": g.events,
+                "fds": g.fds,
+                "processes": g.pids.len(),
+                "fixed": g.fixed,
+                "example": g.example,
+                "origins": g.origins.iter().map(&mut resolve).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let tree = Tree::build(ev).json(ev);
+    json!({
+        "files": c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
+        "lines": c.log.lines,
+        "events": ev.len(),
+        "warnings": warn,
+        "fixed": fixed,
+        "infos": info,
+        "processes": procs,
+        "since": c.since,
+        "left_out_by_since": c.dropped_by_since,
+        "skipped": {
+            "total": c.log.skipped.total(),
+            "truncated": c.log.skipped.truncated,
+            "foreign": c.log.skipped.foreign,
+            "oversized": c.log.skipped.oversized,
+        },
+        "by_event": by,
+        "groups": groups,
+        "tree": tree,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evs(text: &str) -> Vec<Event> {
+        let mut l = Log::default();
+        l.read_from(text.as_bytes()).unwrap();
+        l.events
+    }
+
+    #[test]
+    fn listeners_and_alarm_masks_come_first() {
+        let e = evs(concat!(
+            r#"{"event":"exec_fd_leak","severity":"warn","pid":1,"exe":"/a","target":"/b","fds":[{"fd":3,"kind":"pipe","detail":"pipe:[1]"}]}"#, "\n",
+            r#"{"event":"exec_fd_leak","severity":"warn","pid":1,"exe":"/a","target":"/b","fds":[{"fd":3,"kind":"pipe","detail":"pipe:[1]"}]}"#, "\n",
+            r#"{"event":"exec_sigign","severity":"warn","pid":1,"exe":"/a","target":"/b","signals":["SIGPIPE"]}"#, "\n",
+            r#"{"event":"exec_sigmask","severity":"warn","pid":2,"exe":"/u","target":"/h","signals":["SIGALRM"]}"#, "\n",
+            r#"{"event":"exec_fd_leak","severity":"warn","pid":3,"exe":"/n","target":"/c","fds":[{"fd":7,"kind":"tcp_listen","detail":"0.0.0.0:1985"},{"fd":8,"kind":"pipe","detail":"p"}]}"#, "\n",
+        ));
+        let g = groups(&e);
+        let order: Vec<(&str, &str)> = g.iter().map(|g| (g.event.as_str(), g.what.as_str())).collect();
+        assert_eq!(order[0], ("exec_fd_leak", "tcp_listen"));
+        assert_eq!(order[1], ("exec_sigmask", "SIGALRM"));
+        assert_eq!(order[2], ("exec_fd_leak", "pipe"));
+        assert_eq!(g[2].events, 2);
+        assert_eq!(order.last().unwrap().0, "exec_sigign");
+    }
+}

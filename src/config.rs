@@ -1,0 +1,293 @@
+//! The configuration, parsed once in the constructor from the environment into a
+//! fixed struct (nginx rewrites and strips its environment later, so nothing keeps
+//! a pointer into `environ`). Read-only after that; hooks read it freely.
+
+use crate::policy::{self, FdRanges};
+use crate::postfork::line::Buf;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Mode {
+    Off = 0,
+    Log = 1,
+    Fix = 2,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Off => "off",
+            Mode::Log => "log",
+            Mode::Fix => "fix",
+        }
+    }
+}
+
+/// One knob: name, default, help. The table is the reference for docs and `--help`.
+pub struct Knob {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const KNOBS: &[Knob] = &[
+    Knob { name: "EXECGUARD_MODE", default: "log", help: "log: report only; fix: repair what is reported; off: pass through" },
+    Knob { name: "EXECGUARD_LOG", default: "(stderr)", help: "path: append JSON Lines there; unset: human lines on stderr" },
+    Knob { name: "EXECGUARD_KEEP_FDS", default: "", help: "comma list of fds or ranges (3,7,10-20) never touched in fix mode" },
+    Knob { name: "EXECGUARD_FOLLOW", default: "0", help: "1: re-inject the shim into children whose environment drops it" },
+    Knob { name: "EXECGUARD_BLOCK_INTERVAL", default: "2", help: "seconds between system_blocking events while system()/pclose() waits" },
+    Knob { name: "EXECGUARD_POOL_MIN", default: "64", help: "inherited sockets of one kind that count as a pool (start side, fix mode)" },
+    Knob { name: "EXECGUARD_STARTUP", default: "auto", help: "always: start-side audit reports even what the parent's shim already reported" },
+    Knob { name: "EXECGUARD_SHELLS", default: "", help: "colon list of extra program names treated as shells" },
+    Knob { name: "EXECGUARD_ORIGINS", default: "0", help: "1: record where each non-CLOEXEC fd and each mask was made (module+offset)" },
+];
+
+pub struct Config {
+    pub mode: Mode,
+    /// NUL-terminated log path; empty = stderr.
+    pub log_path: Buf<512>,
+    pub secure: bool,
+    pub keep: FdRanges,
+    /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
+    pub inherited_keep: FdRanges,
+    pub follow: bool,
+    pub block_interval_ms: i64,
+    pub pool_min: u32,
+    pub startup_always: bool,
+    pub origins: bool,
+    /// `EXECGUARD_AUDITED` named this pid: the exec that started us was audited.
+    pub audited: bool,
+    pub exe: Buf<512>,
+    pub is_shell: bool,
+    pub shells_extra: Buf<256>,
+    /// NUL-terminated path of libexecguard.so (for following children).
+    pub lib_path: Buf<512>,
+    /// `NAME=value` entries to re-inject into a child's environment when following.
+    pub follow_env: [Buf<600>; 6],
+    pub follow_env_n: usize,
+}
+
+impl Config {
+    const fn new() -> Self {
+        Config {
+            mode: Mode::Off,
+            log_path: Buf::new(),
+            secure: false,
+            keep: FdRanges::new(),
+            inherited_keep: FdRanges::new(),
+            follow: false,
+            block_interval_ms: 2000,
+            pool_min: policy::POOL_MIN_DEFAULT,
+            startup_always: false,
+            origins: false,
+            audited: false,
+            exe: Buf::new(),
+            is_shell: false,
+            shells_extra: Buf::new(),
+            lib_path: Buf::new(),
+            follow_env: [Buf::new(), Buf::new(), Buf::new(), Buf::new(), Buf::new(), Buf::new()],
+            follow_env_n: 0,
+        }
+    }
+}
+
+struct Cell(UnsafeCell<Config>);
+// SAFETY: written only by the constructor before READY is published (Release);
+// every reader checks READY (Acquire) first, or runs in the constructor itself.
+unsafe impl Sync for Cell {}
+
+static CONFIG: Cell = Cell(UnsafeCell::new(Config::new()));
+static READY: AtomicBool = AtomicBool::new(false);
+/// The mode as one relaxed load on hot paths: Off until the constructor finishes.
+static MODE: AtomicU8 = AtomicU8::new(Mode::Off as u8);
+
+/// Async-signal-safe: the active mode (Off before the constructor ran).
+#[inline]
+pub fn mode() -> Mode {
+    match MODE.load(Ordering::Relaxed) {
+        1 => Mode::Log,
+        2 => Mode::Fix,
+        _ => Mode::Off,
+    }
+}
+
+/// Async-signal-safe: the configuration, once the constructor published it.
+#[inline]
+pub fn get() -> Option<&'static Config> {
+    if READY.load(Ordering::Acquire) {
+        // SAFETY: no writer after READY (see Cell).
+        Some(unsafe { &*CONFIG.0.get() })
+    } else {
+        None
+    }
+}
+
+/// Constructor only: mutable access before publication.
+///
+/// # Safety
+/// Only the library constructor may call this, once, before `publish`.
+pub unsafe fn init_mut() -> &'static mut Config {
+    // SAFETY: single caller before any reader (see Cell).
+    unsafe { &mut *CONFIG.0.get() }
+}
+
+/// Constructor only: make the configuration visible to hooks.
+pub fn publish(mode: Mode) {
+    READY.store(true, Ordering::Release);
+    MODE.store(mode as u8, Ordering::Relaxed);
+}
+
+/// Problems found while parsing, reported once by the constructor.
+#[derive(Default)]
+pub struct Warnings {
+    pub bad: [Option<&'static str>; 8],
+    pub n: usize,
+}
+
+impl Warnings {
+    fn push(&mut self, name: &'static str) {
+        if let Some(slot) = self.bad.get_mut(self.n) {
+            *slot = Some(name);
+            self.n += 1;
+        }
+    }
+}
+
+/// Fill `cfg` from `NAME=value` environment entries. Pure over its inputs, so the
+/// fuzz/property tests can feed it any bytes.
+pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secure: bool, cfg: &mut Config) -> Warnings {
+    let mut w = Warnings::default();
+    cfg.mode = Mode::Log;
+    cfg.secure = secure;
+    let (mut listen_fds, mut listen_pid): (&[u8], &[u8]) = (&[], &[]);
+    for e in entries {
+        let Some(eq) = e.iter().position(|&b| b == b'=') else { continue };
+        let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
+        match name {
+            b"EXECGUARD_MODE" => {
+                cfg.mode = match value {
+                    b"log" | b"" => Mode::Log,
+                    b"fix" => Mode::Fix,
+                    b"off" => Mode::Off,
+                    _ => {
+                        w.push("EXECGUARD_MODE");
+                        Mode::Log
+                    }
+                }
+            }
+            b"EXECGUARD_LOG" => {
+                cfg.log_path.clear();
+                if !value.is_empty() && value.len() < 511 && !value.contains(&0) {
+                    cfg.log_path.raw(value);
+                    cfg.log_path.byte(0);
+                } else if !value.is_empty() {
+                    w.push("EXECGUARD_LOG");
+                }
+            }
+            b"EXECGUARD_KEEP_FDS" => {
+                if !policy::parse_fd_list(value, &mut cfg.keep) {
+                    w.push("EXECGUARD_KEEP_FDS");
+                }
+            }
+            b"EXECGUARD_FOLLOW" => cfg.follow = matches!(value, b"1" | b"yes" | b"true" | b"on"),
+            b"EXECGUARD_ORIGINS" => cfg.origins = matches!(value, b"1" | b"yes" | b"true" | b"on"),
+            b"EXECGUARD_STARTUP" => cfg.startup_always = value == b"always",
+            b"EXECGUARD_BLOCK_INTERVAL" => match policy::parse_pid(value) {
+                Some(s) if (1..=3600).contains(&s) => cfg.block_interval_ms = s as i64 * 1000,
+                _ => w.push("EXECGUARD_BLOCK_INTERVAL"),
+            },
+            b"EXECGUARD_POOL_MIN" => match policy::parse_pid(value) {
+                Some(n) if n >= 2 => cfg.pool_min = n as u32,
+                _ => w.push("EXECGUARD_POOL_MIN"),
+            },
+            b"EXECGUARD_SHELLS" => {
+                cfg.shells_extra.clear();
+                cfg.shells_extra.raw(value);
+            }
+            b"EXECGUARD_AUDITED" => {
+                cfg.audited = match value.strip_prefix(b"^") {
+                    Some(ppid) => policy::parse_pid(ppid) == Some(crate::postfork::sys::getppid()),
+                    None => policy::parse_pid(value) == Some(my_pid),
+                }
+            }
+            b"LISTEN_FDS" => listen_fds = value,
+            b"LISTEN_PID" => listen_pid = value,
+            b"MAKEFLAGS" => {
+                policy::parse_makeflags(value, &mut cfg.inherited_keep);
+            }
+            b"NGINX" => {
+                policy::parse_nginx(value, &mut cfg.inherited_keep);
+            }
+            _ => {}
+        }
+    }
+    policy::parse_listen(listen_fds, listen_pid, my_pid, &mut cfg.inherited_keep);
+    if secure {
+        // A privileged process never opens a path taken from the environment.
+        cfg.log_path.clear();
+    }
+    w
+}
+
+/// Remember the `EXECGUARD_*` entries (but not `EXECGUARD_AUDITED`) for re-injection.
+pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Config) {
+    for e in entries {
+        if e.starts_with(b"EXECGUARD_") && !e.starts_with(b"EXECGUARD_AUDITED=") && e.len() < 599 {
+            if let Some(slot) = cfg.follow_env.get_mut(cfg.follow_env_n) {
+                slot.clear();
+                slot.raw(e);
+                slot.byte(0);
+                cfg.follow_env_n += 1;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(env: &[&[u8]], pid: i32) -> (Box<Config>, Warnings) {
+        let mut cfg = Box::new(Config::new());
+        let w = parse_env(env.iter().copied(), pid, false, &mut cfg);
+        (cfg, w)
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        let (c, w) = parse(&[], 1);
+        assert_eq!(c.mode, Mode::Log);
+        assert_eq!(w.n, 0);
+        let (c, w) = parse(&[b"EXECGUARD_MODE=fix", b"EXECGUARD_KEEP_FDS=5,9-10", b"EXECGUARD_LOG=/tmp/x"], 1);
+        assert_eq!(c.mode, Mode::Fix);
+        assert!(c.keep.contains(10));
+        assert_eq!(c.log_path.as_bytes(), b"/tmp/x\0");
+        assert_eq!(w.n, 0);
+    }
+
+    #[test]
+    fn bad_values_warn_and_default() {
+        let (c, w) = parse(&[b"EXECGUARD_MODE=loud", b"EXECGUARD_BLOCK_INTERVAL=0", b"EXECGUARD_KEEP_FDS=a"], 1);
+        assert_eq!(c.mode, Mode::Log);
+        assert_eq!(c.block_interval_ms, 2000);
+        assert_eq!(w.n, 3);
+    }
+
+    #[test]
+    fn secure_drops_log_path() {
+        let mut cfg = Box::new(Config::new());
+        parse_env([b"EXECGUARD_LOG=/tmp/x".as_slice()].into_iter(), 1, true, &mut cfg);
+        assert_eq!(cfg.log_path.len(), 0);
+    }
+
+    #[test]
+    fn inherited_keep() {
+        let (c, _) = parse(&[b"LISTEN_FDS=2", b"LISTEN_PID=77", b"NGINX=9;", b"MAKEFLAGS=--jobserver-auth=11,12"], 77);
+        for fd in [3, 4, 9, 11, 12] {
+            assert!(c.inherited_keep.contains(fd), "{fd}");
+        }
+        assert!(!c.inherited_keep.contains(5));
+    }
+}

@@ -1,0 +1,176 @@
+//! The exec family. glibc's execv*/execl* reach the kernel through internal calls,
+//! never through the exported `execve`, so each entry point is hooked. Every hook
+//! body is in the small room: it may run in a fork or vfork child.
+
+use crate::config::{self, Mode};
+use crate::postfork::audit::{self, Spawn, Undo};
+use crate::postfork::envp::{self, Argv, Mark};
+use crate::postfork::line::{cstr, Buf};
+use crate::postfork::{classify, sys, tls};
+use crate::real;
+use libc::{c_char, c_int};
+
+/// Async-signal-safe: audit, repair (fix mode), then call `exec` with the environment
+/// to pass; on failure undo the repairs and return the real result and errno.
+pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
+    let saved = sys::errno();
+    if config::mode() == Mode::Off {
+        return exec(sp.envp);
+    }
+    let Some(inside) = tls::enter() else { return exec(sp.envp) };
+    let mut undo = Undo::new();
+    let out = audit::exec(sp, &mut undo);
+    // Cleared before the real exec: a vfork child shares this thread's TLS.
+    drop(inside);
+    sys::set_errno(saved);
+    let mark = if out.found { Mark::SelfPid } else { Mark::No };
+    let r = envp::with_env(sp.envp, mark, exec);
+    let e = sys::errno();
+    undo.revert();
+    sys::set_errno(e);
+    r
+}
+
+fn environ() -> Argv {
+    // SAFETY: reading the libc global pointer; exec uses it the same way.
+    unsafe { libc_environ() }
+}
+
+extern "C" {
+    #[link_name = "environ"]
+    static ENVIRON: *const *const c_char;
+}
+
+/// Async-signal-safe.
+unsafe fn libc_environ() -> Argv {
+    // SAFETY: environ is a valid (possibly NULL) pointer for the life of the process.
+    unsafe { core::ptr::read_volatile(&raw const ENVIRON) }
+}
+
+/// Async-signal-safe: where execvp would find `file` (for the report only; the real
+/// execvp still does its own search). Falls back to `file` itself.
+fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
+    if file.is_empty() || file.contains(&b'/') {
+        out.raw(file);
+        return;
+    }
+    let path = envp::get(environ(), b"PATH").unwrap_or(b"/bin:/usr/bin");
+    for dir in path.split(|&b| b == b':') {
+        out.clear();
+        out.raw(if dir.is_empty() { b"." } else { dir });
+        out.byte(b'/');
+        out.raw(file);
+        out.byte(0);
+        if out.overflowed() {
+            continue;
+        }
+        // SAFETY: NUL-terminated path.
+        let r = unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, out.as_bytes().as_ptr(), libc::X_OK, 0) };
+        if r == 0 {
+            let n = out.len() - 1;
+            out.truncate(n);
+            return;
+        }
+    }
+    out.clear();
+    out.raw(file);
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    // SAFETY: the caller's path is a C string.
+    let sp = Spawn { via: "execve", target: unsafe { audit::target(path) }, argv, envp, exec_fd: -1, parent_side: false };
+    // SAFETY: forwarding the caller's arguments with our environment array.
+    guarded(&sp, |env| unsafe { real::execve(path, argv, env) })
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
+    // SAFETY: the caller's path is a C string.
+    let sp = Spawn { via: "execv", target: unsafe { audit::target(path) }, argv, envp: environ(), exec_fd: -1, parent_side: false };
+    // SAFETY: execv is execve with environ.
+    guarded(&sp, |env| unsafe { real::execve(path, argv, env) })
+}
+
+/// Async-signal-safe.
+unsafe fn execvp_via(via: &'static str, file: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    let mut resolved = Buf::<1024>::new();
+    // SAFETY: the caller's file is a C string.
+    resolve_path(unsafe { cstr(file, 4096) }, &mut resolved);
+    let sp = Spawn { via, target: resolved.as_bytes(), argv, envp, exec_fd: -1, parent_side: false };
+    // SAFETY: execvpe keeps execvp's search and ENOEXEC fallback.
+    guarded(&sp, |env| unsafe { real::execvpe(file, argv, env) })
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { execvp_via("execvp", file, argv, environ()) }
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { execvp_via("execvpe", file, argv, envp) }
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
+    let mut t = Buf::<1024>::new();
+    classify::link(fd, &mut t);
+    // The program's own fd is kept: a script run by fexecve needs it open.
+    let sp = Spawn { via: "fexecve", target: t.as_bytes(), argv, envp, exec_fd: fd, parent_side: false };
+    // SAFETY: forwarded.
+    guarded(&sp, |env| unsafe { real::fexecve(fd, argv, env) })
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn execveat(dirfd: c_int, path: *const c_char, argv: Argv, envp: Argv, flags: c_int) -> c_int {
+    // SAFETY: the caller's path is a C string.
+    let p = unsafe { cstr(path, 4096) };
+    let mut t = Buf::<1024>::new();
+    if p.first() == Some(&b'/') {
+        t.raw(p);
+    } else {
+        if dirfd == libc::AT_FDCWD {
+            let mut cwd = [0u8; 512];
+            match sys::readlink(b"/proc/self/cwd\0", &mut cwd) {
+                Ok(n) => t.raw(cwd.get(..n).unwrap_or(b".")),
+                Err(_) => t.raw(b"."),
+            }
+        } else {
+            classify::link(dirfd, &mut t);
+        }
+        if !p.is_empty() {
+            t.byte(b'/');
+            t.raw(p);
+        }
+    }
+    let sp = Spawn { via: "execveat", target: t.as_bytes(), argv, envp, exec_fd: dirfd, parent_side: false };
+    // SAFETY: forwarded.
+    guarded(&sp, |env| unsafe { real::execveat(dirfd, path, argv, env, flags) })
+}
+
+/// Called by the variadic C entry points (src/c/execl.c) with a stack argv.
+/// `which`: 0 = execl (path, environ), 1 = execlp (PATH search), 2 = execle (envp).
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn execguard_execl_impl(which: c_int, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
+    match which {
+        // SAFETY: forwarded.
+        1 => unsafe { execvp_via("execlp", path, argv, environ()) },
+        _ => {
+            let (via, env) = if which == 2 { ("execle", envp) } else { ("execl", environ()) };
+            // SAFETY: the caller's path is a C string.
+            let sp = Spawn { via, target: unsafe { audit::target(path) }, argv, envp: env, exec_fd: -1, parent_side: false };
+            // SAFETY: forwarded.
+            guarded(&sp, |e| unsafe { real::execve(path, argv, e) })
+        }
+    }
+}

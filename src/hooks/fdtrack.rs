@@ -1,0 +1,80 @@
+//! fds a process sets up for its child on purpose: targets of dup2/dup3, fds whose
+//! CLOEXEC it cleared (fcntl, fcntl64, ioctl FIONCLEX — CPython's pass_fds uses the
+//! ioctl) and F_DUPFD results. Recorded in the thread's pid-tagged record (see
+//! postfork/tls.rs); the hot path is one or two comparisons. Small room.
+
+use crate::config::{self, Mode};
+use crate::postfork::{sys, tls};
+use crate::real;
+use libc::{c_int, c_ulong};
+
+#[inline]
+fn note(fd: c_int) {
+    if fd >= 3 && config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        tls::note_setup(fd);
+    }
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::dup2(old, new) };
+    if r >= 0 && old != new {
+        note(new);
+    }
+    r
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::dup3(old, new, flags) };
+    if r >= 0 && flags & libc::O_CLOEXEC == 0 {
+        note(new);
+    }
+    r
+}
+
+#[inline]
+fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
+    if r < 0 {
+        return;
+    }
+    match cmd {
+        libc::F_SETFD if arg & libc::FD_CLOEXEC as c_ulong == 0 => note(fd),
+        libc::F_DUPFD => note(r),
+        _ => {}
+    }
+}
+
+/// Async-signal-safe. Variadic in C; see real.rs for why a fixed third argument is right.
+#[no_mangle]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::fcntl(fd, cmd, arg) };
+    after_fcntl(fd, cmd, arg, r);
+    r
+}
+
+/// Async-signal-safe. glibc ≥ 2.28 sends 64-bit-offset builds' fcntl here.
+#[no_mangle]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::fcntl64(fd, cmd, arg) };
+    after_fcntl(fd, cmd, arg, r);
+    r
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::ioctl(fd, req, arg) };
+    if r == 0 && req == libc::FIONCLEX as c_ulong {
+        note(fd);
+    }
+    r
+}

@@ -1,0 +1,63 @@
+//! `fork`: an info event when a multi-threaded process forks (only async-signal-safe
+//! work is allowed in the child then, and locks held by other threads stay locked).
+//! Runs in the parent before the real fork.
+
+use crate::config::{self, Mode};
+use crate::postfork::emit::{Event, Severity};
+use crate::postfork::{sys, tls};
+use crate::real;
+use core::sync::atomic::{AtomicU32, Ordering};
+use libc::pid_t;
+
+static FORKS_SEEN: AtomicU32 = AtomicU32::new(0);
+
+/// Async-signal-safe (fork may be called from a signal handler).
+#[no_mangle]
+pub unsafe extern "C" fn fork() -> pid_t {
+    if config::mode() != Mode::Off && real::single_threaded() != Some(true) {
+        if let Some(_inside) = tls::enter() {
+            let _e = sys::ErrnoGuard::new();
+            note_threads();
+        }
+    }
+    // SAFETY: no arguments.
+    unsafe { real::fork() }
+}
+
+fn note_threads() {
+    let threads = thread_count();
+    if threads <= 1 {
+        return;
+    }
+    // Rate limit: the first 4, then every power of two.
+    let n = FORKS_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
+    if n > 4 && !n.is_power_of_two() {
+        return;
+    }
+    let mut ev = Event::start("fork_threads", Severity::Info, false);
+    ev.int("threads", threads);
+    ev.int("count", n as i64);
+    ev.emit();
+}
+
+/// Async-signal-safe: field 20 of /proc/self/stat.
+pub fn thread_count() -> i64 {
+    let Ok(fd) = sys::open(b"/proc/self/stat\0", libc::O_RDONLY | libc::O_CLOEXEC, 0) else { return 0 };
+    let mut buf = [0u8; 1024];
+    let n = sys::read(fd, &mut buf).unwrap_or(0);
+    sys::close(fd);
+    let text = buf.get(..n).unwrap_or(&[]);
+    // The command name may contain spaces and ')': fields restart after the last ')'.
+    let Some(close) = text.iter().rposition(|&b| b == b')') else { return 0 };
+    let rest = text.get(close + 2..).unwrap_or(&[]);
+    // After ')' come fields 3.. ; num_threads is field 20, i.e. the 18th here.
+    let field = rest.split(|&b| b == b' ').nth(17).unwrap_or(&[]);
+    let mut v = 0i64;
+    for &b in field {
+        if !b.is_ascii_digit() {
+            return 0;
+        }
+        v = v * 10 + (b - b'0') as i64;
+    }
+    v
+}

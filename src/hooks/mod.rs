@@ -1,0 +1,9 @@
+//! The exported hooks, one file per family. Each hook is short: mode check, ask the
+//! audit/policy, emit, call the real function; the real result and errno go back
+//! to the caller untouched.
+
+pub mod exec;
+pub mod fdtrack;
+pub mod fork;
+pub mod select;
+pub mod sigmask;

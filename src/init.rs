@@ -1,0 +1,100 @@
+//! Load time only: the library constructor. Resolves every real function, copies the
+//! configuration out of the environment, finds our own path (for following children),
+//! then runs the start-side audit of what this process inherited. Not in the small
+//! room (it runs in a freshly exec'd process), but it allocates nothing anyway.
+
+use crate::config::{self, Mode};
+use crate::postfork::envp;
+use crate::postfork::line::{cstr, Line};
+use crate::postfork::sys;
+use crate::{policy, real, startup};
+use libc::{c_char, c_int};
+
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
+
+extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
+    let _e = sys::ErrnoGuard::new();
+    real::resolve_all();
+    real::resolve_data();
+    // SAFETY: getauxval is always safe to call.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    let pid = sys::getpid();
+    // SAFETY: the constructor is the only writer, before publish().
+    let cfg = unsafe { config::init_mut() };
+    let warnings = config::parse_env(envp::iter(envp), pid, secure, cfg);
+    if cfg.mode == Mode::Off {
+        config::publish(Mode::Off);
+        return;
+    }
+    exe_path(cfg, argv);
+    cfg.is_shell = policy::is_shell(strip_nul(cfg.exe.as_bytes()), cfg.shells_extra.as_bytes());
+    if cfg.follow {
+        lib_path(cfg);
+        config::remember_follow_env(envp::iter(envp), cfg);
+    }
+    for name in warnings.bad.iter().take(warnings.n).flatten() {
+        warn_bad(pid, name);
+    }
+    let mode = cfg.mode;
+    config::publish(mode);
+    if let Some(cfg) = config::get() {
+        startup::audit(cfg, mode == Mode::Fix);
+    }
+}
+
+fn strip_nul(b: &[u8]) -> &[u8] {
+    b.strip_suffix(&[0]).unwrap_or(b)
+}
+
+fn exe_path(cfg: &mut config::Config, argv: *const *const c_char) {
+    let mut buf = [0u8; 500];
+    cfg.exe.clear();
+    match sys::readlink(b"/proc/self/exe\0", &mut buf) {
+        Ok(n) => cfg.exe.raw(buf.get(..n).unwrap_or(&[])),
+        Err(_) => {
+            if !argv.is_null() {
+                // SAFETY: argv[0] is NULL or a C string (kernel-provided).
+                cfg.exe.raw(unsafe { cstr(*argv, 500) });
+            }
+        }
+    }
+}
+
+fn lib_path(cfg: &mut config::Config) {
+    // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address of ours.
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: any address inside this library works.
+    let ok = unsafe { libc::dladdr(constructor as *const libc::c_void, &mut info) } != 0;
+    cfg.lib_path.clear();
+    if ok && !info.dli_fname.is_null() {
+        // SAFETY: dli_fname is a C string owned by the loader.
+        let name = unsafe { cstr(info.dli_fname, 500) };
+        if name.first() == Some(&b'/') {
+            cfg.lib_path.raw(name);
+        } else {
+            // A relative LD_PRELOAD path would not survive a chdir: make it absolute.
+            let mut cwd = [0u8; 500];
+            if let Ok(n) = sys::readlink(b"/proc/self/cwd\0", &mut cwd) {
+                cfg.lib_path.raw(cwd.get(..n).unwrap_or(&[]));
+                cfg.lib_path.byte(b'/');
+            }
+            cfg.lib_path.raw(name.strip_prefix(b"./").unwrap_or(name));
+        }
+        cfg.lib_path.byte(0);
+        if cfg.lib_path.overflowed() {
+            cfg.lib_path.clear();
+        }
+    }
+}
+
+fn warn_bad(pid: i32, name: &str) {
+    let mut l = Line::new();
+    l.s("execguard[");
+    l.int(pid as i64);
+    l.s("]: warning: ignoring a bad value of ");
+    l.s(name);
+    l.s(" (see EXECGUARD_* in the README); using the default\n");
+    let _ = sys::write(2, l.as_bytes());
+}

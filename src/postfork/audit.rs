@@ -1,0 +1,333 @@
+//! The exec-time audit: what the new program would inherit (non-CLOEXEC fds, blocked
+//! signals, ignored signals), reported as events and, in fix mode, repaired with an
+//! undo record so that a failed exec leaves the process as it was. Small room: runs
+//! in fork and vfork children between fork and exec.
+
+use super::classify::{self, KINDS};
+use super::emit::{Event, Severity};
+use super::envp::{self, Argv};
+use super::line::cstr;
+use super::{fds, maps, sys, tls};
+use crate::config::{self, Mode};
+use crate::policy::{self, FdRanges};
+
+/// How many fds get a full classification (address/path) in one event.
+const DETAIL_MAX: u32 = 64;
+/// Beyond this many leaked fds, kinds are no longer counted (each costs syscalls).
+const KIND_COUNT_MAX: u32 = 20_000;
+
+pub struct Spawn<'a> {
+    pub via: &'static str,
+    pub target: &'a [u8],
+    pub argv: Argv,
+    /// The environment the new program gets (for its keep rules).
+    pub envp: Argv,
+    /// An fd the exec itself needs (fexecve's fd, execveat's dirfd).
+    pub exec_fd: i32,
+    /// True when auditing in the parent for a child it spawns (posix_spawn, system,
+    /// popen): the child's pid is not known, and its own set-up fds are not ours.
+    pub parent_side: bool,
+}
+
+/// What was done, so that the hook can undo it if the exec fails.
+pub struct Undo {
+    ranges: [(i32, i32); 128],
+    n: usize,
+    old_mask: Option<u64>,
+    reset_ign: u64,
+}
+
+impl Undo {
+    pub const fn new() -> Self {
+        Undo { ranges: [(0, -1); 128], n: 0, old_mask: None, reset_ign: 0 }
+    }
+
+    /// Record that `fd` got FD_CLOEXEC from us; false when the record is full.
+    fn push_fd(&mut self, fd: i32) -> bool {
+        if let Some(last) = self.n.checked_sub(1).and_then(|i| self.ranges.get_mut(i)) {
+            if last.1 + 1 == fd {
+                last.1 = fd;
+                return true;
+            }
+        }
+        match self.ranges.get_mut(self.n) {
+            Some(slot) => {
+                *slot = (fd, fd);
+                self.n += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn fd_ranges(&self) -> &[(i32, i32)] {
+        self.ranges.get(..self.n).unwrap_or(&[])
+    }
+
+    /// Async-signal-safe: put back what the fixes changed (after a failed exec).
+    pub fn revert(&self) {
+        let _e = sys::ErrnoGuard::new();
+        for &(lo, hi) in self.fd_ranges() {
+            for fd in lo..=hi {
+                if let Ok(flags) = sys::fcntl(fd, libc::F_GETFD, 0) {
+                    let _ = sys::fcntl(fd, libc::F_SETFD, (flags & !libc::FD_CLOEXEC) as libc::c_long);
+                }
+            }
+        }
+        if let Some(m) = self.old_mask {
+            let _ = sys::sigmask(libc::SIG_SETMASK, Some(m));
+        }
+        for sig in 1..=64 {
+            if self.reset_ign & policy::bit(sig) != 0 {
+                set_disposition(sig, libc::SIG_IGN);
+            }
+        }
+    }
+}
+
+impl Default for Undo {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub struct Outcome {
+    /// Something was reported, fixed or left alone on purpose: the new program's
+    /// own start-side audit should stay quiet about it.
+    pub found: bool,
+}
+
+/// Async-signal-safe: audit one exec; in fix mode repair and record in `undo`.
+pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
+    let _e = sys::ErrnoGuard::new();
+    let Some(cfg) = config::get() else { return Outcome { found: false } };
+    let fix = config::mode() == Mode::Fix;
+    let mut found = false;
+    if cfg.is_shell {
+        // A shell hands its fds and ignored signals to its commands on purpose; only
+        // note that there was something, so the command's start side stays quiet.
+        found |= any_leak(sp, cfg);
+    } else {
+        found |= fd_leak(sp, cfg, fix, undo);
+    }
+    found |= sigmask(sp, fix, undo);
+    if !cfg.is_shell {
+        found |= sigign(sp, fix, undo);
+    } else {
+        found |= ignored_set() & !policy::KEEP_IGNORED != 0;
+    }
+    Outcome { found }
+}
+
+fn keep_set(sp: &Spawn, cfg: &config::Config) -> FdRanges {
+    let mut keep = cfg.keep;
+    let new_pid = if sp.parent_side { None } else { Some(sys::getpid()) };
+    envp::keep_for_new_program(sp.envp, new_pid, &mut keep);
+    if sp.exec_fd >= 0 {
+        keep.add(sp.exec_fd, sp.exec_fd);
+    }
+    keep
+}
+
+fn leaked(fd: i32, keep: &FdRanges, pid: i32, parent_side: bool) -> bool {
+    !matches!(fds::cloexec(fd), Ok(true) | Err(_)) && !keep.contains(fd) && !(!parent_side && tls::is_setup(fd, pid))
+}
+
+fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
+    let keep = keep_set(sp, cfg);
+    let pid = sys::getpid();
+    let found = fds::FdIter::new(3).any(|fd| leaked(fd, &keep, pid, sp.parent_side));
+    found
+}
+
+fn header(ev: &mut Event, sp: &Spawn) {
+    ev.str("via", sp.via.as_bytes());
+    ev.str("target", cap(sp.target, 1024));
+}
+
+fn cap(s: &[u8], n: usize) -> &[u8] {
+    s.get(..n).unwrap_or(s)
+}
+
+fn argv(ev: &mut Event, argv: Argv) {
+    ev.list("argv");
+    let mut omitted = 0u64;
+    let mut room = true;
+    for a in envp::iter(argv) {
+        if room && ev.str_item(cap(a, 256)) {
+            continue;
+        }
+        room = false;
+        omitted += 1;
+    }
+    ev.end_list(Some(("argv_omitted", omitted)));
+}
+
+fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool {
+    let keep = keep_set(sp, cfg);
+    let pid = sys::getpid();
+    let mut ev = Event::start("exec_fd_leak", Severity::Warn, fix);
+    ev.say(b" ");
+    ev.say(cap(sp.target, 1024));
+    ev.say(b" inherits");
+    if ev.is_json() {
+        header(&mut ev, sp);
+        argv(&mut ev, sp.argv);
+    }
+    ev.list("fds");
+    let (mut total, mut listed, mut omitted) = (0u32, 0u32, 0u64);
+    let mut counts = [0u32; KINDS.len()];
+    let mut fix_errors = 0u32;
+    for fd in fds::FdIter::new(3) {
+        if !leaked(fd, &keep, pid, sp.parent_side) {
+            continue;
+        }
+        total += 1;
+        let kind = if listed < DETAIL_MAX {
+            let info = classify::classify(fd);
+            if ev.fd_item(&info) {
+                listed += 1;
+            } else {
+                omitted += 1;
+                listed = DETAIL_MAX;
+            }
+            Some(info.kind)
+        } else {
+            omitted += 1;
+            if total <= KIND_COUNT_MAX {
+                Some(classify::kind(fd))
+            } else {
+                None
+            }
+        };
+        if let Some(k) = kind.and_then(|k| counts.get_mut(k.index())) {
+            *k += 1;
+        }
+        if fix {
+            // Record for undo; past the record's room, fix without undo.
+            let recorded = undo.push_fd(fd);
+            if !recorded && sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
+                fix_errors += 1;
+            }
+        }
+    }
+    if total == 0 {
+        return false;
+    }
+    if fix {
+        for &(lo, hi) in undo.fd_ranges() {
+            if sys::close_range(lo as u32, hi as u32, sys::CLOSE_RANGE_CLOEXEC).is_err() {
+                for fd in lo..=hi {
+                    if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
+                        fix_errors += 1;
+                    }
+                }
+            }
+        }
+    }
+    ev.end_list(Some(("fds_omitted", omitted)));
+    ev.int("fds_total", total as i64);
+    ev.kinds(&counts);
+    if fix_errors > 0 {
+        ev.int("fix_errors", fix_errors as i64);
+    }
+    if !ev.is_json() {
+        ev.str("via", sp.via.as_bytes());
+    }
+    ev.emit();
+    true
+}
+
+fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
+    let Ok(old) = sys::sigmask(libc::SIG_BLOCK, None) else { return false };
+    let blocked = old & !policy::GLIBC_INTERNAL;
+    if blocked == 0 {
+        return false;
+    }
+    let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
+    if fixed {
+        undo.old_mask = Some(old);
+    }
+    let mut ev = Event::start("exec_sigmask", Severity::Warn, fixed);
+    ev.say(b" ");
+    ev.say(cap(sp.target, 1024));
+    ev.say(b" starts with blocked");
+    header(&mut ev, sp);
+    ev.signals("signals", blocked);
+    blocked_by(&mut ev);
+    ev.emit();
+    true
+}
+
+/// Async-signal-safe: `blocked_by` from this thread's record of its last blocking call.
+fn blocked_by(ev: &mut Event) {
+    let addr = tls::blocked_by();
+    let mut where_ = crate::postfork::line::Buf::<600>::new();
+    if maps::module_offset(addr, &mut where_) {
+        ev.str("blocked_by", where_.as_bytes());
+    }
+}
+
+/// Async-signal-safe: the set of signals whose disposition is SIG_IGN.
+pub fn ignored_set() -> u64 {
+    let mut set = 0u64;
+    for sig in 1..=64 {
+        let b = policy::bit(sig);
+        if b & (policy::GLIBC_INTERNAL | policy::UNCHANGEABLE) != 0 {
+            continue;
+        }
+        if sys::sig_handler(sig) == Ok(libc::SIG_IGN) {
+            set |= b;
+        }
+    }
+    set
+}
+
+/// Async-signal-safe: set a disposition with no handler function (SIG_DFL/SIG_IGN).
+pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
+    // SAFETY: zeroed sigaction is valid; sigaction(2) via glibc is async-signal-safe
+    // and not hooked by the shim.
+    unsafe {
+        let mut sa: libc::sigaction = core::mem::zeroed();
+        sa.sa_sigaction = disp;
+        libc::sigaction(sig, &sa, core::ptr::null_mut()) == 0
+    }
+}
+
+fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
+    let ign = ignored_set();
+    let report = ign & !policy::KEEP_IGNORED;
+    if report == 0 {
+        return false;
+    }
+    let mut fixed = fix;
+    if fix {
+        for sig in 1..=64 {
+            if report & policy::bit(sig) != 0 {
+                if set_disposition(sig, libc::SIG_DFL) {
+                    undo.reset_ign |= policy::bit(sig);
+                } else {
+                    fixed = false;
+                }
+            }
+        }
+    }
+    let mut ev = Event::start("exec_sigign", Severity::Warn, fixed);
+    ev.say(b" ");
+    ev.say(cap(sp.target, 1024));
+    ev.say(b" starts with ignored");
+    header(&mut ev, sp);
+    ev.signals("signals", report);
+    ev.signals("kept", ign & policy::KEEP_IGNORED);
+    ev.emit();
+    true
+}
+
+/// Async-signal-safe: a target path from a C string.
+///
+/// # Safety
+/// `p` must be NULL or a NUL-terminated string.
+pub unsafe fn target(p: *const libc::c_char) -> &'static [u8] {
+    // SAFETY: forwarded contract.
+    unsafe { cstr(p, 4096) }
+}

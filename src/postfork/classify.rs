@@ -1,0 +1,324 @@
+//! What an fd is (kind) and a short human detail (address or path), from syscalls
+//! only: fstat, getsockopt, getsockname/getpeername, readlink of /proc/self/fd/N.
+//! Small room.
+
+use super::line::Buf;
+use super::sys;
+use libc::c_int;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    TcpListen,
+    Tcp,
+    Udp,
+    UnixListen,
+    Unix,
+    Pipe,
+    File,
+    Epoll,
+    Eventfd,
+    Timerfd,
+    Signalfd,
+    Inotify,
+    Other,
+}
+
+pub const KINDS: [Kind; 13] = [
+    Kind::TcpListen,
+    Kind::Tcp,
+    Kind::Udp,
+    Kind::UnixListen,
+    Kind::Unix,
+    Kind::Pipe,
+    Kind::File,
+    Kind::Epoll,
+    Kind::Eventfd,
+    Kind::Timerfd,
+    Kind::Signalfd,
+    Kind::Inotify,
+    Kind::Other,
+];
+
+impl Kind {
+    /// The schema name (DESIGN.md); timerfd, signalfd and inotify are `other` there,
+    /// with the kernel's name in the detail.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::TcpListen => "tcp_listen",
+            Kind::Tcp => "tcp",
+            Kind::Udp => "udp",
+            Kind::UnixListen => "unix_listen",
+            Kind::Unix => "unix",
+            Kind::Pipe => "pipe",
+            Kind::File => "file",
+            Kind::Epoll => "epoll",
+            Kind::Eventfd => "eventfd",
+            Kind::Timerfd | Kind::Signalfd | Kind::Inotify | Kind::Other => "other",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn is_listener(self) -> bool {
+        matches!(self, Kind::TcpListen | Kind::UnixListen)
+    }
+
+    pub fn is_socket(self) -> bool {
+        matches!(self, Kind::TcpListen | Kind::Tcp | Kind::Udp | Kind::UnixListen | Kind::Unix)
+    }
+}
+
+pub type Detail = Buf<160>;
+
+pub struct FdInfo {
+    pub fd: c_int,
+    pub kind: Kind,
+    pub detail: Detail,
+}
+
+/// Async-signal-safe: kind only (fewer syscalls), for counting.
+pub fn kind(fd: c_int) -> Kind {
+    let mut d = Detail::new();
+    classify_into(fd, &mut d, false)
+}
+
+/// Async-signal-safe: kind and detail.
+pub fn classify(fd: c_int) -> FdInfo {
+    let mut detail = Detail::new();
+    let kind = classify_into(fd, &mut detail, true);
+    FdInfo { fd, kind, detail }
+}
+
+fn classify_into(fd: c_int, detail: &mut Detail, want_detail: bool) -> Kind {
+    let st = match sys::fstat(fd) {
+        Ok(st) => st,
+        Err(_) => return Kind::Other,
+    };
+    match st.st_mode & libc::S_IFMT {
+        libc::S_IFSOCK => socket(fd, detail, want_detail),
+        libc::S_IFIFO => {
+            if want_detail {
+                link(fd, detail);
+            }
+            Kind::Pipe
+        }
+        libc::S_IFREG | libc::S_IFDIR | libc::S_IFCHR | libc::S_IFBLK | libc::S_IFLNK => {
+            if want_detail {
+                link(fd, detail);
+            }
+            // eventfd/epoll/timerfd/signalfd/inotify live on the anonymous inode,
+            // which reports no file type on most kernels but a regular one on some.
+            anon_kind(fd, st.st_mode & libc::S_IFMT == libc::S_IFREG, detail, want_detail)
+        }
+        _ => {
+            if want_detail {
+                link(fd, detail);
+            }
+            let k = anon_kind(fd, true, detail, want_detail);
+            if k == Kind::File {
+                Kind::Other
+            } else {
+                k
+            }
+        }
+    }
+}
+
+/// Decide between File and the anon-inode kinds by the link text.
+fn anon_kind(fd: c_int, maybe_anon: bool, detail: &mut Detail, have_detail: bool) -> Kind {
+    if !maybe_anon {
+        return Kind::File;
+    }
+    let mut tmp = Detail::new();
+    let text: &[u8] = if have_detail {
+        detail.as_bytes()
+    } else {
+        link(fd, &mut tmp);
+        tmp.as_bytes()
+    };
+    let k = if !text.starts_with(b"anon_inode:") {
+        Kind::File
+    } else if text.ends_with(b"[eventpoll]") {
+        Kind::Epoll
+    } else if text.ends_with(b"[eventfd]") {
+        Kind::Eventfd
+    } else if text.ends_with(b"[timerfd]") {
+        Kind::Timerfd
+    } else if text.ends_with(b"[signalfd]") {
+        Kind::Signalfd
+    } else if text.ends_with(b"inotify") {
+        Kind::Inotify
+    } else {
+        Kind::Other
+    };
+    if have_detail && text.is_empty() && k == Kind::File {
+        detail.s("?");
+    }
+    k
+}
+
+/// Async-signal-safe: readlink("/proc/self/fd/N") into `out`.
+pub fn link<const N: usize>(fd: c_int, out: &mut Buf<N>) {
+    let mut path = Buf::<40>::new();
+    path.s("/proc/self/fd/");
+    path.int(fd as i64);
+    path.byte(0);
+    let mut tmp = [0u8; 160];
+    match sys::readlink(path.as_bytes(), &mut tmp) {
+        Ok(n) => out.text(tmp.get(..n).unwrap_or(&[])),
+        Err(_) => {}
+    }
+}
+
+fn socket(fd: c_int, detail: &mut Detail, want_detail: bool) -> Kind {
+    let domain = sys::sockopt_int(fd, libc::SO_DOMAIN).unwrap_or(-1);
+    let ty = sys::sockopt_int(fd, libc::SO_TYPE).unwrap_or(-1);
+    let listening = || sys::sockopt_int(fd, libc::SO_ACCEPTCONN).unwrap_or(0) != 0;
+    let kind = match (domain, ty) {
+        (libc::AF_INET | libc::AF_INET6, libc::SOCK_STREAM) => {
+            if listening() {
+                Kind::TcpListen
+            } else {
+                Kind::Tcp
+            }
+        }
+        (libc::AF_INET | libc::AF_INET6, libc::SOCK_DGRAM) => Kind::Udp,
+        (libc::AF_UNIX, _) => {
+            if ty != libc::SOCK_DGRAM && listening() {
+                Kind::UnixListen
+            } else {
+                Kind::Unix
+            }
+        }
+        _ => Kind::Other,
+    };
+    if !want_detail {
+        return kind;
+    }
+    match kind {
+        Kind::Other => {
+            detail.s("socket:");
+            detail.s(match domain {
+                libc::AF_NETLINK => "AF_NETLINK",
+                libc::AF_PACKET => "AF_PACKET",
+                libc::AF_INET | libc::AF_INET6 => "AF_INET",
+                _ => "AF_?",
+            });
+        }
+        _ => {
+            let local = sys::sockaddr(fd, false);
+            if let Ok((ss, len)) = local {
+                addr(&ss, len, detail);
+            }
+            if matches!(kind, Kind::Tcp | Kind::Unix) {
+                if let Ok((ss, len)) = sys::sockaddr(fd, true) {
+                    detail.s("->");
+                    addr(&ss, len, detail);
+                }
+            }
+            if detail.len() == 0 {
+                link(fd, detail);
+            }
+        }
+    }
+    kind
+}
+
+/// Async-signal-safe: `1.2.3.4:80`, `[::1]:80`, a unix path, `@abstract`.
+pub fn addr<const N: usize>(ss: &libc::sockaddr_storage, len: usize, out: &mut Buf<N>) {
+    match ss.ss_family as c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says it is a sockaddr_in, which fits in the storage.
+            let sin = unsafe { &*(ss as *const _ as *const libc::sockaddr_in) };
+            let ip = sin.sin_addr.s_addr.to_ne_bytes();
+            for (i, b) in ip.iter().enumerate() {
+                if i > 0 {
+                    out.byte(b'.');
+                }
+                out.uint(*b as u64);
+            }
+            out.byte(b':');
+            out.uint(u16::from_be(sin.sin_port) as u64);
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, sockaddr_in6.
+            let sin6 = unsafe { &*(ss as *const _ as *const libc::sockaddr_in6) };
+            let ip = core::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            out.byte(b'[');
+            // core::fmt into a stack buffer: no allocation, no lock.
+            let _ = core::fmt::write(out, format_args!("{ip}"));
+            out.s("]:");
+            out.uint(u16::from_be(sin6.sin6_port) as u64);
+        }
+        libc::AF_UNIX => {
+            // SAFETY: as above, sockaddr_un.
+            let sun = unsafe { &*(ss as *const _ as *const libc::sockaddr_un) };
+            let off = core::mem::size_of::<libc::sa_family_t>();
+            let plen = len.saturating_sub(off).min(sun.sun_path.len());
+            // SAFETY: sun_path is plen bytes of c_char, reinterpret as u8.
+            let path = unsafe { core::slice::from_raw_parts(sun.sun_path.as_ptr() as *const u8, plen) };
+            match path.first() {
+                None => {}
+                Some(0) => {
+                    out.byte(b'@');
+                    out.text(path.get(1..).unwrap_or(&[]));
+                }
+                Some(_) => {
+                    let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+                    out.text(path.get(..end).unwrap_or(&[]));
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sock(domain: c_int, ty: c_int) -> c_int {
+        // SAFETY: plain socket(2).
+        unsafe { libc::socket(domain, ty, 0) }
+    }
+
+    #[test]
+    fn kinds_and_details() {
+        let l = sock(libc::AF_INET, libc::SOCK_STREAM);
+        let mut sin: libc::sockaddr_in = unsafe { core::mem::zeroed() };
+        sin.sin_family = libc::AF_INET as _;
+        sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        unsafe {
+            assert_eq!(libc::bind(l, &sin as *const _ as *const libc::sockaddr, core::mem::size_of_val(&sin) as _), 0);
+            assert_eq!(libc::listen(l, 1), 0);
+        }
+        let i = classify(l);
+        assert_eq!(i.kind, Kind::TcpListen);
+        let d = core::str::from_utf8(i.detail.as_bytes()).unwrap();
+        assert!(d.starts_with("127.0.0.1:") && d.len() > 10, "{d}");
+
+        let u = sock(libc::AF_INET6, libc::SOCK_DGRAM);
+        assert_eq!(classify(u).kind, Kind::Udp);
+        assert_eq!(kind(u), Kind::Udp);
+
+        let mut p = [0; 2];
+        unsafe { libc::pipe(p.as_mut_ptr()) };
+        let pi = classify(p[0]);
+        assert_eq!(pi.kind, Kind::Pipe);
+        assert!(pi.detail.as_bytes().starts_with(b"pipe:["));
+
+        let e = unsafe { libc::epoll_create1(0) };
+        assert_eq!(classify(e).kind, Kind::Epoll);
+        let ev = unsafe { libc::eventfd(0, 0) };
+        assert_eq!(classify(ev).kind, Kind::Eventfd);
+        let f = sys::open(b"/etc/hostname\0", libc::O_RDONLY, 0).or_else(|_| sys::open(b"/etc/passwd\0", libc::O_RDONLY, 0)).unwrap();
+        let fi = classify(f);
+        assert_eq!(fi.kind, Kind::File);
+        assert!(fi.detail.as_bytes().starts_with(b"/etc/"));
+        for fd in [l, u, p[0], p[1], e, ev, f] {
+            sys::close(fd);
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Building one event into a stack line (JSON or the human form) and writing it with
+//! one write(2). Small room: no allocation, no lock; the log file is opened, written
+//! and closed per event, so the shim never holds an fd in its host.
+
+use super::classify::{FdInfo, Kind, KINDS};
+use super::line::{Line, LINE_MAX};
+use super::{names, sys};
+use crate::config::{self, Mode};
+use core::sync::atomic::{AtomicI32, Ordering};
+
+/// Room kept free at the end of a line for closing a list and the tail fields.
+const RESERVE: usize = 600;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Warn,
+    Info,
+}
+
+pub struct Event {
+    line: Line,
+    json: bool,
+    fixed: bool,
+    list_first: bool,
+}
+
+impl Event {
+    /// Async-signal-safe: header of event `name`.
+    pub fn start(name: &str, sev: Severity, fixed: bool) -> Event {
+        let cfg = config::get();
+        let json = cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
+        let mut ev = Event { line: Line::new(), json, fixed, list_first: true };
+        let l = &mut ev.line;
+        let pid = sys::getpid();
+        if json {
+            let (s, us) = sys::now();
+            l.s("{\"v\":1,\"ts\":");
+            l.int(s);
+            l.byte(b'.');
+            l.uint_pad(us as u64, 6);
+            l.s(",\"event\":\"");
+            l.s(name);
+            l.s("\",\"severity\":\"");
+            l.s(if sev == Severity::Warn { "warn" } else { "info" });
+            l.s("\",\"action\":\"");
+            l.s(if fixed { "fixed" } else { "logged" });
+            l.s("\",\"pid\":");
+            l.int(pid as i64);
+            l.s(",\"ppid\":");
+            l.int(sys::getppid() as i64);
+            l.s(",\"tid\":");
+            l.int(sys::gettid() as i64);
+            l.s(",\"exe\":");
+            let exe = cfg.map(|c| c.exe.as_bytes()).unwrap_or(&[]);
+            l.json_str(exe);
+            l.s(",\"mode\":\"");
+            l.s(config::mode().name());
+            l.byte(b'"');
+        } else {
+            l.s("execguard[");
+            l.int(pid as i64);
+            l.s("]: ");
+            l.s(if sev == Severity::Warn { "warning: " } else { "info: " });
+            l.s(name);
+            l.s(":");
+        }
+        ev
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.json
+    }
+
+    /// Human form only: free text at this point of the sentence.
+    pub fn say(&mut self, text: &[u8]) {
+        if !self.json {
+            self.line.text(text);
+        }
+    }
+
+    pub fn str(&mut self, key: &str, v: &[u8]) {
+        if self.json {
+            self.key(key);
+            self.line.json_str(v);
+        } else {
+            self.line.byte(b' ');
+            self.line.s(key);
+            self.line.byte(b'=');
+            self.line.text(v);
+        }
+    }
+
+    pub fn int(&mut self, key: &str, v: i64) {
+        if self.json {
+            self.key(key);
+        } else {
+            self.line.byte(b' ');
+            self.line.s(key);
+            self.line.byte(b'=');
+        }
+        self.line.int(v);
+    }
+
+    /// Milliseconds shown as seconds with three decimals.
+    pub fn secs(&mut self, key: &str, ms: i64) {
+        if self.json {
+            self.key(key);
+        } else {
+            self.line.byte(b' ');
+            self.line.s(key);
+            self.line.byte(b'=');
+        }
+        self.line.int(ms / 1000);
+        self.line.byte(b'.');
+        self.line.uint_pad((ms % 1000).unsigned_abs(), 3);
+    }
+
+    fn key(&mut self, key: &str) {
+        self.line.s(",\"");
+        self.line.s(key);
+        self.line.s("\":");
+    }
+
+    /// Open a list field.
+    pub fn list(&mut self, key: &str) {
+        self.list_first = true;
+        if self.json {
+            self.key(key);
+            self.line.byte(b'[');
+        } else {
+            self.line.byte(b' ');
+            self.line.s(key);
+            self.line.s("=[");
+        }
+    }
+
+    /// Close a list field; `omitted` items did not fit.
+    pub fn end_list(&mut self, omitted: Option<(&str, u64)>) {
+        self.line.byte(b']');
+        if let Some((key, n)) = omitted {
+            if self.json {
+                self.int(key, n as i64);
+            } else if n > 0 {
+                self.line.s(" (+");
+                self.line.uint(n);
+                self.line.s(" more)");
+            }
+        }
+    }
+
+    fn sep(&mut self) {
+        if !self.list_first {
+            self.line.s(if self.json { "," } else { ", " });
+        }
+        self.list_first = false;
+    }
+
+    /// Try to add one list item; false (and nothing written) when the line is full.
+    fn item(&mut self, f: impl FnOnce(&mut Line, bool)) -> bool {
+        if self.line.room() < RESERVE {
+            return false;
+        }
+        let mark = self.line.len();
+        let first = self.list_first;
+        self.sep();
+        f(&mut self.line, self.json);
+        if self.line.room() < RESERVE || self.line.overflowed() {
+            self.line.truncate(mark);
+            self.list_first = first;
+            return false;
+        }
+        true
+    }
+
+    pub fn fd_item(&mut self, info: &FdInfo) -> bool {
+        self.item(|l, json| {
+            if json {
+                l.s("{\"fd\":");
+                l.int(info.fd as i64);
+                l.s(",\"kind\":\"");
+                l.s(info.kind.name());
+                l.s("\",\"detail\":");
+                l.json_str(info.detail.as_bytes());
+                l.byte(b'}');
+            } else {
+                l.s("fd ");
+                l.int(info.fd as i64);
+                l.s(" (");
+                l.s(info.kind.name());
+                if info.detail.len() > 0 {
+                    l.byte(b' ');
+                    l.text(info.detail.as_bytes());
+                }
+                l.byte(b')');
+            }
+        })
+    }
+
+    pub fn str_item(&mut self, s: &[u8]) -> bool {
+        self.item(|l, json| if json { l.json_str(s) } else { l.text(s) })
+    }
+
+    pub fn int_item(&mut self, v: i64) -> bool {
+        self.item(|l, _| l.int(v))
+    }
+
+    /// A list of signal names from a kernel sigset word.
+    pub fn signals(&mut self, key: &str, set: u64) {
+        self.list(key);
+        for sig in 1..=64 {
+            if set & crate::policy::bit(sig) != 0 {
+                self.item(|l, json| {
+                    if json {
+                        l.byte(b'"');
+                    }
+                    names::signal(sig, l);
+                    if json {
+                        l.byte(b'"');
+                    }
+                });
+            }
+        }
+        self.end_list(None);
+    }
+
+    /// `kinds`: count of fds per schema kind name.
+    pub fn kinds(&mut self, counts: &[u32; KINDS.len()]) {
+        let mut merged = [0u32; KINDS.len()];
+        for (k, n) in KINDS.iter().zip(counts.iter()) {
+            let into = match k.name() {
+                "other" => Kind::Other.index(),
+                _ => k.index(),
+            };
+            if let Some(m) = merged.get_mut(into) {
+                *m += n;
+            }
+        }
+        if self.json {
+            self.key("kinds");
+            self.line.byte(b'{');
+        } else {
+            self.line.s(" kinds=");
+        }
+        let mut first = true;
+        for (k, n) in KINDS.iter().zip(merged.iter()) {
+            if *n == 0 {
+                continue;
+            }
+            if !first {
+                self.line.byte(b',');
+            }
+            first = false;
+            if self.json {
+                self.line.byte(b'"');
+                self.line.s(k.name());
+                self.line.s("\":");
+            } else {
+                self.line.s(k.name());
+                self.line.byte(b'=');
+            }
+            self.line.uint(*n as u64);
+        }
+        if self.json {
+            self.line.byte(b'}');
+        }
+    }
+
+    /// Async-signal-safe: close the line and write it.
+    pub fn emit(mut self) {
+        if self.json {
+            self.line.s("}\n");
+        } else {
+            if self.fixed {
+                self.line.s(" [fixed]");
+            }
+            self.line.byte(b'\n');
+        }
+        if self.line.overflowed() {
+            // Never write a torn line: fall back to a line that says what happened.
+            return;
+        }
+        write_line(self.line.as_bytes());
+    }
+}
+
+/// The pid that already warned about an unusable log (pid-tagged, so a vfork child's
+/// write is never mistaken by the parent for its own).
+static WARNED: AtomicI32 = AtomicI32::new(0);
+
+/// Async-signal-safe: append one line to the log (or stderr).
+pub fn write_line(bytes: &[u8]) {
+    let _e = sys::ErrnoGuard::new();
+    let Some(cfg) = config::get() else { return };
+    if bytes.len() > LINE_MAX {
+        return;
+    }
+    if cfg.log_path.len() == 0 {
+        let _ = sys::write(2, bytes);
+        return;
+    }
+    match open_log(cfg.log_path.as_bytes()) {
+        Ok(fd) => {
+            let r = sys::write(fd, bytes);
+            sys::close(fd);
+            if let Err(e) = r {
+                warn_once(b"cannot write the log", e);
+            }
+        }
+        Err(e) => warn_once(b"cannot open the log", e),
+    }
+}
+
+/// The log is appended to, never truncated; created 0600; a symlink as its last
+/// component is refused (O_NOFOLLOW), and so is anything but a regular file, a FIFO
+/// or a character device (/dev/null, /dev/stderr's target).
+fn open_log(path: &[u8]) -> sys::R<i32> {
+    let fd = sys::open(
+        path,
+        libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_NONBLOCK,
+        0o600,
+    )?;
+    match sys::fstat(fd) {
+        Ok(st) if matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFIFO | libc::S_IFCHR) => Ok(fd),
+        Ok(_) => {
+            sys::close(fd);
+            Err(libc::EINVAL)
+        }
+        Err(e) => {
+            sys::close(fd);
+            Err(e)
+        }
+    }
+}
+
+fn warn_once(what: &[u8], err: i32) {
+    let pid = sys::getpid();
+    if WARNED.swap(pid, Ordering::Relaxed) == pid {
+        return;
+    }
+    let mut l = Line::new();
+    l.s("execguard[");
+    l.int(pid as i64);
+    l.s("]: warning: ");
+    l.raw(what);
+    if let Some(cfg) = config::get() {
+        l.byte(b' ');
+        let p = cfg.log_path.as_bytes();
+        l.text(p.strip_suffix(&[0]).unwrap_or(p));
+    }
+    l.s(" (");
+    names::errno(err, &mut l);
+    l.s("); events of this process are lost\n");
+    let _ = sys::write(2, l.as_bytes());
+}
+
+/// Mode as written in events.
+pub fn fixing() -> bool {
+    config::mode() == Mode::Fix
+}

@@ -1,0 +1,183 @@
+//! The environment handed to an exec: read for the keep rules of the new program
+//! (LISTEN_FDS, MAKEFLAGS, NGINX), and rebuilt on the stack when the shim must follow
+//! the child (its environment dropped LD_PRELOAD or EXECGUARD_*) or mark the exec as
+//! audited. Small room: pointer arrays and strings on the stack, nothing allocated.
+
+use super::line::{cstr, Buf};
+use super::sys;
+use crate::config;
+use crate::policy::{self, FdRanges};
+use libc::c_char;
+
+pub type Argv = *const *const c_char;
+
+/// Environments larger than this are passed through untouched (less context).
+const MAX_ENV: usize = 1024;
+const ENTRY_MAX: usize = 1 << 20;
+
+/// Async-signal-safe: iterate `NAME=value` entries of an envp array.
+pub struct EnvIter {
+    p: Argv,
+    left: usize,
+}
+
+impl Iterator for EnvIter {
+    type Item = &'static [u8];
+    fn next(&mut self) -> Option<&'static [u8]> {
+        if self.p.is_null() || self.left == 0 {
+            return None;
+        }
+        // SAFETY: envp is a NULL-terminated array of C strings (exec's contract).
+        let e = unsafe { *self.p };
+        if e.is_null() {
+            return None;
+        }
+        // SAFETY: as above; advancing within the array.
+        self.p = unsafe { self.p.add(1) };
+        self.left -= 1;
+        // SAFETY: e is a NUL-terminated string.
+        Some(unsafe { cstr(e, ENTRY_MAX) })
+    }
+}
+
+pub fn iter(envp: Argv) -> EnvIter {
+    EnvIter { p: envp, left: 1 << 16 }
+}
+
+/// Async-signal-safe: the value of `name` in envp.
+pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
+    iter(envp).find_map(|e| {
+        let rest = e.strip_prefix(name)?;
+        rest.strip_prefix(b"=")
+    })
+}
+
+/// Async-signal-safe: fds the new program is handed on purpose per its environment.
+pub fn keep_for_new_program(envp: Argv, new_pid: Option<i32>, out: &mut FdRanges) {
+    let (mut lf, mut lp): (&[u8], &[u8]) = (&[], &[]);
+    for e in iter(envp) {
+        if let Some(v) = e.strip_prefix(b"MAKEFLAGS=") {
+            policy::parse_makeflags(v, out);
+        } else if let Some(v) = e.strip_prefix(b"NGINX=") {
+            policy::parse_nginx(v, out);
+        } else if let Some(v) = e.strip_prefix(b"LISTEN_FDS=") {
+            lf = v;
+        } else if let Some(v) = e.strip_prefix(b"LISTEN_PID=") {
+            lp = v;
+        }
+    }
+    if let Some(pid) = new_pid {
+        policy::parse_listen(lf, lp, pid, out);
+    }
+}
+
+fn has_shim(envp: Argv) -> bool {
+    get(envp, b"LD_PRELOAD").map(|v| contains(v, b"execguard")).unwrap_or(false)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn name_of(entry: &[u8]) -> &[u8] {
+    let eq = entry.iter().position(|&b| b == b'=').unwrap_or(entry.len());
+    entry.get(..eq).unwrap_or(entry)
+}
+
+/// How the new program learns that its exec was audited already.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    No,
+    /// The exec happens in this process: the new program has our pid.
+    SelfPid,
+    /// The exec happens in a child we spawn (posix_spawn): the new program's parent is us.
+    ParentPid,
+}
+
+/// Async-signal-safe: call `f` with the environment the new program should get.
+/// `mark` asks for `EXECGUARD_AUDITED=<pid>` (or `^<parent pid>`) when the new
+/// program runs the shim.
+pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
+    let mark_parent = mark == Mark::ParentPid;
+    let mark = mark != Mark::No;
+    let Some(cfg) = config::get() else { return f(envp) };
+    let loads = has_shim(envp);
+    let follow = cfg.follow && cfg.lib_path.len() > 1;
+    let need_follow = follow
+        && (!loads
+            || cfg.follow_env.iter().take(cfg.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none()));
+    let need_mark = mark && (loads || follow);
+    if !need_follow && !need_mark {
+        return f(envp);
+    }
+    let mut arr: [*const c_char; MAX_ENV + 10] = [core::ptr::null(); MAX_ENV + 10];
+    let mut n = 0usize;
+    let mut preload = Buf::<2048>::new();
+    let mut marker = Buf::<48>::new();
+    let mut push = |arr: &mut [*const c_char; MAX_ENV + 10], p: *const c_char| -> bool {
+        match arr.get_mut(n) {
+            Some(slot) if n < MAX_ENV + 9 => {
+                *slot = p;
+                n += 1;
+                true
+            }
+            _ => false,
+        }
+    };
+    let mut ok = true;
+    let mut p = envp;
+    while !p.is_null() {
+        // SAFETY: envp is NULL-terminated.
+        let e = unsafe { *p };
+        if e.is_null() {
+            break;
+        }
+        // SAFETY: advancing within the array.
+        p = unsafe { p.add(1) };
+        // SAFETY: NUL-terminated entry.
+        let s = unsafe { cstr(e, ENTRY_MAX) };
+        if s.starts_with(b"EXECGUARD_AUDITED=") || (need_follow && s.starts_with(b"LD_PRELOAD=")) {
+            continue;
+        }
+        if !push(&mut arr, e) {
+            ok = false;
+            break;
+        }
+    }
+    if ok && need_follow {
+        let lib = cfg.lib_path.as_bytes();
+        let lib = lib.strip_suffix(&[0]).unwrap_or(lib);
+        preload.s("LD_PRELOAD=");
+        preload.raw(lib);
+        if let Some(old) = get(envp, b"LD_PRELOAD") {
+            if !contains(old, b"execguard") && !old.is_empty() {
+                preload.byte(b':');
+                preload.raw(old);
+            } else if contains(old, b"execguard") {
+                preload.clear();
+                preload.s("LD_PRELOAD=");
+                preload.raw(old);
+            }
+        }
+        preload.byte(0);
+        ok = !preload.overflowed() && push(&mut arr, preload.as_bytes().as_ptr() as *const c_char);
+        for e in cfg.follow_env.iter().take(cfg.follow_env_n) {
+            if ok && get(envp, name_of(e.as_bytes())).is_none() {
+                ok = push(&mut arr, e.as_bytes().as_ptr() as *const c_char);
+            }
+        }
+    }
+    if ok && need_mark {
+        marker.s("EXECGUARD_AUDITED=");
+        if mark_parent {
+            marker.byte(b'^');
+        }
+        marker.int(sys::getpid() as i64);
+        marker.byte(0);
+        ok = push(&mut arr, marker.as_bytes().as_ptr() as *const c_char);
+    }
+    if !ok {
+        return f(envp);
+    }
+    f(arr.as_ptr())
+}

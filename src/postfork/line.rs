@@ -1,0 +1,240 @@
+//! A fixed stack buffer that one event is formatted into. Small room: no allocation,
+//! writes past the end are dropped and remembered (`overflowed`), never a panic.
+
+pub const LINE_MAX: usize = 4096;
+
+pub struct Buf<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+    overflowed: bool,
+}
+
+pub type Line = Buf<LINE_MAX>;
+
+impl<const N: usize> Buf<N> {
+    /// Async-signal-safe.
+    #[inline]
+    pub const fn new() -> Self {
+        Buf { buf: [0; N], len: 0, overflowed: false }
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn room(&self) -> usize {
+        N - self.len
+    }
+
+    #[inline]
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.buf.get(..self.len).unwrap_or(&[])
+    }
+
+    pub fn clear(&mut self) {
+        self.len = 0;
+        self.overflowed = false;
+    }
+
+    /// Cut back to an earlier length (used to drop a list item that did not fit).
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.len = len;
+        }
+    }
+
+    #[inline]
+    pub fn byte(&mut self, b: u8) {
+        match self.buf.get_mut(self.len) {
+            Some(slot) => {
+                *slot = b;
+                self.len += 1;
+            }
+            None => self.overflowed = true,
+        }
+    }
+
+    pub fn raw(&mut self, s: &[u8]) {
+        let end = self.len + s.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                dst.copy_from_slice(s);
+                self.len = end;
+            }
+            None => self.overflowed = true,
+        }
+    }
+
+    pub fn s(&mut self, s: &str) {
+        self.raw(s.as_bytes())
+    }
+
+    pub fn uint(&mut self, mut v: u64) {
+        let mut tmp = [0u8; 20];
+        let mut i = tmp.len();
+        loop {
+            i -= 1;
+            if let Some(d) = tmp.get_mut(i) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+            if v == 0 || i == 0 {
+                break;
+            }
+        }
+        self.raw(tmp.get(i..).unwrap_or(&[]))
+    }
+
+    pub fn int(&mut self, v: i64) {
+        if v < 0 {
+            self.byte(b'-');
+            self.uint(v.unsigned_abs())
+        } else {
+            self.uint(v as u64)
+        }
+    }
+
+    pub fn hex(&mut self, v: u64) {
+        self.s("0x");
+        let mut started = false;
+        for shift in (0..16).rev() {
+            let d = ((v >> (shift * 4)) & 0xf) as u8;
+            if d != 0 || started || shift == 0 {
+                started = true;
+                self.byte(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+            }
+        }
+    }
+
+    /// Zero-padded to `width` digits.
+    pub fn uint_pad(&mut self, v: u64, width: usize) {
+        let mut digits = 1;
+        let mut t = v / 10;
+        while t > 0 {
+            digits += 1;
+            t /= 10;
+        }
+        for _ in digits..width {
+            self.byte(b'0');
+        }
+        self.uint(v)
+    }
+
+    /// A JSON string literal: quotes, escapes, and invalid UTF-8 replaced by U+FFFD.
+    pub fn json_str(&mut self, s: &[u8]) {
+        self.byte(b'"');
+        self.json_inner(s);
+        self.byte(b'"');
+    }
+
+    pub fn json_inner(&mut self, s: &[u8]) {
+        let mut rest = s;
+        while !rest.is_empty() {
+            match core::str::from_utf8(rest) {
+                Ok(valid) => {
+                    self.json_valid(valid);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    // SAFETY: from_utf8 said these bytes are valid UTF-8.
+                    self.json_valid(unsafe { core::str::from_utf8_unchecked(good) });
+                    self.s("\u{fffd}");
+                    let skip = e.error_len().unwrap_or(bad.len()).max(1);
+                    rest = bad.get(skip..).unwrap_or(&[]);
+                }
+            }
+        }
+    }
+
+    fn json_valid(&mut self, s: &str) {
+        for &b in s.as_bytes() {
+            match b {
+                b'"' => self.s("\\\""),
+                b'\\' => self.s("\\\\"),
+                b'\n' => self.s("\\n"),
+                b'\r' => self.s("\\r"),
+                b'\t' => self.s("\\t"),
+                0..=0x1f | 0x7f => {
+                    self.s("\\u00");
+                    let hexd = b"0123456789abcdef";
+                    self.byte(hexd.get((b >> 4) as usize).copied().unwrap_or(b'0'));
+                    self.byte(hexd.get((b & 0xf) as usize).copied().unwrap_or(b'0'));
+                }
+                _ => self.byte(b),
+            }
+        }
+    }
+
+    /// Human text: printable bytes as they are, control bytes as '?'.
+    pub fn text(&mut self, s: &[u8]) {
+        for &b in s {
+            self.byte(if b < 0x20 || b == 0x7f { b'?' } else { b });
+        }
+    }
+}
+
+impl<const N: usize> Default for Buf<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> core::fmt::Write for Buf<N> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.s(s);
+        Ok(())
+    }
+}
+
+/// Length of a NUL-terminated C string, capped at `max`.
+///
+/// # Safety
+/// `p` must be NULL or point to a NUL-terminated string.
+pub unsafe fn cstr<'a>(p: *const libc::c_char, max: usize) -> &'a [u8] {
+    if p.is_null() {
+        return &[];
+    }
+    let mut n = 0;
+    // SAFETY: caller promises a NUL-terminated string; we stop at NUL or max.
+    while n < max && unsafe { *p.add(n) } != 0 {
+        n += 1;
+    }
+    // SAFETY: the n bytes before the NUL (or max) are readable.
+    unsafe { core::slice::from_raw_parts(p as *const u8, n) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_escapes() {
+        let mut b = Buf::<64>::new();
+        b.int(-42);
+        b.byte(b' ');
+        b.uint_pad(7, 6);
+        b.byte(b' ');
+        b.hex(0x1a2b);
+        b.byte(b' ');
+        b.json_str(b"a\"b\n\xff");
+        assert_eq!(b.as_bytes(), "-42 000007 0x1a2b \"a\\\"b\\n\u{fffd}\"".as_bytes());
+    }
+
+    #[test]
+    fn overflow_is_remembered_not_panicked() {
+        let mut b = Buf::<4>::new();
+        b.s("abcdef");
+        assert!(b.overflowed());
+        assert_eq!(b.len(), 0);
+        b.s("ab");
+        assert_eq!(b.as_bytes(), b"ab");
+    }
+}

@@ -1,0 +1,234 @@
+//! Raw system calls for the small room. Nothing here allocates, locks or calls a libc
+//! function that the shim itself exports (a call to `fcntl` from inside the library
+//! would land in our own hook), so every call goes through `syscall(2)` or a libc
+//! function the shim does not hook.
+
+use libc::{c_int, c_long, c_void};
+
+pub type R<T> = Result<T, i32>;
+
+/// Async-signal-safe: reads the calling thread's errno.
+#[inline]
+pub fn errno() -> i32 {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Async-signal-safe: writes the calling thread's errno.
+#[inline]
+pub fn set_errno(e: i32) {
+    // SAFETY: as in errno().
+    unsafe { *libc::__errno_location() = e }
+}
+
+#[inline]
+fn cvt(r: c_long) -> R<c_long> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Async-signal-safe: getpid(2) straight from the kernel (valid in a vfork child too).
+#[inline]
+pub fn getpid() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
+}
+
+/// Async-signal-safe.
+#[inline]
+pub fn getppid() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_getppid) as i32 }
+}
+
+/// Async-signal-safe.
+#[inline]
+pub fn gettid() -> i32 {
+    // SAFETY: no arguments, cannot fail.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+}
+
+/// Async-signal-safe: fcntl(2) with an integer argument.
+pub fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> R<c_int> {
+    // SAFETY: integer-argument commands only; the kernel validates fd.
+    cvt(unsafe { libc::syscall(libc::SYS_fcntl, fd as c_long, cmd as c_long, arg) }).map(|r| r as c_int)
+}
+
+/// Async-signal-safe.
+pub fn close(fd: c_int) {
+    // SAFETY: closing an fd we own; EINTR on close must not be retried on Linux.
+    unsafe { libc::syscall(libc::SYS_close, fd as c_long) };
+}
+
+/// Async-signal-safe: `path` must be NUL-terminated.
+pub fn open(path: &[u8], flags: c_int, mode: c_int) -> R<c_int> {
+    if path.last() != Some(&0) {
+        return Err(libc::EINVAL);
+    }
+    loop {
+        // SAFETY: path is NUL-terminated (checked above).
+        let r = unsafe {
+            libc::syscall(libc::SYS_openat, libc::AT_FDCWD as c_long, path.as_ptr(), flags as c_long, mode as c_long)
+        };
+        match cvt(r) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(|fd| fd as c_int),
+        }
+    }
+}
+
+/// Async-signal-safe: one write(2), retried on EINTR; returns bytes written.
+pub fn write(fd: c_int, buf: &[u8]) -> R<usize> {
+    loop {
+        // SAFETY: buf is a valid slice.
+        let r = unsafe { libc::syscall(libc::SYS_write, fd as c_long, buf.as_ptr(), buf.len()) };
+        match cvt(r) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
+}
+
+/// Async-signal-safe.
+pub fn read(fd: c_int, buf: &mut [u8]) -> R<usize> {
+    loop {
+        // SAFETY: buf is a valid mutable slice.
+        let r = unsafe { libc::syscall(libc::SYS_read, fd as c_long, buf.as_mut_ptr(), buf.len()) };
+        match cvt(r) {
+            Err(libc::EINTR) => continue,
+            other => return other.map(|n| n as usize),
+        }
+    }
+}
+
+/// Async-signal-safe: readlink of a NUL-terminated path into `buf`; returns the length.
+pub fn readlink(path: &[u8], buf: &mut [u8]) -> R<usize> {
+    if path.last() != Some(&0) {
+        return Err(libc::EINVAL);
+    }
+    // SAFETY: path NUL-terminated, buf valid.
+    let r = unsafe {
+        libc::syscall(libc::SYS_readlinkat, libc::AT_FDCWD as c_long, path.as_ptr(), buf.as_mut_ptr(), buf.len())
+    };
+    cvt(r).map(|n| n as usize)
+}
+
+/// Async-signal-safe.
+pub fn fstat(fd: c_int) -> R<libc::stat> {
+    // SAFETY: an all-zero stat is a valid value; the kernel fills it.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: st is a valid out-pointer.
+    cvt(unsafe { libc::syscall(libc::SYS_fstat, fd as c_long, &mut st as *mut libc::stat) })?;
+    Ok(st)
+}
+
+/// Async-signal-safe: an int-valued SOL_SOCKET option.
+pub fn sockopt_int(fd: c_int, opt: c_int) -> R<c_int> {
+    let mut v: c_int = 0;
+    let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: v and len are valid out-pointers of the right size.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_getsockopt,
+            fd as c_long,
+            libc::SOL_SOCKET as c_long,
+            opt as c_long,
+            &mut v as *mut c_int,
+            &mut len as *mut libc::socklen_t,
+        )
+    })?;
+    Ok(v)
+}
+
+/// Async-signal-safe: getsockname (peer = false) or getpeername (peer = true).
+pub fn sockaddr(fd: c_int, peer: bool) -> R<(libc::sockaddr_storage, usize)> {
+    // SAFETY: all-zero sockaddr_storage is valid.
+    let mut ss: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
+    let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let nr = if peer { libc::SYS_getpeername } else { libc::SYS_getsockname };
+    // SAFETY: ss/len are valid and sized.
+    cvt(unsafe { libc::syscall(nr, fd as c_long, &mut ss as *mut _ as *mut c_void, &mut len as *mut libc::socklen_t) })?;
+    Ok((ss, len as usize))
+}
+
+/// Async-signal-safe.
+pub fn getdents64(fd: c_int, buf: &mut [u8]) -> R<usize> {
+    // SAFETY: buf valid for buf.len() bytes.
+    cvt(unsafe { libc::syscall(libc::SYS_getdents64, fd as c_long, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
+}
+
+/// Async-signal-safe: rt_sigprocmask on the kernel's 64-bit signal set (bit n-1 = signal n).
+pub fn sigmask(how: c_int, set: Option<u64>) -> R<u64> {
+    let mut old: u64 = 0;
+    let setp = match set.as_ref() {
+        Some(s) => s as *const u64,
+        None => core::ptr::null(),
+    };
+    // SAFETY: pointers valid; sigsetsize 8 is the kernel's on every 64-bit Linux.
+    cvt(unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how as c_long, setp, &mut old as *mut u64, 8 as c_long) })?;
+    Ok(old)
+}
+
+/// Async-signal-safe: the current handler of `sig` (SIG_DFL = 0, SIG_IGN = 1, else a function).
+pub fn sig_handler(sig: c_int) -> R<usize> {
+    // The kernel's struct sigaction starts with the handler on every 64-bit Linux; the
+    // rest is larger than 3 words on none, so 8 words is always enough room.
+    let mut ka = [0usize; 8];
+    // SAFETY: a NULL new action only queries; ka has room for the kernel struct.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig as c_long,
+            core::ptr::null::<c_void>(),
+            ka.as_mut_ptr(),
+            8 as c_long,
+        )
+    })?;
+    Ok(ka[0])
+}
+
+/// Async-signal-safe: close_range(2) with flags (CLOSE_RANGE_CLOEXEC = 4).
+pub fn close_range(first: u32, last: u32, flags: u32) -> R<()> {
+    // SAFETY: plain integers.
+    cvt(unsafe { libc::syscall(libc::SYS_close_range, first as c_long, last as c_long, flags as c_long) }).map(|_| ())
+}
+
+pub const CLOSE_RANGE_CLOEXEC: u32 = 4;
+
+/// Async-signal-safe: realtime clock as (seconds, microseconds); vDSO, no lock.
+pub fn now() -> (i64, i64) {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-pointer; clock_gettime is async-signal-safe (POSIX).
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    (ts.tv_sec, ts.tv_nsec / 1000)
+}
+
+/// Async-signal-safe: monotonic milliseconds.
+pub fn mono_ms() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: as in now().
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// Saves errno on creation and puts it back on drop, so that the host never sees
+/// the shim's own failed syscalls.
+pub struct ErrnoGuard(i32);
+
+impl ErrnoGuard {
+    /// Async-signal-safe.
+    #[inline]
+    pub fn new() -> Self {
+        ErrnoGuard(errno())
+    }
+}
+
+impl Drop for ErrnoGuard {
+    #[inline]
+    fn drop(&mut self) {
+        set_errno(self.0)
+    }
+}

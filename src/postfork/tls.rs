@@ -1,0 +1,97 @@
+//! Per-thread state of the shim. Small room. A vfork child runs on its parent
+//! thread's memory, TLS included: the "in hook" flag is cleared before every real
+//! exec, and the record of fds the child set up is tagged with the pid that wrote
+//! it, so the parent thread never trusts what its vfork child left there.
+
+use super::sys;
+use core::cell::Cell;
+
+const SETUP_MAX: usize = 64;
+
+pub struct ThreadState {
+    in_hook: Cell<bool>,
+    setup_pid: Cell<i32>,
+    setup_n: Cell<usize>,
+    setup_saturated: Cell<bool>,
+    setup_fds: [Cell<i32>; SETUP_MAX],
+    /// Where this thread last blocked a commonly needed signal (return address).
+    blocked_by: Cell<usize>,
+}
+
+thread_local! {
+    static TS: ThreadState = const {
+        ThreadState {
+            in_hook: Cell::new(false),
+            setup_pid: Cell::new(0),
+            setup_n: Cell::new(0),
+            setup_saturated: Cell::new(false),
+            setup_fds: [const { Cell::new(-1) }; SETUP_MAX],
+            blocked_by: Cell::new(0),
+        }
+    };
+}
+
+/// Held while a hook does its own work; nested hooks pass straight through.
+pub struct InHook(());
+
+/// Async-signal-safe: enter the shim unless this thread is already inside it.
+#[inline]
+pub fn enter() -> Option<InHook> {
+    TS.with(|t| {
+        if t.in_hook.get() {
+            None
+        } else {
+            t.in_hook.set(true);
+            Some(InHook(()))
+        }
+    })
+}
+
+impl Drop for InHook {
+    #[inline]
+    fn drop(&mut self) {
+        TS.with(|t| t.in_hook.set(false))
+    }
+}
+
+/// Async-signal-safe: this process set `fd` up for its child on purpose (a dup2/dup3
+/// target, CLOEXEC cleared, F_DUPFD result).
+pub fn note_setup(fd: i32) {
+    let pid = sys::getpid();
+    TS.with(|t| {
+        if t.setup_pid.get() != pid {
+            t.setup_pid.set(pid);
+            t.setup_n.set(0);
+            t.setup_saturated.set(false);
+        }
+        let n = t.setup_n.get();
+        match t.setup_fds.get(n) {
+            Some(slot) => {
+                slot.set(fd);
+                t.setup_n.set(n + 1);
+            }
+            None => t.setup_saturated.set(true),
+        }
+    })
+}
+
+/// Async-signal-safe: did process `pid` (this one) set `fd` up on purpose? When more
+/// fds were set up than the record holds, every fd counts as set up (fix less, never more).
+pub fn is_setup(fd: i32, pid: i32) -> bool {
+    TS.with(|t| {
+        if t.setup_pid.get() != pid {
+            return false;
+        }
+        t.setup_saturated.get() || t.setup_fds.iter().take(t.setup_n.get()).any(|c| c.get() == fd)
+    })
+}
+
+/// Async-signal-safe.
+pub fn set_blocked_by(addr: usize) {
+    TS.with(|t| t.blocked_by.set(addr))
+}
+
+/// Async-signal-safe.
+pub fn blocked_by() -> usize {
+    TS.with(|t| t.blocked_by.get())
+}

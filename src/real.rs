@@ -1,0 +1,120 @@
+//! The real libc functions behind every hook, resolved with `dlsym(RTLD_NEXT)` by the
+//! constructor. A hook that runs before the constructor (another library's
+//! constructor calling fork, say) resolves the whole table then, in the parent,
+//! single-threaded loader context; after the constructor nothing is ever resolved,
+//! so no `dlsym` can run between fork and exec.
+//!
+//! `fcntl` and `ioctl` are variadic in C; they are called here with a fixed third
+//! integer argument, which on the 64-bit Linux ABIs (x86_64, aarch64) is passed
+//! exactly as the variadic one would be.
+
+use core::sync::atomic::{AtomicUsize, Ordering};
+use libc::{c_char, c_int, c_long, c_ulong, c_void, pid_t, sigset_t, timespec, timeval, FILE};
+
+/// What a hook returns when the real function does not exist in this libc.
+pub trait Missing {
+    fn missing() -> Self;
+}
+impl Missing for c_int {
+    fn missing() -> Self {
+        crate::postfork::sys::set_errno(libc::ENOSYS);
+        -1
+    }
+}
+impl<T> Missing for *mut T {
+    fn missing() -> Self {
+        crate::postfork::sys::set_errno(libc::ENOSYS);
+        core::ptr::null_mut()
+    }
+}
+
+macro_rules! real_table {
+    ($( $name:ident : fn($($arg:ident : $ty:ty),*) -> $ret:ty ;)*) => {
+        #[allow(non_snake_case)]
+        pub struct Table { $( pub $name: AtomicUsize, )* }
+
+        pub static TABLE: Table = Table { $( $name: AtomicUsize::new(0), )* };
+
+        /// Constructor: resolve every entry. Returns how many are missing.
+        pub fn resolve_all() -> usize {
+            let mut missing = 0;
+            $( if !resolve(&TABLE.$name, concat!(stringify!($name), "\0").as_bytes()) { missing += 1; } )*
+            missing
+        }
+
+        $(
+            /// Async-signal-safe once the constructor ran: an atomic load and a call.
+            #[inline]
+            #[allow(clippy::missing_safety_doc)]
+            pub unsafe fn $name($($arg: $ty),*) -> $ret {
+                let mut p = TABLE.$name.load(Ordering::Relaxed);
+                if p == 0 {
+                    resolve_all();
+                    p = TABLE.$name.load(Ordering::Relaxed);
+                    if p == 0 {
+                        return <$ret as Missing>::missing();
+                    }
+                }
+                // SAFETY: p was returned by dlsym for this exact C symbol.
+                let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
+                // SAFETY: forwarding the caller's own arguments.
+                unsafe { f($($arg),*) }
+            }
+        )*
+    };
+}
+
+fn resolve(slot: &AtomicUsize, name: &[u8]) -> bool {
+    // SAFETY: name is NUL-terminated; RTLD_NEXT finds the definition after ours.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) } as usize;
+    slot.store(p, Ordering::Relaxed);
+    p != 0
+}
+
+pub type Argv = *const *const c_char;
+
+real_table! {
+    execve: fn(path: *const c_char, argv: Argv, envp: Argv) -> c_int;
+    execvpe: fn(file: *const c_char, argv: Argv, envp: Argv) -> c_int;
+    fexecve: fn(fd: c_int, argv: Argv, envp: Argv) -> c_int;
+    execveat: fn(dirfd: c_int, path: *const c_char, argv: Argv, envp: Argv, flags: c_int) -> c_int;
+    fork: fn() -> pid_t;
+    select: fn(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, t: *mut timeval) -> c_int;
+    pselect: fn(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, t: *const timespec, m: *const sigset_t) -> c_int;
+    sigprocmask: fn(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int;
+    pthread_sigmask: fn(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int;
+    dup2: fn(old: c_int, new: c_int) -> c_int;
+    dup3: fn(old: c_int, new: c_int, flags: c_int) -> c_int;
+    fcntl: fn(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
+    fcntl64: fn(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int;
+    ioctl: fn(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int;
+    posix_spawn: fn(pid: *mut pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int;
+    posix_spawnp: fn(pid: *mut pid_t, file: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int;
+    system: fn(cmd: *const c_char) -> c_int;
+    popen: fn(cmd: *const c_char, mode: *const c_char) -> *mut FILE;
+    pclose: fn(f: *mut FILE) -> c_int;
+}
+
+/// `__libc_single_threaded` (glibc ≥ 2.32): 1 while the process never made a thread.
+static SINGLE_THREADED: AtomicUsize = AtomicUsize::new(0);
+
+/// Constructor: look up glibc's single-thread flag.
+pub fn resolve_data() {
+    // SAFETY: name is NUL-terminated.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, b"__libc_single_threaded\0".as_ptr() as *const c_char) };
+    SINGLE_THREADED.store(p as usize, Ordering::Relaxed);
+}
+
+/// Async-signal-safe: Some(true) when glibc says no thread was ever created.
+pub fn single_threaded() -> Option<bool> {
+    let p = SINGLE_THREADED.load(Ordering::Relaxed) as *const c_char;
+    if p.is_null() {
+        None
+    } else {
+        // SAFETY: glibc's exported char, valid for the life of the process.
+        Some(unsafe { core::ptr::read_volatile(p) } != 0)
+    }
+}
+
+#[allow(dead_code)]
+type Unused = (c_long, *mut c_void);

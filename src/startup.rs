@@ -1,0 +1,189 @@
+//! The start side: in every process that loads the shim, the constructor audits what
+//! the process inherited — fds ≥ 3, blocked signals, ignored signals — and reports it
+//! against the parent. This catches parents the shim never ran in (static binaries,
+//! raw clone, `env -i` relaunches). In fix mode it repairs, before `main`, only what
+//! cannot have been meant for this program (see policy::startup_repairable).
+
+use crate::config::Config;
+use crate::policy;
+use crate::postfork::audit::{ignored_set, set_disposition};
+use crate::postfork::classify::{self, KINDS};
+use crate::postfork::emit::{Event, Severity};
+use crate::postfork::line::Buf;
+use crate::postfork::{fds, sys};
+
+const DETAIL_MAX: u32 = 64;
+
+pub fn audit(cfg: &Config, fix: bool) {
+    if cfg.audited && !cfg.startup_always {
+        // The exec that started us was audited by the parent's shim already.
+        return;
+    }
+    let mut parent = Buf::<512>::new();
+    parent_exe(&mut parent);
+    audit_fds(cfg, fix, parent.as_bytes());
+    audit_mask(fix, parent.as_bytes());
+    audit_ignored(fix, parent.as_bytes());
+}
+
+fn parent_exe(out: &mut Buf<512>) {
+    let mut path = Buf::<40>::new();
+    path.s("/proc/");
+    path.int(sys::getppid() as i64);
+    path.s("/exe");
+    path.byte(0);
+    let mut tmp = [0u8; 500];
+    if let Ok(n) = sys::readlink(path.as_bytes(), &mut tmp) {
+        out.raw(tmp.get(..n).unwrap_or(&[]));
+    }
+}
+
+fn kept(cfg: &Config, fd: i32) -> bool {
+    cfg.keep.contains(fd) || cfg.inherited_keep.contains(fd)
+}
+
+fn audit_fds(cfg: &Config, fix: bool, parent: &[u8]) {
+    // Pass 1: count by kind (pools are judged by their size).
+    let mut counts = [0u32; KINDS.len()];
+    let mut total = 0u32;
+    for fd in fds::FdIter::new(3) {
+        if kept(cfg, fd) {
+            continue;
+        }
+        total += 1;
+        if let Some(c) = counts.get_mut(classify::kind(fd).index()) {
+            *c += 1;
+        }
+    }
+    if total == 0 {
+        return;
+    }
+    // Pass 2: list, and in fix mode close what cannot be intentional.
+    let mut fixed_ev = Event::start("startup_fds", Severity::Warn, true);
+    let mut left_ev = Event::start("startup_fds", Severity::Warn, false);
+    for ev in [&mut fixed_ev, &mut left_ev] {
+        ev.say(b" inherited");
+        ev.list("fds");
+    }
+    let (mut nfixed, mut nleft) = (0u32, 0u32);
+    let (mut lfixed, mut lleft) = (0u32, 0u32);
+    let (mut cfixed, mut cleft) = ([0u32; KINDS.len()], [0u32; KINDS.len()]);
+    let mut to_close = Undo::new();
+    for fd in fds::FdIter::new(3) {
+        if kept(cfg, fd) {
+            continue;
+        }
+        let info = classify::classify(fd);
+        let n_kind = counts.get(info.kind.index()).copied().unwrap_or(0);
+        let repair = fix && policy::startup_repairable(info.kind, n_kind, cfg.pool_min);
+        let (ev, n, listed, c) = if repair {
+            to_close.push(fd);
+            (&mut fixed_ev, &mut nfixed, &mut lfixed, &mut cfixed)
+        } else {
+            (&mut left_ev, &mut nleft, &mut lleft, &mut cleft)
+        };
+        *n += 1;
+        if let Some(k) = c.get_mut(info.kind.index()) {
+            *k += 1;
+        }
+        if *listed < DETAIL_MAX && ev.fd_item(&info) {
+            *listed += 1;
+        } else {
+            *listed = DETAIL_MAX;
+        }
+    }
+    to_close.close_all();
+    for (ev, n, listed, c) in [(fixed_ev, nfixed, lfixed, cfixed), (left_ev, nleft, lleft, cleft)] {
+        if n == 0 {
+            continue;
+        }
+        let mut ev = ev;
+        ev.end_list(Some(("fds_omitted", (n - listed.min(n)) as u64)));
+        ev.int("fds_total", n as i64);
+        ev.kinds(&c);
+        ev.str("parent_exe", parent);
+        ev.emit();
+    }
+}
+
+/// fds to close after the listing (closing during it would be fine for /proc, but
+/// not for the poll fallback's batches).
+struct Undo {
+    ranges: [(i32, i32); 64],
+    n: usize,
+}
+
+impl Undo {
+    fn new() -> Self {
+        Undo { ranges: [(0, -1); 64], n: 0 }
+    }
+
+    fn push(&mut self, fd: i32) {
+        if let Some(last) = self.n.checked_sub(1).and_then(|i| self.ranges.get_mut(i)) {
+            if last.1 + 1 == fd {
+                last.1 = fd;
+                return;
+            }
+        }
+        match self.ranges.get_mut(self.n) {
+            Some(slot) => {
+                *slot = (fd, fd);
+                self.n += 1;
+            }
+            // Out of room: close it now.
+            None => sys::close(fd),
+        }
+    }
+
+    fn close_all(&self) {
+        for &(lo, hi) in self.ranges.iter().take(self.n) {
+            if sys::close_range(lo as u32, hi as u32, 0).is_err() {
+                for fd in lo..=hi {
+                    sys::close(fd);
+                }
+            }
+        }
+    }
+}
+
+fn audit_mask(fix: bool, parent: &[u8]) {
+    let Ok(old) = sys::sigmask(libc::SIG_BLOCK, None) else { return };
+    let blocked = old & !policy::GLIBC_INTERNAL;
+    if blocked == 0 {
+        return;
+    }
+    let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
+    let mut ev = Event::start("startup_sigmask", Severity::Warn, fixed);
+    ev.say(b" started with blocked");
+    ev.signals("signals", blocked);
+    ev.str("parent_exe", parent);
+    ev.emit();
+}
+
+fn audit_ignored(fix: bool, parent: &[u8]) {
+    let ign = ignored_set();
+    let report = ign & !policy::KEEP_IGNORED;
+    if report == 0 {
+        return;
+    }
+    let mut reset = 0u64;
+    if fix {
+        for sig in 1..=64 {
+            let b = policy::bit(sig);
+            if report & policy::STARTUP_RESET_IGNORED & b != 0 && set_disposition(sig, libc::SIG_DFL) {
+                reset |= b;
+            }
+        }
+    }
+    for (set, fixed) in [(reset, true), (report & !reset, false)] {
+        if set == 0 {
+            continue;
+        }
+        let mut ev = Event::start("startup_sigign", Severity::Warn, fixed);
+        ev.say(b" started with ignored");
+        ev.signals("signals", set);
+        ev.signals("kept", ign & policy::KEEP_IGNORED);
+        ev.str("parent_exe", parent);
+        ev.emit();
+    }
+}

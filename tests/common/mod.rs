@@ -1,0 +1,283 @@
+//! Shared by the integration tests: where the shim is, and how to compile a C program.
+//! `cargo test` does not build a cdylib-only library, so the first caller builds it
+//! (same profile, its own target dir, so the outer cargo's lock is never waited on).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Path of `libexecguard.so`: `$EXECGUARD_LIB` if set, else built on first use.
+pub fn shim() -> PathBuf {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        if let Some(p) = std::env::var_os("EXECGUARD_LIB") {
+            return PathBuf::from(p);
+        }
+        let target = root().join("target").join("shim-for-tests");
+        let release = !cfg!(debug_assertions);
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(root()).args(["build", "--lib", "--quiet"]).env("CARGO_TARGET_DIR", &target);
+        if release {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build --lib");
+        assert!(st.success(), "building libexecguard.so failed");
+        target.join(if release { "release" } else { "debug" }).join("libexecguard.so")
+    })
+    .clone()
+}
+
+/// Compile `c-tests/<name>.c` once per test run into `target/c-tests/<name>`.
+pub fn c_prog(name: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let src = root().join("c-tests").join(format!("{name}.c"));
+    let outdir = root().join("target").join("c-tests");
+    std::fs::create_dir_all(&outdir).unwrap();
+    let out = outdir.join(name);
+    if !fresh(&out, &src) {
+        let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+            .args(["-O1", "-g", "-Wall", "-pthread", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("run cc");
+        assert!(st.success(), "compiling {} failed", src.display());
+    }
+    out
+}
+
+fn fresh(out: &Path, src: &Path) -> bool {
+    match (out.metadata().and_then(|m| m.modified()), src.metadata().and_then(|m| m.modified())) {
+        (Ok(o), Ok(s)) => o >= s,
+        _ => false,
+    }
+}
+
+/// A fresh temporary directory under target/ (removed by the caller if it cares).
+pub fn tmpdir(tag: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = root().join("target").join("test-tmp").join(format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Read a JSON Lines log; every line must parse.
+pub fn events(log: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad log line {l:?}: {e}")))
+        .collect()
+}
+
+/// The events named `name`.
+pub fn named<'a>(evs: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
+    evs.iter().filter(|e| e["event"] == name).collect()
+}
+
+// ---------------------------------------------------------------------------
+// Running a C program three ways (no shim / log / fix), bounded in time.
+
+/// How a program is run: without the shim, or preloaded in one of its modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    NoShim,
+    Log,
+    Fix,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 3] = [Mode::NoShim, Mode::Log, Mode::Fix];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::NoShim => "noshim",
+            Mode::Log => "log",
+            Mode::Fix => "fix",
+        }
+    }
+
+    /// The `action` an event carries in this mode.
+    pub fn action(self) -> &'static str {
+        if self == Mode::Fix {
+            "fixed"
+        } else {
+            "logged"
+        }
+    }
+}
+
+/// One finished run: its output, its pid, and where its log is.
+pub struct Run {
+    pub mode: Mode,
+    pub pid: u32,
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub log: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl Run {
+    /// Every event of the run's log (empty without the shim).
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        events(&self.log)
+    }
+
+    /// The value of `key=` on the first stdout line that starts with it.
+    pub fn field(&self, key: &str) -> String {
+        let pre = format!("{key}=");
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(pre.as_str()))
+            .unwrap_or_else(|| panic!("[{}] no `{key}=` line in stdout:\n{}", self.mode.name(), self.stdout))
+            .to_string()
+    }
+
+    pub fn context(&self) -> String {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        format!(
+            "mode {} pid {} status {:?}\n--- stdout\n{}\n--- stderr\n{}\n--- log\n{}",
+            self.mode.name(),
+            self.pid,
+            self.status,
+            self.stdout,
+            self.stderr,
+            log
+        )
+    }
+}
+
+/// Run `prog args` in `mode`, with `env` added, its own process group, stdout and
+/// stderr captured through files; killed (with its whole group) after `timeout`.
+pub fn run_mode(mode: Mode, prog: &Path, args: &[&str], env: &[(&str, &str)], timeout: std::time::Duration) -> Run {
+    use std::os::unix::process::CommandExt;
+    let tag = format!("{}-{}", prog.file_name().unwrap().to_string_lossy(), mode.name());
+    let dir = tmpdir(&tag);
+    let log = dir.join("log.jsonl");
+    let out = std::fs::File::create(dir.join("stdout")).unwrap();
+    let err = std::fs::File::create(dir.join("stderr")).unwrap();
+    let mut cmd = Command::new(prog);
+    cmd.args(args).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
+    for v in ["LD_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW"] {
+        cmd.env_remove(v);
+    }
+    if mode != Mode::NoShim {
+        cmd.env("LD_PRELOAD", shim()).env("EXECGUARD_MODE", mode.name()).env("EXECGUARD_LOG", &log);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", prog.display()));
+    let pid = child.id();
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            // SAFETY: kill(2) on the process group this test created (pgid == pid).
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            let so = std::fs::read_to_string(dir.join("stdout")).unwrap_or_default();
+            let se = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+            panic!(
+                "[{}] {} {args:?} did not finish within {timeout:?} (hang/deadlock); killed.\n--- stdout\n{so}\n--- stderr (tail)\n{}",
+                mode.name(),
+                prog.display(),
+                se.get(se.len().saturating_sub(2000)..).unwrap_or(&se)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Whatever the group left behind (a hung grandchild) goes too.
+    // SAFETY: as above; ESRCH when the group is already empty.
+    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    Run {
+        mode,
+        pid,
+        status,
+        stdout: std::fs::read_to_string(dir.join("stdout")).unwrap_or_default(),
+        stderr: std::fs::read_to_string(dir.join("stderr")).unwrap_or_default(),
+        log,
+        dir,
+    }
+}
+
+/// The raw lines of a log (for the 4096-byte line limit).
+pub fn log_lines(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
+}
+
+/// The fields every event has (docs/events.md), checked against what the test knows.
+pub fn check_common(ev: &serde_json::Value, mode: Mode, severity: &str, action: &str) {
+    let ctx = || format!("event {ev}");
+    assert_eq!(ev["v"], 1, "{}", ctx());
+    let ts = ev["ts"].as_f64().unwrap_or_else(|| panic!("ts not a number: {}", ctx()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    assert!(ts > now - 600.0 && ts <= now + 1.0, "ts {ts} not near now {now}: {}", ctx());
+    assert_eq!(ev["severity"], severity, "{}", ctx());
+    assert_eq!(ev["action"], action, "{}", ctx());
+    assert_eq!(ev["mode"], mode.name(), "{}", ctx());
+    for k in ["pid", "ppid", "tid"] {
+        assert!(ev[k].as_u64().is_some_and(|v| v > 0), "{k} missing: {}", ctx());
+    }
+    assert!(ev["exe"].as_str().is_some_and(|s| s.starts_with('/')), "exe missing: {}", ctx());
+}
+
+/// A signal name as events.md wants it: `SIGALRM`, `SIGRTMIN+3`, never a number.
+pub fn is_signal_name(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("SIG") else { return false };
+    let (base, off) = rest.split_once('+').unwrap_or((rest, "0"));
+    !base.is_empty()
+        && base.bytes().all(|b| b.is_ascii_uppercase())
+        && !off.is_empty()
+        && off.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The strings of a JSON array field.
+pub fn strs(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not an array: {v}"))
+        .iter()
+        .map(|x| x.as_str().unwrap_or_else(|| panic!("not a string: {x}")).to_string())
+        .collect()
+}
+
+/// The canonical path of a file (what `/proc/self/exe` shows).
+pub fn canon(p: &Path) -> String {
+    std::fs::canonicalize(p).unwrap().to_string_lossy().into_owned()
+}
+
+/// Compile `c-tests/<name>.c` with `-static` into `target/c-tests/<name>-static`: a
+/// parent that no `LD_PRELOAD` can enter.
+pub fn c_prog_static(name: &str) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let src = root().join("c-tests").join(format!("{name}.c"));
+    let outdir = root().join("target").join("c-tests");
+    std::fs::create_dir_all(&outdir).unwrap();
+    let out = outdir.join(format!("{name}-static"));
+    if !fresh(&out, &src) {
+        let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+            .args(["-static", "-O1", "-g", "-w", "-pthread", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("run cc");
+        assert!(st.success(), "compiling {} with -static failed", src.display());
+    }
+    out
+}

@@ -1,0 +1,338 @@
+//! The four incidents of DESIGN.md in miniature (c-tests/), each run three ways:
+//! without the shim the incident shows; in log mode the exact event appears and the
+//! program's behaviour is byte-for-byte the same; in fix mode the incident is gone.
+
+mod common;
+
+use common::{check_common, named, run_mode, strs, Mode, Run};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn probe_json(line: &str) -> Value {
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("probe line {line:?}: {e}"))
+}
+
+/// Events named `name` logged by process `pid`.
+fn by_pid<'a>(evs: &'a [Value], name: &str, pid: u64) -> Vec<&'a Value> {
+    named(evs, name).into_iter().filter(|e| e["pid"] == pid).collect()
+}
+
+// ---------------------------------------------------------------------------
+// (a) listening socket leaked into an exec'd helper
+
+struct Listen {
+    run: Run,
+    server_pid: u64,
+    child_pid: u64,
+    listen_fd: u64,
+    port: String,
+}
+
+fn listen_leak(mode: Mode) -> Listen {
+    let prog = common::c_prog("listen_leak");
+    let probe = common::c_prog("probe");
+    let run = run_mode(mode, &prog, &[probe.to_str().unwrap()], &[], T);
+    assert!(run.status.success(), "{}", run.context());
+    Listen {
+        server_pid: run.field("server_pid").parse().unwrap(),
+        child_pid: run.field("child_pid").parse().unwrap(),
+        listen_fd: run.field("listen_fd").parse().unwrap(),
+        port: run.field("port"),
+        run,
+    }
+}
+
+/// stdout with what differs from run to run (pids, the port) replaced.
+fn listen_normalised(l: &Listen) -> String {
+    l.run
+        .stdout
+        .lines()
+        .filter(|x| !x.starts_with("server_pid=") && !x.starts_with("child_pid="))
+        .map(|x| x.replace(&format!(":{}", l.port), ":PORT").replace(&format!("port={}", l.port), "port=PORT"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn listen_event(l: &Listen, mode: Mode) {
+    let evs = l.run.events();
+    let leaks = by_pid(&evs, "exec_fd_leak", l.child_pid);
+    assert_eq!(leaks.len(), 1, "one exec_fd_leak from the child\n{}", l.run.context());
+    let ev = leaks[0];
+    check_common(ev, mode, "warn", mode.action());
+    let probe = common::c_prog("probe");
+    let probe = probe.to_str().unwrap();
+    assert_eq!(ev["ppid"], l.server_pid, "{ev}");
+    assert_eq!(ev["exe"], common::canon(&common::c_prog("listen_leak")), "exe is the server, before the exec: {ev}");
+    assert_eq!(ev["via"], "execv", "{ev}");
+    assert_eq!(ev["target"], probe, "{ev}");
+    assert_eq!(ev["argv"], json!([probe, "--wait-stdin"]), "{ev}");
+    assert_eq!(ev["argv_omitted"], 0, "{ev}");
+    let detail = format!("127.0.0.1:{}", l.port);
+    assert_eq!(ev["fds"], json!([{"fd": l.listen_fd, "kind": "tcp_listen", "detail": detail}]), "{ev}");
+    assert_eq!(ev["fds_total"], 1, "{ev}");
+    assert_eq!(ev["fds_omitted"], 0, "{ev}");
+    assert_eq!(ev["kinds"], json!({"tcp_listen": 1}), "{ev}");
+}
+
+#[test]
+fn listen_leak_noshim_child_holds_listener() {
+    let l = listen_leak(Mode::NoShim);
+    let p = probe_json(&l.run.field("probe"));
+    let want = json!({"fd": l.listen_fd, "kind": "tcp_listen", "detail": format!("127.0.0.1:{}", l.port)});
+    assert_eq!(p["fds"], json!([want]), "{}", l.run.context());
+    // The server closed its socket, yet the port still accepts: the child's backlog.
+    assert_eq!(l.run.field("connect_after_close"), "accepted", "{}", l.run.context());
+    assert_eq!(l.run.field("child"), "exit:0");
+}
+
+#[test]
+fn listen_leak_log_names_listener_and_changes_nothing() {
+    let base = listen_leak(Mode::NoShim);
+    let l = listen_leak(Mode::Log);
+    assert_eq!(listen_normalised(&l), listen_normalised(&base), "log mode changed behaviour\n{}", l.run.context());
+    assert_eq!(l.run.stderr, base.run.stderr, "log mode wrote to stderr although EXECGUARD_LOG is set");
+    listen_event(&l, Mode::Log);
+}
+
+#[test]
+fn listen_leak_fix_child_gets_no_listener() {
+    let l = listen_leak(Mode::Fix);
+    let p = probe_json(&l.run.field("probe"));
+    assert_eq!(p["fds"], json!([]), "{}", l.run.context());
+    assert_eq!(l.run.field("connect_after_close"), "ECONNREFUSED", "{}", l.run.context());
+    assert_eq!(l.run.field("child"), "exit:0");
+    listen_event(&l, Mode::Fix);
+}
+
+// ---------------------------------------------------------------------------
+// (b) a pool of 1030 UDP sockets pushes the child's socket past FD_SETSIZE
+
+const POOL: u64 = 1030;
+
+fn udp_pool(mode: Mode) -> Run {
+    let prog = common::c_prog("udp_pool");
+    let run = run_mode(mode, &prog, &[], &[], T);
+    assert!(run.status.success(), "{}", run.context());
+    assert_eq!(run.field("pool"), "1030 first_fd=3 last_fd=1032", "{}", run.context());
+    run
+}
+
+fn udp_leak_event(run: &Run, mode: Mode) {
+    let prog = common::c_prog("udp_pool");
+    let prog = prog.to_str().unwrap();
+    for line in common::log_lines(&run.log) {
+        assert!(line.len() < 4096, "log line of {} bytes: {}...", line.len(), &line[..200]);
+    }
+    let evs = run.events();
+    let leaks: Vec<_> = named(&evs, "exec_fd_leak").into_iter().filter(|e| e["ppid"] == run.pid).collect();
+    assert_eq!(leaks.len(), 1, "one exec_fd_leak from the fork child\n{}", run.context());
+    let ev = leaks[0];
+    check_common(ev, mode, "warn", mode.action());
+    assert_eq!(ev["via"], "execv", "{ev}");
+    assert_eq!(ev["target"], prog, "{ev}");
+    assert_eq!(ev["argv"], json!([prog, "--child"]), "{ev}");
+    assert_eq!(ev["kinds"], json!({"udp": POOL}), "{ev}");
+    assert_eq!(ev["fds_total"], POOL, "{ev}");
+    let omitted = ev["fds_omitted"].as_u64().expect("fds_omitted");
+    let fds = ev["fds"].as_array().expect("fds");
+    assert!(omitted > 0, "1030 fds cannot fit in a 4096-byte line: {ev}");
+    assert_eq!(fds.len() as u64 + omitted, POOL, "listed + omitted = total: {ev}");
+    for f in fds {
+        let fd = f["fd"].as_u64().expect("fd");
+        assert!((3..3 + POOL).contains(&fd), "{f}");
+        assert_eq!(f["kind"], "udp", "{f}");
+        assert_eq!(f["detail"], "0.0.0.0:0", "an unbound UDP socket: {f}");
+    }
+}
+
+fn child_fd(run: &Run) -> u64 {
+    let s = run.field("child_fd");
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn udp_pool_noshim_child_socket_past_fd_setsize() {
+    let run = udp_pool(Mode::NoShim);
+    assert_eq!(run.field("child_fd"), "1033 over_setsize=yes select=1 isset=yes", "{}", run.context());
+    assert_eq!(run.field("child"), "exit:0");
+}
+
+#[test]
+fn udp_pool_log_warns_at_exec_and_at_select() {
+    let base = udp_pool(Mode::NoShim);
+    let run = udp_pool(Mode::Log);
+    assert_eq!(run.stdout, base.stdout, "log mode changed behaviour\n{}", run.context());
+    udp_leak_event(&run, Mode::Log);
+    let fd = child_fd(&run);
+    let evs = run.events();
+    let sel = named(&evs, "select_fd_overflow");
+    assert_eq!(sel.len(), 1, "one select_fd_overflow, from the child\n{}", run.context());
+    let ev = sel[0];
+    check_common(ev, Mode::Log, "warn", "logged");
+    assert_ne!(ev["pid"], run.pid, "logged by the child: {ev}");
+    assert_eq!(ev["exe"], common::canon(&common::c_prog("udp_pool")), "{ev}");
+    assert_eq!(ev["func"], "select", "{ev}");
+    assert_eq!(ev["nfds"], fd + 1, "{ev}");
+    assert_eq!(ev["fds"], json!([fd]), "{ev}");
+    assert_eq!(ev["fds_omitted"], 0, "{ev}");
+    assert_eq!(ev["count"], 1, "{ev}");
+}
+
+#[test]
+fn udp_pool_fix_child_fds_stay_low() {
+    let run = udp_pool(Mode::Fix);
+    assert_eq!(run.field("child_fd"), "3 over_setsize=no select=1 isset=yes", "{}", run.context());
+    assert_eq!(run.field("child"), "exit:0");
+    udp_leak_event(&run, Mode::Fix);
+    let evs = run.events();
+    assert!(named(&evs, "select_fd_overflow").is_empty(), "{}", run.context());
+}
+
+// ---------------------------------------------------------------------------
+// (c) a thread blocks every signal, its exec'd child never gets SIGALRM
+
+fn thread_mask(mode: Mode) -> (Run, u64) {
+    let prog = common::c_prog("thread_mask");
+    let run = run_mode(mode, &prog, &[], &[], T);
+    assert!(run.status.success(), "{}", run.context());
+    let child: u64 = run.field("child_pid").parse().unwrap();
+    (run, child)
+}
+
+fn mask_event(run: &Run, child: u64, mode: Mode) {
+    let prog = common::c_prog("thread_mask");
+    let prog_s = prog.to_str().unwrap();
+    let evs = run.events();
+    let ms = by_pid(&evs, "exec_sigmask", child);
+    assert_eq!(ms.len(), 1, "one exec_sigmask from the child\n{}", run.context());
+    let ev = ms[0];
+    check_common(ev, mode, "warn", mode.action());
+    assert_eq!(ev["ppid"], run.pid, "{ev}");
+    assert_eq!(ev["via"], "execv", "{ev}");
+    assert_eq!(ev["target"], prog_s, "{ev}");
+    let sigs = strs(&ev["signals"]);
+    for s in &sigs {
+        assert!(common::is_signal_name(s), "signal {s:?} is not a name: {ev}");
+    }
+    for s in ["SIGALRM", "SIGTERM", "SIGCHLD", "SIGINT", "SIGHUP", "SIGUSR1", "SIGUSR2", "SIGPIPE", "SIGRTMIN+1"] {
+        assert!(sigs.iter().any(|x| x == s), "{s} missing from {sigs:?}");
+    }
+    for s in ["SIGKILL", "SIGSTOP"] {
+        assert!(!sigs.iter().any(|x| x == s), "{s} cannot be blocked: {sigs:?}");
+    }
+    if let Some(b) = ev.get("blocked_by") {
+        let b = b.as_str().unwrap_or_else(|| panic!("blocked_by not a string: {ev}"));
+        assert!(module_offset(b, "thread_mask"), "blocked_by names the module that blocked: {ev}");
+    }
+}
+
+/// `s` is `MODULE+0xHEX` with MODULE the program `name` (bare or as a path).
+fn module_offset(s: &str, name: &str) -> bool {
+    let Some((module, off)) = s.rsplit_once("+0x") else { return false };
+    (module == name || module.ends_with(&format!("/{name}")))
+        && !off.is_empty()
+        && off.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+#[test]
+fn thread_mask_noshim_alarm_never_arrives() {
+    let (run, _) = thread_mask(Mode::NoShim);
+    assert_eq!(run.field("child"), "exit:42", "{}", run.context());
+}
+
+#[test]
+fn thread_mask_log_names_blocked_signals_and_who() {
+    let (run, child) = thread_mask(Mode::Log);
+    assert_eq!(run.field("child"), "exit:42", "log mode changed behaviour\n{}", run.context());
+    assert_eq!(run.stderr, "", "{}", run.context());
+    mask_event(&run, child, Mode::Log);
+
+    let evs = run.events();
+    let parent = run.pid as u64;
+    let blk = by_pid(&evs, "sigmask_block", parent);
+    assert!(!blk.is_empty(), "sigmask_block from the thread\n{}", run.context());
+    let ev = blk[0];
+    check_common(ev, Mode::Log, "info", "logged");
+    assert_eq!(ev["func"], "pthread_sigmask", "{ev}");
+    assert_eq!(ev["how"], "SIG_BLOCK", "{ev}");
+    assert_ne!(ev["tid"], parent, "logged by the worker thread, not main: {ev}");
+    let sigs = strs(&ev["signals"]);
+    for s in ["SIGALRM", "SIGCHLD", "SIGTERM"] {
+        assert!(sigs.iter().any(|x| x == s), "{s} missing: {ev}");
+    }
+    let caller = ev["caller"].as_str().unwrap_or_default();
+    assert!(module_offset(caller, "thread_mask"), "caller as thread_mask+0xOFFSET: {ev}");
+
+    let ft = by_pid(&evs, "fork_threads", parent);
+    assert_eq!(ft.len(), 1, "fork_threads from the 2-thread parent\n{}", run.context());
+    check_common(ft[0], Mode::Log, "info", "logged");
+    assert_eq!(ft[0]["threads"], 2, "{}", ft[0]);
+}
+
+#[test]
+fn thread_mask_fix_child_gets_alarm() {
+    let (run, child) = thread_mask(Mode::Fix);
+    assert_eq!(run.field("child"), "exit:0", "{}", run.context());
+    mask_event(&run, child, Mode::Fix);
+}
+
+// ---------------------------------------------------------------------------
+// (d) SIGPIPE ignored by the parent, inherited through exec
+
+fn sigpipe(mode: Mode) -> Run {
+    let prog = common::c_prog("sigpipe_ign");
+    let run = run_mode(mode, &prog, &[], &[], T);
+    assert!(run.status.success(), "{}", run.context());
+    run
+}
+
+fn sigign_events(run: &Run, mode: Mode) {
+    let prog = common::c_prog("sigpipe_ign");
+    let prog_s = prog.to_str().unwrap();
+    let evs = run.events();
+    let ours: Vec<_> = named(&evs, "exec_sigign").into_iter().filter(|e| e["ppid"] == run.pid).collect();
+    for (via, target) in [("execv", prog_s), ("execl", "/bin/sh")] {
+        let ev = ours
+            .iter()
+            .find(|e| e["via"] == via)
+            .unwrap_or_else(|| panic!("exec_sigign via {via} from a child of {}\n{}", run.pid, run.context()));
+        check_common(ev, mode, "warn", mode.action());
+        assert_eq!(ev["target"], target, "{ev}");
+        let sigs = strs(&ev["signals"]);
+        let kept = strs(&ev["kept"]);
+        assert!(sigs.contains(&"SIGPIPE".to_string()), "{ev}");
+        assert!(!sigs.contains(&"SIGHUP".to_string()), "SIGHUP is kept (nohup), not reported: {ev}");
+        assert_eq!(kept, ["SIGHUP"], "{ev}");
+    }
+}
+
+const SIGPIPE_BROKEN: &str = "writer=sighup:ign,sigpipe:ign,write:EPIPE\n\
+child=exit:3\n\
+shell=y|yes: standard output: Broken pipe|yes_status=1|\n\
+shell_child=exit:0\n";
+
+#[test]
+fn sigpipe_noshim_writer_sees_epipe() {
+    let run = sigpipe(Mode::NoShim);
+    assert_eq!(run.stdout, SIGPIPE_BROKEN, "{}", run.context());
+}
+
+#[test]
+fn sigpipe_log_reports_sigpipe_keeps_sighup() {
+    let run = sigpipe(Mode::Log);
+    assert_eq!(run.stdout, SIGPIPE_BROKEN, "log mode changed behaviour\n{}", run.context());
+    sigign_events(&run, Mode::Log);
+}
+
+#[test]
+fn sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored() {
+    let run = sigpipe(Mode::Fix);
+    let want = "writer=sighup:ign,sigpipe:dfl\n\
+child=signal:PIPE\n\
+shell=y|yes_status=141|\n\
+shell_child=exit:0\n";
+    assert_eq!(run.stdout, want, "{}", run.context());
+    sigign_events(&run, Mode::Fix);
+}

@@ -1,0 +1,370 @@
+//! Issue 3: every other way a program starts a child, each leaking a listening
+//! socket into the probe, in log and fix mode; the start side catching what a
+//! static parent leaks; system_blocking while the caller waits; and intentional
+//! inheritance (pass_fds, bash `3>file`, nohup, `trap '' PIPE`, make's jobserver)
+//! surviving fix mode.
+
+mod common;
+
+use common::{check_common, named, run_mode, Mode, Run};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn probe() -> String {
+    common::c_prog("probe").to_str().unwrap().to_string()
+}
+
+fn probe_out(run: &Run) -> Value {
+    let line = run
+        .stdout
+        .lines()
+        .find_map(|l| l.find('{').map(|i| &l[i..]))
+        .unwrap_or_else(|| panic!("no probe line\n{}", run.context()));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("probe line {line}: {e}"))
+}
+
+fn listener_obj(run: &Run) -> Value {
+    let fd: u64 = run.stdout.lines().find_map(|l| l.strip_prefix("fd=")).map_or(3, |s| s.parse().unwrap());
+    json!({"fd": fd, "kind": "tcp_listen", "detail": format!("127.0.0.1:{}", run.field("port"))})
+}
+
+/// exec_fd_leak events that name this run's listener.
+fn leaks_of_listener(run: &Run) -> Vec<Value> {
+    let l = listener_obj(run);
+    named(&run.events(), "exec_fd_leak")
+        .into_iter()
+        .filter(|e| e["fds"].as_array().is_some_and(|a| a.contains(&l)))
+        .cloned()
+        .collect()
+}
+
+/// What a path must show in each mode: the probe holds the listener unless fixed,
+/// and exactly one exec_fd_leak through `via` names it.
+fn check_leak_path(mode: Mode, run: &Run, vias: &[&str], target: Option<&str>) {
+    assert!(run.status.success(), "{}", run.context());
+    assert!(run.stdout.contains("status=0") || run.stdout.contains("status=exit:0"), "{}", run.context());
+    let fds = probe_out(run)["fds"].clone();
+    let l = listener_obj(run);
+    if mode == Mode::Fix {
+        assert_eq!(fds, json!([]), "fix: the child holds nothing\n{}", run.context());
+    } else {
+        assert_eq!(fds, json!([l]), "the child holds the listener\n{}", run.context());
+    }
+    if mode == Mode::NoShim {
+        return;
+    }
+    let evs = leaks_of_listener(run);
+    let ours: Vec<_> = evs.iter().filter(|e| vias.iter().any(|v| e["via"] == *v)).collect();
+    assert_eq!(ours.len(), 1, "one exec_fd_leak via {vias:?} naming {l}\n{}", run.context());
+    let ev = ours[0];
+    check_common(ev, mode, "warn", mode.action());
+    if let Some(t) = target {
+        assert_eq!(ev["target"], t, "{ev}");
+    }
+    assert_eq!(ev["kinds"]["tcp_listen"], 1, "{ev}");
+}
+
+// ---------------------------------------------------------------------------
+// C: system, popen, posix_spawn, posix_spawnp, vfork+execve
+
+fn c_path(mode: Mode, how: &str) -> Run {
+    run_mode(mode, &common::c_prog("spawn_paths"), &[how, &probe()], &[], T)
+}
+
+fn c_case(how: &str, via: &str) {
+    for mode in Mode::ALL {
+        let run = c_path(mode, how);
+        check_leak_path(mode, &run, &[via], Some(&probe()));
+    }
+}
+
+#[test]
+fn c_system() {
+    c_case("system", "system");
+}
+
+#[test]
+fn c_popen() {
+    c_case("popen", "popen");
+}
+
+#[test]
+fn c_posix_spawn() {
+    c_case("posix_spawn", "posix_spawn");
+}
+
+#[test]
+fn c_posix_spawnp() {
+    c_case("posix_spawnp", "posix_spawnp");
+}
+
+#[test]
+fn c_vfork_execve() {
+    c_case("vfork", "execve");
+}
+
+#[test]
+fn c_posix_spawn_file_actions_and_mask_honoured() {
+    for mode in Mode::ALL {
+        let run = c_path(mode, "posix_spawn_actions");
+        assert!(run.stdout.contains("via_pipe={"), "the dup2 action onto fd 1 works\n{}", run.context());
+        let p = probe_out(&run);
+        let blocked: Vec<String> = common::strs(&p["blocked"]);
+        if mode == Mode::Fix {
+            assert!(blocked.is_empty(), "fix clears the caller-set mask\n{}", run.context());
+            assert_eq!(p["fds"], json!([]), "{}", run.context());
+        } else {
+            assert_eq!(blocked, ["SIGALRM"], "{}", run.context());
+        }
+        if mode == Mode::NoShim {
+            continue;
+        }
+        let evs = run.events();
+        let m: Vec<_> = named(&evs, "exec_sigmask").into_iter().filter(|e| e["via"] == "posix_spawn").collect();
+        assert_eq!(m.len(), 1, "the caller-set mask is reported\n{}", run.context());
+        check_common(m[0], mode, "warn", mode.action());
+        assert_eq!(common::strs(&m[0]["signals"]), ["SIGALRM"], "{}", m[0]);
+    }
+}
+
+#[test]
+fn c_static_parent_caught_by_start_side() {
+    let prog = common::c_prog_static("spawn_paths");
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &prog, &["fork", &probe()], &[], T);
+        assert!(run.stdout.contains("status=exit:0"), "{}", run.context());
+        let p = probe_out(&run);
+        let l = listener_obj(&run);
+        let want = if mode == Mode::Fix { json!([]) } else { json!([l]) };
+        assert_eq!(p["fds"], want, "{}", run.context());
+        if mode == Mode::NoShim {
+            continue;
+        }
+        let evs = run.events();
+        let s: Vec<_> = named(&evs, "startup_fds").into_iter().filter(|e| e["ppid"] == run.pid).collect();
+        assert_eq!(s.len(), 1, "startup_fds from the probe\n{}", run.context());
+        let ev = s[0];
+        check_common(ev, mode, "warn", mode.action());
+        assert_eq!(ev["fds"], json!([l]), "{ev}");
+        assert_eq!(ev["exe"], common::canon(Path::new(&probe())), "{ev}");
+        assert_eq!(ev["parent_exe"], common::canon(&prog), "{ev}");
+    }
+}
+
+#[test]
+fn c_system_blocking_while_child_connects_back() {
+    let prog = common::c_prog("spawn_paths");
+    let self_ = prog.to_str().unwrap();
+    for mode in [Mode::Log, Mode::Fix] {
+        let run = run_mode(mode, &prog, &["system_blocking", self_], &[], T);
+        // The child's connect lands in the blocked caller's backlog: no reply.
+        assert!(run.stdout.contains("reply=timeout"), "{}", run.context());
+        let port = run.field("port");
+        let evs = run.events();
+        let b: Vec<_> = named(&evs, "system_blocking").into_iter().filter(|e| e["pid"] == run.pid).collect();
+        assert!(b.len() >= 2, "at the start and again after the interval\n{}", run.context());
+        for ev in &b {
+            check_common(ev, mode, "warn", "logged");
+            assert_eq!(ev["via"], "system", "{ev}");
+            assert_eq!(ev["command"], format!("{self_} connect_back {port}"), "{ev}");
+            assert!(ev["child_pid"].as_u64().is_some_and(|p| p > 0), "{ev}");
+            assert_eq!(
+                ev["listeners"],
+                json!([{"fd": 3, "kind": "tcp_listen", "detail": format!("127.0.0.1:{port}")}]),
+                "{ev}"
+            );
+        }
+        let waited: Vec<f64> = b.iter().map(|e| e["waited_s"].as_f64().unwrap()).collect();
+        assert_eq!(waited[0], 0.0, "{waited:?}");
+        assert!(waited[1] >= 1.5 && waited[1] < 3.0, "again after ~2 s: {waited:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Python
+
+fn python() -> &'static PathBuf {
+    // The real interpreter, not a pyenv shim script (which would be a shell first).
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+const PY: &str = r#"
+import os, socket, subprocess, sys
+case, probe = sys.argv[1], sys.argv[2]
+l = socket.socket()
+l.bind(("127.0.0.1", 0))
+l.listen(4)
+print(f"pid={os.getpid()}\nport={l.getsockname()[1]}\nfd={l.fileno()}", flush=True)
+if case != "pass_fds":
+    os.set_inheritable(l.fileno(), True)
+if case == "close_fds_false":
+    r = subprocess.run([probe], close_fds=False).returncode
+elif case == "pass_fds":
+    r = subprocess.run([probe], pass_fds=[l.fileno()]).returncode
+elif case == "os_system":
+    r = os.waitstatus_to_exitcode(os.system(probe))
+elif case == "posix_spawn":
+    pid = os.posix_spawn(probe, [probe], os.environ)
+    r = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+elif case == "os_popen":
+    with os.popen(probe) as f:
+        sys.stdout.write(f.read())
+    r = 0
+print(f"status={r}", flush=True)
+"#;
+
+fn py(mode: Mode, case: &str) -> Run {
+    run_mode(mode, python(), &["-c", PY, case, &probe()], &[], T)
+}
+
+#[test]
+fn python_subprocess_close_fds_false() {
+    for mode in Mode::ALL {
+        // CPython picks posix_spawn or vfork/fork + execve by itself.
+        check_leak_path(mode, &py(mode, "close_fds_false"), &["posix_spawn", "execve", "execv"], None);
+    }
+}
+
+#[test]
+fn python_os_system_leaks_fd_and_sigpipe() {
+    for mode in Mode::ALL {
+        let run = py(mode, "os_system");
+        check_leak_path(mode, &run, &["system"], Some(&probe()));
+        let ign = common::strs(&probe_out(&run)["ignored"]);
+        assert_eq!(ign.contains(&"SIGPIPE".to_string()), mode != Mode::Fix, "{}", run.context());
+        if mode != Mode::NoShim {
+            let evs = run.events();
+            let s: Vec<_> = named(&evs, "exec_sigign").into_iter().filter(|e| e["via"] == "system").collect();
+            assert_eq!(s.len(), 1, "{}", run.context());
+            check_common(s[0], mode, "warn", mode.action());
+            assert!(common::strs(&s[0]["signals"]).contains(&"SIGPIPE".to_string()), "{}", s[0]);
+        }
+    }
+}
+
+#[test]
+fn python_os_posix_spawn() {
+    for mode in Mode::ALL {
+        check_leak_path(mode, &py(mode, "posix_spawn"), &["posix_spawn"], Some(&probe()));
+    }
+}
+
+#[test]
+fn python_pass_fds_kept_and_not_reported() {
+    for mode in Mode::ALL {
+        let run = py(mode, "pass_fds");
+        assert!(run.stdout.contains("status=0"), "{}", run.context());
+        assert_eq!(probe_out(&run)["fds"], json!([listener_obj(&run)]), "pass_fds survives\n{}", run.context());
+        assert!(leaks_of_listener(&run).is_empty(), "pass_fds is not a leak\n{}", run.context());
+    }
+}
+
+#[test]
+fn python_os_popen_nothing_to_report() {
+    for mode in Mode::ALL {
+        let run = py(mode, "os_popen");
+        assert!(run.stdout.contains("status=0"), "{}", run.context());
+        let p = probe_out(&run);
+        assert_eq!(p["fds"], json!([]), "close_fds=True already closed it\n{}", run.context());
+        assert!(!common::strs(&p["ignored"]).contains(&"SIGPIPE".to_string()), "{}", run.context());
+        assert!(leaks_of_listener(&run).is_empty(), "{}", run.context());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rust std::process::Command
+
+const RUST_SRC: &str = r#"
+use std::os::fd::AsRawFd;
+extern "C" {
+    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+}
+fn main() {
+    let probe = std::env::args().nth(1).unwrap();
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: F_SETFD (2) to 0 on a socket this program owns: the leak under test.
+    unsafe { fcntl(l.as_raw_fd(), 2, 0) };
+    println!("pid={}\nport={}\nfd={}", std::process::id(), l.local_addr().unwrap().port(), l.as_raw_fd());
+    let st = std::process::Command::new(&probe).status().unwrap();
+    println!("status={}", st.code().unwrap_or(-1));
+}
+"#;
+
+fn rust_prog() -> &'static PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let dir = common::root().join("target").join("c-tests");
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = dir.join("rust_spawn.rs");
+        let out = dir.join("rust_spawn");
+        std::fs::write(&src, RUST_SRC).unwrap();
+        let st = std::process::Command::new(std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into()))
+            .args(["--edition", "2021", "-C", "opt-level=1", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("rustc");
+        assert!(st.success());
+        out
+    })
+}
+
+#[test]
+fn rust_std_command() {
+    for mode in Mode::ALL {
+        let run = run_mode(mode, rust_prog(), &[&probe()], &[], T);
+        check_leak_path(mode, &run, &["posix_spawn", "posix_spawnp", "execvp", "execve"], None);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Intentional inheritance in fix mode
+
+#[test]
+fn fix_keeps_bash_redirection() {
+    let dir = common::tmpdir("bash-redir");
+    let f = dir.join("out.txt");
+    let script = format!("{} 5>{}", probe(), f.display());
+    let run = run_mode(Mode::Fix, Path::new("/bin/bash"), &["-c", &script], &[], T);
+    let fds = probe_out(&run)["fds"].clone();
+    assert_eq!(fds, json!([{"fd": 5, "kind": "file", "detail": f.to_str().unwrap()}]), "{}", run.context());
+}
+
+#[test]
+fn fix_keeps_nohup_sighup() {
+    let run = run_mode(Mode::Fix, Path::new("/usr/bin/nohup"), &[&probe()], &[], T);
+    let ign = common::strs(&probe_out(&run)["ignored"]);
+    assert!(ign.contains(&"SIGHUP".to_string()), "{}", run.context());
+}
+
+#[test]
+fn fix_keeps_shell_trap_ignore() {
+    let script = format!("trap '' PIPE; {}; true", probe());
+    let run = run_mode(Mode::Fix, Path::new("/bin/sh"), &["-c", &script], &[], T);
+    let ign = common::strs(&probe_out(&run)["ignored"]);
+    assert!(ign.contains(&"SIGPIPE".to_string()), "trap '' PIPE is meant for the commands too\n{}", run.context());
+}
+
+#[test]
+fn fix_keeps_make_jobserver() {
+    let dir = common::tmpdir("make-js");
+    std::fs::write(dir.join("Makefile"), "all:\n\t+$(MAKE) -f sub.mk\n").unwrap();
+    std::fs::write(dir.join("sub.mk"), "all: a b c\na b c:\n\t@sleep 0.1; echo $@ > $@.out\n").unwrap();
+    for mode in Mode::ALL {
+        let run = run_mode(mode, Path::new("/usr/bin/make"), &["-j2", "-C", dir.to_str().unwrap()], &[], T);
+        assert!(run.status.success(), "{}", run.context());
+        assert!(!run.stderr.contains("jobserver unavailable"), "the sub-make lost the jobserver\n{}", run.context());
+        assert!(!run.stderr.contains("execguard"), "{}", run.context());
+    }
+}

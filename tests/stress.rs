@@ -1,0 +1,55 @@
+//! 2000 fork+exec of /bin/true from a process whose four other threads allocate and
+//! print all the time (c-tests/stress_fork.c), under the shim in log and fix mode:
+//! it must finish (a watchdog kills it after a generous bound) and every exec must
+//! be reported exactly once, each on a whole line.
+
+mod common;
+
+use common::{check_common, named, run_mode, Mode};
+use std::collections::HashSet;
+use std::time::Duration;
+
+const N: usize = 2000;
+const BOUND: Duration = Duration::from_secs(120);
+
+fn stress(mode: Mode) {
+    let prog = common::c_prog("stress_fork");
+    let dir = common::tmpdir("stress-leak");
+    let leak = dir.join("leak.txt");
+    std::fs::write(&leak, "x").unwrap();
+    let leak = leak.to_str().unwrap();
+    let run = run_mode(mode, &prog, &[&N.to_string(), leak], &[], BOUND);
+    assert!(run.status.success(), "{}", &run.stdout);
+    assert_eq!(run.stdout, format!("done={N} failed=0\n"));
+    if mode == Mode::NoShim {
+        return;
+    }
+
+    let lines = common::log_lines(&run.log);
+    for l in &lines {
+        assert!(l.len() < 4096 && l.starts_with('{') && l.ends_with('}'), "torn or long line: {l:.300}");
+    }
+    let evs = run.events();
+    let leaks: Vec<_> = named(&evs, "exec_fd_leak").into_iter().filter(|e| e["ppid"] == run.pid).collect();
+    assert_eq!(leaks.len(), N, "one exec_fd_leak per exec");
+    let pids: HashSet<u64> = leaks.iter().map(|e| e["pid"].as_u64().unwrap()).collect();
+    assert_eq!(pids.len(), N, "each from its own child");
+    let exe = common::canon(&prog);
+    for ev in &leaks {
+        check_common(ev, mode, "warn", mode.action());
+        assert_eq!(ev["via"], "execv", "{ev}");
+        assert_eq!(ev["target"], "/bin/true", "{ev}");
+        assert_eq!(ev["exe"], exe.as_str(), "{ev}");
+        assert_eq!(ev["fds"], serde_json::json!([{"fd": 3, "kind": "file", "detail": leak}]), "{ev}");
+    }
+}
+
+#[test]
+fn stress_fork_exec_with_busy_threads_log() {
+    stress(Mode::Log);
+}
+
+#[test]
+fn stress_fork_exec_with_busy_threads_fix() {
+    stress(Mode::Fix);
+}
