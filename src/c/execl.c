@@ -1,6 +1,7 @@
 /* The variadic exec entry points (execl, execlp, execle), which stable Rust cannot
  * define. Each collects its arguments into an argv on its own stack and hands it to
- * the Rust hook. Async-signal-safe: no allocation, no locks (may run after fork). */
+ * the Rust hook; the exported execl* symbols are jumps to these (src/hooks/execl.rs).
+ * Async-signal-safe: no allocation, no locks (may run after fork). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <errno.h>
@@ -23,7 +24,7 @@ static size_t count_args(va_list ap) {
             argv[i_] = va_arg(ap, char *);     \
     } while (0)
 
-int execl(const char *path, const char *arg0, ...) {
+int execguard_c_execl(const char *path, const char *arg0, ...) {
     va_list ap;
     va_start(ap, arg0);
     size_t n = count_args(ap);
@@ -35,7 +36,7 @@ int execl(const char *path, const char *arg0, ...) {
     return execguard_execl_impl(0, path, argv, environ);
 }
 
-int execlp(const char *file, const char *arg0, ...) {
+int execguard_c_execlp(const char *file, const char *arg0, ...) {
     va_list ap;
     va_start(ap, arg0);
     size_t n = count_args(ap);
@@ -47,7 +48,7 @@ int execlp(const char *file, const char *arg0, ...) {
     return execguard_execl_impl(1, file, argv, environ);
 }
 
-int execle(const char *path, const char *arg0, ...) {
+int execguard_c_execle(const char *path, const char *arg0, ...) {
     va_list ap;
     va_start(ap, arg0);
     size_t n = count_args(ap);

@@ -167,7 +167,7 @@ fn outcome(inc: &str, p: &Value, lines: &[Value]) -> (String, bool) {
             let port = lines.iter().find_map(|v| v["listening"].as_u64());
             let held: Vec<u64> = p["listeners"].as_array().map(|a| a.iter().filter_map(Value::as_u64).collect()).unwrap_or_default();
             match held.first() {
-                Some(h) if Some(*h) == port => (format!("child holds :{h} (port {h} stays taken)"), false),
+                Some(h) if Some(*h) == port => (format!("child holds :{h}"), false),
                 Some(h) => (format!("child holds :{h}"), false),
                 None => ("child clean ✓".into(), true),
             }
@@ -241,7 +241,7 @@ fn pad(s: &str, w: usize) -> String {
 fn print_table(rows: &[(&str, Vec<Cell>)], dir: &Path, missing: Option<&String>) {
     let mut o = anstream::stdout();
     let w0 = 32;
-    let w = rows.iter().flat_map(|(_, c)| c.iter()).map(|c| c.outcome.chars().count().max(c.events.chars().count())).max().unwrap_or(20).clamp(20, 34)
+    let w = rows.iter().flat_map(|(_, c)| c.iter()).map(|c| c.outcome.chars().count().max(c.events.chars().count())).max().unwrap_or(20).max(20)
         + 2;
     let _ = writeln!(o, "{}", style::paint(style::BOLD, "execguard demo: four real incidents in miniature, each run three ways"));
     let _ = writeln!(o);

@@ -3,6 +3,7 @@
 //! to the caller untouched.
 
 pub mod exec;
+pub mod execl;
 pub mod fdtrack;
 pub mod fork;
 pub mod select;

@@ -180,6 +180,14 @@ pub fn run_mode(mode: Mode, prog: &Path, args: &[&str], env: &[(&str, &str)], ti
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // SAFETY: one raw syscall, async-signal-safe. Whatever the harness itself
+    // inherited (cargo's, the CI runner's fds) is not part of any test: it goes at exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
+            Ok(())
+        })
+    };
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", prog.display()));
     let pid = child.id();
     let deadline = std::time::Instant::now() + timeout;
