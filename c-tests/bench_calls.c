@@ -1,7 +1,12 @@
 /* bench_calls: per-call cost of the hot hooked calls, for scripts/bench.
  *
  *   bench_calls CALL BLOCKS CALLS_PER_BLOCK [hooked|direct|both]
- *   CALL = sigprocmask | pthread_sigmask | select
+ *   CALL = sigprocmask | pthread_sigmask      block / unblock SIGWINCH in turn
+ *        | sigprocmask_all | pthread_sigmask_all
+ *                                         set the mask to "everything" / back
+ *                                         to empty in turn (the critical-section
+ *                                         pattern; it blocks SIGCHLD, SIGTERM...)
+ *        | select                           poll one empty pipe, zero timeout
  *
  * Two paths are timed in the same process, block by block, alternating which
  * goes first (ABBA...), so that machine noise hits both alike:
@@ -14,6 +19,7 @@
  *
  * Output, one line of key=value:
  *   hooked_ns direct_ns: median ns/call over the blocks of each path
+ *   (blocks timed with the thread's CPU clock, see bench_clock)
  *   delta_ns:            median over block pairs of (hooked - direct) ns/call
  *   hooked_obj direct_obj: the objects the two function addresses live in
  *
@@ -32,7 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
-enum call_kind { C_SIGPROCMASK, C_PTHREAD_SIGMASK, C_SELECT };
+enum call_kind { C_SIGPROCMASK, C_PTHREAD_SIGMASK, C_SIGPROCMASK_ALL, C_PTHREAD_SIGMASK_ALL, C_SELECT };
 
 typedef int (*sigprocmask_fn)(int, const sigset_t *, sigset_t *);
 typedef int (*select_fn)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
@@ -40,28 +46,38 @@ typedef int (*select_fn)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
 static sigprocmask_fn direct_sigprocmask;
 static sigprocmask_fn direct_pthread_sigmask;
 static select_fn direct_select;
-static sigset_t usr2_set;
+static sigset_t one_set, all_set, empty_set;
 static int sel_fd = -1;
+
+/* Blocks are timed with this thread's CPU clock, which does not run while the
+ * thread waits for a CPU that other work on the machine holds (a loaded
+ * machine otherwise drowns nanoseconds); BENCH_CLOCK=wall for the wall clock. */
+static clockid_t bench_clock = CLOCK_THREAD_CPUTIME_ID;
 
 static long long now_ns(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(bench_clock, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Each loop does n calls; the mask calls alternate block / unblock of SIGUSR2
- * (a signal nobody treats specially), select polls one empty pipe with a zero
- * timeout.  Both loops have the same shape so that only the callee differs. */
+/* Each loop does n calls (see the top of the file for what each call does).
+ * Both loops have the same shape so that only the callee differs. */
 __attribute__((noinline)) void bench_hooked_loop(enum call_kind k, long n) {
     fd_set rd;
     struct timeval tv;
     for (long i = 0; i < n; i++) {
         switch (k) {
         case C_SIGPROCMASK:
-            sigprocmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &usr2_set, NULL);
+            sigprocmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &one_set, NULL);
             break;
         case C_PTHREAD_SIGMASK:
-            pthread_sigmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &usr2_set, NULL);
+            pthread_sigmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &one_set, NULL);
+            break;
+        case C_SIGPROCMASK_ALL:
+            sigprocmask(SIG_SETMASK, (i & 1) ? &empty_set : &all_set, NULL);
+            break;
+        case C_PTHREAD_SIGMASK_ALL:
+            pthread_sigmask(SIG_SETMASK, (i & 1) ? &empty_set : &all_set, NULL);
             break;
         case C_SELECT:
             FD_ZERO(&rd);
@@ -80,10 +96,16 @@ __attribute__((noinline)) void bench_direct_loop(enum call_kind k, long n) {
     for (long i = 0; i < n; i++) {
         switch (k) {
         case C_SIGPROCMASK:
-            direct_sigprocmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &usr2_set, NULL);
+            direct_sigprocmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &one_set, NULL);
             break;
         case C_PTHREAD_SIGMASK:
-            direct_pthread_sigmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &usr2_set, NULL);
+            direct_pthread_sigmask((i & 1) ? SIG_UNBLOCK : SIG_BLOCK, &one_set, NULL);
+            break;
+        case C_SIGPROCMASK_ALL:
+            direct_sigprocmask(SIG_SETMASK, (i & 1) ? &empty_set : &all_set, NULL);
+            break;
+        case C_PTHREAD_SIGMASK_ALL:
+            direct_pthread_sigmask(SIG_SETMASK, (i & 1) ? &empty_set : &all_set, NULL);
             break;
         case C_SELECT:
             FD_ZERO(&rd);
@@ -117,7 +139,7 @@ static const char *object_of(void *addr) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s sigprocmask|pthread_sigmask|select BLOCKS CALLS_PER_BLOCK [hooked|direct|both]\n", argv[0]);
+        fprintf(stderr, "usage: %s sigprocmask|pthread_sigmask|sigprocmask_all|pthread_sigmask_all|select BLOCKS CALLS_PER_BLOCK [hooked|direct|both]\n", argv[0]);
         return 2;
     }
     enum call_kind k;
@@ -128,6 +150,12 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[1], "pthread_sigmask") == 0) {
         k = C_PTHREAD_SIGMASK;
         hooked_addr = (void *)&pthread_sigmask;
+    } else if (strcmp(argv[1], "sigprocmask_all") == 0) {
+        k = C_SIGPROCMASK_ALL;
+        hooked_addr = (void *)&sigprocmask;
+    } else if (strcmp(argv[1], "pthread_sigmask_all") == 0) {
+        k = C_PTHREAD_SIGMASK_ALL;
+        hooked_addr = (void *)&pthread_sigmask;
     } else if (strcmp(argv[1], "select") == 0) {
         k = C_SELECT;
         hooked_addr = (void *)&select;
@@ -135,6 +163,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "unknown call %s\n", argv[1]);
         return 2;
     }
+    const char *clk = getenv("BENCH_CLOCK");
+    if (clk && strcmp(clk, "wall") == 0) bench_clock = CLOCK_MONOTONIC;
     long blocks = atol(argv[2]);
     long per_block = atol(argv[3]);
     const char *only = argc > 4 ? argv[4] : "both";
@@ -156,12 +186,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dlsym in libc failed\n");
         return 1;
     }
-    void *direct_addr = k == C_SIGPROCMASK ? (void *)direct_sigprocmask
-                        : k == C_PTHREAD_SIGMASK ? (void *)direct_pthread_sigmask
-                                                 : (void *)direct_select;
+    void *direct_addr = (k == C_SIGPROCMASK || k == C_SIGPROCMASK_ALL) ? (void *)direct_sigprocmask
+                        : (k == C_PTHREAD_SIGMASK || k == C_PTHREAD_SIGMASK_ALL) ? (void *)direct_pthread_sigmask
+                                                                                 : (void *)direct_select;
 
-    sigemptyset(&usr2_set);
-    sigaddset(&usr2_set, SIGUSR2);
+    sigemptyset(&one_set);
+    sigaddset(&one_set, SIGWINCH);
+    sigfillset(&all_set);
+    sigemptyset(&empty_set);
     int p[2];
     if (pipe(p) != 0) {
         perror("pipe");
@@ -213,7 +245,8 @@ int main(int argc, char **argv) {
     double md = median(delta, blocks);
     double mh = median(h, blocks);
     double mdir = median(d, blocks);
-    printf("call=%s blocks=%ld calls_per_block=%ld hooked_ns=%.3f direct_ns=%.3f delta_ns=%.3f hooked_obj=%s direct_obj=%s\n",
-           argv[1], blocks, per_block, mh, mdir, md, object_of(hooked_addr), object_of(direct_addr));
+    printf("call=%s blocks=%ld calls_per_block=%ld clock=%s hooked_ns=%.3f direct_ns=%.3f delta_ns=%.3f hooked_obj=%s direct_obj=%s\n",
+           argv[1], blocks, per_block, bench_clock == CLOCK_MONOTONIC ? "wall" : "thread_cpu", mh, mdir, md,
+           object_of(hooked_addr), object_of(direct_addr));
     return 0;
 }

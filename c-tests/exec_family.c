@@ -10,14 +10,22 @@
  *   a failing exec in this very process (no fork), with a leaked fd 3, SIGALRM
  *   blocked and SIGPIPE ignored (what fix mode would change before an exec); the
  *   p-variants search PATH's directory for its last component.
- *   stdout: errno=NAME fd3_cloexec=0|1 alrm_blocked=0|1 sigpipe=ign|dfl
+ *   stdout: errno=NAME fd3_cloexec=0|1 alrm_blocked=0|1 sigpipe=ign|dfl open_fds=N
  *
  * exec_family keep CASE PROBE LEAKFILE
  *   sets up fds that the exec'd child is meant to have, plus a control leak that it
  *   is not, then forks and the child execs PROBE (with execve and, for the env
  *   cases, the variables in its envp). stdout: pid=N child_pid=N, the probe's line,
  *   child=... The test knows which fds each CASE expects (see the table in
- *   tests/exec_family.rs). */
+ *   tests/exec_family.rs).
+ *
+ * exec_family args N SIZE PROBE LEAKFILE
+ *   leaks fd 3 and execs PROBE with N more arguments of SIZE bytes each.
+ *
+ * exec_family vfork_stale PROBE LEAKFILE
+ *   a vfork child dup2s onto fd 8 and execs PROBE; then the parent leaks onto fd 8
+ *   itself and an ordinary fork child execs PROBE: only the first 8 is deliberate.
+ *   stdout: pid, vfork_child_pid, probe line, child=..., child_pid, probe line, child=... */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,10 +116,17 @@ static void exec_by(const char *which, char *path, char **args)
         execle(path, args[0], args[1], (char *)NULL, environ);
     else if (!strcmp(which, "fexecve")) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
-        fexecve(fd, args, environ); /* fd -1 when PATH is missing: EBADF */
+        fexecve(fd, args, environ); /* fd -1 when PATH is missing: glibc says EINVAL */
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        errno = e;
     } else if (!strcmp(which, "execveat")) {
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         execveat(dfd, base, args, environ, 0);
+        int e = errno;
+        close(dfd);
+        errno = e;
     } else {
         fprintf(stderr, "exec_family: unknown entry point %s\n", which);
         errno = EINVAL;
@@ -160,9 +176,13 @@ static int run_fail(const char *which, char *path)
     sigprocmask(SIG_BLOCK, NULL, &s);
     struct sigaction sa;
     sigaction(SIGPIPE, NULL, &sa);
-    printf("errno=%s fd%d_cloexec=%d alrm_blocked=%d sigpipe=%s\n", strerrorname_np(e), fd,
+    /* The shim logged this exec attempt; it must not have kept its log open. */
+    int open_fds = 0;
+    for (int i = 0; i < 1024; i++)
+        open_fds += fcntl(i, F_GETFD) >= 0;
+    printf("errno=%s fd%d_cloexec=%d alrm_blocked=%d sigpipe=%s open_fds=%d\n", strerrorname_np(e), fd,
            (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, sigismember(&s, SIGALRM),
-           sa.sa_handler == SIG_IGN ? "ign" : "dfl");
+           sa.sa_handler == SIG_IGN ? "ign" : "dfl", open_fds);
     return 0;
 }
 
@@ -185,6 +205,19 @@ static int run_keep(const char *c)
     } else if (!strcmp(c, "dup2") || !strcmp(c, "created_after_fork") ||
                !strcmp(c, "f_dupfd")) {
         leak(0); /* 3: control */
+    } else if (!strcmp(c, "dup2_in_parent")) {
+        dup2(leak(0), 19999); /* long before the fork: a leak, not a hand-over */
+        close(3);
+    } else if (!strcmp(c, "many")) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        int fd = leak(0); /* 3, then 19 000 in all: the scale DESIGN.md asks for */
+        for (int i = 1; i < 19000; i++)
+            if (fcntl(fd, F_DUPFD, 0) < 0)
+                die("F_DUPFD");
     } else if (!strcmp(c, "dup3") || !strcmp(c, "fcntl_clear") ||
                !strcmp(c, "fcntl64_clear") || !strcmp(c, "fionclex")) {
         leak(O_CLOEXEC); /* 3: CLOEXEC in the parent; the child hands it on */
@@ -234,6 +267,59 @@ static int run_keep(const char *c)
     return wait_child(pid);
 }
 
+/* A vfork child shares the parent's memory: what the shim notes about its dup2 must
+ * not make a later, ordinary fork child keep a leak on the same fd number. */
+static int run_vfork_stale(void)
+{
+    leak(0);         /* 3: a leak */
+    leak(O_CLOEXEC); /* 4 */
+    printf("pid=%d\n", getpid());
+    fflush(stdout);
+    char *args[] = {probe, NULL};
+    pid_t a = vfork();
+    if (a == 0) {
+        dup2(4, 8); /* deliberate, in this child only */
+        execve(probe, args, environ);
+        _exit(127);
+    }
+    printf("vfork_child_pid=%d\n", a);
+    fflush(stdout);
+    wait_child(a);
+    dup2(3, 8); /* now the parent leaks on 8 too */
+    fflush(stdout);
+    pid_t b = fork();
+    if (b == 0) {
+        execve(probe, args, environ);
+        _exit(127);
+    }
+    printf("child_pid=%d\n", b);
+    fflush(stdout);
+    return wait_child(b);
+}
+
+/* A long command line: N arguments of SIZE bytes (the event's argv must be cut). */
+static int run_args(int n, int size)
+{
+    leak(0);
+    printf("pid=%d\n", getpid());
+    fflush(stdout);
+    char **args = calloc(n + 2, sizeof *args);
+    args[0] = probe;
+    for (int i = 1; i <= n; i++) {
+        args[i] = malloc(size + 1);
+        memset(args[i], 'a' + i % 26, size);
+        args[i][size] = 0;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(probe, args);
+        _exit(127);
+    }
+    printf("child_pid=%d\n", pid);
+    fflush(stdout);
+    return wait_child(pid);
+}
+
 int main(int argc, char **argv)
 {
     close_range(3, ~0U, 0);
@@ -250,6 +336,16 @@ int main(int argc, char **argv)
         probe = argv[3];
         leakfile = argv[4];
         return run_keep(argv[2]);
+    }
+    if (argc == 6 && !strcmp(argv[1], "args")) {
+        probe = argv[4];
+        leakfile = argv[5];
+        return run_args(atoi(argv[2]), atoi(argv[3]));
+    }
+    if (argc == 4 && !strcmp(argv[1], "vfork_stale")) {
+        probe = argv[2];
+        leakfile = argv[3];
+        return run_vfork_stale();
     }
     fprintf(stderr, "usage: exec_family via|fail|keep WHICH|CASE PROBE|PATH LEAKFILE\n");
     return 2;

@@ -8,7 +8,7 @@
  * usage: sigpipe_ign            (parent: runs both children below)
  *        sigpipe_ign --child    (writes into a pipe whose reader is closed)
  * stdout: writer=<what the --child saw>    child=exit:N|signal:NAME
- *         shell=<stdout of sh -c '(yes; echo yes_status=$?) | head -n 1' ...>
+ *         shell=<what `yes` said and its status in sh -c '(yes; ...) | head -n 1'>
  *         shell_child=exit:N|signal:NAME */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -67,7 +67,8 @@ int main(int argc, char **argv)
         printf("\n"); /* the writer died before finishing its line */
     report("child", st);
 
-    /* Everyday shell work: yes's status tells how it ended. */
+    /* Everyday shell work: yes's status tells how it ended. head's own output is
+     * dropped: head closes its stdin before flushing, so its line would race yes's. */
     int out[2];
     if (pipe2(out, O_CLOEXEC))
         return 99;
@@ -76,7 +77,7 @@ int main(int argc, char **argv)
     if (pid == 0) {
         dup2(out[1], 1);
         dup2(out[1], 2);
-        execl("/bin/sh", "sh", "-c", "(yes; echo yes_status=$? >&2) | head -n 1", (char *)NULL);
+        execl("/bin/sh", "sh", "-c", "(yes; echo yes_status=$? >&2) | head -n 1 >/dev/null", (char *)NULL);
         _exit(127);
     }
     close(out[1]);

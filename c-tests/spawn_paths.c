@@ -13,6 +13,8 @@
  *   the nginx self-deadlock: holds a listener and system()s "SELF connect_back PORT",
  *   which connects to it and waits (at most 3 s) for a reply that cannot come while
  *   the caller is blocked in system(). stdout: port=N, reply=..., status=...
+ * usage: spawn_paths system_semantics -
+ *   POSIX system() details that must survive a shim (see system_semantics()).
  * This file is also built with -static: a parent that no preload can enter. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,6 +23,7 @@
 #include <libgen.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -84,6 +87,55 @@ static int system_blocking(const char *self)
     return 0;
 }
 
+/* POSIX system() semantics, which a shim that takes system() over must keep: the
+ * return values, system(NULL), SIGCHLD blocked and SIGINT/SIGQUIT ignored in the
+ * caller while it waits (seen by the command in /proc/$PPID/status), the caller's
+ * own state restored afterwards, and two threads calling it at once. */
+static void *sys_thread(void *arg)
+{
+    long n = (long)arg, bad = 0;
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "exit %ld", n);
+    for (int i = 0; i < 20; i++) {
+        int st = system(cmd);
+        bad += !(WIFEXITED(st) && WEXITSTATUS(st) == n);
+    }
+    return (void *)bad;
+}
+
+static int system_semantics(void)
+{
+    int st;
+    printf("null=%d\n", system(NULL) != 0);
+    st = system("exit 3");
+    printf("exit3=%d,%d\n", WIFEXITED(st), WEXITSTATUS(st));
+    st = system("kill -TERM $$");
+    printf("term=%d,%d\n", WIFSIGNALED(st), WTERMSIG(st));
+    st = system("/nonexistent/program 2>/dev/null");
+    printf("missing=%d,%d\n", WIFEXITED(st), WEXITSTATUS(st));
+    fflush(stdout);
+    st = system("printf 'during='; grep -E '^Sig(Blk|Ign)' /proc/$PPID/status | tr '\\n\\t' ', '; echo");
+    fflush(stdout);
+    FILE *f = fopen("/proc/self/status", "re");
+    char line[256];
+    printf("after=");
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "SigBlk", 6) || !strncmp(line, "SigIgn", 6))
+            for (char *c = line; *c; c++)
+                putchar(*c == '\n' ? ',' : *c == '\t' ? ' ' : *c);
+    putchar('\n');
+    if (f)
+        fclose(f);
+    pthread_t a, b;
+    void *ra, *rb;
+    pthread_create(&a, NULL, sys_thread, (void *)4L);
+    pthread_create(&b, NULL, sys_thread, (void *)5L);
+    pthread_join(a, &ra);
+    pthread_join(b, &rb);
+    printf("threads_bad=%ld\n", (long)ra + (long)rb);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "connect_back"))
@@ -93,6 +145,8 @@ int main(int argc, char **argv)
         return 2;
     }
     close_range(3, ~0U, 0);
+    if (!strcmp(argv[1], "system_semantics"))
+        return system_semantics();
     if (!strcmp(argv[1], "system_blocking"))
         return system_blocking(argv[2]);
 

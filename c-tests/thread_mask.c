@@ -6,11 +6,15 @@
  *
  * usage: thread_mask           (parent)
  *        thread_mask --child   (what the thread execs)
+ *        thread_mask --loop N  (blocks and unblocks SIGALRM N times: rate limit)
+ *        thread_mask --errors  (bad arguments: the real functions' answers)
  * stdout: child_pid=N  then  child=exit:N|signal:N */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,10 +72,49 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A hot loop that blocks and unblocks SIGALRM from one call site: the shim's
+ * sigmask_block is info, and must stay rate-limited. */
+static int loop(int n)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    for (int i = 0; i < n; i++) {
+        pthread_sigmask(SIG_BLOCK, &s, NULL);
+        pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+    }
+    printf("loops=%d\n", n);
+    return 0;
+}
+
+/* Bad arguments get the real functions' answers: pthread_sigmask returns the error,
+ * sigprocmask sets errno. */
+static int errors(void)
+{
+    sigset_t s, old;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    int r1 = pthread_sigmask(12345, &s, NULL);
+    errno = 0;
+    int r2 = sigprocmask(12345, &s, NULL);
+    int e2 = errno;
+    errno = 0;
+    int r3 = sigprocmask(SIG_BLOCK, &s, (sigset_t *)8); /* a bad old pointer: EFAULT */
+    int e3 = errno;
+    sigprocmask(SIG_BLOCK, NULL, &old);
+    printf("errors=%s,%d:%s,%d:%s alrm_blocked=%d\n", strerrorname_np(r1), r2, strerrorname_np(e2), r3,
+           strerrorname_np(e3), sigismember(&old, SIGALRM));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--child") == 0)
         return child();
+    if (argc == 2 && strcmp(argv[1], "--errors") == 0)
+        return errors();
+    if (argc == 3 && strcmp(argv[1], "--loop") == 0)
+        return loop(atoi(argv[2]));
     close_range(3, ~0U, 0);
     self = argv[0];
     fflush(stdout);

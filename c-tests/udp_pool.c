@@ -4,12 +4,12 @@
  * plain fd_set would write past the 1024-bit set (EALREADY / garbage in the real
  * incident). The child does not corrupt its stack: when the fd is too high it
  * calls select(fd + 1, ...) on a heap set big enough, which is the overflow-prone
- * call the shim must name.
+ * call the shim must name; then the same with pselect().
  *
  * usage: udp_pool [POOL]      (parent; POOL defaults to 1030)
  *        udp_pool --child      (what the parent execs)
  * stdout: pool=N first_fd=N last_fd=N   then the child's
- *         child_fd=N over_setsize=yes|no select=R isset=yes|no
+ *         child_fd=N over_setsize=yes|no select=R isset=yes|no pselect=R
  *         child=exit:N|signal:N */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -32,23 +32,29 @@ static int child(void)
     }
     /* A UDP socket is always writable: select must say so. */
     struct timeval tv = {0, 0};
-    int r, isset;
+    struct timespec ts = {0, 0};
+    int r, r2, isset;
     if (fd < FD_SETSIZE) {
         fd_set w;
         FD_ZERO(&w);
         FD_SET(fd, &w);
         r = select(fd + 1, NULL, &w, NULL, &tv);
         isset = r > 0 && FD_ISSET(fd, &w);
+        FD_SET(fd, &w);
+        r2 = pselect(fd + 1, NULL, &w, NULL, &ts, NULL);
     } else {
-        size_t words = fd / (8 * sizeof(long)) + 1;
+        size_t words = fd / (8 * sizeof(long)) + 1, word = fd / (8 * sizeof(long));
+        unsigned long bit = 1UL << (fd % (8 * sizeof(long)));
         unsigned long *w = calloc(words, sizeof(long));
-        w[fd / (8 * sizeof(long))] |= 1UL << (fd % (8 * sizeof(long)));
+        w[word] |= bit;
         r = select(fd + 1, NULL, (fd_set *)w, NULL, &tv);
-        isset = r > 0 && (w[fd / (8 * sizeof(long))] >> (fd % (8 * sizeof(long)))) & 1;
+        isset = r > 0 && (w[word] & bit);
+        w[word] |= bit;
+        r2 = pselect(fd + 1, NULL, (fd_set *)w, NULL, &ts, NULL);
         free(w);
     }
-    printf("child_fd=%d over_setsize=%s select=%d isset=%s\n", fd,
-           fd >= FD_SETSIZE ? "yes" : "no", r, isset ? "yes" : "no");
+    printf("child_fd=%d over_setsize=%s select=%d isset=%s pselect=%d\n", fd,
+           fd >= FD_SETSIZE ? "yes" : "no", r, isset ? "yes" : "no", r2);
     return 0;
 }
 

@@ -7,6 +7,7 @@ mod common;
 
 use common::{check_common, named, run_mode, Mode, Run};
 use serde_json::{json, Value};
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,11 +33,8 @@ fn leakfile(tag: &str) -> String {
 
 /// The probe's line in a driver run, parsed.
 fn probe_out(run: &Run) -> Value {
-    let line = run
-        .stdout
-        .lines()
-        .find(|l| l.starts_with('{'))
-        .unwrap_or_else(|| panic!("no probe line\n{}", run.context()));
+    let line =
+        run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no probe line\n{}", run.context()));
     serde_json::from_str(line).unwrap()
 }
 
@@ -149,7 +147,7 @@ fn failing_exec_same_errno_in_every_mode() {
         // fexecve never gets a path: open() fails first and it is handed fd -1.
         let enoent = if which == "fexecve" { "EINVAL" } else { "ENOENT" };
         for (path, errno) in [(missing.as_str(), enoent), (leak.as_str(), "EACCES")] {
-            let want = format!("errno={errno} fd3_cloexec=0 alrm_blocked=1 sigpipe=ign\n");
+            let want = format!("errno={errno} fd3_cloexec=0 alrm_blocked=1 sigpipe=ign open_fds=4\n");
             for mode in Mode::ALL {
                 let run = run_mode(mode, &driver(), &["fail", which, path, &leak], &[], T);
                 f.check(run.status.success() && run.stdout == want, || {
@@ -165,7 +163,9 @@ fn failing_exec_same_errno_in_every_mode() {
 // Fds the child is meant to inherit: kept in fix mode, and never reported.
 
 /// (case, extra environment, fds the probe must hold, fds that are the leak)
-const KEEP_CASES: &[(&str, &[(&str, &str)], &[u64], &[u64])] = &[
+type KeepCase = (&'static str, &'static [(&'static str, &'static str)], &'static [u64], &'static [u64]);
+
+const KEEP_CASES: &[KeepCase] = &[
     ("keep_env", &[("EXECGUARD_KEEP_FDS", "3")], &[3], &[4]),
     ("listen_fds", &[], &[3, 4], &[5]),
     ("listen_fds_other_pid", &[], &[], &[3, 4, 5]),
@@ -179,6 +179,7 @@ const KEEP_CASES: &[(&str, &[(&str, &str)], &[u64], &[u64])] = &[
     ("fionclex", &[], &[3], &[4]),
     ("created_after_fork", &[], &[4], &[3]),
     ("f_dupfd", &[], &[10], &[3]),
+    ("dup2_in_parent", &[], &[], &[19999]),
 ];
 
 fn keep_cases(mode: Mode) {
@@ -206,7 +207,11 @@ fn keep_cases(mode: Mode) {
             .map(|x| x["fd"].as_u64().unwrap_or(u64::MAX))
             .collect();
         f.check(evs.len() == 1 && listed == leaked, || {
-            format!("{case} [{}]: exec_fd_leak should list exactly {leaked:?}, lists {listed:?}\n{}", mode.name(), run.context())
+            format!(
+                "{case} [{}]: exec_fd_leak should list exactly {leaked:?}, lists {listed:?}\n{}",
+                mode.name(),
+                run.context()
+            )
         });
         f.check(evs.iter().all(|e| e["action"] == mode.action()), || format!("{case}: action\n{}", run.context()));
     }
@@ -226,4 +231,120 @@ fn intentional_fds_log_not_reported() {
 #[test]
 fn intentional_fds_fix_kept() {
     keep_cases(Mode::Fix);
+}
+
+// ---------------------------------------------------------------------------
+// Scale: 19 000 leaked fds (the hard RLIMIT_NOFILE here is 20 000).
+
+#[test]
+fn nineteen_thousand_fds_cut_and_fixed() {
+    let leak = leakfile("many");
+    for mode in [Mode::Log, Mode::Fix] {
+        let t0 = std::time::Instant::now();
+        let run = run_mode(mode, &driver(), &["keep", "many", &probe(), &leak], &[], T);
+        let took = t0.elapsed();
+        assert_eq!(run.field("child"), "exit:0", "{}", run.context_short());
+        let n = probe_fds(&run).len();
+        assert_eq!(n, if mode == Mode::Fix { 0 } else { 19000 }, "child holds {n} fds");
+        for l in common::log_lines(&run.log) {
+            assert!(l.len() < 4096, "line of {} bytes", l.len());
+        }
+        let evs = child_leaks(&run);
+        assert_eq!(evs.len(), 1, "{}", run.context_short());
+        let ev = &evs[0];
+        check_common(ev, mode, "warn", mode.action());
+        assert_eq!(ev["fds_total"], 19000, "{ev}");
+        assert_eq!(ev["kinds"], json!({"file": 19000}), "{ev}");
+        let listed = ev["fds"].as_array().unwrap().len() as u64;
+        assert_eq!(listed + ev["fds_omitted"].as_u64().unwrap(), 19000, "{ev}");
+        assert!(took < Duration::from_secs(10), "19 000 fds took {took:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// vfork: the child's notes live in shared memory; the parent must not trust them.
+
+#[test]
+fn vfork_child_dup2_does_not_leak_into_later_fork() {
+    let leak = leakfile("vfork-stale");
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &driver(), &["vfork_stale", &probe(), &leak], &[], T);
+        let probes: Vec<Value> =
+            run.stdout.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(probes.len(), 2, "{}", run.context());
+        let fds = |p: &Value| -> Vec<u64> {
+            p["fds"].as_array().unwrap().iter().map(|f| f["fd"].as_u64().unwrap()).collect()
+        };
+        let (first, second) = (fds(&probes[0]), fds(&probes[1]));
+        if mode == Mode::Fix {
+            assert_eq!(first, [8], "the vfork child's dup2 target is kept\n{}", run.context());
+            assert_eq!(second, Vec::<u64>::new(), "the parent's later leak on 8 is not\n{}", run.context());
+        } else {
+            assert_eq!(first, [3, 8], "{}", run.context());
+            assert_eq!(second, [3, 8], "{}", run.context());
+        }
+        if mode == Mode::NoShim {
+            continue;
+        }
+        let evs = run.events();
+        let listed = |pid: &str| -> Vec<u64> {
+            let pid: u64 = run.field(pid).parse().unwrap();
+            named(&evs, "exec_fd_leak")
+                .into_iter()
+                .filter(|e| e["pid"] == pid)
+                .flat_map(|e| e["fds"].as_array().cloned().unwrap_or_default())
+                .map(|f| f["fd"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(listed("vfork_child_pid"), [3], "{}", run.context());
+        assert_eq!(listed("child_pid"), [3, 8], "{}", run.context());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Long command lines and hostile names: still one valid JSON line under 4096 bytes.
+
+#[test]
+fn long_argv_is_cut_with_count() {
+    let leak = leakfile("args");
+    for (n, size) in [(3usize, 10_000usize), (2000, 8)] {
+        let (ns, ss) = (n.to_string(), size.to_string());
+        let run = run_mode(Mode::Log, &driver(), &["args", &ns, &ss, &probe(), &leak], &[], T);
+        assert_eq!(run.field("child"), "exit:0", "{}", run.context_short());
+        for l in common::log_lines(&run.log) {
+            assert!(l.len() < 4096, "{n}x{size}: line of {} bytes", l.len());
+        }
+        let evs = child_leaks(&run);
+        assert_eq!(evs.len(), 1, "{n}x{size}: {}", run.context_short());
+        let ev = &evs[0];
+        assert_eq!(ev["fds"], json!([{"fd": 3, "kind": "file", "detail": leak}]), "{n}x{size}: the fds survive the cut: {ev}");
+        let argv = common::strs(&ev["argv"]);
+        assert_eq!(argv.first().map(String::as_str), Some(probe().as_str()), "{ev}");
+        let omitted = ev["argv_omitted"].as_u64().expect("argv_omitted");
+        // 2000 arguments cannot all be listed; three long ones may be, each cut short.
+        assert!(n < 100 || omitted > 0, "{n}x{size}: {ev}");
+        assert_eq!(argv.len() as u64 + omitted, n as u64 + 1, "listed + omitted = all: {ev}");
+    }
+}
+
+#[test]
+fn hostile_file_name_gives_valid_json() {
+    let dir = common::tmpdir("hostile");
+    // A quote, a backslash, a newline, a tab, a control byte and invalid UTF-8.
+    let name = std::ffi::OsStr::from_bytes(b"we\"ird\\na\nme\t\x01\xff.txt");
+    std::fs::write(dir.join(name), "x").unwrap();
+    // The driver opens it through a plain symlink; /proc/self/fd shows the real name.
+    let link = dir.join("leak-link");
+    std::os::unix::fs::symlink(name, &link).unwrap();
+    let run = run_mode(Mode::Log, &driver(), &["via", "execv", &probe(), link.to_str().unwrap()], &[], T);
+    assert_eq!(run.field("child"), "exit:0", "{}", run.context());
+    // common::events() panics on any line that is not valid JSON.
+    let evs = child_leaks(&run);
+    assert_eq!(evs.len(), 1, "{}", run.context());
+    let detail = evs[0]["fds"][0]["detail"].as_str().unwrap_or_default().to_string();
+    // Quote and backslash must come back exactly; control bytes and invalid UTF-8 may
+    // be replaced, as long as the line stays one valid JSON object.
+    let want = format!("{}/we\"ird\\na", dir.display());
+    assert!(detail.starts_with(&want), "the name, escaped and read back: {detail:?}");
+    assert!(!detail.contains('\n'), "one line per event: {detail:?}");
 }

@@ -155,7 +155,7 @@ fn child_fd(run: &Run) -> u64 {
 #[test]
 fn udp_pool_noshim_child_socket_past_fd_setsize() {
     let run = udp_pool(Mode::NoShim);
-    assert_eq!(run.field("child_fd"), "1033 over_setsize=yes select=1 isset=yes", "{}", run.context());
+    assert_eq!(run.field("child_fd"), "1033 over_setsize=yes select=1 isset=yes pselect=1", "{}", run.context());
     assert_eq!(run.field("child"), "exit:0");
 }
 
@@ -168,22 +168,23 @@ fn udp_pool_log_warns_at_exec_and_at_select() {
     let fd = child_fd(&run);
     let evs = run.events();
     let sel = named(&evs, "select_fd_overflow");
-    assert_eq!(sel.len(), 1, "one select_fd_overflow, from the child\n{}", run.context());
-    let ev = sel[0];
-    check_common(ev, Mode::Log, "warn", "logged");
-    assert_ne!(ev["pid"], run.pid, "logged by the child: {ev}");
-    assert_eq!(ev["exe"], common::canon(&common::c_prog("udp_pool")), "{ev}");
-    assert_eq!(ev["func"], "select", "{ev}");
-    assert_eq!(ev["nfds"], fd + 1, "{ev}");
-    assert_eq!(ev["fds"], json!([fd]), "{ev}");
-    assert_eq!(ev["fds_omitted"], 0, "{ev}");
-    assert_eq!(ev["count"], 1, "{ev}");
+    assert_eq!(sel.len(), 2, "select then pselect, from the child\n{}", run.context());
+    for (i, (ev, func)) in sel.iter().zip(["select", "pselect"]).enumerate() {
+        check_common(ev, Mode::Log, "warn", "logged");
+        assert_ne!(ev["pid"], run.pid, "logged by the child: {ev}");
+        assert_eq!(ev["exe"], common::canon(&common::c_prog("udp_pool")), "{ev}");
+        assert_eq!(ev["func"], func, "{ev}");
+        assert_eq!(ev["nfds"], fd + 1, "{ev}");
+        assert_eq!(ev["fds"], json!([fd]), "{ev}");
+        assert_eq!(ev["fds_omitted"], 0, "{ev}");
+        assert_eq!(ev["count"], i as u64 + 1, "overflowing calls so far: {ev}");
+    }
 }
 
 #[test]
 fn udp_pool_fix_child_fds_stay_low() {
     let run = udp_pool(Mode::Fix);
-    assert_eq!(run.field("child_fd"), "3 over_setsize=no select=1 isset=yes", "{}", run.context());
+    assert_eq!(run.field("child_fd"), "3 over_setsize=no select=1 isset=yes pselect=1", "{}", run.context());
     assert_eq!(run.field("child"), "exit:0");
     udp_leak_event(&run, Mode::Fix);
     let evs = run.events();
@@ -272,6 +273,18 @@ fn thread_mask_log_names_blocked_signals_and_who() {
 }
 
 #[test]
+fn sigmask_block_is_rate_limited() {
+    let prog = common::c_prog("thread_mask");
+    let run = run_mode(Mode::Log, &prog, &["--loop", "10000"], &[], T);
+    assert_eq!(run.stdout, "loops=10000\n", "{}", run.context());
+    let evs = run.events();
+    let blk = named(&evs, "sigmask_block");
+    assert!(!blk.is_empty() && blk.len() <= 5, "10 000 calls from one site: {} events", blk.len());
+    check_common(blk[0], Mode::Log, "info", "logged");
+    assert_eq!(common::strs(&blk[0]["signals"]), ["SIGALRM"], "{}", blk[0]);
+}
+
+#[test]
 fn thread_mask_fix_child_gets_alarm() {
     let (run, child) = thread_mask(Mode::Fix);
     assert_eq!(run.field("child"), "exit:0", "{}", run.context());
@@ -310,7 +323,7 @@ fn sigign_events(run: &Run, mode: Mode) {
 
 const SIGPIPE_BROKEN: &str = "writer=sighup:ign,sigpipe:ign,write:EPIPE\n\
 child=exit:3\n\
-shell=y|yes: standard output: Broken pipe|yes_status=1|\n\
+shell=yes: standard output: Broken pipe|yes_status=1|\n\
 shell_child=exit:0\n";
 
 #[test]
@@ -331,8 +344,96 @@ fn sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored() {
     let run = sigpipe(Mode::Fix);
     let want = "writer=sighup:ign,sigpipe:dfl\n\
 child=signal:PIPE\n\
-shell=y|yes_status=141|\n\
+shell=yes_status=141|\n\
 shell_child=exit:0\n";
     assert_eq!(run.stdout, want, "{}", run.context());
     sigign_events(&run, Mode::Fix);
+}
+
+// ---------------------------------------------------------------------------
+// The same incident through the other configurations: human lines on stderr,
+// EXECGUARD_MODE=off, and a bad EXECGUARD_MODE value.
+
+fn listen_leak_env(mode: Mode, env: &[(&str, &str)]) -> Listen {
+    let prog = common::c_prog("listen_leak");
+    let probe = common::c_prog("probe");
+    let run = run_mode(mode, &prog, &[probe.to_str().unwrap()], env, T);
+    assert!(run.status.success(), "{}", run.context());
+    Listen {
+        server_pid: run.field("server_pid").parse().unwrap(),
+        child_pid: run.field("child_pid").parse().unwrap(),
+        listen_fd: run.field("listen_fd").parse().unwrap(),
+        port: run.field("port"),
+        run,
+    }
+}
+
+#[test]
+fn listen_leak_human_line_on_stderr_without_log_path() {
+    let probe = common::c_prog("probe");
+    for mode in [Mode::Log, Mode::Fix] {
+        let l = listen_leak_env(mode, &[("EXECGUARD_LOG", "")]);
+        assert!(!l.run.log.exists(), "no JSON file without EXECGUARD_LOG");
+        let prefix = format!("execguard[{}]: warning: exec_fd_leak: ", l.child_pid);
+        let lines: Vec<&str> = l.run.stderr.lines().filter(|x| x.starts_with(&prefix)).collect();
+        assert_eq!(lines.len(), 1, "one human line for the exec\n{}", l.run.context());
+        let line = lines[0];
+        assert!(line.contains(probe.to_str().unwrap()), "names the program: {line}");
+        let fd = format!("fd {} (tcp_listen 127.0.0.1:{})", l.listen_fd, l.port);
+        assert!(line.contains(&fd), "names the fd as `{fd}`: {line}");
+        assert!(line.contains("execv"), "names the entry point: {line}");
+        assert_eq!(line.ends_with(" [fixed]"), mode == Mode::Fix, "{line}");
+    }
+}
+
+#[test]
+fn listen_leak_mode_off_changes_and_logs_nothing() {
+    let base = listen_leak(Mode::NoShim);
+    let l = listen_leak_env(Mode::Log, &[("EXECGUARD_MODE", "off")]);
+    assert_eq!(listen_normalised(&l), listen_normalised(&base), "{}", l.run.context());
+    assert!(l.run.events().is_empty(), "off logs nothing\n{}", l.run.context());
+    assert_eq!(l.run.stderr, "", "{}", l.run.context());
+}
+
+#[test]
+fn listen_leak_bad_mode_warns_once_and_logs() {
+    let base = listen_leak(Mode::NoShim);
+    let l = listen_leak_env(Mode::Log, &[("EXECGUARD_MODE", "fxi")]);
+    assert_eq!(listen_normalised(&l), listen_normalised(&base), "the default is log\n{}", l.run.context());
+    // One clear warning per process that loads the shim (server, probe), naming
+    // the variable, and nothing else on stderr.
+    let warn: Vec<&str> = l.run.stderr.lines().collect();
+    assert!(!warn.is_empty() && warn.len() <= 2, "{}", l.run.context());
+    assert!(warn.iter().all(|w| w.starts_with("execguard[") && w.contains("EXECGUARD_MODE")), "{}", l.run.context());
+    listen_event(&l, Mode::Log);
+}
+
+// ---------------------------------------------------------------------------
+// select() with nfds far past the caller's fd_set (the getdtablesize() idiom):
+// the kernel clamps nfds to the fd table; the shim must not read past the set.
+
+#[test]
+fn select_nfds_beyond_the_set_same_result_no_crash() {
+    let prog = common::c_prog("select_edge");
+    let want = "select=1 errno=0 isset=yes\npselect=1 errno=0 isset=yes\n";
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &prog, &[], &[], T);
+        assert!(run.status.success(), "the host must survive its own select()\n{}", run.context());
+        assert_eq!(run.stdout, want, "{}", run.context());
+    }
+}
+
+#[test]
+fn select_and_sigmask_errors_unchanged() {
+    let cases = [
+        ("select_edge", "errors", "errors=-1:EBADF,-1:EINVAL,-1:EINVAL,-1:EBADF\n"),
+        ("thread_mask", "--errors", "errors=EINVAL,-1:EINVAL,-1:EFAULT alrm_blocked=1\n"),
+    ];
+    for (prog, arg, want) in cases {
+        for mode in Mode::ALL {
+            let run = run_mode(mode, &common::c_prog(prog), &[arg], &[], T);
+            assert!(run.status.success(), "{}", run.context());
+            assert_eq!(run.stdout, want, "{prog} {arg}\n{}", run.context());
+        }
+    }
 }

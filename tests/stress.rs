@@ -5,20 +5,31 @@
 
 mod common;
 
-use common::{check_common, named, run_mode, Mode};
+use common::{check_common, named, run_mode_with, Mode};
 use std::collections::HashSet;
 use std::time::Duration;
 
 const N: usize = 2000;
 const BOUND: Duration = Duration::from_secs(120);
 
+struct RemoveOnSuccess(std::path::PathBuf);
+
+impl Drop for RemoveOnSuccess {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 fn stress(mode: Mode) {
     let prog = common::c_prog("stress_fork");
     let dir = common::tmpdir("stress-leak");
     let leak = dir.join("leak.txt");
     std::fs::write(&leak, "x").unwrap();
+    let _cleanup = RemoveOnSuccess(dir.clone());
     let leak = leak.to_str().unwrap();
-    let run = run_mode(mode, &prog, &[&N.to_string(), leak], &[], BOUND);
+    let run = run_mode_with(mode, &prog, &[&N.to_string(), leak], &[], BOUND, true);
     assert!(run.status.success(), "{}", &run.stdout);
     assert_eq!(run.stdout, format!("done={N} failed=0\n"));
     if mode == Mode::NoShim {

@@ -62,11 +62,22 @@ def free_port():
         s.close()
 
 
+CREATED = []
+
+
 def make_tmpdir(tag):
     base = os.environ.get("EXECGUARD_REAL_TMP") or None
     if base:
         os.makedirs(base, exist_ok=True)
-    return tempfile.mkdtemp(prefix=f"eg-{tag}-", dir=base)
+    d = tempfile.mkdtemp(prefix=f"eg-{tag}-", dir=base)
+    CREATED.append(d)
+    return d
+
+
+def cleanup_tmpdirs():
+    for d in CREATED:
+        shutil.rmtree(d, ignore_errors=True)
+    CREATED.clear()
 
 
 def base_env(mode, lib, log, extra=None):
@@ -290,7 +301,9 @@ def check_common(rep, evs, mode):
     for e in evs:
         missing = [k for k in COMMON_FIELDS if k not in e]
         if missing or e.get("v") != 1 or e.get("mode") != mode or e.get("action") not in ("logged", "fixed") \
-                or e.get("severity") not in ("warn", "info"):
+                or e.get("severity") not in ("warn", "info") or not isinstance(e.get("ts"), (int, float)) \
+                or not all(isinstance(e.get(k), int) and e.get(k) > 0 for k in ("pid", "ppid", "tid")) \
+                or not str(e.get("exe", "")).startswith("/"):
             bad.append((missing, e))
     rep.check(not bad, f"all {len(evs)} events carry the common fields with mode={mode}"
               + (f" (first bad: {bad[0]})" if bad else ""))

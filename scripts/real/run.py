@@ -71,6 +71,10 @@ def main():
             continue
         if rep.failures:
             failed[s] = rep.failures
+    if not failed and not os.environ.get("EXECGUARD_REAL_KEEP"):
+        rt.cleanup_tmpdirs()
+    elif rt.CREATED:
+        print(f"work dirs kept (logs, configs): {' '.join(rt.CREATED)}", flush=True)
     print(f"\n== {len(names) - len(failed)}/{len(names)} scenarios passed in {time.monotonic() - t0:.1f}s", flush=True)
     for s, fs in failed.items():
         print(f"== {s}: {len(fs)} failed check(s):")

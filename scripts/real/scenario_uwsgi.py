@@ -13,7 +13,7 @@ import subprocess
 
 import realtest as rt
 
-ANSWER = re.compile(r"tid=(\d+) main=(\d) sigblk=(\w+) result=(\w+) probe=\[(.*)\]")
+ANSWER = re.compile(r"tid=(\d+) main=(\d) sigblk=(\w+) result=([\w-]+) probe=\[(.*)\]")
 SIGALRM_BIT = 1 << 13
 
 
@@ -111,8 +111,13 @@ def _check_requests(rep, mode, o, expect_hang):
         mains = [r for r in rs if "error" not in r and r["main"]]
         rep.check(len(others) >= 1, f"{mode}/{kind}: {len(others)} request(s) served by threads with core_id > 0")
         if expect_hang:
-            rep.check(all(r["result"] == "hang" and r["sigblk"] & SIGALRM_BIT for r in others),
-                      f"{mode}/{kind}: every request on a core_id > 0 thread hangs (its thread blocks SIGALRM): "
+            # alarm_probe hangs.  hping3 hangs too, unless another hping3 on lo answers first:
+            # then it stops without having sent anything and divides by zero in its
+            # statistics (killed by SIGFPE) -- a failure all the same.
+            bad = ("hang",) if kind == "alarm" else ("hang", "killed-SIGFPE")
+            rep.check(all(r["result"] in bad and r["sigblk"] & SIGALRM_BIT for r in others),
+                      f"{mode}/{kind}: every request on a core_id > 0 thread fails ({'/'.join(bad)}; "
+                      f"its thread blocks SIGALRM): "
                       f"{[(r['result'], r['probe'][:60]) for r in others][:3]}")
             rep.check(all(r["result"] == "ok" for r in mains),
                       f"{mode}/{kind}: requests on the main thread (core 0) succeed ({len(mains)})")
@@ -135,20 +140,27 @@ def assert_events(rep, o, mode):
     want_action = "fixed" if mode == "fix" else "logged"
     ex = [e for e in rt.named(evs, "exec_sigmask") if "alarm_probe" in str(e.get("target"))
           and "SIGALRM" in e.get("signals", [])]
-    rep.check(bool(ex), f"{mode}: exec_sigmask for alarm_probe naming SIGALRM"
-              + (f": {rt.short(ex[0])}" if ex else ""))
-    if ex:
-        rep.check(all(e.get("action") == want_action for e in ex), f"{mode}: … action={want_action}")
-        rep.check(all(e.get("exe", "").endswith("uwsgi") for e in ex), f"{mode}: … logged from the uwsgi worker (exe {ex[0].get('exe')})")
-        rep.check(any("uwsgi" in str(e.get("blocked_by", "")) for e in ex),
-                  f"{mode}: … blocked_by names uwsgi ({sorted(set(str(e.get('blocked_by')) for e in ex))[:3]})")
     st = [e for e in rt.named(evs, "startup_sigmask") if "SIGALRM" in e.get("signals", [])
           and "alarm_probe" in e.get("exe", "")]
-    rep.check(bool(st), f"{mode}: startup_sigmask in alarm_probe naming SIGALRM, parent_exe uwsgi"
-              + (f": {rt.short(st[0])}" if st else ""))
-    if st and mode == "fix":
-        # the exec-side fix comes first, so a child that still starts blocked would be a bug
-        rep.note(f"fix: {len(st)} startup_sigmask events (should be 0 if the exec side already unblocked)")
+    # The spawn side (exec_sigmask in the uwsgi worker's vfork child) or, when the exec
+    # was not audited there, the start side of alarm_probe (startup_sigmask).
+    rep.check(bool(ex or st), f"{mode}: SIGALRM reported blocked for alarm_probe: {len(ex)} exec_sigmask, "
+              f"{len(st)} startup_sigmask" + (f": {rt.short((ex or st)[0], 400)}" if ex or st else ""))
+    for e in ex + st:
+        if e.get("action") != want_action:
+            rep.check(False, f"{mode}: {e.get('event')} action={e.get('action')}, want {want_action}")
+            break
+    if ex:
+        rep.check(all("uwsgi" in e.get("exe", "") for e in ex), f"{mode}: exec_sigmask logged from the uwsgi "
+                  f"worker (exe {ex[0].get('exe')})")
+        # Who blocked SIGALRM: uWSGI's worker-thread start (core_id > 0).  Python's
+        # subprocess blocks everything around vfork and restores the old mask in the
+        # child; that restore is not where the mask came from.
+        rep.check(any("uwsgi" in str(e.get("blocked_by", "")) for e in ex),
+                  f"{mode}: exec_sigmask blocked_by names uwsgi (got {sorted(set(str(e.get('blocked_by')) for e in ex))[:3]})")
+    if st:
+        rep.check(all("uwsgi" in str(e.get("parent_exe", "")) for e in st),
+                  f"{mode}: startup_sigmask parent_exe is uwsgi ({st[0].get('parent_exe')})")
     sb = [e for e in rt.named(evs, "sigmask_block") if "SIGALRM" in e.get("signals", [])]
     rep.check(bool(sb) and any("uwsgi" in str(e.get("caller", "")) for e in sb),
               f"{mode}: sigmask_block (info) naming SIGALRM with caller in uwsgi "

@@ -3,6 +3,7 @@
 # uWSGI's Python API has no core id; the worker's main thread is core 0, so the
 # answer carries the thread id, whether it is the main thread, and its SigBlk.
 import os
+import signal
 import subprocess
 import threading
 
@@ -35,7 +36,14 @@ def application(environ, start_response):
     try:
         r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         out = r.stdout.strip().splitlines()
-        verdict = "ok" if r.returncode == 0 else f"exit{r.returncode}"
+        if r.returncode == 0:
+            verdict = "ok"
+        elif r.returncode < 0:
+            verdict = "killed-" + signal.Signals(-r.returncode).name
+        else:
+            verdict = f"exit-{r.returncode}"
+        if r.returncode != 0:
+            out = (r.stdout + r.stderr).strip().replace("\n", " / ").splitlines() or [""]
     except subprocess.TimeoutExpired as e:  # subprocess.run has killed the child
         out = (e.stdout or b"").decode(errors="replace").strip().splitlines()
         verdict = "hang"

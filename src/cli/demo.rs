@@ -94,6 +94,27 @@ fn run_cell(exe: &Path, lib: Option<&Path>, dir: &Path, inc: &str, col: Column) 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
+    // SAFETY: raw syscalls only, between fork and exec. The fds this process inherited
+    // from its own environment would show up in every cell; CLOEXEC (not close) keeps
+    // std's exec-error pipe working. Kernels without close_range just show them.
+    // Likewise ignored signals (a process started by posix_spawn, as cargo does, has
+    // glibc's internal 32 and 33 ignored): default them with the raw call, which,
+    // unlike glibc's sigaction, accepts those numbers.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
+            // struct kernel_sigaction: handler, flags, restorer, mask (8 bytes).
+            let dfl = [0usize; 4];
+            for sig in 1..=64usize {
+                let mut old = [0usize; 4];
+                let r = libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<usize>(), old.as_mut_ptr(), 8usize);
+                if r == 0 && old[0] == libc::SIG_IGN {
+                    libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8usize);
+                }
+            }
+            Ok(())
+        });
+    }
     if let (Some(lib), Column::Log | Column::Fix) = (lib, col) {
         cmd.env("LD_PRELOAD", compose_preload(None, lib))
             .env("EXECGUARD_MODE", col.name())
@@ -114,7 +135,7 @@ fn run_cell(exe: &Path, lib: Option<&Path>, dir: &Path, inc: &str, col: Column) 
         (None, None) => ("child reported nothing".into(), false),
         (None, Some(p)) => outcome(inc, p, &lines),
     };
-    let events = if col == Column::Without { String::new() } else { events_of(&log) };
+    let events = if col == Column::Without { String::new() } else { events_of(&log, inc) };
     Cell { outcome, good, events }
 }
 
@@ -186,7 +207,7 @@ fn outcome(inc: &str, p: &Value, lines: &[Value]) -> (String, bool) {
                 ("alarm() fires ✓".into(), true)
             } else {
                 let n = p["blocked"].as_array().map(|a| a.len()).unwrap_or(0);
-                (format!("alarm never fires: hang ({n} sigs blocked)"), false)
+                (format!("{n} signals blocked: alarm never fires"), false)
             }
         }
         "sigpipe" => {
@@ -200,8 +221,19 @@ fn outcome(inc: &str, p: &Value, lines: &[Value]) -> (String, bool) {
     }
 }
 
-/// `⚠ exec_fd_leak, startup_fds` or `fixed: exec_fd_leak`, from the cell's log.
-fn events_of(log: &Path) -> String {
+/// The events that tell each incident's story, in the order worth reading.
+fn relevance(inc: &str) -> &'static [&'static str] {
+    match inc {
+        "listen" => &["exec_fd_leak", "system_blocking", "startup_fds"],
+        "pool" => &["select_fd_overflow", "exec_fd_leak", "startup_fds"],
+        "mask" => &["exec_sigmask", "startup_sigmask"],
+        "sigpipe" => &["exec_sigign", "startup_sigign"],
+        _ => &[],
+    }
+}
+
+/// `! exec_fd_leak, startup_fds` or `fixed: exec_fd_leak`, from the cell's log.
+fn events_of(log: &Path, inc: &str) -> String {
     let mut l = Log::default();
     if std::fs::File::open(log).map(|f| l.read_from(f)).is_err() {
         return "no events".into();
@@ -216,9 +248,9 @@ fn events_of(log: &Path) -> String {
     if names.is_empty() {
         return "no events".into();
     }
-    // The fixes first: they are what fix mode is about.
-    names.sort_by_key(|(_, fixed)| !*fixed);
-    let fixed: Vec<&str> = names.iter().filter(|n| n.1).map(|n| n.0.as_str()).collect();
+    let order = relevance(inc);
+    names.sort_by_key(|(n, _)| order.iter().position(|o| o == n).unwrap_or(order.len()));
+    let fixed: Vec<&str> = names.iter().take(2).filter(|n| n.1).map(|n| n.0.as_str()).collect();
     let shown: Vec<&str> = names.iter().take(2).map(|n| n.0.as_str()).collect();
     let more = names.len().saturating_sub(2);
     let list = if more > 0 { format!("{} +{more}", shown.join(", ")) } else { shown.join(", ") };

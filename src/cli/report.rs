@@ -137,7 +137,7 @@ pub fn groups(events: &[Event]) -> Vec<Group> {
                 rows.push(("blocks a server".into(), e.listeners.len() as u64, ex, vec![]));
             }
             _ => {
-                let what = if e.signals.is_empty() { "-".to_string() } else { e.signals.join(" ") };
+                let what = if e.signals.is_empty() { "-".to_string() } else { super::tree::sig_list(&e.signals) };
                 let origins = e.blocked_by.iter().chain(e.caller.iter()).cloned().collect();
                 rows.push((what, 0, None, origins));
             }

@@ -1,10 +1,10 @@
 //! Provenance: `module+0xoffset` (as the shim writes `origin`, `caller`, `blocked_by`)
 //! to `function (file:line)` with the module's own debug info, via addr2line/object.
 //!
-//! The offset is a file offset, as `/proc/PID/maps` gives it (address − mapping start
-//! + mapping offset): it is turned into the module's virtual address through the
-//! PT_LOAD segment holding it. The addresses are return addresses, so the line looked
-//! up is the one of the byte before (the call instruction).
+//! The offset is a file offset, as `/proc/PID/maps` gives it (address minus mapping
+//! start plus mapping offset): it is turned into the module's virtual address through
+//! the PT_LOAD segment holding it. The addresses are return addresses, so the line
+//! looked up is the one of the byte before (the call instruction).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,13 +33,39 @@ fn load(path: &str) -> Option<Module> {
     // SAFETY: read-only private map; a file changed under us gives wrong names, not UB
     // in our code (object bounds-checks every read).
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    let segments = {
+    let (segments, debug) = {
         use object::{Object, ObjectSegment};
         let obj = object::File::parse(&*map).ok()?;
-        obj.segments().map(|s| (s.file_range().0, s.file_range().1, s.address())).collect()
+        let segs = obj.segments().map(|s| (s.file_range().0, s.file_range().1, s.address())).collect();
+        (segs, debug_file(Path::new(path), &obj))
     };
-    let loader = addr2line::Loader::new(Path::new(path)).ok()?;
+    // A separate debug file has the same addresses and the DWARF the module lacks.
+    let loader = debug
+        .and_then(|d| addr2line::Loader::new(d).ok())
+        .or_else(|| addr2line::Loader::new(Path::new(path)).ok())?;
     Some(Module { loader, segments })
+}
+
+/// Where distributions put a module's DWARF (Debian's `-dbg`/`-dbgsym` packages): by
+/// build-id, then by `.gnu_debuglink` next to it, in `.debug/`, or under /usr/lib/debug.
+fn debug_file(module: &Path, obj: &object::File) -> Option<std::path::PathBuf> {
+    use object::Object;
+    use std::path::PathBuf;
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Ok(Some(id)) = obj.build_id() {
+        if id.len() > 1 {
+            let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
+            candidates.push(PathBuf::from(format!("/usr/lib/debug/.build-id/{}/{}.debug", &hex[..2], &hex[2..])));
+        }
+    }
+    if let Ok(Some((name, _crc))) = obj.gnu_debuglink() {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let dir = module.parent().unwrap_or(Path::new("/"));
+        candidates.push(dir.join(&name));
+        candidates.push(dir.join(".debug").join(&name));
+        candidates.push(Path::new("/usr/lib/debug").join(dir.strip_prefix("/").unwrap_or(dir)).join(&name));
+    }
+    candidates.into_iter().find(|c| c.is_file() && c != module)
 }
 
 fn vaddr(segments: &[(u64, u64, u64)], off: u64) -> u64 {

@@ -222,7 +222,7 @@ impl Tree {
                     .iter()
                     .map(|&i| &events[i])
                     .filter(|e| e.is_warn() && e.event.starts_with("startup_"))
-                    .map(|e| short(e))
+                    .map(short)
                     .collect::<BTreeSet<_>>()
                     .into_iter()
                     .collect();
@@ -300,7 +300,7 @@ pub fn short(e: &Event) -> String {
             .join(", "),
         "select_fd_overflow" => format!("select nfds={}", e.nfds.unwrap_or(0)),
         "system_blocking" => "blocks while serving".into(),
-        _ => e.signals.join(" "),
+        _ => sig_list(&e.signals),
     };
     format!("{what}{fixed}")
 }
@@ -335,10 +335,10 @@ fn describe(e: &Event, sym: &mut Symbolizer, symbols: bool) -> String {
     match e.event.as_str() {
         "exec_fd_leak" => format!("{via} → {to} leaks {}{fixed}", fds(e, sym)),
         "startup_fds" => format!("inherited from {parent}: {}{fixed}", fds(e, sym)),
-        "exec_sigmask" => format!("{via} → {to} with {} blocked{}{fixed}", e.signals.join(" "), blocked(e, sym)),
-        "startup_sigmask" => format!("started by {parent} with {} blocked{fixed}", e.signals.join(" ")),
-        "exec_sigign" => format!("{via} → {to} with {} ignored{}{fixed}", e.signals.join(" "), kept(e)),
-        "startup_sigign" => format!("started by {parent} with {} ignored{}{fixed}", e.signals.join(" "), kept(e)),
+        "exec_sigmask" => format!("{via} → {to} with {} blocked{}{fixed}", sig_list(&e.signals), blocked(e, sym)),
+        "startup_sigmask" => format!("started by {parent} with {} blocked{fixed}", sig_list(&e.signals)),
+        "exec_sigign" => format!("{via} → {to} with {} ignored{}{fixed}", sig_list(&e.signals), kept(e)),
+        "startup_sigign" => format!("started by {parent} with {} ignored{}{fixed}", sig_list(&e.signals), kept(e)),
         "select_fd_overflow" => format!(
             "{via} with nfds={} > FD_SETSIZE (fds {}){fixed}",
             e.nfds.unwrap_or(0),
@@ -362,6 +362,15 @@ fn kept(e: &Event) -> String {
     }
 }
 
+/// At most six signal names, then how many more: a full mask is 60 names.
+pub fn sig_list(sigs: &[String]) -> String {
+    let mut s = sigs.iter().take(6).cloned().collect::<Vec<_>>().join(" ");
+    if sigs.len() > 6 {
+        s.push_str(&format!(" +{} more", sigs.len() - 6));
+    }
+    s
+}
+
 /// A dot double-quoted string body.
 pub fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
@@ -375,4 +384,46 @@ pub fn esc(s: &str) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::events::Log;
+
+    fn evs(text: &str) -> Vec<Event> {
+        let mut l = Log::default();
+        l.read_from(text.as_bytes()).unwrap();
+        l.events
+    }
+
+    #[test]
+    fn exec_keeps_the_pid_and_names_the_image() {
+        let e = evs(concat!(
+            r#"{"event":"exec_fd_leak","severity":"warn","pid":5,"ppid":4,"exe":"/a","via":"execve","target":"/b","ts":1}"#, "\n",
+            r#"{"event":"startup_fds","severity":"warn","pid":5,"ppid":4,"exe":"/b","parent_exe":"/p","ts":2}"#, "\n",
+        ));
+        let t = Tree::build(&e);
+        assert_eq!(t.nodes[&5].images, ["/a", "/b"]);
+        assert!(t.nodes[&4].placeholder);
+        assert_eq!(t.nodes[&4].images, ["/p"]);
+        assert_eq!(t.roots, [4]);
+    }
+
+    #[test]
+    fn pid_reuse_cycles_do_not_loop() {
+        let e = evs(concat!(
+            r#"{"event":"startup_fds","severity":"warn","pid":1,"ppid":2,"exe":"/a"}"#, "\n",
+            r#"{"event":"startup_fds","severity":"warn","pid":2,"ppid":1,"exe":"/b"}"#, "\n",
+        ));
+        let t = Tree::build(&e);
+        assert_eq!(t.roots.len(), 1);
+        let text = t.text(&e, &mut Symbolizer::default(), false, 0);
+        assert!(text.contains("1 /a") && text.contains("2 /b"), "{text}");
+    }
+
+    #[test]
+    fn dot_strings_are_escaped() {
+        assert_eq!(esc("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
 }

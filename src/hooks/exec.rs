@@ -17,6 +17,10 @@ pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     if config::mode() == Mode::Off {
         return exec(sp.envp);
     }
+    if sp.exec_fd < 0 && !audit::executable(sp.target) {
+        // This exec will fail (ENOENT, EACCES): nothing will be inherited.
+        return exec(sp.envp);
+    }
     let Some(inside) = tls::enter() else { return exec(sp.envp) };
     let mut undo = Undo::new();
     let out = audit::exec(sp, &mut undo);
@@ -31,7 +35,7 @@ pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     r
 }
 
-fn environ() -> Argv {
+pub(crate) fn environ() -> Argv {
     // SAFETY: reading the libc global pointer; exec uses it the same way.
     unsafe { libc_environ() }
 }
@@ -49,7 +53,7 @@ unsafe fn libc_environ() -> Argv {
 
 /// Async-signal-safe: where execvp would find `file` (for the report only; the real
 /// execvp still does its own search). Falls back to `file` itself.
-fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
+pub(crate) fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
     if file.is_empty() || file.contains(&b'/') {
         out.raw(file);
         return;

@@ -7,4 +7,6 @@ pub mod execl;
 pub mod fdtrack;
 pub mod fork;
 pub mod select;
+pub mod shell;
 pub mod sigmask;
+pub mod spawn;

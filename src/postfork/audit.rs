@@ -238,6 +238,52 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
     true
 }
 
+/// What a parent-side audit (posix_spawn, system, popen) wants the child to get in
+/// fix mode; the hook applies it through spawn attributes, never to the parent.
+pub struct ParentPlan {
+    pub found: bool,
+    /// Some(empty) when the child's mask must be cleared.
+    pub child_mask: Option<u64>,
+    /// Signals to reset to SIG_DFL in the child.
+    pub child_default: u64,
+    /// fds were given FD_CLOEXEC for the duration of the spawn (see `Undo`).
+    pub fds_fixed: bool,
+}
+
+/// Async-signal-safe: audit a spawn from the parent's side. `child_mask` and
+/// `child_ign` are what the child would start with; leaked fds get FD_CLOEXEC
+/// (recorded in `undo`, which the hook reverts right after the spawn).
+pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> ParentPlan {
+    let _e = sys::ErrnoGuard::new();
+    let mut plan = ParentPlan { found: false, child_mask: None, child_default: 0, fds_fixed: false };
+    let Some(cfg) = config::get() else { return plan };
+    let fix = config::mode() == Mode::Fix;
+    if cfg.is_shell {
+        plan.found |= any_leak(sp, cfg) || child_ign & !policy::KEEP_IGNORED != 0;
+    } else {
+        let leaked = fd_leak(sp, cfg, fix, undo);
+        plan.fds_fixed = leaked && fix;
+        plan.found |= leaked;
+        let report = child_ign & !policy::KEEP_IGNORED;
+        if report != 0 {
+            report_sigign(sp, report, child_ign & policy::KEEP_IGNORED, fix);
+            plan.found = true;
+            if fix {
+                plan.child_default = report;
+            }
+        }
+    }
+    let blocked = child_mask & !policy::GLIBC_INTERNAL;
+    if blocked != 0 {
+        report_sigmask(sp, blocked, fix);
+        plan.found = true;
+        if fix {
+            plan.child_mask = Some(0);
+        }
+    }
+    plan
+}
+
 fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     let Ok(old) = sys::sigmask(libc::SIG_BLOCK, None) else { return false };
     let blocked = old & !policy::GLIBC_INTERNAL;
@@ -248,6 +294,11 @@ fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     if fixed {
         undo.old_mask = Some(old);
     }
+    report_sigmask(sp, blocked, fixed);
+    true
+}
+
+fn report_sigmask(sp: &Spawn, blocked: u64, fixed: bool) {
     let mut ev = Event::start("exec_sigmask", Severity::Warn, fixed);
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
@@ -256,7 +307,6 @@ fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     ev.signals("signals", blocked);
     blocked_by(&mut ev);
     ev.emit();
-    true
 }
 
 /// Async-signal-safe: `blocked_by` from this thread's record of its last blocking call.
@@ -312,15 +362,32 @@ fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
             }
         }
     }
+    report_sigign(sp, report, ign & policy::KEEP_IGNORED, fixed);
+    true
+}
+
+fn report_sigign(sp: &Spawn, report: u64, kept: u64, fixed: bool) {
     let mut ev = Event::start("exec_sigign", Severity::Warn, fixed);
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
     ev.say(b" starts with ignored");
     header(&mut ev, sp);
     ev.signals("signals", report);
-    ev.signals("kept", ign & policy::KEEP_IGNORED);
+    ev.signals("kept", kept);
     ev.emit();
-    true
+}
+
+/// Async-signal-safe: can this path be executed at all? An exec that will fail
+/// (CPython's child tries every PATH entry with execve) is not audited.
+pub fn executable(path: &[u8]) -> bool {
+    let mut p = crate::postfork::line::Buf::<4100>::new();
+    p.raw(path);
+    p.byte(0);
+    if p.overflowed() || path.is_empty() {
+        return true;
+    }
+    // SAFETY: NUL-terminated path.
+    unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, p.as_bytes().as_ptr(), libc::X_OK, 0) == 0 }
 }
 
 /// Async-signal-safe: a target path from a C string.

@@ -146,6 +146,17 @@ impl Run {
             .to_string()
     }
 
+    /// `context()` with long outputs cut (a probe line can list 19 000 fds).
+    pub fn context_short(&self) -> String {
+        let c = self.context();
+        if c.len() <= 6000 {
+            return c;
+        }
+        let head: String = c.chars().take(3000).collect();
+        let tail: String = c.chars().rev().take(2000).collect::<Vec<_>>().into_iter().rev().collect();
+        format!("{head}\n[... {} bytes cut ...]\n{tail}", c.len() - 5000)
+    }
+
     pub fn context(&self) -> String {
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         format!(
@@ -160,15 +171,32 @@ impl Run {
     }
 }
 
-/// Run `prog args` in `mode`, with `env` added, its own process group, stdout and
+/// Run `prog args` in `mode`, with `env` added (an empty value unsets), its own process group, stdout and
 /// stderr captured through files; killed (with its whole group) after `timeout`.
 pub fn run_mode(mode: Mode, prog: &Path, args: &[&str], env: &[(&str, &str)], timeout: std::time::Duration) -> Run {
+    run_mode_with(mode, prog, args, env, timeout, false)
+}
+
+/// As `run_mode`; with `quiet_stderr` the program's stderr goes to /dev/null (for
+/// programs that chatter by design).
+pub fn run_mode_with(
+    mode: Mode,
+    prog: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout: std::time::Duration,
+    quiet_stderr: bool,
+) -> Run {
     use std::os::unix::process::CommandExt;
     let tag = format!("{}-{}", prog.file_name().unwrap().to_string_lossy(), mode.name());
     let dir = tmpdir(&tag);
     let log = dir.join("log.jsonl");
     let out = std::fs::File::create(dir.join("stdout")).unwrap();
-    let err = std::fs::File::create(dir.join("stderr")).unwrap();
+    let err = if quiet_stderr {
+        std::fs::File::create("/dev/null").unwrap()
+    } else {
+        std::fs::File::create(dir.join("stderr")).unwrap()
+    };
     let mut cmd = Command::new(prog);
     cmd.args(args).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
     for v in ["LD_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW"] {
@@ -178,13 +206,29 @@ pub fn run_mode(mode: Mode, prog: &Path, args: &[&str], env: &[(&str, &str)], ti
         cmd.env("LD_PRELOAD", shim()).env("EXECGUARD_MODE", mode.name()).env("EXECGUARD_LOG", &log);
     }
     for (k, v) in env {
-        cmd.env(k, v);
+        if v.is_empty() {
+            cmd.env_remove(k); // an empty value means "unset", e.g. EXECGUARD_LOG
+        } else {
+            cmd.env(k, v);
+        }
     }
     // SAFETY: one raw syscall, async-signal-safe. Whatever the harness itself
     // inherited (cargo's, the CI runner's fds) is not part of any test: it goes at exec.
     unsafe {
         cmd.pre_exec(|| {
             libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
+            // Same for ignored signals: a test binary started by posix_spawn (cargo
+            // does) has glibc's internal 32 and 33 at SIG_IGN, which survive exec.
+            // glibc's sigaction refuses those numbers, so the kernel call is raw.
+            let dfl = [0usize; 4]; // struct kernel_sigaction { SIG_DFL, flags 0, .. }
+            for sig in 1..=64usize {
+                let mut old = [0usize; 4];
+                libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<usize>(), old.as_mut_ptr(), 8usize);
+                if old[0] == 1 {
+                    // SIG_IGN
+                    libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8usize);
+                }
+            }
             Ok(())
         })
     };
@@ -199,8 +243,8 @@ pub fn run_mode(mode: Mode, prog: &Path, args: &[&str], env: &[(&str, &str)], ti
             // SAFETY: kill(2) on the process group this test created (pgid == pid).
             unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
             let _ = child.wait();
-            let so = std::fs::read_to_string(dir.join("stdout")).unwrap_or_default();
-            let se = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+            let so = read_lossy(&dir.join("stdout"));
+            let se = read_lossy(&dir.join("stderr"));
             panic!(
                 "[{}] {} {args:?} did not finish within {timeout:?} (hang/deadlock); killed.\n--- stdout\n{so}\n--- stderr (tail)\n{}",
                 mode.name(),
@@ -217,11 +261,25 @@ pub fn run_mode(mode: Mode, prog: &Path, args: &[&str], env: &[(&str, &str)], ti
         mode,
         pid,
         status,
-        stdout: std::fs::read_to_string(dir.join("stdout")).unwrap_or_default(),
-        stderr: std::fs::read_to_string(dir.join("stderr")).unwrap_or_default(),
+        stdout: read_lossy(&dir.join("stdout")),
+        stderr: read_lossy(&dir.join("stderr")),
         log,
         dir,
     }
+}
+
+impl Drop for Run {
+    /// A passing test leaves nothing behind; a failing one keeps its files to look at.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A file's text, with invalid UTF-8 (a hostile file name) replaced.
+pub fn read_lossy(p: &Path) -> String {
+    String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned()
 }
 
 /// The raw lines of a log (for the 4096-byte line limit).
@@ -249,8 +307,8 @@ pub fn check_common(ev: &serde_json::Value, mode: Mode, severity: &str, action: 
 pub fn is_signal_name(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("SIG") else { return false };
     let (base, off) = rest.split_once('+').unwrap_or((rest, "0"));
-    !base.is_empty()
-        && base.bytes().all(|b| b.is_ascii_uppercase())
+    base.bytes().next().is_some_and(|b| b.is_ascii_uppercase())
+        && base.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         && !off.is_empty()
         && off.bytes().all(|b| b.is_ascii_digit())
 }

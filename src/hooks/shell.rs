@@ -1,0 +1,365 @@
+//! `system`, `popen`, `pclose`. glibc runs these through its internal posix_spawn,
+//! so the audit happens in the caller. When the caller holds listening sockets (the
+//! nginx `os.execute("curl …self…")` deadlock) or fix mode must change the child's
+//! signal state, the shim runs the command itself — POSIX `system()` semantics kept:
+//! SIGINT/SIGQUIT ignored and SIGCHLD blocked in the caller while it waits (reference
+//! counted across threads, like glibc), `sh -c CMD` with the caller's mask and
+//! SIGINT/SIGQUIT reset in the child, 127 as exit status when the shell cannot start,
+//! waitpid retried on EINTR — and waits on a pidfd so that it can log
+//! `system_blocking` every interval while the child runs. Not in the small room:
+//! these are not async-signal-safe functions in libc either; still nothing allocates.
+
+use super::exec::environ;
+use super::spawn::attr_with;
+use crate::config::{self, Mode};
+use crate::postfork::audit::{self, Spawn, Undo};
+use crate::postfork::classify;
+use crate::postfork::emit::{Event, Severity};
+use crate::postfork::envp::{self, Mark};
+use crate::postfork::line::{cstr, Buf};
+use crate::postfork::{fds, sys, tls};
+use crate::real;
+use libc::{c_char, c_int, pid_t, FILE};
+use std::sync::Mutex;
+
+const SH: &[u8] = b"/bin/sh\0";
+
+/// Async-signal-safe: count listening sockets of this process (CLOEXEC or not: a
+/// blocked caller cannot serve them either way).
+fn listeners() -> u32 {
+    fds::FdIter::new(3).filter(|&fd| classify::kind(fd).is_listener()).count() as u32
+}
+
+fn blocking_event(via: &str, command: &[u8], child: pid_t, waited_ms: i64) {
+    let _e = sys::ErrnoGuard::new();
+    let mut ev = Event::start("system_blocking", Severity::Warn, false);
+    ev.say(b" waiting for `");
+    ev.say(command.get(..200).unwrap_or(command));
+    ev.say(b"` while holding listening sockets");
+    ev.str("via", via.as_bytes());
+    ev.str("command", command.get(..1024).unwrap_or(command));
+    ev.int("child_pid", child as i64);
+    ev.list("listeners");
+    let mut omitted = 0u64;
+    for fd in fds::FdIter::new(3) {
+        if classify::kind(fd).is_listener() {
+            let info = classify::classify(fd);
+            if !ev.fd_item(&info) {
+                omitted += 1;
+            }
+        }
+    }
+    ev.end_list(Some(("listeners_omitted", omitted)));
+    ev.secs("waited_s", waited_ms);
+    ev.emit();
+}
+
+/// Wait for `pid` like glibc's system (waitpid retried on EINTR); with `monitor`,
+/// log `system_blocking` at the start and every interval until the child exits.
+fn wait_child(pid: pid_t, monitor: Option<(&str, &[u8])>) -> c_int {
+    let interval = config::get().map(|c| c.block_interval_ms).unwrap_or(2000);
+    let start = sys::mono_ms();
+    // SAFETY: pidfd_open(pid, 0) on our own child.
+    let pidfd = match monitor {
+        Some(_) => unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) as c_int },
+        None => -1,
+    };
+    if let Some((via, cmd)) = monitor {
+        blocking_event(via, cmd, pid, 0);
+    }
+    if pidfd >= 0 {
+        // pidfds are CLOEXEC; a poll timeout is the only moment we speak.
+        if let Some((via, cmd)) = monitor {
+            loop {
+                let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+                // SAFETY: one valid pollfd.
+                let r = unsafe { libc::poll(&mut p, 1, interval as c_int) };
+                if r == 0 {
+                    blocking_event(via, cmd, pid, sys::mono_ms() - start);
+                } else if r > 0 || sys::errno() != libc::EINTR {
+                    break;
+                }
+            }
+        }
+        sys::close(pidfd);
+    }
+    let mut status: c_int = 0;
+    loop {
+        // SAFETY: waiting for our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return status;
+        }
+        if r < 0 && sys::errno() == libc::EINTR {
+            continue;
+        }
+        return -1;
+    }
+}
+
+/// SIGINT/SIGQUIT ignored while any thread is in system(), restored by the last one.
+struct Quiet {
+    users: u32,
+    intr: libc::sigaction,
+    quit: libc::sigaction,
+}
+
+// SAFETY: plain data behind a Mutex.
+unsafe impl Send for Quiet {}
+
+static QUIET: Mutex<Option<Quiet>> = Mutex::new(None);
+
+fn quiet_enter() -> (bool, bool) {
+    let mut g = QUIET.lock().unwrap_or_else(|e| e.into_inner());
+    let q = g.get_or_insert_with(|| Quiet {
+        users: 0,
+        // SAFETY: zeroed sigaction is valid.
+        intr: unsafe { core::mem::zeroed() },
+        quit: unsafe { core::mem::zeroed() },
+    });
+    if q.users == 0 {
+        // SAFETY: zeroed sigaction with SIG_IGN; old actions saved for restore.
+        unsafe {
+            let mut ign: libc::sigaction = core::mem::zeroed();
+            ign.sa_sigaction = libc::SIG_IGN;
+            libc::sigaction(libc::SIGINT, &ign, &mut q.intr);
+            libc::sigaction(libc::SIGQUIT, &ign, &mut q.quit);
+        }
+    }
+    q.users += 1;
+    (q.intr.sa_sigaction != libc::SIG_IGN, q.quit.sa_sigaction != libc::SIG_IGN)
+}
+
+fn quiet_leave() {
+    let mut g = QUIET.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(q) = g.as_mut() {
+        q.users = q.users.saturating_sub(1);
+        if q.users == 0 {
+            // SAFETY: restoring the saved actions.
+            unsafe {
+                libc::sigaction(libc::SIGINT, &q.intr, core::ptr::null_mut());
+                libc::sigaction(libc::SIGQUIT, &q.quit, core::ptr::null_mut());
+            }
+        }
+    }
+}
+
+/// Spawn `sh -c cmd` with the plan applied; the fd record is reverted right after.
+fn spawn_sh(
+    cmd: *const c_char,
+    fa: *const libc::posix_spawn_file_actions_t,
+    mask: Option<u64>,
+    default: u64,
+    mark: Mark,
+    undo: &Undo,
+) -> Result<pid_t, c_int> {
+    let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
+    let attr = attr_with(core::ptr::null(), mask, default);
+    let mut pid: pid_t = 0;
+    let r = envp::with_env(environ(), mark, |env| {
+        // SAFETY: valid argv/attr; file actions are ours or NULL.
+        unsafe { real::posix_spawn(&mut pid, SH.as_ptr() as *const c_char, fa, &attr, argv.as_ptr(), env) }
+    });
+    undo.revert();
+    // SAFETY: attr was initialised by attr_with.
+    unsafe { libc::posix_spawnattr_destroy(&attr as *const _ as *mut _) };
+    if r == 0 {
+        Ok(pid)
+    } else {
+        Err(r)
+    }
+}
+
+struct Audit {
+    undo: Undo,
+    plan: audit::ParentPlan,
+    listeners: u32,
+}
+
+fn audit_shell(via: &'static str, cmd: *const c_char, child_mask: u64, child_ign: u64) -> Audit {
+    let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
+    let mut undo = Undo::new();
+    let sp = Spawn { via, target: b"/bin/sh", argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
+    let plan = audit::parent(&sp, child_mask, child_ign, &mut undo);
+    Audit { undo, plan, listeners: listeners() }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
+    if cmd.is_null() || config::mode() == Mode::Off {
+        // SAFETY: forwarded.
+        return unsafe { real::system(cmd) };
+    }
+    // SAFETY: forwarded.
+    let Some(inside) = tls::enter() else { return unsafe { real::system(cmd) } };
+    let saved = sys::errno();
+    let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
+    // The child of system() gets SIGINT/SIGQUIT reset unless the caller ignores them.
+    let a = audit_shell("system", cmd, mask, audit::ignored_set());
+    let own = a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0;
+    drop(inside);
+    sys::set_errno(saved);
+    if !own {
+        // Only fds to fix (or nothing): glibc's system with the fds CLOEXEC for the call.
+        // SAFETY: forwarded.
+        let r = unsafe { real::system(cmd) };
+        let e = sys::errno();
+        a.undo.revert();
+        sys::set_errno(e);
+        return r;
+    }
+    let (reset_int, reset_quit) = quiet_enter();
+    let omask = sys::sigmask(libc::SIG_BLOCK, Some(crate::policy::bit(libc::SIGCHLD))).unwrap_or(mask);
+    let mut default = a.plan.child_default;
+    if reset_int {
+        default |= crate::policy::bit(libc::SIGINT);
+    }
+    if reset_quit {
+        default |= crate::policy::bit(libc::SIGQUIT);
+    }
+    let child_mask = Some(a.plan.child_mask.unwrap_or(omask));
+    let mark = if a.plan.found { Mark::ParentPid } else { Mark::No };
+    // SAFETY: cmd is the caller's C string.
+    let command = unsafe { cstr(cmd, 4096) };
+    let status = match spawn_sh(cmd, core::ptr::null(), child_mask, default, mark, &a.undo) {
+        Ok(pid) => wait_child(pid, if a.listeners > 0 { Some(("system", command)) } else { None }),
+        Err(_) => 127 << 8,
+    };
+    quiet_leave();
+    let _ = sys::sigmask(libc::SIG_SETMASK, Some(omask));
+    sys::set_errno(saved);
+    status
+}
+
+/// popen streams the shim started itself: (FILE*, child pid, monitor, command).
+struct Stream {
+    file: usize,
+    pid: pid_t,
+    fd: c_int,
+    monitor: bool,
+    command: Buf<256>,
+}
+
+const STREAMS: usize = 64;
+static OURS: Mutex<[Option<Stream>; STREAMS]> = Mutex::new([const { None }; STREAMS]);
+
+#[no_mangle]
+pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE {
+    if cmd.is_null() || mode.is_null() || config::mode() == Mode::Off {
+        // SAFETY: forwarded.
+        return unsafe { real::popen(cmd, mode) };
+    }
+    // SAFETY: forwarded.
+    let Some(inside) = tls::enter() else { return unsafe { real::popen(cmd, mode) } };
+    let saved = sys::errno();
+    // SAFETY: mode is the caller's C string.
+    let m = unsafe { cstr(mode, 16) };
+    let reading = m.first() == Some(&b'r');
+    let valid = matches!(m.first(), Some(b'r' | b'w'));
+    let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
+    let a = audit_shell("popen", cmd, mask, audit::ignored_set());
+    let own = valid && (a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0);
+    drop(inside);
+    sys::set_errno(saved);
+    if !own {
+        // SAFETY: forwarded.
+        let r = unsafe { real::popen(cmd, mode) };
+        let e = sys::errno();
+        a.undo.revert();
+        sys::set_errno(e);
+        return r;
+    }
+    // SAFETY: cmd/mode are C strings; every resource is released on each error path.
+    match unsafe { own_popen(cmd, reading, m.contains(&b'e'), &a) } {
+        Ok(f) => {
+            sys::set_errno(saved);
+            f
+        }
+        Err(e) => {
+            sys::set_errno(e);
+            core::ptr::null_mut()
+        }
+    }
+}
+
+unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit) -> Result<*mut FILE, c_int> {
+    let mut slots = OURS.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(slot) = slots.iter().position(|s| s.is_none()) else {
+        a.undo.revert();
+        return Err(libc::EMFILE);
+    };
+    let mut p = [0 as c_int; 2];
+    // SAFETY: p has room for two fds.
+    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        a.undo.revert();
+        return Err(sys::errno());
+    }
+    let (parent_end, child_end, target) = if reading { (p[0], p[1], 1) } else { (p[1], p[0], 0) };
+    // SAFETY: zeroed then initialised file actions (init does not allocate in glibc).
+    let mut fa: libc::posix_spawn_file_actions_t = unsafe { core::mem::zeroed() };
+    unsafe {
+        libc::posix_spawn_file_actions_init(&mut fa);
+        if child_end != target {
+            libc::posix_spawn_file_actions_adddup2(&mut fa, child_end, target);
+        } else {
+            // Already on 0/1 but CLOEXEC: a dup elsewhere and back clears the flag.
+            libc::posix_spawn_file_actions_adddup2(&mut fa, child_end, 1023);
+            libc::posix_spawn_file_actions_adddup2(&mut fa, 1023, target);
+            libc::posix_spawn_file_actions_addclose(&mut fa, 1023);
+        }
+        // POSIX: streams of earlier popen() calls are closed in the new child.
+        for s in slots.iter().flatten() {
+            libc::posix_spawn_file_actions_addclose(&mut fa, s.fd);
+        }
+    }
+    // Unlike system(), popen's child keeps the caller's SIGINT/SIGQUIT dispositions.
+    let mark = if a.plan.found { Mark::ParentPid } else { Mark::No };
+    let r = spawn_sh(cmd, &fa, a.plan.child_mask, a.plan.child_default, mark, &a.undo);
+    // SAFETY: fa was initialised above.
+    unsafe { libc::posix_spawn_file_actions_destroy(&mut fa) };
+    sys::close(child_end);
+    let pid = match r {
+        Ok(pid) => pid,
+        Err(e) => {
+            sys::close(parent_end);
+            return Err(e);
+        }
+    };
+    if !cloexec {
+        let _ = sys::fcntl(parent_end, libc::F_SETFD, 0);
+    }
+    let fmode: &[u8] = if reading { b"r\0" } else { b"w\0" };
+    // SAFETY: parent_end is our open pipe end.
+    let f = unsafe { libc::fdopen(parent_end, fmode.as_ptr() as *const c_char) };
+    if f.is_null() {
+        let e = sys::errno();
+        sys::close(parent_end);
+        wait_child(pid, None);
+        return Err(e);
+    }
+    let mut command = Buf::<256>::new();
+    // SAFETY: cmd is a C string.
+    command.raw(unsafe { cstr(cmd, 255) });
+    if let Some(s) = slots.get_mut(slot) {
+        *s = Some(Stream { file: f as usize, pid, fd: parent_end, monitor: a.listeners > 0, command });
+    }
+    Ok(f)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn pclose(f: *mut FILE) -> c_int {
+    let mine = {
+        let mut slots = OURS.lock().unwrap_or_else(|e| e.into_inner());
+        slots.iter_mut().find(|s| s.as_ref().map(|s| s.file) == Some(f as usize)).and_then(|s| s.take())
+    };
+    let Some(s) = mine else {
+        // SAFETY: a stream glibc's popen made.
+        return unsafe { real::pclose(f) };
+    };
+    // SAFETY: our fdopen'd stream.
+    unsafe { libc::fclose(f) };
+    let saved = sys::errno();
+    let status = wait_child(s.pid, if s.monitor { Some(("popen", s.command.as_bytes())) } else { None });
+    sys::set_errno(saved);
+    status
+}

@@ -1,0 +1,119 @@
+//! The CLI with the real libexecguard.so (common::shim(), or $EXECGUARD_LIB): a run that
+//! leaks, composition with another preload, eight processes logging at once, the demo.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_execguard"));
+    c.env_remove("LD_PRELOAD").env("EXECGUARD_LIB", common::shim()).env("NO_COLOR", "1").stdin(Stdio::null());
+    c
+}
+
+fn out(c: &mut Command) -> Output {
+    c.output().expect("run execguard")
+}
+
+fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let o = dir.join(name);
+    let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(args)
+        .arg("-o")
+        .arg(&o)
+        .arg(&c)
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "cc {name} failed");
+    o
+}
+
+/// Opens a file without O_CLOEXEC, then execs /bin/true: one exec_fd_leak.
+fn leaker(dir: &Path) -> PathBuf {
+    let src = r#"#include <fcntl.h>
+#include <unistd.h>
+int main(void) {
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0) return 2;
+    char *argv[] = {"true", 0};
+    execv("/bin/true", argv);
+    return 3;
+}
+"#;
+    cc(dir, "leaker", src, &["-O1"])
+}
+
+#[test]
+fn a_leak_is_summarised_and_gates_ci() {
+    let d = common::tmpdir("shim-run");
+    let prog = leaker(&d);
+    let log = d.join("run.jsonl");
+    let o = out(bin().args(["run", "--fail-on", "warn", "--log"]).arg(&log).arg("--").arg(&prog));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(66), "{e}");
+    assert!(e.contains("execguard: SUMMARY: ") && e.contains("exec_fd_leak"), "{e}");
+    assert!(e.contains(&format!("full log: {}", log.display())), "{e}");
+    let evs = common::events(&log);
+    let leak = common::named(&evs, "exec_fd_leak");
+    assert!(!leak.is_empty(), "{evs:?}");
+    assert_eq!(leak[0]["mode"], "log");
+    // Fix mode: the same run, each warning marked fixed.
+    let log2 = d.join("fix.jsonl");
+    let o = out(bin().args(["run", "--mode", "fix", "--log"]).arg(&log2).arg("--").arg(&prog));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("fixed"));
+    let evs = common::events(&log2);
+    assert!(common::named(&evs, "exec_fd_leak").iter().all(|e| e["action"] == "fixed"), "{evs:?}");
+}
+
+#[test]
+fn the_shim_composes_with_another_preload() {
+    let d = common::tmpdir("shim-compose");
+    let prog = leaker(&d);
+    let marker = cc(
+        &d,
+        "libmarker.so",
+        "#include <unistd.h>\n__attribute__((constructor)) static void m(void) { write(2, \"MARKER\\n\", 7); }\n",
+        &["-shared", "-fPIC"],
+    );
+    let log = d.join("c.jsonl");
+    let o = out(bin().env("LD_PRELOAD", &marker).args(["run", "--log"]).arg(&log).arg("--").arg(&prog));
+    assert_eq!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("MARKER"));
+    assert!(!common::named(&common::events(&log), "exec_fd_leak").is_empty());
+}
+
+#[test]
+fn eight_processes_log_at_once_and_report_reads_them_all() {
+    let d = common::tmpdir("shim-eight");
+    let prog = leaker(&d);
+    let log = d.join("eight.jsonl");
+    let script = format!("for i in 1 2 3 4 5 6 7 8; do '{}' & done; wait", prog.display());
+    let o = out(bin().args(["run", "--log"]).arg(&log).args(["--", "sh", "-c", &script]));
+    assert_eq!(o.status.code(), Some(0));
+    let o = out(bin().args(["report", "--json"]).arg(&log));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["skipped"]["total"], 0, "{v}");
+    let leaks = v["by_event"]["exec_fd_leak"].as_u64().unwrap_or(0);
+    assert!(leaks >= 8, "{v}");
+    let o = out(bin().arg("report").arg(&log));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("exec_fd_leak file"));
+}
+
+#[test]
+fn demo_fix_column_repairs_every_incident() {
+    let d = common::tmpdir("shim-demo");
+    let o = out(bin().args(["demo", "--dir"]).arg(&d));
+    let t = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0));
+    let rows = ["1 listening socket", "2 1030-socket UDP pool", "3 thread blocks all signals", "4 SIGPIPE ignored"];
+    let lines: Vec<&str> = t.lines().collect();
+    for row in rows {
+        let i = lines.iter().position(|l| l.starts_with(row)).unwrap_or_else(|| panic!("no row {row}:\n{t}"));
+        assert!(lines[i].trim_end().ends_with('✓') || lines[i].contains("skipped"), "fix column of {row}:\n{t}");
+        assert!(lines[i + 1].contains("! ") && lines[i + 1].contains("fixed: "), "events of {row}:\n{t}");
+    }
+}
