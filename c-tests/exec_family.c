@@ -19,6 +19,10 @@
  *   child=... The test knows which fds each CASE expects (see the table in
  *   tests/exec_family.rs).
  *
+ * exec_family vfork_fail PATH PROBE LEAKFILE
+ *   a vfork child's execve of PATH fails (fd 3 leaked, SIGALRM blocked, SIGPIPE
+ *   ignored); the parent reports its state as `fail` does, then fork+execs PROBE.
+ *
  * exec_family args N SIZE PROBE LEAKFILE
  *   leaks fd 3 and execs PROBE with N more arguments of SIZE bytes each.
  *
@@ -218,6 +222,14 @@ static int run_keep(const char *c)
         for (int i = 1; i < 19000; i++)
             if (fcntl(fd, F_DUPFD, 0) < 0)
                 die("F_DUPFD");
+    } else if (!strcmp(c, "emfile")) {
+        struct rlimit rl;
+        getrlimit(RLIMIT_NOFILE, &rl);
+        rl.rlim_cur = 32; /* then fill the table: the child execs at EMFILE */
+        setrlimit(RLIMIT_NOFILE, &rl);
+        int fd = leak(0);
+        while (fcntl(fd, F_DUPFD, 0) >= 0)
+            ;
     } else if (!strcmp(c, "dup3") || !strcmp(c, "fcntl_clear") ||
                !strcmp(c, "fcntl64_clear") || !strcmp(c, "fionclex")) {
         leak(O_CLOEXEC); /* 3: CLOEXEC in the parent; the child hands it on */
@@ -297,6 +309,46 @@ static int run_vfork_stale(void)
     return wait_child(b);
 }
 
+/* A failing execve in a vfork child (it shares the parent's memory, so whatever the
+ * shim noted and undid there is the parent's too), then an ordinary fork+exec of
+ * PROBE from the parent, which must be guarded as if nothing had happened. */
+static volatile int vchild_errno;
+
+static int run_vfork_fail(char *path)
+{
+    int fd = leak(0);
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGALRM);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    char *args[] = {path, NULL};
+    pid_t pid = vfork();
+    if (pid == 0) {
+        execve(path, args, environ);
+        vchild_errno = errno;
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    sigprocmask(SIG_BLOCK, NULL, &s);
+    struct sigaction sa;
+    sigaction(SIGPIPE, NULL, &sa);
+    printf("errno=%s fd%d_cloexec=%d alrm_blocked=%d sigpipe=%s\n", strerrorname_np(vchild_errno), fd,
+           (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0, sigismember(&s, SIGALRM),
+           sa.sa_handler == SIG_IGN ? "ign" : "dfl");
+    fflush(stdout);
+    pid = fork();
+    if (pid == 0) {
+        char *pargs[] = {probe, NULL};
+        execv(probe, pargs);
+        _exit(127);
+    }
+    printf("child_pid=%d\n", pid);
+    fflush(stdout);
+    return wait_child(pid);
+}
+
 /* A long command line: N arguments of SIZE bytes (the event's argv must be cut). */
 static int run_args(int n, int size)
 {
@@ -336,6 +388,11 @@ int main(int argc, char **argv)
         probe = argv[3];
         leakfile = argv[4];
         return run_keep(argv[2]);
+    }
+    if (argc == 5 && !strcmp(argv[1], "vfork_fail")) {
+        probe = argv[3];
+        leakfile = argv[4];
+        return run_vfork_fail(argv[2]);
     }
     if (argc == 6 && !strcmp(argv[1], "args")) {
         probe = argv[4];

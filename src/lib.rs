@@ -16,5 +16,7 @@ mod hooks;
 mod init;
 mod policy;
 mod postfork;
+#[cfg(test)]
+mod proptests;
 mod real;
 mod startup;

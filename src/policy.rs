@@ -159,12 +159,23 @@ const SHELLS: [&[u8]; 12] = [
     b"sh", b"bash", b"dash", b"ash", b"zsh", b"ksh", b"mksh", b"pdksh", b"ksh93", b"yash", b"posh", b"busybox",
 ];
 
-/// A shell hands its fds and ignored signals to its commands on purpose. A process
-/// is a shell when the basename of its executable is a known shell's, or one of the
-/// extra names in `EXECGUARD_SHELLS` (colon list).
+/// Programs that only adjust something and exec the next one, passing on exactly
+/// what they were given: the decision about those fds was made by their parent.
+const WRAPPERS: [&[u8]; 22] = [
+    b"env", b"nohup", b"nice", b"timeout", b"stdbuf", b"setsid", b"chrt", b"taskset", b"ionice", b"flock",
+    b"time", b"xargs", b"sudo", b"su", b"runuser", b"setpriv", b"unshare", b"nsenter", b"chroot", b"tini",
+    b"dumb-init", b"catatonit",
+];
+
+/// A shell hands its fds and ignored signals to its commands on purpose, and so does
+/// an exec wrapper (`env`, `nohup`, `timeout`, …). A process counts as one when the
+/// basename of its executable is a known shell's or wrapper's, or one of the extra
+/// names in `EXECGUARD_SHELLS` (colon list).
 pub fn is_shell(exe: &[u8], extra: &[u8]) -> bool {
     let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-    SHELLS.contains(&base) || (!extra.is_empty() && extra.split(|&b| b == b':').any(|n| !n.is_empty() && n == base))
+    SHELLS.contains(&base)
+        || WRAPPERS.contains(&base)
+        || (!extra.is_empty() && extra.split(|&b| b == b':').any(|n| !n.is_empty() && n == base))
 }
 
 /// Bit of signal `sig` in a kernel sigset word.
@@ -267,6 +278,8 @@ mod tests {
         assert!(!is_shell(b"/usr/bin/bashful", b""));
         assert!(is_shell(b"/opt/fish", b"fish:csh"));
         assert!(!is_shell(b"/usr/sbin/nginx", b""));
+        assert!(is_shell(b"/usr/bin/env", b""));
+        assert!(is_shell(b"/usr/bin/nohup", b""));
     }
 
     #[test]

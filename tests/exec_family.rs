@@ -317,7 +317,14 @@ fn long_argv_is_cut_with_count() {
         let evs = child_leaks(&run);
         assert_eq!(evs.len(), 1, "{n}x{size}: {}", run.context_short());
         let ev = &evs[0];
-        assert_eq!(ev["fds"], json!([{"fd": 3, "kind": "file", "detail": leak}]), "{n}x{size}: the fds survive the cut: {ev}");
+        assert_eq!(
+            ev["fds"],
+            json!([{"fd": 3, "kind": "file", "detail": leak}]),
+            "{n}x{size}: the fds survive the cut: fds {} fds_omitted {} argv_omitted {}",
+            ev["fds"],
+            ev["fds_omitted"],
+            ev["argv_omitted"]
+        );
         let argv = common::strs(&ev["argv"]);
         assert_eq!(argv.first().map(String::as_str), Some(probe().as_str()), "{ev}");
         let omitted = ev["argv_omitted"].as_u64().expect("argv_omitted");
@@ -347,4 +354,88 @@ fn hostile_file_name_gives_valid_json() {
     let want = format!("{}/we\"ird\\na", dir.display());
     assert!(detail.starts_with(&want), "the name, escaped and read back: {detail:?}");
     assert!(!detail.contains('\n'), "one line per event: {detail:?}");
+}
+
+// ---------------------------------------------------------------------------
+// No /proc (a private mount namespace hides it): less context, never a crash or a
+// hang, and fix mode still closes the leak.
+
+#[test]
+fn without_proc_still_guards() {
+    let unshare_ok = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(unshare_ok, "unshare -m must work here (root in its own sandbox)");
+    let leak = leakfile("noproc");
+    let script = format!("mount -t tmpfs none /proc && exec {} via execv {} {}", driver().display(), probe(), leak);
+    for mode in Mode::ALL {
+        let run = run_mode(
+            mode,
+            std::path::Path::new("/usr/bin/unshare"),
+            &["-m", "--propagation", "private", "/bin/sh", "-c", &script],
+            &[],
+            T,
+        );
+        assert_eq!(run.field("child"), "exit:0", "{}", run.context());
+        let fds = probe_fds(&run);
+        assert_eq!(fds, if mode == Mode::Fix { vec![] } else { vec![3] }, "{}", run.context());
+        if mode == Mode::NoShim {
+            continue;
+        }
+        let evs = child_leaks(&run);
+        assert_eq!(evs.len(), 1, "{}", run.context());
+        assert_eq!(evs[0]["via"], "execv", "{}", evs[0]);
+        assert_eq!(evs[0]["action"], mode.action(), "{}", evs[0]);
+        assert_eq!(evs[0]["fds"][0]["fd"], 3, "{}", evs[0]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// EMFILE: the child execs with its fd table full (RLIMIT_NOFILE 32). The shim has
+// no fd for /proc or its log: less context, never a crash or a hang, and log mode
+// leaves the exec exactly as it was (the new program's loader fails with EMFILE too).
+
+#[test]
+fn exec_at_emfile_degrades() {
+    let leak = leakfile("emfile");
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &driver(), &["keep", "emfile", &probe(), &leak], &[], T);
+        assert!(run.status.success(), "{}", run.context());
+        let child = run.field("child");
+        match mode {
+            Mode::NoShim | Mode::Log => assert_eq!(child, "exit:127", "{}", run.context()),
+            // Fix mode may repair without being able to log it, or leave it alone.
+            Mode::Fix => {
+                assert!((child == "exit:0" && probe_fds(&run).is_empty()) || child == "exit:127", "{}", run.context())
+            }
+        }
+    }
+}
+
+#[test]
+fn failing_exec_in_vfork_child_then_guarded_fork() {
+    let leak = leakfile("vfork-fail");
+    let missing = format!("{}/no-such-program", PathBuf::from(&leak).parent().unwrap().display());
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &driver(), &["vfork_fail", &missing, &probe(), &leak], &[], T);
+        assert!(
+            run.stdout.starts_with("errno=ENOENT fd3_cloexec=0 alrm_blocked=1 sigpipe=ign\n"),
+            "the vfork child's failed exec changed the parent\n{}",
+            run.context()
+        );
+        assert_eq!(run.field("child"), "exit:0", "{}", run.context());
+        let p = probe_out(&run);
+        let want = if mode == Mode::Fix {
+            json!({"fds": [], "blocked": [], "ignored": []})
+        } else {
+            json!({"fds": [{"fd": 3, "kind": "file", "detail": leak}], "blocked": ["SIGALRM"], "ignored": ["SIGPIPE"]})
+        };
+        assert_eq!(p, want, "{}", run.context());
+        if mode != Mode::NoShim {
+            let evs = child_leaks(&run);
+            assert_eq!(evs.len(), 1, "{}", run.context());
+            assert_eq!(evs[0]["action"], mode.action(), "{}", evs[0]);
+        }
+    }
 }

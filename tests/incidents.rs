@@ -74,6 +74,8 @@ fn listen_event(l: &Listen, mode: Mode) {
     assert_eq!(ev["fds_total"], 1, "{ev}");
     assert_eq!(ev["fds_omitted"], 0, "{ev}");
     assert_eq!(ev["kinds"], json!({"tcp_listen": 1}), "{ev}");
+    // The probe's own start side stays quiet about what the exec already reported.
+    assert!(named(&evs, "startup_fds").is_empty(), "reported twice\n{}", l.run.context());
 }
 
 #[test]
@@ -145,6 +147,7 @@ fn udp_leak_event(run: &Run, mode: Mode) {
         assert_eq!(f["kind"], "udp", "{f}");
         assert_eq!(f["detail"], "0.0.0.0:0", "an unbound UDP socket: {f}");
     }
+    assert!(named(&evs, "startup_fds").is_empty(), "reported twice\n{}", run.context());
 }
 
 fn child_fd(run: &Run) -> u64 {
@@ -223,6 +226,7 @@ fn mask_event(run: &Run, child: u64, mode: Mode) {
     for s in ["SIGKILL", "SIGSTOP"] {
         assert!(!sigs.iter().any(|x| x == s), "{s} cannot be blocked: {sigs:?}");
     }
+    assert!(named(&evs, "startup_sigmask").is_empty(), "reported twice\n{}", run.context());
     if let Some(b) = ev.get("blocked_by") {
         let b = b.as_str().unwrap_or_else(|| panic!("blocked_by not a string: {ev}"));
         assert!(module_offset(b, "thread_mask"), "blocked_by names the module that blocked: {ev}");
@@ -435,5 +439,31 @@ fn select_and_sigmask_errors_unchanged() {
             assert!(run.status.success(), "{}", run.context());
             assert_eq!(run.stdout, want, "{prog} {arg}\n{}", run.context());
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// nginx rewrites its environment in place and clears it: the configuration read at
+// load time still holds (log path, mode).
+
+#[test]
+fn environment_scribbled_over_config_still_holds() {
+    let prog = common::c_prog("env_rewrite");
+    let probe = common::c_prog("probe");
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &prog, &[probe.to_str().unwrap()], &[], T);
+        assert_eq!(run.field("child"), "exit:0", "{}", run.context());
+        let l = json!({"fd": 3, "kind": "tcp_listen", "detail": format!("127.0.0.1:{}", run.field("port"))});
+        let fds = probe_json(&run.field_line_json())["fds"].clone();
+        assert_eq!(fds, if mode == Mode::Fix { json!([]) } else { json!([l]) }, "{}", run.context());
+        if mode == Mode::NoShim {
+            continue;
+        }
+        let evs = run.events();
+        let leaks = named(&evs, "exec_fd_leak");
+        assert_eq!(leaks.len(), 1, "logged to the path read at load time\n{}", run.context());
+        check_common(leaks[0], mode, "warn", mode.action());
+        assert_eq!(leaks[0]["fds"], json!([l]), "{}", leaks[0]);
+        assert_eq!(leaks[0]["via"], "execve", "{}", leaks[0]);
     }
 }

@@ -70,7 +70,12 @@ unsafe fn check(func: &str, how: c_int, set: *const sigset_t, caller: usize) {
         return;
     }
     tls::set_blocked_by(caller);
-    note(func, how, word & policy::NEEDED, caller);
+    // Blocking SIGCHLD alone around a wait is the system()/waitpid idiom, and shells
+    // manage their masks for job control: neither is what this event is for.
+    let blocked = word & policy::NEEDED;
+    if blocked != policy::bit(libc::SIGCHLD) && !config::get().map(|c| c.is_shell).unwrap_or(true) {
+        note(func, how, blocked, caller);
+    }
 }
 
 /// Calling sites already reported (rate limit: once per site, at most 32 sites).

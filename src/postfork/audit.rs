@@ -129,14 +129,28 @@ fn keep_set(sp: &Spawn, cfg: &config::Config) -> FdRanges {
     keep
 }
 
-fn leaked(fd: i32, keep: &FdRanges, pid: i32, parent_side: bool) -> bool {
-    !matches!(fds::cloexec(fd), Ok(true) | Err(_)) && !keep.contains(fd) && !(!parent_side && tls::is_setup(fd, pid))
+#[derive(PartialEq, Eq)]
+enum Fate {
+    Closed,
+    Kept,
+    Leaked,
+}
+
+/// Async-signal-safe: what happens to `fd` at the exec.
+fn fate(fd: i32, keep: &FdRanges, pid: i32, parent_side: bool) -> Fate {
+    if matches!(fds::cloexec(fd), Ok(true) | Err(_)) {
+        Fate::Closed
+    } else if keep.contains(fd) || (!parent_side && tls::is_setup(fd, pid)) {
+        Fate::Kept
+    } else {
+        Fate::Leaked
+    }
 }
 
 fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
     let keep = keep_set(sp, cfg);
     let pid = sys::getpid();
-    let found = fds::FdIter::new(3).any(|fd| leaked(fd, &keep, pid, sp.parent_side));
+    let found = fds::FdIter::new(3).any(|fd| fate(fd, &keep, pid, sp.parent_side) != Fate::Closed);
     found
 }
 
@@ -178,9 +192,15 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
     let (mut total, mut listed, mut omitted) = (0u32, 0u32, 0u64);
     let mut counts = [0u32; KINDS.len()];
     let mut fix_errors = 0u32;
+    let mut kept_any = false;
     for fd in fds::FdIter::new(3) {
-        if !leaked(fd, &keep, pid, sp.parent_side) {
-            continue;
+        match fate(fd, &keep, pid, sp.parent_side) {
+            Fate::Closed => continue,
+            Fate::Kept => {
+                kept_any = true;
+                continue;
+            }
+            Fate::Leaked => {}
         }
         total += 1;
         let kind = if listed < DETAIL_MAX {
@@ -212,7 +232,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
         }
     }
     if total == 0 {
-        return false;
+        // Nothing to report, but fds handed over on purpose still make the new
+        // program's start side stay quiet.
+        return kept_any;
     }
     if fix {
         for &(lo, hi) in undo.fd_ranges() {
@@ -262,7 +284,7 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
         plan.found |= any_leak(sp, cfg) || child_ign & !policy::KEEP_IGNORED != 0;
     } else {
         let leaked = fd_leak(sp, cfg, fix, undo);
-        plan.fds_fixed = leaked && fix;
+        plan.fds_fixed = fix && undo.n > 0;
         plan.found |= leaked;
         let report = child_ign & !policy::KEEP_IGNORED;
         if report != 0 {

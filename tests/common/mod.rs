@@ -146,6 +146,14 @@ impl Run {
             .to_string()
     }
 
+    /// The first stdout line that is a JSON object (the probe's), from its `{`.
+    pub fn field_line_json(&self) -> String {
+        self.stdout
+            .lines()
+            .find_map(|l| l.find('{').map(|i| l[i..].to_string()))
+            .unwrap_or_else(|| panic!("[{}] no JSON line in stdout:\n{}", self.mode.name(), self.stdout))
+    }
+
     /// `context()` with long outputs cut (a probe line can list 19 000 fds).
     pub fn context_short(&self) -> String {
         let c = self.context();
