@@ -1,5 +1,6 @@
 /* Deadlock hunt: fork+exec from a process whose other threads hold malloc and stdio
- * locks all the time. Four threads allocate, free and printf in a loop while the
+ * locks all the time and call the shim's other hooks (pthread_sigmask, dup3, fcntl)
+ * while it forks. Four threads allocate, free and printf in a loop while the
  * main thread does N fork+execv of /bin/true with one fd leaked (so that a shim
  * writes an event at every exec). A hook that takes a lock or allocates between
  * fork and exec hangs the child sooner or later; the test's watchdog catches it.
@@ -8,6 +9,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,20 @@ static void *chatter(void *arg)
 {
     long id = (long)arg;
     unsigned long i = 0;
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        /* The other hooked calls, racing the forks: masks and fd bookkeeping (all
+         * CLOEXEC, so that no child inherits them). */
+        pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+        pthread_sigmask(SIG_UNBLOCK, &usr1, NULL);
+        if (i % 16 == 0) {
+            int d = dup3(3, 100 + (int)id, O_CLOEXEC);
+            int e = fcntl(3, F_DUPFD_CLOEXEC, 200);
+            close(d);
+            close(e);
+        }
         size_t n = 16 + (i * 7919 + id * 104729) % 8192;
         char *p = malloc(n);
         memset(p, (int)i, n);

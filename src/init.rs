@@ -37,6 +37,9 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     for name in warnings.bad.iter().take(warnings.n).flatten() {
         warn_bad(pid, name);
     }
+    if cfg.origins {
+        crate::hooks::origins::enable();
+    }
     let mode = cfg.mode;
     config::publish(mode);
     if let Some(cfg) = config::get() {
@@ -95,6 +98,14 @@ fn warn_bad(pid: i32, name: &str) {
     l.int(pid as i64);
     l.s("]: warning: ignoring a bad value of ");
     l.s(name);
-    l.s(" (see EXECGUARD_* in the README); using the default\n");
+    if let Some(k) = config::KNOBS.iter().find(|k| k.name == name) {
+        l.s(" (");
+        l.s(k.help);
+        l.s("); using the default: ");
+        l.s(k.default);
+        l.byte(b'\n');
+    } else {
+        l.s("; using the default\n");
+    }
     let _ = sys::write(2, l.as_bytes());
 }

@@ -30,17 +30,11 @@ impl FdRanges {
         }
     }
 
-    pub fn add_all(&mut self, other: &FdRanges) {
-        for &(lo, hi) in other.r.iter().take(other.n) {
-            self.add(lo, hi);
-        }
-        self.saturated |= other.saturated;
-    }
-
     pub fn contains(&self, fd: i32) -> bool {
         self.saturated || self.r.iter().take(self.n).any(|&(lo, hi)| lo <= fd && fd <= hi)
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.n == 0 && !self.saturated
     }

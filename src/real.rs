@@ -93,6 +93,21 @@ real_table! {
     system: fn(cmd: *const c_char) -> c_int;
     popen: fn(cmd: *const c_char, mode: *const c_char) -> *mut FILE;
     pclose: fn(f: *mut FILE) -> c_int;
+    socket: fn(d: c_int, t: c_int, p: c_int) -> c_int;
+    socketpair: fn(d: c_int, t: c_int, p: c_int, sv: *mut c_int) -> c_int;
+    accept: fn(fd: c_int, a: *mut libc::sockaddr, l: *mut libc::socklen_t) -> c_int;
+    accept4: fn(fd: c_int, a: *mut libc::sockaddr, l: *mut libc::socklen_t, f: c_int) -> c_int;
+    open: fn(p: *const c_char, f: c_int, m: libc::mode_t) -> c_int;
+    open64: fn(p: *const c_char, f: c_int, m: libc::mode_t) -> c_int;
+    openat: fn(d: c_int, p: *const c_char, f: c_int, m: libc::mode_t) -> c_int;
+    openat64: fn(d: c_int, p: *const c_char, f: c_int, m: libc::mode_t) -> c_int;
+    creat: fn(p: *const c_char, m: libc::mode_t) -> c_int;
+    dup: fn(fd: c_int) -> c_int;
+    pipe: fn(p: *mut c_int) -> c_int;
+    pipe2: fn(p: *mut c_int, f: c_int) -> c_int;
+    epoll_create: fn(n: c_int) -> c_int;
+    epoll_create1: fn(f: c_int) -> c_int;
+    eventfd: fn(v: libc::c_uint, f: c_int) -> c_int;
 }
 
 /// `__libc_single_threaded` (glibc ≥ 2.32): 1 while the process never made a thread.

@@ -439,3 +439,31 @@ fn failing_exec_in_vfork_child_then_guarded_fork() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// "target" is the program as resolved: the p-variants skip a non-executable file of
+// the same name earlier in PATH, and so must the event.
+
+#[test]
+fn path_search_target_is_the_program_that_runs() {
+    let leak = leakfile("pathsearch");
+    let root = PathBuf::from(&leak).parent().unwrap().to_path_buf();
+    let (a, b) = (root.join("a"), root.join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    std::fs::write(a.join("probe"), "not a program\n").unwrap(); // mode 0644: EACCES
+    std::fs::copy(probe(), b.join("probe")).unwrap();
+    let path = format!("{}:{}", a.display(), b.display());
+    let real = b.join("probe").to_str().unwrap().to_string();
+    for which in ["execvp", "execvpe", "execlp"] {
+        for mode in [Mode::Log, Mode::Fix] {
+            let env = [("EXEC_FAMILY_PATH", path.as_str())];
+            let run = run_mode(mode, &driver(), &["via", which, &real, &leak], &env, T);
+            assert_eq!(run.field("child"), "exit:0", "{which}\n{}", run.context());
+            let evs = child_leaks(&run);
+            assert_eq!(evs.len(), 1, "{which}\n{}", run.context());
+            assert_eq!(evs[0]["target"], real.as_str(), "{which}: {}", evs[0]);
+            assert_eq!(evs[0]["action"], mode.action(), "{which}: {}", evs[0]);
+        }
+    }
+}

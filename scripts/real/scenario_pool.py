@@ -88,7 +88,8 @@ def assert_events(rep, o, mode):
     # missed it -- by the start side of the child (startup_fds, parent_exe monitor).
     for via, tgt, child in (("execvp", "python", "python"), ("system", "select_probe", "dash"),
                             ("posix_spawnp", "select_probe", "select_probe")):
-        ev = [e for e in rt.named(evs, "exec_fd_leak") if e.get("via") == via and tgt in str(e.get("target"))
+        ev = [e for e in rt.named(evs, "exec_fd_leak") if e.get("via") == via
+              and tgt in str(e.get("target")) + " ".join(map(str, e.get("argv", [])))
               and e.get("exe", "").endswith("monitor")]
         good = [e for e in ev if _udp_pool_event(e)]
         st = [e for e in rt.named(evs, "startup_fds") if child in e.get("exe", "")

@@ -6,6 +6,7 @@ pub mod exec;
 pub mod execl;
 pub mod fdtrack;
 pub mod fork;
+pub mod origins;
 pub mod select;
 pub mod shell;
 pub mod sigmask;

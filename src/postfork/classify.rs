@@ -65,9 +65,6 @@ impl Kind {
         matches!(self, Kind::TcpListen | Kind::UnixListen)
     }
 
-    pub fn is_socket(self) -> bool {
-        matches!(self, Kind::TcpListen | Kind::Tcp | Kind::Udp | Kind::UnixListen | Kind::Unix)
-    }
 }
 
 pub type Detail = Buf<160>;
@@ -76,6 +73,8 @@ pub struct FdInfo {
     pub fd: c_int,
     pub kind: Kind,
     pub detail: Detail,
+    /// Return address of the call that made it (EXECGUARD_ORIGINS), or 0.
+    pub origin: usize,
 }
 
 /// Async-signal-safe: kind only (fewer syscalls), for counting.
@@ -88,7 +87,7 @@ pub fn kind(fd: c_int) -> Kind {
 pub fn classify(fd: c_int) -> FdInfo {
     let mut detail = Detail::new();
     let kind = classify_into(fd, &mut detail, true);
-    FdInfo { fd, kind, detail }
+    FdInfo { fd, kind, detail, origin: crate::hooks::origins::of(fd) }
 }
 
 fn classify_into(fd: c_int, detail: &mut Detail, want_detail: bool) -> Kind {

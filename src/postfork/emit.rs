@@ -5,7 +5,7 @@
 use super::classify::{FdInfo, Kind, KINDS};
 use super::line::{Line, LINE_MAX};
 use super::{names, sys};
-use crate::config::{self, Mode};
+use crate::config;
 use core::sync::atomic::{AtomicI32, Ordering};
 
 /// Room kept free at the end of a line for closing a list and the tail fields.
@@ -181,6 +181,17 @@ impl Event {
                 l.s(info.kind.name());
                 l.s("\",\"detail\":");
                 l.json_str(info.detail.as_bytes());
+                if info.origin != 0 {
+                    let mark = l.len();
+                    l.s(",\"origin\":\"");
+                    let mut site = super::line::Buf::<400>::new();
+                    if super::maps::module_offset(info.origin, &mut site) {
+                        l.json_inner(site.as_bytes());
+                        l.byte(b'"');
+                    } else {
+                        l.truncate(mark);
+                    }
+                }
                 l.byte(b'}');
             } else {
                 l.s("fd ");
@@ -351,9 +362,4 @@ fn warn_once(what: &[u8], err: i32) {
     names::errno(err, &mut l);
     l.s("); events of this process are lost\n");
     let _ = sys::write(2, l.as_bytes());
-}
-
-/// Mode as written in events.
-pub fn fixing() -> bool {
-    config::mode() == Mode::Fix
 }

@@ -51,11 +51,6 @@ impl FdIter {
         }
     }
 
-    /// True when the exact `/proc` listing is in use.
-    pub fn exact(&self) -> bool {
-        self.dir >= 0
-    }
-
     fn next_proc(&mut self) -> Option<i32> {
         loop {
             if self.pos >= self.len {

@@ -24,11 +24,6 @@ pub fn signal<const N: usize>(sig: i32, out: &mut super::line::Buf<N>) {
     }
 }
 
-/// Plain-Rust variant for tests and the constructor.
-pub fn signal_name(sig: i32) -> Option<&'static str> {
-    usize::try_from(sig).ok().and_then(|i| SIGNALS.get(i)).copied()
-}
-
 const ERRNOS: [&str; 134] = [
     "0", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD",
     "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV", "ENOTDIR",
