@@ -10,7 +10,8 @@
  *   forkloop N FDS          N fork+exec of /bin/true with FDS leaked fds
  *   scale N K [PRELOAD]     N leaked fds plus fd 19999, then K fork+exec of `noop`,
  *                           timed (`us_per_exec=`); PRELOAD: preload only the children
- *   emfile BADEXE           use every fd, then exec that must fail / succeed
+ *   emfile BADEXE [HIGH]    use every fd (HIGH: first put one at fd HIGH, above the
+ *                           lowered limit), then execs that must fail / succeed
  *   sigexec SECS            SIGALRM handler forks+execs while main loops in hooked calls
  *   threxec BADEXE          threads in hooked calls while main execs (fails, then succeeds)
  *   fdspawn PROBE           run PROBE by fork+exec, posix_spawn, system, popen
@@ -196,9 +197,13 @@ static int cmd_scale(int n, int k, const char *preload)
     return 0;
 }
 
-static int cmd_emfile(const char *badexe)
+static int cmd_emfile(const char *badexe, int high)
 {
-    struct rlimit rl = {64, 64};
+    struct rlimit rl;
+    if (high > 0 && dup2(leak(), high) != high) {
+        perror("dup2");
+        return 2;
+    }
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = 64;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
@@ -502,7 +507,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "scale") && argc > 3)
         return cmd_scale(atoi(a2), atoi(argv[3]), argc > 4 ? argv[4] : NULL);
     if (!strcmp(cmd, "emfile") && argc > 2)
-        return cmd_emfile(a2);
+        return cmd_emfile(a2, argc > 3 ? atoi(argv[3]) : 0);
     if (!strcmp(cmd, "sigexec"))
         return cmd_sigexec(atof(a2));
     if (!strcmp(cmd, "threxec") && argc > 2)

@@ -21,7 +21,12 @@ pub unsafe extern "C" fn fork() -> pid_t {
         }
     }
     // SAFETY: no arguments.
-    unsafe { real::fork() }
+    let pid = unsafe { real::fork() };
+    if pid == 0 && config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        tls::forked(sys::getpid());
+    }
+    pid
 }
 
 fn note_threads() {

@@ -1,4 +1,6 @@
-//! Opt-in provenance (`EXECGUARD_ORIGINS=1`): the calls that create fds record, per
+//! The calls that create fds. In a fork child they note the new fd as set up for
+//! the program it will exec (bash opens `cmd 3>file` straight onto fd 3).
+//! Opt-in provenance (`EXECGUARD_ORIGINS=1`): they also record, per
 //! fd number, the caller's return address and the new file's inode, so that a leak
 //! event can say where the leaked fd was made (`origin`: module+offset). An fd made
 //! by a path these hooks do not see (glibc-internal opens, fortified `__open_2`) and
@@ -24,7 +26,11 @@ pub fn enable() {
 /// Async-signal-safe.
 #[inline]
 fn record(fd: c_int, caller: usize) {
-    if fd < 0 || !ON.load(Ordering::Relaxed) {
+    if fd < 0 {
+        return;
+    }
+    crate::postfork::tls::note_created(fd);
+    if !ON.load(Ordering::Relaxed) {
         return;
     }
     let (Some(a), Some(i)) = (ADDR.get(fd as usize), INO.get(fd as usize)) else { return };

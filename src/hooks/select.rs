@@ -34,6 +34,21 @@ pub unsafe extern "C" fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e:
     unsafe { real::pselect(nfds, r, w, e, t, m) }
 }
 
+/// Async-signal-safe: one word of the caller's memory via process_vm_readv on
+/// ourselves, which fails with EFAULT instead of faulting.
+fn safe_word(p: *const u64) -> Option<u64> {
+    let mut v: u64 = 0;
+    let local = libc::iovec { iov_base: &mut v as *mut u64 as *mut libc::c_void, iov_len: 8 };
+    let remote = libc::iovec { iov_base: p as *mut libc::c_void, iov_len: 8 };
+    // SAFETY: the kernel validates the remote range; local is our stack word.
+    let n = unsafe { libc::syscall(libc::SYS_process_vm_readv, sys::getpid(), &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) };
+    if n == 8 {
+        Some(v)
+    } else {
+        None
+    }
+}
+
 /// Async-signal-safe. Reads each set only up to `nfds` bits, rounded up to whole
 /// words as the kernel does, never further.
 unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
@@ -57,9 +72,10 @@ unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
         let mut bits = 0u64;
         for set in sets {
             if !set.is_null() {
-                // SAFETY: word < ceil(nfds/64): within what the caller asked the
-                // kernel to read; unaligned-safe read.
-                bits |= unsafe { core::ptr::read_unaligned((set as *const u64).add(word)) };
+                // word < ceil(nfds/64): within what the caller asked the kernel to
+                // read, copied through the kernel so a short buffer is EFAULT (the
+                // real call will say so too), never a crash in the host.
+                bits |= safe_word((set as *const u64).wrapping_add(word)).unwrap_or(0);
             }
         }
         if word + 1 == words && nfds as usize % 64 != 0 {

@@ -69,10 +69,17 @@ unsafe fn check(func: &str, how: c_int, set: *const sigset_t, caller: usize) {
     if word & policy::NEEDED == 0 || config::mode() == Mode::Off {
         return;
     }
+    // Only signals this call newly blocks: CPython blocks everything around its
+    // vfork and restores the mask after, which must not hide who blocked them first.
+    let _e = sys::ErrnoGuard::new();
+    let current = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
+    let blocked = word & policy::NEEDED & !current;
+    if blocked == 0 {
+        return;
+    }
     tls::set_blocked_by(caller);
     // Blocking SIGCHLD alone around a wait is the system()/waitpid idiom, and shells
     // manage their masks for job control: neither is what this event is for.
-    let blocked = word & policy::NEEDED;
     if blocked != policy::bit(libc::SIGCHLD) && !config::get().map(|c| c.is_shell).unwrap_or(true) {
         note(func, how, blocked, caller);
     }

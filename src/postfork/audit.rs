@@ -164,6 +164,8 @@ fn cap(s: &[u8], n: usize) -> &[u8] {
 }
 
 fn argv(ev: &mut Event, argv: Argv) {
+    // argv gets at most about a third of the line: the fds matter more.
+    ev.soft_limit(Some(1600));
     ev.list("argv");
     let mut omitted = 0u64;
     let mut room = true;
@@ -175,6 +177,7 @@ fn argv(ev: &mut Event, argv: Argv) {
         omitted += 1;
     }
     ev.end_list(Some(("argv_omitted", omitted)));
+    ev.soft_limit(None);
 }
 
 fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool {

@@ -22,6 +22,8 @@ pub struct Event {
     json: bool,
     fixed: bool,
     list_first: bool,
+    /// List items stop once the line is this long (leaves room for later lists).
+    soft_limit: usize,
 }
 
 impl Event {
@@ -29,7 +31,7 @@ impl Event {
     pub fn start(name: &str, sev: Severity, fixed: bool) -> Event {
         let cfg = config::get();
         let json = cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
-        let mut ev = Event { line: Line::new(), json, fixed, list_first: true };
+        let mut ev = Event { line: Line::new(), json, fixed, list_first: true, soft_limit: LINE_MAX };
         let l = &mut ev.line;
         let pid = sys::getpid();
         if json {
@@ -156,15 +158,20 @@ impl Event {
     }
 
     /// Try to add one list item; false (and nothing written) when the line is full.
+    /// Cap the line length that list items may reach (None: the whole line).
+    pub fn soft_limit(&mut self, len: Option<usize>) {
+        self.soft_limit = len.unwrap_or(LINE_MAX);
+    }
+
     fn item(&mut self, f: impl FnOnce(&mut Line, bool)) -> bool {
-        if self.line.room() < RESERVE {
+        if self.line.room() < RESERVE || self.line.len() >= self.soft_limit {
             return false;
         }
         let mark = self.line.len();
         let first = self.list_first;
         self.sep();
         f(&mut self.line, self.json);
-        if self.line.room() < RESERVE || self.line.overflowed() {
+        if self.line.room() < RESERVE || self.line.overflowed() || self.line.len() > self.soft_limit {
             self.line.truncate(mark);
             self.list_first = first;
             return false;

@@ -16,6 +16,9 @@ pub struct ThreadState {
     setup_fds: [Cell<i32>; SETUP_MAX],
     /// Where this thread last blocked a commonly needed signal (return address).
     blocked_by: Cell<usize>,
+    /// Set by the fork hook in the child: this thread is a fork child's only thread,
+    /// and fds it creates before exec are made for the new program.
+    fork_child: Cell<i32>,
 }
 
 thread_local! {
@@ -27,6 +30,7 @@ thread_local! {
             setup_saturated: Cell::new(false),
             setup_fds: [const { Cell::new(-1) }; SETUP_MAX],
             blocked_by: Cell::new(0),
+            fork_child: Cell::new(0),
         }
     };
 }
@@ -63,6 +67,36 @@ pub fn note_setup(fd: i32) {
             t.setup_pid.set(pid);
             t.setup_n.set(0);
             t.setup_saturated.set(false);
+        }
+        let n = t.setup_n.get();
+        match t.setup_fds.get(n) {
+            Some(slot) => {
+                slot.set(fd);
+                t.setup_n.set(n + 1);
+            }
+            None => t.setup_saturated.set(true),
+        }
+    })
+}
+
+/// Async-signal-safe: the fork hook, in the child: start a fresh record for `pid`.
+pub fn forked(pid: i32) {
+    TS.with(|t| {
+        t.fork_child.set(pid);
+        t.setup_pid.set(pid);
+        t.setup_n.set(0);
+        t.setup_saturated.set(false);
+    })
+}
+
+/// Async-signal-safe: an fd was created; in a fork child that is set-up work for
+/// the program it will exec. One TLS load otherwise (no syscall: the pid is known).
+#[inline]
+pub fn note_created(fd: i32) {
+    TS.with(|t| {
+        let pid = t.fork_child.get();
+        if pid == 0 || t.setup_saturated.get() || t.setup_pid.get() != pid {
+            return;
         }
         let n = t.setup_n.get();
         match t.setup_fds.get(n) {
