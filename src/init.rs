@@ -35,7 +35,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
         config::remember_follow_env(envp::iter(envp), cfg);
     }
     for name in warnings.bad.iter().take(warnings.n).flatten() {
-        warn_bad(pid, name);
+        warn_bad(pid, name, envp::get(envp, name.as_bytes()).unwrap_or(&[]));
     }
     if cfg.origins {
         crate::hooks::origins::enable();
@@ -92,12 +92,14 @@ fn lib_path(cfg: &mut config::Config) {
     }
 }
 
-fn warn_bad(pid: i32, name: &str) {
+fn warn_bad(pid: i32, name: &str, value: &[u8]) {
     let mut l = Line::new();
     l.s("execguard[");
     l.int(pid as i64);
-    l.s("]: warning: ignoring a bad value of ");
+    l.s("]: warning: ignoring ");
     l.s(name);
+    l.s("=");
+    l.text(value.get(..200).unwrap_or(value));
     if let Some(k) = config::KNOBS.iter().find(|k| k.name == name) {
         l.s(" (");
         l.s(k.help);

@@ -83,25 +83,21 @@ fn c_case(how: &str, via: &str) {
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_system() {
     c_case("system", "system");
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_popen() {
     c_case("popen", "popen");
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_posix_spawn() {
     c_case("posix_spawn", "posix_spawn");
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_posix_spawnp() {
     c_case("posix_spawnp", "posix_spawnp");
 }
@@ -112,7 +108,6 @@ fn c_vfork_execve() {
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn c_posix_spawn_file_actions_and_mask_honoured() {
     for mode in Mode::ALL {
         let run = c_path(mode, "posix_spawn_actions");
@@ -161,7 +156,6 @@ fn c_static_parent_caught_by_start_side() {
 }
 
 #[test]
-#[ignore = "issue 3: system_blocking not in the shim yet"]
 fn c_system_blocking_while_child_connects_back() {
     let prog = common::c_prog("spawn_paths");
     let self_ = prog.to_str().unwrap();
@@ -235,7 +229,6 @@ fn py(mode: Mode, case: &str) -> Run {
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn python_subprocess_close_fds_false() {
     for mode in Mode::ALL {
         // CPython picks posix_spawn or vfork/fork + execve by itself.
@@ -244,7 +237,6 @@ fn python_subprocess_close_fds_false() {
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn python_os_system_leaks_fd_and_sigpipe() {
     for mode in Mode::ALL {
         let run = py(mode, "os_system");
@@ -262,7 +254,6 @@ fn python_os_system_leaks_fd_and_sigpipe() {
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn python_os_posix_spawn() {
     for mode in Mode::ALL {
         check_leak_path(mode, &py(mode, "posix_spawn"), &["posix_spawn"], Some(&probe()));
@@ -270,7 +261,6 @@ fn python_os_posix_spawn() {
 }
 
 #[test]
-#[ignore = "issue 3: the start side closes (fix) / reports (log) a pass_fds listener"]
 fn python_pass_fds_kept_and_not_reported() {
     for mode in Mode::ALL {
         let run = py(mode, "pass_fds");
@@ -338,7 +328,6 @@ fn rust_prog() -> &'static PathBuf {
 }
 
 #[test]
-#[ignore = "issue 3: system/popen/posix_spawn hooks not in the shim yet"]
 fn rust_std_command() {
     for mode in Mode::ALL {
         let run = run_mode(mode, rust_prog(), &[&probe()], &[], T);

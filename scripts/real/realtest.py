@@ -65,8 +65,11 @@ def free_port():
 CREATED = []
 
 
-def make_tmpdir(tag):
-    base = os.environ.get("EXECGUARD_REAL_TMP") or None
+def make_tmpdir(tag, world=False):
+    """A fresh directory under $EXECGUARD_REAL_TMP (or the system's temp dir).
+    world=True: always in the system's temp dir, so that an unprivileged user
+    (nginx's workers run as nobody) can reach it whatever the checkout's path is."""
+    base = None if world else (os.environ.get("EXECGUARD_REAL_TMP") or None)
     if base:
         os.makedirs(base, exist_ok=True)
     d = tempfile.mkdtemp(prefix=f"eg-{tag}-", dir=base)

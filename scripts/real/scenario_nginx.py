@@ -89,7 +89,7 @@ def _read_pid(path):
 
 
 def run_mode(rep, mode, lib):
-    d = rt.make_tmpdir(f"nginx-{mode}")
+    d = rt.make_tmpdir(f"nginx-{mode}", world=True)
     log = os.path.join(d, "execguard.jsonl")
     # nginx's workers drop to user "nobody" when the master is root: they must be able
     # to append to the log (the shim opens it per event) and nginx must reach its dir.

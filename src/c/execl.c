@@ -4,59 +4,42 @@
  * Async-signal-safe: no allocation, no locks (may run after fork). */
 #include <stdarg.h>
 #include <stddef.h>
-#include <errno.h>
 
 extern char **environ;
 int execguard_execl_impl(int which, const char *path, char *const argv[], char *const envp[]);
 
-/* Count the arguments after arg0, up to the terminating NULL. */
+enum { EXECL = 0, EXECLP = 1, EXECLE = 2 };
+
+/* argv on this frame's stack: arg0, the variadic arguments up to NULL, then NULL;
+ * execle's envp follows the NULL. `count` is the number of arguments after arg0. */
+static int run(int which, const char *path, const char *arg0, size_t count, va_list ap) {
+    char *argv[count + 2];
+    argv[0] = (char *)arg0;
+    for (size_t i = 1; i <= count + 1; i++)
+        argv[i] = va_arg(ap, char *);
+    char *const *envp = which == EXECLE ? va_arg(ap, char *const *) : environ;
+    return execguard_execl_impl(which, path, argv, envp);
+}
+
 static size_t count_args(va_list ap) {
-    size_t n = 1;
+    size_t n = 0;
     while (va_arg(ap, const char *) != NULL)
         n++;
     return n;
 }
 
-#define COLLECT(argv, arg0, ap, n)             \
-    do {                                       \
-        argv[0] = (char *)(arg0);              \
-        for (size_t i_ = 1; i_ <= (n); i_++)   \
-            argv[i_] = va_arg(ap, char *);     \
-    } while (0)
+#define ENTRY(name, which)                                   \
+    int name(const char *path, const char *arg0, ...) {      \
+        va_list ap, cp;                                      \
+        va_start(ap, arg0);                                  \
+        va_copy(cp, ap);                                     \
+        size_t n = count_args(cp);                           \
+        va_end(cp);                                          \
+        int r = run(which, path, arg0, n, ap);               \
+        va_end(ap);                                          \
+        return r;                                            \
+    }
 
-int execguard_c_execl(const char *path, const char *arg0, ...) {
-    va_list ap;
-    va_start(ap, arg0);
-    size_t n = count_args(ap);
-    va_end(ap);
-    char *argv[n + 1];
-    va_start(ap, arg0);
-    COLLECT(argv, arg0, ap, n);
-    va_end(ap);
-    return execguard_execl_impl(0, path, argv, environ);
-}
-
-int execguard_c_execlp(const char *file, const char *arg0, ...) {
-    va_list ap;
-    va_start(ap, arg0);
-    size_t n = count_args(ap);
-    va_end(ap);
-    char *argv[n + 1];
-    va_start(ap, arg0);
-    COLLECT(argv, arg0, ap, n);
-    va_end(ap);
-    return execguard_execl_impl(1, file, argv, environ);
-}
-
-int execguard_c_execle(const char *path, const char *arg0, ...) {
-    va_list ap;
-    va_start(ap, arg0);
-    size_t n = count_args(ap);
-    va_end(ap);
-    char *argv[n + 1];
-    va_start(ap, arg0);
-    COLLECT(argv, arg0, ap, n);
-    char *const *envp = va_arg(ap, char *const *);
-    va_end(ap);
-    return execguard_execl_impl(2, path, argv, envp);
-}
+ENTRY(execguard_c_execl, EXECL)
+ENTRY(execguard_c_execlp, EXECLP)
+ENTRY(execguard_c_execle, EXECLE)

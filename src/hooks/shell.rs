@@ -179,7 +179,10 @@ struct Audit {
 fn audit_shell(via: &'static str, cmd: *const c_char, child_mask: u64, child_ign: u64) -> Audit {
     let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
     let mut undo = Undo::new();
-    let sp = Spawn { via, target: b"/bin/sh", argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
+    // The command names what the user meant to run (`curl …`); argv shows the shell.
+    // SAFETY: cmd is the caller's C string.
+    let target = unsafe { cstr(cmd, 4096) };
+    let sp = Spawn { via, target, argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
     let plan = audit::parent(&sp, child_mask, child_ign, &mut undo);
     Audit { undo, plan, listeners: listeners() }
 }

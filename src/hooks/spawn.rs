@@ -118,6 +118,7 @@ unsafe fn spawn(
         target.raw(name);
     }
     if !audit::executable(target.as_bytes()) {
+        // The spawn will fail (ENOENT, EACCES): nothing will be inherited.
         return call(attr, envp);
     }
     let Some(inside) = tls::enter() else { return call(attr, envp) };

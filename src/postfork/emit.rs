@@ -81,59 +81,45 @@ impl Event {
     }
 
     pub fn str(&mut self, key: &str, v: &[u8]) {
+        self.key(key);
         if self.json {
-            self.key(key);
             self.line.json_str(v);
         } else {
-            self.line.byte(b' ');
-            self.line.s(key);
-            self.line.byte(b'=');
             self.line.text(v);
         }
     }
 
     pub fn int(&mut self, key: &str, v: i64) {
-        if self.json {
-            self.key(key);
-        } else {
-            self.line.byte(b' ');
-            self.line.s(key);
-            self.line.byte(b'=');
-        }
+        self.key(key);
         self.line.int(v);
     }
 
     /// Milliseconds shown as seconds with three decimals.
     pub fn secs(&mut self, key: &str, ms: i64) {
-        if self.json {
-            self.key(key);
-        } else {
-            self.line.byte(b' ');
-            self.line.s(key);
-            self.line.byte(b'=');
-        }
+        self.key(key);
         self.line.int(ms / 1000);
         self.line.byte(b'.');
         self.line.uint_pad((ms % 1000).unsigned_abs(), 3);
     }
 
+    /// `,"key":` in JSON, ` key=` in the human form.
     fn key(&mut self, key: &str) {
-        self.line.s(",\"");
-        self.line.s(key);
-        self.line.s("\":");
+        if self.json {
+            self.line.s(",\"");
+            self.line.s(key);
+            self.line.s("\":");
+        } else {
+            self.line.byte(b' ');
+            self.line.s(key);
+            self.line.byte(b'=');
+        }
     }
 
     /// Open a list field.
     pub fn list(&mut self, key: &str) {
         self.list_first = true;
-        if self.json {
-            self.key(key);
-            self.line.byte(b'[');
-        } else {
-            self.line.byte(b' ');
-            self.line.s(key);
-            self.line.s("=[");
-        }
+        self.key(key);
+        self.line.byte(b'[');
     }
 
     /// Close a list field; `omitted` items did not fit.
@@ -253,11 +239,9 @@ impl Event {
                 *m += n;
             }
         }
+        self.key("kinds");
         if self.json {
-            self.key("kinds");
             self.line.byte(b'{');
-        } else {
-            self.line.s(" kinds=");
         }
         let mut first = true;
         for (k, n) in KINDS.iter().zip(merged.iter()) {
@@ -318,14 +302,33 @@ pub fn write_line(bytes: &[u8]) {
     }
     match open_log(cfg.log_path.as_bytes()) {
         Ok(fd) => {
-            let r = sys::write(fd, bytes);
+            let r = if room_for(fd, bytes.len()) { sys::write(fd, bytes) } else { Err(libc::ENOSPC) };
             sys::close(fd);
-            if let Err(e) = r {
-                warn_once(b"cannot write the log", e);
+            match r {
+                Ok(n) if n == bytes.len() => {}
+                Ok(_) => warn_once(b"short write to the log", libc::ENOSPC),
+                Err(e) => warn_once(b"cannot write the log", e),
             }
         }
         Err(e) => warn_once(b"cannot open the log", e),
     }
+}
+
+/// Async-signal-safe: a line is written only if the file system has room for all of
+/// it (a short write on a full disk would leave a torn line for the next writer).
+fn room_for(fd: i32, len: usize) -> bool {
+    // SAFETY: an all-zero statfs is valid; the kernel fills it.
+    let mut fs: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: fs is a valid out-pointer.
+    if unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut fs as *mut libc::statfs) } != 0 {
+        return true;
+    }
+    if fs.f_blocks == 0 {
+        // pipes, /dev/null, pseudo file systems: no notion of free space.
+        return true;
+    }
+    // One spare block: the line may straddle a block boundary.
+    (fs.f_bavail as u64).saturating_mul(fs.f_bsize as u64) >= len as u64 + fs.f_bsize as u64
 }
 
 /// The log is appended to, never truncated; created 0600; a symlink as its last

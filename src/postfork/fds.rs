@@ -133,7 +133,8 @@ impl Drop for FdIter {
     }
 }
 
-/// Async-signal-safe: the probing bound, min(soft RLIMIT_NOFILE, PROBE_CAP).
+/// Async-signal-safe: the probing bound, min(max(soft, hard RLIMIT_NOFILE), PROBE_CAP):
+/// fds opened before the soft limit was lowered sit above it.
 fn probe_limit() -> i32 {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: rl is a valid out-pointer; prlimit64 with pid 0 = self.
@@ -143,7 +144,7 @@ fn probe_limit() -> i32 {
     if r < 0 {
         return PROBE_CAP;
     }
-    rl.rlim_cur.min(PROBE_CAP as u64) as i32
+    rl.rlim_cur.max(rl.rlim_max).min(PROBE_CAP as u64) as i32
 }
 
 /// A decimal fd name from `/proc/self/fd` (NUL-terminated in the dirent).

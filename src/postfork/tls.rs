@@ -68,15 +68,21 @@ pub fn note_setup(fd: i32) {
             t.setup_n.set(0);
             t.setup_saturated.set(false);
         }
-        let n = t.setup_n.get();
-        match t.setup_fds.get(n) {
+        t.push(fd);
+    })
+}
+
+impl ThreadState {
+    fn push(&self, fd: i32) {
+        let n = self.setup_n.get();
+        match self.setup_fds.get(n) {
             Some(slot) => {
                 slot.set(fd);
-                t.setup_n.set(n + 1);
+                self.setup_n.set(n + 1);
             }
-            None => t.setup_saturated.set(true),
+            None => self.setup_saturated.set(true),
         }
-    })
+    }
 }
 
 /// Async-signal-safe: the fork hook, in the child: start a fresh record for `pid`.
@@ -95,16 +101,8 @@ pub fn forked(pid: i32) {
 pub fn note_created(fd: i32) {
     TS.with(|t| {
         let pid = t.fork_child.get();
-        if pid == 0 || t.setup_saturated.get() || t.setup_pid.get() != pid {
-            return;
-        }
-        let n = t.setup_n.get();
-        match t.setup_fds.get(n) {
-            Some(slot) => {
-                slot.set(fd);
-                t.setup_n.set(n + 1);
-            }
-            None => t.setup_saturated.set(true),
+        if pid != 0 && !t.setup_saturated.get() && t.setup_pid.get() == pid {
+            t.push(fd);
         }
     })
 }
