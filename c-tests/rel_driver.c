@@ -12,6 +12,7 @@
  *                           timed (`us_per_exec=`); PRELOAD: preload only the children
  *   emfile BADEXE [HIGH]    use every fd (HIGH: first put one at fd HIGH, above the
  *                           lowered limit), then execs that must fail / succeed
+ *   undo N BADEXE           N leaked fds in N ranges, a failing exec: flags restored?
  *   sigexec SECS            SIGALRM handler forks+execs while main loops in hooked calls
  *   threxec BADEXE          threads in hooked calls while main execs (fails, then succeeds)
  *   fdspawn PROBE           run PROBE by fork+exec, posix_spawn, system, popen
@@ -232,6 +233,28 @@ static int cmd_emfile(const char *badexe, int high)
     char *c[] = {(char *)self, "check", NULL};
     int st = run_wait(self, c);
     printf("child=%d\n", st);
+    return 0;
+}
+
+/* N leaked fds in N separate ranges (each followed by a CLOEXEC one), then an exec
+ * that fails: how many of the leaked fds does the host find CLOEXEC afterwards? */
+static int cmd_undo(int n, const char *badexe)
+{
+    raise_nofile();
+    int *fds = calloc(n, sizeof *fds);
+    for (int i = 0; i < n; i++) {
+        fds[i] = leak();
+        if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+            return 2;
+    }
+    char *a[] = {(char *)badexe, NULL};
+    errno = 0;
+    int r = execve(badexe, a, environ);
+    int e = errno, changed = 0;
+    for (int i = 0; i < n; i++)
+        if (fcntl(fds[i], F_GETFD) != 0)
+            changed++;
+    printf("leaked=%d exec_r=%d errno=%s cloexec_after=%d\n", n, r, ename(e), changed);
     return 0;
 }
 
@@ -508,6 +531,8 @@ int main(int argc, char **argv)
         return cmd_scale(atoi(a2), atoi(argv[3]), argc > 4 ? argv[4] : NULL);
     if (!strcmp(cmd, "emfile") && argc > 2)
         return cmd_emfile(a2, argc > 3 ? atoi(argv[3]) : 0);
+    if (!strcmp(cmd, "undo") && argc > 3)
+        return cmd_undo(atoi(a2), argv[3]);
     if (!strcmp(cmd, "sigexec"))
         return cmd_sigexec(atof(a2));
     if (!strcmp(cmd, "threxec") && argc > 2)

@@ -9,6 +9,7 @@ import concurrent.futures as cf
 import os
 import re
 import shutil
+import socket
 import subprocess
 
 import realtest as rt
@@ -41,9 +42,8 @@ def _tally(rs):
 def run_mode(rep, mode, lib, probe, n_alarm, n_hping):
     d = rt.make_tmpdir(f"uwsgi-{mode}")
     log = os.path.join(d, "execguard.jsonl")
-    port, hport = rt.free_port(), None
+    port = rt.free_port()
     # hping3 needs something to SYN: a listening socket of our own on loopback.
-    import socket
     target = socket.socket()
     target.bind(("127.0.0.1", 0))
     target.listen(64)
@@ -72,8 +72,8 @@ def run_mode(rep, mode, lib, probe, n_alarm, n_hping):
         obs["alarm"] = rs
         rep.note(f"{mode}: {n_alarm} requests running alarm_probe: {_tally(rs)}")
         if hping:
-            env_h = f"http://127.0.0.1:{port}/"  # same app; the probe is chosen by the query string
-            rh = _fire(env_h + f"?hping={hport}", n_hping, 4, 10)
+            # same app; ?hping=PORT makes it run hping3 instead of alarm_probe
+            rh = _fire(f"http://127.0.0.1:{port}/?hping={hport}", n_hping, 4, 10)
             obs["hping"] = rh
             rep.note(f"{mode}: {n_hping} requests running hping3 -c 1 127.0.0.1:{hport}: {_tally(rh)}")
         else:

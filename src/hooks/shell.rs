@@ -199,17 +199,14 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     // The child of system() gets SIGINT/SIGQUIT reset unless the caller ignores them.
     let a = audit_shell("system", cmd, mask, audit::ignored_set());
-    let own = a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0;
+    // Our own spawn whenever anything is fixed, so the fds are CLOEXEC only for the
+    // spawn itself, not for as long as the command runs.
+    let own = a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0 || a.plan.fds_fixed;
     drop(inside);
     sys::set_errno(saved);
     if !own {
-        // Only fds to fix (or nothing): glibc's system with the fds CLOEXEC for the call.
         // SAFETY: forwarded.
-        let r = unsafe { real::system(cmd) };
-        let e = sys::errno();
-        a.undo.revert();
-        sys::set_errno(e);
-        return r;
+        return unsafe { real::system(cmd) };
     }
     let (reset_int, reset_quit) = quiet_enter();
     let omask = sys::sigmask(libc::SIG_BLOCK, Some(crate::policy::bit(libc::SIGCHLD))).unwrap_or(mask);
