@@ -3,7 +3,10 @@
  * begins, so whoever reads one byte past what nfds allows gets SIGSEGV. The sets
  * hold random bits. Prints a digest of every result, errno and returned set, so a
  * run under the shim can be compared with one without it.
- *   rel_select SEED ITERATIONS */
+ *   rel_select SEED ITERATIONS
+ *   rel_select cap NFDS   one select(NFDS) on plain 1024-bit fd_sets (128 bytes, then
+ *                         the guard page): the kernel reads only up to its fd table
+ *                         size (it caps nfds), so this works without the shim */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
@@ -50,8 +53,28 @@ static int pick_nfds(void)
     }
 }
 
+static int cap(int nfds)
+{
+    fd_set *s[3];
+    for (int k = 0; k < 3; k++) {
+        unsigned char *m = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED || mprotect(m + PAGE, PAGE, PROT_NONE) != 0)
+            return 2;
+        s[k] = (fd_set *)(m + PAGE - sizeof(fd_set));
+        FD_ZERO(s[k]);
+    }
+    FD_SET(1, s[1]);
+    struct timeval tv = {0, 0};
+    errno = 0;
+    int r = select(nfds, s[0], s[1], s[2], &tv);
+    printf("nfds=%d r=%d errno=%d\n", nfds, r, r < 0 ? errno : 0);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "cap"))
+        return cap(atoi(argv[2]));
     rng = argc > 1 ? strtoull(argv[1], NULL, 10) | 1 : 1;
     long iters = argc > 2 ? atol(argv[2]) : 1000;
     for (int k = 0; k < 3; k++) {
