@@ -9,7 +9,9 @@ use core::cell::Cell;
 const SETUP_MAX: usize = 64;
 
 pub struct ThreadState {
-    in_hook: Cell<bool>,
+    /// The tid inside the shim, or 0. A tid, not a flag: a vfork child killed in the
+    /// middle of a hook must not leave its parent thread "inside" forever.
+    in_hook: Cell<i32>,
     setup_pid: Cell<i32>,
     setup_n: Cell<usize>,
     setup_saturated: Cell<bool>,
@@ -24,7 +26,7 @@ pub struct ThreadState {
 thread_local! {
     static TS: ThreadState = const {
         ThreadState {
-            in_hook: Cell::new(false),
+            in_hook: Cell::new(0),
             setup_pid: Cell::new(0),
             setup_n: Cell::new(0),
             setup_saturated: Cell::new(false),
@@ -41,11 +43,12 @@ pub struct InHook(());
 /// Async-signal-safe: enter the shim unless this thread is already inside it.
 #[inline]
 pub fn enter() -> Option<InHook> {
+    let tid = sys::gettid();
     TS.with(|t| {
-        if t.in_hook.get() {
+        if t.in_hook.get() == tid {
             None
         } else {
-            t.in_hook.set(true);
+            t.in_hook.set(tid);
             Some(InHook(()))
         }
     })
@@ -54,7 +57,7 @@ pub fn enter() -> Option<InHook> {
 impl Drop for InHook {
     #[inline]
     fn drop(&mut self) {
-        TS.with(|t| t.in_hook.set(false))
+        TS.with(|t| t.in_hook.set(0))
     }
 }
 
