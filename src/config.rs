@@ -59,7 +59,6 @@ pub struct Config {
     pub origins: bool,
     /// `EXECGUARD_AUDITED` named this pid: the exec that started us was audited.
     pub audited: bool,
-    pub exe: Buf<512>,
     pub is_shell: bool,
     pub shells_extra: Buf<256>,
     /// NUL-terminated path of libexecguard.so (for following children).
@@ -83,7 +82,6 @@ impl Config {
             startup_always: false,
             origins: false,
             audited: false,
-            exe: Buf::new(),
             is_shell: false,
             shells_extra: Buf::new(),
             lib_path: Buf::new(),

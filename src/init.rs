@@ -18,6 +18,11 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     let _e = sys::ErrnoGuard::new();
     real::resolve_all();
     real::resolve_data();
+    if !crate::postfork::tls::layout_ok() {
+        // Cannot happen with the C and Rust halves built together; stay out of the way.
+        config::publish(Mode::Off);
+        return;
+    }
     // SAFETY: getauxval is always safe to call.
     let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
     let pid = sys::getpid();
@@ -28,8 +33,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
         config::publish(Mode::Off);
         return;
     }
-    exe_path(cfg, argv);
-    cfg.is_shell = policy::is_shell(strip_nul(cfg.exe.as_bytes()), cfg.shells_extra.as_bytes());
+    cfg.is_shell = is_shell(argv, cfg.shells_extra.as_bytes());
     if cfg.follow {
         lib_path(cfg);
         config::remember_follow_env(envp::iter(envp), cfg);
@@ -47,22 +51,21 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     }
 }
 
-fn strip_nul(b: &[u8]) -> &[u8] {
-    b.strip_suffix(&[0]).unwrap_or(b)
-}
-
-fn exe_path(cfg: &mut config::Config, argv: *const *const c_char) {
-    let mut buf = [0u8; 500];
-    cfg.exe.clear();
-    match sys::readlink(b"/proc/self/exe\0", &mut buf) {
-        Ok(n) => cfg.exe.raw(buf.get(..n).unwrap_or(&[])),
-        Err(_) => {
-            if !argv.is_null() {
-                // SAFETY: argv[0] is NULL or a C string (kernel-provided).
-                cfg.exe.raw(unsafe { cstr(*argv, 500) });
-            }
-        }
-    }
+/// A shell (or exec wrapper) by the name it was run as: argv[0] (a login shell's
+/// "-bash" included) or the path the kernel executed (AT_EXECFN). No readlink of
+/// /proc/self/exe at load: it costs more than everything else the constructor does.
+/// A script run through `#!/bin/sh` has the interpreter as argv[0].
+fn is_shell(argv: *const *const c_char, extra: &[u8]) -> bool {
+    let arg0 = if argv.is_null() {
+        &[][..]
+    } else {
+        // SAFETY: argv[0] is NULL or a C string (kernel-provided).
+        unsafe { cstr(*argv, 500) }
+    };
+    let arg0 = arg0.strip_prefix(b"-").unwrap_or(arg0);
+    // SAFETY: getauxval is always safe; AT_EXECFN is a C string in the auxv area.
+    let execfn = unsafe { cstr(libc::getauxval(libc::AT_EXECFN) as *const c_char, 500) };
+    policy::is_shell(arg0, extra) || policy::is_shell(execfn, extra)
 }
 
 fn lib_path(cfg: &mut config::Config) {

@@ -8,12 +8,26 @@
 //! - the host always gets the real function's result and errno;
 //! - log mode changes nothing; fix mode changes only what it logs as fixed;
 //! - the shim holds no fd between events.
+//!
+//! The library is `no_std` (std only in unit tests): std's runtime would bring
+//! libgcc_s.so into every process that loads the shim, which alone costs more than
+//! the whole start-up budget.
+#![cfg_attr(not(test), no_std)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 #![allow(clippy::missing_safety_doc)]
+
+/// The last line of defence only: nothing in the library is meant to panic.
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: abort(3) never returns.
+    unsafe { libc::abort() }
+}
 
 mod config;
 mod hooks;
 mod init;
+mod lock;
 mod policy;
 mod postfork;
 #[cfg(test)]

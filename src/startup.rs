@@ -19,22 +19,35 @@ pub fn audit(cfg: &Config, fix: bool) {
         // The exec that started us was audited by the parent's shim already.
         return;
     }
-    let mut parent = Buf::<512>::new();
-    parent_exe(&mut parent);
-    audit_fds(cfg, fix, parent.as_bytes());
-    audit_mask(fix, parent.as_bytes());
-    audit_ignored(fix, parent.as_bytes());
+    let mut parent = Parent::default();
+    audit_fds(cfg, fix, &mut parent);
+    audit_mask(fix, &mut parent);
+    audit_ignored(fix, &mut parent);
 }
 
-fn parent_exe(out: &mut Buf<512>) {
-    let mut path = Buf::<40>::new();
-    path.s("/proc/");
-    path.int(sys::getppid() as i64);
-    path.s("/exe");
-    path.byte(0);
-    let mut tmp = [0u8; 500];
-    if let Ok(n) = sys::readlink(path.as_bytes(), &mut tmp) {
-        out.raw(tmp.get(..n).unwrap_or(&[]));
+/// The parent's executable, read only when an event needs it (most processes start
+/// with nothing to report and never pay the readlink).
+#[derive(Default)]
+struct Parent {
+    exe: Buf<512>,
+    read: bool,
+}
+
+impl Parent {
+    fn exe(&mut self) -> &[u8] {
+        if !self.read {
+            self.read = true;
+            let mut path = Buf::<40>::new();
+            path.s("/proc/");
+            path.int(sys::getppid() as i64);
+            path.s("/exe");
+            path.byte(0);
+            let mut tmp = [0u8; 500];
+            if let Ok(n) = sys::readlink(path.as_bytes(), &mut tmp) {
+                self.exe.raw(tmp.get(..n).unwrap_or(&[]));
+            }
+        }
+        self.exe.as_bytes()
     }
 }
 
@@ -42,7 +55,30 @@ fn kept(cfg: &Config, fd: i32) -> bool {
     cfg.keep.contains(fd) || cfg.inherited_keep.contains(fd)
 }
 
-fn audit_fds(cfg: &Config, fix: bool, parent: &[u8]) {
+/// Async-signal-safe: true when no fd ≥ 3 is open, known without listing
+/// /proc/self/fd: since Linux 6.2 its size is the number of open fds; compare it with
+/// how many of 0–2 are open. Anything unclear answers false (list them).
+fn nothing_inherited() -> bool {
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: NUL-terminated path, valid out-pointer.
+    let r = unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, b"/proc/self/fd\0".as_ptr(), &mut st as *mut libc::stat, 0) };
+    if r != 0 || st.st_size <= 0 {
+        return false;
+    }
+    let mut p = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
+    let ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: three valid pollfds, zero timeout.
+    if unsafe { libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), 3, &ts as *const libc::timespec, core::ptr::null::<u8>(), 0) } < 0 {
+        return false;
+    }
+    let low = p.iter().filter(|p| p.revents & libc::POLLNVAL == 0).count() as i64;
+    st.st_size == low
+}
+
+fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
+    if nothing_inherited() {
+        return;
+    }
     // Pass 1: count by kind (pools are judged by their size).
     let mut counts = [0u32; KINDS.len()];
     let mut total = 0u32;
@@ -101,7 +137,7 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &[u8]) {
         ev.end_list(Some(("fds_omitted", (n - listed.min(n)) as u64)));
         ev.int("fds_total", n as i64);
         ev.kinds(&c);
-        ev.str("parent_exe", parent);
+        ev.str("parent_exe", parent.exe());
         ev.emit();
     }
 }
@@ -146,7 +182,7 @@ impl Undo {
     }
 }
 
-fn audit_mask(fix: bool, parent: &[u8]) {
+fn audit_mask(fix: bool, parent: &mut Parent) {
     let Ok(old) = sys::sigmask(libc::SIG_BLOCK, None) else { return };
     let blocked = old & !policy::GLIBC_INTERNAL;
     if blocked == 0 {
@@ -156,12 +192,14 @@ fn audit_mask(fix: bool, parent: &[u8]) {
     let mut ev = Event::start("startup_sigmask", Severity::Warn, fixed);
     ev.say(b" started with blocked");
     ev.signals("signals", blocked);
-    ev.str("parent_exe", parent);
+    ev.str("parent_exe", parent.exe());
     ev.emit();
 }
 
-fn audit_ignored(fix: bool, parent: &[u8]) {
-    let ign = ignored_set();
+fn audit_ignored(fix: bool, parent: &mut Parent) {
+    // The classic signals only: 64 queries would be a third of the start-up budget,
+    // and real-time signals are practically never ignored (exec checks all 64).
+    let ign = ignored_set(31);
     let report = ign & !policy::KEEP_IGNORED;
     if report == 0 {
         return;
@@ -183,7 +221,7 @@ fn audit_ignored(fix: bool, parent: &[u8]) {
         ev.say(b" started with ignored");
         ev.signals("signals", set);
         ev.signals("kept", ign & policy::KEEP_IGNORED);
-        ev.str("parent_exe", parent);
+        ev.str("parent_exe", parent.exe());
         ev.emit();
     }
 }

@@ -6,8 +6,8 @@
 //! installed with `scripts/real/install-deps.sh`; if that fails, the tests fail loudly.
 //! The scenarios run one at a time (they time hangs; the machines have 2 cores).
 //!
-//! The slow one (test_subprocess, ~2 min) is ignored by default:
-//!     cargo test --test real_programs -- --ignored
+//! The slow one (test_subprocess three times, 2-3.5 min) is ignored by default:
+//!     cargo test --test real_programs -- --include-ignored
 
 mod common;
 
@@ -141,7 +141,7 @@ fn socket_pool_python_select_probe() {
 }
 
 #[test]
-#[ignore = "slow (~2 min, CPython's test_subprocess three times): cargo test --test real_programs -- --ignored"]
+#[ignore = "slow (2-3.5 min, CPython's test_subprocess three times): cargo test --test real_programs -- --include-ignored"]
 fn cpython_test_subprocess() {
     scenario("pysubprocess", Duration::from_secs(900));
 }

@@ -454,17 +454,44 @@ fn log_on_a_full_disk_loses_events_not_work() {
     assert_eq!(std::fs::metadata(&log).unwrap().len(), written, "a full disk still took bytes");
 }
 
+/// Every line of a log is a whole JSON object and the file ends with a newline.
+fn no_torn_line(log: &Path) {
+    let raw = std::fs::read(log).unwrap();
+    let torn: Vec<_> = raw.split(|&b| b == b'\n').filter(|l| !l.is_empty() && serde_json::from_slice::<Value>(l).is_err()).collect();
+    assert!(torn.is_empty(), "{} torn line(s), e.g. one ending {:?}", torn.len(), torn.first().map(|l| String::from_utf8_lossy(&l[l.len().saturating_sub(80)..]).into_owned()));
+    assert!(raw.is_empty() || raw.ends_with(b"\n"), "the log ends in the middle of a line");
+}
+
 #[test]
-#[ignore = "bug: the write that fills the disk is short and leaves a torn last line (emit.rs write_line)"]
 fn log_on_a_filling_disk_has_no_torn_line() {
     need_root!();
     let Some((mnt, _u, _c)) = tiny_disk("torn") else { return };
     let log = mnt.join("log.jsonl");
     fill_up(&log);
-    let raw = std::fs::read(&log).unwrap();
-    let torn: Vec<_> = raw.split(|&b| b == b'\n').filter(|l| !l.is_empty() && serde_json::from_slice::<Value>(l).is_err()).collect();
-    assert!(torn.is_empty(), "{} torn line(s), e.g. one ending {:?}", torn.len(), torn.first().map(|l| String::from_utf8_lossy(&l[l.len().saturating_sub(80)..]).into_owned()));
-    assert!(raw.ends_with(b"\n"), "the log ends in the middle of a line");
+    no_torn_line(&log);
+}
+
+#[test]
+#[ignore = "race probe (slow): emit.rs room_for() checks free space, then writes; two writers can both see room. Not observed: 10 rounds passed at 2338d2d"]
+fn log_on_a_disk_filled_by_4_writers_has_no_torn_line() {
+    need_root!();
+    for round in 0..10 {
+        let Some((mnt, _u, _c)) = tiny_disk("torn4") else { return };
+        let log = mnt.join("log.jsonl");
+        let kids: Vec<_> = (0..4)
+            .map(|_| {
+                let mut c = Command::new(driver());
+                c.args(["forkloop", "40", "20"]).stdout(Stdio::null()).stderr(Stdio::null()).stdin(Stdio::null());
+                shim_env(&mut c, "log", Some(&log));
+                c.spawn().unwrap()
+            })
+            .collect();
+        for mut k in kids {
+            assert!(k.wait().unwrap().success());
+        }
+        eprintln!("round {round}: {} bytes", std::fs::metadata(&log).unwrap().len());
+        no_torn_line(&log);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -498,6 +525,40 @@ fn select_with_any_nfds_and_garbage_sets_reads_only_nfds() {
                     assert!((1024..nfds).contains(&fd), "fd {fd} outside [1024, {nfds}): {ev}");
                 }
             }
+        }
+    }
+}
+
+/// `select(nfds)` on plain 1024-bit sets (128 bytes, then a guard page) with only
+/// fd 1 set: the kernel caps nfds at its fd table, so without the shim this works
+/// whatever nfds says. Under the shim: same result, no crash, and it finishes.
+fn select_cap(nfds: &str, bound: Duration) -> (Run, Run) {
+    let base = run_mode(Mode::NoShim, &c_prog("rel_select"), &["cap", nfds], &[], T);
+    assert!(base.status.success(), "{}", base.context_short());
+    let t0 = Instant::now();
+    let r = run_mode(Mode::Log, &c_prog("rel_select"), &["cap", nfds], &[], bound);
+    assert!(r.status.success(), "select({nfds}) on 1024-bit sets crashed under the shim:\n{}", r.context_short());
+    assert_eq!(r.stdout, base.stdout);
+    eprintln!("select({nfds}) on 1024-bit sets under the shim: {:?}", t0.elapsed());
+    (base, r)
+}
+
+#[test]
+fn select_past_the_callers_sets_does_not_crash() {
+    for nfds in ["1025", "1100", "20000", "1048576"] {
+        select_cap(nfds, T);
+    }
+}
+
+#[test]
+#[ignore = "bug: select.rs reads ceil(nfds/64) words through process_vm_readv although the kernel stops at its fd table: select(INT_MAX) on 1024-bit sets takes minutes and the event lists fds from the next mapping"]
+fn select_int_max_stays_cheap_and_reports_only_what_the_kernel_reads() {
+    for nfds in ["1048576", "2147483647"] {
+        let (_, r) = select_cap(nfds, Duration::from_secs(10));
+        let evs = all_lines_json(&r.log);
+        for ev in named(&evs, "select_fd_overflow") {
+            let fds = ev["fds"].as_array().unwrap();
+            assert!(fds.is_empty(), "only fd 1 is set and the kernel reads no further than its fd table, yet {} fds (+{} omitted) are reported, e.g. {:?}", fds.len(), ev["fds_omitted"], &fds[..fds.len().min(5)]);
         }
     }
 }
@@ -746,24 +807,38 @@ fn emfile_host_gets_real_results() {
     let w = log_warnings(&log.stderr);
     assert!(w.values().all(|&n| n == 1), "{}", log.stderr);
     // Fix mode: identical results for the failing execs (the undo restored fd 3's
-    // flags), and the repaired child now starts, inheriting nothing.
+    // flags).
     let fix = go(Mode::Fix);
     let head = |s: &str| s.lines().take(5).collect::<Vec<_>>().join("\n");
     assert_eq!(head(&fix.stdout), head(&base.stdout));
-    assert!(fix.stdout.ends_with("open=\nchild=0\n"), "{}", fix.stdout);
 }
 
-#[test]
-#[ignore = "bug: with /proc/self/fd unopenable (EMFILE) the poll fallback stops at the soft RLIMIT_NOFILE, so fix mode misses fds above it"]
-fn emfile_fix_mode_sees_fds_above_a_lowered_soft_limit() {
-    let dir = common::tmpdir("emfile-high");
+/// Fix mode under EMFILE (soft RLIMIT_NOFILE 64, every fd used, optionally one fd at
+/// `high` above that limit): the fds are found by the ppoll fallback and closed at
+/// exec, so the child starts and inherits nothing.
+fn emfile_fix(high: Option<&str>) {
+    let dir = common::tmpdir("emfile-fix");
     let _c = Cleanup(vec![dir.clone()]);
     let bad = dir.join("bad.exe");
     std::fs::write(&bad, b"\x01\x02").unwrap();
     std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let r = run_mode(Mode::Fix, &driver(), &["emfile", bad.to_str().unwrap(), "1000"], &[], T);
+    let mut args = vec!["emfile", bad.to_str().unwrap()];
+    args.extend(high);
+    let r = run_mode(Mode::Fix, &driver(), &args, &[], T);
     assert!(r.status.success(), "{}", r.context_short());
-    assert!(r.stdout.ends_with("open=\nchild=0\n"), "fd 1000 leaked into the child: {}", r.stdout);
+    assert!(r.stdout.ends_with("open=\nchild=0\n"), "the exec'd child inherited fds (child=127: it could not even load libc):\n{}", r.stdout);
+}
+
+#[test]
+#[ignore = "bug: fds.rs probes in ppoll batches of 256, and ppoll fails EINVAL when nfds > soft RLIMIT_NOFILE (64 here): no fd is seen, nothing is fixed"]
+fn emfile_fix_mode_repairs_via_the_poll_fallback() {
+    emfile_fix(None);
+}
+
+#[test]
+#[ignore = "bug: as emfile_fix_mode_repairs_via_the_poll_fallback (ppoll batch > soft limit); the probe bound itself now reaches the hard limit"]
+fn emfile_fix_mode_sees_fds_above_a_lowered_soft_limit() {
+    emfile_fix(Some("1000"));
 }
 
 #[test]

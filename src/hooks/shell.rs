@@ -20,7 +20,7 @@ use crate::postfork::line::{cstr, Buf};
 use crate::postfork::{fds, sys, tls};
 use crate::real;
 use libc::{c_char, c_int, pid_t, FILE};
-use std::sync::Mutex;
+use crate::lock::SpinLock;
 
 const SH: &[u8] = b"/bin/sh\0";
 
@@ -104,24 +104,25 @@ struct Quiet {
     quit: libc::sigaction,
 }
 
-// SAFETY: plain data behind a Mutex.
+// SAFETY: plain data behind a lock.
 unsafe impl Send for Quiet {}
 
-static QUIET: Mutex<Option<Quiet>> = Mutex::new(None);
+static QUIET: SpinLock<Quiet> = SpinLock::new(Quiet {
+    users: 0,
+    // SAFETY: an all-zero sigaction is a valid value (SIG_DFL, empty mask).
+    intr: unsafe { core::mem::zeroed() },
+    // SAFETY: as above.
+    quit: unsafe { core::mem::zeroed() },
+});
 
 fn quiet_enter() -> (bool, bool) {
-    let mut g = QUIET.lock().unwrap_or_else(|e| e.into_inner());
-    let q = g.get_or_insert_with(|| Quiet {
-        users: 0,
-        // SAFETY: zeroed sigaction is valid.
-        intr: unsafe { core::mem::zeroed() },
-        quit: unsafe { core::mem::zeroed() },
-    });
+    let mut q = QUIET.lock();
     if q.users == 0 {
         // SAFETY: zeroed sigaction with SIG_IGN; old actions saved for restore.
         unsafe {
             let mut ign: libc::sigaction = core::mem::zeroed();
             ign.sa_sigaction = libc::SIG_IGN;
+            let q = &mut *q;
             libc::sigaction(libc::SIGINT, &ign, &mut q.intr);
             libc::sigaction(libc::SIGQUIT, &ign, &mut q.quit);
         }
@@ -131,15 +132,13 @@ fn quiet_enter() -> (bool, bool) {
 }
 
 fn quiet_leave() {
-    let mut g = QUIET.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(q) = g.as_mut() {
-        q.users = q.users.saturating_sub(1);
-        if q.users == 0 {
-            // SAFETY: restoring the saved actions.
-            unsafe {
-                libc::sigaction(libc::SIGINT, &q.intr, core::ptr::null_mut());
-                libc::sigaction(libc::SIGQUIT, &q.quit, core::ptr::null_mut());
-            }
+    let mut q = QUIET.lock();
+    q.users = q.users.saturating_sub(1);
+    if q.users == 0 {
+        // SAFETY: restoring the saved actions.
+        unsafe {
+            libc::sigaction(libc::SIGINT, &q.intr, core::ptr::null_mut());
+            libc::sigaction(libc::SIGQUIT, &q.quit, core::ptr::null_mut());
         }
     }
 }
@@ -198,7 +197,7 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     let saved = sys::errno();
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     // The child of system() gets SIGINT/SIGQUIT reset unless the caller ignores them.
-    let a = audit_shell("system", cmd, mask, audit::ignored_set());
+    let a = audit_shell("system", cmd, mask, audit::ignored_set(64));
     // Our own spawn whenever anything is fixed, so the fds are CLOEXEC only for the
     // spawn itself, not for as long as the command runs.
     let own = a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0 || a.plan.fds_fixed;
@@ -241,7 +240,7 @@ struct Stream {
 }
 
 const STREAMS: usize = 64;
-static OURS: Mutex<[Option<Stream>; STREAMS]> = Mutex::new([const { None }; STREAMS]);
+static OURS: SpinLock<[Option<Stream>; STREAMS]> = SpinLock::new([const { None }; STREAMS]);
 
 #[no_mangle]
 pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE {
@@ -257,7 +256,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     let reading = m.first() == Some(&b'r');
     let valid = matches!(m.first(), Some(b'r' | b'w'));
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
-    let a = audit_shell("popen", cmd, mask, audit::ignored_set());
+    let a = audit_shell("popen", cmd, mask, audit::ignored_set(64));
     let own = valid && (a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0);
     drop(inside);
     sys::set_errno(saved);
@@ -283,7 +282,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
 }
 
 unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit) -> Result<*mut FILE, c_int> {
-    let mut slots = OURS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut slots = OURS.lock();
     let Some(slot) = slots.iter().position(|s| s.is_none()) else {
         a.undo.revert();
         return Err(libc::EMFILE);
@@ -349,7 +348,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
 #[no_mangle]
 pub unsafe extern "C" fn pclose(f: *mut FILE) -> c_int {
     let mine = {
-        let mut slots = OURS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = OURS.lock();
         slots.iter_mut().find(|s| s.as_ref().map(|s| s.file) == Some(f as usize)).and_then(|s| s.take())
     };
     let Some(s) = mine else {

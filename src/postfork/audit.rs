@@ -114,7 +114,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     if !cfg.is_shell {
         found |= sigign(sp, fix, undo);
     } else {
-        found |= ignored_set() & !policy::KEEP_IGNORED != 0;
+        found |= ignored_set(64) & !policy::KEEP_IGNORED != 0;
     }
     Outcome { found }
 }
@@ -343,10 +343,10 @@ fn blocked_by(ev: &mut Event) {
     }
 }
 
-/// Async-signal-safe: the set of signals whose disposition is SIG_IGN.
-pub fn ignored_set() -> u64 {
+/// Async-signal-safe: the set of signals 1..=`upto` whose disposition is SIG_IGN.
+pub fn ignored_set(upto: i32) -> u64 {
     let mut set = 0u64;
-    for sig in 1..=64 {
+    for sig in 1..=upto.min(64) {
         let b = policy::bit(sig);
         if b & (policy::GLIBC_INTERNAL | policy::UNCHANGEABLE) != 0 {
             continue;
@@ -370,7 +370,7 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
 }
 
 fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
-    let ign = ignored_set();
+    let ign = ignored_set(64);
     let report = ign & !policy::KEEP_IGNORED;
     if report == 0 {
         return false;

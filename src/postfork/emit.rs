@@ -53,8 +53,10 @@ impl Event {
             l.s(",\"tid\":");
             l.int(sys::gettid() as i64);
             l.s(",\"exe\":");
-            let exe = cfg.map(|c| c.exe.as_bytes()).unwrap_or(&[]);
-            l.json_str(exe);
+            // Read per event, not at load: most processes never log anything.
+            let mut exe = [0u8; 512];
+            let n = sys::readlink(b"/proc/self/exe\0", &mut exe).unwrap_or(0);
+            l.json_str(exe.get(..n).unwrap_or(&[]));
             l.s(",\"mode\":\"");
             l.s(config::mode().name());
             l.byte(b'"');

@@ -36,7 +36,8 @@ impl FdIter {
             0,
         )
         .unwrap_or(-1);
-        let limit = probe_limit();
+        // The probing bound costs a syscall: only the fallback needs it.
+        let limit = if dir >= 0 { 0 } else { probe_limit() };
         FdIter {
             dir,
             buf: [0; 2048],

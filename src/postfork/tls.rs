@@ -8,6 +8,8 @@ use core::cell::Cell;
 
 const SETUP_MAX: usize = 64;
 
+/// All-zero is the initial state (the C block starts zeroed in every thread).
+#[repr(C)]
 pub struct ThreadState {
     /// The tid inside the shim, or 0. A tid, not a flag: a vfork child killed in the
     /// middle of a hook must not leave its parent thread "inside" forever.
@@ -23,18 +25,33 @@ pub struct ThreadState {
     fork_child: Cell<i32>,
 }
 
-thread_local! {
-    static TS: ThreadState = const {
-        ThreadState {
-            in_hook: Cell::new(0),
-            setup_pid: Cell::new(0),
-            setup_n: Cell::new(0),
-            setup_saturated: Cell::new(false),
-            setup_fds: [const { Cell::new(-1) }; SETUP_MAX],
-            blocked_by: Cell::new(0),
-            fork_child: Cell::new(0),
-        }
-    };
+extern "C" {
+    fn execguard_tls() -> *mut ThreadState;
+    fn execguard_tls_size() -> libc::c_ulong;
+}
+
+const _: () = assert!(core::mem::size_of::<ThreadState>() <= 1024, "src/c/tls.c holds 1024 bytes");
+
+/// Async-signal-safe: this thread's state (a thread-local block in src/c/tls.c).
+struct Ts;
+
+impl Ts {
+    #[inline]
+    fn with<R>(&self, f: impl FnOnce(&ThreadState) -> R) -> R {
+        // SAFETY: the C block is at least size_of::<ThreadState>() bytes (checked at
+        // compile time against the C constant, and at load time in debug builds),
+        // 16-aligned, zero-initialised — a valid ThreadState — and private to this
+        // thread, so shared references to its Cells never cross threads.
+        f(unsafe { &*execguard_tls() })
+    }
+}
+
+static TS: Ts = Ts;
+
+/// Load time: the C block must be as large as the Rust layout.
+pub fn layout_ok() -> bool {
+    // SAFETY: a plain function returning a constant.
+    unsafe { execguard_tls_size() as usize >= core::mem::size_of::<ThreadState>() }
 }
 
 /// Held while a hook does its own work; nested hooks pass straight through.
