@@ -24,6 +24,13 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
     unsafe { libc::abort() }
 }
 
+/// The precompiled `core` names an unwinding personality even with panic = "abort"
+/// (release builds drop the reference through LTO, debug builds do not). Nothing
+/// ever unwinds through this library, so it is never called.
+#[cfg(not(test))]
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+
 mod config;
 mod hooks;
 mod init;

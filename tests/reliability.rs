@@ -237,6 +237,25 @@ fn privileged_setuid_process_opens_no_path_from_env() {
     );
     assert!(!log.exists(), "a setuid process created EXECGUARD_LOG");
     assert!(!out.stderr.contains("cannot open the log"), "it even tried to open it: {}", out.stderr);
+    // setgid and file capabilities make AT_SECURE too: same rule.
+    let sgid = dir.join("rel_driver_sgid");
+    std::fs::copy(driver(), &sgid).unwrap();
+    std::fs::set_permissions(&sgid, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    let mut variants = vec![("setgid", sgid)];
+    let fcap = dir.join("rel_driver_fcap");
+    std::fs::copy(driver(), &fcap).unwrap();
+    std::fs::set_permissions(&fcap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    match Command::new("setcap").arg("cap_net_bind_service+ep").arg(&fcap).status() {
+        Ok(st) if st.success() => variants.push(("file capability", fcap)),
+        _ => eprintln!("file-capability variant skipped: setcap unavailable or refused"),
+    }
+    for (what, prog) in &variants {
+        let out = go(prog, &log);
+        assert!(out.status.success(), "{what}: {}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("at_secure=1") && out.stdout.contains("child=0"), "{what}: {}", out.stdout);
+        assert!(out.stderr.contains("exec_fd_leak"), "{what}: shim not loaded or silent: {}", out.stderr);
+        assert!(!log.exists(), "{what}: EXECGUARD_LOG was created");
+    }
     // A log path that exists is not written either.
     let out = go(&suid, &existing);
     assert!(out.status.success());
