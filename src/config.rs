@@ -42,6 +42,8 @@ pub const KNOBS: &[Knob] = &[
     Knob { name: "EXECGUARD_STARTUP", default: "auto", help: "always: start-side audit reports even what the parent's shim already reported" },
     Knob { name: "EXECGUARD_SHELLS", default: "", help: "colon list of extra program names treated as shells" },
     Knob { name: "EXECGUARD_ORIGINS", default: "0", help: "1: record where each non-CLOEXEC fd and each mask was made (module+offset)" },
+    Knob { name: "EXECGUARD_KEEP_IGNORED", default: "SIGHUP", help: "comma list of signals left ignored in fix mode (SIGHUP for nohup; add SIGPIPE,SIGXFSZ for subprocess restore_signals=False)" },
+    Knob { name: "EXECGUARD_INFO", default: "0", help: "1: also print info events (sigmask_block, fork_threads) on stderr; the JSON log always has them" },
 ];
 
 pub struct Config {
@@ -57,6 +59,10 @@ pub struct Config {
     pub pool_min: u32,
     pub startup_always: bool,
     pub origins: bool,
+    /// Ignored signals that stay ignored in fix mode (kernel sigset word).
+    pub keep_ignored: u64,
+    /// Print info events in the human (stderr) form.
+    pub info: bool,
     /// `EXECGUARD_AUDITED` named this pid: the exec that started us was audited.
     pub audited: bool,
     pub is_shell: bool,
@@ -81,6 +87,8 @@ impl Config {
             pool_min: policy::POOL_MIN_DEFAULT,
             startup_always: false,
             origins: false,
+            keep_ignored: policy::KEEP_IGNORED,
+            info: false,
             audited: false,
             is_shell: false,
             shells_extra: Buf::new(),
@@ -192,6 +200,22 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             b"EXECGUARD_FOLLOW" => cfg.follow = matches!(value, b"1" | b"yes" | b"true" | b"on"),
             b"EXECGUARD_ORIGINS" => cfg.origins = matches!(value, b"1" | b"yes" | b"true" | b"on"),
             b"EXECGUARD_STARTUP" => cfg.startup_always = value == b"always",
+            b"EXECGUARD_INFO" => cfg.info = matches!(value, b"1" | b"yes" | b"true" | b"on"),
+            b"EXECGUARD_KEEP_IGNORED" => {
+                let mut set = 0u64;
+                let mut ok = true;
+                for item in value.split(|&b| b == b',').filter(|i| !i.is_empty()) {
+                    match crate::postfork::names::parse_signal(item) {
+                        Some(sig) => set |= policy::bit(sig),
+                        None => ok = false,
+                    }
+                }
+                if ok {
+                    cfg.keep_ignored = set;
+                } else {
+                    w.push("EXECGUARD_KEEP_IGNORED");
+                }
+            }
             b"EXECGUARD_BLOCK_INTERVAL" => match policy::parse_pid(value) {
                 Some(s) if (1..=3600).contains(&s) => cfg.block_interval_ms = s as i64 * 1000,
                 _ => w.push("EXECGUARD_BLOCK_INTERVAL"),
@@ -271,6 +295,16 @@ mod tests {
         assert_eq!(c.mode, Mode::Log);
         assert_eq!(c.block_interval_ms, 2000);
         assert_eq!(w.n, 3);
+    }
+
+    #[test]
+    fn keep_ignored_and_info() {
+        let (c, w) = parse(&[b"EXECGUARD_KEEP_IGNORED=SIGHUP,PIPE,25", b"EXECGUARD_INFO=1"], 1);
+        assert_eq!(w.n, 0);
+        assert_eq!(c.keep_ignored, policy::bit(1) | policy::bit(13) | policy::bit(25));
+        assert!(c.info);
+        let (c, w) = parse(&[b"EXECGUARD_KEEP_IGNORED=SIGNOPE"], 1);
+        assert_eq!((w.n, c.keep_ignored), (1, policy::KEEP_IGNORED));
     }
 
     #[test]

@@ -21,6 +21,9 @@ impl Missing for c_int {
         -1
     }
 }
+impl Missing for () {
+    fn missing() -> Self {}
+}
 impl<T> Missing for *mut T {
     fn missing() -> Self {
         crate::postfork::sys::set_errno(libc::ENOSYS);
@@ -108,6 +111,8 @@ real_table! {
     epoll_create: fn(n: c_int) -> c_int;
     epoll_create1: fn(f: c_int) -> c_int;
     eventfd: fn(v: libc::c_uint, f: c_int) -> c_int;
+    close_range: fn(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int;
+    closefrom: fn(low: c_int) -> ();
 }
 
 /// `__libc_single_threaded` (glibc ≥ 2.32): 1 while the process never made a thread.

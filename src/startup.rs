@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::policy;
-use crate::postfork::audit::{ignored_set, set_disposition};
+use crate::postfork::audit::{ignored_set, keep_ignored, set_disposition};
 use crate::postfork::classify::{self, KINDS};
 use crate::postfork::emit::{Event, Severity};
 use crate::postfork::line::Buf;
@@ -200,7 +200,7 @@ fn audit_ignored(fix: bool, parent: &mut Parent) {
     // The classic signals only: 64 queries would be a third of the start-up budget,
     // and real-time signals are practically never ignored (exec checks all 64).
     let ign = ignored_set(31);
-    let report = ign & !policy::KEEP_IGNORED;
+    let report = ign & !keep_ignored();
     if report == 0 {
         return;
     }
@@ -220,7 +220,7 @@ fn audit_ignored(fix: bool, parent: &mut Parent) {
         let mut ev = Event::start("startup_sigign", Severity::Warn, fixed);
         ev.say(b" started with ignored");
         ev.signals("signals", set);
-        ev.signals("kept", ign & policy::KEEP_IGNORED);
+        ev.signals("kept", ign & keep_ignored());
         ev.str("parent_exe", parent.exe());
         ev.emit();
     }

@@ -205,9 +205,13 @@ case, probe = sys.argv[1], sys.argv[2]
 l = socket.socket()
 l.bind(("127.0.0.1", 0))
 l.listen(4)
-print(f"pid={os.getpid()}\nport={l.getsockname()[1]}\nfd={l.fileno()}", flush=True)
+fd = l.fileno()
 if case != "pass_fds":
-    os.set_inheritable(l.fileno(), True)
+    # The accidental leak: a C library's dup(), which never copies CLOEXEC (Python's
+    # own os.dup and set_inheritable are explicit, and the shim trusts them).
+    import ctypes
+    fd = ctypes.CDLL(None).dup(l.fileno())
+print(f"pid={os.getpid()}\nport={l.getsockname()[1]}\nfd={fd}", flush=True)
 if case == "close_fds_false":
     r = subprocess.run([probe], close_fds=False).returncode
 elif case == "pass_fds":
@@ -295,14 +299,15 @@ fn python_os_popen_nothing_to_report() {
 const RUST_SRC: &str = r#"
 use std::os::fd::AsRawFd;
 extern "C" {
-    fn fcntl(fd: i32, cmd: i32, ...) -> i32;
+    fn dup(fd: i32) -> i32;
 }
 fn main() {
     let probe = std::env::args().nth(1).unwrap();
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    // SAFETY: F_SETFD (2) to 0 on a socket this program owns: the leak under test.
-    unsafe { fcntl(l.as_raw_fd(), 2, 0) };
-    println!("pid={}\nport={}\nfd={}", std::process::id(), l.local_addr().unwrap().port(), l.as_raw_fd());
+    // SAFETY: dup(2) of a socket this program owns: the copy has no CLOEXEC, the
+    // accidental leak under test (an explicit fcntl(F_SETFD, 0) would be deliberate).
+    let fd = unsafe { dup(l.as_raw_fd()) };
+    println!("pid={}\nport={}\nfd={}", std::process::id(), l.local_addr().unwrap().port(), fd);
     let st = std::process::Command::new(&probe).status().unwrap();
     println!("status={}", st.code().unwrap_or(-1));
 }

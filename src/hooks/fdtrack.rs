@@ -1,6 +1,7 @@
 //! fds a process sets up for its child on purpose: targets of dup2/dup3, fds whose
-//! CLOEXEC it cleared (fcntl, fcntl64, ioctl FIONCLEX — CPython's pass_fds uses the
-//! ioctl) and F_DUPFD results. Recorded in the thread's pid-tagged record (see
+//! CLOEXEC it cleared (fcntl, fcntl64, ioctl FIONCLEX — CPython's pass_fds and
+//! os.set_inheritable use the ioctl) and F_DUPFD results. A CLOEXEC clear also goes
+//! into the process-wide record (postfork/deliberate.rs) that children trust. Recorded in the thread's pid-tagged record (see
 //! postfork/tls.rs); the hot path is one or two comparisons. Small room.
 
 use crate::config::{self, Mode};
@@ -38,13 +39,24 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     r
 }
 
+/// CLOEXEC cleared on purpose: set-up work in a child, and a standing "children
+/// get this" in any process.
+#[inline]
+fn cleared(fd: c_int) {
+    note(fd);
+    if fd >= 3 && config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        crate::postfork::deliberate::mark(fd);
+    }
+}
+
 #[inline]
 fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
     if r < 0 {
         return;
     }
     match cmd {
-        libc::F_SETFD if arg & libc::FD_CLOEXEC as c_ulong == 0 => note(fd),
+        libc::F_SETFD if arg & libc::FD_CLOEXEC as c_ulong == 0 => cleared(fd),
         libc::F_DUPFD => note(r),
         _ => {}
     }
@@ -74,7 +86,31 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::ioctl(fd, req, arg) };
     if r == 0 && req == libc::FIONCLEX as c_ulong {
-        note(fd);
+        cleared(fd);
     }
     r
+}
+
+/// Async-signal-safe: a sweep to the top of the fd space means the survivors are
+/// chosen (a child keeping pass_fds closes the gaps around them this way).
+#[no_mangle]
+pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::close_range(first, last, flags) };
+    if r == 0 && last >= i32::MAX as libc::c_uint && config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        tls::note_sweep();
+    }
+    r
+}
+
+/// Async-signal-safe: closes every fd from `low` up.
+#[no_mangle]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    // SAFETY: forwarded.
+    unsafe { real::closefrom(low) };
+    if config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        tls::note_sweep();
+    }
 }

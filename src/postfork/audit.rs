@@ -7,7 +7,7 @@ use super::classify::{self, KINDS};
 use super::emit::{Event, Severity};
 use super::envp::{self, Argv};
 use super::line::cstr;
-use super::{fds, maps, sys, tls};
+use super::{deliberate, fds, maps, sys, tls};
 use crate::config::{self, Mode};
 use crate::policy::{self, FdRanges};
 
@@ -114,7 +114,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     if !cfg.is_shell {
         found |= sigign(sp, fix, undo);
     } else {
-        found |= ignored_set(64) & !policy::KEEP_IGNORED != 0;
+        found |= ignored_set(64) & !keep_ignored() != 0;
     }
     Outcome { found }
 }
@@ -136,11 +136,15 @@ enum Fate {
     Leaked,
 }
 
-/// Async-signal-safe: what happens to `fd` at the exec.
-fn fate(fd: i32, keep: &FdRanges, pid: i32, parent_side: bool) -> Fate {
+/// Async-signal-safe: what happens to `fd` at the exec. `pid`/`ppid` are this
+/// process's; a parent-side audit (posix_spawn) trusts only its own acts.
+fn fate(fd: i32, keep: &FdRanges, pid: i32, ppid: i32, parent_side: bool) -> Fate {
     if matches!(fds::cloexec(fd), Ok(true) | Err(_)) {
         Fate::Closed
-    } else if keep.contains(fd) || (!parent_side && tls::is_setup(fd, pid)) {
+    } else if keep.contains(fd)
+        || (!parent_side && (tls::is_setup(fd, pid) || tls::swept(pid)))
+        || deliberate::trusted(fd, pid, if parent_side { pid } else { ppid })
+    {
         Fate::Kept
     } else {
         Fate::Leaked
@@ -149,8 +153,8 @@ fn fate(fd: i32, keep: &FdRanges, pid: i32, parent_side: bool) -> Fate {
 
 fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
     let keep = keep_set(sp, cfg);
-    let pid = sys::getpid();
-    let found = fds::FdIter::new(3).any(|fd| fate(fd, &keep, pid, sp.parent_side) != Fate::Closed);
+    let (pid, ppid) = (sys::getpid(), sys::getppid());
+    let found = fds::FdIter::new(3).any(|fd| fate(fd, &keep, pid, ppid, sp.parent_side) != Fate::Closed);
     found
 }
 
@@ -182,7 +186,7 @@ fn argv(ev: &mut Event, argv: Argv) {
 
 fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool {
     let keep = keep_set(sp, cfg);
-    let pid = sys::getpid();
+    let (pid, ppid) = (sys::getpid(), sys::getppid());
     let mut ev = Event::start("exec_fd_leak", Severity::Warn, fix);
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
@@ -197,7 +201,7 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
     let mut fix_errors = 0u32;
     let mut kept_any = false;
     for fd in fds::FdIter::new(3) {
-        match fate(fd, &keep, pid, sp.parent_side) {
+        match fate(fd, &keep, pid, ppid, sp.parent_side) {
             Fate::Closed => continue,
             Fate::Kept => {
                 kept_any = true;
@@ -284,14 +288,14 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
     let Some(cfg) = config::get() else { return plan };
     let fix = config::mode() == Mode::Fix;
     if cfg.is_shell {
-        plan.found |= any_leak(sp, cfg) || child_ign & !policy::KEEP_IGNORED != 0;
+        plan.found |= any_leak(sp, cfg) || child_ign & !keep_ignored() != 0;
     } else {
         let leaked = fd_leak(sp, cfg, fix, undo);
         plan.fds_fixed = fix && undo.n > 0;
         plan.found |= leaked;
-        let report = child_ign & !policy::KEEP_IGNORED;
+        let report = child_ign & !keep_ignored();
         if report != 0 {
-            report_sigign(sp, report, child_ign & policy::KEEP_IGNORED, fix);
+            report_sigign(sp, report, child_ign & keep_ignored(), fix);
             plan.found = true;
             if fix {
                 plan.child_default = report;
@@ -343,6 +347,11 @@ fn blocked_by(ev: &mut Event) {
     }
 }
 
+/// Async-signal-safe: ignored signals that stay ignored in fix mode.
+pub fn keep_ignored() -> u64 {
+    config::get().map(|c| c.keep_ignored).unwrap_or(policy::KEEP_IGNORED)
+}
+
 /// Async-signal-safe: the set of signals 1..=`upto` whose disposition is SIG_IGN.
 pub fn ignored_set(upto: i32) -> u64 {
     let mut set = 0u64;
@@ -371,7 +380,7 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
 
 fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     let ign = ignored_set(64);
-    let report = ign & !policy::KEEP_IGNORED;
+    let report = ign & !keep_ignored();
     if report == 0 {
         return false;
     }
@@ -387,7 +396,7 @@ fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
             }
         }
     }
-    report_sigign(sp, report, ign & policy::KEEP_IGNORED, fixed);
+    report_sigign(sp, report, ign & keep_ignored(), fixed);
     true
 }
 

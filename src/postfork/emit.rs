@@ -18,6 +18,8 @@ pub enum Severity {
 }
 
 pub struct Event {
+    /// An info event in the human form without EXECGUARD_INFO: built, not written.
+    muted: bool,
     line: Line,
     json: bool,
     fixed: bool,
@@ -31,7 +33,8 @@ impl Event {
     pub fn start(name: &str, sev: Severity, fixed: bool) -> Event {
         let cfg = config::get();
         let json = cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
-        let mut ev = Event { line: Line::new(), json, fixed, list_first: true, soft_limit: LINE_MAX };
+        let muted = !json && sev == Severity::Info && !cfg.map(|c| c.info).unwrap_or(false);
+        let mut ev = Event { muted, line: Line::new(), json, fixed, list_first: true, soft_limit: LINE_MAX };
         let l = &mut ev.line;
         let pid = sys::getpid();
         if json {
@@ -279,8 +282,8 @@ impl Event {
             }
             self.line.byte(b'\n');
         }
-        if self.line.overflowed() {
-            // Never write a torn line: fall back to a line that says what happened.
+        if self.line.overflowed() || self.muted {
+            // Never write a torn line.
             return;
         }
         write_line(self.line.as_bytes());

@@ -15,7 +15,11 @@ pub fn signal<const N: usize>(sig: i32, out: &mut super::line::Buf<N>) {
         // glibc keeps 32 and 33 for itself (thread cancellation, setxid).
         out.s("SIG");
         out.int(sig as i64);
-    } else if (34..=64).contains(&sig) {
+    } else if sig == 34 {
+        out.s("SIGRTMIN");
+    } else if sig == 64 {
+        out.s("SIGRTMAX");
+    } else if (35..64).contains(&sig) {
         out.s("SIGRTMIN+");
         out.int((sig - 34) as i64);
     } else {
@@ -42,6 +46,28 @@ const ERRNOS: [&str; 134] = [
     "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED", "EKEYREVOKED",
     "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL", "EHWPOISON",
 ];
+
+/// A signal by name (`SIGPIPE`, `PIPE`, `SIGRTMIN+2`) or number; None if unknown.
+pub fn parse_signal(s: &[u8]) -> Option<i32> {
+    let s = s.strip_prefix(b"SIG").unwrap_or(s);
+    if let Some(i) = SIGNALS.iter().position(|n| n.as_bytes().get(3..) == Some(s)) {
+        return Some(i as i32).filter(|&i| i > 0);
+    }
+    let num = |d: &[u8]| -> Option<i32> {
+        if d.is_empty() || d.len() > 2 || !d.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        Some(d.iter().fold(0i32, |v, &b| v * 10 + (b - b'0') as i32))
+    };
+    match s {
+        b"RTMIN" => Some(34),
+        b"RTMAX" => Some(64),
+        _ => match s.strip_prefix(b"RTMIN+") {
+            Some(n) => num(n).map(|n| 34 + n).filter(|&v| v <= 64),
+            None => num(s).filter(|&v| (1..=64).contains(&v)),
+        },
+    }
+}
 
 /// Async-signal-safe: the symbolic name of an errno value.
 pub fn errno<const N: usize>(e: i32, out: &mut super::line::Buf<N>) {
@@ -79,6 +105,12 @@ mod tests {
                 assert_eq!(b.as_bytes(), want.as_bytes());
             }
         }
+        assert_eq!(parse_signal(b"SIGPIPE"), Some(libc::SIGPIPE));
+        assert_eq!(parse_signal(b"XFSZ"), Some(libc::SIGXFSZ));
+        assert_eq!(parse_signal(b"13"), Some(13));
+        assert_eq!(parse_signal(b"SIGRTMIN+2"), Some(36));
+        assert_eq!(parse_signal(b"SIGNOPE"), None);
+        assert_eq!(parse_signal(b"0"), None);
         let mut b = Buf::<32>::new();
         errno(libc::EALREADY, &mut b);
         assert_eq!(b.as_bytes(), b"EALREADY");

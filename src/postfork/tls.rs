@@ -23,6 +23,9 @@ pub struct ThreadState {
     /// Set by the fork hook in the child: this thread is a fork child's only thread,
     /// and fds it creates before exec are made for the new program.
     fork_child: Cell<i32>,
+    /// The pid that closed fds in bulk up to the top (close_range/closefrom): what
+    /// survives in it was chosen (CPython's close_fds with pass_fds).
+    swept_pid: Cell<i32>,
 }
 
 extern "C" {
@@ -136,6 +139,17 @@ pub fn is_setup(fd: i32, pid: i32) -> bool {
         }
         t.setup_saturated.get() || t.setup_fds.iter().take(t.setup_n.get()).any(|c| c.get() == fd)
     })
+}
+
+/// Async-signal-safe: this process closed every fd above some point.
+pub fn note_sweep() {
+    let pid = sys::getpid();
+    TS.with(|t| t.swept_pid.set(pid))
+}
+
+/// Async-signal-safe: did process `pid` (this one) sweep its fds?
+pub fn swept(pid: i32) -> bool {
+    TS.with(|t| t.swept_pid.get() == pid)
 }
 
 /// Async-signal-safe.

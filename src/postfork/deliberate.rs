@@ -1,0 +1,34 @@
+//! fds a process made inheritable on purpose, by clearing FD_CLOEXEC itself
+//! (`fcntl(F_SETFD, 0)`, `ioctl(FIONCLEX)` — Python's `os.set_inheritable`). Unlike
+//! the per-thread record of what a child sets up between fork and exec (tls.rs),
+//! this one is process-wide and outlives the fork: a child trusts an entry written
+//! by its parent or by itself, and only while the fd still names the same inode
+//! (a closed and reused number is not trusted).
+//! Small room: entries are a pid tag and an inode, written with relaxed stores; an
+//! entry a vfork child writes carries the child's pid, which its parent never
+//! trusts.
+
+use super::sys;
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+
+const MAX_FD: usize = 65536;
+static PID: [AtomicI32; MAX_FD] = [const { AtomicI32::new(0) }; MAX_FD];
+static INO: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
+
+/// Async-signal-safe: `fd` was made inheritable on purpose by this process.
+pub fn mark(fd: i32) {
+    let (Some(p), Some(i)) = (PID.get(fd as usize), INO.get(fd as usize)) else { return };
+    let Ok(st) = sys::fstat(fd) else { return };
+    i.store(st.st_ino, Ordering::Relaxed);
+    p.store(sys::getpid(), Ordering::Relaxed);
+}
+
+/// Async-signal-safe: did this process (`pid`) or its parent make `fd` inheritable?
+pub fn trusted(fd: i32, pid: i32, ppid: i32) -> bool {
+    let (Some(p), Some(i)) = (PID.get(fd as usize), INO.get(fd as usize)) else { return false };
+    let tag = p.load(Ordering::Relaxed);
+    if tag == 0 || (tag != pid && tag != ppid) {
+        return false;
+    }
+    matches!(sys::fstat(fd), Ok(st) if st.st_ino == i.load(Ordering::Relaxed))
+}
