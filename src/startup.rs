@@ -109,9 +109,9 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
         if kept(cfg, fd) {
             continue;
         }
-        let info = classify::classify(fd);
-        let n_kind = counts.get(info.kind.index()).copied().unwrap_or(0);
-        let repair = fix && policy::startup_repairable(info.kind, n_kind, cfg.pool_min);
+        let kind = classify::kind(fd);
+        let n_kind = counts.get(kind.index()).copied().unwrap_or(0);
+        let repair = fix && policy::startup_repairable(kind, n_kind, cfg.pool_min);
         let (ev, n, listed, c) = if repair {
             to_close.push(fd);
             (&mut fixed_ev, &mut nfixed, &mut lfixed, &mut cfixed)
@@ -119,10 +119,12 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
             (&mut left_ev, &mut nleft, &mut lleft, &mut cleft)
         };
         *n += 1;
-        if let Some(k) = c.get_mut(info.kind.index()) {
+        if let Some(k) = c.get_mut(kind.index()) {
             *k += 1;
         }
-        if *listed < DETAIL_MAX && ev.fd_item(&info) {
+        // Addresses and paths only for what fits in the line (19 000 inherited fds
+        // would otherwise cost 19 000 readlinks).
+        if *listed < DETAIL_MAX && ev.fd_item(&classify::classify(fd)) {
             *listed += 1;
         } else {
             *listed = DETAIL_MAX;

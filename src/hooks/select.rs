@@ -5,7 +5,7 @@
 
 use crate::config::{self, Mode};
 use crate::postfork::emit::{Event, Severity};
-use crate::postfork::{sys, tls};
+use crate::postfork::{fds, sys, tls};
 use crate::real;
 use core::sync::atomic::{AtomicU64, Ordering};
 use libc::{c_int, fd_set, sigset_t, timespec, timeval};
@@ -34,23 +34,27 @@ pub unsafe extern "C" fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e:
     unsafe { real::pselect(nfds, r, w, e, t, m) }
 }
 
-/// Async-signal-safe: one word of the caller's memory via process_vm_readv on
-/// ourselves, which fails with EFAULT instead of faulting.
-fn safe_word(p: *const u64) -> Option<u64> {
-    let mut v: u64 = 0;
-    let local = libc::iovec { iov_base: &mut v as *mut u64 as *mut libc::c_void, iov_len: 8 };
-    let remote = libc::iovec { iov_base: p as *mut libc::c_void, iov_len: 8 };
-    // SAFETY: the kernel validates the remote range; local is our stack word.
-    let n = unsafe { libc::syscall(libc::SYS_process_vm_readv, sys::getpid(), &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) };
-    if n == 8 {
-        Some(v)
+const CHUNK: usize = 64;
+
+/// Async-signal-safe: copy up to `n` words of the caller's memory at `p` via
+/// process_vm_readv on ourselves, which stops at an unmapped page instead of
+/// faulting. Returns how many whole words were copied.
+fn safe_read(p: *const u64, dst: &mut [u64; CHUNK], n: usize) -> usize {
+    let n = n.min(CHUNK);
+    let local = libc::iovec { iov_base: dst.as_mut_ptr() as *mut libc::c_void, iov_len: n * 8 };
+    let remote = libc::iovec { iov_base: p as *mut libc::c_void, iov_len: n * 8 };
+    // SAFETY: the kernel validates the remote range; local is our stack buffer.
+    let r = unsafe { libc::syscall(libc::SYS_process_vm_readv, sys::getpid(), &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) };
+    if r <= 0 {
+        0
     } else {
-        None
+        r as usize / 8
     }
 }
 
-/// Async-signal-safe. Reads each set only up to `nfds` bits, rounded up to whole
-/// words as the kernel does, never further.
+/// Async-signal-safe. Reads the sets no further than `nfds` bits (whole words, as
+/// the kernel does), and no further than the highest open fd: the kernel stops at
+/// its fd table, so bits past it are garbage the call never looks at.
 unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
     if config::mode() == Mode::Off {
         return;
@@ -66,30 +70,46 @@ unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
     ev.str("func", func.as_bytes());
     ev.int("nfds", nfds as i64);
     ev.list("fds");
-    let words = (nfds as usize).div_ceil(64);
+    let top = fds::FdIter::new(FD_SETSIZE).last().map(|fd| fd + 1).unwrap_or(0);
+    let limit = (nfds as usize).min(top.max(0) as usize);
+    let words = limit.div_ceil(64);
     let (mut omitted, mut room) = (0u64, true);
-    for word in (FD_SETSIZE as usize / 64)..words {
-        let mut bits = 0u64;
-        for set in sets {
+    let mut chunk = [[0u64; CHUNK]; 3];
+    let mut word = FD_SETSIZE as usize / 64;
+    while word < words {
+        let n = (words - word).min(CHUNK);
+        // A short buffer ends the scan (the real call will report EFAULT).
+        let mut got = n;
+        for (set, dst) in sets.iter().zip(chunk.iter_mut()) {
             if !set.is_null() {
-                // word < ceil(nfds/64): within what the caller asked the kernel to
-                // read, copied through the kernel so a short buffer is EFAULT (the
-                // real call will say so too), never a crash in the host.
-                bits |= safe_word((set as *const u64).wrapping_add(word)).unwrap_or(0);
+                got = got.min(safe_read((*set as *const u64).wrapping_add(word), dst, n));
             }
         }
-        if word + 1 == words && nfds as usize % 64 != 0 {
-            bits &= (1u64 << (nfds as usize % 64)) - 1;
-        }
-        while bits != 0 {
-            let fd = word * 64 + bits.trailing_zeros() as usize;
-            bits &= bits - 1;
-            if room && ev.int_item(fd as i64) {
-                continue;
+        for i in 0..got {
+            let w = word + i;
+            let mut bits = 0u64;
+            for (set, src) in sets.iter().zip(chunk.iter()) {
+                if !set.is_null() {
+                    bits |= src.get(i).copied().unwrap_or(0);
+                }
             }
-            room = false;
-            omitted += 1;
+            if w + 1 == words && limit % 64 != 0 {
+                bits &= (1u64 << (limit % 64)) - 1;
+            }
+            while bits != 0 {
+                let fd = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if room && ev.int_item(fd as i64) {
+                    continue;
+                }
+                room = false;
+                omitted += 1;
+            }
         }
+        if got < n {
+            break;
+        }
+        word += n;
     }
     ev.end_list(Some(("fds_omitted", omitted)));
     ev.int("count", count as i64);

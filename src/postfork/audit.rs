@@ -29,17 +29,22 @@ pub struct Spawn<'a> {
     pub parent_side: bool,
 }
 
-/// What was done, so that the hook can undo it if the exec fails.
+/// What was done, so that the hook can undo it if the exec fails: runs of fds in
+/// `ranges`, and past those a bitmap of every fd below 65 536 (8 KiB of stack).
 pub struct Undo {
     ranges: [(i32, i32); 128],
     n: usize,
+    spill: [u64; SPILL_WORDS],
+    spilled: bool,
     old_mask: Option<u64>,
     reset_ign: u64,
 }
 
+const SPILL_WORDS: usize = 1024;
+
 impl Undo {
     pub const fn new() -> Self {
-        Undo { ranges: [(0, -1); 128], n: 0, old_mask: None, reset_ign: 0 }
+        Undo { ranges: [(0, -1); 128], n: 0, spill: [0; SPILL_WORDS], spilled: false, old_mask: None, reset_ign: 0 }
     }
 
     /// Record that `fd` got FD_CLOEXEC from us; false when the record is full.
@@ -56,8 +61,23 @@ impl Undo {
                 self.n += 1;
                 true
             }
-            None => false,
+            None => match self.spill.get_mut(fd as usize / 64) {
+                Some(w) => {
+                    *w |= 1 << (fd % 64);
+                    self.spilled = true;
+                    true
+                }
+                None => false,
+            },
         }
+    }
+
+    /// Async-signal-safe: every fd in the spill bitmap.
+    fn spilled_fds(&self) -> impl Iterator<Item = i32> + '_ {
+        let words = if self.spilled { SPILL_WORDS } else { 0 };
+        self.spill.iter().take(words).enumerate().flat_map(|(i, &w)| {
+            (0..64).filter(move |b| w & (1 << b) != 0).map(move |b| (i * 64 + b) as i32)
+        })
     }
 
     fn fd_ranges(&self) -> &[(i32, i32)] {
@@ -67,11 +87,10 @@ impl Undo {
     /// Async-signal-safe: put back what the fixes changed (after a failed exec).
     pub fn revert(&self) {
         let _e = sys::ErrnoGuard::new();
-        for &(lo, hi) in self.fd_ranges() {
-            for fd in lo..=hi {
-                if let Ok(flags) = sys::fcntl(fd, libc::F_GETFD, 0) {
-                    let _ = sys::fcntl(fd, libc::F_SETFD, (flags & !libc::FD_CLOEXEC) as libc::c_long);
-                }
+        let ranged = self.fd_ranges().iter().flat_map(|&(lo, hi)| lo..=hi);
+        for fd in ranged.chain(self.spilled_fds()) {
+            if let Ok(flags) = sys::fcntl(fd, libc::F_GETFD, 0) {
+                let _ = sys::fcntl(fd, libc::F_SETFD, (flags & !libc::FD_CLOEXEC) as libc::c_long);
             }
         }
         if let Some(m) = self.old_mask {
@@ -253,6 +272,11 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
                 }
             }
         }
+        for fd in undo.spilled_fds() {
+            if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
+                fix_errors += 1;
+            }
+        }
     }
     ev.end_list(Some(("fds_omitted", omitted)));
     ev.int("fds_total", total as i64);
@@ -291,7 +315,7 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
         plan.found |= any_leak(sp, cfg) || child_ign & !keep_ignored() != 0;
     } else {
         let leaked = fd_leak(sp, cfg, fix, undo);
-        plan.fds_fixed = fix && undo.n > 0;
+        plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;
         let report = child_ign & !keep_ignored();
         if report != 0 {

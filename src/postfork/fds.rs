@@ -21,6 +21,8 @@ pub struct FdIter {
     /// Fallback state: next fd to probe, and the current batch's results.
     probe_next: i32,
     probe_limit: i32,
+    /// ppoll takes at most RLIMIT_NOFILE (soft) entries per call.
+    probe_batch: usize,
     batch: [i32; PROBE_BATCH],
     batch_len: usize,
     batch_pos: usize,
@@ -37,7 +39,7 @@ impl FdIter {
         )
         .unwrap_or(-1);
         // The probing bound costs a syscall: only the fallback needs it.
-        let limit = if dir >= 0 { 0 } else { probe_limit() };
+        let (limit, soft) = if dir >= 0 { (0, 0) } else { probe_limit() };
         FdIter {
             dir,
             buf: [0; 2048],
@@ -45,6 +47,7 @@ impl FdIter {
             len: 0,
             probe_next: from.max(0),
             probe_limit: limit,
+            probe_batch: soft.clamp(1, PROBE_BATCH as u64) as usize,
             batch: [0; PROBE_BATCH],
             batch_len: 0,
             batch_pos: 0,
@@ -89,7 +92,7 @@ impl FdIter {
             }
             let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; PROBE_BATCH];
             let start = self.probe_next;
-            let n = ((self.probe_limit - start) as usize).min(PROBE_BATCH);
+            let n = ((self.probe_limit - start) as usize).min(self.probe_batch);
             for (i, p) in pfds.iter_mut().take(n).enumerate() {
                 p.fd = start + i as i32;
             }
@@ -100,11 +103,10 @@ impl FdIter {
             };
             self.batch_len = 0;
             self.batch_pos = 0;
-            if r < 0 {
-                continue;
-            }
             for p in pfds.iter().take(n) {
-                if p.revents & libc::POLLNVAL == 0 {
+                // ppoll refused (EINVAL past a tiny soft limit): one fcntl per fd.
+                let open = if r < 0 { sys::fcntl(p.fd, libc::F_GETFD, 0).is_ok() } else { p.revents & libc::POLLNVAL == 0 };
+                if open {
                     if let Some(slot) = self.batch.get_mut(self.batch_len) {
                         *slot = p.fd;
                         self.batch_len += 1;
@@ -134,18 +136,19 @@ impl Drop for FdIter {
     }
 }
 
-/// Async-signal-safe: the probing bound, min(max(soft, hard RLIMIT_NOFILE), PROBE_CAP):
-/// fds opened before the soft limit was lowered sit above it.
-fn probe_limit() -> i32 {
+/// Async-signal-safe: (the probing bound, the soft limit). The bound is
+/// min(max(soft, hard RLIMIT_NOFILE), PROBE_CAP): fds opened before the soft limit
+/// was lowered sit above it.
+fn probe_limit() -> (i32, u64) {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: rl is a valid out-pointer; prlimit64 with pid 0 = self.
     let r = unsafe {
         libc::syscall(libc::SYS_prlimit64, 0 as libc::c_long, libc::RLIMIT_NOFILE as libc::c_long, core::ptr::null::<u8>(), &mut rl as *mut libc::rlimit)
     };
     if r < 0 {
-        return PROBE_CAP;
+        return (PROBE_CAP, PROBE_BATCH as u64);
     }
-    rl.rlim_cur.max(rl.rlim_max).min(PROBE_CAP as u64) as i32
+    (rl.rlim_cur.max(rl.rlim_max).min(PROBE_CAP as u64) as i32, rl.rlim_cur)
 }
 
 /// A decimal fd name from `/proc/self/fd` (NUL-terminated in the dirent).
