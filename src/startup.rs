@@ -55,28 +55,8 @@ fn kept(cfg: &Config, fd: i32) -> bool {
     cfg.keep.contains(fd) || cfg.inherited_keep.contains(fd)
 }
 
-/// Async-signal-safe: true when no fd ≥ 3 is open, known without listing
-/// /proc/self/fd: since Linux 6.2 its size is the number of open fds; compare it with
-/// how many of 0–2 are open. Anything unclear answers false (list them).
-fn nothing_inherited() -> bool {
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: NUL-terminated path, valid out-pointer.
-    let r = unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, b"/proc/self/fd\0".as_ptr(), &mut st as *mut libc::stat, 0) };
-    if r != 0 || st.st_size <= 0 {
-        return false;
-    }
-    let mut p = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
-    let ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: three valid pollfds, zero timeout.
-    if unsafe { libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), 3, &ts as *const libc::timespec, core::ptr::null::<u8>(), 0) } < 0 {
-        return false;
-    }
-    let low = p.iter().filter(|p| p.revents & libc::POLLNVAL == 0).count() as i64;
-    st.st_size == low
-}
-
 fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
-    if nothing_inherited() {
+    if fds::none_above_stdio() {
         return;
     }
     // Pass 1: count by kind (pools are judged by their size).

@@ -27,6 +27,9 @@ const SH: &[u8] = b"/bin/sh\0";
 /// Async-signal-safe: count listening sockets of this process (CLOEXEC or not: a
 /// blocked caller cannot serve them either way).
 fn listeners() -> u32 {
+    if fds::none_above_stdio() {
+        return 0;
+    }
     fds::FdIter::new(3).filter(|&fd| classify::kind(fd).is_listener()).count() as u32
 }
 
@@ -197,7 +200,7 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     let saved = sys::errno();
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     // The child of system() gets SIGINT/SIGQUIT reset unless the caller ignores them.
-    let a = audit_shell("system", cmd, mask, audit::ignored_set(64));
+    let a = audit_shell("system", cmd, mask, audit::ignored_set(31));
     // Our own spawn whenever anything is fixed, so the fds are CLOEXEC only for the
     // spawn itself, not for as long as the command runs.
     let own = a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0 || a.plan.fds_fixed;
@@ -256,7 +259,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     let reading = m.first() == Some(&b'r');
     let valid = matches!(m.first(), Some(b'r' | b'w'));
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
-    let a = audit_shell("popen", cmd, mask, audit::ignored_set(64));
+    let a = audit_shell("popen", cmd, mask, audit::ignored_set(31));
     let own = valid && (a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0);
     drop(inside);
     sys::set_errno(saved);

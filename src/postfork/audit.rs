@@ -34,7 +34,9 @@ pub struct Spawn<'a> {
 pub struct Undo {
     ranges: [(i32, i32); 128],
     n: usize,
-    spill: [u64; SPILL_WORDS],
+    /// Zeroed on first use only: 8 KiB of stack nobody touches in the common case
+    /// (in a fork child every touched stack page is a copy-on-write fault).
+    spill: core::mem::MaybeUninit<[u64; SPILL_WORDS]>,
     spilled: bool,
     old_mask: Option<u64>,
     reset_ign: u64,
@@ -44,7 +46,7 @@ const SPILL_WORDS: usize = 1024;
 
 impl Undo {
     pub const fn new() -> Self {
-        Undo { ranges: [(0, -1); 128], n: 0, spill: [0; SPILL_WORDS], spilled: false, old_mask: None, reset_ign: 0 }
+        Undo { ranges: [(0, -1); 128], n: 0, spill: core::mem::MaybeUninit::uninit(), spilled: false, old_mask: None, reset_ign: 0 }
     }
 
     /// Record that `fd` got FD_CLOEXEC from us; false when the record is full.
@@ -61,21 +63,33 @@ impl Undo {
                 self.n += 1;
                 true
             }
-            None => match self.spill.get_mut(fd as usize / 64) {
-                Some(w) => {
-                    *w |= 1 << (fd % 64);
-                    self.spilled = true;
-                    true
+            None => {
+                if fd as usize >= SPILL_WORDS * 64 {
+                    return false;
                 }
-                None => false,
-            },
+                if !self.spilled {
+                    self.spill.write([0; SPILL_WORDS]);
+                    self.spilled = true;
+                }
+                // SAFETY: initialised just above (or on an earlier spill).
+                let spill = unsafe { self.spill.assume_init_mut() };
+                if let Some(w) = spill.get_mut(fd as usize / 64) {
+                    *w |= 1 << (fd % 64);
+                }
+                true
+            }
         }
     }
 
     /// Async-signal-safe: every fd in the spill bitmap.
     fn spilled_fds(&self) -> impl Iterator<Item = i32> + '_ {
-        let words = if self.spilled { SPILL_WORDS } else { 0 };
-        self.spill.iter().take(words).enumerate().flat_map(|(i, &w)| {
+        let spill: &[u64] = if self.spilled {
+            // SAFETY: `spilled` is set only after the bitmap was zeroed.
+            unsafe { self.spill.assume_init_ref() }
+        } else {
+            &[]
+        };
+        spill.iter().enumerate().flat_map(|(i, &w)| {
             (0..64).filter(move |b| w & (1 << b) != 0).map(move |b| (i * 64 + b) as i32)
         })
     }
@@ -122,7 +136,9 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     let Some(cfg) = config::get() else { return Outcome { found: false } };
     let fix = config::mode() == Mode::Fix;
     let mut found = false;
-    if cfg.is_shell {
+    if fds::none_above_stdio() {
+        // Nothing beyond 0-2 is open: no fd can leak.
+    } else if cfg.is_shell {
         // A shell hands its fds and ignored signals to its commands on purpose; only
         // note that there was something, so the command's start side stays quiet.
         found |= any_leak(sp, cfg);
@@ -133,7 +149,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     if !cfg.is_shell {
         found |= sigign(sp, fix, undo);
     } else {
-        found |= ignored_set(64) & !keep_ignored() != 0;
+        found |= ignored_set(31) & !keep_ignored() != 0;
     }
     Outcome { found }
 }
@@ -203,9 +219,7 @@ fn argv(ev: &mut Event, argv: Argv) {
     ev.soft_limit(None);
 }
 
-fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool {
-    let keep = keep_set(sp, cfg);
-    let (pid, ppid) = (sys::getpid(), sys::getppid());
+fn leak_event(sp: &Spawn, fix: bool) -> Event {
     let mut ev = Event::start("exec_fd_leak", Severity::Warn, fix);
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
@@ -215,6 +229,14 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
         argv(&mut ev, sp.argv);
     }
     ev.list("fds");
+    ev
+}
+
+fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool {
+    let keep = keep_set(sp, cfg);
+    let (pid, ppid) = (sys::getpid(), sys::getppid());
+    // Started at the first leak: an exec with nothing to report pays for no header.
+    let mut event: Option<Event> = None;
     let (mut total, mut listed, mut omitted) = (0u32, 0u32, 0u64);
     let mut counts = [0u32; KINDS.len()];
     let mut fix_errors = 0u32;
@@ -229,6 +251,7 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
             Fate::Leaked => {}
         }
         total += 1;
+        let ev = event.get_or_insert_with(|| leak_event(sp, fix));
         let kind = if listed < DETAIL_MAX {
             let info = classify::classify(fd);
             if ev.fd_item(&info) {
@@ -257,11 +280,11 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
             }
         }
     }
-    if total == 0 {
+    let Some(mut ev) = event else {
         // Nothing to report, but fds handed over on purpose still make the new
         // program's start side stay quiet.
         return kept_any;
-    }
+    };
     if fix {
         for &(lo, hi) in undo.fd_ranges() {
             if sys::close_range(lo as u32, hi as u32, sys::CLOSE_RANGE_CLOEXEC).is_err() {
@@ -311,10 +334,11 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
     let mut plan = ParentPlan { found: false, child_mask: None, child_default: 0, fds_fixed: false };
     let Some(cfg) = config::get() else { return plan };
     let fix = config::mode() == Mode::Fix;
+    let no_fds = fds::none_above_stdio();
     if cfg.is_shell {
-        plan.found |= any_leak(sp, cfg) || child_ign & !keep_ignored() != 0;
+        plan.found |= (!no_fds && any_leak(sp, cfg)) || child_ign & !keep_ignored() != 0;
     } else {
-        let leaked = fd_leak(sp, cfg, fix, undo);
+        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo);
         plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;
         let report = child_ign & !keep_ignored();
@@ -403,7 +427,7 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
 }
 
 fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
-    let ign = ignored_set(64);
+    let ign = ignored_set(31);
     let report = ign & !keep_ignored();
     if report == 0 {
         return false;

@@ -3,8 +3,10 @@
 
 pub const LINE_MAX: usize = 4096;
 
+/// Only the first `len` bytes are ever initialised or read: a 4 KiB line costs no
+/// memset (in a fork child, each stack page written is a copy-on-write fault).
 pub struct Buf<const N: usize> {
-    buf: [u8; N],
+    buf: [core::mem::MaybeUninit<u8>; N],
     len: usize,
     overflowed: bool,
 }
@@ -15,7 +17,7 @@ impl<const N: usize> Buf<N> {
     /// Async-signal-safe.
     #[inline]
     pub const fn new() -> Self {
-        Buf { buf: [0; N], len: 0, overflowed: false }
+        Buf { buf: [core::mem::MaybeUninit::uninit(); N], len: 0, overflowed: false }
     }
 
     #[inline]
@@ -35,7 +37,9 @@ impl<const N: usize> Buf<N> {
 
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        self.buf.get(..self.len).unwrap_or(&[])
+        let init = self.buf.get(..self.len).unwrap_or(&[]);
+        // SAFETY: bytes below `len` were all written by byte()/raw().
+        unsafe { core::slice::from_raw_parts(init.as_ptr() as *const u8, init.len()) }
     }
 
     pub fn clear(&mut self) {
@@ -54,7 +58,7 @@ impl<const N: usize> Buf<N> {
     pub fn byte(&mut self, b: u8) {
         match self.buf.get_mut(self.len) {
             Some(slot) => {
-                *slot = b;
+                *slot = core::mem::MaybeUninit::new(b);
                 self.len += 1;
             }
             None => self.overflowed = true,
@@ -65,7 +69,9 @@ impl<const N: usize> Buf<N> {
         let end = self.len + s.len();
         match self.buf.get_mut(self.len..end) {
             Some(dst) => {
-                dst.copy_from_slice(s);
+                for (d, &b) in dst.iter_mut().zip(s) {
+                    *d = core::mem::MaybeUninit::new(b);
+                }
                 self.len = end;
             }
             None => self.overflowed = true,
