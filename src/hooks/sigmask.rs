@@ -1,8 +1,13 @@
 //! `sigprocmask`/`pthread_sigmask`: remember (per thread) where commonly needed
 //! signals got blocked, so that an exec from this thread can say who blocked them,
-//! and log `sigmask_block` once per calling site. The exported symbols are two-
-//! instruction trampolines that pass the caller's return address to the Rust body;
-//! the hot path is a test of the new set against a constant and one relaxed load.
+//! and log `sigmask_block` once per calling site.
+//!
+//! The exported symbols are assembly trampolines. On x86_64 the common case — no
+//! set, SIG_UNBLOCK, or a set without any of the signals that matter — tests the
+//! set and tail-jumps straight to libc's function: no Rust frame at all. Otherwise
+//! it passes the caller's return address as a fourth argument to the Rust body,
+//! which calls the real function first and judges by the old mask the call returns
+//! (no extra syscall). Small room: may run between fork and exec.
 
 use crate::config::{self, Mode};
 use crate::policy;
@@ -20,8 +25,33 @@ macro_rules! trampoline {
         #[no_mangle]
         /// Async-signal-safe.
         pub unsafe extern "C" fn $name(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
-            // The return address is at [rsp] on entry: hand it over as a 4th argument.
-            core::arch::naked_asm!("mov rcx, [rsp]", "jmp {imp}", imp = sym $imp)
+            core::arch::naked_asm!(
+                "test rsi, rsi",
+                "jz 2f",
+                "cmp edi, {unblock}",
+                "je 2f",
+                "mov rax, qword ptr [rsi]",
+                "movabs r10, {needed}",
+                "test rax, r10",
+                "jz 2f",
+                // A notable set: the Rust body, with the return address as 4th argument.
+                "mov rcx, qword ptr [rsp]",
+                "jmp {imp}",
+                "2:",
+                // Nothing to look at: straight to libc, if resolved.
+                "mov rax, qword ptr [rip + {table} + {off}]",
+                "test rax, rax",
+                "jz 3f",
+                "jmp rax",
+                "3:",
+                "xor ecx, ecx",
+                "jmp {imp}",
+                unblock = const libc::SIG_UNBLOCK,
+                needed = const policy::NEEDED,
+                table = sym real::TABLE,
+                off = const core::mem::offset_of!(real::Table, $name),
+                imp = sym $imp,
+            )
         }
 
         #[cfg(target_arch = "aarch64")]
@@ -46,34 +76,52 @@ trampoline!(pthread_sigmask, pthread_sigmask_impl);
 trampoline!(sigprocmask, sigprocmask_impl);
 
 unsafe extern "C" fn pthread_sigmask_impl(how: c_int, set: *const sigset_t, old: *mut sigset_t, caller: usize) -> c_int {
-    // SAFETY: set is the caller's (NULL or a valid sigset_t).
-    unsafe { check("pthread_sigmask", how, set, caller) };
-    // SAFETY: forwarded unchanged.
-    unsafe { real::pthread_sigmask(how, set, old) }
+    // SAFETY: forwarded; the caller's set and old follow libc's contract.
+    unsafe { around("pthread_sigmask", how, set, old, caller, |h, s, o| real::pthread_sigmask(h, s, o), 0) }
 }
 
 unsafe extern "C" fn sigprocmask_impl(how: c_int, set: *const sigset_t, old: *mut sigset_t, caller: usize) -> c_int {
-    // SAFETY: as above.
-    unsafe { check("sigprocmask", how, set, caller) };
-    // SAFETY: forwarded unchanged.
-    unsafe { real::sigprocmask(how, set, old) }
+    // SAFETY: as above (sigprocmask returns -1 and sets errno on failure).
+    unsafe { around("sigprocmask", how, set, old, caller, |h, s, o| real::sigprocmask(h, s, o), 0) }
 }
 
+/// Call the real function, then judge what it newly blocked. `ok` is its success value.
 #[inline(always)]
-unsafe fn check(func: &str, how: c_int, set: *const sigset_t, caller: usize) {
+unsafe fn around(
+    func: &str,
+    how: c_int,
+    set: *const sigset_t,
+    old: *mut sigset_t,
+    caller: usize,
+    real_fn: impl FnOnce(c_int, *const sigset_t, *mut sigset_t) -> c_int,
+    ok: c_int,
+) -> c_int {
     if set.is_null() || how == libc::SIG_UNBLOCK {
-        return;
+        return real_fn(how, set, old);
     }
+    // Read before the call: `set` may be the same object as `old`.
     // SAFETY: a sigset_t is at least 8 bytes; the first word holds signals 1..64.
     let word = unsafe { core::ptr::read_unaligned(set as *const u64) };
-    if word & policy::NEEDED == 0 || config::mode() == Mode::Off {
-        return;
+    if word & policy::NEEDED == 0 {
+        return real_fn(how, set, old);
     }
-    // Only signals this call newly blocks: CPython blocks everything around its
-    // vfork and restores the mask after, which must not hide who blocked them first.
-    let _e = sys::ErrnoGuard::new();
-    let current = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
-    let blocked = word & policy::NEEDED & !current;
+    // The old mask comes back from the call itself; the caller may not want it.
+    let mut mine = core::mem::MaybeUninit::<sigset_t>::zeroed();
+    let oldp = if old.is_null() { mine.as_mut_ptr() } else { old };
+    let r = real_fn(how, set, oldp);
+    if r == ok && config::mode() != Mode::Off {
+        // SAFETY: the successful call filled *oldp.
+        let before = unsafe { core::ptr::read_unaligned(oldp as *const u64) };
+        newly_blocked(func, how, word & policy::NEEDED & !before, caller);
+    }
+    r
+}
+
+/// Async-signal-safe: signals this call newly blocked. CPython blocks everything
+/// around its vfork and restores the mask after; only what was not blocked before
+/// counts, so that the site that really blocked SIGALRM is the one remembered.
+#[inline]
+fn newly_blocked(func: &str, how: c_int, blocked: u64, caller: usize) {
     if blocked == 0 {
         return;
     }
@@ -88,11 +136,9 @@ unsafe fn check(func: &str, how: c_int, set: *const sigset_t, caller: usize) {
 /// Calling sites already reported (rate limit: once per site, at most 32 sites).
 static SEEN: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
 
-/// Async-signal-safe.
+/// Async-signal-safe. The per-site check comes first and costs no syscall.
 #[cold]
 fn note(func: &str, how: c_int, blocked: u64, caller: usize) {
-    let Some(_inside) = tls::enter() else { return };
-    let _e = sys::ErrnoGuard::new();
     let key = caller.max(1);
     let mut fresh = false;
     for slot in SEEN.iter() {
@@ -108,6 +154,8 @@ fn note(func: &str, how: c_int, blocked: u64, caller: usize) {
     if !fresh {
         return;
     }
+    let Some(_inside) = tls::enter() else { return };
+    let _e = sys::ErrnoGuard::new();
     let mut ev = Event::start("sigmask_block", Severity::Info, false);
     ev.str("func", func.as_bytes());
     ev.str("how", if how == libc::SIG_BLOCK { b"SIG_BLOCK" } else { b"SIG_SETMASK" });
