@@ -142,13 +142,19 @@ fn note(func: &str, how: c_int, blocked: u64, caller: usize) {
     let key = caller.max(1);
     let mut fresh = false;
     for slot in SEEN.iter() {
-        match slot.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
-            Ok(_) => {
-                fresh = true;
-                break;
-            }
-            Err(v) if v == key => break,
-            Err(_) => {}
+        // A plain load first: the common case is a site seen before, and a locked
+        // compare-exchange would cost more than the whole rest of the hook.
+        match slot.load(Ordering::Relaxed) {
+            v if v == key => break,
+            0 => match slot.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {
+                    fresh = true;
+                    break;
+                }
+                Err(v) if v == key => break,
+                Err(_) => {}
+            },
+            _ => {}
         }
     }
     if !fresh {
