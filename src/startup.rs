@@ -20,9 +20,21 @@ pub fn audit(cfg: &Config, fix: bool) {
         return;
     }
     let mut parent = Parent::default();
-    audit_fds(cfg, fix, &mut parent);
-    audit_mask(fix, &mut parent);
-    audit_ignored(fix, &mut parent);
+    // Checked here, before audit_fds' frame (two 4 KiB lines) is even set up: stack
+    // probes would touch every page of it.
+    if !fds::none_above_stdio() {
+        audit_fds(cfg, fix, &mut parent);
+    }
+    // Cheap queries first; the reporting functions (with their event lines) run only
+    // when there is something to report.
+    let old = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
+    if old & !policy::GLIBC_INTERNAL != 0 {
+        audit_mask(fix, old, &mut parent);
+    }
+    let ign = ignored_set(31);
+    if ign & !keep_ignored() != 0 {
+        audit_ignored(fix, ign, &mut parent);
+    }
 }
 
 /// The parent's executable, read only when an event needs it (most processes start
@@ -55,10 +67,8 @@ fn kept(cfg: &Config, fd: i32) -> bool {
     cfg.keep.contains(fd) || cfg.inherited_keep.contains(fd)
 }
 
+#[inline(never)]
 fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
-    if fds::none_above_stdio() {
-        return;
-    }
     // Pass 1: count by kind (pools are judged by their size).
     let mut counts = [0u32; KINDS.len()];
     let mut total = 0u32;
@@ -164,12 +174,9 @@ impl Undo {
     }
 }
 
-fn audit_mask(fix: bool, parent: &mut Parent) {
-    let Ok(old) = sys::sigmask(libc::SIG_BLOCK, None) else { return };
+#[inline(never)]
+fn audit_mask(fix: bool, old: u64, parent: &mut Parent) {
     let blocked = old & !policy::GLIBC_INTERNAL;
-    if blocked == 0 {
-        return;
-    }
     let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
     let mut ev = Event::start("startup_sigmask", Severity::Warn, fixed);
     ev.say(b" started with blocked");
@@ -178,14 +185,9 @@ fn audit_mask(fix: bool, parent: &mut Parent) {
     ev.emit();
 }
 
-fn audit_ignored(fix: bool, parent: &mut Parent) {
-    // The classic signals only: 64 queries would be a third of the start-up budget,
-    // and real-time signals are practically never ignored (exec checks all 64).
-    let ign = ignored_set(31);
+#[inline(never)]
+fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) {
     let report = ign & !keep_ignored();
-    if report == 0 {
-        return;
-    }
     let mut reset = 0u64;
     if fix {
         for sig in 1..=64 {

@@ -186,6 +186,7 @@ fn fate(fd: i32, keep: &FdRanges, pid: i32, ppid: i32, parent_side: bool) -> Fat
     }
 }
 
+#[inline(never)]
 fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
     let keep = keep_set(sp, cfg);
     let (pid, ppid) = (sys::getpid(), sys::getppid());
@@ -232,6 +233,8 @@ fn leak_event(sp: &Spawn, fix: bool) -> Event {
     ev
 }
 
+/// Big frame (a 4 KiB line, the fd listing): only entered when fds exist.
+#[inline(never)]
 fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool {
     let keep = keep_set(sp, cfg);
     let (pid, ppid) = (sys::getpid(), sys::getppid());
@@ -375,6 +378,7 @@ fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     true
 }
 
+#[inline(never)]
 fn report_sigmask(sp: &Spawn, blocked: u64, fixed: bool) {
     let mut ev = Event::start("exec_sigmask", Severity::Warn, fixed);
     ev.say(b" ");
@@ -448,6 +452,7 @@ fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     true
 }
 
+#[inline(never)]
 fn report_sigign(sp: &Spawn, report: u64, kept: u64, fixed: bool) {
     let mut ev = Event::start("exec_sigign", Severity::Warn, fixed);
     ev.say(b" ");
