@@ -40,4 +40,5 @@ mod postfork;
 #[cfg(test)]
 mod proptests;
 mod real;
+mod resolve;
 mod startup;

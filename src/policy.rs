@@ -149,16 +149,18 @@ pub fn parse_pid(s: &[u8]) -> Option<i32> {
     fd_num(s)
 }
 
-const SHELLS: [&[u8]; 12] = [
-    b"sh", b"bash", b"dash", b"ash", b"zsh", b"ksh", b"mksh", b"pdksh", b"ksh93", b"yash", b"posh", b"busybox",
+use crate::postfork::names::{fixed, unfixed};
+
+const SHELLS: [[u8; 12]; 12] = [
+    fixed("sh"), fixed("bash"), fixed("dash"), fixed("ash"), fixed("zsh"), fixed("ksh"), fixed("mksh"), fixed("pdksh"), fixed("ksh93"), fixed("yash"), fixed("posh"), fixed("busybox"),
 ];
 
 /// Programs that only adjust something and exec the next one, passing on exactly
 /// what they were given: the decision about those fds was made by their parent.
-const WRAPPERS: [&[u8]; 22] = [
-    b"env", b"nohup", b"nice", b"timeout", b"stdbuf", b"setsid", b"chrt", b"taskset", b"ionice", b"flock",
-    b"time", b"xargs", b"sudo", b"su", b"runuser", b"setpriv", b"unshare", b"nsenter", b"chroot", b"tini",
-    b"dumb-init", b"catatonit",
+const WRAPPERS: [[u8; 12]; 22] = [
+    fixed("env"), fixed("nohup"), fixed("nice"), fixed("timeout"), fixed("stdbuf"), fixed("setsid"), fixed("chrt"), fixed("taskset"), fixed("ionice"), fixed("flock"),
+    fixed("time"), fixed("xargs"), fixed("sudo"), fixed("su"), fixed("runuser"), fixed("setpriv"), fixed("unshare"), fixed("nsenter"), fixed("chroot"), fixed("tini"),
+    fixed("dumb-init"), fixed("catatonit"),
 ];
 
 /// A shell hands its fds and ignored signals to its commands on purpose, and so does
@@ -167,8 +169,7 @@ const WRAPPERS: [&[u8]; 22] = [
 /// names in `EXECGUARD_SHELLS` (colon list).
 pub fn is_shell(exe: &[u8], extra: &[u8]) -> bool {
     let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-    SHELLS.contains(&base)
-        || WRAPPERS.contains(&base)
+    SHELLS.iter().chain(WRAPPERS.iter()).any(|n| unfixed(n) == base)
         || (!extra.is_empty() && extra.split(|&b| b == b':').any(|n| !n.is_empty() && n == base))
 }
 

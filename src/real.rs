@@ -38,10 +38,23 @@ macro_rules! real_table {
 
         pub static TABLE: Table = Table { $( $name: AtomicUsize::new(0), )* };
 
-        /// Constructor: resolve every entry. Returns how many are missing.
+        const COUNT: usize = [$(stringify!($name)),*].len();
+
+        /// Constructor: resolve every entry (src/resolve.rs first, dlsym for what it
+        /// leaves). Returns how many are missing.
         pub fn resolve_all() -> usize {
+            let names: [&[u8]; COUNT] = [$(concat!(stringify!($name), "\0").as_bytes()),*];
+            let slots: [&AtomicUsize; COUNT] = [$(&TABLE.$name),*];
+            let mut found = [0usize; COUNT];
+            crate::resolve::next_definitions(&names, &mut found);
             let mut missing = 0;
-            $( if !resolve(&TABLE.$name, concat!(stringify!($name), "\0").as_bytes()) { missing += 1; } )*
+            for ((name, addr), slot) in names.iter().zip(found).zip(slots) {
+                if addr != 0 {
+                    slot.store(addr, Ordering::Relaxed);
+                } else if !resolve(slot, name) {
+                    missing += 1;
+                }
+            }
             missing
         }
 

@@ -1,16 +1,36 @@
 //! Signal and errno numbers to names (Linux, x86_64/aarch64 numbering). Small room.
 
-const SIGNALS: [&str; 32] = [
-    "SIG0", "SIGHUP", "SIGINT", "SIGQUIT", "SIGILL", "SIGTRAP", "SIGABRT", "SIGBUS", "SIGFPE", "SIGKILL",
-    "SIGUSR1", "SIGSEGV", "SIGUSR2", "SIGPIPE", "SIGALRM", "SIGTERM", "SIGSTKFLT", "SIGCHLD", "SIGCONT",
-    "SIGSTOP", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGURG", "SIGXCPU", "SIGXFSZ", "SIGVTALRM", "SIGPROF",
-    "SIGWINCH", "SIGIO", "SIGPWR", "SIGSYS",
+/// A name in a fixed-width array: tables of these hold no pointers, so the loader
+/// has nothing to relocate (a `&str` table costs a relocation, and a written page,
+/// per entry in every process that loads the shim).
+pub(crate) const fn fixed<const N: usize>(s: &str) -> [u8; N] {
+    let b = s.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < b.len() && i < N {
+        out[i] = b[i];
+        i += 1;
+    }
+    out
+}
+
+/// The bytes of a fixed-width name, without the padding.
+pub(crate) fn unfixed(n: &[u8]) -> &[u8] {
+    let end = n.iter().position(|&b| b == 0).unwrap_or(n.len());
+    n.get(..end).unwrap_or(n)
+}
+
+const SIGNALS: [[u8; 10]; 32] = [
+    fixed("SIG0"), fixed("SIGHUP"), fixed("SIGINT"), fixed("SIGQUIT"), fixed("SIGILL"), fixed("SIGTRAP"), fixed("SIGABRT"), fixed("SIGBUS"), fixed("SIGFPE"), fixed("SIGKILL"),
+    fixed("SIGUSR1"), fixed("SIGSEGV"), fixed("SIGUSR2"), fixed("SIGPIPE"), fixed("SIGALRM"), fixed("SIGTERM"), fixed("SIGSTKFLT"), fixed("SIGCHLD"), fixed("SIGCONT"),
+    fixed("SIGSTOP"), fixed("SIGTSTP"), fixed("SIGTTIN"), fixed("SIGTTOU"), fixed("SIGURG"), fixed("SIGXCPU"), fixed("SIGXFSZ"), fixed("SIGVTALRM"), fixed("SIGPROF"),
+    fixed("SIGWINCH"), fixed("SIGIO"), fixed("SIGPWR"), fixed("SIGSYS"),
 ];
 
 /// Async-signal-safe: writes the name of `sig` (e.g. `SIGALRM`, `SIGRTMIN+3`) into `out`.
 pub fn signal<const N: usize>(sig: i32, out: &mut super::line::Buf<N>) {
     if let Some(name) = usize::try_from(sig).ok().and_then(|i| SIGNALS.get(i)) {
-        out.s(name);
+        out.raw(unfixed(name));
     } else if (32..34).contains(&sig) {
         // glibc keeps 32 and 33 for itself (thread cancellation, setxid).
         out.s("SIG");
@@ -28,29 +48,29 @@ pub fn signal<const N: usize>(sig: i32, out: &mut super::line::Buf<N>) {
     }
 }
 
-const ERRNOS: [&str; 134] = [
-    "0", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF", "ECHILD",
-    "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV", "ENODEV", "ENOTDIR",
-    "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG", "ENOSPC", "ESPIPE", "EROFS",
-    "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK", "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY",
-    "ELOOP", "E41", "ENOMSG", "EIDRM", "ECHRNG", "EL2NSYNC", "EL3HLT", "EL3RST", "ELNRNG", "EUNATCH",
-    "ENOCSI", "EL2HLT", "EBADE", "EBADR", "EXFULL", "ENOANO", "EBADRQC", "EBADSLT", "E58", "EBFONT",
-    "ENOSTR", "ENODATA", "ETIME", "ENOSR", "ENONET", "ENOPKG", "EREMOTE", "ENOLINK", "EADV", "ESRMNT",
-    "ECOMM", "EPROTO", "EMULTIHOP", "EDOTDOT", "EBADMSG", "EOVERFLOW", "ENOTUNIQ", "EBADFD", "EREMCHG",
-    "ELIBACC", "ELIBBAD", "ELIBSCN", "ELIBMAX", "ELIBEXEC", "EILSEQ", "ERESTART", "ESTRPIPE", "EUSERS",
-    "ENOTSOCK", "EDESTADDRREQ", "EMSGSIZE", "EPROTOTYPE", "ENOPROTOOPT", "EPROTONOSUPPORT",
-    "ESOCKTNOSUPPORT", "EOPNOTSUPP", "EPFNOSUPPORT", "EAFNOSUPPORT", "EADDRINUSE", "EADDRNOTAVAIL",
-    "ENETDOWN", "ENETUNREACH", "ENETRESET", "ECONNABORTED", "ECONNRESET", "ENOBUFS", "EISCONN",
-    "ENOTCONN", "ESHUTDOWN", "ETOOMANYREFS", "ETIMEDOUT", "ECONNREFUSED", "EHOSTDOWN", "EHOSTUNREACH",
-    "EALREADY", "EINPROGRESS", "ESTALE", "EUCLEAN", "ENOTNAM", "ENAVAIL", "EISNAM", "EREMOTEIO",
-    "EDQUOT", "ENOMEDIUM", "EMEDIUMTYPE", "ECANCELED", "ENOKEY", "EKEYEXPIRED", "EKEYREVOKED",
-    "EKEYREJECTED", "EOWNERDEAD", "ENOTRECOVERABLE", "ERFKILL", "EHWPOISON",
+const ERRNOS: [[u8; 16]; 134] = [
+    fixed("0"), fixed("EPERM"), fixed("ENOENT"), fixed("ESRCH"), fixed("EINTR"), fixed("EIO"), fixed("ENXIO"), fixed("E2BIG"), fixed("ENOEXEC"), fixed("EBADF"), fixed("ECHILD"),
+    fixed("EAGAIN"), fixed("ENOMEM"), fixed("EACCES"), fixed("EFAULT"), fixed("ENOTBLK"), fixed("EBUSY"), fixed("EEXIST"), fixed("EXDEV"), fixed("ENODEV"), fixed("ENOTDIR"),
+    fixed("EISDIR"), fixed("EINVAL"), fixed("ENFILE"), fixed("EMFILE"), fixed("ENOTTY"), fixed("ETXTBSY"), fixed("EFBIG"), fixed("ENOSPC"), fixed("ESPIPE"), fixed("EROFS"),
+    fixed("EMLINK"), fixed("EPIPE"), fixed("EDOM"), fixed("ERANGE"), fixed("EDEADLK"), fixed("ENAMETOOLONG"), fixed("ENOLCK"), fixed("ENOSYS"), fixed("ENOTEMPTY"),
+    fixed("ELOOP"), fixed("E41"), fixed("ENOMSG"), fixed("EIDRM"), fixed("ECHRNG"), fixed("EL2NSYNC"), fixed("EL3HLT"), fixed("EL3RST"), fixed("ELNRNG"), fixed("EUNATCH"),
+    fixed("ENOCSI"), fixed("EL2HLT"), fixed("EBADE"), fixed("EBADR"), fixed("EXFULL"), fixed("ENOANO"), fixed("EBADRQC"), fixed("EBADSLT"), fixed("E58"), fixed("EBFONT"),
+    fixed("ENOSTR"), fixed("ENODATA"), fixed("ETIME"), fixed("ENOSR"), fixed("ENONET"), fixed("ENOPKG"), fixed("EREMOTE"), fixed("ENOLINK"), fixed("EADV"), fixed("ESRMNT"),
+    fixed("ECOMM"), fixed("EPROTO"), fixed("EMULTIHOP"), fixed("EDOTDOT"), fixed("EBADMSG"), fixed("EOVERFLOW"), fixed("ENOTUNIQ"), fixed("EBADFD"), fixed("EREMCHG"),
+    fixed("ELIBACC"), fixed("ELIBBAD"), fixed("ELIBSCN"), fixed("ELIBMAX"), fixed("ELIBEXEC"), fixed("EILSEQ"), fixed("ERESTART"), fixed("ESTRPIPE"), fixed("EUSERS"),
+    fixed("ENOTSOCK"), fixed("EDESTADDRREQ"), fixed("EMSGSIZE"), fixed("EPROTOTYPE"), fixed("ENOPROTOOPT"), fixed("EPROTONOSUPPORT"),
+    fixed("ESOCKTNOSUPPORT"), fixed("EOPNOTSUPP"), fixed("EPFNOSUPPORT"), fixed("EAFNOSUPPORT"), fixed("EADDRINUSE"), fixed("EADDRNOTAVAIL"),
+    fixed("ENETDOWN"), fixed("ENETUNREACH"), fixed("ENETRESET"), fixed("ECONNABORTED"), fixed("ECONNRESET"), fixed("ENOBUFS"), fixed("EISCONN"),
+    fixed("ENOTCONN"), fixed("ESHUTDOWN"), fixed("ETOOMANYREFS"), fixed("ETIMEDOUT"), fixed("ECONNREFUSED"), fixed("EHOSTDOWN"), fixed("EHOSTUNREACH"),
+    fixed("EALREADY"), fixed("EINPROGRESS"), fixed("ESTALE"), fixed("EUCLEAN"), fixed("ENOTNAM"), fixed("ENAVAIL"), fixed("EISNAM"), fixed("EREMOTEIO"),
+    fixed("EDQUOT"), fixed("ENOMEDIUM"), fixed("EMEDIUMTYPE"), fixed("ECANCELED"), fixed("ENOKEY"), fixed("EKEYEXPIRED"), fixed("EKEYREVOKED"),
+    fixed("EKEYREJECTED"), fixed("EOWNERDEAD"), fixed("ENOTRECOVERABLE"), fixed("ERFKILL"), fixed("EHWPOISON"),
 ];
 
 /// A signal by name (`SIGPIPE`, `PIPE`, `SIGRTMIN+2`) or number; None if unknown.
 pub fn parse_signal(s: &[u8]) -> Option<i32> {
     let s = s.strip_prefix(b"SIG").unwrap_or(s);
-    if let Some(i) = SIGNALS.iter().position(|n| n.as_bytes().get(3..) == Some(s)) {
+    if let Some(i) = SIGNALS.iter().position(|n| unfixed(n).get(3..) == Some(s)) {
         return Some(i as i32).filter(|&i| i > 0);
     }
     let num = |d: &[u8]| -> Option<i32> {
@@ -72,7 +92,7 @@ pub fn parse_signal(s: &[u8]) -> Option<i32> {
 /// Async-signal-safe: the symbolic name of an errno value.
 pub fn errno<const N: usize>(e: i32, out: &mut super::line::Buf<N>) {
     match usize::try_from(e).ok().and_then(|i| ERRNOS.get(i)) {
-        Some(name) if e != 0 => out.s(name),
+        Some(name) if e != 0 => out.raw(unfixed(name)),
         _ => {
             out.s("E");
             out.int(e as i64)
