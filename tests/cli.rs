@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::cc;
+
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -29,21 +31,6 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// Compiles C `src` with `args` into `dir/name` (once per directory).
-fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
-    let o = dir.join(name);
-    let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(args)
-        .arg("-o")
-        .arg(&o)
-        .arg(&c)
-        .status()
-        .expect("run cc");
-    assert!(st.success(), "cc {name} failed");
-    o
-}
 
 /// A preload library whose constructor prints `marker` on stderr.
 fn marker_lib(dir: &Path, marker: &str) -> PathBuf {

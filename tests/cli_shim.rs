@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::cc;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -16,20 +18,6 @@ fn out(c: &mut Command) -> Output {
     c.output().expect("run execguard")
 }
 
-fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
-    let c = dir.join(format!("{name}.c"));
-    std::fs::write(&c, src).unwrap();
-    let o = dir.join(name);
-    let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(args)
-        .arg("-o")
-        .arg(&o)
-        .arg(&c)
-        .status()
-        .expect("run cc");
-    assert!(st.success(), "cc {name} failed");
-    o
-}
 
 /// Opens a file without O_CLOEXEC, then execs /bin/true: one exec_fd_leak.
 fn leaker(dir: &Path) -> PathBuf {

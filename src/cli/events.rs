@@ -313,3 +313,11 @@ mod tests {
         assert_eq!(e.fds_total, 1030);
     }
 }
+
+/// Unit tests of the CLI: the events of a JSON Lines text.
+#[cfg(test)]
+pub fn parse_for_tests(text: &str) -> Vec<Event> {
+    let mut l = Log::default();
+    l.read_from(text.as_bytes()).unwrap();
+    l.events
+}

@@ -331,11 +331,7 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
 mod tests {
     use super::*;
 
-    fn evs(text: &str) -> Vec<Event> {
-        let mut l = Log::default();
-        l.read_from(text.as_bytes()).unwrap();
-        l.events
-    }
+    use crate::cli::events::parse_for_tests as evs;
 
     #[test]
     fn listeners_and_alarm_masks_come_first() {

@@ -389,13 +389,8 @@ pub fn esc(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::events::Log;
 
-    fn evs(text: &str) -> Vec<Event> {
-        let mut l = Log::default();
-        l.read_from(text.as_bytes()).unwrap();
-        l.events
-    }
+    use crate::cli::events::parse_for_tests as evs;
 
     #[test]
     fn exec_keeps_the_pid_and_names_the_image() {

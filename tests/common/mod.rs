@@ -355,3 +355,19 @@ pub fn c_prog_static(name: &str) -> PathBuf {
     }
     out
 }
+
+/// Compiles C source `src` with `args` into `dir/name`.
+pub fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
+    let c = dir.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let o = dir.join(name);
+    let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(args)
+        .arg("-o")
+        .arg(&o)
+        .arg(&c)
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "cc {name} failed");
+    o
+}
