@@ -13,6 +13,8 @@ use crate::postfork::line::Buf;
 use crate::postfork::{fds, sys};
 
 const DETAIL_MAX: u32 = 64;
+/// Listed fds that may cost a readlink (a path, ~7 µs each).
+const PATHS_MAX: u32 = 16;
 
 pub fn audit(cfg: &Config, fix: bool) {
     if cfg.audited && !cfg.startup_always {
@@ -95,6 +97,7 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
     let (mut lfixed, mut lleft) = (0u32, 0u32);
     let (mut cfixed, mut cleft) = ([0u32; KINDS.len()], [0u32; KINDS.len()]);
     let mut to_close = Undo::new();
+    let mut paths = 0u32;
     for fd in fds::FdIter::new(3) {
         if kept(cfg, fd) {
             continue;
@@ -114,10 +117,15 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
         }
         // Addresses and paths only for what fits in the line (19 000 inherited fds
         // would otherwise cost 19 000 readlinks).
-        if *listed < DETAIL_MAX && ev.fd_item(&classify::classify(fd)) {
-            *listed += 1;
-        } else {
-            *listed = DETAIL_MAX;
+        if *listed < DETAIL_MAX {
+            let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
+            let info = classify::classify_with(fd, want);
+            paths += info.linked as u32;
+            if ev.fd_item(&info) {
+                *listed += 1;
+            } else {
+                *listed = DETAIL_MAX;
+            }
         }
     }
     to_close.close_all();

@@ -11,8 +11,10 @@ use super::{deliberate, fds, maps, sys, tls};
 use crate::config::{self, Mode};
 use crate::policy::{self, FdRanges};
 
-/// How many fds get a full classification (address/path) in one event.
+/// How many fds get a detail (address, path) in one event.
 const DETAIL_MAX: u32 = 64;
+/// How many of those may cost a readlink (a path): ~7 µs each.
+const PATHS_MAX: u32 = 16;
 /// Beyond this many leaked fds, kinds are no longer counted (each costs syscalls).
 const KIND_COUNT_MAX: u32 = 20_000;
 
@@ -240,7 +242,7 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
     let (pid, ppid) = (sys::getpid(), sys::getppid());
     // Started at the first leak: an exec with nothing to report pays for no header.
     let mut event: Option<Event> = None;
-    let (mut total, mut listed, mut omitted) = (0u32, 0u32, 0u64);
+    let (mut total, mut listed, mut omitted, mut paths) = (0u32, 0u32, 0u64, 0u32);
     let mut counts = [0u32; KINDS.len()];
     let mut fix_errors = 0u32;
     let mut kept_any = false;
@@ -256,7 +258,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
         total += 1;
         let ev = event.get_or_insert_with(|| leak_event(sp, fix));
         let kind = if listed < DETAIL_MAX {
-            let info = classify::classify(fd);
+            let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
+            let info = classify::classify_with(fd, want);
+            paths += info.linked as u32;
             if ev.fd_item(&info) {
                 listed += 1;
             } else {

@@ -69,76 +69,114 @@ impl Kind {
 
 pub type Detail = Buf<160>;
 
+/// How much to find out about an fd. A path costs a readlink of /proc/self/fd/N,
+/// about 7 µs on these machines — more than everything else per fd together — so
+/// events ask for paths only for the first few fds they list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Want {
+    /// The kind only.
+    Kind,
+    /// Kind and the details that cost no readlink: socket addresses, `pipe:[inode]`.
+    Cheap,
+    /// Everything, paths included.
+    Full,
+}
+
 pub struct FdInfo {
     pub fd: c_int,
     pub kind: Kind,
     pub detail: Detail,
     /// Return address of the call that made it (EXECGUARD_ORIGINS), or 0.
     pub origin: usize,
+    /// A readlink was spent on it.
+    pub linked: bool,
 }
 
 /// Async-signal-safe: kind only (fewer syscalls), for counting.
 pub fn kind(fd: c_int) -> Kind {
-    let mut d = Detail::new();
-    classify_into(fd, &mut d, false)
+    classify_with(fd, Want::Kind).kind
 }
 
-/// Async-signal-safe: kind and detail.
+/// Async-signal-safe: kind and detail, paths included.
 pub fn classify(fd: c_int) -> FdInfo {
-    let mut detail = Detail::new();
-    let kind = classify_into(fd, &mut detail, true);
-    FdInfo { fd, kind, detail, origin: crate::hooks::origins::of(fd) }
+    classify_with(fd, Want::Full)
 }
 
-fn classify_into(fd: c_int, detail: &mut Detail, want_detail: bool) -> Kind {
+/// Async-signal-safe.
+pub fn classify_with(fd: c_int, want: Want) -> FdInfo {
+    let mut info = FdInfo { fd, kind: Kind::Other, detail: Detail::new(), origin: 0, linked: false };
+    info.kind = classify_into(fd, &mut info, want);
+    if want != Want::Kind {
+        info.origin = crate::hooks::origins::of(fd);
+    }
+    info
+}
+
+const ANON_INODE_FS_MAGIC: i64 = 0x0904_1934;
+
+/// Async-signal-safe: an fd on the anonymous-inode file system (eventfd, epoll,
+/// timerfd, signalfd, inotify…): one fstatfs, no readlink.
+fn on_anon_fs(fd: c_int) -> bool {
+    // SAFETY: an all-zero statfs is a valid value; the kernel fills it.
+    let mut fs: libc::statfs = unsafe { core::mem::zeroed() };
+    // SAFETY: valid out-pointer.
+    let r = unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut fs as *mut libc::statfs) };
+    r == 0 && fs.f_type as i64 == ANON_INODE_FS_MAGIC
+}
+
+fn classify_into(fd: c_int, info: &mut FdInfo, want: Want) -> Kind {
     let st = match sys::fstat(fd) {
         Ok(st) => st,
         Err(_) => return Kind::Other,
     };
-    match st.st_mode & libc::S_IFMT {
-        libc::S_IFSOCK => socket(fd, detail, want_detail),
+    let ty = st.st_mode & libc::S_IFMT;
+    match ty {
+        libc::S_IFSOCK => socket(fd, &mut info.detail, want != Want::Kind, st.st_ino),
         libc::S_IFIFO => {
-            if want_detail {
-                link(fd, detail);
+            match want {
+                Want::Kind => {}
+                Want::Cheap => {
+                    info.detail.s("pipe:[");
+                    info.detail.uint(st.st_ino);
+                    info.detail.byte(b']');
+                }
+                Want::Full => {
+                    link(fd, &mut info.detail);
+                    info.linked = true;
+                }
             }
             Kind::Pipe
         }
-        libc::S_IFREG | libc::S_IFDIR | libc::S_IFCHR | libc::S_IFBLK | libc::S_IFLNK => {
-            if want_detail {
-                link(fd, detail);
+        // eventfd/epoll/timerfd/signalfd/inotify live on the anonymous inode, which
+        // reports no file type on most kernels and a regular one on some; which of
+        // them it is, only the link text says.
+        libc::S_IFREG | 0 if ty == 0 || on_anon_fs(fd) => {
+            link(fd, &mut info.detail);
+            info.linked = true;
+            let k = anon_kind(info.detail.as_bytes());
+            if want == Want::Kind {
+                info.detail.clear();
             }
-            // eventfd/epoll/timerfd/signalfd/inotify live on the anonymous inode,
-            // which reports no file type on most kernels but a regular one on some.
-            anon_kind(fd, st.st_mode & libc::S_IFMT == libc::S_IFREG, detail, want_detail)
+            k
         }
         _ => {
-            if want_detail {
-                link(fd, detail);
+            if want == Want::Full {
+                link(fd, &mut info.detail);
+                info.linked = true;
             }
-            let k = anon_kind(fd, true, detail, want_detail);
-            if k == Kind::File {
-                Kind::Other
+            if matches!(ty, libc::S_IFREG | libc::S_IFDIR | libc::S_IFCHR | libc::S_IFBLK | libc::S_IFLNK) {
+                Kind::File
             } else {
-                k
+                Kind::Other
             }
         }
     }
 }
 
-/// Decide between File and the anon-inode kinds by the link text.
-fn anon_kind(fd: c_int, maybe_anon: bool, detail: &mut Detail, have_detail: bool) -> Kind {
-    if !maybe_anon {
-        return Kind::File;
-    }
-    let mut tmp = Detail::new();
-    let text: &[u8] = if have_detail {
-        detail.as_bytes()
-    } else {
-        link(fd, &mut tmp);
-        tmp.as_bytes()
-    };
-    let k = if !text.starts_with(b"anon_inode:") {
-        Kind::File
+/// Which anon-inode fd a link text names.
+fn anon_kind(text: &[u8]) -> Kind {
+    if !text.starts_with(b"anon_inode:") {
+        Kind::Other
     } else if text.ends_with(b"[eventpoll]") {
         Kind::Epoll
     } else if text.ends_with(b"[eventfd]") {
@@ -151,11 +189,7 @@ fn anon_kind(fd: c_int, maybe_anon: bool, detail: &mut Detail, have_detail: bool
         Kind::Inotify
     } else {
         Kind::Other
-    };
-    if have_detail && text.is_empty() && k == Kind::File {
-        detail.s("?");
     }
-    k
 }
 
 /// Async-signal-safe: readlink("/proc/self/fd/N") into `out`.
@@ -171,7 +205,7 @@ pub fn link<const N: usize>(fd: c_int, out: &mut Buf<N>) {
     }
 }
 
-fn socket(fd: c_int, detail: &mut Detail, want_detail: bool) -> Kind {
+fn socket(fd: c_int, detail: &mut Detail, want_detail: bool, ino: u64) -> Kind {
     let domain = sys::sockopt_int(fd, libc::SO_DOMAIN).unwrap_or(-1);
     let ty = sys::sockopt_int(fd, libc::SO_TYPE).unwrap_or(-1);
     let listening = || sys::sockopt_int(fd, libc::SO_ACCEPTCONN).unwrap_or(0) != 0;
@@ -218,7 +252,10 @@ fn socket(fd: c_int, detail: &mut Detail, want_detail: bool) -> Kind {
                 }
             }
             if detail.len() == 0 {
-                link(fd, detail);
+                // Unnamed (socketpair, unbound): the kernel's name, without a readlink.
+                detail.s("socket:[");
+                detail.uint(ino);
+                detail.byte(b']');
             }
         }
     }
