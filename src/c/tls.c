@@ -10,5 +10,5 @@
 static __thread __attribute__((tls_model("initial-exec"), aligned(16)))
 unsigned char execguard_tls_block[EXECGUARD_TLS_SIZE];
 
-void *execguard_tls(void) { return execguard_tls_block; }
-unsigned long execguard_tls_size(void) { return EXECGUARD_TLS_SIZE; }
+__attribute__((visibility("hidden"))) void *execguard_tls(void) { return execguard_tls_block; }
+__attribute__((visibility("hidden"))) unsigned long execguard_tls_size(void) { return EXECGUARD_TLS_SIZE; }

@@ -106,7 +106,7 @@ unsafe fn around(
         return real_fn(how, set, old);
     }
     // The old mask comes back from the call itself; the caller may not want it.
-    let mut mine = core::mem::MaybeUninit::<sigset_t>::zeroed();
+    let mut mine = core::mem::MaybeUninit::<sigset_t>::uninit();
     let oldp = if old.is_null() { mine.as_mut_ptr() } else { old };
     let r = real_fn(how, set, oldp);
     if r == ok && config::mode() != Mode::Off {
