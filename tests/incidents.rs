@@ -31,17 +31,7 @@ struct Listen {
 }
 
 fn listen_leak(mode: Mode) -> Listen {
-    let prog = common::c_prog("listen_leak");
-    let probe = common::c_prog("probe");
-    let run = run_mode(mode, &prog, &[probe.to_str().unwrap()], &[], T);
-    assert!(run.status.success(), "{}", run.context());
-    Listen {
-        server_pid: run.field("server_pid").parse().unwrap(),
-        child_pid: run.field("child_pid").parse().unwrap(),
-        listen_fd: run.field("listen_fd").parse().unwrap(),
-        port: run.field("port"),
-        run,
-    }
+    listen_leak_env(mode, &[])
 }
 
 /// stdout with what differs from run to run (pids, the port) replaced.

@@ -4,7 +4,10 @@
 //! fd number, the caller's return address and the new file's inode, so that a leak
 //! event can say where the leaked fd was made (`origin`: module+offset). An fd made
 //! by a path these hooks do not see (glibc-internal opens, fortified `__open_2`) and
-//! whose number was reused is caught by the inode check and gets no origin.
+//! whose number was reused is caught by the inode check and gets no origin. The
+//! arrays are written from any process, vfork children included: an entry a vfork
+//! child writes names the child's file, so the parent's inode check rejects it —
+//! the parent can lose an origin that way, never get a wrong one.
 //! Off by default: the hooks then cost one relaxed load after the real call.
 //! Small room: recording is a fstat and two relaxed stores.
 
