@@ -46,32 +46,56 @@ pub const KNOBS: &[Knob] = &[
     Knob { name: "EXECGUARD_INFO", default: "0", help: "1: also print info events (sigmask_block, fork_threads) on stderr; the JSON log always has them" },
 ];
 
+/// Field order is layout: `repr(C)` keeps what every process start writes (the
+/// scalars, the fd lists, the log path) at the front, inside the first page of the
+/// library's data, which the loader has already touched; the big buffers that only
+/// some configurations fill come last (see docs/performance.md, "page faults").
+#[repr(C)]
 pub struct Config {
     pub mode: Mode,
-    /// NUL-terminated log path; empty = stderr.
-    pub log_path: Buf<512>,
     pub secure: bool,
-    pub keep: FdRanges,
-    /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
-    pub inherited_keep: FdRanges,
     pub follow: bool,
-    pub block_interval_ms: i64,
-    pub pool_min: u32,
     pub startup_always: bool,
     pub origins: bool,
-    /// Ignored signals that stay ignored in fix mode (kernel sigset word).
-    pub keep_ignored: u64,
     /// Print info events in the human (stderr) form.
     pub info: bool,
     /// `EXECGUARD_AUDITED` named this pid: the exec that started us was audited.
     pub audited: bool,
     pub is_shell: bool,
+    pub pool_min: u32,
+    pub block_interval_ms: i64,
+    /// Ignored signals that stay ignored in fix mode (kernel sigset word).
+    pub keep_ignored: u64,
+    pub keep: FdRanges,
+    /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
+    pub inherited_keep: FdRanges,
+    /// NUL-terminated log path; empty = stderr.
+    pub log_path: Buf<512>,
+}
+
+/// What only some configurations fill (extra shell names, following children),
+/// kept apart from `Config` in zero-initialised memory: a process start that does
+/// not use them never touches their pages. Same discipline as `Config`: written by
+/// the constructor before publication, read-only after.
+pub struct Cold {
     pub shells_extra: Buf<256>,
     /// NUL-terminated path of libexecguard.so (for following children).
     pub lib_path: Buf<512>,
     /// `NAME=value` entries to re-inject into a child's environment when following.
     pub follow_env: [Buf<600>; 6],
     pub follow_env_n: usize,
+}
+
+impl Cold {
+    pub const fn new() -> Self {
+        Cold { shells_extra: Buf::new(), lib_path: Buf::new(), follow_env: [const { Buf::new() }; 6], follow_env_n: 0 }
+    }
+}
+
+impl Default for Cold {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Config {
@@ -91,10 +115,6 @@ impl Config {
             info: false,
             audited: false,
             is_shell: false,
-            shells_extra: Buf::new(),
-            lib_path: Buf::new(),
-            follow_env: [Buf::new(), Buf::new(), Buf::new(), Buf::new(), Buf::new(), Buf::new()],
-            follow_env_n: 0,
         }
     }
 }
@@ -104,9 +124,18 @@ struct Cell(UnsafeCell<Config>);
 // every reader checks READY (Acquire) first, or runs in the constructor itself.
 unsafe impl Sync for Cell {}
 
+#[link_section = ".data.execguard_hot"]
 static CONFIG: Cell = Cell(UnsafeCell::new(Config::new()));
+
+struct ColdCell(UnsafeCell<Cold>);
+// SAFETY: as Cell.
+unsafe impl Sync for ColdCell {}
+
+static COLD: ColdCell = ColdCell(UnsafeCell::new(Cold::new()));
+#[link_section = ".data.execguard_hot"]
 static READY: AtomicBool = AtomicBool::new(false);
 /// The mode as one relaxed load on hot paths: Off until the constructor finishes.
+#[link_section = ".data.execguard_hot"]
 static MODE: AtomicU8 = AtomicU8::new(Mode::Off as u8);
 
 /// Async-signal-safe: the active mode (Off before the constructor ran).
@@ -130,13 +159,24 @@ pub fn get() -> Option<&'static Config> {
     }
 }
 
+/// Async-signal-safe: the rarely used part, once the constructor published it.
+#[inline]
+pub fn cold() -> Option<&'static Cold> {
+    if READY.load(Ordering::Acquire) {
+        // SAFETY: no writer after READY (see Cell).
+        Some(unsafe { &*COLD.0.get() })
+    } else {
+        None
+    }
+}
+
 /// Constructor only: mutable access before publication.
 ///
 /// # Safety
 /// Only the library constructor may call this, once, before `publish`.
-pub unsafe fn init_mut() -> &'static mut Config {
+pub unsafe fn init_mut() -> (&'static mut Config, &'static mut Cold) {
     // SAFETY: single caller before any reader (see Cell).
-    unsafe { &mut *CONFIG.0.get() }
+    unsafe { (&mut *CONFIG.0.get(), &mut *COLD.0.get()) }
 }
 
 /// Constructor only: make the configuration visible to hooks.
@@ -163,7 +203,7 @@ impl Warnings {
 
 /// Fill `cfg` from `NAME=value` environment entries. Pure over its inputs, so the
 /// fuzz/property tests can feed it any bytes.
-pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secure: bool, cfg: &mut Config) -> Warnings {
+pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secure: bool, cfg: &mut Config, cold: &mut Cold) -> Warnings {
     let mut w = Warnings::default();
     cfg.mode = Mode::Log;
     cfg.secure = secure;
@@ -225,8 +265,8 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 _ => w.push("EXECGUARD_POOL_MIN"),
             },
             b"EXECGUARD_SHELLS" => {
-                cfg.shells_extra.clear();
-                cfg.shells_extra.raw(value);
+                cold.shells_extra.clear();
+                cold.shells_extra.raw(value);
             }
             b"EXECGUARD_AUDITED" => {
                 cfg.audited = match value.strip_prefix(b"^") {
@@ -254,7 +294,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
 }
 
 /// Remember the `EXECGUARD_*` entries (but not `EXECGUARD_AUDITED`) for re-injection.
-pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Config) {
+pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Cold) {
     for e in entries {
         if e.starts_with(b"EXECGUARD_") && !e.starts_with(b"EXECGUARD_AUDITED=") && e.len() < 599 {
             if let Some(slot) = cfg.follow_env.get_mut(cfg.follow_env_n) {
@@ -273,7 +313,7 @@ mod tests {
 
     fn parse(env: &[&[u8]], pid: i32) -> (Box<Config>, Warnings) {
         let mut cfg = Box::new(Config::new());
-        let w = parse_env(env.iter().copied(), pid, false, &mut cfg);
+        let w = parse_env(env.iter().copied(), pid, false, &mut cfg, &mut Cold::new());
         (cfg, w)
     }
 
@@ -310,7 +350,7 @@ mod tests {
     #[test]
     fn secure_drops_log_path() {
         let mut cfg = Box::new(Config::new());
-        parse_env([b"EXECGUARD_LOG=/tmp/x".as_slice()].into_iter(), 1, true, &mut cfg);
+        parse_env([b"EXECGUARD_LOG=/tmp/x".as_slice()].into_iter(), 1, true, &mut cfg, &mut Cold::new());
         assert_eq!(cfg.log_path.len(), 0);
     }
 

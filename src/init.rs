@@ -27,16 +27,16 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
     let pid = sys::getpid();
     // SAFETY: the constructor is the only writer, before publish().
-    let cfg = unsafe { config::init_mut() };
-    let warnings = config::parse_env(envp::iter(envp), pid, secure, cfg);
+    let (cfg, cold) = unsafe { config::init_mut() };
+    let warnings = config::parse_env(envp::iter(envp), pid, secure, cfg, cold);
     if cfg.mode == Mode::Off {
         config::publish(Mode::Off);
         return;
     }
-    cfg.is_shell = is_shell(argv, cfg.shells_extra.as_bytes());
+    cfg.is_shell = is_shell(argv, cold.shells_extra.as_bytes());
     if cfg.follow {
-        lib_path(cfg);
-        config::remember_follow_env(envp::iter(envp), cfg);
+        lib_path(cold);
+        config::remember_follow_env(envp::iter(envp), cold);
     }
     for name in warnings.bad.iter().take(warnings.n).flatten() {
         warn_bad(pid, name, envp::get(envp, name.as_bytes()).unwrap_or(&[]));
@@ -68,7 +68,7 @@ fn is_shell(argv: *const *const c_char, extra: &[u8]) -> bool {
     policy::is_shell(arg0, extra) || policy::is_shell(execfn, extra)
 }
 
-fn lib_path(cfg: &mut config::Config) {
+fn lib_path(cfg: &mut config::Cold) {
     // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address of ours.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
     // SAFETY: any address inside this library works.

@@ -194,6 +194,14 @@ pub const GLIBC_INTERNAL: u64 = bit(32) | bit(33);
 /// Signals whose disposition cannot be changed.
 pub const UNCHANGEABLE: u64 = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
 
+/// Signals whose default action is already to do nothing, and for which SIG_IGN
+/// changes nothing a program can observe (the kernel continues a stopped process
+/// on SIGCONT whatever its disposition). Inheriting them ignored is harmless, so the
+/// audits do not query them: three system calls fewer per start and per exec.
+/// (SIGCHLD is not one: ignoring it makes the kernel reap children, and `wait`
+/// fails with ECHILD.)
+pub const IGNORING_CHANGES_NOTHING: u64 = bit(libc::SIGCONT) | bit(libc::SIGURG) | bit(libc::SIGWINCH);
+
 /// Ignored signals that stay ignored even in fix mode (`nohup` ignores SIGHUP for
 /// the program it runs, on purpose).
 pub const KEEP_IGNORED: u64 = bit(libc::SIGHUP);

@@ -93,7 +93,7 @@ proptest! {
     #[test]
     fn parse_env_never_panics_and_keeps_its_promises(env in vec(entry(), 0..24), pid in any::<i32>(), secure in any::<bool>()) {
         let mut cfg = blank();
-        let w = config::parse_env(env.iter().map(|e| e.as_slice()), pid, secure, &mut cfg);
+        let w = config::parse_env(env.iter().map(|e| e.as_slice()), pid, secure, &mut cfg, &mut config::Cold::new());
         prop_assert!(w.n <= w.bad.len());
         // The last EXECGUARD_MODE wins; unknown values fall back to log.
         let last = |name: &[u8]| env.iter().rev().find_map(|e| e.strip_prefix(name).and_then(|r| r.strip_prefix(b"=")));

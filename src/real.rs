@@ -36,6 +36,7 @@ macro_rules! real_table {
         #[allow(non_snake_case)]
         pub struct Table { $( pub $name: AtomicUsize, )* }
 
+        #[link_section = ".data.execguard_hot"]
         pub static TABLE: Table = Table { $( $name: AtomicUsize::new(0), )* };
 
         const COUNT: usize = [$(stringify!($name)),*].len();
@@ -129,12 +130,20 @@ real_table! {
 }
 
 /// `__libc_single_threaded` (glibc ≥ 2.32): 1 while the process never made a thread.
+#[link_section = ".data.execguard_hot"]
 static SINGLE_THREADED: AtomicUsize = AtomicUsize::new(0);
 
-/// Constructor: look up glibc's single-thread flag.
+extern "C" {
+    /// src/c/tls.c: the address of glibc's flag, bound by the loader (NULL if absent).
+    /// A pointer in relocated data rather than a C function: the C code sits at the
+    /// far end of the text, a page no process start needs otherwise.
+    static execguard_single_threaded_flag: *const c_char;
+}
+
+/// Constructor: find glibc's single-thread flag.
 pub fn resolve_data() {
-    // SAFETY: name is NUL-terminated.
-    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, b"__libc_single_threaded\0".as_ptr() as *const c_char) };
+    // SAFETY: a pointer the loader filled in before any constructor ran.
+    let p = unsafe { execguard_single_threaded_flag };
     SINGLE_THREADED.store(p as usize, Ordering::Relaxed);
 }
 

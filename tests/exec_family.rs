@@ -467,3 +467,82 @@ fn path_search_target_is_the_program_that_runs() {
         }
     }
 }
+
+/// The start side's quick "nothing above 2" answer (one ppoll over fds 0–64, and a
+/// select that proves the fd table has no slot above 63) at its edges: the fds just
+/// inside and just outside the polled range, a grown table, and a grown table with
+/// everything closed again (the /proc answer). The launcher is not preloaded; it
+/// forks so that its child's table is sized by the fds really open, then the child
+/// execs /bin/true with the shim.
+#[test]
+fn startup_fd_check_at_the_edges_of_the_small_table() {
+    let dir = common::tmpdir("fd-edges");
+    let launcher = common::cc(
+        &dir,
+        "fd_edges",
+        r#"
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+/* fd_edges SPEC PRELOAD LOG: SPEC is none, open:N (fd N open) or grow:N (fd N
+ * opened, then closed: the table stays large) */
+int main(int argc, char **argv) {
+    if (argc != 4) return 2;
+    int fd = -1, keep = 0;
+    if (strncmp(argv[1], "open:", 5) == 0) { fd = atoi(argv[1] + 5); keep = 1; }
+    if (strncmp(argv[1], "grow:", 5) == 0) fd = atoi(argv[1] + 5);
+    if (fd >= 0 && dup2(2, fd) != fd) return 3;
+    for (int i = 3; i < 1024; i++)
+        if (!(keep && i == fd)) close(i);
+    if (fd >= 0 && !keep) close(fd);
+    char pre[4200], log[4200];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", argv[2]);
+    snprintf(log, sizeof log, "EXECGUARD_LOG=%s", argv[3]);
+    char *env[] = {pre, log, "EXECGUARD_MODE=log", NULL};
+    char *args[] = {"/bin/true", NULL};
+    pid_t pid = fork();
+    if (pid == 0) {
+        execve("/bin/true", args, env);
+        _exit(127);
+    }
+    int st;
+    if (pid < 0 || waitpid(pid, &st, 0) != pid) return 4;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 5;
+}
+"#,
+        &["-O1", "-Wall"],
+    );
+    let cases: [(&str, Option<i64>); 7] = [
+        ("none", None),
+        ("open:3", Some(3)),
+        ("open:63", Some(63)),
+        ("open:64", Some(64)),
+        ("open:65", Some(65)),
+        ("open:900", Some(900)),
+        ("grow:900", None),
+    ];
+    for (spec, want) in cases {
+        let log = dir.join(format!("{}.jsonl", spec.replace(':', "-")));
+        let out = std::process::Command::new(&launcher)
+            .arg(spec)
+            .arg(common::shim())
+            .arg(&log)
+            .env_remove("LD_PRELOAD")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{spec}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+        let evs = common::events(&log);
+        let start = named(&evs, "startup_fds");
+        match want {
+            None => assert!(start.is_empty(), "{spec}: {start:?}"),
+            Some(fd) => {
+                assert_eq!(start.len(), 1, "{spec}: {evs:?}");
+                let fds: Vec<i64> = start[0]["fds"].as_array().unwrap().iter().map(|f| f["fd"].as_i64().unwrap()).collect();
+                assert_eq!(fds, [fd], "{spec}: {}", start[0]);
+            }
+        }
+    }
+}

@@ -11,4 +11,15 @@ static __thread __attribute__((tls_model("initial-exec"), aligned(16)))
 unsigned char execguard_tls_block[EXECGUARD_TLS_SIZE];
 
 __attribute__((visibility("hidden"))) void *execguard_tls(void) { return execguard_tls_block; }
-__attribute__((visibility("hidden"))) unsigned long execguard_tls_size(void) { return EXECGUARD_TLS_SIZE; }
+/* A constant, not a function: the constructor checks it, and the C functions sit
+ * on a text page no process start needs otherwise. */
+__attribute__((visibility("hidden"))) const unsigned long execguard_tls_bytes = EXECGUARD_TLS_SIZE;
+
+/* glibc (>= 2.32) sets this char to 0 once the process makes a thread. Referenced
+ * weakly, so the loader binds it with the library's other imports (where a program
+ * has a copy of it, the program's copy, which is the one glibc writes) and a libc
+ * without it leaves NULL. A dlsym in the constructor instead costs several µs of
+ * every process start. Data, not a function: see src/real.rs. */
+extern char __libc_single_threaded __attribute__((weak));
+
+__attribute__((visibility("hidden"))) const char *const execguard_single_threaded_flag = &__libc_single_threaded;

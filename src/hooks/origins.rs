@@ -16,6 +16,7 @@ use crate::real;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use libc::{c_char, c_int, c_uint, mode_t, sockaddr, socklen_t};
 
+#[link_section = ".data.execguard_hot"]
 static ON: AtomicBool = AtomicBool::new(false);
 const MAX_FD: usize = 65536;
 static ADDR: [AtomicUsize; MAX_FD] = [const { AtomicUsize::new(0) }; MAX_FD];

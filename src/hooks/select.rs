@@ -12,6 +12,7 @@ use libc::{c_int, fd_set, sigset_t, timespec, timeval};
 
 const FD_SETSIZE: c_int = 1024;
 
+#[link_section = ".data.execguard_hot"]
 static OVERFLOWS: AtomicU64 = AtomicU64::new(0);
 
 #[no_mangle]

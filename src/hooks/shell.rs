@@ -234,6 +234,9 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
 }
 
 /// popen streams the shim started itself: (FILE*, child pid, monitor, command).
+/// `file == 0` marks a free slot: an all-zero table lives in .bss and costs a
+/// process nothing until its first popen (an `Option` here would put 19 KiB of
+/// initialised data in the library, and push the hot statics onto more pages).
 struct Stream {
     file: usize,
     pid: pid_t,
@@ -243,7 +246,8 @@ struct Stream {
 }
 
 const STREAMS: usize = 64;
-static OURS: SpinLock<[Option<Stream>; STREAMS]> = SpinLock::new([const { None }; STREAMS]);
+const FREE: Stream = Stream { file: 0, pid: 0, fd: 0, monitor: false, command: Buf::new() };
+static OURS: SpinLock<[Stream; STREAMS]> = SpinLock::new([FREE; STREAMS]);
 
 #[no_mangle]
 pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut FILE {
@@ -286,7 +290,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
 
 unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit) -> Result<*mut FILE, c_int> {
     let mut slots = OURS.lock();
-    let Some(slot) = slots.iter().position(|s| s.is_none()) else {
+    let Some(slot) = slots.iter().position(|s| s.file == 0) else {
         a.undo.revert();
         return Err(libc::EMFILE);
     };
@@ -310,7 +314,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
             libc::posix_spawn_file_actions_addclose(&mut fa, 1023);
         }
         // POSIX: streams of earlier popen() calls are closed in the new child.
-        for s in slots.iter().flatten() {
+        for s in slots.iter().filter(|s| s.file != 0) {
             libc::posix_spawn_file_actions_addclose(&mut fa, s.fd);
         }
     }
@@ -343,7 +347,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
     // SAFETY: cmd is a C string.
     command.raw(unsafe { cstr(cmd, 255) });
     if let Some(s) = slots.get_mut(slot) {
-        *s = Some(Stream { file: f as usize, pid, fd: parent_end, monitor: a.listeners > 0, command });
+        *s = Stream { file: f as usize, pid, fd: parent_end, monitor: a.listeners > 0, command };
     }
     Ok(f)
 }
@@ -352,7 +356,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
 pub unsafe extern "C" fn pclose(f: *mut FILE) -> c_int {
     let mine = {
         let mut slots = OURS.lock();
-        slots.iter_mut().find(|s| s.as_ref().map(|s| s.file) == Some(f as usize)).and_then(|s| s.take())
+        slots.iter_mut().find(|s| s.file != 0 && s.file == f as usize).map(|s| core::mem::replace(s, FREE))
     };
     let Some(s) = mine else {
         // SAFETY: a stream glibc's popen made.

@@ -134,6 +134,7 @@ fn newly_blocked(func: &str, how: c_int, blocked: u64, caller: usize) {
 }
 
 /// Calling sites already reported (rate limit: once per site, at most 32 sites).
+#[link_section = ".data.execguard_hot"]
 static SEEN: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
 
 /// Async-signal-safe. The per-site check comes first and costs no syscall.

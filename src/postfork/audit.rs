@@ -413,7 +413,7 @@ pub fn ignored_set(upto: i32) -> u64 {
     let mut set = 0u64;
     for sig in 1..=upto.min(64) {
         let b = policy::bit(sig);
-        if b & (policy::GLIBC_INTERNAL | policy::UNCHANGEABLE) != 0 {
+        if b & (policy::GLIBC_INTERNAL | policy::UNCHANGEABLE | policy::IGNORING_CHANGES_NOTHING) != 0 {
             continue;
         }
         if sys::sig_handler(sig) == Ok(libc::SIG_IGN) {

@@ -292,6 +292,7 @@ impl Event {
 
 /// The pid that already warned about an unusable log (pid-tagged, so a vfork child's
 /// write is never mistaken by the parent for its own).
+#[link_section = ".data.execguard_hot"]
 static WARNED: AtomicI32 = AtomicI32::new(0);
 
 /// Async-signal-safe: append one line to the log (or stderr).

@@ -100,12 +100,12 @@ pub enum Mark {
 pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
     let mark_parent = mark == Mark::ParentPid;
     let mark = mark != Mark::No;
-    let Some(cfg) = config::get() else { return f(envp) };
+    let (Some(cfg), Some(cold)) = (config::get(), config::cold()) else { return f(envp) };
     let loads = has_shim(envp);
-    let follow = cfg.follow && cfg.lib_path.len() > 1;
+    let follow = cfg.follow && cold.lib_path.len() > 1;
     let need_follow = follow
         && (!loads
-            || cfg.follow_env.iter().take(cfg.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none()));
+            || cold.follow_env.iter().take(cold.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none()));
     let need_mark = mark && (loads || follow);
     if !need_follow && !need_mark {
         return f(envp);
@@ -145,7 +145,7 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
         }
     }
     if ok && need_follow {
-        let lib = cfg.lib_path.as_bytes();
+        let lib = cold.lib_path.as_bytes();
         let lib = lib.strip_suffix(&[0]).unwrap_or(lib);
         preload.s("LD_PRELOAD=");
         preload.raw(lib);
@@ -161,7 +161,7 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
         }
         preload.byte(0);
         ok = !preload.overflowed() && push(&mut arr, preload.as_bytes().as_ptr() as *const c_char);
-        for e in cfg.follow_env.iter().take(cfg.follow_env_n) {
+        for e in cold.follow_env.iter().take(cold.follow_env_n) {
             if ok && get(envp, name_of(e.as_bytes())).is_none() {
                 ok = push(&mut arr, e.as_bytes().as_ptr() as *const c_char);
             }

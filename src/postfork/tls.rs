@@ -30,7 +30,7 @@ pub struct ThreadState {
 
 extern "C" {
     fn execguard_tls() -> *mut ThreadState;
-    fn execguard_tls_size() -> libc::c_ulong;
+    static execguard_tls_bytes: libc::c_ulong;
 }
 
 const _: () = assert!(core::mem::size_of::<ThreadState>() <= 1024, "src/c/tls.c holds 1024 bytes");
@@ -53,8 +53,8 @@ static TS: Ts = Ts;
 
 /// Load time: the C block must be as large as the Rust layout.
 pub fn layout_ok() -> bool {
-    // SAFETY: a plain function returning a constant.
-    unsafe { execguard_tls_size() as usize >= core::mem::size_of::<ThreadState>() }
+    // SAFETY: a constant defined in src/c/tls.c.
+    unsafe { execguard_tls_bytes as usize >= core::mem::size_of::<ThreadState>() }
 }
 
 /// Held while a hook does its own work; nested hooks pass straight through.
