@@ -62,6 +62,8 @@ pub struct Config {
     /// `EXECGUARD_AUDITED` named this pid: the exec that started us was audited.
     pub audited: bool,
     pub is_shell: bool,
+    /// `EXECGUARD_SHELLS` was given (its names are in `Cold`).
+    pub shells_extra: bool,
     pub pool_min: u32,
     pub block_interval_ms: i64,
     /// Ignored signals that stay ignored in fix mode (kernel sigset word).
@@ -115,6 +117,7 @@ impl Config {
             info: false,
             audited: false,
             is_shell: false,
+            shells_extra: false,
         }
     }
 }
@@ -201,8 +204,12 @@ impl Warnings {
     }
 }
 
+/// First bytes of every name `parse_env` reads.
+pub const ENV_FIRSTS: &[u8] = b"ELMN";
+
 /// Fill `cfg` from `NAME=value` environment entries. Pure over its inputs, so the
 /// fuzz/property tests can feed it any bytes.
+#[link_section = ".text.startup.execguard"]
 pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secure: bool, cfg: &mut Config, cold: &mut Cold) -> Warnings {
     let mut w = Warnings::default();
     cfg.mode = Mode::Log;
@@ -267,6 +274,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             b"EXECGUARD_SHELLS" => {
                 cold.shells_extra.clear();
                 cold.shells_extra.raw(value);
+                cfg.shells_extra = true;
             }
             b"EXECGUARD_AUDITED" => {
                 cfg.audited = match value.strip_prefix(b"^") {
@@ -352,6 +360,15 @@ mod tests {
         let mut cfg = Box::new(Config::new());
         parse_env([b"EXECGUARD_LOG=/tmp/x".as_slice()].into_iter(), 1, true, &mut cfg, &mut Cold::new());
         assert_eq!(cfg.log_path.len(), 0);
+    }
+
+    /// parse_env sees only the entries starting with ENV_FIRSTS.
+    #[test]
+    fn every_name_read_starts_with_env_firsts() {
+        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX"]);
+        for n in names {
+            assert!(ENV_FIRSTS.contains(&n.as_bytes()[0]), "{n}");
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use libc::{c_char, c_int};
 #[link_section = ".init_array"]
 static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = constructor;
 
+#[link_section = ".text.startup.execguard"]
 extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
     let _e = sys::ErrnoGuard::new();
     real::resolve_all();
@@ -28,12 +29,14 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     let pid = sys::getpid();
     // SAFETY: the constructor is the only writer, before publish().
     let (cfg, cold) = unsafe { config::init_mut() };
-    let warnings = config::parse_env(envp::iter(envp), pid, secure, cfg, cold);
+    // Only EXECGUARD_*, LISTEN_*, MAKEFLAGS and NGINX matter here.
+    let warnings = config::parse_env(envp::iter_first(envp, config::ENV_FIRSTS), pid, secure, cfg, cold);
     if cfg.mode == Mode::Off {
         config::publish(Mode::Off);
         return;
     }
-    cfg.is_shell = is_shell(argv, cold.shells_extra.as_bytes());
+    // Cold memory is read only when the knob was set: its page is not touched otherwise.
+    cfg.is_shell = is_shell(argv, if cfg.shells_extra { shells_extra(cold) } else { &[] });
     if cfg.follow {
         lib_path(cold);
         config::remember_follow_env(envp::iter(envp), cold);
@@ -51,10 +54,17 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     }
 }
 
+/// Out of line, so that the compiler cannot load it ahead of the test.
+#[inline(never)]
+fn shells_extra(cold: &config::Cold) -> &[u8] {
+    cold.shells_extra.as_bytes()
+}
+
 /// A shell (or exec wrapper) by the name it was run as: argv[0] (a login shell's
 /// "-bash" included) or the path the kernel executed (AT_EXECFN). No readlink of
 /// /proc/self/exe at load: it costs more than everything else the constructor does.
 /// A script run through `#!/bin/sh` has the interpreter as argv[0].
+#[link_section = ".text.startup.execguard"]
 fn is_shell(argv: *const *const c_char, extra: &[u8]) -> bool {
     let arg0 = if argv.is_null() {
         &[][..]

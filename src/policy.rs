@@ -134,6 +134,7 @@ pub fn parse_nginx(s: &[u8], out: &mut FdRanges) -> usize {
 
 /// Socket activation: `LISTEN_FDS=n` counts for the process whose pid is `LISTEN_PID`;
 /// the fds are 3 .. 3+n-1.
+#[link_section = ".text.startup.execguard"]
 pub fn parse_listen(fds: &[u8], pid: &[u8], my_pid: i32, out: &mut FdRanges) -> bool {
     match (fd_num(fds), fd_num(pid)) {
         (Some(n), Some(p)) if p == my_pid && n > 0 => {
@@ -167,6 +168,7 @@ const WRAPPERS: [[u8; 12]; 22] = [
 /// an exec wrapper (`env`, `nohup`, `timeout`, …). A process counts as one when the
 /// basename of its executable is a known shell's or wrapper's, or one of the extra
 /// names in `EXECGUARD_SHELLS` (colon list).
+#[link_section = ".text.startup.execguard"]
 pub fn is_shell(exe: &[u8], extra: &[u8]) -> bool {
     let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
     SHELLS.iter().chain(WRAPPERS.iter()).any(|n| unfixed(n) == base)
@@ -201,6 +203,21 @@ pub const UNCHANGEABLE: u64 = bit(libc::SIGKILL) | bit(libc::SIGSTOP);
 /// (SIGCHLD is not one: ignoring it makes the kernel reap children, and `wait`
 /// fails with ECHILD.)
 pub const IGNORING_CHANGES_NOTHING: u64 = bit(libc::SIGCONT) | bit(libc::SIGURG) | bit(libc::SIGWINCH);
+
+/// Signals the kernel delivers with the default action whenever it raises them
+/// itself (a fault, a breakpoint, a seccomp trap), ignored or not, and that
+/// `abort()` resets before raising: SIG_IGN only silences a `kill` from another
+/// process. Not worth seven system calls per start and per exec either.
+pub const FORCED_WHEN_IT_MATTERS: u64 = bit(libc::SIGILL)
+    | bit(libc::SIGTRAP)
+    | bit(libc::SIGABRT)
+    | bit(libc::SIGBUS)
+    | bit(libc::SIGFPE)
+    | bit(libc::SIGSEGV)
+    | bit(libc::SIGSYS);
+
+/// Signals the ignored-signal audits never query (see the two sets above).
+pub const NOT_AUDITED_IGNORED: u64 = GLIBC_INTERNAL | UNCHANGEABLE | IGNORING_CHANGES_NOTHING | FORCED_WHEN_IT_MATTERS;
 
 /// Ignored signals that stay ignored even in fix mode (`nohup` ignores SIGHUP for
 /// the program it runs, on purpose).

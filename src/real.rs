@@ -43,6 +43,7 @@ macro_rules! real_table {
 
         /// Constructor: resolve every entry (src/resolve.rs first, dlsym for what it
         /// leaves). Returns how many are missing.
+#[link_section = ".text.startup.execguard"]
         pub fn resolve_all() -> usize {
             let names: [&[u8]; COUNT] = [$(concat!(stringify!($name), "\0").as_bytes()),*];
             let slots: [&AtomicUsize; COUNT] = [$(&TABLE.$name),*];
@@ -141,6 +142,7 @@ extern "C" {
 }
 
 /// Constructor: find glibc's single-thread flag.
+#[link_section = ".text.startup.execguard"]
 pub fn resolve_data() {
     // SAFETY: a pointer the loader filled in before any constructor ran.
     let p = unsafe { execguard_single_threaded_flag };

@@ -53,6 +53,7 @@ struct Objs {
 
 /// Fill `out[i]` for each `names[i]` it can settle (NUL-terminated names); leaves
 /// the others 0.
+#[link_section = ".text.startup.execguard"]
 pub fn next_definitions(names: &[&[u8]], out: &mut [usize]) {
     let mut objs = Objs { list: [None; MAX_OBJS], n: 0, me: next_definitions as *const () as usize };
     // SAFETY: the callback only reads the loader's data for the duration of the call.
@@ -70,6 +71,7 @@ pub fn next_definitions(names: &[&[u8]], out: &mut [usize]) {
     }
 }
 
+#[link_section = ".text.startup.execguard"]
 unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut c_void) -> c_int {
     // SAFETY: dl_iterate_phdr passes a valid info and our Objs.
     let (info, objs) = unsafe { (&*info, &mut *(data as *mut Objs)) };
@@ -124,6 +126,7 @@ unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut 
     }
 }
 
+#[link_section = ".text.startup.execguard"]
 fn gnu_hash(name: &[u8]) -> u32 {
     name.iter().fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(c as u32))
 }
@@ -132,6 +135,7 @@ fn gnu_hash(name: &[u8]) -> u32 {
 ///
 /// # Safety
 /// `obj`'s tables must be those of a loaded object.
+#[link_section = ".text.startup.execguard"]
 unsafe fn lookup(obj: &Obj, name: &[u8]) -> Option<usize> {
     if obj.hash.is_null() || obj.symtab.is_null() || obj.strtab.is_null() {
         return None;
@@ -179,6 +183,7 @@ unsafe fn lookup(obj: &Obj, name: &[u8]) -> Option<usize> {
 
 /// # Safety
 /// `p` points to a NUL-terminated string.
+#[link_section = ".text.startup.execguard"]
 unsafe fn named(p: *const u8, name: &[u8]) -> bool {
     for (i, &c) in name.iter().enumerate() {
         // SAFETY: stops at the first difference, and the string is NUL-terminated.

@@ -16,6 +16,7 @@ const DETAIL_MAX: u32 = 64;
 /// Listed fds that may cost a readlink (a path, ~7 µs each).
 const PATHS_MAX: u32 = 16;
 
+#[link_section = ".text.startup.execguard"]
 pub fn audit(cfg: &Config, fix: bool) {
     if cfg.audited && !cfg.startup_always {
         // The exec that started us was audited by the parent's shim already.

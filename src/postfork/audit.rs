@@ -409,11 +409,12 @@ pub fn keep_ignored() -> u64 {
 }
 
 /// Async-signal-safe: the set of signals 1..=`upto` whose disposition is SIG_IGN.
+#[link_section = ".text.startup.execguard"]
 pub fn ignored_set(upto: i32) -> u64 {
     let mut set = 0u64;
     for sig in 1..=upto.min(64) {
         let b = policy::bit(sig);
-        if b & (policy::GLIBC_INTERNAL | policy::UNCHANGEABLE | policy::IGNORING_CHANGES_NOTHING) != 0 {
+        if b & policy::NOT_AUDITED_IGNORED != 0 {
             continue;
         }
         if sys::sig_handler(sig) == Ok(libc::SIG_IGN) {

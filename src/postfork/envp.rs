@@ -16,37 +16,52 @@ const MAX_ENV: usize = 1024;
 const ENTRY_MAX: usize = 1 << 20;
 
 /// Async-signal-safe: iterate `NAME=value` entries of an envp array.
-pub struct EnvIter {
+pub struct EnvIter<'f> {
     p: Argv,
     left: usize,
+    /// When not empty, only entries starting with one of these bytes (the others
+    /// are skipped without measuring them: PATH, LS_COLORS… can be long).
+    firsts: &'f [u8],
 }
 
-impl Iterator for EnvIter {
+impl Iterator for EnvIter<'_> {
     type Item = &'static [u8];
     fn next(&mut self) -> Option<&'static [u8]> {
-        if self.p.is_null() || self.left == 0 {
-            return None;
+        loop {
+            if self.p.is_null() || self.left == 0 {
+                return None;
+            }
+            // SAFETY: envp is a NULL-terminated array of C strings (exec's contract).
+            let e = unsafe { *self.p };
+            if e.is_null() {
+                return None;
+            }
+            // SAFETY: as above; advancing within the array.
+            self.p = unsafe { self.p.add(1) };
+            self.left -= 1;
+            // SAFETY: e is a NUL-terminated string, so its first byte is readable.
+            if !self.firsts.is_empty() && !self.firsts.contains(&unsafe { *(e as *const u8) }) {
+                continue;
+            }
+            // SAFETY: e is a NUL-terminated string.
+            return Some(unsafe { cstr(e, ENTRY_MAX) });
         }
-        // SAFETY: envp is a NULL-terminated array of C strings (exec's contract).
-        let e = unsafe { *self.p };
-        if e.is_null() {
-            return None;
-        }
-        // SAFETY: as above; advancing within the array.
-        self.p = unsafe { self.p.add(1) };
-        self.left -= 1;
-        // SAFETY: e is a NUL-terminated string.
-        Some(unsafe { cstr(e, ENTRY_MAX) })
     }
 }
 
-pub fn iter(envp: Argv) -> EnvIter {
-    EnvIter { p: envp, left: 1 << 16 }
+pub fn iter(envp: Argv) -> EnvIter<'static> {
+    EnvIter { p: envp, left: 1 << 16, firsts: &[] }
+}
+
+/// Async-signal-safe: the entries whose name starts with one of `firsts`.
+pub fn iter_first(envp: Argv, firsts: &[u8]) -> EnvIter<'_> {
+    EnvIter { p: envp, left: 1 << 16, firsts }
 }
 
 /// Async-signal-safe: the value of `name` in envp.
 pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
-    iter(envp).find_map(|e| {
+    let first = name.get(..1).unwrap_or(&[]);
+    iter_first(envp, first).find_map(|e| {
         let rest = e.strip_prefix(name)?;
         rest.strip_prefix(b"=")
     })
@@ -55,7 +70,7 @@ pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
 /// Async-signal-safe: fds the new program is handed on purpose per its environment.
 pub fn keep_for_new_program(envp: Argv, new_pid: Option<i32>, out: &mut FdRanges) {
     let (mut lf, mut lp): (&[u8], &[u8]) = (&[], &[]);
-    for e in iter(envp) {
+    for e in iter_first(envp, b"MNL") {
         if let Some(v) = e.strip_prefix(b"MAKEFLAGS=") {
             policy::parse_makeflags(v, out);
         } else if let Some(v) = e.strip_prefix(b"NGINX=") {

@@ -1,7 +1,10 @@
 //! Listing the open fds of this process without allocating. Small room.
 //!
-//! The ladder: `getdents64` on `/proc/self/fd` into a stack buffer (exact, in fd
-//! order); if `/proc` is missing or we are out of fds (EMFILE), probe with `poll`
+//! The ladder: when the fd table has its smallest size (64 slots, which `select`
+//! reveals), one `ppoll` over fds 0–64 is the whole list; otherwise `getdents64` on
+//! `/proc/self/fd` into a stack buffer (exact, in fd order; a new process's first
+//! look at /proc costs some 20 µs); if `/proc` is missing or we are out of fds
+//! (EMFILE), probe with `poll`
 //! (POLLNVAL marks a closed fd) up to a fixed cap, never up to `RLIMIT_NOFILE`,
 //! which may be a million. What lies above the cap is then not seen: less context,
 //! never an O(rlimit) loop.
@@ -14,48 +17,65 @@ pub const PROBE_CAP: i32 = 65536;
 const PROBE_BATCH: usize = 256;
 
 pub struct FdIter {
+    src: Src,
+    from: i32,
+}
+
+enum Src {
+    /// The fd table has 64 slots: these bits are all the open fds (one ppoll).
+    Small(u64),
+    Proc(ProcDir),
+    Probe(Probe),
+}
+
+struct ProcDir {
     dir: c_int,
     buf: [u8; 2048],
     pos: usize,
     len: usize,
-    /// Fallback state: next fd to probe, and the current batch's results.
-    probe_next: i32,
-    probe_limit: i32,
+}
+
+/// The `/proc`-less fallback: the next fd to probe, and the current batch's results.
+struct Probe {
+    next: i32,
+    limit: i32,
     /// ppoll takes at most RLIMIT_NOFILE (soft) entries per call.
-    probe_batch: usize,
+    batch_max: usize,
     batch: [i32; PROBE_BATCH],
     batch_len: usize,
     batch_pos: usize,
-    from: i32,
 }
 
 impl FdIter {
     /// Async-signal-safe: fds >= `from`, in increasing order.
     pub fn new(from: i32) -> Self {
-        let dir = sys::open(
-            b"/proc/self/fd\0",
-            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            0,
-        )
-        .unwrap_or(-1);
-        // The probing bound costs a syscall: only the fallback needs it.
-        let (limit, soft) = if dir >= 0 { (0, 0) } else { probe_limit() };
+        // Most processes have a small table: then one ppoll lists everything, where
+        // /proc/self/fd would cost a new process about 20 µs (see small_table_fds).
+        if let Some(open) = small_table_fds() {
+            let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
+            return FdIter { src: Src::Small(open & !below), from };
+        }
+        let dir = sys::open(b"/proc/self/fd\0", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).unwrap_or(-1);
+        if dir >= 0 {
+            return FdIter { src: Src::Proc(ProcDir { dir, buf: [0; 2048], pos: 0, len: 0 }), from };
+        }
+        let (limit, soft) = probe_limit();
         FdIter {
-            dir,
-            buf: [0; 2048],
-            pos: 0,
-            len: 0,
-            probe_next: from.max(0),
-            probe_limit: limit,
-            probe_batch: soft.clamp(1, PROBE_BATCH as u64) as usize,
-            batch: [0; PROBE_BATCH],
-            batch_len: 0,
-            batch_pos: 0,
+            src: Src::Probe(Probe {
+                next: from.max(0),
+                limit,
+                batch_max: soft.clamp(1, PROBE_BATCH as u64) as usize,
+                batch: [0; PROBE_BATCH],
+                batch_len: 0,
+                batch_pos: 0,
+            }),
             from,
         }
     }
+}
 
-    fn next_proc(&mut self) -> Option<i32> {
+impl ProcDir {
+    fn next(&mut self, from: i32) -> Option<i32> {
         loop {
             if self.pos >= self.len {
                 self.len = sys::getdents64(self.dir, &mut self.buf).ok()?;
@@ -73,30 +93,32 @@ impl FdIter {
             let name = rec.get(19..reclen.min(rec.len()))?;
             self.pos += reclen;
             if let Some(fd) = parse_fd(name) {
-                if fd >= self.from && fd != self.dir {
+                if fd >= from && fd != self.dir {
                     return Some(fd);
                 }
             }
         }
     }
+}
 
-    fn next_probe(&mut self) -> Option<i32> {
+impl Probe {
+    fn next(&mut self) -> Option<i32> {
         loop {
             if self.batch_pos < self.batch_len {
                 let fd = *self.batch.get(self.batch_pos)?;
                 self.batch_pos += 1;
                 return Some(fd);
             }
-            if self.probe_next >= self.probe_limit {
+            if self.next >= self.limit {
                 return None;
             }
             let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; PROBE_BATCH];
-            let start = self.probe_next;
-            let n = ((self.probe_limit - start) as usize).min(self.probe_batch);
+            let start = self.next;
+            let n = ((self.limit - start) as usize).min(self.batch_max);
             for (i, p) in pfds.iter_mut().take(n).enumerate() {
                 p.fd = start + i as i32;
             }
-            self.probe_next = start + n as i32;
+            self.next = start + n as i32;
             // SAFETY: pfds has n initialised entries; timeout 0 never blocks.
             let r = unsafe {
                 libc::syscall(libc::SYS_ppoll, pfds.as_mut_ptr(), n as libc::c_long, &libc::timespec { tv_sec: 0, tv_nsec: 0 } as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long)
@@ -120,18 +142,25 @@ impl FdIter {
 impl Iterator for FdIter {
     type Item = i32;
     fn next(&mut self) -> Option<i32> {
-        if self.dir >= 0 {
-            self.next_proc()
-        } else {
-            self.next_probe()
+        match &mut self.src {
+            Src::Small(bits) => {
+                if *bits == 0 {
+                    return None;
+                }
+                let fd = bits.trailing_zeros() as i32;
+                *bits &= *bits - 1;
+                Some(fd)
+            }
+            Src::Proc(p) => p.next(self.from),
+            Src::Probe(p) => p.next(),
         }
     }
 }
 
 impl Drop for FdIter {
     fn drop(&mut self) {
-        if self.dir >= 0 {
-            sys::close(self.dir);
+        if let Src::Proc(p) = &self.src {
+            sys::close(p.dir);
         }
     }
 }
@@ -160,7 +189,35 @@ fn probe_limit() -> (i32, u64) {
 /// table, so a set bit for the closed fd 64 draws EBADF only when the table has
 /// slots beyond 64. A table of 64 slots (the size every small process has) holds no
 /// fd above 63. Anything unclear answers through the /proc method below, or false.
+#[link_section = ".text.startup.execguard"]
 pub fn none_above_stdio() -> bool {
+    let Some((open, fd64)) = poll_low() else {
+        // A soft RLIMIT_NOFILE below 65 (EINVAL): ask /proc.
+        return none_above_stdio_proc();
+    };
+    if open >> 3 != 0 || fd64 {
+        return false;
+    }
+    if table_is_small() {
+        return true;
+    }
+    none_above_stdio_proc()
+}
+
+/// Async-signal-safe: every open fd as a bit mask, when the fd table has only
+/// SMALL_TABLE slots (so no fd above 63 can exist); None otherwise.
+pub fn small_table_fds() -> Option<u64> {
+    let (open, fd64) = poll_low()?;
+    if fd64 || !table_is_small() {
+        return None;
+    }
+    Some(open)
+}
+
+/// Async-signal-safe: which of fds 0–63 are open (bit mask), and whether fd 64 is;
+/// one ppoll with no events (POLLNVAL marks a closed fd). None if ppoll refuses.
+#[link_section = ".text.startup.execguard"]
+fn poll_low() -> Option<(u64, bool)> {
     const N: usize = SMALL_TABLE as usize + 1;
     let mut p = [libc::pollfd { fd: 0, events: 0, revents: 0 }; N];
     for (fd, slot) in (0..).zip(p.iter_mut()) {
@@ -170,16 +227,16 @@ pub fn none_above_stdio() -> bool {
     // SAFETY: N valid pollfds, zero timeout, no signal mask.
     let r = unsafe { libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), N as libc::c_long, &zero as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long) };
     if r < 0 {
-        // A soft RLIMIT_NOFILE below 65 (EINVAL): ask /proc.
-        return none_above_stdio_proc();
+        return None;
     }
-    if p.iter().skip(3).any(|p| p.revents & libc::POLLNVAL == 0) {
-        return false;
+    let mut open = 0u64;
+    for (i, q) in p.iter().take(64).enumerate() {
+        if q.revents & libc::POLLNVAL == 0 {
+            open |= 1u64 << i;
+        }
     }
-    if table_is_small() {
-        return true;
-    }
-    none_above_stdio_proc()
+    let fd64 = p.get(64).is_some_and(|q| q.revents & libc::POLLNVAL == 0);
+    Some((open, fd64))
 }
 
 /// Slots in the smallest fd table the kernel gives a process (NR_OPEN_DEFAULT).
@@ -187,6 +244,7 @@ const SMALL_TABLE: i32 = 64;
 
 /// Async-signal-safe: the fd table has exactly SMALL_TABLE slots (fd 64 must be
 /// closed). `pselect6` clamps nfds to the table size before checking the set bits.
+#[link_section = ".text.startup.execguard"]
 fn table_is_small() -> bool {
     let mut set = [0u64; 2];
     if let Some(w) = set.get_mut(SMALL_TABLE as usize / 64) {
@@ -274,6 +332,60 @@ mod tests {
         sys::close(a);
         let seen: Vec<i32> = FdIter::new(3).collect();
         assert!(!seen.contains(&a) || a < 3);
+    }
+
+    /// The ppoll listing agrees with /proc, in a process that has a small table for
+    /// sure and in one whose table grew. A fork sizes the child's table by the fds
+    /// open in the parent, so the child closes everything above 2 and forks again.
+    #[test]
+    fn small_table_listing_agrees_with_proc() {
+        fn check(grow: bool) -> bool {
+            let a = sys::open(b"/dev/null\0", libc::O_RDONLY, 0).unwrap_or(-1);
+            // SAFETY: plain dup2/close on our own fds.
+            unsafe { libc::dup2(a, 40) };
+            if grow {
+                // SAFETY: as above.
+                unsafe {
+                    libc::dup2(a, 200);
+                    libc::close(200);
+                }
+            }
+            let mut proc_list: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+                .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
+                .unwrap_or_default();
+            proc_list.sort();
+            let listed: Vec<i32> = FdIter::new(3).collect();
+            // /proc also shows the fd read_dir had open.
+            let proc_ok = proc_list.iter().filter(|&&fd| fd >= 3).count() == 3;
+            match small_table_fds() {
+                Some(bits) => !grow && (3..64).filter(|i| bits & (1u64 << i) != 0).eq(listed.iter().copied()) && listed == [a, 40] && proc_ok,
+                None => grow && listed == [a, 40] && proc_ok,
+            }
+        }
+        for grow in [false, true] {
+            // SAFETY: the children only make system calls, run `check` and exit.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: closing fds in our own child.
+                unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+                // SAFETY: as above.
+                let inner = unsafe { libc::fork() };
+                if inner == 0 {
+                    // SAFETY: leave without the test harness's exit path.
+                    unsafe { libc::_exit(if check(grow) { 0 } else { 1 }) };
+                }
+                let mut st = 0;
+                // SAFETY: waiting for our child, then leaving.
+                unsafe {
+                    libc::waitpid(inner, &mut st, 0);
+                    libc::_exit(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 2 });
+                }
+            }
+            let mut st = 0;
+            // SAFETY: waiting for our child.
+            unsafe { libc::waitpid(pid, &mut st, 0) };
+            assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "grow={grow}: status {st:#x}");
+        }
     }
 
     #[test]
