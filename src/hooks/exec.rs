@@ -3,7 +3,7 @@
 //! body is in the small room: it may run in a fork or vfork child.
 
 use crate::config::{self, Mode};
-use crate::postfork::audit::{self, Spawn, Undo};
+use crate::postfork::audit::{self, Spawn, Spill, Undo};
 use crate::postfork::envp::{self, Argv, Mark};
 use crate::postfork::line::{cstr, Buf};
 use crate::postfork::{classify, sys, tls};
@@ -12,17 +12,40 @@ use libc::{c_char, c_int};
 
 /// Async-signal-safe: audit, repair (fix mode), then call `exec` with the environment
 /// to pass; on failure undo the repairs and return the real result and errno.
+///
+/// Inlined into every exec hook, so it stays small: the work is in functions of
+/// their own, whose frames exist only when they run. (Stack probes touch every page
+/// of a frame on entry, and in a fork child each touched page is a copy-on-write
+/// fault: an exec hook with one 20 KiB frame cost five of them, even in off mode.)
+#[inline(always)]
 pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
-    let saved = sys::errno();
-    if config::mode() == Mode::Off {
+    let mode = config::mode();
+    if mode == Mode::Off {
         return exec(sp.envp);
     }
-    if sp.exec_fd < 0 && !audit::executable(sp.target) {
+    if sp.exec_fd < 0 && !audit::spawn_executable(sp) {
         // This exec will fail (ENOENT, EACCES): nothing will be inherited.
         return exec(sp.envp);
     }
+    if mode == Mode::Fix {
+        guarded_fix(sp, exec)
+    } else {
+        guarded_with(sp, Undo::new(), exec)
+    }
+}
+
+/// Async-signal-safe: fix mode, with room to undo any number of repairs.
+#[inline(never)]
+fn guarded_fix(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
+    let mut spill = Spill::uninit();
+    guarded_with(sp, Undo::with_spill(&mut spill), exec)
+}
+
+/// Async-signal-safe.
+#[inline(never)]
+fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: impl FnOnce(Argv) -> c_int) -> c_int {
+    let saved = sys::errno();
     let Some(inside) = tls::enter() else { return exec(sp.envp) };
-    let mut undo = Undo::new();
     let out = audit::exec(sp, &mut undo);
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
@@ -84,7 +107,7 @@ pub(crate) fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
 #[no_mangle]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
-    let sp = Spawn { via: "execve", target: unsafe { audit::target(path) }, argv, envp, exec_fd: -1, parent_side: false };
+    let sp = Spawn { via: "execve", target: unsafe { audit::target(path) }, target_c: path, argv, envp, exec_fd: -1, parent_side: false };
     // SAFETY: forwarding the caller's arguments with our environment array.
     guarded(&sp, |env| unsafe { real::execve(path, argv, env) })
 }
@@ -93,7 +116,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
 #[no_mangle]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
-    let sp = Spawn { via: "execv", target: unsafe { audit::target(path) }, argv, envp: environ(), exec_fd: -1, parent_side: false };
+    let sp = Spawn { via: "execv", target: unsafe { audit::target(path) }, target_c: path, argv, envp: environ(), exec_fd: -1, parent_side: false };
     // SAFETY: execv is execve with environ.
     guarded(&sp, |env| unsafe { real::execve(path, argv, env) })
 }
@@ -103,7 +126,7 @@ unsafe fn execvp_via(via: &'static str, file: *const c_char, argv: Argv, envp: A
     let mut resolved = Buf::<1024>::new();
     // SAFETY: the caller's file is a C string.
     resolve_path(unsafe { cstr(file, 4096) }, &mut resolved);
-    let sp = Spawn { via, target: resolved.as_bytes(), argv, envp, exec_fd: -1, parent_side: false };
+    let sp = Spawn { via, target: resolved.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: false };
     // SAFETY: execvpe keeps execvp's search and ENOEXEC fallback.
     guarded(&sp, |env| unsafe { real::execvpe(file, argv, env) })
 }
@@ -128,7 +151,7 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     let mut t = Buf::<1024>::new();
     classify::link(fd, &mut t);
     // The program's own fd is kept: a script run by fexecve needs it open.
-    let sp = Spawn { via: "fexecve", target: t.as_bytes(), argv, envp, exec_fd: fd, parent_side: false };
+    let sp = Spawn { via: "fexecve", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: fd, parent_side: false };
     // SAFETY: forwarded.
     guarded(&sp, |env| unsafe { real::fexecve(fd, argv, env) })
 }
@@ -156,7 +179,7 @@ pub unsafe extern "C" fn execveat(dirfd: c_int, path: *const c_char, argv: Argv,
             t.raw(p);
         }
     }
-    let sp = Spawn { via: "execveat", target: t.as_bytes(), argv, envp, exec_fd: dirfd, parent_side: false };
+    let sp = Spawn { via: "execveat", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: dirfd, parent_side: false };
     // SAFETY: forwarded.
     guarded(&sp, |env| unsafe { real::execveat(dirfd, path, argv, env, flags) })
 }
@@ -172,7 +195,7 @@ pub unsafe extern "C" fn execguard_execl_impl(which: c_int, path: *const c_char,
         _ => {
             let (via, env) = if which == 2 { ("execle", envp) } else { ("execl", environ()) };
             // SAFETY: the caller's path is a C string.
-            let sp = Spawn { via, target: unsafe { audit::target(path) }, argv, envp: env, exec_fd: -1, parent_side: false };
+            let sp = Spawn { via, target: unsafe { audit::target(path) }, target_c: path, argv, envp: env, exec_fd: -1, parent_side: false };
             // SAFETY: forwarded.
             guarded(&sp, |e| unsafe { real::execve(path, argv, e) })
         }

@@ -12,7 +12,7 @@
 use super::exec::environ;
 use super::spawn::attr_with;
 use crate::config::{self, Mode};
-use crate::postfork::audit::{self, Spawn, Undo};
+use crate::postfork::audit::{self, Spawn, Spill, Undo};
 use crate::postfork::classify;
 use crate::postfork::emit::{Event, Severity};
 use crate::postfork::envp::{self, Mark};
@@ -172,19 +172,19 @@ fn spawn_sh(
     }
 }
 
-struct Audit {
-    undo: Undo,
+struct Audit<'s> {
+    undo: Undo<'s>,
     plan: audit::ParentPlan,
     listeners: u32,
 }
 
-fn audit_shell(via: &'static str, cmd: *const c_char, child_mask: u64, child_ign: u64) -> Audit {
+fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child_ign: u64, spill: &'s mut Spill) -> Audit<'s> {
     let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
-    let mut undo = Undo::new();
+    let mut undo = Undo::with_spill(spill);
     // The command names what the user meant to run (`curl …`); argv shows the shell.
     // SAFETY: cmd is the caller's C string.
     let target = unsafe { cstr(cmd, 4096) };
-    let sp = Spawn { via, target, argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
+    let sp = Spawn { via, target, target_c: core::ptr::null(), argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
     let plan = audit::parent(&sp, child_mask, child_ign, &mut undo);
     Audit { undo, plan, listeners: listeners() }
 }
@@ -200,7 +200,8 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     let saved = sys::errno();
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     // The child of system() gets SIGINT/SIGQUIT reset unless the caller ignores them.
-    let a = audit_shell("system", cmd, mask, audit::ignored_set(31));
+    let mut spill = Spill::uninit();
+    let a = audit_shell("system", cmd, mask, audit::ignored_set(31), &mut spill);
     // Our own spawn whenever anything is fixed, so the fds are CLOEXEC only for the
     // spawn itself, not for as long as the command runs.
     let own = a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0 || a.plan.fds_fixed;
@@ -263,7 +264,8 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     let reading = m.first() == Some(&b'r');
     let valid = matches!(m.first(), Some(b'r' | b'w'));
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
-    let a = audit_shell("popen", cmd, mask, audit::ignored_set(31));
+    let mut spill = Spill::uninit();
+    let a = audit_shell("popen", cmd, mask, audit::ignored_set(31), &mut spill);
     let own = valid && (a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0);
     drop(inside);
     sys::set_errno(saved);

@@ -11,7 +11,7 @@
 
 use super::exec::resolve_path;
 use crate::config::{self, Mode};
-use crate::postfork::audit::{self, Spawn, Undo};
+use crate::postfork::audit::{self, Spawn, Spill, Undo};
 use crate::postfork::envp::{self, Argv, Mark};
 use crate::postfork::line::{cstr, Buf};
 use crate::postfork::{sys, tls};
@@ -124,8 +124,9 @@ unsafe fn spawn(
     let Some(inside) = tls::enter() else { return call(attr, envp) };
     let saved = sys::errno();
     let (mask, ign) = child_state(attr);
-    let mut undo = Undo::new();
-    let sp = Spawn { via, target: target.as_bytes(), argv, envp, exec_fd: -1, parent_side: true };
+    let mut spill = Spill::uninit();
+    let mut undo = Undo::with_spill(&mut spill);
+    let sp = Spawn { via, target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true };
     let plan = audit::parent(&sp, mask, ign, &mut undo);
     let fixed_attr;
     let use_attr = if plan.child_mask.is_some() || plan.child_default != 0 {

@@ -21,6 +21,8 @@ const KIND_COUNT_MAX: u32 = 20_000;
 pub struct Spawn<'a> {
     pub via: &'static str,
     pub target: &'a [u8],
+    /// `target` as the caller's C string, when there is one (else NULL).
+    pub target_c: *const libc::c_char,
     pub argv: Argv,
     /// The environment the new program gets (for its keep rules).
     pub envp: Argv,
@@ -32,13 +34,15 @@ pub struct Spawn<'a> {
 }
 
 /// What was done, so that the hook can undo it if the exec fails: runs of fds in
-/// `ranges`, and past those a bitmap of every fd below 65 536 (8 KiB of stack).
-pub struct Undo {
+/// `ranges`, and past those a bitmap of every fd below 65 536 (`Spill`, 8 KiB of
+/// the caller's stack). Only fix mode records anything, and only fix mode pays
+/// for the bitmap: a frame that large is touched page by page on entry (stack
+/// probes), and in a fork child every touched stack page is a copy-on-write fault.
+pub struct Undo<'s> {
     ranges: [(i32, i32); 128],
     n: usize,
-    /// Zeroed on first use only: 8 KiB of stack nobody touches in the common case
-    /// (in a fork child every touched stack page is a copy-on-write fault).
-    spill: core::mem::MaybeUninit<[u64; SPILL_WORDS]>,
+    /// Zeroed on first use only.
+    spill: Option<&'s mut Spill>,
     spilled: bool,
     old_mask: Option<u64>,
     reset_ign: u64,
@@ -46,9 +50,18 @@ pub struct Undo {
 
 const SPILL_WORDS: usize = 1024;
 
-impl Undo {
+/// Room for the fds past `Undo::ranges`.
+pub type Spill = core::mem::MaybeUninit<[u64; SPILL_WORDS]>;
+
+impl<'s> Undo<'s> {
+    /// Nothing past the ranges can be recorded (enough where nothing is repaired).
     pub const fn new() -> Self {
-        Undo { ranges: [(0, -1); 128], n: 0, spill: core::mem::MaybeUninit::uninit(), spilled: false, old_mask: None, reset_ign: 0 }
+        Undo { ranges: [(0, -1); 128], n: 0, spill: None, spilled: false, old_mask: None, reset_ign: 0 }
+    }
+
+    /// With the bitmap for fds past the ranges.
+    pub fn with_spill(spill: &'s mut Spill) -> Self {
+        Undo { spill: Some(spill), ..Undo::new() }
     }
 
     /// Record that `fd` got FD_CLOEXEC from us; false when the record is full.
@@ -69,12 +82,13 @@ impl Undo {
                 if fd as usize >= SPILL_WORDS * 64 {
                     return false;
                 }
+                let Some(spill) = self.spill.as_deref_mut() else { return false };
                 if !self.spilled {
-                    self.spill.write([0; SPILL_WORDS]);
+                    spill.write([0; SPILL_WORDS]);
                     self.spilled = true;
                 }
                 // SAFETY: initialised just above (or on an earlier spill).
-                let spill = unsafe { self.spill.assume_init_mut() };
+                let spill = unsafe { spill.assume_init_mut() };
                 if let Some(w) = spill.get_mut(fd as usize / 64) {
                     *w |= 1 << (fd % 64);
                 }
@@ -85,11 +99,10 @@ impl Undo {
 
     /// Async-signal-safe: every fd in the spill bitmap.
     fn spilled_fds(&self) -> impl Iterator<Item = i32> + '_ {
-        let spill: &[u64] = if self.spilled {
+        let spill: &[u64] = match self.spill.as_deref() {
             // SAFETY: `spilled` is set only after the bitmap was zeroed.
-            unsafe { self.spill.assume_init_ref() }
-        } else {
-            &[]
+            Some(s) if self.spilled => unsafe { s.assume_init_ref() },
+            _ => &[],
         };
         spill.iter().enumerate().flat_map(|(i, &w)| {
             (0..64).filter(move |b| w & (1 << b) != 0).map(move |b| (i * 64 + b) as i32)
@@ -120,7 +133,7 @@ impl Undo {
     }
 }
 
-impl Default for Undo {
+impl Default for Undo<'_> {
     fn default() -> Self {
         Self::new()
     }
@@ -471,6 +484,16 @@ fn report_sigign(sp: &Spawn, report: u64, kept: u64, fixed: bool) {
 
 /// Async-signal-safe: can this path be executed at all? An exec that will fail
 /// (CPython's child tries every PATH entry with execve) is not audited.
+pub fn spawn_executable(sp: &Spawn) -> bool {
+    if sp.target_c.is_null() {
+        return executable(sp.target);
+    }
+    // SAFETY: the caller's NUL-terminated path.
+    unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, sp.target_c, libc::X_OK, 0) == 0 }
+}
+
+/// Async-signal-safe. Out of line: its 4 KiB path buffer is a frame of its own.
+#[inline(never)]
 pub fn executable(path: &[u8]) -> bool {
     let mut p = crate::postfork::line::Buf::<4100>::new();
     p.raw(path);

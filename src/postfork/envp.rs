@@ -125,6 +125,13 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
     if !need_follow && !need_mark {
         return f(envp);
     }
+    rebuilt(envp, need_follow, need_mark, mark_parent, cold, f)
+}
+
+/// Async-signal-safe: the environment rebuilt on the stack (8 KiB of pointers: a
+/// frame of its own, entered only when something must change).
+#[inline(never)]
+fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool, cold: &config::Cold, f: impl FnOnce(Argv) -> R) -> R {
     let mut arr: [*const c_char; MAX_ENV + 10] = [core::ptr::null(); MAX_ENV + 10];
     let mut n = 0usize;
     let mut preload = Buf::<2048>::new();
