@@ -14,7 +14,7 @@ use crate::postfork::{fds, sys};
 
 const DETAIL_MAX: u32 = 64;
 /// Listed fds that may cost a readlink (a path, ~7 µs each).
-const PATHS_MAX: u32 = 16;
+const PATHS_MAX: u32 = 8;
 
 #[link_section = ".text.startup.execguard"]
 pub fn audit(cfg: &Config, fix: bool) {

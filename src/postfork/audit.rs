@@ -14,7 +14,7 @@ use crate::policy::{self, FdRanges};
 /// How many fds get a detail (address, path) in one event.
 const DETAIL_MAX: u32 = 64;
 /// How many of those may cost a readlink (a path): ~7 µs each.
-const PATHS_MAX: u32 = 16;
+const PATHS_MAX: u32 = 8;
 /// Beyond this many leaked fds, kinds are no longer counted (each costs syscalls).
 const KIND_COUNT_MAX: u32 = 20_000;
 

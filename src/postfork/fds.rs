@@ -51,26 +51,35 @@ impl FdIter {
     pub fn new(from: i32) -> Self {
         // Most processes have a small table: then one ppoll lists everything, where
         // /proc/self/fd would cost a new process about 20 µs (see small_table_fds).
-        if let Some(open) = small_table_fds() {
-            let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
-            return FdIter { src: Src::Small(open & !below), from };
+        let low = poll_low();
+        if let Some((open, false)) = low {
+            if table_is_small() {
+                let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
+                return FdIter { src: Src::Small(open & !below), from };
+            }
+        }
+        // A larger table, up to POLL_LIST_MAX slots: ppoll in batches. Listing
+        // /proc/self/fd makes the kernel build an entry per open fd (some 2.5 µs
+        // each here), ppoll costs nanoseconds per slot.
+        if low.is_some() {
+            if let Some(limit) = table_bound() {
+                return FdIter { src: Src::Probe(Probe::new(from, limit)), from };
+            }
         }
         let dir = sys::open(b"/proc/self/fd\0", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).unwrap_or(-1);
         if dir >= 0 {
             return FdIter { src: Src::Proc(ProcDir { dir, buf: [0; 2048], pos: 0, len: 0 }), from };
         }
         let (limit, soft) = probe_limit();
-        FdIter {
-            src: Src::Probe(Probe {
-                next: from.max(0),
-                limit,
-                batch_max: soft.clamp(1, PROBE_BATCH as u64) as usize,
-                batch: [0; PROBE_BATCH],
-                batch_len: 0,
-                batch_pos: 0,
-            }),
-            from,
-        }
+        let mut probe = Probe::new(from, limit);
+        probe.batch_max = soft.clamp(1, PROBE_BATCH as u64) as usize;
+        FdIter { src: Src::Probe(probe), from }
+    }
+}
+
+impl Probe {
+    fn new(from: i32, limit: i32) -> Self {
+        Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, batch: [0; PROBE_BATCH], batch_len: 0, batch_pos: 0 }
     }
 }
 
@@ -206,7 +215,8 @@ pub fn none_above_stdio() -> bool {
 
 /// Async-signal-safe: every open fd as a bit mask, when the fd table has only
 /// SMALL_TABLE slots (so no fd above 63 can exist); None otherwise.
-pub fn small_table_fds() -> Option<u64> {
+#[cfg(test)]
+fn small_table_fds() -> Option<u64> {
     let (open, fd64) = poll_low()?;
     if fd64 || !table_is_small() {
         return None;
@@ -241,6 +251,47 @@ fn poll_low() -> Option<(u64, bool)> {
 
 /// Slots in the smallest fd table the kernel gives a process (NR_OPEN_DEFAULT).
 const SMALL_TABLE: i32 = 64;
+
+/// Largest fd table listed with ppoll rather than /proc (16 calls of 256 slots).
+const POLL_LIST_MAX: usize = 4096;
+
+/// Async-signal-safe: a bound (a power of two up to POLL_LIST_MAX) that every open
+/// fd lies below, found as `table_is_small` does for 64: for each candidate P, fd
+/// P either is open (then the table is larger), or `pselect(P + 1, {P})` draws
+/// EBADF only if the table has a slot P. None beyond POLL_LIST_MAX.
+fn table_bound() -> Option<i32> {
+    // An fd set of POLL_LIST_MAX + 64 bits, on the stack (520 bytes).
+    let mut set = [0u64; POLL_LIST_MAX / 64 + 1];
+    let mut p = 2 * SMALL_TABLE as usize;
+    while p <= POLL_LIST_MAX {
+        if sys::fcntl(p as i32, libc::F_GETFD, 0).is_err() {
+            set.fill(0);
+            if let Some(w) = set.get_mut(p / 64) {
+                *w = 1;
+            }
+            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            // SAFETY: `set` holds more than p + 1 bits (the kernel reads and writes
+            // back at most that many, fewer when the table is smaller); zero timeout;
+            // no signal mask.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_pselect6,
+                    (p + 1) as libc::c_long,
+                    set.as_mut_ptr(),
+                    core::ptr::null_mut::<u64>(),
+                    core::ptr::null_mut::<u64>(),
+                    &zero as *const libc::timespec,
+                    core::ptr::null::<u8>(),
+                )
+            };
+            if r == 0 {
+                return Some(p as i32);
+            }
+        }
+        p *= 2;
+    }
+    None
+}
 
 /// Async-signal-safe: the fd table has exactly SMALL_TABLE slots (fd 64 must be
 /// closed). `pselect6` clamps nfds to the table size before checking the set bits.
@@ -334,57 +385,89 @@ mod tests {
         assert!(!seen.contains(&a) || a < 3);
     }
 
-    /// The ppoll listing agrees with /proc, in a process that has a small table for
-    /// sure and in one whose table grew. A fork sizes the child's table by the fds
-    /// open in the parent, so the child closes everything above 2 and forks again.
+    /// The ppoll listings agree with /proc: in a process with a small table for sure,
+    /// in ones whose table grew to 256, 1024 and 8192 slots (the last listed through
+    /// /proc), with the high fd open or closed again. A fork sizes the child's table
+    /// by the fds open in the parent, so the child closes everything above 2 and
+    /// forks again.
     #[test]
-    fn small_table_listing_agrees_with_proc() {
-        fn check(grow: bool) -> bool {
+    fn ppoll_listings_agree_with_proc() {
+        fn check(high: Option<(i32, bool)>, verdict_fd: i32) -> Result<(), String> {
             let a = sys::open(b"/dev/null\0", libc::O_RDONLY, 0).unwrap_or(-1);
             // SAFETY: plain dup2/close on our own fds.
             unsafe { libc::dup2(a, 40) };
-            if grow {
+            let mut want = vec![a, 40];
+            if let Some((fd, open)) = high {
                 // SAFETY: as above.
-                unsafe {
-                    libc::dup2(a, 200);
-                    libc::close(200);
+                unsafe { libc::dup2(a, fd) };
+                if open {
+                    want.push(fd);
+                } else {
+                    // SAFETY: as above.
+                    unsafe { libc::close(fd) };
                 }
             }
-            let mut proc_list: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-                .map(|d| d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect())
-                .unwrap_or_default();
-            proc_list.sort();
-            let listed: Vec<i32> = FdIter::new(3).collect();
-            // /proc also shows the fd read_dir had open.
-            let proc_ok = proc_list.iter().filter(|&&fd| fd >= 3).count() == 3;
-            match small_table_fds() {
-                Some(bits) => !grow && (3..64).filter(|i| bits & (1u64 << i) != 0).eq(listed.iter().copied()) && listed == [a, 40] && proc_ok,
-                None => grow && listed == [a, 40] && proc_ok,
+            let listed: Vec<i32> = FdIter::new(3).filter(|&fd| fd != verdict_fd).collect();
+            let small = small_table_fds().is_some();
+            let bound = table_bound();
+            let want_bound = match high {
+                None => None,
+                Some((fd, _)) if fd < 4096 => Some((fd as u32 + 1).next_power_of_two().max(128) as i32),
+                Some(_) => None,
+            };
+            if listed != want || small != high.is_none() || (!small && bound != want_bound) {
+                return Err(format!("listed {listed:?} want {want:?} small {small} bound {bound:?} want {want_bound:?}"));
             }
+            Ok(())
         }
-        for grow in [false, true] {
+        let cases = [None, Some((200, true)), Some((200, false)), Some((1000, true)), Some((5000, true)), Some((5000, false))];
+        for high in cases {
+            let mut p = [0i32; 2];
+            // SAFETY: a pipe for the child's verdict.
+            assert_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
             // SAFETY: the children only make system calls, run `check` and exit.
             let pid = unsafe { libc::fork() };
             if pid == 0 {
-                // SAFETY: closing fds in our own child.
-                unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+                let w = p[1];
+                // SAFETY: our own child: keep only the verdict pipe, moved to fd 9.
+                unsafe {
+                    libc::dup2(w, 9);
+                    libc::syscall(libc::SYS_close_range, 3u32, 8u32, 0u32);
+                    libc::syscall(libc::SYS_close_range, 10u32, u32::MAX, 0u32);
+                }
                 // SAFETY: as above.
                 let inner = unsafe { libc::fork() };
                 if inner == 0 {
+                    // SAFETY: the grandchild drops the verdict pipe from its own list.
+                    let w2 = unsafe { libc::dup(9) };
+                    unsafe { libc::close(9) };
+                    let verdict = check(high, w2).err().unwrap_or_default();
+                    let _ = sys::write(w2, verdict.as_bytes());
                     // SAFETY: leave without the test harness's exit path.
-                    unsafe { libc::_exit(if check(grow) { 0 } else { 1 }) };
+                    unsafe { libc::_exit(0) };
                 }
                 let mut st = 0;
                 // SAFETY: waiting for our child, then leaving.
                 unsafe {
                     libc::waitpid(inner, &mut st, 0);
-                    libc::_exit(if libc::WIFEXITED(st) { libc::WEXITSTATUS(st) } else { 2 });
+                    libc::_exit(0);
                 }
             }
+            // SAFETY: closing our copy of the write end.
+            unsafe { libc::close(p[1]) };
+            let mut buf = [0u8; 512];
+            let mut got = Vec::new();
+            while let Ok(n) = sys::read(p[0], &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            sys::close(p[0]);
             let mut st = 0;
             // SAFETY: waiting for our child.
             unsafe { libc::waitpid(pid, &mut st, 0) };
-            assert!(libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0, "grow={grow}: status {st:#x}");
+            assert!(got.is_empty(), "{high:?}: {}", String::from_utf8_lossy(&got));
         }
     }
 
