@@ -10,6 +10,13 @@ fn main() {
     // Code that runs at every process start is marked `.text.startup.*` (see
     // src/init.rs); keeping the prefix gathers it on a few adjacent pages.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,keep-text-section-prefix");
+    // ... and first in the text segment, so that it starts a 64 KiB fault-around
+    // window instead of straddling two (the linker's default layout otherwise).
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let script = out.join("startup-first.ld");
+    std::fs::write(&script, "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } } INSERT BEFORE .text;\n")
+        .expect("write linker script");
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", script.display());
     // Every segment starts on a page of its own: the hot writable data (about 2 KiB,
     // `.data.execguard_hot`) then shares one page with the start of .bss, which the
     // loader writes anyway, wherever the sizes of the segments before it land.

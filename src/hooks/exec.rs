@@ -36,6 +36,7 @@ pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
 
 /// Async-signal-safe: fix mode, with room to undo any number of repairs.
 #[inline(never)]
+#[link_section = ".text.startup.execguard"]
 fn guarded_fix(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     let mut spill = Spill::uninit();
     guarded_with(sp, Undo::with_spill(&mut spill), exec)
@@ -43,6 +44,7 @@ fn guarded_fix(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
 
 /// Async-signal-safe.
 #[inline(never)]
+#[link_section = ".text.startup.execguard"]
 fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     let saved = sys::errno();
     let Some(inside) = tls::enter() else { return exec(sp.envp) };
@@ -105,6 +107,7 @@ pub(crate) fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
 
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
     let sp = Spawn { via: "execve", target: unsafe { audit::target(path) }, target_c: path, argv, envp, exec_fd: -1, parent_side: false };
@@ -114,6 +117,7 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
 
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
     let sp = Spawn { via: "execv", target: unsafe { audit::target(path) }, target_c: path, argv, envp: environ(), exec_fd: -1, parent_side: false };
@@ -122,6 +126,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
 }
 
 /// Async-signal-safe.
+#[link_section = ".text.startup.execguard"]
 unsafe fn execvp_via(via: &'static str, file: *const c_char, argv: Argv, envp: Argv) -> c_int {
     let mut resolved = Buf::<1024>::new();
     // SAFETY: the caller's file is a C string.

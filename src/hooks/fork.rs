@@ -13,6 +13,7 @@ static FORKS_SEEN: AtomicU32 = AtomicU32::new(0);
 
 /// Async-signal-safe (fork may be called from a signal handler).
 #[no_mangle]
+#[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn fork() -> pid_t {
     if config::mode() != Mode::Off && real::single_threaded() != Some(true) {
         if let Some(_inside) = tls::enter() {

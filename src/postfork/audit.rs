@@ -146,6 +146,7 @@ pub struct Outcome {
 }
 
 /// Async-signal-safe: audit one exec; in fix mode repair and record in `undo`.
+#[link_section = ".text.startup.execguard"]
 pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     let _e = sys::ErrnoGuard::new();
     let Some(cfg) = config::get() else { return Outcome { found: false } };
@@ -381,6 +382,7 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
     plan
 }
 
+#[link_section = ".text.startup.execguard"]
 fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     let Ok(old) = sys::sigmask(libc::SIG_BLOCK, None) else { return false };
     let blocked = old & !policy::GLIBC_INTERNAL;
@@ -417,6 +419,7 @@ fn blocked_by(ev: &mut Event) {
 }
 
 /// Async-signal-safe: ignored signals that stay ignored in fix mode.
+#[link_section = ".text.startup.execguard"]
 pub fn keep_ignored() -> u64 {
     config::get().map(|c| c.keep_ignored).unwrap_or(policy::KEEP_IGNORED)
 }
@@ -448,6 +451,7 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
     }
 }
 
+#[link_section = ".text.startup.execguard"]
 fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
     let ign = ignored_set(31);
     let report = ign & !keep_ignored();
@@ -484,6 +488,7 @@ fn report_sigign(sp: &Spawn, report: u64, kept: u64, fixed: bool) {
 
 /// Async-signal-safe: can this path be executed at all? An exec that will fail
 /// (CPython's child tries every PATH entry with execve) is not audited.
+#[link_section = ".text.startup.execguard"]
 pub fn spawn_executable(sp: &Spawn) -> bool {
     if sp.target_c.is_null() {
         return executable(sp.target);

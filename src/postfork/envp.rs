@@ -112,6 +112,7 @@ pub enum Mark {
 /// Async-signal-safe: call `f` with the environment the new program should get.
 /// `mark` asks for `EXECGUARD_AUDITED=<pid>` (or `^<parent pid>`) when the new
 /// program runs the shim.
+#[link_section = ".text.startup.execguard"]
 pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
     let mark_parent = mark == Mark::ParentPid;
     let mark = mark != Mark::No;

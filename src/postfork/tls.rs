@@ -62,6 +62,7 @@ pub struct InHook(());
 
 /// Async-signal-safe: enter the shim unless this thread is already inside it.
 #[inline]
+#[link_section = ".text.startup.execguard"]
 pub fn enter() -> Option<InHook> {
     let tid = sys::gettid();
     TS.with(|t| {
