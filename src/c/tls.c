@@ -10,7 +10,8 @@
 static __thread __attribute__((tls_model("initial-exec"), aligned(16)))
 unsigned char execguard_tls_block[EXECGUARD_TLS_SIZE];
 
-__attribute__((visibility("hidden"))) void *execguard_tls(void) { return execguard_tls_block; }
+/* In the startup section with the hook paths that call it (see build.rs). */
+__attribute__((visibility("hidden"), section(".text.startup.execguard_tls"))) void *execguard_tls(void) { return execguard_tls_block; }
 /* A constant, not a function: the constructor checks it, and the C functions sit
  * on a text page no process start needs otherwise. */
 __attribute__((visibility("hidden"))) const unsigned long execguard_tls_bytes = EXECGUARD_TLS_SIZE;

@@ -117,10 +117,10 @@ impl<'s> Undo<'s> {
     pub fn revert(&self) {
         let _e = sys::ErrnoGuard::new();
         let ranged = self.fd_ranges().iter().flat_map(|&(lo, hi)| lo..=hi);
+        // FD_CLOEXEC is the only fd flag, and these fds had it clear before we set
+        // it: one F_SETFD each puts them back.
         for fd in ranged.chain(self.spilled_fds()) {
-            if let Ok(flags) = sys::fcntl(fd, libc::F_GETFD, 0) {
-                let _ = sys::fcntl(fd, libc::F_SETFD, (flags & !libc::FD_CLOEXEC) as libc::c_long);
-            }
+            let _ = sys::fcntl(fd, libc::F_SETFD, 0);
         }
         if let Some(m) = self.old_mask {
             let _ = sys::sigmask(libc::SIG_SETMASK, Some(m));
