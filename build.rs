@@ -21,11 +21,5 @@ fn main() {
     // `.data.execguard_hot`) then shares one page with the start of .bss, which the
     // loader writes anyway, wherever the sizes of the segments before it land.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
-    // Segments aligned to 64 KiB, which glibc's loader (2.35 and later) honours when it
-    // picks the load address: the kernel's fault-around maps a 64 KiB-aligned window
-    // of text per fault, so the startup section (first in the text, well under 64
-    // KiB) costs one fault, where a page-aligned load address splits it in two about
-    // half of the time.
-    println!("cargo:rustc-cdylib-link-arg=-Wl,-z,max-page-size=65536");
     cc::Build::new().file("src/c/execl.c").file("src/c/tls.c").flag_if_supported("-fvisibility=default").compile("execguard_execl");
 }
