@@ -21,6 +21,10 @@ pub struct FdIter {
     from: i32,
 }
 
+// The small variant is the common one and must not pay for the others' buffers:
+// constructing it writes 8 bytes, where a boxed or shared buffer would need memory
+// the small room cannot allocate.
+#[allow(clippy::large_enum_variant)]
 enum Src {
     /// The fd table has 64 slots: these bits are all the open fds (one ppoll).
     Small(u64),

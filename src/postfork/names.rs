@@ -3,6 +3,9 @@
 /// A name in a fixed-width array: tables of these hold no pointers, so the loader
 /// has nothing to relocate (a `&str` table costs a relocation, and a written page,
 /// per entry in every process that loads the shim).
+// Evaluated at compile time only (the tables are consts); the loop condition bounds
+// both indexes, and `get` is not usable in a const fn here.
+#[allow(clippy::indexing_slicing)]
 pub(crate) const fn fixed<const N: usize>(s: &str) -> [u8; N] {
     let b = s.as_bytes();
     let mut out = [0u8; N];
