@@ -82,12 +82,14 @@ impl FdIter {
 }
 
 impl Probe {
+    /// Async-signal-safe.
     fn new(from: i32, limit: i32) -> Self {
         Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, batch: [0; PROBE_BATCH], batch_len: 0, batch_pos: 0 }
     }
 }
 
 impl ProcDir {
+    /// Async-signal-safe.
     fn next(&mut self, from: i32) -> Option<i32> {
         loop {
             if self.pos >= self.len {
@@ -115,6 +117,7 @@ impl ProcDir {
 }
 
 impl Probe {
+    /// Async-signal-safe.
     fn next(&mut self) -> Option<i32> {
         loop {
             if self.batch_pos < self.batch_len {
@@ -154,6 +157,7 @@ impl Probe {
 
 impl Iterator for FdIter {
     type Item = i32;
+    /// Async-signal-safe.
     fn next(&mut self) -> Option<i32> {
         match &mut self.src {
             Src::Small(bits) => {
