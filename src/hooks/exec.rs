@@ -94,7 +94,7 @@ pub(crate) fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
             continue;
         }
         // SAFETY: NUL-terminated path.
-        let r = unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, out.as_bytes().as_ptr(), libc::X_OK, 0) };
+        let r = unsafe { crate::postfork::sys::syscall!(libc::SYS_faccessat, libc::AT_FDCWD, out.as_bytes().as_ptr(), libc::X_OK, 0) };
         if r == 0 {
             let n = out.len() - 1;
             out.truncate(n);

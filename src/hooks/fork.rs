@@ -24,7 +24,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
     // SAFETY: no arguments.
     let pid = unsafe { real::fork() };
     if pid == 0 && config::mode() != Mode::Off {
-        let _e = sys::ErrnoGuard::new();
+        // A direct getpid and a thread-local write: errno is not touched.
         tls::forked(sys::getpid());
     }
     pid

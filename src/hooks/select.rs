@@ -45,7 +45,7 @@ fn safe_read(p: *const u64, dst: &mut [u64; CHUNK], n: usize) -> usize {
     let local = libc::iovec { iov_base: dst.as_mut_ptr() as *mut libc::c_void, iov_len: n * 8 };
     let remote = libc::iovec { iov_base: p as *mut libc::c_void, iov_len: n * 8 };
     // SAFETY: the kernel validates the remote range; local is our stack buffer.
-    let r = unsafe { libc::syscall(libc::SYS_process_vm_readv, sys::getpid(), &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) };
+    let r = unsafe { crate::postfork::sys::syscall!(libc::SYS_process_vm_readv, sys::getpid(), &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) };
     if r <= 0 {
         0
     } else {

@@ -64,7 +64,7 @@ fn wait_child(pid: pid_t, monitor: Option<(&str, &[u8])>) -> c_int {
     let start = sys::mono_ms();
     // SAFETY: pidfd_open(pid, 0) on our own child.
     let pidfd = match monitor {
-        Some(_) => unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) as c_int },
+        Some(_) => unsafe { crate::postfork::sys::syscall!(libc::SYS_pidfd_open, pid, 0) as c_int },
         None => -1,
     };
     if let Some((via, cmd)) = monitor {

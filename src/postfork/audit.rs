@@ -494,7 +494,7 @@ pub fn spawn_executable(sp: &Spawn) -> bool {
         return executable(sp.target);
     }
     // SAFETY: the caller's NUL-terminated path.
-    unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, sp.target_c, libc::X_OK, 0) == 0 }
+    unsafe { crate::postfork::sys::syscall!(libc::SYS_faccessat, libc::AT_FDCWD, sp.target_c, libc::X_OK, 0) == 0 }
 }
 
 /// Async-signal-safe. Out of line: its 4 KiB path buffer is a frame of its own.
@@ -507,7 +507,7 @@ pub fn executable(path: &[u8]) -> bool {
         return true;
     }
     // SAFETY: NUL-terminated path.
-    unsafe { libc::syscall(libc::SYS_faccessat, libc::AT_FDCWD, p.as_bytes().as_ptr(), libc::X_OK, 0) == 0 }
+    unsafe { crate::postfork::sys::syscall!(libc::SYS_faccessat, libc::AT_FDCWD, p.as_bytes().as_ptr(), libc::X_OK, 0) == 0 }
 }
 
 /// Async-signal-safe: a target path from a C string.

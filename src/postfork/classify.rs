@@ -120,7 +120,7 @@ fn on_anon_fs(fd: c_int) -> bool {
     // SAFETY: an all-zero statfs is a valid value; the kernel fills it.
     let mut fs: libc::statfs = unsafe { core::mem::zeroed() };
     // SAFETY: valid out-pointer.
-    let r = unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut fs as *mut libc::statfs) };
+    let r = unsafe { crate::postfork::sys::syscall!(libc::SYS_fstatfs, fd, &mut fs as *mut libc::statfs) };
     r == 0 && fs.f_type as i64 == ANON_INODE_FS_MAGIC
 }
 

@@ -326,7 +326,7 @@ fn room_for(fd: i32, len: usize) -> bool {
     // SAFETY: an all-zero statfs is valid; the kernel fills it.
     let mut fs: libc::statfs = unsafe { core::mem::zeroed() };
     // SAFETY: fs is a valid out-pointer.
-    if unsafe { libc::syscall(libc::SYS_fstatfs, fd, &mut fs as *mut libc::statfs) } != 0 {
+    if unsafe { crate::postfork::sys::syscall!(libc::SYS_fstatfs, fd, &mut fs as *mut libc::statfs) } != 0 {
         return true;
     }
     if fs.f_blocks == 0 {

@@ -137,7 +137,7 @@ impl Probe {
             self.next = start + n as i32;
             // SAFETY: pfds has n initialised entries; timeout 0 never blocks.
             let r = unsafe {
-                libc::syscall(libc::SYS_ppoll, pfds.as_mut_ptr(), n as libc::c_long, &libc::timespec { tv_sec: 0, tv_nsec: 0 } as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long)
+                crate::postfork::sys::syscall!(libc::SYS_ppoll, pfds.as_mut_ptr(), n as libc::c_long, &libc::timespec { tv_sec: 0, tv_nsec: 0 } as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long)
             };
             self.batch_len = 0;
             self.batch_pos = 0;
@@ -189,7 +189,7 @@ fn probe_limit() -> (i32, u64) {
     let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: rl is a valid out-pointer; prlimit64 with pid 0 = self.
     let r = unsafe {
-        libc::syscall(libc::SYS_prlimit64, 0 as libc::c_long, libc::RLIMIT_NOFILE as libc::c_long, core::ptr::null::<u8>(), &mut rl as *mut libc::rlimit)
+        crate::postfork::sys::syscall!(libc::SYS_prlimit64, 0 as libc::c_long, libc::RLIMIT_NOFILE as libc::c_long, core::ptr::null::<u8>(), &mut rl as *mut libc::rlimit)
     };
     if r < 0 {
         return (PROBE_CAP, PROBE_BATCH as u64);
@@ -243,7 +243,7 @@ fn poll_low() -> Option<(u64, bool)> {
     }
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: N valid pollfds, zero timeout, no signal mask.
-    let r = unsafe { libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), N as libc::c_long, &zero as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long) };
+    let r = unsafe { crate::postfork::sys::syscall!(libc::SYS_ppoll, p.as_mut_ptr(), N as libc::c_long, &zero as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long) };
     if r < 0 {
         return None;
     }
@@ -282,7 +282,7 @@ fn table_bound() -> Option<i32> {
             // back at most that many, fewer when the table is smaller); zero timeout;
             // no signal mask.
             let r = unsafe {
-                libc::syscall(
+                crate::postfork::sys::syscall!(
                     libc::SYS_pselect6,
                     (p + 1) as libc::c_long,
                     set.as_mut_ptr(),
@@ -312,7 +312,7 @@ fn table_is_small() -> bool {
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: a 128-bit fd set covers nfds = 65; zero timeout; no signal mask.
     let r = unsafe {
-        libc::syscall(
+        crate::postfork::sys::syscall!(
             libc::SYS_pselect6,
             (SMALL_TABLE + 1) as libc::c_long,
             set.as_mut_ptr(),
@@ -333,7 +333,7 @@ fn none_above_stdio_proc() -> bool {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: NUL-terminated path, valid out-pointer.
     let r = unsafe {
-        libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, b"/proc/self/fd\0".as_ptr(), &mut st as *mut libc::stat, 0)
+        crate::postfork::sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, b"/proc/self/fd\0".as_ptr(), &mut st as *mut libc::stat, 0)
     };
     if r != 0 || st.st_size <= 0 {
         return false;
@@ -341,7 +341,7 @@ fn none_above_stdio_proc() -> bool {
     let mut p = [0, 1, 2].map(|fd| libc::pollfd { fd, events: 0, revents: 0 });
     let ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: three valid pollfds, zero timeout.
-    let r = unsafe { libc::syscall(libc::SYS_ppoll, p.as_mut_ptr(), 3, &ts as *const libc::timespec, core::ptr::null::<u8>(), 0) };
+    let r = unsafe { crate::postfork::sys::syscall!(libc::SYS_ppoll, p.as_mut_ptr(), 3, &ts as *const libc::timespec, core::ptr::null::<u8>(), 0) };
     if r < 0 {
         return false;
     }

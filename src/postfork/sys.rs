@@ -1,7 +1,8 @@
 //! Raw system calls for the small room. Nothing here allocates, locks or calls a libc
 //! function that the shim itself exports (a call to `fcntl` from inside the library
-//! would land in our own hook), so every call goes through `syscall(2)` or a libc
-//! function the shim does not hook.
+//! would land in our own hook). System calls are made directly (`syscall!`): no
+//! libc function, so no libc text page to fault in a fork child, and the host's
+//! errno untouched; a failure comes back as `-errno`.
 
 use libc::{c_int, c_long, c_void};
 
@@ -21,10 +22,60 @@ pub fn set_errno(e: i32) {
     unsafe { *libc::__errno_location() = e }
 }
 
+/// Async-signal-safe: a system call straight to the kernel; returns its result,
+/// `-errno` on failure (errno itself is not written).
+///
+/// # Safety
+/// As for the system call `n` with these arguments.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn raw6(n: c_long, a: usize, b: usize, c: usize, d: usize, e: usize, f: usize) -> c_long {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let r: c_long;
+        // SAFETY: the Linux x86_64 system call convention; rcx and r11 are clobbered.
+        unsafe {
+            core::arch::asm!("syscall", inlateout("rax") n => r, in("rdi") a, in("rsi") b, in("rdx") c, in("r10") d,
+                in("r8") e, in("r9") f, lateout("rcx") _, lateout("r11") _, options(nostack));
+        }
+        r
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        let r: c_long;
+        // SAFETY: the Linux aarch64 system call convention.
+        unsafe {
+            core::arch::asm!("svc 0", in("x8") n, inlateout("x0") a as c_long => r, in("x1") b, in("x2") c, in("x3") d,
+                in("x4") e, in("x5") f, options(nostack));
+        }
+        r
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let saved = errno();
+        // SAFETY: forwarded.
+        let r = unsafe { syscall!(n, a, b, c, d, e, f) };
+        let r = if r < 0 { -(errno() as c_long) } else { r };
+        set_errno(saved);
+        r
+    }
+}
+
+/// `syscall!(SYS_x, args…)`: `raw6` with each argument (integer or pointer) cast to a
+/// register-sized word, the missing ones zero.
+macro_rules! syscall {
+    ($n:expr $(, $a:expr)* $(,)?) => {{
+        let args: &[usize] = &[$(($a) as usize),*];
+        let arg = |i: usize| args.get(i).copied().unwrap_or(0);
+        $crate::postfork::sys::raw6($n as libc::c_long, arg(0), arg(1), arg(2), arg(3), arg(4), arg(5))
+    }};
+}
+pub(crate) use syscall;
+
 #[inline]
 fn cvt(r: c_long) -> R<c_long> {
     if r < 0 {
-        Err(errno())
+        Err(-r as i32)
     } else {
         Ok(r)
     }
@@ -34,33 +85,33 @@ fn cvt(r: c_long) -> R<c_long> {
 #[inline]
 pub fn getpid() -> i32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
+    unsafe { syscall!(libc::SYS_getpid) as i32 }
 }
 
 /// Async-signal-safe.
 #[inline]
 pub fn getppid() -> i32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_getppid) as i32 }
+    unsafe { syscall!(libc::SYS_getppid) as i32 }
 }
 
 /// Async-signal-safe.
 #[inline]
 pub fn gettid() -> i32 {
     // SAFETY: no arguments, cannot fail.
-    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    unsafe { syscall!(libc::SYS_gettid) as i32 }
 }
 
 /// Async-signal-safe: fcntl(2) with an integer argument.
 pub fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> R<c_int> {
     // SAFETY: integer-argument commands only; the kernel validates fd.
-    cvt(unsafe { libc::syscall(libc::SYS_fcntl, fd as c_long, cmd as c_long, arg) }).map(|r| r as c_int)
+    cvt(unsafe { syscall!(libc::SYS_fcntl, fd as c_long, cmd as c_long, arg) }).map(|r| r as c_int)
 }
 
 /// Async-signal-safe.
 pub fn close(fd: c_int) {
     // SAFETY: closing an fd we own; EINTR on close must not be retried on Linux.
-    unsafe { libc::syscall(libc::SYS_close, fd as c_long) };
+    unsafe { syscall!(libc::SYS_close, fd as c_long) };
 }
 
 /// Async-signal-safe: `path` must be NUL-terminated.
@@ -71,7 +122,7 @@ pub fn open(path: &[u8], flags: c_int, mode: c_int) -> R<c_int> {
     loop {
         // SAFETY: path is NUL-terminated (checked above).
         let r = unsafe {
-            libc::syscall(libc::SYS_openat, libc::AT_FDCWD as c_long, path.as_ptr(), flags as c_long, mode as c_long)
+            syscall!(libc::SYS_openat, libc::AT_FDCWD as c_long, path.as_ptr(), flags as c_long, mode as c_long)
         };
         match cvt(r) {
             Err(libc::EINTR) => continue,
@@ -84,7 +135,7 @@ pub fn open(path: &[u8], flags: c_int, mode: c_int) -> R<c_int> {
 pub fn write(fd: c_int, buf: &[u8]) -> R<usize> {
     loop {
         // SAFETY: buf is a valid slice.
-        let r = unsafe { libc::syscall(libc::SYS_write, fd as c_long, buf.as_ptr(), buf.len()) };
+        let r = unsafe { syscall!(libc::SYS_write, fd as c_long, buf.as_ptr(), buf.len()) };
         match cvt(r) {
             Err(libc::EINTR) => continue,
             other => return other.map(|n| n as usize),
@@ -96,7 +147,7 @@ pub fn write(fd: c_int, buf: &[u8]) -> R<usize> {
 pub fn read(fd: c_int, buf: &mut [u8]) -> R<usize> {
     loop {
         // SAFETY: buf is a valid mutable slice.
-        let r = unsafe { libc::syscall(libc::SYS_read, fd as c_long, buf.as_mut_ptr(), buf.len()) };
+        let r = unsafe { syscall!(libc::SYS_read, fd as c_long, buf.as_mut_ptr(), buf.len()) };
         match cvt(r) {
             Err(libc::EINTR) => continue,
             other => return other.map(|n| n as usize),
@@ -111,7 +162,7 @@ pub fn readlink(path: &[u8], buf: &mut [u8]) -> R<usize> {
     }
     // SAFETY: path NUL-terminated, buf valid.
     let r = unsafe {
-        libc::syscall(libc::SYS_readlinkat, libc::AT_FDCWD as c_long, path.as_ptr(), buf.as_mut_ptr(), buf.len())
+        syscall!(libc::SYS_readlinkat, libc::AT_FDCWD as c_long, path.as_ptr(), buf.as_mut_ptr(), buf.len())
     };
     cvt(r).map(|n| n as usize)
 }
@@ -121,7 +172,7 @@ pub fn fstat(fd: c_int) -> R<libc::stat> {
     // SAFETY: an all-zero stat is a valid value; the kernel fills it.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: st is a valid out-pointer.
-    cvt(unsafe { libc::syscall(libc::SYS_fstat, fd as c_long, &mut st as *mut libc::stat) })?;
+    cvt(unsafe { syscall!(libc::SYS_fstat, fd as c_long, &mut st as *mut libc::stat) })?;
     Ok(st)
 }
 
@@ -131,7 +182,7 @@ pub fn sockopt_int(fd: c_int, opt: c_int) -> R<c_int> {
     let mut len = core::mem::size_of::<c_int>() as libc::socklen_t;
     // SAFETY: v and len are valid out-pointers of the right size.
     cvt(unsafe {
-        libc::syscall(
+        syscall!(
             libc::SYS_getsockopt,
             fd as c_long,
             libc::SOL_SOCKET as c_long,
@@ -150,14 +201,14 @@ pub fn sockaddr(fd: c_int, peer: bool) -> R<(libc::sockaddr_storage, usize)> {
     let mut len = core::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
     let nr = if peer { libc::SYS_getpeername } else { libc::SYS_getsockname };
     // SAFETY: ss/len are valid and sized.
-    cvt(unsafe { libc::syscall(nr, fd as c_long, &mut ss as *mut _ as *mut c_void, &mut len as *mut libc::socklen_t) })?;
+    cvt(unsafe { syscall!(nr, fd as c_long, &mut ss as *mut _ as *mut c_void, &mut len as *mut libc::socklen_t) })?;
     Ok((ss, len as usize))
 }
 
 /// Async-signal-safe.
 pub fn getdents64(fd: c_int, buf: &mut [u8]) -> R<usize> {
     // SAFETY: buf valid for buf.len() bytes.
-    cvt(unsafe { libc::syscall(libc::SYS_getdents64, fd as c_long, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
+    cvt(unsafe { syscall!(libc::SYS_getdents64, fd as c_long, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
 }
 
 /// Async-signal-safe: rt_sigprocmask on the kernel's 64-bit signal set (bit n-1 = signal n).
@@ -168,7 +219,7 @@ pub fn sigmask(how: c_int, set: Option<u64>) -> R<u64> {
         None => core::ptr::null(),
     };
     // SAFETY: pointers valid; sigsetsize 8 is the kernel's on every 64-bit Linux.
-    cvt(unsafe { libc::syscall(libc::SYS_rt_sigprocmask, how as c_long, setp, &mut old as *mut u64, 8 as c_long) })?;
+    cvt(unsafe { syscall!(libc::SYS_rt_sigprocmask, how as c_long, setp, &mut old as *mut u64, 8 as c_long) })?;
     Ok(old)
 }
 
@@ -179,7 +230,7 @@ pub fn sig_handler(sig: c_int) -> R<usize> {
     let mut ka = [0usize; 8];
     // SAFETY: a NULL new action only queries; ka has room for the kernel struct.
     cvt(unsafe {
-        libc::syscall(
+        syscall!(
             libc::SYS_rt_sigaction,
             sig as c_long,
             core::ptr::null::<c_void>(),
@@ -193,7 +244,7 @@ pub fn sig_handler(sig: c_int) -> R<usize> {
 /// Async-signal-safe: close_range(2) with flags (CLOSE_RANGE_CLOEXEC = 4).
 pub fn close_range(first: u32, last: u32, flags: u32) -> R<()> {
     // SAFETY: plain integers.
-    cvt(unsafe { libc::syscall(libc::SYS_close_range, first as c_long, last as c_long, flags as c_long) }).map(|_| ())
+    cvt(unsafe { syscall!(libc::SYS_close_range, first as c_long, last as c_long, flags as c_long) }).map(|_| ())
 }
 
 pub const CLOSE_RANGE_CLOEXEC: u32 = 4;
