@@ -46,17 +46,15 @@ fn guarded_fix(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
 #[inline(never)]
 #[link_section = ".text.startup.execguard"]
 fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: impl FnOnce(Argv) -> c_int) -> c_int {
-    let saved = sys::errno();
     let Some(inside) = tls::enter() else { return exec(sp.envp) };
+    // The audit keeps errno as it was (see audit::exec).
     let out = audit::exec(sp, &mut undo);
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
-    sys::set_errno(saved);
     let mark = if out.found { Mark::SelfPid } else { Mark::No };
     let r = envp::with_env(sp.envp, mark, exec);
-    let e = sys::errno();
+    // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();
-    sys::set_errno(e);
     r
 }
 

@@ -148,9 +148,12 @@ pub struct Outcome {
 /// Async-signal-safe: audit one exec; in fix mode repair and record in `undo`.
 #[link_section = ".text.startup.execguard"]
 pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
-    let _e = sys::ErrnoGuard::new();
     let Some(cfg) = config::get() else { return Outcome { found: false } };
     let fix = config::mode() == Mode::Fix;
+    // Only repairs can touch errno (libc's sigaction): everything else here is a
+    // direct system call. Not reading errno at all keeps a page of libc out of
+    // every fork child in log mode.
+    let _e = fix.then(sys::ErrnoGuard::new);
     let mut found = false;
     if fds::none_above_stdio() {
         // Nothing beyond 0-2 is open: no fd can leak.

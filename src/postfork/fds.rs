@@ -237,10 +237,9 @@ fn small_table_fds() -> Option<u64> {
 #[link_section = ".text.startup.execguard"]
 fn poll_low() -> Option<(u64, bool)> {
     const N: usize = SMALL_TABLE as usize + 1;
-    let mut p = [libc::pollfd { fd: 0, events: 0, revents: 0 }; N];
-    for (fd, slot) in (0..).zip(p.iter_mut()) {
-        slot.fd = fd;
-    }
+    // Built element by element: a zero-filled array would call libc's memset (one
+    // more page of libc in every fork child).
+    let mut p: [libc::pollfd; N] = core::array::from_fn(|fd| libc::pollfd { fd: fd as i32, events: 0, revents: 0 });
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: N valid pollfds, zero timeout, no signal mask.
     let r = unsafe { crate::postfork::sys::syscall!(libc::SYS_ppoll, p.as_mut_ptr(), N as libc::c_long, &zero as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long) };
