@@ -263,37 +263,13 @@ const SMALL_TABLE: i32 = 64;
 const POLL_LIST_MAX: usize = 4096;
 
 /// Async-signal-safe: a bound (a power of two up to POLL_LIST_MAX) that every open
-/// fd lies below, found as `table_is_small` does for 64: for each candidate P, fd
-/// P either is open (then the table is larger), or `pselect(P + 1, {P})` draws
-/// EBADF only if the table has a slot P. None beyond POLL_LIST_MAX.
+/// fd lies below: for each candidate P, fd P either is open (then the table is
+/// larger) or `table_has_slot` says. None beyond POLL_LIST_MAX.
 fn table_bound() -> Option<i32> {
-    // An fd set of POLL_LIST_MAX + 64 bits, on the stack (520 bytes).
-    let mut set = [0u64; POLL_LIST_MAX / 64 + 1];
-    let mut p = 2 * SMALL_TABLE as usize;
-    while p <= POLL_LIST_MAX {
-        if sys::fcntl(p as i32, libc::F_GETFD, 0).is_err() {
-            set.fill(0);
-            if let Some(w) = set.get_mut(p / 64) {
-                *w = 1;
-            }
-            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-            // SAFETY: `set` holds more than p + 1 bits (the kernel reads and writes
-            // back at most that many, fewer when the table is smaller); zero timeout;
-            // no signal mask.
-            let r = unsafe {
-                crate::postfork::sys::syscall!(
-                    libc::SYS_pselect6,
-                    (p + 1) as libc::c_long,
-                    set.as_mut_ptr(),
-                    core::ptr::null_mut::<u64>(),
-                    core::ptr::null_mut::<u64>(),
-                    &zero as *const libc::timespec,
-                    core::ptr::null::<u8>(),
-                )
-            };
-            if r == 0 {
-                return Some(p as i32);
-            }
+    let mut p = 2 * SMALL_TABLE;
+    while p as usize <= POLL_LIST_MAX {
+        if sys::fcntl(p, libc::F_GETFD, 0).is_err() && !table_has_slot(p) {
+            return Some(p);
         }
         p *= 2;
     }
@@ -301,19 +277,43 @@ fn table_bound() -> Option<i32> {
 }
 
 /// Async-signal-safe: the fd table has exactly SMALL_TABLE slots (fd 64 must be
-/// closed). `pselect6` clamps nfds to the table size before checking the set bits.
+/// closed).
 #[link_section = ".text.startup.execguard"]
 fn table_is_small() -> bool {
-    let mut set = [0u64; 2];
-    if let Some(w) = set.get_mut(SMALL_TABLE as usize / 64) {
-        *w = 1u64 << (SMALL_TABLE % 64);
+    !table_has_slot(SMALL_TABLE)
+}
+
+/// Async-signal-safe: whether the fd table has a slot for `fd`, which must be closed
+/// (0 < fd ≤ POLL_LIST_MAX). `pselect6` clamps nfds to the table size before it
+/// checks the set bits: with only `fd` set, a table that reaches it draws EBADF
+/// (a closed fd), a smaller one returns 0.
+#[link_section = ".text.startup.execguard"]
+fn table_has_slot(fd: i32) -> bool {
+    // The fd set on the stack, as small as `fd` allows: the 64-slot check runs at
+    // every start, and zeroing 520 bytes would call libc's memset.
+    if fd < 128 {
+        select_one::<2>(fd)
+    } else {
+        select_one::<{ POLL_LIST_MAX / 64 + 1 }>(fd)
+    }
+}
+
+/// Async-signal-safe: `pselect6(fd + 1, {fd})` with zero timeout is not 0 (see
+/// `table_has_slot`); `W` words must hold fd + 1 bits.
+#[link_section = ".text.startup.execguard"]
+fn select_one<const W: usize>(fd: i32) -> bool {
+    let mut set = [0u64; W];
+    let fd = fd.clamp(0, (W * 64 - 1) as i32) as usize;
+    if let Some(w) = set.get_mut(fd / 64) {
+        *w = 1u64 << (fd % 64);
     }
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: a 128-bit fd set covers nfds = 65; zero timeout; no signal mask.
+    // SAFETY: `set` holds W * 64 > fd bits (the kernel reads and writes back at most
+    // fd + 1 of them); zero timeout; no signal mask.
     let r = unsafe {
         crate::postfork::sys::syscall!(
             libc::SYS_pselect6,
-            (SMALL_TABLE + 1) as libc::c_long,
+            (fd + 1) as libc::c_long,
             set.as_mut_ptr(),
             core::ptr::null_mut::<u64>(),
             core::ptr::null_mut::<u64>(),
@@ -321,7 +321,7 @@ fn table_is_small() -> bool {
             core::ptr::null::<u8>(),
         )
     };
-    r == 0
+    r != 0
 }
 
 /// Async-signal-safe: the /proc answer — since Linux 6.2 the size of /proc/self/fd
