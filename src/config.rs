@@ -165,12 +165,8 @@ pub fn get() -> Option<&'static Config> {
 /// Async-signal-safe: the rarely used part, once the constructor published it.
 #[inline]
 pub fn cold() -> Option<&'static Cold> {
-    if READY.load(Ordering::Acquire) {
-        // SAFETY: no writer after READY (see Cell).
-        Some(unsafe { &*COLD.0.get() })
-    } else {
-        None
-    }
+    // SAFETY: published together with CONFIG (see `get`); no writer after READY.
+    get().map(|_| unsafe { &*COLD.0.get() })
 }
 
 /// Constructor only: mutable access before publication.
@@ -302,14 +298,14 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
 }
 
 /// Remember the `EXECGUARD_*` entries (but not `EXECGUARD_AUDITED`) for re-injection.
-pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Cold) {
+pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cold: &mut Cold) {
     for e in entries {
         if e.starts_with(b"EXECGUARD_") && !e.starts_with(b"EXECGUARD_AUDITED=") && e.len() < 599 {
-            if let Some(slot) = cfg.follow_env.get_mut(cfg.follow_env_n) {
+            if let Some(slot) = cold.follow_env.get_mut(cold.follow_env_n) {
                 slot.clear();
                 slot.raw(e);
                 slot.byte(0);
-                cfg.follow_env_n += 1;
+                cold.follow_env_n += 1;
             }
         }
     }
