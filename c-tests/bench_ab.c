@@ -7,7 +7,8 @@
  * TARGET is posix_spawned N times per variant (after 20 untimed rounds), the
  * variants taking turns child by child; each child's CPU time (user + system) comes
  * from wait4, its wall time from the spawn to the reap. Prints, per variant, the
- * median, mean and first quartile of both. The driver itself must run without a
+ * median, mean and first quartile of both, the mean user part of the CPU
+ * time, and the mean count of minor page faults per child. The driver itself must run without a
  * preload. A finer instrument than scripts/bench for one question at a time (is
  * this build's start cheaper than that one's?); docs/performance.md cites it. */
 #define _GNU_SOURCE
@@ -59,8 +60,9 @@ int main(int argc, char **argv) {
     int n = atoi(argv[1]), nv = argc - 3;
     const char *target = argv[2];
     double *cpu = calloc((size_t)n * nv, sizeof *cpu), *wall = calloc((size_t)n * nv, sizeof *wall);
+    double *flt = calloc((size_t)nv, sizeof *flt), *usr = calloc((size_t)nv, sizeof *usr);
     char ***envs = calloc((size_t)nv, sizeof *envs);
-    if (!cpu || !wall || !envs) return 1;
+    if (!cpu || !wall || !flt || !usr || !envs) return 1;
     for (int v = 0; v < nv; v++) envs[v] = variant_env(argv[3 + v]);
     char *args[] = {(char *)target, NULL};
     for (int i = -20; i < n; i++) {
@@ -77,6 +79,8 @@ int main(int argc, char **argv) {
             if (i < 0) continue;
             cpu[v * n + i] = ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1e6 + ru.ru_stime.tv_usec;
             wall[v * n + i] = (b.tv_sec - a.tv_sec) * 1e6 + (b.tv_nsec - a.tv_nsec) / 1e3;
+            flt[v] += (double)ru.ru_minflt;
+            usr[v] += ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec;
         }
     }
     for (int v = 0; v < nv; v++) {
@@ -87,8 +91,8 @@ int main(int argc, char **argv) {
         }
         qsort(c, (size_t)n, sizeof *c, cmp);
         qsort(w, (size_t)n, sizeof *w, cmp);
-        printf("%-50s cpu med %7.1f mean %7.1f p25 %7.1f | wall med %7.1f mean %7.1f p25 %7.1f\n", argv[3 + v], c[n / 2], sc / n,
-               c[n / 4], w[n / 2], sw / n, w[n / 4]);
+        printf("%-50s cpu med %7.1f mean %7.1f p25 %7.1f | wall med %7.1f mean %7.1f p25 %7.1f | user mean %.1f | faults %.2f\n", argv[3 + v],
+               c[n / 2], sc / n, c[n / 4], w[n / 2], sw / n, w[n / 4], usr[v] / n, flt[v] / n);
     }
     return 0;
 }

@@ -6,6 +6,11 @@
  *   execveat. The p-variants find PROBE by name through PATH.
  *   stdout: pid=N child_pid=N, the probe's line, child=exit:N|signal:N
  *
+ * exec_family raw WHICH PROBE LEAKFILE
+ *   as `via`, but the child comes from the fork system call itself, past glibc's
+ *   fork (and so past the shim's fork hook): the child's exec is the first call of
+ *   that entry point in the process, so the shim looks the real one up there.
+ *
  * exec_family fail WHICH PATH LEAKFILE
  *   a failing exec in this very process (no fork), with a leaked fd 3, SIGALRM
  *   blocked and SIGPIPE ignored (what fix mode would change before an exec); the
@@ -43,6 +48,7 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -151,12 +157,12 @@ static int wait_child(pid_t pid)
     return 0;
 }
 
-static int run_via(const char *which)
+static int run_via(const char *which, int raw)
 {
     leak(0);
     printf("pid=%d\n", getpid());
     fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = raw ? (pid_t)syscall(SYS_fork) : fork();
     if (pid == 0) {
         char *args[] = {probe, NULL};
         exec_by(which, probe, args);
@@ -384,7 +390,12 @@ int main(int argc, char **argv)
     if (argc == 5 && !strcmp(argv[1], "via")) {
         probe = argv[3];
         leakfile = argv[4];
-        return run_via(argv[2]);
+        return run_via(argv[2], 0);
+    }
+    if (argc == 5 && !strcmp(argv[1], "raw")) {
+        probe = argv[3];
+        leakfile = argv[4];
+        return run_via(argv[2], 1);
     }
     if (argc == 5 && !strcmp(argv[1], "keep")) {
         probe = argv[3];

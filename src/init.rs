@@ -1,6 +1,6 @@
-//! Load time only: the library constructor. Resolves every real function, copies the
-//! configuration out of the environment, finds our own path (for following children),
-//! then runs the start-side audit of what this process inherited. Not in the small
+//! Load time only: the library constructor. Records where the real functions are
+//! to be found, copies the configuration out of the environment, finds our own path
+//! (for following children), then runs the start-side audit of what this process inherited. Not in the small
 //! room (it runs in a freshly exec'd process), but it allocates nothing anyway.
 
 use crate::config::{self, Mode};
@@ -17,7 +17,11 @@ static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_c
 #[link_section = ".text.startup.execguard"]
 extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
     let _e = sys::ErrnoGuard::new();
-    real::resolve_all();
+    // The objects after ours, for the hooks' lookups on first use: one walk here,
+    // instead of 36 symbol lookups at every start (most programs call few hooks).
+    if !crate::resolve::snapshot() {
+        real::resolve_all_dlsym();
+    }
     real::resolve_data();
     if !crate::postfork::tls::layout_ok() {
         // Cannot happen with the C and Rust halves built together; stay out of the way.

@@ -1,13 +1,14 @@
-//! The real libc functions behind every hook, resolved with `dlsym(RTLD_NEXT)` by the
-//! constructor. A hook that runs before the constructor (another library's
-//! constructor calling fork, say) resolves the whole table then, in the parent,
-//! single-threaded loader context; after the constructor nothing is ever resolved,
-//! so no `dlsym` can run between fork and exec.
+//! The real libc functions behind every hook, each looked up on its first call
+//! through src/resolve.rs (which reads the loader's tables and takes no lock, so a
+//! first call may come anywhere, a vfork child included). No `dlsym` runs after the
+//! constructor: it is used only at load time, when the lookup cannot be served (see
+//! src/resolve.rs), and then for every entry at once.
 //!
 //! `fcntl` and `ioctl` are variadic in C; they are called here with a fixed third
 //! integer argument, which on the 64-bit Linux ABIs (x86_64, aarch64) is passed
 //! exactly as the variadic one would be.
 
+use crate::resolve::Found;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::{c_char, c_int, c_long, c_ulong, c_void, pid_t, sigset_t, timespec, timeval, FILE};
 
@@ -31,49 +32,49 @@ impl<T> Missing for *mut T {
     }
 }
 
+/// A table entry whose lookup found nothing: the hook answers as Missing, and the
+/// lookup is not repeated.
+const MISSING: usize = 1;
+
 macro_rules! real_table {
     ($( $name:ident : fn($($arg:ident : $ty:ty),*) -> $ret:ty ;)*) => {
         #[allow(non_snake_case)]
         pub struct Table { $( pub $name: AtomicUsize, )* }
 
+        /// 0 until first used, then the address (or MISSING).
         #[link_section = ".data.execguard_hot"]
         pub static TABLE: Table = Table { $( $name: AtomicUsize::new(0), )* };
 
+        #[allow(non_camel_case_types, dead_code)]
+        #[derive(Clone, Copy)]
+        enum Idx { $( $name, )* }
+
         const COUNT: usize = [$(stringify!($name)),*].len();
 
-        /// Constructor: resolve every entry (src/resolve.rs first, dlsym for what it
-        /// leaves). Returns how many are missing.
-#[link_section = ".text.startup.execguard"]
-        pub fn resolve_all() -> usize {
-            let names: [&[u8]; COUNT] = [$(concat!(stringify!($name), "\0").as_bytes()),*];
-            let slots: [&AtomicUsize; COUNT] = [$(&TABLE.$name),*];
-            let mut found = [0usize; COUNT];
-            crate::resolve::next_definitions(&names, &mut found);
-            let mut missing = 0;
-            for ((name, addr), slot) in names.iter().zip(found).zip(slots) {
-                if addr != 0 {
-                    slot.store(addr, Ordering::Relaxed);
-                } else if !resolve(slot, name) {
-                    missing += 1;
-                }
-            }
-            missing
+        /// Async-signal-safe: entry `i`'s C name (NUL-terminated) and slot. A match,
+        /// not a static array of slices: no relocations to apply at load.
+        fn entry(i: usize) -> Option<(&'static [u8], &'static AtomicUsize)> {
+            $( if i == Idx::$name as usize {
+                return Some((concat!(stringify!($name), "\0").as_bytes(), &TABLE.$name));
+            } )*
+            None
         }
 
         $(
-            /// Async-signal-safe once the constructor ran: an atomic load and a call.
+            /// Async-signal-safe: an atomic load and a call (the first call looks the
+            /// function up, see `fill`).
             #[inline]
             #[allow(clippy::missing_safety_doc)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 let mut p = TABLE.$name.load(Ordering::Relaxed);
-                if p == 0 {
-                    resolve_all();
-                    p = TABLE.$name.load(Ordering::Relaxed);
-                    if p == 0 {
+                if p <= MISSING {
+                    p = fill(Idx::$name as usize);
+                    if p <= MISSING {
                         return <$ret as Missing>::missing();
                     }
                 }
-                // SAFETY: p was returned by dlsym for this exact C symbol.
+                // SAFETY: p is the definition of this exact C symbol after ours
+                // (src/resolve.rs, or dlsym(RTLD_NEXT)).
                 let f: unsafe extern "C" fn($($ty),*) -> $ret = unsafe { core::mem::transmute(p) };
                 // SAFETY: forwarding the caller's own arguments.
                 unsafe { f($($arg),*) }
@@ -82,11 +83,48 @@ macro_rules! real_table {
     };
 }
 
-fn resolve(slot: &AtomicUsize, name: &[u8]) -> bool {
-    // SAFETY: name is NUL-terminated; RTLD_NEXT finds the definition after ours.
-    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) } as usize;
+/// Async-signal-safe (see src/resolve.rs): look entry `i` up and record it. The one
+/// write is the entry's own word, stored atomically with the value any thread or
+/// process computes for it; the fork hook fills every entry in the parent first, so
+/// a fork child never gets here. Before the constructor, or where the snapshot cannot
+/// serve (then the constructor resolved everything already), dlsym answers.
+#[cold]
+#[inline(never)]
+fn fill(i: usize) -> usize {
+    let Some((name, slot)) = entry(i) else { return 0 };
+    let p = match crate::resolve::find(name) {
+        Found::Addr(a) => a,
+        Found::Missing => MISSING,
+        Found::Unserved => {
+            resolve_all_dlsym();
+            return slot.load(Ordering::Relaxed);
+        }
+    };
     slot.store(p, Ordering::Relaxed);
-    p != 0
+    p
+}
+
+/// Async-signal-safe (as `fill`): every entry looked up. The fork hook calls it in
+/// the parent, so that fork children find the table complete and never write it.
+pub fn fill_all() {
+    for i in 0..COUNT {
+        if entry(i).is_some_and(|(_, slot)| slot.load(Ordering::Relaxed) == 0) {
+            fill(i);
+        }
+    }
+}
+
+/// Load time only (the constructor, when src/resolve.rs cannot serve lookups): every
+/// entry still empty, by dlsym(RTLD_NEXT).
+pub fn resolve_all_dlsym() {
+    for i in 0..COUNT {
+        let Some((name, slot)) = entry(i) else { continue };
+        if slot.load(Ordering::Relaxed) == 0 {
+            // SAFETY: name is NUL-terminated; RTLD_NEXT finds the definition after ours.
+            let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) } as usize;
+            slot.store(if p == 0 { MISSING } else { p }, Ordering::Relaxed);
+        }
+    }
 }
 
 pub type Argv = *const *const c_char;

@@ -134,6 +134,25 @@ fn every_entry_point_fix_closes_the_leak() {
     f.assert();
 }
 
+/// A child of the raw fork system call (no fork hook ran, so the real exec function
+/// was never looked up in the parent): the child's exec is its first use, and the
+/// lookup happens in the small room. Same event and same repair as an ordinary fork.
+#[test]
+fn every_entry_point_first_used_in_a_raw_fork_child() {
+    let leak = leakfile("via-raw");
+    let mut f = Failures::default();
+    for which in ENTRY_POINTS {
+        for mode in [Mode::Log, Mode::Fix] {
+            let run = run_mode(mode, &driver(), &["raw", which, &probe(), &leak], &[], T);
+            f.check(run.field("child") == "exit:0", || format!("{which} [{}]: {}", mode.name(), run.context()));
+            let want: Vec<u64> = if mode == Mode::Fix { vec![] } else { vec![3] };
+            f.check(probe_fds(&run) == want, || format!("{which} [{}]: probe fds\n{}", mode.name(), run.context()));
+            check_via_event(&mut f, &run, which, &leak, mode);
+        }
+    }
+    f.assert();
+}
+
 // ---------------------------------------------------------------------------
 // Failing execs: same errno, and nothing left changed by a fix that did not happen.
 

@@ -21,6 +21,8 @@ pub unsafe extern "C" fn fork() -> pid_t {
             note_threads();
         }
     }
+    // The child finds every real function resolved and never writes the table.
+    real::fill_all();
     // SAFETY: no arguments.
     let pid = unsafe { real::fork() };
     if pid == 0 && config::mode() != Mode::Off {
