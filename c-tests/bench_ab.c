@@ -4,7 +4,7 @@
  *
  * Each VARIANT is "none" (no preload) or a preload library path, optionally followed
  * by ",NAME=VALUE" for one more environment entry (e.g. "lib.so,EXECGUARD_MODE=off").
- * TARGET is posix_spawned N times per variant (after 20 untimed rounds), the
+ * TARGET (a path, then any arguments, separated by spaces) is posix_spawned N times per variant (after 20 untimed rounds), the
  * variants taking turns child by child; each child's CPU time (user + system) comes
  * from wait4, its wall time from the spawn to the reap. Prints, per variant, the
  * median, mean and first quartile of both, the mean user part of the CPU
@@ -64,7 +64,13 @@ int main(int argc, char **argv) {
     char ***envs = calloc((size_t)nv, sizeof *envs);
     if (!cpu || !wall || !flt || !usr || !envs) return 1;
     for (int v = 0; v < nv; v++) envs[v] = variant_env(argv[3 + v]);
-    char *args[] = {(char *)target, NULL};
+    /* TARGET may carry arguments, separated by spaces. */
+    char *args[32], *words = strdup(target);
+    int na = 0;
+    for (char *w = strtok(words, " "); w && na < 31; w = strtok(NULL, " ")) args[na++] = w;
+    args[na] = NULL;
+    if (na == 0) return 2;
+    target = args[0];
     for (int i = -20; i < n; i++) {
         for (int k = 0; k < nv; k++) {
             int v = ((i + k) % nv + nv) % nv;

@@ -150,7 +150,7 @@ pub fn parse_pid(s: &[u8]) -> Option<i32> {
     fd_num(s)
 }
 
-use crate::postfork::names::{fixed, unfixed};
+use crate::postfork::names::fixed;
 
 const SHELLS: [[u8; 12]; 12] = [
     fixed("sh"), fixed("bash"), fixed("dash"), fixed("ash"), fixed("zsh"), fixed("ksh"), fixed("mksh"), fixed("pdksh"), fixed("ksh93"), fixed("yash"), fixed("posh"), fixed("busybox"),
@@ -171,7 +171,10 @@ const WRAPPERS: [[u8; 12]; 22] = [
 #[link_section = ".text.startup.execguard"]
 pub fn is_shell(exe: &[u8], extra: &[u8]) -> bool {
     let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
-    SHELLS.iter().chain(WRAPPERS.iter()).any(|n| unfixed(n) == base)
+    // A prefix compare on the fixed 12-byte names: no length scan per name (this
+    // runs at every process start, twice).
+    let named = |n: &[u8; 12]| n.get(..base.len()).is_some_and(|p| p == base) && n.get(base.len()).is_none_or(|&b| b == 0);
+    !base.is_empty() && SHELLS.iter().chain(WRAPPERS.iter()).any(named)
         || (!extra.is_empty() && extra.split(|&b| b == b':').any(|n| !n.is_empty() && n == base))
 }
 

@@ -94,58 +94,62 @@ pub enum Found {
 }
 
 /// Load time (the constructor, or a hook that runs before it): record the objects
-/// after this library. False when lookups cannot be served from it.
+/// after this library, straight into the published list. False when lookups cannot
+/// be served from it.
 #[link_section = ".text.startup.execguard"]
 pub fn snapshot() -> bool {
-    match SCOPE.state.load(Ordering::Acquire) {
-        0 => {}
-        UNUSABLE => return false,
-        _ => return true,
+    match SCOPE.state.compare_exchange(0, TAKING, Ordering::Acquire, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(UNUSABLE) => return false,
+        // Published, or being published by another thread (then `find` collects a
+        // private list until it is).
+        Err(_) => return true,
     }
-    let mut c = Collect::new();
-    // SAFETY: the callback only reads the loader's data for the duration of the call.
-    unsafe { libc::dl_iterate_phdr(Some(collect), &mut c as *mut Collect as *mut c_void) };
-    publish(&c);
-    c.usable()
+    // SAFETY: `state` is TAKING and we moved it there: nobody else reads or writes
+    // `objs` until the Release store below.
+    let objs = unsafe { &mut *SCOPE.objs.get() };
+    let mut c = Collect::new(objs);
+    walk(&mut c);
+    let state = if c.usable() { c.n + 1 } else { UNUSABLE };
+    SCOPE.state.store(state, Ordering::Release);
+    state != UNUSABLE
 }
 
-fn publish(c: &Collect) {
-    if SCOPE.state.compare_exchange(0, TAKING, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        // Another thread is publishing the same list; ours is used only locally.
-        return;
-    }
-    let state = if c.usable() {
-        // SAFETY: we own `objs` until the Release store below (state is TAKING).
-        unsafe { *SCOPE.objs.get() = c.list };
-        c.n + 1
-    } else {
-        UNUSABLE
-    };
-    SCOPE.state.store(state, Ordering::Release);
+fn walk(c: &mut Collect<'_>) {
+    // SAFETY: the callback only reads the loader's data for the duration of the call.
+    unsafe { libc::dl_iterate_phdr(Some(collect), c as *mut Collect as *mut c_void) };
 }
 
 /// Async-signal-safe: the first default-version definition of `name` (NUL-terminated
 /// or not) in the objects after this library. Reads the loader's tables only.
 pub fn find(name: &[u8]) -> Found {
     let name = name.strip_suffix(&[0]).unwrap_or(name);
-    let state = SCOPE.state.load(Ordering::Acquire);
-    if state == 0 || state == TAKING {
-        // Before the constructor (or racing it): a private list, loader context.
-        let mut c = Collect::new();
-        // SAFETY: as in snapshot().
-        unsafe { libc::dl_iterate_phdr(Some(collect), &mut c as *mut Collect as *mut c_void) };
-        publish(&c);
-        if !c.usable() {
-            return Found::Unserved;
+    let mut state = SCOPE.state.load(Ordering::Acquire);
+    if state == 0 {
+        // Before the constructor: take the snapshot now (loader context).
+        snapshot();
+        state = SCOPE.state.load(Ordering::Acquire);
+    }
+    match state {
+        UNUSABLE => Found::Unserved,
+        0 | TAKING => {
+            // Another thread is taking it: a private list for this one lookup.
+            let mut list = [NO_OBJ; SCOPE_MAX];
+            let mut c = Collect::new(&mut list);
+            walk(&mut c);
+            if !c.usable() {
+                return Found::Unserved;
+            }
+            let n = c.n;
+            search(list.get(..n).unwrap_or(&[]), name)
         }
-        return search(c.list.get(..c.n).unwrap_or(&[]), name);
+        _ => {
+            // SAFETY: published with Release before `state` became n + 1; never
+            // written again.
+            let objs = unsafe { &*SCOPE.objs.get() };
+            search(objs.get(..state - 1).unwrap_or(&[]), name)
+        }
     }
-    if state == UNUSABLE {
-        return Found::Unserved;
-    }
-    // SAFETY: published with Release before `state` became n + 1; never written again.
-    let objs = unsafe { &*SCOPE.objs.get() };
-    search(objs.get(..state - 1).unwrap_or(&[]), name)
 }
 
 /// Async-signal-safe.
@@ -182,17 +186,17 @@ fn ifunc(_resolver: usize) -> Found {
     Found::Unserved
 }
 
-struct Collect {
-    list: [Obj; SCOPE_MAX],
+struct Collect<'a> {
+    list: &'a mut [Obj; SCOPE_MAX],
     n: usize,
     me: usize,
     seen_me: bool,
     ok: bool,
 }
 
-impl Collect {
-    fn new() -> Self {
-        Collect { list: [NO_OBJ; SCOPE_MAX], n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true }
+impl<'a> Collect<'a> {
+    fn new(list: &'a mut [Obj; SCOPE_MAX]) -> Self {
+        Collect { list, n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true }
     }
 
     fn usable(&self) -> bool {
@@ -203,7 +207,7 @@ impl Collect {
 #[link_section = ".text.startup.execguard"]
 unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut c_void) -> c_int {
     // SAFETY: dl_iterate_phdr passes a valid info and our Collect.
-    let (info, c) = unsafe { (&*info, &mut *(data as *mut Collect)) };
+    let (info, c) = unsafe { (&*info, &mut *(data as *mut Collect<'_>)) };
     let base = info.dlpi_addr as usize;
     let (mut dynamic, mut mine) = (0usize, false);
     for i in 0..info.dlpi_phnum as usize {
