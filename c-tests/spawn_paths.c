@@ -8,6 +8,7 @@
  *   fd 3 is a non-CLOEXEC TCP listener on 127.0.0.1; posix_spawn_actions also
  *   routes the probe's stdout through a pipe with a dup2 file action and asks for
  *   SIGALRM blocked with POSIX_SPAWN_SETSIGMASK. The probe's line appears on stdout.
+ *   HOW_file (system_file, popen_file, ...): fd 3 is /dev/null instead (port=0).
  *   stdout: pid=N port=N, the probe's line, status=exit:N|signal:N|ret:N
  * usage: spawn_paths system_blocking SELF
  *   the nginx self-deadlock: holds a listener and system()s "SELF connect_back PORT",
@@ -154,8 +155,16 @@ int main(int argc, char **argv)
 
     const char *how = argv[1];
     char *probe = argv[2];
-    unsigned port;
-    listener(&port);
+    unsigned port = 0;
+    size_t hl = strlen(how);
+    if (hl > 5 && !strcmp(how + hl - 5, "_file")) {
+        /* HOW_file: the leak on fd 3 is /dev/null, not a listener. */
+        how = strndup(how, hl - 5);
+        if (open("/dev/null", O_RDONLY) != 3)
+            return 99;
+    } else {
+        listener(&port);
+    }
     printf("pid=%d\nport=%u\n", getpid(), port);
     fflush(stdout);
 

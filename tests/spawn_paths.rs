@@ -155,6 +155,28 @@ fn c_static_parent_caught_by_start_side() {
     }
 }
 
+/// A leaked file and no listener, so nothing else calls for the shim's own spawn:
+/// the shell that system()/popen() start must still learn that the exec was
+/// audited, and neither it nor the probe reports the fd a second time.
+#[test]
+fn c_system_popen_file_leak_reported_once() {
+    let prog = common::c_prog("spawn_paths");
+    for how in ["system_file", "popen_file"] {
+        let via = how.trim_end_matches("_file");
+        for mode in [Mode::Log, Mode::Fix] {
+            let run = run_mode(mode, &prog, &[how, &probe()], &[], T);
+            assert!(run.stdout.contains("status=exit:0"), "{}", run.context());
+            let want = if mode == Mode::Fix { json!([]) } else { json!([{"fd": 3, "kind": "file", "detail": "/dev/null"}]) };
+            assert_eq!(probe_out(&run)["fds"], want, "{how} [{}]\n{}", mode.name(), run.context());
+            let evs = run.events();
+            let leaks: Vec<_> = named(&evs, "exec_fd_leak").into_iter().filter(|e| e["via"] == via).collect();
+            assert_eq!(leaks.len(), 1, "{how} [{}]\n{}", mode.name(), run.context());
+            check_common(leaks[0], mode, "warn", mode.action());
+            assert!(named(&evs, "startup_fds").is_empty(), "{how} [{}]: reported twice\n{}", mode.name(), run.context());
+        }
+    }
+}
+
 #[test]
 fn c_system_blocking_while_child_connects_back() {
     let prog = common::c_prog("spawn_paths");

@@ -204,7 +204,14 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     let a = audit_shell("system", cmd, mask, audit::ignored_set(31), &mut spill);
     // Our own spawn whenever anything is fixed, so the fds are CLOEXEC only for the
     // spawn itself, not for as long as the command runs.
-    let own = a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0 || a.plan.fds_fixed;
+    // And whenever the shell will load the shim after a report: glibc's system()
+    // cannot add the mark that keeps the shell's start side from reporting (and
+    // listing) the same fds again.
+    let own = a.listeners > 0
+        || a.plan.child_mask.is_some()
+        || a.plan.child_default != 0
+        || a.plan.fds_fixed
+        || (a.plan.found && envp::has_shim(environ()));
     drop(inside);
     sys::set_errno(saved);
     if !own {
@@ -266,7 +273,12 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     let mut spill = Spill::uninit();
     let a = audit_shell("popen", cmd, mask, audit::ignored_set(31), &mut spill);
-    let own = valid && (a.listeners > 0 || a.plan.child_mask.is_some() || a.plan.child_default != 0);
+    // As in system(): our own spawn also when only the mark is needed.
+    let own = valid
+        && (a.listeners > 0
+            || a.plan.child_mask.is_some()
+            || a.plan.child_default != 0
+            || (a.plan.found && envp::has_shim(environ())));
     drop(inside);
     sys::set_errno(saved);
     if !own {

@@ -86,7 +86,8 @@ pub fn keep_for_new_program(envp: Argv, new_pid: Option<i32>, out: &mut FdRanges
     }
 }
 
-fn has_shim(envp: Argv) -> bool {
+/// Async-signal-safe: the environment preloads the shim.
+pub(crate) fn has_shim(envp: Argv) -> bool {
     get(envp, b"LD_PRELOAD").map(|v| contains(v, b"execguard")).unwrap_or(false)
 }
 
