@@ -186,7 +186,8 @@ fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child
     let target = unsafe { cstr(cmd, 4096) };
     let sp = Spawn { via, target, target_c: core::ptr::null(), argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
     let plan = audit::parent(&sp, child_mask, child_ign, &mut undo);
-    Audit { undo, plan, listeners: listeners() }
+    let listeners = plan.listeners.unwrap_or_else(listeners);
+    Audit { undo, plan, listeners }
 }
 
 #[no_mangle]

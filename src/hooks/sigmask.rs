@@ -105,6 +105,14 @@ unsafe fn around(
     if word & policy::NEEDED == 0 {
         return real_fn(how, set, old);
     }
+    if old.is_null() && caller != 0 && tls::blocked_by() == caller && seen(caller) {
+        // This site is the thread's last blocker and was reported already: whatever
+        // the old mask was, judging it would change nothing (blocked_by stays this
+        // site, the event is not repeated). So no copy-out of the old mask, which
+        // the caller did not ask for: it costs the kernel more than the rest of the
+        // hook (the set-all / set-empty critical-section pattern, every other call).
+        return real_fn(how, set, old);
+    }
     // The old mask comes back from the call itself; the caller may not want it.
     let mut mine = core::mem::MaybeUninit::<sigset_t>::uninit();
     let oldp = if old.is_null() { mine.as_mut_ptr() } else { old };
@@ -136,6 +144,21 @@ fn newly_blocked(func: &str, how: c_int, blocked: u64, caller: usize) {
 /// Calling sites already reported (rate limit: once per site, at most 32 sites).
 #[link_section = ".data.execguard_hot"]
 static SEEN: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
+
+/// Async-signal-safe: `caller`'s site was reported already (or the table is full,
+/// so it never will be).
+#[inline]
+fn seen(caller: usize) -> bool {
+    let key = caller.max(1);
+    for slot in SEEN.iter() {
+        match slot.load(Ordering::Relaxed) {
+            v if v == key => return true,
+            0 => return false,
+            _ => {}
+        }
+    }
+    true
+}
 
 /// Async-signal-safe. The per-site check comes first and costs no syscall.
 #[cold]

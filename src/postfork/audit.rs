@@ -162,7 +162,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
         // note that there was something, so the command's start side stays quiet.
         found |= any_leak(sp, cfg);
     } else {
-        found |= fd_leak(sp, cfg, fix, undo);
+        found |= fd_leak(sp, cfg, fix, undo, None);
     }
     found |= sigmask(sp, fix, undo);
     if !cfg.is_shell {
@@ -253,8 +253,11 @@ fn leak_event(sp: &Spawn, fix: bool) -> Event {
 }
 
 /// Big frame (a 4 KiB line, the fd listing): only entered when fds exist.
+/// `listeners`, when given, counts the listening sockets among all fds (CLOEXEC or
+/// not) in the same pass: `system()`/`popen()` need that count, and a second pass
+/// would classify every leaked fd twice.
 #[inline(never)]
-fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool {
+fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut listeners: Option<&mut u32>) -> bool {
     let keep = keep_set(sp, cfg);
     let (pid, ppid) = (sys::getpid(), sys::getppid());
     // Started at the first leak: an exec with nothing to report pays for no header.
@@ -264,13 +267,13 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
     let mut fix_errors = 0u32;
     let mut kept_any = false;
     for fd in fds::FdIter::new(3) {
-        match fate(fd, &keep, pid, ppid, sp.parent_side) {
-            Fate::Closed => continue,
-            Fate::Kept => {
-                kept_any = true;
-                continue;
+        let f = fate(fd, &keep, pid, ppid, sp.parent_side);
+        if f != Fate::Leaked {
+            kept_any |= f == Fate::Kept;
+            if let Some(l) = listeners.as_deref_mut() {
+                *l += classify::kind(fd).is_listener() as u32;
             }
-            Fate::Leaked => {}
+            continue;
         }
         total += 1;
         let ev = event.get_or_insert_with(|| leak_event(sp, fix));
@@ -295,6 +298,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo) -> bool
         };
         if let Some(k) = kind.and_then(|k| counts.get_mut(k.index())) {
             *k += 1;
+        }
+        if let Some(l) = listeners.as_deref_mut() {
+            *l += kind.unwrap_or_else(|| classify::kind(fd)).is_listener() as u32;
         }
         if fix {
             // Record for undo; past the record's room, fix without undo.
@@ -348,6 +354,9 @@ pub struct ParentPlan {
     pub child_default: u64,
     /// fds were given FD_CLOEXEC for the duration of the spawn (see `Undo`).
     pub fds_fixed: bool,
+    /// Listening sockets among all the parent's fds, when the audit looked at every
+    /// fd (not for a shell, which is only asked whether anything leaks).
+    pub listeners: Option<u32>,
 }
 
 /// Async-signal-safe: audit a spawn from the parent's side. `child_mask` and
@@ -355,14 +364,16 @@ pub struct ParentPlan {
 /// (recorded in `undo`, which the hook reverts right after the spawn).
 pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> ParentPlan {
     let _e = sys::ErrnoGuard::new();
-    let mut plan = ParentPlan { found: false, child_mask: None, child_default: 0, fds_fixed: false };
+    let mut plan = ParentPlan { found: false, child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
     let Some(cfg) = config::get() else { return plan };
     let fix = config::mode() == Mode::Fix;
     let no_fds = fds::none_above_stdio();
     if cfg.is_shell {
         plan.found |= (!no_fds && any_leak(sp, cfg)) || child_ign & !keep_ignored() != 0;
     } else {
-        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo);
+        let mut listeners = 0u32;
+        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo, Some(&mut listeners));
+        plan.listeners = Some(listeners);
         plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;
         let report = child_ign & !keep_ignored();
