@@ -38,7 +38,9 @@ const MISSING: usize = 1;
 
 macro_rules! real_table {
     ($( $name:ident : fn($($arg:ident : $ty:ty),*) -> $ret:ty ;)*) => {
+        /// `repr(C)`, all fields alike: also viewed as an array (see `entry`).
         #[allow(non_snake_case)]
+        #[repr(C)]
         pub struct Table { $( pub $name: AtomicUsize, )* }
 
         /// 0 until first used, then the address (or MISSING).
@@ -51,15 +53,11 @@ macro_rules! real_table {
 
         const COUNT: usize = [$(stringify!($name)),*].len();
 
-        /// Async-signal-safe: entry `i`'s C name (NUL-terminated) and slot. A match,
-        /// not a static array of slices: no relocations to apply at load.
-        fn entry(i: usize) -> Option<(&'static [u8], &'static AtomicUsize)> {
-            $( if i == Idx::$name as usize {
-                return Some((concat!(stringify!($name), "\0").as_bytes(), &TABLE.$name));
-            } )*
-            None
-        }
+        /// Every C name, NUL-terminated, in table order: one string, so no pointer
+        /// table for the loader to relocate.
+        const NAMES: &[u8] = concat!($(stringify!($name), "\0"),*).as_bytes();
 
+        const _: () = assert!(core::mem::size_of::<Table>() == COUNT * core::mem::size_of::<AtomicUsize>());
         $(
             /// Async-signal-safe: an atomic load and a call (the first call looks the
             /// function up, see `fill`).
@@ -81,6 +79,16 @@ macro_rules! real_table {
             }
         )*
     };
+}
+
+/// Async-signal-safe: entry `i`'s C name (NUL-terminated) and slot.
+fn entry(i: usize) -> Option<(&'static [u8], &'static AtomicUsize)> {
+    // SAFETY: Table is repr(C) with COUNT AtomicUsize fields and nothing else
+    // (checked at compile time), so it has the layout of [AtomicUsize; COUNT].
+    let slots: &'static [AtomicUsize; COUNT] = unsafe { &*(&TABLE as *const Table as *const [AtomicUsize; COUNT]) };
+    let slot = slots.get(i)?;
+    let name = NAMES.split_inclusive(|&b| b == 0).nth(i)?;
+    Some((name, slot))
 }
 
 /// Async-signal-safe (see src/resolve.rs): look entry `i` up and record it. The one
@@ -200,3 +208,25 @@ pub fn single_threaded() -> Option<bool> {
 
 #[allow(dead_code)]
 type Unused = (c_long, *mut c_void);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names and slots line up with the table's fields, and every entry resolves to
+    /// the definition dlsym(RTLD_NEXT) gives.
+    #[test]
+    fn entries_line_up_and_fill() {
+        assert_eq!(entry(Idx::execve as usize).map(|e| e.0), Some(&b"execve\0"[..]));
+        assert_eq!(entry(Idx::closefrom as usize).map(|e| e.0), Some(&b"closefrom\0"[..]));
+        assert!(core::ptr::eq(entry(Idx::fork as usize).map(|e| e.1).unwrap(), &TABLE.fork));
+        assert!(entry(COUNT).is_none());
+        fill_all();
+        for i in 0..COUNT {
+            let (name, slot) = entry(i).unwrap();
+            // SAFETY: NUL-terminated name.
+            let want = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) } as usize;
+            assert_eq!(slot.load(Ordering::Relaxed), if want == 0 { MISSING } else { want }, "{}", String::from_utf8_lossy(name));
+        }
+    }
+}
