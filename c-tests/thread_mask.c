@@ -8,6 +8,11 @@
  *        thread_mask --child   (what the thread execs)
  *        thread_mask --loop N  (blocks and unblocks SIGALRM N times: rate limit)
  *        thread_mask --errors  (bad arguments: the real functions' answers)
+ *        thread_mask --last-blocker A|B
+ *            site A blocks SIGALRM, unblocks it, site B blocks SIGTERM, and with A
+ *            site A blocks SIGALRM again; then a fork+exec (--quick child, exit 0).
+ *            The exec's blocked_by must name the last site that blocked something
+ *            new, A or B.
  * stdout: child_pid=N  then  child=exit:N|signal:N */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -107,8 +112,53 @@ static int errors(void)
     return 0;
 }
 
+static inline __attribute__((always_inline)) void mask_call(int how, int sig)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    sigprocmask(how, &s, NULL);
+}
+
+static __attribute__((noinline)) void site_a(int how)
+{
+    mask_call(how, SIGALRM);
+    __asm__ volatile("" ::: "memory"); /* keep the call from becoming a tail jump */
+}
+
+static __attribute__((noinline)) void site_b(void)
+{
+    mask_call(SIG_BLOCK, SIGTERM);
+    __asm__ volatile("" ::: "memory");
+}
+
+static int last_blocker(const char *self_path, char which)
+{
+    site_a(SIG_BLOCK);
+    site_a(SIG_UNBLOCK);
+    site_b();
+    if (which == 'A')
+        site_a(SIG_BLOCK);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *args[] = {(char *)self_path, "--quick", NULL};
+        execv(self_path, args);
+        _exit(127);
+    }
+    printf("child_pid=%d\n", pid);
+    int st;
+    waitpid(pid, &st, 0);
+    printf("child=%s:%d\n", WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--quick") == 0)
+        return 0;
+    if (argc == 3 && strcmp(argv[1], "--last-blocker") == 0)
+        return last_blocker(argv[0], argv[2][0]);
     if (argc == 2 && strcmp(argv[1], "--child") == 0)
         return child();
     if (argc == 2 && strcmp(argv[1], "--errors") == 0)

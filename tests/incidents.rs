@@ -278,6 +278,37 @@ fn sigmask_block_is_rate_limited() {
     assert_eq!(common::strs(&blk[0]["signals"]), ["SIGALRM"], "{}", blk[0]);
 }
 
+/// `blocked_by` at the exec names the last site that blocked something new: site A
+/// blocks SIGALRM, unblocks it, site B blocks SIGTERM, and (in the A run) A blocks
+/// SIGALRM again. A's repeat call comes from a site already reported, but it is not
+/// the thread's last blocker, so the shim must still judge it (and not skip the
+/// old-mask read it uses to spare repeat calls from the last blocker).
+#[test]
+fn blocked_by_names_the_last_site_that_blocked() {
+    let prog = common::c_prog("thread_mask");
+    let mut seen = Vec::new();
+    for which in ["A", "B"] {
+        let run = run_mode(Mode::Log, &prog, &["--last-blocker", which], &[], T);
+        assert_eq!(run.field("child"), "exit:0", "{}", run.context());
+        let child: u64 = run.field("child_pid").parse().unwrap();
+        let evs = run.events();
+        let ms = by_pid(&evs, "exec_sigmask", child);
+        assert_eq!(ms.len(), 1, "{}", run.context());
+        let blocked_by = ms[0]["blocked_by"].as_str().unwrap_or_else(|| panic!("no blocked_by: {}", ms[0])).to_string();
+        let site = |sig: &str| {
+            named(&evs, "sigmask_block")
+                .into_iter()
+                .find(|e| strs(&e["signals"]) == [sig])
+                .and_then(|e| e["caller"].as_str().map(str::to_string))
+                .unwrap_or_else(|| panic!("no sigmask_block for {sig}\n{}", run.context()))
+        };
+        let want = if which == "A" { site("SIGALRM") } else { site("SIGTERM") };
+        assert_eq!(blocked_by, want, "[{which}] blocked_by\n{}", run.context());
+        seen.push(blocked_by);
+    }
+    assert_ne!(seen[0], seen[1], "the two runs name different sites");
+}
+
 #[test]
 fn thread_mask_fix_child_gets_alarm() {
     let (run, child) = thread_mask(Mode::Fix);
