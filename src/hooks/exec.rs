@@ -23,10 +23,6 @@ pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     if mode == Mode::Off {
         return exec(sp.envp);
     }
-    if sp.exec_fd < 0 && !audit::spawn_executable(sp) {
-        // This exec will fail (ENOENT, EACCES): nothing will be inherited.
-        return exec(sp.envp);
-    }
     if mode == Mode::Fix {
         guarded_fix(sp, exec)
     } else {

@@ -146,6 +146,10 @@ pub struct Outcome {
 }
 
 /// Async-signal-safe: audit one exec; in fix mode repair and record in `undo`.
+/// The state is read first (fds, mask, dispositions): an exec with nothing to
+/// report costs no more, not even the check that it can succeed. An exec that
+/// cannot succeed (`faccessat(X_OK)` fails: CPython tries every PATH entry with
+/// execve) is not audited: nothing will be inherited.
 #[link_section = ".text.startup.execguard"]
 pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     let Some(cfg) = config::get() else { return Outcome { found: false } };
@@ -154,8 +158,17 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     // direct system call. Not reading errno at all keeps a page of libc out of
     // every fork child in log mode.
     let _e = fix.then(sys::ErrnoGuard::new);
+    let no_fds = fds::none_above_stdio();
+    let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
+    let ign = ignored_set(31);
+    if no_fds && mask & !policy::GLIBC_INTERNAL == 0 && ign & !keep_ignored() == 0 {
+        return Outcome { found: false };
+    }
+    if sp.exec_fd < 0 && !spawn_executable(sp) {
+        return Outcome { found: false };
+    }
     let mut found = false;
-    if fds::none_above_stdio() {
+    if no_fds {
         // Nothing beyond 0-2 is open: no fd can leak.
     } else if cfg.is_shell {
         // A shell hands its fds and ignored signals to its commands on purpose; only
@@ -164,11 +177,11 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     } else {
         found |= fd_leak(sp, cfg, fix, undo, None);
     }
-    found |= sigmask(sp, fix, undo);
+    found |= sigmask(sp, fix, undo, mask);
     if !cfg.is_shell {
-        found |= sigign(sp, fix, undo);
+        found |= sigign(sp, fix, undo, ign);
     } else {
-        found |= ignored_set(31) & !keep_ignored() != 0;
+        found |= ign & !keep_ignored() != 0;
     }
     Outcome { found }
 }
@@ -397,8 +410,7 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
 }
 
 #[link_section = ".text.startup.execguard"]
-fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
-    let Ok(old) = sys::sigmask(libc::SIG_BLOCK, None) else { return false };
+fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo, old: u64) -> bool {
     let blocked = old & !policy::GLIBC_INTERNAL;
     if blocked == 0 {
         return false;
@@ -466,8 +478,7 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
 }
 
 #[link_section = ".text.startup.execguard"]
-fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo) -> bool {
-    let ign = ignored_set(31);
+fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo, ign: u64) -> bool {
     let report = ign & !keep_ignored();
     if report == 0 {
         return false;
