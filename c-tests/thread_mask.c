@@ -53,16 +53,13 @@ static int child(void)
 
 static const char *self;
 
-static void *worker(void *arg)
+/* fork, exec this program with ARG in the child, wait; prints child_pid= and child= */
+static void run_self(const char *arg)
 {
-    (void)arg;
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* the bug: inherited by every child */
-
+    fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-        char *args[] = {(char *)self, "--child", NULL};
+        char *args[] = {(char *)self, (char *)arg, NULL};
         execv(self, args);
         _exit(127);
     }
@@ -74,6 +71,15 @@ static void *worker(void *arg)
     else
         printf("child=signal:%d\n", WTERMSIG(st));
     fflush(stdout);
+}
+
+static void *worker(void *arg)
+{
+    (void)arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* the bug: inherited by every child */
+    run_self("--child");
     return NULL;
 }
 
@@ -132,24 +138,14 @@ static __attribute__((noinline)) void site_b(void)
     __asm__ volatile("" ::: "memory");
 }
 
-static int last_blocker(const char *self_path, char which)
+static int last_blocker(char which)
 {
     site_a(SIG_BLOCK);
     site_a(SIG_UNBLOCK);
     site_b();
     if (which == 'A')
         site_a(SIG_BLOCK);
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        char *args[] = {(char *)self_path, "--quick", NULL};
-        execv(self_path, args);
-        _exit(127);
-    }
-    printf("child_pid=%d\n", pid);
-    int st;
-    waitpid(pid, &st, 0);
-    printf("child=%s:%d\n", WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    run_self("--quick");
     return 0;
 }
 
@@ -157,8 +153,10 @@ int main(int argc, char **argv)
 {
     if (argc == 2 && strcmp(argv[1], "--quick") == 0)
         return 0;
-    if (argc == 3 && strcmp(argv[1], "--last-blocker") == 0)
-        return last_blocker(argv[0], argv[2][0]);
+    if (argc == 3 && strcmp(argv[1], "--last-blocker") == 0) {
+        self = argv[0];
+        return last_blocker(argv[2][0]);
+    }
     if (argc == 2 && strcmp(argv[1], "--child") == 0)
         return child();
     if (argc == 2 && strcmp(argv[1], "--errors") == 0)
