@@ -120,8 +120,10 @@ fn walk(c: &mut Collect<'_>) {
     unsafe { libc::dl_iterate_phdr(Some(collect), c as *mut Collect as *mut c_void) };
 }
 
-/// Async-signal-safe: the first default-version definition of `name` (NUL-terminated
-/// or not) in the objects after this library. Reads the loader's tables only.
+/// Async-signal-safe once the constructor has taken the snapshot (it reads the
+/// loader's tables only): the first default-version definition of `name`
+/// (NUL-terminated or not) in the objects after this library. Before that, in the
+/// loader's own context, it takes the snapshot itself.
 pub fn find(name: &[u8]) -> Found {
     let name = name.strip_suffix(&[0]).unwrap_or(name);
     let mut state = SCOPE.state.load(Ordering::Acquire);
@@ -165,6 +167,7 @@ fn search(objs: &[Obj], name: &[u8]) -> Found {
     Found::Missing
 }
 
+/// Async-signal-safe (a resolver reads the CPU features the loader recorded).
 /// An IFUNC's address is what its resolver returns. On x86_64 glibc calls resolvers
 /// with no arguments (they read the CPU features the loader recorded), and so does
 /// this; elsewhere the arguments differ, so dlsym answers. No syscall wrapper the
