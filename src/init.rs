@@ -1,7 +1,8 @@
 //! Load time only: the library constructor. Records where the real functions are
 //! to be found, copies the configuration out of the environment, finds our own path
-//! (for following children), then runs the start-side audit of what this process inherited. Not in the small
-//! room (it runs in a freshly exec'd process), but it allocates nothing anyway.
+//! (for following children), then runs the start-side audit of what this process
+//! inherited. Not in the small room (it runs in a freshly exec'd process), but it
+//! allocates nothing anyway.
 
 use crate::config::{self, Mode};
 use crate::postfork::envp;

@@ -34,7 +34,7 @@ impl<T> Missing for *mut T {
 
 /// A table entry whose lookup found nothing: the hook answers as Missing, and the
 /// lookup is not repeated.
-const MISSING: usize = 1;
+pub(crate) const MISSING: usize = 1;
 
 macro_rules! real_table {
     ($( $name:ident : fn($($arg:ident : $ty:ty),*) -> $ret:ty ;)*) => {

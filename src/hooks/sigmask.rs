@@ -38,10 +38,11 @@ macro_rules! trampoline {
                 "mov rcx, qword ptr [rsp]",
                 "jmp {imp}",
                 "2:",
-                // Nothing to look at: straight to libc, if resolved.
+                // Nothing to look at: straight to libc, if resolved (an entry not
+                // looked up yet is 0, one found missing is MISSING: the Rust body).
                 "mov rax, qword ptr [rip + {table} + {off}]",
-                "test rax, rax",
-                "jz 3f",
+                "cmp rax, {missing}",
+                "jbe 3f",
                 "jmp rax",
                 "3:",
                 "xor ecx, ecx",
@@ -49,6 +50,7 @@ macro_rules! trampoline {
                 unblock = const libc::SIG_UNBLOCK,
                 needed = const policy::NEEDED,
                 table = sym real::TABLE,
+                missing = const real::MISSING,
                 off = const core::mem::offset_of!(real::Table, $name),
                 imp = sym $imp,
             )
