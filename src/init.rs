@@ -18,6 +18,8 @@ static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_c
 #[link_section = ".text.startup.execguard"]
 extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const *const c_char) {
     let _e = sys::ErrnoGuard::new();
+    // musl calls this with no arguments: argv and envp are garbage there.
+    let crate::libc_kind::StartArgs { arg0, envp } = crate::libc_kind::start_args(argv, envp);
     // The objects after ours, for the hooks' lookups on first use: one walk here,
     // instead of 36 symbol lookups at every start (most programs call few hooks).
     if !crate::resolve::snapshot() {
@@ -41,7 +43,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
         return;
     }
     // Cold memory is read only when the knob was set: its page is not touched otherwise.
-    cfg.is_shell = is_shell(argv, if cfg.shells_extra { shells_extra(cold) } else { &[] });
+    cfg.is_shell = is_shell(arg0, if cfg.shells_extra { shells_extra(cold) } else { &[] });
     if cfg.follow {
         lib_path(cold);
         config::remember_follow_env(envp::iter(envp), cold);
@@ -70,12 +72,12 @@ fn shells_extra(cold: &config::Cold) -> &[u8] {
 /// /proc/self/exe at load: it costs more than everything else the constructor does.
 /// A script run through `#!/bin/sh` has the interpreter as argv[0].
 #[link_section = ".text.startup.execguard"]
-fn is_shell(argv: *const *const c_char, extra: &[u8]) -> bool {
-    let arg0 = if argv.is_null() {
+fn is_shell(arg0: *const c_char, extra: &[u8]) -> bool {
+    let arg0 = if arg0.is_null() {
         &[][..]
     } else {
-        // SAFETY: argv[0] is NULL or a C string (kernel-provided).
-        unsafe { cstr(*argv, 500) }
+        // SAFETY: argv[0] is a C string (kernel-provided).
+        unsafe { cstr(arg0, 500) }
     };
     let arg0 = arg0.strip_prefix(b"-").unwrap_or(arg0);
     // SAFETY: getauxval is always safe; AT_EXECFN is a C string in the auxv area.

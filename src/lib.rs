@@ -34,6 +34,7 @@ extern "C" fn rust_eh_personality() {}
 mod config;
 mod hooks;
 mod init;
+mod libc_kind;
 mod lock;
 mod policy;
 mod postfork;

@@ -24,3 +24,14 @@ __attribute__((visibility("hidden"))) const unsigned long execguard_tls_bytes = 
 extern char __libc_single_threaded __attribute__((weak));
 
 __attribute__((visibility("hidden"))) const char *const execguard_single_threaded_flag = &__libc_single_threaded;
+
+/* Which libc loaded us, and how the constructor finds its arguments. glibc calls
+ * .init_array entries with (argc, argv, envp); musl calls them with none (the
+ * registers hold garbage). gnu_get_libc_version exists in every glibc and in no
+ * other libc; a weak reference costs one binding at load, like the flag above. On
+ * a libc that is not glibc, argv[0] comes from program_invocation_name (musl sets
+ * it before any constructor runs), weak so that a libc without it loads us too. */
+extern const char *gnu_get_libc_version(void) __attribute__((weak));
+__attribute__((visibility("hidden"))) const void *const execguard_glibc_marker = (const void *)&gnu_get_libc_version;
+extern char *program_invocation_name __attribute__((weak));
+__attribute__((visibility("hidden"))) char *const *const execguard_progname = &program_invocation_name;

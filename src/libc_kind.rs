@@ -1,0 +1,45 @@
+//! Which C library the host runs on, decided once at load, and what differs at
+//! load time: glibc hands the constructor (argc, argv, envp), musl hands it nothing.
+//! Not in the small room, but its one reader (`is_glibc`) is async-signal-safe.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+use libc::c_char;
+
+extern "C" {
+    /// src/c/tls.c: the address of glibc's gnu_get_libc_version, NULL elsewhere.
+    static execguard_glibc_marker: *const libc::c_void;
+    /// src/c/tls.c: &program_invocation_name, NULL where the libc lacks it.
+    static execguard_progname: *const *const c_char;
+}
+
+#[link_section = ".data.execguard_hot"]
+static NOT_GLIBC: AtomicBool = AtomicBool::new(false);
+
+/// What the constructor works from: argv[0] (or NULL) and the environment.
+pub struct StartArgs {
+    pub arg0: *const c_char,
+    pub envp: *const *const c_char,
+}
+
+/// Load time: the arguments the constructor may trust. On glibc, its own; elsewhere
+/// (musl) the registers are garbage, and libc's globals are already set.
+#[link_section = ".text.startup.execguard"]
+pub fn start_args(argv: *const *const c_char, envp: *const *const c_char) -> StartArgs {
+    // SAFETY: pointers the loader filled in before any constructor ran.
+    let glibc = unsafe { !execguard_glibc_marker.is_null() };
+    NOT_GLIBC.store(!glibc, Ordering::Relaxed);
+    if glibc {
+        // SAFETY: glibc passes the kernel's argv (argv[0] may be NULL when argc is 0).
+        let arg0 = if argv.is_null() { core::ptr::null() } else { unsafe { *argv } };
+        return StartArgs { arg0, envp };
+    }
+    // SAFETY: a weak import: NULL, or the libc's own program_invocation_name.
+    let arg0 = unsafe { execguard_progname.as_ref().map_or(core::ptr::null(), |p| *p) };
+    StartArgs { arg0, envp: crate::hooks::exec::environ() }
+}
+
+/// Async-signal-safe: the host's libc is glibc (assumed until the constructor ran).
+#[allow(dead_code)]
+pub fn is_glibc() -> bool {
+    !NOT_GLIBC.load(Ordering::Relaxed)
+}
