@@ -488,3 +488,35 @@ fn environment_scribbled_over_config_still_holds() {
         assert_eq!(leaks[0]["via"], "execve", "{}", leaks[0]);
     }
 }
+
+// ---------------------------------------------------------------------------
+// The same incidents in programs linked against musl (Alpine's libc), the same
+// glibc-built shim preloaded: each scenario above, its C programs built by musl-gcc.
+
+mod musl {
+    macro_rules! on_musl {
+        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::on_musl(super::$t) } )* };
+    }
+    on_musl!(
+        listen_leak_noshim_child_holds_listener,
+        listen_leak_log_names_listener_and_changes_nothing,
+        listen_leak_fix_child_gets_no_listener,
+        udp_pool_noshim_child_socket_past_fd_setsize,
+        udp_pool_log_warns_at_exec_and_at_select,
+        udp_pool_fix_child_fds_stay_low,
+        thread_mask_noshim_alarm_never_arrives,
+        thread_mask_log_names_blocked_signals_and_who,
+        sigmask_block_is_rate_limited,
+        blocked_by_names_the_last_site_that_blocked,
+        thread_mask_fix_child_gets_alarm,
+        sigpipe_noshim_writer_sees_epipe,
+        sigpipe_log_reports_sigpipe_keeps_sighup,
+        sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
+        listen_leak_human_line_on_stderr_without_log_path,
+        listen_leak_mode_off_changes_and_logs_nothing,
+        listen_leak_bad_mode_warns_once_and_logs,
+        select_nfds_beyond_the_set_same_result_no_crash,
+        select_and_sigmask_errors_unchanged,
+        environment_scribbled_over_config_still_holds,
+    );
+}

@@ -418,3 +418,28 @@ threads_bad=0\n";
         assert_eq!(run.stdout, want, "{}", run.context());
     }
 }
+
+// ---------------------------------------------------------------------------
+// The C paths again in programs linked against musl, whose system() and popen()
+// reach the kernel through its own posix_spawn and internal execve, bound inside
+// libc where no preload can interpose (the shim hooks the public entry points).
+
+mod musl {
+    macro_rules! on_musl {
+        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::on_musl(super::$t) } )* };
+    }
+    on_musl!(
+        c_system,
+        c_popen,
+        c_posix_spawn,
+        c_posix_spawnp,
+        c_vfork_execve,
+        c_posix_spawn_file_actions_and_mask_honoured,
+        c_system_popen_file_leak_reported_once,
+        c_system_blocking_while_child_connects_back,
+        fix_keeps_bash_redirection,
+        fix_keeps_nohup_sighup,
+        fix_keeps_shell_trap_ignore,
+        c_system_semantics_unchanged,
+    );
+}

@@ -32,24 +32,54 @@ pub fn shim() -> PathBuf {
     .clone()
 }
 
-/// Compile `c-tests/<name>.c` once per test run into `target/c-tests/<name>`.
+/// Compile `c-tests/<name>.c` once per test run into `target/c-tests/<name>` — or,
+/// inside `on_musl`, with musl-gcc into `target/c-tests/musl/<name>`.
 pub fn c_prog(name: &str) -> PathBuf {
+    if MUSL.with(|m| m.get()) {
+        return c_prog_musl(name);
+    }
+    c_prog_with(name, &std::env::var("CC").unwrap_or_else(|_| "cc".into()), &[], "")
+}
+
+/// `c-tests/<name>.c` linked against musl (Debian's musl-gcc: dynamic, interpreter
+/// /lib/ld-musl-x86_64.so.1, as in Alpine images), with c-tests/musl_compat.h for
+/// the few GNU extensions the tests print with.
+pub fn c_prog_musl(name: &str) -> PathBuf {
+    let compat = root().join("c-tests").join("musl_compat.h");
+    c_prog_with(name, "musl-gcc", &["-include", compat.to_str().unwrap()], "musl")
+}
+
+fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = root().join("c-tests").join(format!("{name}.c"));
-    let outdir = root().join("target").join("c-tests");
+    let outdir = root().join("target").join("c-tests").join(sub);
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join(name);
     if !fresh(&out, &src) {
-        let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-            .args(["-O1", "-g", "-Wall", "-pthread", "-o"])
+        let st = Command::new(cc)
+            .args(["-O1", "-g", "-Wall", "-pthread"])
+            .args(extra)
+            .arg("-o")
             .arg(&out)
             .arg(&src)
             .status()
-            .expect("run cc");
-        assert!(st.success(), "compiling {} failed", src.display());
+            .unwrap_or_else(|e| panic!("run {cc}: {e}"));
+        assert!(st.success(), "compiling {} with {cc} failed", src.display());
     }
     out
+}
+
+thread_local! {
+    static MUSL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run a test body with every `c_prog` of this thread (each test has its own)
+/// built against musl: the same scenario, the other libc.
+pub fn on_musl(test: fn()) {
+    MUSL.with(|m| m.set(true));
+    test();
+    MUSL.with(|m| m.set(false));
 }
 
 fn fresh(out: &Path, src: &Path) -> bool {
