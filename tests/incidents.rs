@@ -490,33 +490,97 @@ fn environment_scribbled_over_config_still_holds() {
 }
 
 // ---------------------------------------------------------------------------
-// The same incidents in programs linked against musl (Alpine's libc), the same
-// glibc-built shim preloaded: each scenario above, its C programs built by musl-gcc.
+// Every scenario above again, in two other environments: programs linked against
+// musl (Alpine's libc) with the same glibc-built shim preloaded, and programs under
+// c-tests/seccomp_deny.c, which refuses the newer system calls with ENOSYS (an old
+// kernel) or EPERM (a strict container profile).
+
+macro_rules! scenarios {
+    ($run:ident) => {
+        $run!(
+            listen_leak_noshim_child_holds_listener,
+            listen_leak_log_names_listener_and_changes_nothing,
+            listen_leak_fix_child_gets_no_listener,
+            udp_pool_noshim_child_socket_past_fd_setsize,
+            udp_pool_log_warns_at_exec_and_at_select,
+            udp_pool_fix_child_fds_stay_low,
+            thread_mask_noshim_alarm_never_arrives,
+            thread_mask_log_names_blocked_signals_and_who,
+            sigmask_block_is_rate_limited,
+            blocked_by_names_the_last_site_that_blocked,
+            thread_mask_fix_child_gets_alarm,
+            sigpipe_noshim_writer_sees_epipe,
+            sigpipe_log_reports_sigpipe_keeps_sighup,
+            sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
+            listen_leak_human_line_on_stderr_without_log_path,
+            listen_leak_mode_off_changes_and_logs_nothing,
+            listen_leak_bad_mode_warns_once_and_logs,
+            select_nfds_beyond_the_set_same_result_no_crash,
+            select_and_sigmask_errors_unchanged,
+            environment_scribbled_over_config_still_holds,
+        );
+    };
+}
 
 mod musl {
-    macro_rules! on_musl {
+    macro_rules! run {
         ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::on_musl(super::$t) } )* };
     }
-    on_musl!(
-        listen_leak_noshim_child_holds_listener,
-        listen_leak_log_names_listener_and_changes_nothing,
-        listen_leak_fix_child_gets_no_listener,
-        udp_pool_noshim_child_socket_past_fd_setsize,
-        udp_pool_log_warns_at_exec_and_at_select,
-        udp_pool_fix_child_fds_stay_low,
-        thread_mask_noshim_alarm_never_arrives,
-        thread_mask_log_names_blocked_signals_and_who,
-        sigmask_block_is_rate_limited,
-        blocked_by_names_the_last_site_that_blocked,
-        thread_mask_fix_child_gets_alarm,
-        sigpipe_noshim_writer_sees_epipe,
-        sigpipe_log_reports_sigpipe_keeps_sighup,
-        sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
-        listen_leak_human_line_on_stderr_without_log_path,
-        listen_leak_mode_off_changes_and_logs_nothing,
-        listen_leak_bad_mode_warns_once_and_logs,
-        select_nfds_beyond_the_set_same_result_no_crash,
-        select_and_sigmask_errors_unchanged,
-        environment_scribbled_over_config_still_holds,
-    );
+    scenarios!(run);
+}
+
+mod seccomp_enosys {
+    macro_rules! run {
+        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("enosys", super::$t) } )* };
+    }
+    scenarios!(run);
+}
+
+mod seccomp_eperm {
+    macro_rules! run {
+        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("eperm", super::$t) } )* };
+    }
+    scenarios!(run);
+}
+
+/// The harness really refuses: pidfd_open and close_range fail with the flavour's
+/// errno inside it (and work outside it, so the check can fail).
+#[test]
+fn seccomp_harness_refuses_with_the_chosen_errno() {
+    let script = r#"
+import ctypes, errno, os
+libc = ctypes.CDLL(None, use_errno=True)
+for name, nr, a, b in (('pidfd_open', 434, os.getpid(), 0), ('close_range', 436, 100000, 100001)):
+    r = libc.syscall(nr, a, b, 0)
+    print(name, 'ok' if r >= 0 else errno.errorcode[ctypes.get_errno()])
+"#;
+    let py = std::path::Path::new("/usr/bin/python3");
+    let outside = run_mode(Mode::NoShim, py, &["-c", script], &[], T);
+    assert_eq!(outside.stdout, "pidfd_open ok\nclose_range ok\n", "{}", outside.context());
+    for (flavour, errno) in [("enosys", "ENOSYS"), ("eperm", "EPERM")] {
+        let mut cmd = std::process::Command::new(common::c_prog_static("seccomp_deny"));
+        let out = cmd.args([flavour, "/usr/bin/python3", "-c", script]).output().unwrap();
+        let want = format!("pidfd_open {errno}\nclose_range {errno}\n");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want, "{flavour}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// Under the filter the fallbacks are taken silently (nothing on stderr) and named
+/// once each in the JSON log as `degraded` events: here process_vm_readv, refused
+/// while select_fd_overflow still names the fd (the scenario above checks that).
+#[test]
+fn seccomp_degraded_paths_are_logged_once_not_printed() {
+    for (flavour, errno) in [("enosys", "ENOSYS"), ("eperm", "EPERM")] {
+        common::under_seccomp(flavour, || {
+            let run = udp_pool(Mode::Log);
+            let evs = run.events();
+            let child = named(&evs, "select_fd_overflow")[0]["pid"].clone();
+            let deg: Vec<_> = named(&evs, "degraded").into_iter().filter(|e| e["pid"] == child).collect();
+            assert_eq!(deg.len(), 1, "one degraded event from the select caller\n{}", run.context());
+            check_common(deg[0], Mode::Log, "info", "logged");
+            assert_eq!(deg[0]["path"], "process_vm_readv", "{}", deg[0]);
+            assert_eq!(deg[0]["errno"], errno, "{}", deg[0]);
+            assert_eq!(run.stderr, "", "{}", run.context());
+        });
+    }
 }

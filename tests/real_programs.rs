@@ -62,7 +62,7 @@ fn scenario(name: &str, limit: Duration) {
     assert!(lib.exists(), "shim not built at {}", lib.display());
     let tmp = common::tmpdir(&format!("real-{name}"));
     let t0 = Instant::now();
-    let mut child = Command::new(python())
+    let mut child = common::command(std::path::Path::new(python()))
         .arg(scripts().join("run.py"))
         .arg("--lib")
         .arg(&lib)
@@ -144,4 +144,19 @@ fn socket_pool_python_select_probe() {
 #[ignore = "slow (2-3.5 min, CPython's test_subprocess three times): cargo test --test real_programs -- --include-ignored"]
 fn cpython_test_subprocess() {
     scenario("pysubprocess", Duration::from_secs(900));
+}
+
+// ---------------------------------------------------------------------------
+// nginx and uWSGI again under c-tests/seccomp_deny.c (the newer system calls
+// refused with ENOSYS as on an old kernel, with EPERM as in a strict container):
+// every check of the scenario must hold there too.
+
+mod seccomp {
+    macro_rules! under {
+        ($flavour:literal: $($name:ident = $t:ident),* $(,)?) => {
+            $( #[test] fn $name() { crate::common::under_seccomp($flavour, super::$t) } )*
+        };
+    }
+    under!("enosys": nginx_enosys = nginx_lua_os_execute_curl, uwsgi_enosys = uwsgi_threads_subprocess_sigalrm);
+    under!("eperm": nginx_eperm = nginx_lua_os_execute_curl, uwsgi_eperm = uwsgi_threads_subprocess_sigalrm);
 }

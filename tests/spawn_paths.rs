@@ -420,26 +420,73 @@ threads_bad=0\n";
 }
 
 // ---------------------------------------------------------------------------
-// The C paths again in programs linked against musl, whose system() and popen()
+// The C paths again: in programs linked against musl, whose system() and popen()
 // reach the kernel through its own posix_spawn and internal execve, bound inside
-// libc where no preload can interpose (the shim hooks the public entry points).
+// libc where no preload can interpose (the shim hooks the public entry points);
+// and under c-tests/seccomp_deny.c (newer system calls refused with ENOSYS or EPERM).
+
+macro_rules! scenarios {
+    ($run:ident) => {
+        $run!(
+            c_system,
+            c_popen,
+            c_posix_spawn,
+            c_posix_spawnp,
+            c_vfork_execve,
+            c_posix_spawn_file_actions_and_mask_honoured,
+            c_system_popen_file_leak_reported_once,
+            c_system_blocking_while_child_connects_back,
+            fix_keeps_bash_redirection,
+            fix_keeps_nohup_sighup,
+            fix_keeps_shell_trap_ignore,
+            c_system_semantics_unchanged,
+        );
+    };
+}
 
 mod musl {
-    macro_rules! on_musl {
+    macro_rules! run {
         ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::on_musl(super::$t) } )* };
     }
-    on_musl!(
-        c_system,
-        c_popen,
-        c_posix_spawn,
-        c_posix_spawnp,
-        c_vfork_execve,
-        c_posix_spawn_file_actions_and_mask_honoured,
-        c_system_popen_file_leak_reported_once,
-        c_system_blocking_while_child_connects_back,
-        fix_keeps_bash_redirection,
-        fix_keeps_nohup_sighup,
-        fix_keeps_shell_trap_ignore,
-        c_system_semantics_unchanged,
-    );
+    scenarios!(run);
+}
+
+mod seccomp_enosys {
+    macro_rules! run {
+        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("enosys", super::$t) } )* };
+    }
+    scenarios!(run);
+    #[test]
+    fn c_static_parent_caught_by_start_side() {
+        crate::common::under_seccomp("enosys", super::c_static_parent_caught_by_start_side)
+    }
+}
+
+mod seccomp_eperm {
+    macro_rules! run {
+        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("eperm", super::$t) } )* };
+    }
+    scenarios!(run);
+    #[test]
+    fn c_static_parent_caught_by_start_side() {
+        crate::common::under_seccomp("eperm", super::c_static_parent_caught_by_start_side)
+    }
+}
+
+/// Without pidfd_open the blocked system() is watched by polling: the scenario
+/// above checks the interval; here the fallback is named once, in the log only.
+#[test]
+fn seccomp_system_blocking_names_its_fallback() {
+    let prog = common::c_prog("spawn_paths");
+    for (flavour, errno) in [("enosys", "ENOSYS"), ("eperm", "EPERM")] {
+        common::under_seccomp(flavour, || {
+            let run = run_mode(Mode::Log, &prog, &["system_blocking", prog.to_str().unwrap()], &[], T);
+            let evs = run.events();
+            let deg: Vec<_> = named(&evs, "degraded").into_iter().filter(|e| e["pid"] == run.pid).collect();
+            assert_eq!(deg.len(), 1, "{}", run.context());
+            check_common(deg[0], Mode::Log, "info", "logged");
+            assert_eq!((deg[0]["path"].as_str(), deg[0]["errno"].as_str()), (Some("pidfd_open"), Some(errno)), "{}", deg[0]);
+            assert!(!run.stderr.contains("execguard"), "{}", run.context());
+        });
+    }
 }

@@ -5,6 +5,7 @@
 
 use crate::config::{self, Mode};
 use crate::postfork::emit::{Event, Severity};
+use crate::postfork::degraded::{self, Path};
 use crate::postfork::{fds, sys, tls};
 use crate::real;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -37,19 +38,73 @@ pub unsafe extern "C" fn pselect(nfds: c_int, r: *mut fd_set, w: *mut fd_set, e:
 
 const CHUNK: usize = 64;
 
-/// Async-signal-safe: copy up to `n` words of the caller's memory at `p` via
-/// process_vm_readv on ourselves, which stops at an unmapped page instead of
-/// faulting. Returns how many whole words were copied.
-fn safe_read(p: *const u64, dst: &mut [u64; CHUNK], n: usize) -> usize {
+/// Async-signal-safe: copy up to `n` words of the caller's memory at `p` without
+/// ever faulting on it; returns how many whole words were copied (a short or
+/// unmapped set ends the copy, as it will end the real call with EFAULT).
+/// process_vm_readv on ourselves is one call; where it is refused (a seccomp profile,
+/// or a kernel built without it) the kernel copies through a pipe instead.
+fn safe_read(p: *const u64, dst: &mut [u64; CHUNK], n: usize, pipe: &mut Pipe) -> usize {
     let n = n.min(CHUNK);
-    let local = libc::iovec { iov_base: dst.as_mut_ptr() as *mut libc::c_void, iov_len: n * 8 };
-    let remote = libc::iovec { iov_base: p as *mut libc::c_void, iov_len: n * 8 };
-    // SAFETY: the kernel validates the remote range; local is our stack buffer.
-    let r = unsafe { crate::postfork::sys::syscall!(libc::SYS_process_vm_readv, sys::getpid(), &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) };
-    if r <= 0 {
-        0
-    } else {
-        r as usize / 8
+    if !degraded::known(Path::ProcessVmReadv) {
+        let local = libc::iovec { iov_base: dst.as_mut_ptr() as *mut libc::c_void, iov_len: n * 8 };
+        let remote = libc::iovec { iov_base: p as *mut libc::c_void, iov_len: n * 8 };
+        // SAFETY: the kernel validates the remote range; local is our stack buffer.
+        let r = unsafe { sys::syscall!(libc::SYS_process_vm_readv, sys::getpid(), &local as *const libc::iovec, 1, &remote as *const libc::iovec, 1, 0) };
+        if r >= 0 {
+            return r as usize / 8;
+        }
+        if !degraded::refused(-r as i32) {
+            return 0;
+        }
+        degraded::note(Path::ProcessVmReadv, -r as i32);
+    }
+    pipe.copy(p as *const u8, dst, n)
+}
+
+/// A pipe the kernel copies the caller's memory through: write(2) from the set stops
+/// at an unmapped page (short count or EFAULT) where a plain read would fault.
+/// Opened on first use by one `overflow` call, closed at its end (the shim holds no
+/// fd between events); both ends CLOEXEC, non-blocking, and a chunk (512 bytes) is
+/// below the pipe's capacity, so neither end ever blocks.
+struct Pipe {
+    fds: [libc::c_int; 2],
+}
+
+impl Pipe {
+    fn new() -> Self {
+        Pipe { fds: [-1, -1] }
+    }
+
+    fn copy(&mut self, p: *const u8, dst: &mut [u64; CHUNK], n: usize) -> usize {
+        if self.fds[0] < 0 {
+            let mut fds = [-1 as libc::c_int; 2];
+            // SAFETY: fds has room for two ints.
+            if unsafe { sys::syscall!(libc::SYS_pipe2, fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } != 0 {
+                return 0;
+            }
+            self.fds = fds;
+        }
+        // SAFETY: the kernel reads at most n * 8 bytes at p, and reports a fault.
+        let w = unsafe { sys::syscall!(libc::SYS_write, self.fds[1], p, n * 8) };
+        if w <= 0 {
+            return 0;
+        }
+        // SAFETY: dst holds CHUNK >= n words; w <= n * 8 bytes wait in the pipe.
+        let r = unsafe { sys::syscall!(libc::SYS_read, self.fds[0], dst.as_mut_ptr(), w) };
+        if r != w {
+            return 0;
+        }
+        w as usize / 8
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        for fd in self.fds {
+            if fd >= 0 {
+                sys::close(fd);
+            }
+        }
     }
 }
 
@@ -76,6 +131,7 @@ unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
     let words = limit.div_ceil(64);
     let (mut omitted, mut room) = (0u64, true);
     let mut chunk = [[0u64; CHUNK]; 3];
+    let mut pipe = Pipe::new();
     let mut word = FD_SETSIZE as usize / 64;
     while word < words {
         let n = (words - word).min(CHUNK);
@@ -83,7 +139,7 @@ unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
         let mut got = n;
         for (set, dst) in sets.iter().zip(chunk.iter_mut()) {
             if !set.is_null() {
-                got = got.min(safe_read((*set as *const u64).wrapping_add(word), dst, n));
+                got = got.min(safe_read((*set as *const u64).wrapping_add(word), dst, n, &mut pipe));
             }
         }
         for i in 0..got {

@@ -5,8 +5,8 @@
 //! SIGINT/SIGQUIT ignored and SIGCHLD blocked in the caller while it waits (reference
 //! counted across threads, like glibc), `sh -c CMD` with the caller's mask and
 //! SIGINT/SIGQUIT reset in the child, 127 as exit status when the shell cannot start,
-//! waitpid retried on EINTR — and waits on a pidfd so that it can log
-//! `system_blocking` every interval while the child runs. Not in the small room:
+//! waitpid retried on EINTR — and waits on a pidfd (or, where pidfd_open is refused,
+//! polls) so that it can log `system_blocking` every interval while the child runs. Not in the small room:
 //! these are not async-signal-safe functions in libc either; still nothing allocates.
 
 use super::exec::environ;
@@ -14,6 +14,7 @@ use super::spawn::attr_with;
 use crate::config::{self, Mode};
 use crate::postfork::audit::{self, Spawn, Spill, Undo};
 use crate::postfork::classify;
+use crate::postfork::degraded::{self, Path};
 use crate::postfork::emit::{Event, Severity};
 use crate::postfork::envp::{self, Mark};
 use crate::postfork::line::{cstr, Buf};
@@ -60,32 +61,36 @@ fn blocking_event(via: &str, command: &[u8], child: pid_t, waited_ms: i64) {
 /// Wait for `pid` like glibc's system (waitpid retried on EINTR); with `monitor`,
 /// log `system_blocking` at the start and every interval until the child exits.
 fn wait_child(pid: pid_t, monitor: Option<(&str, &[u8])>) -> c_int {
+    let Some((via, cmd)) = monitor else { return reap(pid) };
     let interval = config::get().map(|c| c.block_interval_ms).unwrap_or(2000);
     let start = sys::mono_ms();
+    blocking_event(via, cmd, pid, 0);
     // SAFETY: pidfd_open(pid, 0) on our own child.
-    let pidfd = match monitor {
-        Some(_) => unsafe { crate::postfork::sys::syscall!(libc::SYS_pidfd_open, pid, 0) as c_int },
-        None => -1,
-    };
-    if let Some((via, cmd)) = monitor {
-        blocking_event(via, cmd, pid, 0);
-    }
-    if pidfd >= 0 {
-        // pidfds are CLOEXEC; a poll timeout is the only moment we speak.
-        if let Some((via, cmd)) = monitor {
-            loop {
-                let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
-                // SAFETY: one valid pollfd.
-                let r = unsafe { libc::poll(&mut p, 1, interval as c_int) };
-                if r == 0 {
-                    blocking_event(via, cmd, pid, sys::mono_ms() - start);
-                } else if r > 0 || sys::errno() != libc::EINTR {
-                    break;
-                }
-            }
+    let pidfd = unsafe { sys::syscall!(libc::SYS_pidfd_open, pid, 0) as c_int };
+    if pidfd < 0 {
+        if degraded::refused(-pidfd) {
+            degraded::note(Path::PidfdOpen, -pidfd);
+            return watch_polling(pid, via, cmd, start, interval);
         }
-        sys::close(pidfd);
+        return reap(pid);
     }
+    // pidfds are CLOEXEC; a poll timeout is the only moment we speak.
+    loop {
+        let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut p, 1, interval as c_int) };
+        if r == 0 {
+            blocking_event(via, cmd, pid, sys::mono_ms() - start);
+        } else if r > 0 || sys::errno() != libc::EINTR {
+            break;
+        }
+    }
+    sys::close(pidfd);
+    reap(pid)
+}
+
+/// waitpid(pid) retried on EINTR: the status, or -1.
+fn reap(pid: pid_t) -> c_int {
     let mut status: c_int = 0;
     loop {
         // SAFETY: waiting for our own child.
@@ -97,6 +102,38 @@ fn wait_child(pid: pid_t, monitor: Option<(&str, &[u8])>) -> c_int {
             continue;
         }
         return -1;
+    }
+}
+
+/// Without a pidfd (kernel < 5.3, or a seccomp profile that refuses pidfd_open),
+/// nothing wakes a waiting thread at an interval without touching the host's signal
+/// handling (a SIGCHLD taken with sigtimedwait may be another child's, which the
+/// host's own handler must see). So look with waitpid(WNOHANG), sleeping 1 ms,
+/// doubling up to POLL_MAX_MS between looks: the caller returns at most 16 ms after
+/// its child exits, and a 2 s interval costs about 130 looks.
+fn watch_polling(pid: pid_t, via: &str, cmd: &[u8], start: i64, interval: i64) -> c_int {
+    const POLL_MAX_MS: i64 = 16;
+    let (mut step, mut next) = (1i64, start + interval);
+    loop {
+        let mut status: c_int = 0;
+        // SAFETY: a non-blocking look at our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            return status;
+        }
+        if r < 0 && sys::errno() != libc::EINTR {
+            return -1;
+        }
+        let now = sys::mono_ms();
+        if now >= next {
+            blocking_event(via, cmd, pid, now - start);
+            next = now + interval;
+        }
+        let ms = step.min(next - now).max(1);
+        let ts = libc::timespec { tv_sec: 0, tv_nsec: ms * 1_000_000 };
+        // SAFETY: a relative sleep; EINTR just ends it early.
+        unsafe { sys::syscall!(libc::SYS_nanosleep, &ts as *const libc::timespec, 0) };
+        step = (step * 2).min(POLL_MAX_MS);
     }
 }
 

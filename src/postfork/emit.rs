@@ -78,6 +78,9 @@ impl Event {
         self.json
     }
 
+    /// Mix bytes into this finding's identity; the repeats helper implements it.
+    pub fn ident(&mut self, _part: &[u8]) {}
+
     /// Human form only: free text at this point of the sentence.
     pub fn say(&mut self, text: &[u8]) {
         if !self.json {

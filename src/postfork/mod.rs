@@ -15,6 +15,7 @@
 
 pub mod audit;
 pub mod classify;
+pub mod degraded;
 pub mod deliberate;
 pub mod emit;
 pub mod envp;

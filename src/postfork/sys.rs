@@ -241,10 +241,23 @@ pub fn sig_handler(sig: c_int) -> R<usize> {
     Ok(ka[0])
 }
 
-/// Async-signal-safe: close_range(2) with flags (CLOSE_RANGE_CLOEXEC = 4).
+/// Async-signal-safe: close_range(2) with flags (CLOSE_RANGE_CLOEXEC = 4). Callers
+/// fall back to one call per fd on any error; a refusal (kernel < 5.9, a seccomp
+/// profile; or < 5.11 for CLOSE_RANGE_CLOEXEC, which answers EINVAL) is noted as a
+/// degraded path, and not asked again in this process.
 pub fn close_range(first: u32, last: u32, flags: u32) -> R<()> {
+    use super::degraded::{self, Path};
+    if degraded::known(Path::CloseRange) {
+        return Err(libc::ENOSYS);
+    }
     // SAFETY: plain integers.
-    cvt(unsafe { syscall!(libc::SYS_close_range, first as c_long, last as c_long, flags as c_long) }).map(|_| ())
+    let r = cvt(unsafe { syscall!(libc::SYS_close_range, first as c_long, last as c_long, flags as c_long) }).map(|_| ());
+    if let Err(e) = r {
+        if degraded::refused(e) || (e == libc::EINVAL && flags & CLOSE_RANGE_CLOEXEC != 0 && first <= last) {
+            degraded::note(Path::CloseRange, e);
+        }
+    }
+    r
 }
 
 pub const CLOSE_RANGE_CLOEXEC: u32 = 4;

@@ -72,11 +72,43 @@ fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str) -> PathBuf {
 
 thread_local! {
     static MUSL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static SECCOMP: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
+}
+
+/// The errno flavours of c-tests/seccomp_deny.c: an old kernel, a strict container.
+pub const SECCOMP_FLAVOURS: [&str; 2] = ["enosys", "eperm"];
+
+/// Run a test body with every program this thread starts through `command`
+/// (`run_mode` included) under c-tests/seccomp_deny.c's filter in `flavour`: the
+/// newer system calls refused, for the program and every child it starts.
+pub fn under_seccomp(flavour: &'static str, test: impl FnOnce()) {
+    SECCOMP.with(|s| s.set(Some(flavour)));
+    test();
+    SECCOMP.with(|s| s.set(None));
+}
+
+/// The seccomp flavour this thread's test runs under, if any.
+pub fn seccomp_flavour() -> Option<&'static str> {
+    SECCOMP.with(|s| s.get())
+}
+
+/// A command for `prog`: itself, or inside `under_seccomp` the filter harness in
+/// front of it (built static, so that no preload enters the harness itself; it
+/// execs `prog` in place, so the pid a test sees is the program's).
+pub fn command(prog: &Path) -> Command {
+    match seccomp_flavour() {
+        None => Command::new(prog),
+        Some(flavour) => {
+            let mut c = Command::new(c_prog_static("seccomp_deny"));
+            c.arg(flavour).arg(prog);
+            c
+        }
+    }
 }
 
 /// Run a test body with every `c_prog` of this thread (each test has its own)
 /// built against musl: the same scenario, the other libc.
-pub fn on_musl(test: fn()) {
+pub fn on_musl(test: impl FnOnce()) {
     MUSL.with(|m| m.set(true));
     test();
     MUSL.with(|m| m.set(false));
@@ -235,7 +267,7 @@ pub fn run_mode_with(
     } else {
         std::fs::File::create(dir.join("stderr")).unwrap()
     };
-    let mut cmd = Command::new(prog);
+    let mut cmd = command(prog);
     cmd.args(args).stdin(std::process::Stdio::null()).stdout(out).stderr(err).process_group(0);
     for v in ["LD_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW"] {
         cmd.env_remove(v);
