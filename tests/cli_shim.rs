@@ -105,3 +105,36 @@ fn demo_fix_column_repairs_every_incident() {
         assert!(lines[i + 1].contains("! ") && lines[i + 1].contains("fixed: "), "events of {row}:\n{t}");
     }
 }
+
+/// Under a seccomp filter that refuses the newer system calls (c-tests/seccomp_deny.c)
+/// the run still does its job, and its summary names each degraded path once, with
+/// the errno; without the filter it names none.
+#[test]
+fn run_summary_names_degraded_paths() {
+    let spawn_paths = common::c_prog("spawn_paths");
+    let sp = spawn_paths.to_str().unwrap();
+    let harness = common::c_prog_static("seccomp_deny");
+    let exe = env!("CARGO_BIN_EXE_execguard");
+    for flavour in [None, Some(("eperm", "EPERM")), Some(("enosys", "ENOSYS"))] {
+        let mut c = match flavour {
+            None => bin(),
+            Some((f, _)) => {
+                let mut c = Command::new(&harness);
+                c.args([f, exe]).env_remove("LD_PRELOAD").env("EXECGUARD_LIB", common::shim()).env("NO_COLOR", "1");
+                c.stdin(Stdio::null());
+                c
+            }
+        };
+        let o = out(c.args(["run", "--mode", "fix", "--", sp, "system_blocking", sp]));
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains("system_blocking"), "{e}");
+        let degraded: Vec<&str> = e.lines().filter(|l| l.starts_with("execguard: degraded: ")).collect();
+        match flavour {
+            None => assert!(degraded.is_empty(), "{e}"),
+            Some((_, errno)) => {
+                let want = format!("execguard: degraded: pidfd_open refused ({errno}) in 1 process: ");
+                assert_eq!(degraded.iter().filter(|l| l.starts_with(&want)).count(), 1, "{e}");
+            }
+        }
+    }
+}

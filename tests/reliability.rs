@@ -1027,3 +1027,22 @@ fn failed_exec_in_fix_mode_restores_fd_flags() {
 fn failed_exec_in_fix_mode_restores_fd_flags_past_128_ranges() {
     undo_after_failed_exec(300);
 }
+
+// ---------------------------------------------------------------------------
+// The select fuzz and caps again where process_vm_readv is refused (ENOSYS, EPERM:
+// c-tests/seccomp_deny.c): the pipe fallback reads no byte past nfds either, and a
+// set that ends at a guard page costs the host nothing.
+
+mod seccomp {
+    macro_rules! under {
+        ($($name:ident = $flavour:literal $t:ident),* $(,)?) => {
+            $( #[test] fn $name() { crate::common::under_seccomp($flavour, super::$t) } )*
+        };
+    }
+    under!(
+        select_fuzz_enosys = "enosys" select_with_any_nfds_and_garbage_sets_reads_only_nfds,
+        select_fuzz_eperm = "eperm" select_with_any_nfds_and_garbage_sets_reads_only_nfds,
+        select_cap_enosys = "enosys" select_past_the_callers_sets_does_not_crash,
+        select_cap_eperm = "eperm" select_past_the_callers_sets_does_not_crash,
+    );
+}

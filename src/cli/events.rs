@@ -47,7 +47,13 @@ pub struct Event {
     pub nfds: Option<i64>,
     pub overflow_fds: Vec<i64>,
     pub waited_s: Option<f64>,
+    /// `degraded`: the refused call (or libc feature) and its errno name.
+    pub path: Option<String>,
+    pub errno: Option<String>,
 }
+
+/// The info event a process writes once per fallback it took (src/postfork/degraded.rs).
+pub const DEGRADED: &str = "degraded";
 
 impl Event {
     pub fn is_warn(&self) -> bool {
@@ -270,6 +276,8 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         nfds: i(v, "nfds"),
         overflow_fds,
         waited_s: v.get("waited_s").and_then(Value::as_f64),
+        path: s(v, "path"),
+        errno: s(v, "errno"),
         event,
     })
 }

@@ -3,6 +3,7 @@
 
 mod demo;
 mod demo_child;
+mod degraded;
 mod events;
 mod inherited;
 mod report;

@@ -260,6 +260,8 @@ pub struct Summary {
     pub processes: usize,
     pub lines: u64,
     pub skipped: super::events::Skipped,
+    /// One line per degraded path the shim took (src/cli/degraded.rs).
+    pub degraded: Vec<String>,
 }
 
 fn summarize(log: &LogFile) -> std::io::Result<Summary> {
@@ -286,6 +288,7 @@ pub fn summary_of(l: &Log) -> Summary {
         pids.insert(e.pid);
     }
     s.processes = pids.len();
+    s.degraded = super::degraded::lines(l);
     s
 }
 
@@ -332,6 +335,9 @@ fn print_summary(s: &Summary, log: &LogFile, died_by: Option<i32>) {
     let _ = writeln!(e, "execguard: {head} {}", summary_line(s, &log.path));
     if s.warnings > 0 {
         let _ = writeln!(e, "execguard: details: execguard report {}", log.path.display());
+    }
+    for line in &s.degraded {
+        let _ = writeln!(e, "execguard: degraded: {line}");
     }
     if let Some(sig) = died_by {
         let _ = writeln!(e, "execguard: the command was killed by {}", inherited::signal_name(sig));
