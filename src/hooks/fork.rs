@@ -56,7 +56,7 @@ pub fn thread_count() -> i64 {
     // SAFETY: an all-zero stat is valid; the kernel fills it.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: a NUL-terminated path and a valid out-pointer.
-    let r = unsafe { sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, b"/proc/self/task\0".as_ptr(), &mut st as *mut libc::stat, 0) };
+    let r = unsafe { sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, c"/proc/self/task".as_ptr(), &mut st as *mut libc::stat, 0) };
     if r != 0 {
         return 0;
     }

@@ -7,7 +7,6 @@
 use super::emit::{Event, Severity};
 use super::line::Buf;
 use super::{names, sys};
-use crate::config;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// What was refused; the name is the event's `path`.
@@ -63,10 +62,8 @@ pub fn note(path: Path, err: i32) {
             Err(now) => v = now,
         }
     }
-    if !config::get().is_some_and(|c| c.log_path.len() > 0) {
-        return;
-    }
     let _e = sys::ErrnoGuard::new();
+    // The human form (stderr) costs no system call to build, and is never written.
     let mut ev = Event::start("degraded", Severity::Info, false);
     if !ev.is_json() {
         return;
