@@ -2,6 +2,7 @@
 //! without the shim the incident shows; in log mode the exact event appears and the
 //! program's behaviour is byte-for-byte the same; in fix mode the incident is gone.
 
+#[macro_use]
 mod common;
 
 use common::{check_common, named, run_mode, strs, Mode, Run};
@@ -495,53 +496,28 @@ fn environment_scribbled_over_config_still_holds() {
 // c-tests/seccomp_deny.c, which refuses the newer system calls with ENOSYS (an old
 // kernel) or EPERM (a strict container profile).
 
-macro_rules! scenarios {
-    ($run:ident) => {
-        $run!(
-            listen_leak_noshim_child_holds_listener,
-            listen_leak_log_names_listener_and_changes_nothing,
-            listen_leak_fix_child_gets_no_listener,
-            udp_pool_noshim_child_socket_past_fd_setsize,
-            udp_pool_log_warns_at_exec_and_at_select,
-            udp_pool_fix_child_fds_stay_low,
-            thread_mask_noshim_alarm_never_arrives,
-            thread_mask_log_names_blocked_signals_and_who,
-            sigmask_block_is_rate_limited,
-            blocked_by_names_the_last_site_that_blocked,
-            thread_mask_fix_child_gets_alarm,
-            sigpipe_noshim_writer_sees_epipe,
-            sigpipe_log_reports_sigpipe_keeps_sighup,
-            sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
-            listen_leak_human_line_on_stderr_without_log_path,
-            listen_leak_mode_off_changes_and_logs_nothing,
-            listen_leak_bad_mode_warns_once_and_logs,
-            select_nfds_beyond_the_set_same_result_no_crash,
-            select_and_sigmask_errors_unchanged,
-            environment_scribbled_over_config_still_holds,
-        );
-    };
-}
-
-mod musl {
-    macro_rules! run {
-        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::on_musl(super::$t) } )* };
-    }
-    scenarios!(run);
-}
-
-mod seccomp_enosys {
-    macro_rules! run {
-        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("enosys", super::$t) } )* };
-    }
-    scenarios!(run);
-}
-
-mod seccomp_eperm {
-    macro_rules! run {
-        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("eperm", super::$t) } )* };
-    }
-    scenarios!(run);
-}
+in_other_environments!(
+    listen_leak_noshim_child_holds_listener,
+    listen_leak_log_names_listener_and_changes_nothing,
+    listen_leak_fix_child_gets_no_listener,
+    udp_pool_noshim_child_socket_past_fd_setsize,
+    udp_pool_log_warns_at_exec_and_at_select,
+    udp_pool_fix_child_fds_stay_low,
+    thread_mask_noshim_alarm_never_arrives,
+    thread_mask_log_names_blocked_signals_and_who,
+    sigmask_block_is_rate_limited,
+    blocked_by_names_the_last_site_that_blocked,
+    thread_mask_fix_child_gets_alarm,
+    sigpipe_noshim_writer_sees_epipe,
+    sigpipe_log_reports_sigpipe_keeps_sighup,
+    sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
+    listen_leak_human_line_on_stderr_without_log_path,
+    listen_leak_mode_off_changes_and_logs_nothing,
+    listen_leak_bad_mode_warns_once_and_logs,
+    select_nfds_beyond_the_set_same_result_no_crash,
+    select_and_sigmask_errors_unchanged,
+    environment_scribbled_over_config_still_holds,
+);
 
 /// The harness really refuses: pidfd_open and close_range fail with the flavour's
 /// errno inside it (and work outside it, so the check can fail).

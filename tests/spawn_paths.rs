@@ -4,6 +4,7 @@
 //! inheritance (pass_fds, bash `3>file`, nohup, `trap '' PIPE`, make's jobserver)
 //! surviving fix mode.
 
+#[macro_use]
 mod common;
 
 use common::{check_common, named, run_mode, Mode, Run};
@@ -425,53 +426,21 @@ threads_bad=0\n";
 // libc where no preload can interpose (the shim hooks the public entry points);
 // and under c-tests/seccomp_deny.c (newer system calls refused with ENOSYS or EPERM).
 
-macro_rules! scenarios {
-    ($run:ident) => {
-        $run!(
-            c_system,
-            c_popen,
-            c_posix_spawn,
-            c_posix_spawnp,
-            c_vfork_execve,
-            c_posix_spawn_file_actions_and_mask_honoured,
-            c_system_popen_file_leak_reported_once,
-            c_system_blocking_while_child_connects_back,
-            fix_keeps_bash_redirection,
-            fix_keeps_nohup_sighup,
-            fix_keeps_shell_trap_ignore,
-            c_system_semantics_unchanged,
-        );
-    };
-}
-
-mod musl {
-    macro_rules! run {
-        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::on_musl(super::$t) } )* };
-    }
-    scenarios!(run);
-}
-
-mod seccomp_enosys {
-    macro_rules! run {
-        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("enosys", super::$t) } )* };
-    }
-    scenarios!(run);
-    #[test]
-    fn c_static_parent_caught_by_start_side() {
-        crate::common::under_seccomp("enosys", super::c_static_parent_caught_by_start_side)
-    }
-}
-
-mod seccomp_eperm {
-    macro_rules! run {
-        ($($t:ident),* $(,)?) => { $( #[test] fn $t() { crate::common::under_seccomp("eperm", super::$t) } )* };
-    }
-    scenarios!(run);
-    #[test]
-    fn c_static_parent_caught_by_start_side() {
-        crate::common::under_seccomp("eperm", super::c_static_parent_caught_by_start_side)
-    }
-}
+in_other_environments!(
+    c_system,
+    c_popen,
+    c_posix_spawn,
+    c_posix_spawnp,
+    c_vfork_execve,
+    c_posix_spawn_file_actions_and_mask_honoured,
+    c_static_parent_caught_by_start_side,
+    c_system_popen_file_leak_reported_once,
+    c_system_blocking_while_child_connects_back,
+    fix_keeps_bash_redirection,
+    fix_keeps_nohup_sighup,
+    fix_keeps_shell_trap_ignore,
+    c_system_semantics_unchanged,
+);
 
 /// Without pidfd_open the blocked system() is watched by polling: the scenario
 /// above checks the interval; here the fallback is named once, in the log only.

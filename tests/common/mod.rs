@@ -87,6 +87,25 @@ pub fn under_seccomp(flavour: &'static str, test: impl FnOnce()) {
     SECCOMP.with(|s| s.set(None));
 }
 
+/// Every scenario named, again in the other environments of issue 12: programs
+/// linked against musl (`musl::NAME`), and under c-tests/seccomp_deny.c in both
+/// flavours (`seccomp_enosys::NAME`, `seccomp_eperm::NAME`). The scenarios are the
+/// calling file's own test functions, run unchanged.
+#[allow(unused_macros)]
+macro_rules! in_other_environments {
+    ($($t:ident),* $(,)?) => {
+        mod musl {
+            $( #[test] fn $t() { crate::common::on_musl(super::$t) } )*
+        }
+        mod seccomp_enosys {
+            $( #[test] fn $t() { crate::common::under_seccomp("enosys", super::$t) } )*
+        }
+        mod seccomp_eperm {
+            $( #[test] fn $t() { crate::common::under_seccomp("eperm", super::$t) } )*
+        }
+    };
+}
+
 /// The seccomp flavour this thread's test runs under, if any.
 pub fn seccomp_flavour() -> Option<&'static str> {
     SECCOMP.with(|s| s.get())
