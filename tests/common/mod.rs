@@ -87,6 +87,11 @@ pub fn under_seccomp(flavour: &'static str, test: impl FnOnce()) {
     SECCOMP.with(|s| s.set(None));
 }
 
+/// This thread's test runs its C programs built against musl (`on_musl`).
+pub fn is_musl() -> bool {
+    MUSL.with(|m| m.get())
+}
+
 /// Every scenario named, again in the other environments of issue 12: programs
 /// linked against musl (`musl::NAME`), and under c-tests/seccomp_deny.c in both
 /// flavours (`seccomp_enosys::NAME`, `seccomp_eperm::NAME`). The scenarios are the
