@@ -424,7 +424,8 @@ threads_bad=0\n";
 // The C paths again: in programs linked against musl, whose system() and popen()
 // reach the kernel through its own posix_spawn and internal execve, bound inside
 // libc where no preload can interpose (the shim hooks the public entry points);
-// and under c-tests/seccomp_deny.c (newer system calls refused with ENOSYS or EPERM).
+// and under c-tests/seccomp_deny.c (newer system calls refused with ENOSYS or EPERM;
+// CPython's close_fds then falls back from close_range to closing one by one).
 
 in_other_environments!(
     c_system,
@@ -440,6 +441,11 @@ in_other_environments!(
     fix_keeps_nohup_sighup,
     fix_keeps_shell_trap_ignore,
     c_system_semantics_unchanged,
+    python_subprocess_close_fds_false,
+    python_os_system_leaks_fd_and_sigpipe,
+    python_os_posix_spawn,
+    python_pass_fds_kept_and_not_reported,
+    python_os_popen_nothing_to_report,
 );
 
 /// Without pidfd_open the blocked system() is watched by polling: the scenario
