@@ -490,6 +490,20 @@ fn environment_scribbled_over_config_still_holds() {
     }
 }
 
+/// Realtime signals by the names the blocking program's libc gives them: glibc's
+/// SIGRTMIN is 34, musl's 35 (both libcs keep the numbers below for themselves).
+#[test]
+fn realtime_signals_named_as_the_libc_names_them() {
+    let probe = common::c_prog("probe");
+    let run = run_mode(Mode::Log, &common::c_prog("rt_block"), &[probe.to_str().unwrap()], &[], T);
+    let rtmin = if common::is_musl() { "35" } else { "34" };
+    assert_eq!(run.field("rtmin"), rtmin, "{}", run.context());
+    let evs = run.events();
+    let ms = named(&evs, "exec_sigmask");
+    assert_eq!(ms.len(), 1, "{}", run.context());
+    assert_eq!(strs(&ms[0]["signals"]), ["SIGRTMIN", "SIGRTMIN+2"], "{}", ms[0]);
+}
+
 // ---------------------------------------------------------------------------
 // Every scenario above again, in two other environments: programs linked against
 // musl (Alpine's libc) with the same glibc-built shim preloaded, and programs under
@@ -517,6 +531,7 @@ in_other_environments!(
     select_nfds_beyond_the_set_same_result_no_crash,
     select_and_sigmask_errors_unchanged,
     environment_scribbled_over_config_still_holds,
+    realtime_signals_named_as_the_libc_names_them,
 );
 
 /// The harness really refuses: pidfd_open and close_range fail with the flavour's

@@ -30,21 +30,37 @@ const SIGNALS: [[u8; 10]; 32] = [
     fixed("SIGWINCH"), fixed("SIGIO"), fixed("SIGPWR"), fixed("SIGSYS"),
 ];
 
-/// Async-signal-safe: writes the name of `sig` (e.g. `SIGALRM`, `SIGRTMIN+3`) into `out`.
+/// Async-signal-safe: writes the name of `sig` (e.g. `SIGALRM`, `SIGRTMIN+3`) into `out`,
+/// with SIGRTMIN as this process's libc defines it.
 pub fn signal<const N: usize>(sig: i32, out: &mut super::line::Buf<N>) {
+    signal_rt(sig, rtmin(), out)
+}
+
+/// Async-signal-safe: SIGRTMIN of this process's libc. glibc keeps 32 and 33 for
+/// itself (thread cancellation, setxid), so its SIGRTMIN is 34; musl keeps 34 too
+/// (its synchronous-call signal), so there it is 35.
+fn rtmin() -> i32 {
+    if crate::libc_kind::is_glibc() {
+        34
+    } else {
+        35
+    }
+}
+
+fn signal_rt<const N: usize>(sig: i32, rtmin: i32, out: &mut super::line::Buf<N>) {
     if let Some(name) = usize::try_from(sig).ok().and_then(|i| SIGNALS.get(i)) {
         out.raw(unfixed(name));
-    } else if (32..34).contains(&sig) {
-        // glibc keeps 32 and 33 for itself (thread cancellation, setxid).
+    } else if (32..rtmin).contains(&sig) {
+        // Reserved by the libc: no name of its own.
         out.s("SIG");
         out.int(sig as i64);
-    } else if sig == 34 {
+    } else if sig == rtmin {
         out.s("SIGRTMIN");
     } else if sig == 64 {
         out.s("SIGRTMAX");
-    } else if (35..64).contains(&sig) {
+    } else if (rtmin + 1..64).contains(&sig) {
         out.s("SIGRTMIN+");
-        out.int((sig - 34) as i64);
+        out.int((sig - rtmin) as i64);
     } else {
         out.s("SIG");
         out.int(sig as i64);
@@ -83,10 +99,10 @@ pub fn parse_signal(s: &[u8]) -> Option<i32> {
         Some(d.iter().fold(0i32, |v, &b| v * 10 + (b - b'0') as i32))
     };
     match s {
-        b"RTMIN" => Some(34),
+        b"RTMIN" => Some(rtmin()),
         b"RTMAX" => Some(64),
         _ => match s.strip_prefix(b"RTMIN+") {
-            Some(n) => num(n).map(|n| 34 + n).filter(|&v| v <= 64),
+            Some(n) => num(n).map(|n| rtmin() + n).filter(|&v| v <= 64),
             None => num(s).filter(|&v| (1..=64).contains(&v)),
         },
     }
@@ -134,6 +150,12 @@ mod tests {
         assert_eq!(parse_signal(b"SIGRTMIN+2"), Some(36));
         assert_eq!(parse_signal(b"SIGNOPE"), None);
         assert_eq!(parse_signal(b"0"), None);
+        // musl's SIGRTMIN is 35: the same signal numbers carry musl's names there.
+        for (n, want) in [(34, "SIG34"), (35, "SIGRTMIN"), (37, "SIGRTMIN+2"), (64, "SIGRTMAX")] {
+            let mut b = Buf::<32>::new();
+            signal_rt(n, 35, &mut b);
+            assert_eq!(b.as_bytes(), want.as_bytes());
+        }
         let mut b = Buf::<32>::new();
         errno(libc::EALREADY, &mut b);
         assert_eq!(b.as_bytes(), b"EALREADY");
