@@ -19,6 +19,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef __x86_64__
+#error "seccomp_deny: the filter checks AUDIT_ARCH_X86_64 and x86_64 system call numbers"
+#endif
+
 #ifndef __NR_pidfd_send_signal
 #define __NR_pidfd_send_signal 424
 #endif
