@@ -557,8 +557,9 @@ for name, nr, a, b in (('pidfd_open', 434, os.getpid(), 0), ('close_range', 436,
 }
 
 /// Under the filter the fallbacks are taken silently (nothing on stderr) and named
-/// once each in the JSON log as `degraded` events: here process_vm_readv, refused
-/// while select_fd_overflow still names the fd (the scenario above checks that).
+/// once each in the JSON log as `degraded` events: process_vm_readv, refused while
+/// select_fd_overflow still names the fd (the scenario above checks that), and
+/// close_range in fix mode (the fix itself is checked above too).
 #[test]
 fn seccomp_degraded_paths_are_logged_once_not_printed() {
     for (flavour, errno) in [("enosys", "ENOSYS"), ("eperm", "EPERM")] {
@@ -572,6 +573,22 @@ fn seccomp_degraded_paths_are_logged_once_not_printed() {
             assert_eq!(deg[0]["path"], "process_vm_readv", "{}", deg[0]);
             assert_eq!(deg[0]["errno"], errno, "{}", deg[0]);
             assert_eq!(run.stderr, "", "{}", run.context());
+            // Fix mode marks the pool CLOEXEC one fd at a time where close_range is
+            // refused, and says so once (from the fork child that execs).
+            let run = udp_pool(Mode::Fix);
+            let evs = run.events();
+            let deg = named(&evs, "degraded");
+            assert_eq!(deg.len(), 1, "{}", run.context());
+            assert_eq!((deg[0]["path"].as_str(), deg[0]["errno"].as_str()), (Some("close_range"), Some(errno)), "{}", deg[0]);
+            assert_eq!(deg[0]["ppid"], run.pid, "{}", deg[0]);
+            // Without a JSON log the fallbacks (here close_range, process_vm_readv)
+            // still leave the host's stderr alone: only the findings' own lines.
+            for mode in [Mode::Log, Mode::Fix] {
+                let run = run_mode(mode, &common::c_prog("udp_pool"), &[], &[("EXECGUARD_LOG", "")], T);
+                assert!(run.status.success(), "{}", run.context());
+                assert!(!run.stderr.is_empty() && !run.stderr.contains("degraded"), "{}", run.context_short());
+                assert!(run.stderr.lines().all(|l| l.starts_with("execguard[")), "{}", run.context_short());
+            }
         });
     }
 }
