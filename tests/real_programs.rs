@@ -147,7 +147,7 @@ fn cpython_test_subprocess() {
 }
 
 // ---------------------------------------------------------------------------
-// nginx and uWSGI again under c-tests/seccomp_deny.c (the newer system calls
+// nginx, uWSGI and the socket-pool monitor again under c-tests/seccomp_deny.c (the newer system calls
 // refused with ENOSYS as on an old kernel, with EPERM as in a strict container):
 // every check of the scenario must hold there too.
 
@@ -157,6 +157,8 @@ mod seccomp {
             $( #[test] fn $name() { crate::common::under_seccomp($flavour, super::$t) } )*
         };
     }
-    under!("enosys": nginx_enosys = nginx_lua_os_execute_curl, uwsgi_enosys = uwsgi_threads_subprocess_sigalrm);
-    under!("eperm": nginx_eperm = nginx_lua_os_execute_curl, uwsgi_eperm = uwsgi_threads_subprocess_sigalrm);
+    under!("enosys": nginx_enosys = nginx_lua_os_execute_curl, uwsgi_enosys = uwsgi_threads_subprocess_sigalrm,
+        pool_enosys = socket_pool_python_select_probe);
+    under!("eperm": nginx_eperm = nginx_lua_os_execute_curl, uwsgi_eperm = uwsgi_threads_subprocess_sigalrm,
+        pool_eperm = socket_pool_python_select_probe);
 }
