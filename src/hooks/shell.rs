@@ -6,8 +6,9 @@
 //! counted across threads, like glibc), `sh -c CMD` with the caller's mask and
 //! SIGINT/SIGQUIT reset in the child, 127 as exit status when the shell cannot start,
 //! waitpid retried on EINTR — and waits on a pidfd (or, where pidfd_open is refused,
-//! polls) so that it can log `system_blocking` every interval while the child runs. Not in the small room:
-//! these are not async-signal-safe functions in libc either; still nothing allocates.
+//! polls) so that it can log `system_blocking` every interval while the child runs.
+//! Not in the small room: these are not async-signal-safe functions in libc either;
+//! still nothing allocates.
 
 use super::exec::environ;
 use super::spawn::attr_with;
