@@ -39,7 +39,6 @@ pub fn start_args(argv: *const *const c_char, envp: *const *const c_char) -> Sta
 }
 
 /// Async-signal-safe: the host's libc is glibc (assumed until the constructor ran).
-#[allow(dead_code)]
 pub fn is_glibc() -> bool {
     !NOT_GLIBC.load(Ordering::Relaxed)
 }

@@ -504,6 +504,35 @@ fn realtime_signals_named_as_the_libc_names_them() {
     assert_eq!(strs(&ms[0]["signals"]), ["SIGRTMIN", "SIGRTMIN+2"], "{}", ms[0]);
 }
 
+/// A shell is recognised by the name it runs as (argv[0]; `-sh` for a login shell):
+/// it hands its fds to its commands on purpose, so its exec is not reported. On musl
+/// the constructor gets no argv: the name comes from program_invocation_name.
+#[test]
+fn a_program_run_as_sh_is_treated_as_a_shell() {
+    use std::os::unix::process::CommandExt;
+    let (prog, probe) = (common::c_prog("listen_leak"), common::c_prog("probe"));
+    for (name, leaks) in [("listen_leak", 1), ("sh", 0), ("-sh", 0)] {
+        let log = common::tmpdir("arg0").join("log.jsonl");
+        let out = std::process::Command::new(&prog)
+            .arg0(name)
+            .arg(&probe)
+            .env("LD_PRELOAD", common::shim())
+            .env("EXECGUARD_LOG", &log)
+            .env_remove("EXECGUARD_MODE")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        let evs = common::events(&log);
+        assert_eq!(named(&evs, "exec_fd_leak").len(), leaks, "run as {name}: {evs:?}");
+    }
+}
+
+#[test]
+fn musl_a_program_run_as_sh_is_treated_as_a_shell() {
+    common::on_musl(a_program_run_as_sh_is_treated_as_a_shell)
+}
+
 // ---------------------------------------------------------------------------
 // Every scenario above again, in two other environments: programs linked against
 // musl (Alpine's libc) with the same glibc-built shim preloaded, and programs under
