@@ -38,7 +38,7 @@ pub fn c_prog(name: &str) -> PathBuf {
     if MUSL.with(|m| m.get()) {
         return c_prog_musl(name);
     }
-    c_prog_with(name, &std::env::var("CC").unwrap_or_else(|_| "cc".into()), &[], "")
+    c_prog_with(name, &std::env::var("CC").unwrap_or_else(|_| "cc".into()), &[], "", None)
 }
 
 /// `c-tests/<name>.c` linked against musl (Debian's musl-gcc: dynamic, interpreter
@@ -46,17 +46,19 @@ pub fn c_prog(name: &str) -> PathBuf {
 /// the few GNU extensions the tests print with.
 pub fn c_prog_musl(name: &str) -> PathBuf {
     let compat = root().join("c-tests").join("musl_compat.h");
-    c_prog_with(name, "musl-gcc", &["-include", compat.to_str().unwrap()], "musl")
+    c_prog_with(name, "musl-gcc", &["-include", compat.to_str().unwrap()], "musl", Some(&compat))
 }
 
-fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str) -> PathBuf {
+/// Build `c-tests/<name>.c` with `cc` into `target/c-tests/<sub>/<name>`, again
+/// whenever the source or `header` (a force-included file) is newer than the program.
+fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&Path>) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = root().join("c-tests").join(format!("{name}.c"));
     let outdir = root().join("target").join("c-tests").join(sub);
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join(name);
-    if !fresh(&out, &src) {
+    if !fresh(&out, &src) || header.is_some_and(|h| !fresh(&out, h)) {
         let st = Command::new(cc)
             .args(["-O1", "-g", "-Wall", "-pthread"])
             .args(extra)
@@ -75,9 +77,6 @@ thread_local! {
     static SECCOMP: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
 }
 
-/// The errno flavours of c-tests/seccomp_deny.c: an old kernel, a strict container.
-pub const SECCOMP_FLAVOURS: [&str; 2] = ["enosys", "eperm"];
-
 /// Run a test body with every program this thread starts through `command`
 /// (`run_mode` included) under c-tests/seccomp_deny.c's filter in `flavour`: the
 /// newer system calls refused, for the program and every child it starts.
@@ -85,6 +84,14 @@ pub fn under_seccomp(flavour: &'static str, test: impl FnOnce()) {
     SECCOMP.with(|s| s.set(Some(flavour)));
     test();
     SECCOMP.with(|s| s.set(None));
+}
+
+/// Run a test body with every `c_prog` of this thread (each test has its own)
+/// built against musl: the same scenario, the other libc.
+pub fn on_musl(test: impl FnOnce()) {
+    MUSL.with(|m| m.set(true));
+    test();
+    MUSL.with(|m| m.set(false));
 }
 
 /// This thread's test runs its C programs built against musl (`on_musl`).
@@ -128,14 +135,6 @@ pub fn command(prog: &Path) -> Command {
             c
         }
     }
-}
-
-/// Run a test body with every `c_prog` of this thread (each test has its own)
-/// built against musl: the same scenario, the other libc.
-pub fn on_musl(test: impl FnOnce()) {
-    MUSL.with(|m| m.set(true));
-    test();
-    MUSL.with(|m| m.set(false));
 }
 
 fn fresh(out: &Path, src: &Path) -> bool {
