@@ -255,8 +255,12 @@ pub struct FdFacts {
     /// Close-on-exec, or not readable (then nothing is inherited either).
     pub cloexec: bool,
     /// Named by a keep rule for the new program: `EXECGUARD_KEEP_FDS`, its
-    /// `LISTEN_FDS`/jobserver/`NGINX` fds, the exec's own fd (see `exec_keep`).
+    /// `LISTEN_FDS`/`NGINX` fds, the exec's own fd (see `exec_keep`).
     pub kept: bool,
+    /// Named as a jobserver fd by the new program's `MAKEFLAGS`.
+    pub jobserver: bool,
+    /// A pipe or FIFO (asked only for a `jobserver` fd).
+    pub fifo: bool,
     /// Set up for the child on purpose: a dup2/dup3 target or CLOEXEC cleared by the
     /// exec'ing process between fork and exec, an fd a fork child created, survivors
     /// of a bulk close, or made inheritable by this process or its parent.
@@ -289,7 +293,7 @@ pub enum FdFate {
 pub fn fd_fate(f: &FdFacts) -> FdFate {
     if f.cloexec {
         FdFate::Closed
-    } else if f.kept || f.set_up {
+    } else if f.kept || f.set_up || (f.jobserver && f.fifo) {
         FdFate::Kept
     } else if f.since_start && !f.handed {
         FdFate::PassedThrough
@@ -329,18 +333,30 @@ pub struct ExecKeepFacts<'a> {
     pub exec_fd: i32,
 }
 
+/// The fds kept at an exec by the rules.
+pub struct ExecKeep {
+    /// Kept whatever they are (see `FdFacts::kept`).
+    pub rules: FdRanges,
+    /// Kept when they are pipes (see `FdFacts::jobserver`): make 4.3 leaves
+    /// `--jobserver-auth=3,4` in `MAKEFLAGS` for every recipe but closes the pipe at
+    /// exec for recipes not marked `+`, so fd 3 of such a command is often something
+    /// else entirely — a listener it opened, say.
+    pub jobserver: FdRanges,
+}
+
 /// The fds kept at an exec by the rules (see `FdFacts::kept`).
-pub fn exec_keep(f: &ExecKeepFacts) -> FdRanges {
-    let mut keep = *f.keep;
-    parse_makeflags(f.makeflags, &mut keep);
-    parse_nginx(f.nginx, &mut keep);
+pub fn exec_keep(f: &ExecKeepFacts) -> ExecKeep {
+    let mut rules = *f.keep;
+    let mut jobserver = FdRanges::new();
+    parse_makeflags(f.makeflags, &mut jobserver);
+    parse_nginx(f.nginx, &mut rules);
     if let Some(pid) = f.new_pid {
-        parse_listen(f.listen_fds, f.listen_pid, pid, &mut keep);
+        parse_listen(f.listen_fds, f.listen_pid, pid, &mut rules);
     }
     if f.exec_fd >= 0 {
-        keep.add(f.exec_fd, f.exec_fd);
+        rules.add(f.exec_fd, f.exec_fd);
     }
-    keep
+    ExecKeep { rules, jobserver }
 }
 
 /// What the start side does with one inherited fd when the parent was not audited.
@@ -465,13 +481,18 @@ mod tests {
             exec_fd: 30,
         };
         let k = exec_keep(&facts);
-        for fd in [3, 5, 6, 8, 20, 21, 30] {
-            assert!(k.contains(fd), "{fd}");
+        for fd in [3, 8, 20, 21, 30] {
+            assert!(k.rules.contains(fd), "{fd}");
         }
-        assert!(!k.contains(4) && !k.contains(7));
+        assert!(!k.rules.contains(4) && !k.rules.contains(7) && !k.rules.contains(5));
+        assert!(k.jobserver.contains(5) && k.jobserver.contains(6) && !k.jobserver.contains(3));
         // Parent side: LISTEN_PID cannot name the child.
         let k = exec_keep(&ExecKeepFacts { new_pid: None, exec_fd: -1, ..facts });
-        assert!(!k.contains(3) && !k.contains(30) && k.contains(5));
+        assert!(!k.rules.contains(3) && !k.rules.contains(30));
+        // A jobserver fd is kept only while it is the jobserver's pipe.
+        let open = FdFacts::default();
+        assert_eq!(fd_fate(&FdFacts { jobserver: true, fifo: true, ..open }), FdFate::Kept);
+        assert_eq!(fd_fate(&FdFacts { jobserver: true, ..open }), FdFate::Leaked);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use super::envp::{self, Argv};
 use super::line::cstr;
 use super::{deliberate, fds, maps, startfds, sys, tls};
 use crate::config::{self, Mode};
-use crate::policy::{self, FdFacts, FdFate, FdRanges};
+use crate::policy::{self, ExecKeep, FdFacts, FdFate};
 
 /// How many fds get a detail (address, path) in one event.
 const DETAIL_MAX: u32 = 64;
@@ -186,26 +186,28 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     Outcome { found }
 }
 
-fn keep_set(sp: &Spawn, cfg: &config::Config) -> FdRanges {
+fn keep_set(sp: &Spawn, cfg: &config::Config) -> ExecKeep {
     let new_pid = if sp.parent_side { None } else { Some(sys::getpid()) };
     policy::exec_keep(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd))
 }
 
 /// Async-signal-safe: the facts about `fd` at this exec. `pid`/`ppid` are this
 /// process's; a parent-side audit (posix_spawn) trusts only its own acts.
-fn facts(fd: i32, keep: &FdRanges, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFacts {
+fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFacts {
     let cloexec = matches!(fds::cloexec(fd), Ok(true) | Err(_));
     if !policy::needs_more_facts(cloexec) {
         return FdFacts { cloexec, ..FdFacts::default() };
     }
     let set_up = (!parent_side && (tls::is_setup(fd, pid) || tls::swept(pid)))
         || deliberate::trusted(fd, pid, if parent_side { pid } else { ppid });
-    // Only an fd recorded at start costs the fstat.
+    // Only an fd recorded at start costs the fstat; only a jobserver-named one the other.
     let since_start = startfds::any() && startfds::since(fd, pid, ppid).start;
-    FdFacts { cloexec, kept: keep.contains(fd), set_up, since_start, handed: cfg.handed.contains(fd) }
+    let jobserver = keep.jobserver.contains(fd);
+    let fifo = jobserver && sys::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO);
+    FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd) }
 }
 
-fn fate(fd: i32, keep: &FdRanges, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFate {
+fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFate {
     policy::fd_fate(&facts(fd, keep, cfg, pid, ppid, parent_side))
 }
 
