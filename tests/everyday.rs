@@ -439,3 +439,78 @@ fn socket_activated_server_system_log() {
 fn socket_activated_server_system_fix() {
     activated("fix", 22004);
 }
+
+fn probe_fds(stdout: &str) -> Vec<i64> {
+    let line = stdout.lines().find_map(|l| l.find("{\"fds\"").map(|i| &l[i..])).unwrap_or_else(|| panic!("no probe line:\n{stdout}"));
+    let v: Value = serde_json::from_str(line).unwrap();
+    fd_numbers(&v)
+}
+
+/// Every spawn path, in fork and vfork children too: the strays the program inherited
+/// pass through untouched (not reported, not fixed); the listener it made is its leak.
+#[test]
+fn every_spawn_path_passes_strays_through() {
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let prog = common::c_prog("spawn_paths");
+    for how in ["system", "popen", "posix_spawn", "posix_spawnp", "vfork", "fork"] {
+        for mode in ["log", "fix"] {
+            let d = dir(&format!("paths-{how}-{mode}"));
+            let log = d.join("log.jsonl");
+            let run = launch(
+                &d,
+                &[prog.to_str().unwrap(), how, probe.to_str().unwrap()],
+                &[
+                    ("STRAY_PRELOAD", shim.to_str().unwrap()),
+                    ("EXECGUARD_LOG", log.to_str().unwrap()),
+                    ("EXECGUARD_MODE", mode),
+                    ("SPAWN_PATHS_KEEP_INHERITED", "1"),
+                ],
+            );
+            let ctx = format!("[{how} {mode}]\n{}\n{}", run.stdout, show(&common::events(&log)));
+            assert_eq!(run.code, 0, "{ctx}");
+            let held = probe_fds(&run.stdout);
+            let want: Vec<i64> = if mode == "fix" { STRAYS.to_vec() } else { [&[3][..], &STRAYS[..]].concat() };
+            assert_eq!(held, want, "the child holds the strays (and the listener unless fixed): {ctx}");
+            let warns = warnings(&log);
+            let leaks: Vec<&Value> = warns.iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+            assert_eq!(leaks.len(), 1, "{ctx}");
+            assert_eq!(fd_numbers(leaks[0]), [3], "only the listener it made: {ctx}");
+            assert_eq!(leaks[0]["action"], if mode == "fix" { "fixed" } else { "logged" }, "{ctx}");
+            let starts: Vec<&Value> = warns.iter().filter(|e| e["event"] == "startup_fds").collect();
+            assert_eq!(starts.len(), 1, "{ctx}");
+            assert_eq!((starts[0]["pid"].as_u64(), fd_numbers(starts[0])), (Some(run.pid as u64), STRAYS.to_vec()), "{ctx}");
+            for e in &warns {
+                assert!(["exec_fd_leak", "startup_fds", "system_blocking"].contains(&e["event"].as_str().unwrap()), "{e}\n{ctx}");
+            }
+        }
+    }
+}
+
+/// dup2 onto an inherited number makes it the program's own: reported, even when the
+/// new open file is the same inode (/dev/null onto /dev/null).
+#[test]
+fn dup2_onto_an_inherited_fd_is_a_creation() {
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let prog = common::c_prog("replace_fd");
+    for how in ["same", "other"] {
+        for mode in ["log", "fix"] {
+            let d = dir(&format!("replace-{how}-{mode}"));
+            let log = d.join("log.jsonl");
+            let run = launch(
+                &d,
+                &[prog.to_str().unwrap(), how, probe.to_str().unwrap()],
+                &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
+            );
+            let ctx = format!("[{how} {mode}]\n{}\n{}", run.stdout, show(&common::events(&log)));
+            assert!(run.code == 0 && run.stdout.contains("status=0"), "{ctx}");
+            let leaks: Vec<Value> = warnings(&log).into_iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+            assert_eq!(leaks.len(), 1, "{ctx}");
+            assert_eq!(fd_numbers(&leaks[0]), [10], "{ctx}");
+            let held = probe_fds(&run.stdout);
+            let want: Vec<i64> = if mode == "fix" { vec![251, 500] } else { STRAYS.to_vec() };
+            assert_eq!(held, want, "{ctx}");
+        }
+    }
+}
