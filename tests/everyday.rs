@@ -122,8 +122,26 @@ fn everyday(name: &str, dir: &Path, script: &str) {
     assert_eq!(fd_numbers(ev), STRAYS, "{ev}");
 }
 
-fn dir(name: &str) -> PathBuf {
-    common::tmpdir(&format!("everyday-{name}"))
+/// A scratch directory, removed when the test passes (kept to look at when it fails).
+struct Dir(PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn dir(name: &str) -> Dir {
+    Dir(common::tmpdir(&format!("everyday-{name}")))
 }
 
 fn write(dir: &Path, files: &[(&str, &str)]) {
@@ -409,7 +427,7 @@ fn activated(mode: &str, port: u16) {
         server.display()
     );
     let mut cmd = Command::new(python());
-    cmd.args(["-c", &activate]).current_dir(&d);
+    cmd.args(["-c", &activate]).current_dir(&*d);
     for v in ["LD_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG"] {
         cmd.env_remove(v);
     }
