@@ -532,3 +532,30 @@ fn dup2_onto_an_inherited_fd_is_a_creation() {
         }
     }
 }
+
+/// Fix mode under `execguard run` still closes a listener the caller left open (the
+/// start-side fix rules apply where strays come in), and names it as the caller's:
+/// the command's own record stays clean for `--fail-on warn`.
+#[test]
+fn callers_listener_closed_in_fix_mode_is_not_the_commands_warning() {
+    let d = dir("caller-listener");
+    let log = d.join("run.jsonl");
+    let shim = common::shim();
+    let eg = env!("CARGO_BIN_EXE_execguard");
+    let probe = common::c_prog("probe");
+    let run = launch(
+        &d,
+        &[eg, "run", "--mode", "fix", "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", "sh", "-c", &format!("{} && true", probe.display())],
+        &[("EXECGUARD_LIB", shim.to_str().unwrap()), ("STRAY_LISTENER", "22005")],
+    );
+    let all = common::events(&log);
+    let ctx = format!("{}\n{}\n{}", run.stdout, run.stderr, show(&all));
+    assert_eq!(run.code, 0, "{ctx}");
+    assert_eq!(probe_fds(&run.stdout), [10, 251], "the listener was closed before the command ran: {ctx}");
+    let warns = warnings(&log);
+    assert_eq!(warns.len(), 1, "{ctx}");
+    assert_eq!((&warns[0]["event"], &warns[0]["action"], &warns[0]["from"]), (&"startup_fds".into(), &"fixed".into(), &"outside".into()), "{ctx}");
+    assert_eq!(fd_numbers(&warns[0]), [500], "{ctx}");
+    assert!(run.stderr.contains("execguard: SUMMARY: no warnings"), "{ctx}");
+    assert!(run.stderr.contains("fd 500 socket from its caller"), "{ctx}");
+}

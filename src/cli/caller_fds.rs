@@ -3,6 +3,7 @@
 //! `EXECGUARD_OUTSIDE` so that no process of the command reports them, and named
 //! once in the summary as the caller's.
 
+use super::events::{Event, FROM_OUTSIDE, STARTUP_FDS};
 use std::os::unix::ffi::OsStrExt;
 
 pub struct CallerFd {
@@ -48,6 +49,17 @@ fn describe(fd: i32) -> String {
     }
 }
 
+/// A start-side event about the caller's fds only: fix mode closed a listener (or a
+/// pool) of the caller's in the command's first process. Not the command's doing, so
+/// not one of its warnings.
+pub fn is_callers(e: &Event, caller: &[CallerFd]) -> bool {
+    e.event == STARTUP_FDS
+        && e.from.as_deref() == Some(FROM_OUTSIDE)
+        && !e.fds.is_empty()
+        && e.fds.len() as u64 == e.fds_total
+        && e.fds.iter().all(|f| caller.iter().any(|c| i64::from(c.fd) == f.fd))
+}
+
 /// `10,251,500` for `EXECGUARD_OUTSIDE`.
 pub fn env_value(fds: &[CallerFd]) -> String {
     fds.iter().map(|c| c.fd.to_string()).collect::<Vec<_>>().join(",")
@@ -79,6 +91,19 @@ mod tests {
             "started with fd 10 /dev/null, fd 251 pipe from its caller: not this command's"
         );
         assert!(summary_line(&[]).is_none());
+    }
+
+    #[test]
+    fn a_fix_of_the_callers_fds_is_not_the_commands_warning() {
+        let caller = vec![CallerFd { fd: 10, what: "/dev/null".into() }, CallerFd { fd: 500, what: "socket".into() }];
+        let evs = super::super::events::parse_for_tests(concat!(
+            r#"{"event":"startup_fds","severity":"warn","action":"fixed","pid":5,"from":"outside","fds":[{"fd":500,"kind":"tcp_listen"}],"fds_total":1}"#, "\n",
+            r#"{"event":"startup_fds","severity":"warn","action":"fixed","pid":5,"from":"outside","fds":[{"fd":7,"kind":"tcp_listen"}],"fds_total":1}"#, "\n",
+            r#"{"event":"startup_fds","severity":"warn","action":"fixed","pid":5,"fds":[{"fd":500,"kind":"tcp_listen"}],"fds_total":1}"#, "\n",
+            r#"{"event":"exec_fd_leak","severity":"warn","pid":5,"from":"outside","fds":[{"fd":500,"kind":"tcp_listen"}],"fds_total":1}"#, "\n",
+        ));
+        let callers: Vec<bool> = evs.iter().map(|e| is_callers(e, &caller)).collect();
+        assert_eq!(callers, [true, false, false, false]);
     }
 
     #[test]

@@ -232,7 +232,7 @@ pub fn run(a: RunArgs) -> i32 {
         _ => EXIT_TOOL_ERROR,
     };
 
-    let summary = match summarize(&log) {
+    let summary = match summarize(&log, &caller) {
         Ok(s) => s,
         Err(e) => {
             style::error_line(&format!("cannot read the log {}: {e}", log.path.display()));
@@ -270,11 +270,13 @@ pub struct Summary {
     pub skipped: super::events::Skipped,
 }
 
-fn summarize(log: &LogFile) -> std::io::Result<Summary> {
+fn summarize(log: &LogFile, caller: &[caller_fds::CallerFd]) -> std::io::Result<Summary> {
     let mut f = File::open(&log.path)?;
     f.seek(SeekFrom::Start(log.start))?;
     let mut l = Log::default();
     l.read_from(f)?;
+    // The caller's fds are named in a line of their own, never as the command's warnings.
+    l.events.retain(|e| !caller_fds::is_callers(e, caller));
     Ok(summary_of(&l))
 }
 
