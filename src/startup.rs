@@ -81,6 +81,9 @@ fn kept(cfg: &Config, fd: i32) -> bool {
 #[inline(never)]
 fn record_fds(cfg: &Config) {
     for fd in fds::FdIter::new(3) {
+        if startfds::full() {
+            break;
+        }
         if startfds::record(fd) && cfg.outside.contains(fd) {
             startfds::set_outside(fd);
         }
