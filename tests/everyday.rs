@@ -559,3 +559,27 @@ fn callers_listener_closed_in_fix_mode_is_not_the_commands_warning() {
     assert!(run.stderr.contains("execguard: SUMMARY: no warnings"), "{ctx}");
     assert!(run.stderr.contains("fd 500 socket from its caller"), "{ctx}");
 }
+
+/// A parent the shim is not in, in the middle of the tree (a supervisor, a program
+/// started with LD_PRELOAD removed): the strays it passes on were named at the top,
+/// and the names travel with them (EXECGUARD_OUTSIDE), so the next process under the
+/// shim does not report them again.
+#[test]
+fn unpreloaded_parent_in_the_middle_does_not_repeat_the_strays() {
+    let d = dir("middle");
+    let log = d.join("bare.jsonl");
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let script = format!("env -u LD_PRELOAD bash -c 'LD_PRELOAD={} {}; true'", shim.display(), probe.display());
+    let run = launch(
+        &d,
+        &["sh", "-c", &script],
+        &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", "log")],
+    );
+    let warns = warnings(&log);
+    let ctx = format!("{}\n{}", run.stdout, show(&warns));
+    assert_eq!(run.code, 0, "{ctx}");
+    assert_eq!(probe_fds(&run.stdout), STRAYS, "the probe holds the strays: {ctx}");
+    assert_eq!(warns.len(), 1, "one startup_fds, at the top: {ctx}");
+    assert_eq!((warns[0]["event"].as_str(), warns[0]["pid"].as_u64()), (Some("startup_fds"), Some(run.pid as u64)), "{ctx}");
+}
