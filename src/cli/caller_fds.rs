@@ -60,9 +60,18 @@ pub fn is_callers(e: &Event, caller: &[CallerFd]) -> bool {
         && e.fds.iter().all(|f| caller.iter().any(|c| i64::from(c.fd) == f.fd))
 }
 
-/// `10,251,500` for `EXECGUARD_OUTSIDE`.
+/// `10,251-253,500` for `EXECGUARD_OUTSIDE` (runs folded: a caller holding a pool of
+/// 19 000 fds must not make the variable longer than one exec argument may be).
 pub fn env_value(fds: &[CallerFd]) -> String {
-    fds.iter().map(|c| c.fd.to_string()).collect::<Vec<_>>().join(",")
+    let mut runs: Vec<(i32, i32)> = Vec::new();
+    for c in fds {
+        match runs.last_mut() {
+            Some((_, hi)) if *hi + 1 == c.fd => *hi = c.fd,
+            _ => runs.push((c.fd, c.fd)),
+        }
+    }
+    let item = |&(lo, hi): &(i32, i32)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
+    runs.iter().map(item).collect::<Vec<_>>().join(",")
 }
 
 /// `started with fd 10 /dev/null, fd 251 pipe from its caller: not this command's`
@@ -86,6 +95,8 @@ mod tests {
     fn wording() {
         let fds = vec![CallerFd { fd: 10, what: "/dev/null".into() }, CallerFd { fd: 251, what: "pipe".into() }];
         assert_eq!(env_value(&fds), "10,251");
+        let run: Vec<CallerFd> = [3, 4, 5, 9].iter().map(|&fd| CallerFd { fd, what: String::new() }).collect();
+        assert_eq!(env_value(&run), "3-5,9");
         assert_eq!(
             summary_line(&fds).unwrap(),
             "started with fd 10 /dev/null, fd 251 pipe from its caller: not this command's"
