@@ -1,8 +1,9 @@
 //! Issue 13: everyday, well-behaved programs under the shim, started the way real
 //! users start them — from a parent that holds stray fds (a file at fd 10, a pipe at
-//! fd 251, a socket at fd 500; `c-tests/stray_launch.c`). Each workload runs three
+//! fd 251, a socket at fd 500; `c-tests/stray_launch.c`). Each workload runs four
 //! ways: without the shim (the reference exit status), under `execguard run
-//! --fail-on warn` (same status, 0 warnings, the strays named once as the caller's)
+//! --fail-on warn` in log and fix mode (same status, 0 warnings, the strays named
+//! once as the caller's)
 //! and under a bare LD_PRELOAD (exactly one `startup_fds` "from":"outside", at the
 //! top). Then one real leak planted in the middle of a make tree, and a
 //! socket-activated server: each reported exactly once, where it was made.
@@ -92,18 +93,21 @@ fn everyday(name: &str, dir: &Path, script: &str) {
     let base = launch(dir, &["sh", "-c", script], &[]);
     assert_eq!(base.code, 0, "[{name}] fails even without the shim:\n{}\n{}", base.stdout, base.stderr);
 
-    // Under execguard run: as without it, nothing to warn about, the strays named once.
-    let log = dir.join("run.jsonl");
-    let eg = env!("CARGO_BIN_EXE_execguard");
-    let run = launch(
-        dir,
-        &[eg, "run", "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", "sh", "-c", script],
-        &[("EXECGUARD_LIB", shim)],
-    );
-    let warns = warnings(&log);
-    assert!(warns.is_empty(), "[{name}] execguard run: {} warnings:\n{}", warns.len(), show(&warns));
-    assert_eq!(run.code, base.code, "[{name}] execguard run changed the exit status:\n{}", run.stderr);
-    assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "[{name}] the caller's fds, once:\n{}", run.stderr);
+    // Under execguard run: as without it, nothing to warn about, the strays named once;
+    // fix mode too (it must leave passed-through fds alone).
+    for mode in ["log", "fix"] {
+        let log = dir.join(format!("run-{mode}.jsonl"));
+        let eg = env!("CARGO_BIN_EXE_execguard");
+        let run = launch(
+            dir,
+            &[eg, "run", "--mode", mode, "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", "sh", "-c", script],
+            &[("EXECGUARD_LIB", shim)],
+        );
+        let warns = warnings(&log);
+        assert!(warns.is_empty(), "[{name} {mode}] execguard run: {} warnings:\n{}", warns.len(), show(&warns));
+        assert_eq!(run.code, base.code, "[{name} {mode}] execguard run changed the exit status:\n{}", run.stderr);
+        assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "[{name} {mode}] the caller's fds, once:\n{}", run.stderr);
+    }
 
     // Under a bare LD_PRELOAD: one startup_fds for the strays, at the top, nothing else.
     let log = dir.join("bare.jsonl");
