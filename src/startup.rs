@@ -72,7 +72,12 @@ impl Parent {
 }
 
 fn kept(cfg: &Config, fd: i32) -> bool {
-    cfg.keep.contains(fd) || cfg.inherited_keep.contains(fd)
+    let ours = cfg.keep.contains(fd) || cfg.handed.contains(fd);
+    // The rest of inherited_keep is make's jobserver: an fd only while it is a pipe
+    // (make 4.3 names fds it did not pass, see policy::ExecKeep).
+    let jobserver = !ours && cfg.inherited_keep.contains(fd);
+    let fifo = jobserver && fds::is_fifo(fd);
+    policy::fd_fate(&policy::FdFacts { kept: ours, jobserver, fifo, ..Default::default() }) == policy::FdFate::Kept
 }
 
 /// What the exec audit needs to tell passed-through fds from created ones: the

@@ -587,3 +587,26 @@ fn unpreloaded_parent_in_the_middle_does_not_repeat_the_strays() {
     assert_eq!(warns.len(), 1, "one startup_fds, at the top: {ctx}");
     assert_eq!((warns[0]["event"].as_str(), warns[0]["pid"].as_u64()), (Some("startup_fds"), Some(run.pid as u64)), "{ctx}");
 }
+
+/// make's jobserver fds are kept only while they are pipes: make 4.3 leaves
+/// `--jobserver-auth=R,W` in the environment of recipes it closed the pipe for, and
+/// what sits at those numbers then is something else.
+#[test]
+fn jobserver_names_are_trusted_only_for_pipes() {
+    let d = dir("jobserver");
+    let log = d.join("bare.jsonl");
+    let shim = common::shim();
+    let run = launch(
+        &d,
+        &["sh", "-c", "true"],
+        &[
+            ("STRAY_PRELOAD", shim.to_str().unwrap()),
+            ("EXECGUARD_LOG", log.to_str().unwrap()),
+            ("MAKEFLAGS", " -j2 --jobserver-auth=10,251"),
+        ],
+    );
+    let warns = warnings(&log);
+    assert_eq!(run.code, 0);
+    assert_eq!(warns.len(), 1, "{}", show(&warns));
+    assert_eq!(fd_numbers(&warns[0]), [10, 500], "the pipe at 251 is the jobserver's, /dev/null at 10 is not: {}", show(&warns));
+}

@@ -203,7 +203,7 @@ fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, pid: i32, ppid: i32, pa
     // Only an fd recorded at start costs the fstat; only a jobserver-named one the other.
     let since_start = startfds::any() && startfds::since(fd, pid, ppid).start;
     let jobserver = keep.jobserver.contains(fd);
-    let fifo = jobserver && sys::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO);
+    let fifo = jobserver && fds::is_fifo(fd);
     FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd) }
 }
 
