@@ -161,7 +161,8 @@ fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool,
         let s = unsafe { cstr(e, ENTRY_MAX) };
         if s.starts_with(b"EXECGUARD_AUDITED=")
             || (need_mark && s.starts_with(b"EXECGUARD_OUTSIDE="))
-            || (need_follow && s.starts_with(b"LD_PRELOAD=")) {
+            || (need_follow && s.starts_with(b"LD_PRELOAD="))
+        {
             continue;
         }
         if !push(&mut arr, e) {
