@@ -16,6 +16,8 @@
  *   the caller is blocked in system(). stdout: port=N, reply=..., status=...
  * usage: spawn_paths system_semantics -
  *   POSIX system() details that must survive a shim (see system_semantics()).
+ * SPAWN_PATHS_KEEP_INHERITED set: keep the fds inherited from the caller (else
+ * they are closed first).
  * This file is also built with -static: a parent that no preload can enter. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -147,7 +149,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: spawn_paths HOW PROBE\n");
         return 2;
     }
-    close_range(3, ~0U, 0);
+    /* A clean slate, unless the test means to hand us stray fds (tests/everyday.rs). */
+    if (!getenv("SPAWN_PATHS_KEEP_INHERITED"))
+        close_range(3, ~0U, 0);
     if (!strcmp(argv[1], "system_semantics"))
         return system_semantics();
     if (!strcmp(argv[1], "system_blocking"))

@@ -71,6 +71,12 @@ pub struct Config {
     pub keep: FdRanges,
     /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
     pub inherited_keep: FdRanges,
+    /// Of those, the ones handed to this program for its own use (LISTEN_FDS for
+    /// this pid, NGINX): passing them on is this program's act, not a pass-through.
+    pub handed: FdRanges,
+    /// `EXECGUARD_OUTSIDE`: fds that entered the audited tree higher up (already
+    /// reported there, or the caller's of `execguard run`).
+    pub outside: FdRanges,
     /// NUL-terminated log path; empty = stderr.
     pub log_path: Buf<512>,
 }
@@ -108,6 +114,8 @@ impl Config {
             secure: false,
             keep: FdRanges::new(),
             inherited_keep: FdRanges::new(),
+            handed: FdRanges::new(),
+            outside: FdRanges::new(),
             follow: false,
             block_interval_ms: 2000,
             pool_min: policy::POOL_MIN_DEFAULT,
@@ -278,6 +286,9 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                     None => policy::parse_pid(value) == Some(my_pid),
                 }
             }
+            b"EXECGUARD_OUTSIDE" => {
+                policy::parse_fd_list(value, &mut cfg.outside);
+            }
             b"LISTEN_FDS" => listen_fds = value,
             b"LISTEN_PID" => listen_pid = value,
             b"MAKEFLAGS" => {
@@ -285,11 +296,13 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             }
             b"NGINX" => {
                 policy::parse_nginx(value, &mut cfg.inherited_keep);
+                policy::parse_nginx(value, &mut cfg.handed);
             }
             _ => {}
         }
     }
     policy::parse_listen(listen_fds, listen_pid, my_pid, &mut cfg.inherited_keep);
+    policy::parse_listen(listen_fds, listen_pid, my_pid, &mut cfg.handed);
     if secure {
         // A privileged process never opens a path taken from the environment.
         cfg.log_path.clear();
@@ -297,10 +310,12 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
     w
 }
 
-/// Remember the `EXECGUARD_*` entries (but not `EXECGUARD_AUDITED`) for re-injection.
+/// Remember the `EXECGUARD_*` entries (but not the per-exec marks `EXECGUARD_AUDITED`
+/// and `EXECGUARD_OUTSIDE`) for re-injection.
 pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cold: &mut Cold) {
     for e in entries {
-        if e.starts_with(b"EXECGUARD_") && !e.starts_with(b"EXECGUARD_AUDITED=") && e.len() < 599 {
+        let mark = e.starts_with(b"EXECGUARD_AUDITED=") || e.starts_with(b"EXECGUARD_OUTSIDE=");
+        if e.starts_with(b"EXECGUARD_") && !mark && e.len() < 599 {
             if let Some(slot) = cold.follow_env.get_mut(cold.follow_env_n) {
                 slot.clear();
                 slot.raw(e);
@@ -361,7 +376,7 @@ mod tests {
     /// parse_env sees only the entries starting with ENV_FIRSTS.
     #[test]
     fn every_name_read_starts_with_env_firsts() {
-        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX"]);
+        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "EXECGUARD_OUTSIDE", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX"]);
         for n in names {
             assert!(ENV_FIRSTS.contains(&n.as_bytes()[0]), "{n}");
         }
@@ -374,5 +389,14 @@ mod tests {
             assert!(c.inherited_keep.contains(fd), "{fd}");
         }
         assert!(!c.inherited_keep.contains(5));
+        // The jobserver is for the whole tree; the others are this program's own.
+        assert!(c.handed.contains(3) && c.handed.contains(9) && !c.handed.contains(11));
+    }
+
+    #[test]
+    fn outside_list() {
+        let (c, w) = parse(&[b"EXECGUARD_OUTSIDE=10,251-252"], 1);
+        assert_eq!(w.n, 0);
+        assert!(c.outside.contains(10) && c.outside.contains(252) && !c.outside.contains(11));
     }
 }

@@ -247,6 +247,142 @@ pub fn startup_repairable(kind: Kind, count_of_kind: u32, pool_min: u32) -> bool
     }
 }
 
+/// What the exec audit found out about one open fd ≥ 3 at an exec. Facts after the
+/// first are gathered only for an fd that is not close-on-exec (each costs a
+/// system call or two, and a closed fd has no fate to decide).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct FdFacts {
+    /// Close-on-exec, or not readable (then nothing is inherited either).
+    pub cloexec: bool,
+    /// Named by a keep rule for the new program: `EXECGUARD_KEEP_FDS`, its
+    /// `LISTEN_FDS`/`NGINX` fds, the exec's own fd (see `exec_keep`).
+    pub kept: bool,
+    /// Named as a jobserver fd by the new program's `MAKEFLAGS`.
+    pub jobserver: bool,
+    /// A pipe or FIFO (asked only for a `jobserver` fd).
+    pub fifo: bool,
+    /// Set up for the child on purpose: a dup2/dup3 target or CLOEXEC cleared by the
+    /// exec'ing process between fork and exec, an fd a fork child created, survivors
+    /// of a bulk close, or made inheritable by this process or its parent.
+    pub set_up: bool,
+    /// Held since this process started: same number, same open file (st_dev/st_ino),
+    /// not replaced by a dup2 since.
+    pub since_start: bool,
+    /// Handed to this program for its own use (`LISTEN_FDS` naming its pid, `NGINX`).
+    pub handed: bool,
+}
+
+/// What happens to an fd at an exec.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FdFate {
+    /// The exec closes it.
+    Closed,
+    /// Inherited on purpose (a keep rule, or set up for the child).
+    Kept,
+    /// Inherited by this program and handed on unchanged: not its leak. Reported
+    /// once where it entered the audited tree (`startup_fds`, `"from":"outside"`)
+    /// or at the exec of the program that created it.
+    PassedThrough,
+    /// This program's leak: reported, and fixed in fix mode.
+    Leaked,
+}
+
+/// Blame the creator: an fd is this program's leak only if it made the fd (or
+/// replaced it, or was handed it for its own use) and nothing says it is meant for
+/// the child.
+pub fn fd_fate(f: &FdFacts) -> FdFate {
+    if f.cloexec {
+        FdFate::Closed
+    } else if f.kept || f.set_up || (f.jobserver && f.fifo) {
+        FdFate::Kept
+    } else if f.since_start && !f.handed {
+        FdFate::PassedThrough
+    } else {
+        FdFate::Leaked
+    }
+}
+
+/// Which of an exec's facts the audit must gather: the ones `fd_fate` reads past
+/// `cloexec` only matter when the fd is inherited at all.
+pub fn needs_more_facts(cloexec: bool) -> bool {
+    !cloexec
+}
+
+/// Was the exec "found" to hand something over (a leak reported, an fd kept or passed
+/// through)? Then the new program's start side stays quiet about what it inherited,
+/// and the child's environment carries the marks (`EXECGUARD_AUDITED`, and
+/// `EXECGUARD_OUTSIDE` for outside fds passed on).
+pub fn marks_child(fate: FdFate) -> bool {
+    fate != FdFate::Closed
+}
+
+/// The keep-rule facts of one exec, gathered from configuration and environments.
+pub struct ExecKeepFacts<'a> {
+    /// `EXECGUARD_KEEP_FDS` of this process.
+    pub keep: &'a FdRanges,
+    /// The new program's environment: `MAKEFLAGS`, `NGINX`, `LISTEN_FDS`, `LISTEN_PID`.
+    pub makeflags: &'a [u8],
+    pub nginx: &'a [u8],
+    pub listen_fds: &'a [u8],
+    pub listen_pid: &'a [u8],
+    /// The new program's pid, when known (an exec in this process); a parent-side
+    /// audit (posix_spawn, system, popen) does not know it, so `LISTEN_PID` cannot
+    /// name the child there.
+    pub new_pid: Option<i32>,
+    /// fexecve's fd, execveat's dirfd (negative: none).
+    pub exec_fd: i32,
+}
+
+/// The fds kept at an exec by the rules.
+pub struct ExecKeep {
+    /// Kept whatever they are (see `FdFacts::kept`).
+    pub rules: FdRanges,
+    /// Kept when they are pipes (see `FdFacts::jobserver`): make 4.3 leaves
+    /// `--jobserver-auth=3,4` in `MAKEFLAGS` for every recipe but closes the pipe at
+    /// exec for recipes not marked `+`, so fd 3 of such a command is often something
+    /// else entirely — a listener it opened, say.
+    pub jobserver: FdRanges,
+}
+
+/// The fds kept at an exec by the rules (see `FdFacts::kept`).
+pub fn exec_keep(f: &ExecKeepFacts) -> ExecKeep {
+    let mut rules = *f.keep;
+    let mut jobserver = FdRanges::new();
+    parse_makeflags(f.makeflags, &mut jobserver);
+    parse_nginx(f.nginx, &mut rules);
+    if let Some(pid) = f.new_pid {
+        parse_listen(f.listen_fds, f.listen_pid, pid, &mut rules);
+    }
+    if f.exec_fd >= 0 {
+        rules.add(f.exec_fd, f.exec_fd);
+    }
+    ExecKeep { rules, jobserver }
+}
+
+/// What the start side does with one inherited fd when the parent was not audited.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum StartFd {
+    /// Report it (`startup_fds`, `"from":"outside"` when the parent was not audited).
+    Report,
+    /// Fix mode: close it before `main` (reported as fixed).
+    Repair,
+    /// Already named higher up in the tree (`EXECGUARD_OUTSIDE`): not again.
+    Known,
+}
+
+/// Say once where stray fds came in: an fd named in `EXECGUARD_OUTSIDE` was reported
+/// (or named as `execguard run`'s caller's) higher up. The start-side fix rules
+/// still apply to it.
+pub fn startup_fd(repair: bool, known_outside: bool) -> StartFd {
+    if repair {
+        StartFd::Repair
+    } else if known_outside {
+        StartFd::Known
+    } else {
+        StartFd::Report
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,5 +447,60 @@ mod tests {
         assert!(!startup_repairable(Kind::Udp, 10, 64));
         assert!(startup_repairable(Kind::Udp, 1030, 64));
         assert!(!startup_repairable(Kind::File, 1000, 64));
+    }
+
+    #[test]
+    fn blame_the_creator() {
+        let open = FdFacts::default();
+        assert_eq!(fd_fate(&FdFacts { cloexec: true, since_start: true, ..open }), FdFate::Closed);
+        // Created here, nothing says it is meant: this program's leak.
+        assert_eq!(fd_fate(&open), FdFate::Leaked);
+        // Inherited at start and unchanged: passed through.
+        assert_eq!(fd_fate(&FdFacts { since_start: true, ..open }), FdFate::PassedThrough);
+        // Handed to this program (LISTEN_FDS): its own from then on.
+        assert_eq!(fd_fate(&FdFacts { since_start: true, handed: true, ..open }), FdFate::Leaked);
+        // Kept rules and child set-up win over everything but CLOEXEC.
+        assert_eq!(fd_fate(&FdFacts { kept: true, handed: true, since_start: true, ..open }), FdFate::Kept);
+        assert_eq!(fd_fate(&FdFacts { set_up: true, ..open }), FdFate::Kept);
+        assert!(!marks_child(FdFate::Closed));
+        assert!(marks_child(FdFate::PassedThrough) && marks_child(FdFate::Kept) && marks_child(FdFate::Leaked));
+        assert!(needs_more_facts(false) && !needs_more_facts(true));
+    }
+
+    #[test]
+    fn exec_keep_rules() {
+        let mut keep = FdRanges::new();
+        keep.add(20, 21);
+        let facts = ExecKeepFacts {
+            keep: &keep,
+            makeflags: b"-j2 --jobserver-auth=5,6",
+            nginx: b"8;",
+            listen_fds: b"1",
+            listen_pid: b"42",
+            new_pid: Some(42),
+            exec_fd: 30,
+        };
+        let k = exec_keep(&facts);
+        for fd in [3, 8, 20, 21, 30] {
+            assert!(k.rules.contains(fd), "{fd}");
+        }
+        assert!(!k.rules.contains(4) && !k.rules.contains(7) && !k.rules.contains(5));
+        assert!(k.jobserver.contains(5) && k.jobserver.contains(6) && !k.jobserver.contains(3));
+        // Parent side: LISTEN_PID cannot name the child.
+        let k = exec_keep(&ExecKeepFacts { new_pid: None, exec_fd: -1, ..facts });
+        assert!(!k.rules.contains(3) && !k.rules.contains(30));
+        // A jobserver fd is kept only while it is the jobserver's pipe.
+        let open = FdFacts::default();
+        assert_eq!(fd_fate(&FdFacts { jobserver: true, fifo: true, ..open }), FdFate::Kept);
+        assert_eq!(fd_fate(&FdFacts { jobserver: true, ..open }), FdFate::Leaked);
+    }
+
+    #[test]
+    fn say_once_where_strays_came_in() {
+        assert_eq!(startup_fd(false, false), StartFd::Report);
+        assert_eq!(startup_fd(false, true), StartFd::Known);
+        // The start-side fix rules still apply to what came from outside.
+        assert_eq!(startup_fd(true, true), StartFd::Repair);
+        assert_eq!(startup_fd(true, false), StartFd::Repair);
     }
 }

@@ -10,7 +10,7 @@ use crate::postfork::audit::{ignored_set, keep_ignored, set_disposition};
 use crate::postfork::classify::{self, KINDS};
 use crate::postfork::emit::{Event, Severity};
 use crate::postfork::line::Buf;
-use crate::postfork::{fds, sys};
+use crate::postfork::{fds, startfds, sys};
 
 const DETAIL_MAX: u32 = 64;
 /// Listed fds that may cost a readlink (a path, ~7 µs each).
@@ -18,15 +18,20 @@ const PATHS_MAX: u32 = 8;
 
 #[link_section = ".text.startup.execguard"]
 pub fn audit(cfg: &Config, fix: bool) {
-    if cfg.audited && !cfg.startup_always {
-        // The exec that started us was audited by the parent's shim already.
-        return;
-    }
+    // The exec that started us was audited by the parent's shim already.
+    let quiet = cfg.audited && !cfg.startup_always;
     let mut parent = Parent::default();
     // Checked here, before audit_fds' frame (two 4 KiB lines) is even set up: stack
     // probes would touch every page of it.
     if !fds::none_above_stdio() {
-        audit_fds(cfg, fix, &mut parent);
+        if quiet {
+            record_fds(cfg);
+        } else {
+            audit_fds(cfg, fix, &mut parent);
+        }
+    }
+    if quiet {
+        return;
     }
     // Cheap queries first; the reporting functions (with their event lines) run only
     // when there is something to report.
@@ -67,15 +72,36 @@ impl Parent {
 }
 
 fn kept(cfg: &Config, fd: i32) -> bool {
-    cfg.keep.contains(fd) || cfg.inherited_keep.contains(fd)
+    let ours = cfg.keep.contains(fd) || cfg.handed.contains(fd);
+    // The rest of inherited_keep is make's jobserver: an fd only while it is a pipe
+    // (make 4.3 names fds it did not pass, see policy::ExecKeep).
+    let jobserver = !ours && cfg.inherited_keep.contains(fd);
+    let fifo = jobserver && fds::is_fifo(fd);
+    policy::fd_fate(&policy::FdFacts { kept: ours, jobserver, fifo, ..Default::default() }) == policy::FdFate::Kept
+}
+
+/// What the exec audit needs to tell passed-through fds from created ones: the
+/// identity of every fd held at start, and which of them came from outside (named
+/// by the audited parent in EXECGUARD_OUTSIDE).
+#[inline(never)]
+fn record_fds(cfg: &Config) {
+    for fd in fds::FdIter::new(3) {
+        if startfds::full() {
+            break;
+        }
+        if startfds::record(fd) && cfg.outside.contains(fd) {
+            startfds::set_outside(fd);
+        }
+    }
 }
 
 #[inline(never)]
 fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
-    // Pass 1: count by kind (pools are judged by their size).
+    // Pass 1: record, and count by kind (pools are judged by their size).
     let mut counts = [0u32; KINDS.len()];
     let mut total = 0u32;
     for fd in fds::FdIter::new(3) {
+        startfds::record(fd);
         if kept(cfg, fd) {
             continue;
         }
@@ -99,13 +125,28 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
     let (mut cfixed, mut cleft) = ([0u32; KINDS.len()], [0u32; KINDS.len()]);
     let mut to_close = Undo::new();
     let mut paths = 0u32;
+    // A parent we did not audit: what we hold entered the audited tree here.
+    let entering = !cfg.audited;
     for fd in fds::FdIter::new(3) {
         if kept(cfg, fd) {
             continue;
         }
         let kind = classify::kind(fd);
         let n_kind = counts.get(kind.index()).copied().unwrap_or(0);
-        let repair = fix && policy::startup_repairable(kind, n_kind, cfg.pool_min);
+        let fixable = fix && policy::startup_repairable(kind, n_kind, cfg.pool_min);
+        let repair = match policy::startup_fd(fixable, cfg.outside.contains(fd)) {
+            policy::StartFd::Known => {
+                startfds::set_outside(fd);
+                continue;
+            }
+            policy::StartFd::Report => {
+                if entering {
+                    startfds::set_outside(fd);
+                }
+                false
+            }
+            policy::StartFd::Repair => true,
+        };
         let (ev, n, listed, c) = if repair {
             to_close.push(fd);
             (&mut fixed_ev, &mut nfixed, &mut lfixed, &mut cfixed)
@@ -139,6 +180,9 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
         ev.int("fds_total", n as i64);
         ev.kinds(&c);
         ev.str("parent_exe", parent.exe());
+        if entering {
+            ev.str("from", b"outside");
+        }
         ev.emit();
     }
 }

@@ -11,6 +11,10 @@ use std::path::Path;
 /// skipped without ever being held in memory whole.
 const MAX_LINE: usize = 1 << 20;
 
+pub const STARTUP_FDS: &str = "startup_fds";
+/// `from` of a `startup_fds` whose fds entered the audited tree there.
+pub const FROM_OUTSIDE: &str = "outside";
+
 #[derive(Debug, Clone, Default)]
 pub struct Fd {
     pub fd: i64,
@@ -42,6 +46,8 @@ pub struct Event {
     pub signals: Vec<String>,
     pub kept: Vec<String>,
     pub parent_exe: Option<String>,
+    /// `outside` on a `startup_fds` whose fds entered the audited tree there.
+    pub from: Option<String>,
     pub blocked_by: Option<String>,
     pub caller: Option<String>,
     pub nfds: Option<i64>,
@@ -271,6 +277,7 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         signals: strings(v, "signals"),
         kept: strings(v, "kept"),
         parent_exe: s(v, "parent_exe"),
+        from: s(v, "from"),
         blocked_by: s(v, "blocked_by"),
         caller: s(v, "caller"),
         nfds: i(v, "nfds"),

@@ -1,6 +1,7 @@
 //! Argument parsing and dispatch for the `execguard` CLI. Exit statuses are defined
 //! here, once, and documented in docs/cli.md.
 
+mod caller_fds;
 mod demo;
 mod demo_child;
 mod degraded;

@@ -2,7 +2,7 @@
 //! exit as a shell would report CMD, and print a sanitizer-style summary of the log.
 
 use super::events::Log;
-use super::{inherited, style, FailOn, RunArgs};
+use super::{caller_fds, inherited, style, FailOn, RunArgs};
 use super::{EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TOOL_ERROR, EXIT_WARNINGS};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
@@ -148,6 +148,8 @@ fn open_log(arg: Option<&Path>) -> Result<LogFile, String> {
 }
 
 pub fn run(a: RunArgs) -> i32 {
+    // First, before the run opens anything of its own.
+    let caller = caller_fds::list();
     let lib = match find_lib() {
         Ok(l) => l,
         Err(e) => return super::fail(e),
@@ -174,6 +176,9 @@ pub fn run(a: RunArgs) -> i32 {
     }
     if a.origins {
         cmd.env("EXECGUARD_ORIGINS", "1");
+    }
+    if !caller.is_empty() {
+        cmd.env("EXECGUARD_OUTSIDE", caller_fds::env_value(&caller));
     }
     // SAFETY: the closure only calls async-signal-safe functions on stack data.
     unsafe {
@@ -227,7 +232,7 @@ pub fn run(a: RunArgs) -> i32 {
         _ => EXIT_TOOL_ERROR,
     };
 
-    let summary = match summarize(&log) {
+    let summary = match summarize(&log, &caller) {
         Ok(s) => s,
         Err(e) => {
             style::error_line(&format!("cannot read the log {}: {e}", log.path.display()));
@@ -236,6 +241,9 @@ pub fn run(a: RunArgs) -> i32 {
     };
     if !a.quiet {
         print_summary(&summary, &log, status.signal());
+        if let Some(line) = caller_fds::summary_line(&caller) {
+            let _ = writeln!(anstream::stderr(), "execguard: {line}");
+        }
     }
     cleanup_log(&log, summary.lines);
     if a.fail_on == FailOn::Warn && summary.warnings > 0 && cmd_status == 0 {
@@ -264,11 +272,13 @@ pub struct Summary {
     pub degraded: Vec<String>,
 }
 
-fn summarize(log: &LogFile) -> std::io::Result<Summary> {
+fn summarize(log: &LogFile, caller: &[caller_fds::CallerFd]) -> std::io::Result<Summary> {
     let mut f = File::open(&log.path)?;
     f.seek(SeekFrom::Start(log.start))?;
     let mut l = Log::default();
     l.read_from(f)?;
+    // The caller's fds are named in a line of their own, never as the command's warnings.
+    l.events.retain(|e| !caller_fds::is_callers(e, caller));
     Ok(summary_of(&l))
 }
 

@@ -5,7 +5,7 @@
 //! postfork/tls.rs); the hot path is one or two comparisons. Small room.
 
 use crate::config::{self, Mode};
-use crate::postfork::{sys, tls};
+use crate::postfork::{startfds, sys, tls};
 use crate::real;
 use libc::{c_int, c_ulong};
 
@@ -17,6 +17,17 @@ fn note(fd: c_int) {
     }
 }
 
+/// Another open file now holds the number `fd`: if it was inherited at start, it is
+/// this program's from now on (a dup2 of another open of the same inode would look
+/// unchanged to the exec audit's fstat).
+#[inline]
+fn replaced(fd: c_int) {
+    if fd >= 3 && startfds::any() && config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        startfds::replaced(fd);
+    }
+}
+
 /// Async-signal-safe.
 #[no_mangle]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
@@ -24,6 +35,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
         note(new);
+        replaced(new);
     }
     r
 }
@@ -33,8 +45,11 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::dup3(old, new, flags) };
-    if r >= 0 && flags & libc::O_CLOEXEC == 0 {
-        note(new);
+    if r >= 0 {
+        if flags & libc::O_CLOEXEC == 0 {
+            note(new);
+        }
+        replaced(new);
     }
     r
 }

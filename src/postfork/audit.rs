@@ -7,9 +7,9 @@ use super::classify::{self, KINDS};
 use super::emit::{Event, Severity};
 use super::envp::{self, Argv};
 use super::line::cstr;
-use super::{deliberate, fds, maps, sys, tls};
+use super::{deliberate, fds, maps, startfds, sys, tls};
 use crate::config::{self, Mode};
-use crate::policy::{self, FdRanges};
+use crate::policy::{self, ExecKeep, FdFacts, FdFate};
 
 /// How many fds get a detail (address, path) in one event.
 const DETAIL_MAX: u32 = 64;
@@ -186,43 +186,36 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     Outcome { found }
 }
 
-fn keep_set(sp: &Spawn, cfg: &config::Config) -> FdRanges {
-    let mut keep = cfg.keep;
+fn keep_set(sp: &Spawn, cfg: &config::Config) -> ExecKeep {
     let new_pid = if sp.parent_side { None } else { Some(sys::getpid()) };
-    envp::keep_for_new_program(sp.envp, new_pid, &mut keep);
-    if sp.exec_fd >= 0 {
-        keep.add(sp.exec_fd, sp.exec_fd);
-    }
-    keep
+    policy::exec_keep(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd))
 }
 
-#[derive(PartialEq, Eq)]
-enum Fate {
-    Closed,
-    Kept,
-    Leaked,
-}
-
-/// Async-signal-safe: what happens to `fd` at the exec. `pid`/`ppid` are this
+/// Async-signal-safe: the facts about `fd` at this exec. `pid`/`ppid` are this
 /// process's; a parent-side audit (posix_spawn) trusts only its own acts.
-fn fate(fd: i32, keep: &FdRanges, pid: i32, ppid: i32, parent_side: bool) -> Fate {
-    if matches!(fds::cloexec(fd), Ok(true) | Err(_)) {
-        Fate::Closed
-    } else if keep.contains(fd)
-        || (!parent_side && (tls::is_setup(fd, pid) || tls::swept(pid)))
-        || deliberate::trusted(fd, pid, if parent_side { pid } else { ppid })
-    {
-        Fate::Kept
-    } else {
-        Fate::Leaked
+fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFacts {
+    let cloexec = matches!(fds::cloexec(fd), Ok(true) | Err(_));
+    if !policy::needs_more_facts(cloexec) {
+        return FdFacts { cloexec, ..FdFacts::default() };
     }
+    let set_up = (!parent_side && (tls::is_setup(fd, pid) || tls::swept(pid)))
+        || deliberate::trusted(fd, pid, if parent_side { pid } else { ppid });
+    // Only an fd recorded at start costs the fstat; only a jobserver-named one the other.
+    let since_start = startfds::any() && startfds::since(fd, pid, ppid).start;
+    let jobserver = keep.jobserver.contains(fd);
+    let fifo = jobserver && fds::is_fifo(fd);
+    FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd) }
+}
+
+fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFate {
+    policy::fd_fate(&facts(fd, keep, cfg, pid, ppid, parent_side))
 }
 
 #[inline(never)]
 fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
     let keep = keep_set(sp, cfg);
     let (pid, ppid) = (sys::getpid(), sys::getppid());
-    let found = fds::FdIter::new(3).any(|fd| fate(fd, &keep, pid, ppid, sp.parent_side) != Fate::Closed);
+    let found = fds::FdIter::new(3).any(|fd| policy::marks_child(fate(fd, &keep, cfg, pid, ppid, sp.parent_side)));
     found
 }
 
@@ -280,9 +273,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
     let mut fix_errors = 0u32;
     let mut kept_any = false;
     for fd in fds::FdIter::new(3) {
-        let f = fate(fd, &keep, pid, ppid, sp.parent_side);
-        if f != Fate::Leaked {
-            kept_any |= f == Fate::Kept;
+        let f = fate(fd, &keep, cfg, pid, ppid, sp.parent_side);
+        if f != FdFate::Leaked {
+            kept_any |= policy::marks_child(f);
             if let Some(l) = listeners.as_deref_mut() {
                 *l += classify::kind(fd).is_listener() as u32;
             }
@@ -324,8 +317,8 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
         }
     }
     let Some(mut ev) = event else {
-        // Nothing to report, but fds handed over on purpose still make the new
-        // program's start side stay quiet.
+        // Nothing to report, but fds handed over on purpose or passed through still
+        // make the new program's start side stay quiet.
         return kept_any;
     };
     if fix {

@@ -67,23 +67,21 @@ pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
     })
 }
 
-/// Async-signal-safe: fds the new program is handed on purpose per its environment.
-pub fn keep_for_new_program(envp: Argv, new_pid: Option<i32>, out: &mut FdRanges) {
-    let (mut lf, mut lp): (&[u8], &[u8]) = (&[], &[]);
+/// Async-signal-safe: the keep-rule facts of an exec (see `policy::exec_keep`).
+pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec_fd: i32) -> policy::ExecKeepFacts<'k> {
+    let mut f = policy::ExecKeepFacts { keep, makeflags: &[], nginx: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd };
     for e in iter_first(envp, b"MNL") {
         if let Some(v) = e.strip_prefix(b"MAKEFLAGS=") {
-            policy::parse_makeflags(v, out);
+            f.makeflags = v;
         } else if let Some(v) = e.strip_prefix(b"NGINX=") {
-            policy::parse_nginx(v, out);
+            f.nginx = v;
         } else if let Some(v) = e.strip_prefix(b"LISTEN_FDS=") {
-            lf = v;
+            f.listen_fds = v;
         } else if let Some(v) = e.strip_prefix(b"LISTEN_PID=") {
-            lp = v;
+            f.listen_pid = v;
         }
     }
-    if let Some(pid) = new_pid {
-        policy::parse_listen(lf, lp, pid, out);
-    }
+    f
 }
 
 /// Async-signal-safe: the environment preloads the shim.
@@ -138,6 +136,7 @@ fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool,
     let mut n = 0usize;
     let mut preload = Buf::<2048>::new();
     let mut marker = Buf::<48>::new();
+    let mut outside = Buf::<512>::new();
     let mut push = |arr: &mut [*const c_char; MAX_ENV + 10], p: *const c_char| -> bool {
         match arr.get_mut(n) {
             Some(slot) if n < MAX_ENV + 9 => {
@@ -160,7 +159,10 @@ fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool,
         p = unsafe { p.add(1) };
         // SAFETY: NUL-terminated entry.
         let s = unsafe { cstr(e, ENTRY_MAX) };
-        if s.starts_with(b"EXECGUARD_AUDITED=") || (need_follow && s.starts_with(b"LD_PRELOAD=")) {
+        if s.starts_with(b"EXECGUARD_AUDITED=")
+            || (need_mark && s.starts_with(b"EXECGUARD_OUTSIDE="))
+            || (need_follow && s.starts_with(b"LD_PRELOAD="))
+        {
             continue;
         }
         if !push(&mut arr, e) {
@@ -199,6 +201,11 @@ fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool,
         marker.int(sys::getpid() as i64);
         marker.byte(0);
         ok = push(&mut arr, marker.as_bytes().as_ptr() as *const c_char);
+        // Outside fds passed on: the names travel with them, so that no process below
+        // names them again, even past a parent the shim is not in.
+        if ok && super::startfds::any() && super::startfds::outside_env(&mut outside) {
+            ok = push(&mut arr, outside.as_bytes().as_ptr() as *const c_char);
+        }
     }
     if !ok {
         return f(envp);

@@ -377,6 +377,11 @@ pub fn cloexec(fd: c_int) -> sys::R<bool> {
     sys::fcntl(fd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0)
 }
 
+/// Async-signal-safe: a pipe or FIFO (what a make jobserver fd must be).
+pub fn is_fifo(fd: c_int) -> bool {
+    sys::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,5 +23,6 @@ pub mod fds;
 pub mod line;
 pub mod maps;
 pub mod names;
+pub mod startfds;
 pub mod sys;
 pub mod tls;

@@ -305,26 +305,7 @@ pub fn run_mode_with(
             cmd.env(k, v);
         }
     }
-    // SAFETY: one raw syscall, async-signal-safe. Whatever the harness itself
-    // inherited (cargo's, the CI runner's fds) is not part of any test: it goes at exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
-            // Same for ignored signals: a test binary started by posix_spawn (cargo
-            // does) has glibc's internal 32 and 33 at SIG_IGN, which survive exec.
-            // glibc's sigaction refuses those numbers, so the kernel call is raw.
-            let dfl = [0usize; 4]; // struct kernel_sigaction { SIG_DFL, flags 0, .. }
-            for sig in 1..=64usize {
-                let mut old = [0usize; 4];
-                libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<usize>(), old.as_mut_ptr(), 8usize);
-                if old[0] == 1 {
-                    // SIG_IGN
-                    libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8usize);
-                }
-            }
-            Ok(())
-        })
-    };
+    isolate(&mut cmd);
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", prog.display()));
     let pid = child.id();
     let deadline = std::time::Instant::now() + timeout;
@@ -359,6 +340,32 @@ pub fn run_mode_with(
         log,
         dir,
     }
+}
+
+/// The child starts as from a clean terminal: whatever the harness itself inherited
+/// (cargo's, the CI runner's fds) goes at exec, and ignored signals are reset.
+pub fn isolate(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: one raw syscall, async-signal-safe. Whatever the harness itself
+    // inherited (cargo's, the CI runner's fds) is not part of any test: it goes at exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
+            // Same for ignored signals: a test binary started by posix_spawn (cargo
+            // does) has glibc's internal 32 and 33 at SIG_IGN, which survive exec.
+            // glibc's sigaction refuses those numbers, so the kernel call is raw.
+            let dfl = [0usize; 4]; // struct kernel_sigaction { SIG_DFL, flags 0, .. }
+            for sig in 1..=64usize {
+                let mut old = [0usize; 4];
+                libc::syscall(libc::SYS_rt_sigaction, sig, std::ptr::null::<usize>(), old.as_mut_ptr(), 8usize);
+                if old[0] == 1 {
+                    // SIG_IGN
+                    libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8usize);
+                }
+            }
+            Ok(())
+        })
+    };
 }
 
 impl Drop for Run {

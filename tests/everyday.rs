@@ -1,0 +1,612 @@
+//! Issue 13: everyday, well-behaved programs under the shim, started the way real
+//! users start them — from a parent that holds stray fds (a file at fd 10, a pipe at
+//! fd 251, a socket at fd 500; `c-tests/stray_launch.c`). Each workload runs four
+//! ways: without the shim (the reference exit status), under `execguard run
+//! --fail-on warn` in log and fix mode (same status, 0 warnings, the strays named
+//! once as the caller's)
+//! and under a bare LD_PRELOAD (exactly one `startup_fds` "from":"outside", at the
+//! top). Then one real leak planted in the middle of a make tree, and a
+//! socket-activated server: each reported exactly once, where it was made.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const STRAYS: [i64; 3] = [10, 251, 500];
+const CALLER_LINE: &str = "started with fd 10 /dev/null, fd 251 pipe, fd 500 socket from its caller: not this command's";
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Launched {
+    code: i32,
+    pid: u32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `argv` in `dir` through the stray-fd launcher; `env` entries with an empty
+/// value are removed. Killed with its process group after TIMEOUT.
+fn launch(dir: &Path, argv: &[&str], env: &[(&str, &str)]) -> Launched {
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let out = dir.join(".stdout");
+    let err = dir.join(".stderr");
+    let mut cmd = Command::new(common::c_prog("stray_launch"));
+    cmd.args(argv)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .process_group(0);
+    for v in ["LD_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW", "CARGO_TARGET_DIR", "MAKEFLAGS", "MFLAGS"] {
+        cmd.env_remove(v);
+    }
+    // git must not read the machine's or the user's configuration.
+    cmd.env("GIT_CONFIG_NOSYSTEM", "1").env("GIT_CONFIG_GLOBAL", "/dev/null");
+    for (n, v) in [("NAME", "everyday"), ("EMAIL", "everyday@example.invalid")] {
+        cmd.env(format!("GIT_AUTHOR_{n}"), v).env(format!("GIT_COMMITTER_{n}"), v);
+    }
+    for (k, v) in env {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    common::isolate(&mut cmd);
+    let mut child = cmd.spawn().expect("spawn stray_launch");
+    let pid = child.id();
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill(2) on the process group this test created (pgid == pid).
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!("{argv:?} did not finish within {TIMEOUT:?}; stderr:\n{}", common::read_lossy(&err));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    Launched { code, pid, stdout: common::read_lossy(&out), stderr: common::read_lossy(&err) }
+}
+
+fn warnings(log: &Path) -> Vec<Value> {
+    common::events(log).into_iter().filter(|e| e["severity"] == "warn").collect()
+}
+
+fn fd_numbers(ev: &Value) -> Vec<i64> {
+    ev["fds"].as_array().map(|a| a.iter().filter_map(|f| f["fd"].as_i64()).collect()).unwrap_or_default()
+}
+
+fn show(evs: &[Value]) -> String {
+    evs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+/// The three runs of one workload: `sh -c script` in `dir`.
+fn everyday(name: &str, dir: &Path, script: &str) {
+    let shim = common::shim();
+    let shim = shim.to_str().unwrap();
+    let base = launch(dir, &["sh", "-c", script], &[]);
+    assert_eq!(base.code, 0, "[{name}] fails even without the shim:\n{}\n{}", base.stdout, base.stderr);
+
+    // Under execguard run: as without it, nothing to warn about, the strays named once;
+    // fix mode too (it must leave passed-through fds alone).
+    for mode in ["log", "fix"] {
+        let log = dir.join(format!("run-{mode}.jsonl"));
+        let eg = env!("CARGO_BIN_EXE_execguard");
+        let run = launch(
+            dir,
+            &[eg, "run", "--mode", mode, "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", "sh", "-c", script],
+            &[("EXECGUARD_LIB", shim)],
+        );
+        let warns = warnings(&log);
+        assert!(warns.is_empty(), "[{name} {mode}] execguard run: {} warnings:\n{}", warns.len(), show(&warns));
+        assert_eq!(run.code, base.code, "[{name} {mode}] execguard run changed the exit status:\n{}", run.stderr);
+        assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "[{name} {mode}] the caller's fds, once:\n{}", run.stderr);
+    }
+
+    // Under a bare LD_PRELOAD: one startup_fds for the strays, at the top, nothing else.
+    let log = dir.join("bare.jsonl");
+    let bare = launch(
+        dir,
+        &["sh", "-c", script],
+        &[("STRAY_PRELOAD", shim), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", "log")],
+    );
+    assert_eq!(bare.code, base.code, "[{name}] LD_PRELOAD changed the exit status:\n{}", bare.stderr);
+    let warns = warnings(&log);
+    assert_eq!(warns.len(), 1, "[{name}] bare LD_PRELOAD: exactly one warning:\n{}", show(&warns));
+    let ev = &warns[0];
+    assert_eq!(ev["event"], "startup_fds", "{ev}");
+    assert_eq!(ev["from"], "outside", "{ev}");
+    assert_eq!(ev["pid"].as_u64(), Some(bare.pid as u64), "at the top of the tree: {ev}");
+    assert_eq!(fd_numbers(ev), STRAYS, "{ev}");
+}
+
+/// A scratch directory, removed when the test passes (kept to look at when it fails).
+struct Dir(PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+fn dir(name: &str) -> Dir {
+    Dir(common::tmpdir(&format!("everyday-{name}")))
+}
+
+fn write(dir: &Path, files: &[(&str, &str)]) {
+    for (name, text) in files {
+        let p = dir.join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// 6 C files, a sub-make that shares the jobserver, a link.
+fn make_tree(d: &Path) {
+    let mut files: Vec<(String, String)> = (1..=6).map(|i| (format!("f{i}.c"), format!("int f{i}(void) {{ return {i}; }}\n"))).collect();
+    files.push(("main.c".into(), "int f1(void);\nint main(void) { return f1() - 1; }\n".into()));
+    files.push(("sub/g.c".into(), "int g(void) { return 0; }\n".into()));
+    files.push(("sub/Makefile".into(), "g.o: g.c\n\t$(CC) -c -o $@ $<\n".into()));
+    files.push((
+        "Makefile".into(),
+        "OBJS = main.o f1.o f2.o f3.o f4.o f5.o f6.o\n\
+         prog: $(OBJS) sub\n\t$(CC) -o $@ $(OBJS)\n\
+         sub:\n\t+$(MAKE) -s -C sub\n\
+         %.o: %.c\n\t$(CC) -c -o $@ $<\n\
+         .PHONY: sub\n"
+            .into(),
+    ));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    write(d, &refs);
+}
+
+const MAKE: &str = "rm -f *.o sub/*.o prog && make -s -j4 && ./prog";
+
+#[test]
+fn make_with_jobserver() {
+    let d = dir("make");
+    make_tree(&d);
+    everyday("make -j4", &d, MAKE);
+}
+
+#[test]
+fn gcc_compile_and_link() {
+    let d = dir("gcc");
+    write(&d, &[("hello.c", "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n")]);
+    everyday("gcc", &d, "gcc -O1 -o hello hello.c && ./hello >/dev/null");
+}
+
+#[test]
+fn git_init_commit_gc_clone() {
+    let d = dir("git");
+    everyday(
+        "git",
+        &d,
+        "rm -rf r c && git init -q r && cd r && echo a > a && git add a && git commit -qm a \
+         && echo b > b && git add b && git commit -qm b && git gc -q && cd .. \
+         && git clone -q r c && git -C c fsck --no-progress 2>/dev/null && git -C c log --oneline | wc -l | grep -q 2",
+    );
+}
+
+#[test]
+fn cargo_build_offline() {
+    let d = dir("cargo");
+    write(
+        &d,
+        &[
+            ("tiny/Cargo.toml", "[package]\nname = \"tiny\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\n"),
+            ("tiny/src/main.rs", "fn main() { println!(\"tiny\"); }\n"),
+        ],
+    );
+    everyday("cargo", &d, "cd tiny && rm -rf target && CARGO_TARGET_DIR=target cargo build --offline -q && ./target/debug/tiny >/dev/null");
+}
+
+#[test]
+fn bash_redirections_flock_xargs_procsub() {
+    let d = dir("bash");
+    everyday(
+        "bash",
+        &d,
+        "bash -c 'exec 9>lock; flock 9 true; flock -n 9 cat /dev/null; echo x 3>f3 >&3; cat f3 >/dev/null \
+         && printf \"1\\n2\\n3\\n4\\n\" | xargs -P 2 -n 1 true \
+         && cat <(echo hi) >/dev/null && diff <(echo a) <(echo a) && { sleep 0 & wait; }'",
+    );
+}
+
+fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
+    }
+}
+
+#[test]
+fn python_subprocess_multiprocessing_asyncio() {
+    let d = dir("python");
+    write(
+        &d,
+        &[(
+            "work.py",
+            "import asyncio, multiprocessing, subprocess\n\
+             def sq(x):\n    return x * x\n\
+             async def aio():\n    p = await asyncio.create_subprocess_exec('true')\n    return await p.wait()\n\
+             if __name__ == '__main__':\n\
+             \x20   subprocess.run(['true'], check=True)\n\
+             \x20   assert subprocess.check_output('echo hi', shell=True) == b'hi\\n'\n\
+             \x20   with subprocess.Popen(['cat'], stdin=subprocess.PIPE, stdout=subprocess.PIPE) as p:\n\
+             \x20       assert p.communicate(b'x')[0] == b'x'\n\
+             \x20   with multiprocessing.Pool(2) as pool:\n\
+             \x20       assert pool.map(sq, range(4)) == [0, 1, 4, 9]\n\
+             \x20   assert asyncio.run(aio()) == 0\n",
+        )],
+    );
+    everyday("python", &d, &format!("{} work.py", python()));
+}
+
+#[test]
+fn perl_system_and_backticks() {
+    let d = dir("perl");
+    everyday("perl", &d, "perl -e 'system(\"true\") == 0 or die; my $x = `echo hi`; $x eq \"hi\\n\" or die; system(\"sh\", \"-c\", \"exit 0\") == 0 or die'");
+}
+
+#[test]
+fn node_child_process() {
+    if Command::new("node").arg("--version").output().is_err() {
+        eprintln!("node is not installed (scripts/test installs nodejs): skipped");
+        return;
+    }
+    let d = dir("node");
+    write(
+        &d,
+        &[(
+            "work.js",
+            "const cp = require('child_process');\n\
+             cp.execSync('true');\n\
+             if (cp.spawnSync('true').status !== 0) process.exit(1);\n\
+             if (cp.execFileSync('sh', ['-c', 'echo hi']).toString() !== 'hi\\n') process.exit(2);\n\
+             cp.exec('echo hi', (e, out) => { if (e || out !== 'hi\\n') process.exit(3); });\n",
+        )],
+    );
+    everyday("node", &d, "node work.js");
+}
+
+#[test]
+fn tar_gzip_xz() {
+    let d = dir("tar");
+    make_tree(&d);
+    everyday("tar", &d, "rm -f x.tgz x.txz && tar czf x.tgz *.c sub && tar cJf x.txz *.c sub && tar tzf x.tgz >/dev/null && tar tJf x.txz >/dev/null");
+}
+
+#[test]
+fn find_exec() {
+    let d = dir("find");
+    make_tree(&d);
+    everyday("find", &d, "find . -name '*.c' -exec true {} \\; && find . -name '*.c' -exec cat {} + >/dev/null");
+}
+
+#[test]
+fn nginx_reload() {
+    let nginx = Path::new("/usr/sbin/nginx");
+    assert!(nginx.exists(), "nginx is installed by scripts/test");
+    let d = dir("nginx");
+    let p = d.to_str().unwrap();
+    for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        std::fs::create_dir_all(d.join(format!("tmp-{t}"))).unwrap();
+    }
+    write(
+        &d,
+        &[(
+            "nginx.conf",
+            &format!(
+                "daemon on;\nmaster_process on;\nworker_processes 1;\nuser root;\npid {p}/nginx.pid;\nerror_log {p}/error.log;\n\
+                 events {{ worker_connections 16; }}\nhttp {{\n    access_log off;\n\
+                 \x20   client_body_temp_path {p}/tmp-body;\n    proxy_temp_path {p}/tmp-proxy;\n\
+                 \x20   fastcgi_temp_path {p}/tmp-fastcgi;\n    uwsgi_temp_path {p}/tmp-uwsgi;\n    scgi_temp_path {p}/tmp-scgi;\n\
+                 \x20   server {{ listen 127.0.0.1:22080; return 204; }}\n}}\n"
+            ),
+        )],
+    );
+    // Start, reload, quit; wait (bounded) until the master is gone, so that the next
+    // run can bind the port again.
+    let script = format!(
+        "N='{} -p {p} -e {p}/error.log -c {p}/nginx.conf'; $N || exit 1; \
+         $N -s reload || exit 2; sleep 0.2; $N -s quit || exit 3; \
+         i=0; while [ -e {p}/nginx.pid ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; [ ! -e {p}/nginx.pid ]",
+        nginx.display()
+    );
+    everyday("nginx reload", &d, &script);
+}
+
+/// The make tree with one real leak in the middle: a rule runs a program that opens a
+/// TCP listener without CLOEXEC and compiles with system("gcc …").
+fn planted(mode: &str, port: u16) {
+    let d = dir(&format!("planted-{mode}"));
+    make_tree(&d);
+    let planted = common::c_prog("planted_leak");
+    let mk = std::fs::read_to_string(d.join("Makefile")).unwrap();
+    let mk = mk.replace("f3.o f4.o", "f3.o leak.o f4.o")
+        + &format!("leak.o: leak.c\n\t{} {port} '$(CC) -c -o leak.o leak.c'\n", planted.display());
+    write(&d, &[("Makefile", &mk), ("leak.c", "int leak(void) { return 0; }\n")]);
+    let shim = common::shim();
+    let shim = shim.to_str().unwrap();
+    let script = "rm -f *.o sub/*.o prog && make -s -j4 >/dev/null && ./prog";
+    let check = |log: &Path, pid_top: Option<u32>| {
+        let warns = warnings(log);
+        let leaks: Vec<&Value> = warns.iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+        assert_eq!(leaks.len(), 1, "[planted {mode}] exactly one exec_fd_leak:\n{}", show(&warns));
+        let ev = leaks[0];
+        assert_eq!(ev["exe"], common::canon(&planted), "at the program that made the listener: {ev}");
+        assert_eq!(ev["via"], "system", "{ev}");
+        let fds = ev["fds"].as_array().unwrap();
+        assert_eq!(fds.len(), 1, "only the listener, not the strays: {ev}");
+        assert_eq!(fds[0]["kind"], "tcp_listen", "{ev}");
+        assert_eq!(fds[0]["detail"], format!("127.0.0.1:{port}"), "{ev}");
+        assert_eq!(ev["action"], if mode == "fix" { "fixed" } else { "logged" }, "{ev}");
+        let mut rest = 0;
+        for e in &warns {
+            match e["event"].as_str().unwrap() {
+                "exec_fd_leak" => {}
+                // Repeats once per interval while system() waits: each names the listener.
+                "system_blocking" => assert_eq!(e["pid"], ev["pid"], "{e}"),
+                "startup_fds" if pid_top.is_some() => {
+                    assert_eq!(e["pid"].as_u64(), pid_top.map(u64::from), "{e}");
+                    assert_eq!(e["from"], "outside", "{e}");
+                    assert_eq!(fd_numbers(e), STRAYS, "{e}");
+                    rest += 1;
+                }
+                _ => panic!("[planted {mode}] unexpected warning: {e}\nall:\n{}", show(&warns)),
+            }
+        }
+        assert!(warns.iter().any(|e| e["event"] == "system_blocking"), "[planted {mode}]\n{}", show(&warns));
+        assert_eq!(rest, pid_top.is_some() as usize, "[planted {mode}] one startup_fds at the top:\n{}", show(&warns));
+    };
+
+    let log = d.join("run.jsonl");
+    let eg = env!("CARGO_BIN_EXE_execguard");
+    let run = launch(
+        &d,
+        &[eg, "run", "--mode", mode, "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", "sh", "-c", script],
+        &[("EXECGUARD_LIB", shim)],
+    );
+    assert_eq!(run.code, 66, "[planted {mode}] --fail-on warn: the command succeeded, the warnings fail it:\n{}", run.stderr);
+    assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "{}", run.stderr);
+    check(&log, None);
+
+    let log = d.join("bare.jsonl");
+    let bare = launch(
+        &d,
+        &["sh", "-c", script],
+        &[("STRAY_PRELOAD", shim), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
+    );
+    assert_eq!(bare.code, 0, "[planted {mode}]\n{}", bare.stderr);
+    check(&log, Some(bare.pid));
+}
+
+#[test]
+fn planted_leak_log() {
+    planted("log", 22001);
+}
+
+#[test]
+fn planted_leak_fix() {
+    planted("fix", 22002);
+}
+
+/// A socket-activated server (systemd hands it fd 3 with LISTEN_FDS/LISTEN_PID) runs a
+/// helper with system(): the listener is the server's own, and passing it on is its leak.
+fn activated(mode: &str, port: u16) {
+    let d = dir(&format!("activated-{mode}"));
+    let log = d.join("log.jsonl");
+    let server = common::c_prog("planted_leak");
+    // Python plays systemd: it binds, puts the listener at fd 3, names the server's pid
+    // (its own: exec keeps it), restores the signals Python ignores, and execs.
+    let activate = format!(
+        "import os, signal, socket\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', {port})); s.listen(8); fd = s.detach()\n\
+         if fd != 3: os.dup2(fd, 3); os.close(fd)\n\
+         os.set_inheritable(3, True)\n\
+         for sig in (signal.SIGPIPE, signal.SIGXFSZ): signal.signal(sig, signal.SIG_DFL)\n\
+         env = dict(os.environ, LISTEN_FDS='1', LISTEN_PID=str(os.getpid()), LD_PRELOAD='{}',\n\
+         \x20          EXECGUARD_LOG='{}', EXECGUARD_MODE='{mode}')\n\
+         os.execve('{}', ['planted_leak', '0', 'true'], env)\n",
+        common::shim().display(),
+        log.display(),
+        server.display()
+    );
+    let mut cmd = Command::new(python());
+    cmd.args(["-c", &activate]).current_dir(&*d);
+    for v in ["LD_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG"] {
+        cmd.env_remove(v);
+    }
+    common::isolate(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("listen_fd=3\n"), "activated: {stdout}");
+    let warns = warnings(&log);
+    let leaks: Vec<&Value> = warns.iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+    assert_eq!(leaks.len(), 1, "[activated {mode}]\n{}", show(&warns));
+    let ev = leaks[0];
+    assert_eq!(ev["via"], "system", "{ev}");
+    assert_eq!(fd_numbers(ev), [3], "{ev}");
+    assert_eq!(ev["fds"][0]["kind"], "tcp_listen", "{ev}");
+    assert_eq!(ev["action"], if mode == "fix" { "fixed" } else { "logged" }, "{ev}");
+    // Handed on purpose: not a stray the server's start side reports.
+    assert!(!warns.iter().any(|e| e["event"] == "startup_fds"), "{}", show(&warns));
+}
+
+#[test]
+fn socket_activated_server_system_log() {
+    activated("log", 22003);
+}
+
+#[test]
+fn socket_activated_server_system_fix() {
+    activated("fix", 22004);
+}
+
+fn probe_fds(stdout: &str) -> Vec<i64> {
+    let line = stdout.lines().find_map(|l| l.find("{\"fds\"").map(|i| &l[i..])).unwrap_or_else(|| panic!("no probe line:\n{stdout}"));
+    let v: Value = serde_json::from_str(line).unwrap();
+    fd_numbers(&v)
+}
+
+/// Every spawn path, in fork and vfork children too: the strays the program inherited
+/// pass through untouched (not reported, not fixed); the listener it made is its leak.
+#[test]
+fn every_spawn_path_passes_strays_through() {
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let prog = common::c_prog("spawn_paths");
+    for how in ["system", "popen", "posix_spawn", "posix_spawnp", "vfork", "fork"] {
+        for mode in ["log", "fix"] {
+            let d = dir(&format!("paths-{how}-{mode}"));
+            let log = d.join("log.jsonl");
+            let run = launch(
+                &d,
+                &[prog.to_str().unwrap(), how, probe.to_str().unwrap()],
+                &[
+                    ("STRAY_PRELOAD", shim.to_str().unwrap()),
+                    ("EXECGUARD_LOG", log.to_str().unwrap()),
+                    ("EXECGUARD_MODE", mode),
+                    ("SPAWN_PATHS_KEEP_INHERITED", "1"),
+                ],
+            );
+            let ctx = format!("[{how} {mode}]\n{}\n{}", run.stdout, show(&common::events(&log)));
+            assert_eq!(run.code, 0, "{ctx}");
+            let held = probe_fds(&run.stdout);
+            let want: Vec<i64> = if mode == "fix" { STRAYS.to_vec() } else { [&[3][..], &STRAYS[..]].concat() };
+            assert_eq!(held, want, "the child holds the strays (and the listener unless fixed): {ctx}");
+            let warns = warnings(&log);
+            let leaks: Vec<&Value> = warns.iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+            assert_eq!(leaks.len(), 1, "{ctx}");
+            assert_eq!(fd_numbers(leaks[0]), [3], "only the listener it made: {ctx}");
+            assert_eq!(leaks[0]["action"], if mode == "fix" { "fixed" } else { "logged" }, "{ctx}");
+            let starts: Vec<&Value> = warns.iter().filter(|e| e["event"] == "startup_fds").collect();
+            assert_eq!(starts.len(), 1, "{ctx}");
+            assert_eq!((starts[0]["pid"].as_u64(), fd_numbers(starts[0])), (Some(run.pid as u64), STRAYS.to_vec()), "{ctx}");
+            for e in &warns {
+                assert!(["exec_fd_leak", "startup_fds", "system_blocking"].contains(&e["event"].as_str().unwrap()), "{e}\n{ctx}");
+            }
+        }
+    }
+}
+
+/// dup2 onto an inherited number makes it the program's own: reported, even when the
+/// new open file is the same inode (/dev/null onto /dev/null).
+#[test]
+fn dup2_onto_an_inherited_fd_is_a_creation() {
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let prog = common::c_prog("replace_fd");
+    for how in ["same", "other"] {
+        for mode in ["log", "fix"] {
+            let d = dir(&format!("replace-{how}-{mode}"));
+            let log = d.join("log.jsonl");
+            let run = launch(
+                &d,
+                &[prog.to_str().unwrap(), how, probe.to_str().unwrap()],
+                &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
+            );
+            let ctx = format!("[{how} {mode}]\n{}\n{}", run.stdout, show(&common::events(&log)));
+            assert!(run.code == 0 && run.stdout.contains("status=0"), "{ctx}");
+            let leaks: Vec<Value> = warnings(&log).into_iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+            assert_eq!(leaks.len(), 1, "{ctx}");
+            assert_eq!(fd_numbers(&leaks[0]), [10], "{ctx}");
+            let held = probe_fds(&run.stdout);
+            let want: Vec<i64> = if mode == "fix" { vec![251, 500] } else { STRAYS.to_vec() };
+            assert_eq!(held, want, "{ctx}");
+        }
+    }
+}
+
+/// Fix mode under `execguard run` still closes a listener the caller left open (the
+/// start-side fix rules apply where strays come in), and names it as the caller's:
+/// the command's own record stays clean for `--fail-on warn`.
+#[test]
+fn callers_listener_closed_in_fix_mode_is_not_the_commands_warning() {
+    let d = dir("caller-listener");
+    let log = d.join("run.jsonl");
+    let shim = common::shim();
+    let eg = env!("CARGO_BIN_EXE_execguard");
+    let probe = common::c_prog("probe");
+    let run = launch(
+        &d,
+        &[eg, "run", "--mode", "fix", "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", "sh", "-c", &format!("{} && true", probe.display())],
+        &[("EXECGUARD_LIB", shim.to_str().unwrap()), ("STRAY_LISTENER", "22005")],
+    );
+    let all = common::events(&log);
+    let ctx = format!("{}\n{}\n{}", run.stdout, run.stderr, show(&all));
+    assert_eq!(run.code, 0, "{ctx}");
+    assert_eq!(probe_fds(&run.stdout), [10, 251], "the listener was closed before the command ran: {ctx}");
+    let warns = warnings(&log);
+    assert_eq!(warns.len(), 1, "{ctx}");
+    assert_eq!((&warns[0]["event"], &warns[0]["action"], &warns[0]["from"]), (&"startup_fds".into(), &"fixed".into(), &"outside".into()), "{ctx}");
+    assert_eq!(fd_numbers(&warns[0]), [500], "{ctx}");
+    assert!(run.stderr.contains("execguard: SUMMARY: no warnings"), "{ctx}");
+    assert!(run.stderr.contains("fd 500 socket from its caller"), "{ctx}");
+}
+
+/// A parent the shim is not in, in the middle of the tree (a supervisor, a program
+/// started with LD_PRELOAD removed): the strays it passes on were named at the top,
+/// and the names travel with them (EXECGUARD_OUTSIDE), so the next process under the
+/// shim does not report them again.
+#[test]
+fn unpreloaded_parent_in_the_middle_does_not_repeat_the_strays() {
+    let d = dir("middle");
+    let log = d.join("bare.jsonl");
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let script = format!("env -u LD_PRELOAD bash -c 'LD_PRELOAD={} {}; true'", shim.display(), probe.display());
+    let run = launch(
+        &d,
+        &["sh", "-c", &script],
+        &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", "log")],
+    );
+    let warns = warnings(&log);
+    let ctx = format!("{}\n{}", run.stdout, show(&warns));
+    assert_eq!(run.code, 0, "{ctx}");
+    assert_eq!(probe_fds(&run.stdout), STRAYS, "the probe holds the strays: {ctx}");
+    assert_eq!(warns.len(), 1, "one startup_fds, at the top: {ctx}");
+    assert_eq!((warns[0]["event"].as_str(), warns[0]["pid"].as_u64()), (Some("startup_fds"), Some(run.pid as u64)), "{ctx}");
+}
+
+/// make's jobserver fds are kept only while they are pipes: make 4.3 leaves
+/// `--jobserver-auth=R,W` in the environment of recipes it closed the pipe for, and
+/// what sits at those numbers then is something else.
+#[test]
+fn jobserver_names_are_trusted_only_for_pipes() {
+    let d = dir("jobserver");
+    let log = d.join("bare.jsonl");
+    let shim = common::shim();
+    let run = launch(
+        &d,
+        &["sh", "-c", "true"],
+        &[
+            ("STRAY_PRELOAD", shim.to_str().unwrap()),
+            ("EXECGUARD_LOG", log.to_str().unwrap()),
+            ("MAKEFLAGS", " -j2 --jobserver-auth=10,251"),
+        ],
+    );
+    let warns = warnings(&log);
+    assert_eq!(run.code, 0);
+    assert_eq!(warns.len(), 1, "{}", show(&warns));
+    assert_eq!(fd_numbers(&warns[0]), [10, 500], "the pipe at 251 is the jobserver's, /dev/null at 10 is not: {}", show(&warns));
+}
