@@ -2,6 +2,7 @@
 //! to one file, a crash can cut the last line, and people point the tool at the wrong
 //! file: every line that is not one of our events is skipped and counted, never fatal.
 
+use super::inputs::Decoded;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
@@ -47,6 +48,13 @@ pub struct Event {
     pub nfds: Option<i64>,
     pub overflow_fds: Vec<i64>,
     pub waited_s: Option<f64>,
+    /// Node name; older shims wrote none (the journal's `_HOSTNAME` or the syslog
+    /// line's host fills it then), else empty.
+    pub host: String,
+    /// Identical occurrences folded into this line.
+    pub repeats: u64,
+    /// Events of this process that a fleet sink could not deliver before this one.
+    pub dropped: u64,
 }
 
 impl Event {
@@ -141,14 +149,14 @@ impl Log {
             return;
         }
         self.lines += 1;
-        match serde_json::from_str::<Value>(text) {
-            Ok(v) => match parse_event(&v) {
+        // journalctl -o json entries and syslog lines carry our object inside.
+        match super::inputs::decode(text) {
+            Decoded::Object(v) => match parse_event(&v) {
                 Some(e) => self.events.push(e),
                 None => self.skipped.foreign += 1,
             },
-            // A cut event still starts like one; anything else is someone else's text.
-            Err(_) if text.starts_with('{') => self.skipped.truncated += 1,
-            Err(_) => self.skipped.foreign += 1,
+            Decoded::Cut => self.skipped.truncated += 1,
+            Decoded::Foreign => self.skipped.foreign += 1,
         }
     }
 }
@@ -270,6 +278,9 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         nfds: i(v, "nfds"),
         overflow_fds,
         waited_s: v.get("waited_s").and_then(Value::as_f64),
+        host: s(v, "host").unwrap_or_default(),
+        repeats: v.get("repeats").and_then(Value::as_u64).unwrap_or(0),
+        dropped: v.get("dropped").and_then(Value::as_u64).unwrap_or(0),
         event,
     })
 }

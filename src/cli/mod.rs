@@ -5,6 +5,8 @@ mod demo;
 mod demo_child;
 mod events;
 mod inherited;
+mod inputs;
+mod prometheus;
 mod report;
 mod run;
 mod since;
@@ -113,20 +115,31 @@ pub struct RunArgs {
 pub enum Format {
     Text,
     Dot,
+    /// Counters for node_exporter's textfile collector
+    Prometheus,
 }
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// JSON Lines logs written by the shim (`-` reads standard input)
-    #[arg(required = true, value_name = "FILE")]
+    /// JSON Lines logs written by the shim, `journalctl -o json` exports, syslog files
+    /// (`-` reads standard input)
+    #[arg(required_unless_present = "journal", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Also read the local journal: `journalctl -o json --identifier execguard`, plus
+    /// the arguments after `--` (e.g. `-- --since -1h -u nginx.service`)
+    #[arg(long)]
+    pub journal: bool,
+    /// journalctl arguments (after `--`, with --journal)
+    #[arg(last = true, requires = "journal", value_name = "JOURNALCTL_ARG")]
+    pub journal_args: Vec<String>,
     /// Print a machine-readable summary (one JSON object) instead of text
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Only events since TIME: unix seconds, or a duration back from now (90s, 10m, 2h, 1d, 1h30m)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// text, or dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`)
+    /// text, dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`), or
+    /// prometheus (counters in the text format, for node_exporter's textfile collector)
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Do not resolve module+offset origins to functions and lines
