@@ -12,6 +12,7 @@ mod run;
 mod since;
 mod style;
 mod symbolize;
+mod systemd;
 mod tree;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -50,6 +51,8 @@ enum Cmd {
     Report(ReportArgs),
     /// Show the incidents execguard exists for, without the shim, in log mode and in fix mode
     Demo(DemoArgs),
+    /// Print (or --install) the systemd drop-in that preloads the shim into UNIT
+    Systemd(SystemdArgs),
     /// The incident programs the demo runs (internal)
     #[command(name = "__demo", hide = true)]
     DemoChild {
@@ -106,6 +109,9 @@ pub struct RunArgs {
     /// Print no summary line
     #[arg(long, short)]
     pub quiet: bool,
+    /// The shim to preload [default: $EXECGUARD_LIB, else next to this program, else the installed one]
+    #[arg(long, value_name = "PATH")]
+    pub lib: Option<PathBuf>,
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
@@ -151,6 +157,27 @@ pub struct ReportArgs {
 }
 
 #[derive(clap::Args)]
+pub struct SystemdArgs {
+    /// The service (`nginx` means `nginx.service`)
+    pub unit: String,
+    /// What the shim does in the service
+    #[arg(long, value_enum, default_value = "log")]
+    pub mode: Mode,
+    /// Where events go: journal, syslog, or a JSON Lines file
+    #[arg(long, default_value = "journal", value_name = "SINK")]
+    pub log: String,
+    /// The shim to preload [default: as `execguard run` finds it]
+    #[arg(long, value_name = "PATH")]
+    pub lib: Option<PathBuf>,
+    /// Write the drop-in (UNIT.d/execguard.conf under --dir) instead of printing it
+    #[arg(long)]
+    pub install: bool,
+    /// Unit directory for --install
+    #[arg(long, default_value = "/etc/systemd/system", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(clap::Args)]
 pub struct DemoArgs {
     /// Keep the demo's logs in this directory [default: a new directory in $TMPDIR]
     #[arg(long, value_name = "DIR")]
@@ -170,6 +197,7 @@ pub fn main() -> i32 {
         Cmd::Run(a) => run::run(a),
         Cmd::Report(a) => report::report(a),
         Cmd::Demo(a) => demo::demo(a),
+        Cmd::Systemd(a) => systemd::systemd(a),
         Cmd::DemoChild { role, args } => demo_child::main(&role, &args),
     }
 }
