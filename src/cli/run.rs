@@ -33,13 +33,15 @@ pub fn find_lib() -> Result<PathBuf, String> {
 /// the package's own path.
 pub fn find_lib_or(explicit: Option<&Path>) -> Result<PathBuf, String> {
     let chosen = match explicit {
-        Some(p) => Some((p.to_path_buf(), "--lib")),
-        None => std::env::var_os("EXECGUARD_LIB").filter(|p| !p.is_empty()).map(|p| (PathBuf::from(p), "EXECGUARD_LIB")),
+        Some(p) => Some((p.to_path_buf(), "--lib ", "")),
+        None => std::env::var_os("EXECGUARD_LIB")
+            .filter(|p| !p.is_empty())
+            .map(|p| (PathBuf::from(p), "EXECGUARD_LIB=", " or unset it")),
     };
-    if let Some((p, what)) = chosen {
+    if let Some((p, what, hint)) = chosen {
         return match p.canonicalize() {
             Ok(abs) if abs.is_file() => Ok(abs),
-            _ => Err(format!("{what} {} does not name a file; point it at libexecguard.so", p.display())),
+            _ => Err(format!("{what}{} does not name a file; point it at libexecguard.so{hint}", p.display())),
         };
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
