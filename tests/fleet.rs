@@ -735,6 +735,13 @@ fn deb_installs_runs_from_usr_bin_and_removes() {
     let from_usr = |args: &[&str]| {
         let mut c = Command::new("/usr/bin/execguard");
         c.args(args).current_dir(&away).env_remove("EXECGUARD_LIB").env_remove("LD_PRELOAD").env("NO_COLOR", "1");
+        // SAFETY: one raw syscall: the harness's fds are not the program's.
+        unsafe {
+            c.pre_exec(|| {
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32);
+                Ok(())
+            })
+        };
         c.output().unwrap()
     };
     let demo = from_usr(&["demo"]);
