@@ -759,3 +759,40 @@ fn deb_installs_runs_from_usr_bin_and_removes() {
     ok(Command::new("dpkg").args(["-r", "execguard"]).stdout(Stdio::null()));
     assert!(!Path::new("/usr/bin/execguard").exists() && !Path::new(&multiarch[1..]).exists(), "dpkg -r left files");
 }
+
+/// Some syslog daemons (syslog-ng's `unix-stream`) listen on a stream socket: glibc
+/// then sends each message over a connection, NUL-terminated; so does the shim.
+#[test]
+fn syslog_sink_falls_back_to_a_stream_dev_log() {
+    use std::io::Read;
+    let _g = own_sockets();
+    assert!(std::fs::symlink_metadata(DEV_LOG).is_err(), "no /dev/log expected here");
+    struct Gone;
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(DEV_LOG);
+        }
+    }
+    let listener = std::os::unix::net::UnixListener::bind(DEV_LOG).unwrap();
+    let _gone = Gone;
+    let l = listen_leak(Mode::Log, &[("EXECGUARD_LOG", "syslog"), ("EXECGUARD_SYSLOG_FACILITY", "daemon")]);
+    listener.set_nonblocking(true).unwrap();
+    let mut all = Vec::new();
+    while let Ok((mut conn, _)) = listener.accept() {
+        conn.set_nonblocking(false).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut msg = Vec::new();
+        conn.read_to_end(&mut msg).unwrap();
+        all.push(msg);
+    }
+    let want = format!("execguard[{}]: {{", l.child);
+    let msg = all
+        .iter()
+        .find(|m| String::from_utf8_lossy(m).contains(&want))
+        .unwrap_or_else(|| panic!("no message from the exec: {:?}", all.iter().map(|m| String::from_utf8_lossy(m)).collect::<Vec<_>>()));
+    assert_eq!(msg.last(), Some(&0), "NUL-terminated");
+    let text = String::from_utf8_lossy(&msg[..msg.len() - 1]).into_owned();
+    assert!(text.starts_with("<28>"), "daemon.warning is <28>: {text}"); // 3 * 8 + 4
+    let ev: Value = serde_json::from_str(&text[text.find(&want).unwrap() + want.len() - 1..]).unwrap();
+    assert_eq!(ev["event"], "exec_fd_leak");
+}

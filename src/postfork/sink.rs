@@ -236,7 +236,9 @@ fn send(path: &[u8], parts: &[&[u8]], tail: &[&[u8]], stream_ok: bool) -> sys::R
     match send_on(libc::SOCK_DGRAM, &addr, alen, &mut iov, n) {
         Err(libc::EPROTOTYPE) if stream_ok => {
             if let Some(slot) = iov.get_mut(n) {
-                *slot = libc::iovec { iov_base: b"\0".as_ptr() as *mut libc::c_void, iov_len: 1 };
+                // glibc ends a stream message with its NUL: the daemon's record separator.
+                static NUL: [u8; 1] = [0];
+                *slot = libc::iovec { iov_base: NUL.as_ptr() as *mut libc::c_void, iov_len: 1 };
                 n += 1;
             }
             send_on(libc::SOCK_STREAM, &addr, alen, &mut iov, n)
