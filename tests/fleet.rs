@@ -295,6 +295,18 @@ fn journal_all(since: f64) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("EXECGUARD_JSON")).count()
 }
 
+/// The test harness's own fds (cargo's, the CI runner's) are no part of a test: they
+/// go at exec, as in `common::run_mode`.
+fn without_harness_fds(cmd: &mut Command) {
+    // SAFETY: one raw system call, async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
+            Ok(())
+        })
+    };
+}
+
 fn execguard() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_execguard"));
     c.env("NO_COLOR", "1");
@@ -530,14 +542,8 @@ fn drops_show_up_on_the_next_event_that_gets_through() {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    // SAFETY: one raw syscall: the harness's fds would be a startup_fds event (a
-    // second drop) that this test does not count on.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32);
-            Ok(())
-        })
-    };
+    // The harness's fds would be a startup_fds event: a second drop.
+    without_harness_fds(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let pid = child.id() as u64;
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -575,13 +581,7 @@ fn on_host(name: &str, log: &Path) {
         .env("EXECGUARD_MODE", "log")
         .env_remove("LD_PRELOAD")
         .env_remove("EXECGUARD_FOLLOW");
-    // SAFETY: one raw syscall: the harness's own fds are not part of the test.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32);
-            Ok(())
-        })
-    };
+    without_harness_fds(&mut cmd);
     let st = cmd.status().expect("unshare (util-linux)");
     assert!(st.success(), "listen_leak on {name}");
 }
@@ -735,13 +735,7 @@ fn deb_installs_runs_from_usr_bin_and_removes() {
     let from_usr = |args: &[&str]| {
         let mut c = Command::new("/usr/bin/execguard");
         c.args(args).current_dir(&away).env_remove("EXECGUARD_LIB").env_remove("LD_PRELOAD").env("NO_COLOR", "1");
-        // SAFETY: one raw syscall: the harness's fds are not the program's.
-        unsafe {
-            c.pre_exec(|| {
-                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32);
-                Ok(())
-            })
-        };
+        without_harness_fds(&mut c);
         c.output().unwrap()
     };
     let demo = from_usr(&["demo"]);
