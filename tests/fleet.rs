@@ -133,7 +133,7 @@ impl Drop for Journald {
 }
 
 /// `journalctl -o json --identifier execguard` entries since `since` whose event
-/// comes from one of `pids` (by `_PID`).
+/// comes from one of `pids` (by `_PID`; all when `pids` is empty).
 fn journal(since: f64, pids: &[u64]) -> Vec<Value> {
     let out = Command::new("journalctl")
         .args(["-o", "json", "--no-pager", "--identifier", "execguard", "--since"])
@@ -144,7 +144,7 @@ fn journal(since: f64, pids: &[u64]) -> Vec<Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("journalctl line {l}: {e}")))
-        .filter(|e| e["_PID"].as_str().and_then(|p| p.parse::<u64>().ok()).is_some_and(|p| pids.contains(&p)))
+        .filter(|e| pids.is_empty() || e["_PID"].as_str().and_then(|p| p.parse::<u64>().ok()).is_some_and(|p| pids.contains(&p)))
         .collect()
 }
 
@@ -261,6 +261,22 @@ fn journal_sink_entries_carry_the_fields() {
     assert_eq!(masks.len(), 1, "{entries:#?}");
     assert_eq!(masks[0]["PRIORITY"], "4");
     assert!(inner(masks[0])["signals"].as_array().unwrap().iter().any(|x| x == "SIGALRM"), "{}", masks[0]);
+
+    // A long human line is cut in MESSAGE (marked), never in EXECGUARD_JSON.
+    let run = run_mode(Mode::Log, &c_prog("udp_pool"), &[], &[("EXECGUARD_LOG", "journal")], T);
+    assert!(run.status.success(), "{}", run.context());
+    let mut pool = Vec::new();
+    until("the pool's exec_fd_leak", || {
+        pool = journal(since, &[])
+            .into_iter()
+            .filter(|e| e["EXECGUARD_EVENT"] == "exec_fd_leak" && inner(e)["ppid"] == run.pid as u64)
+            .collect();
+        !pool.is_empty()
+    });
+    let msg = s(&pool[0], "MESSAGE");
+    assert!(msg.ends_with(" \u{2026}") && msg.len() <= 1024 + 4, "{} bytes: {msg}", msg.len());
+    assert!(msg.starts_with("warning: exec_fd_leak: ") && msg.contains("fds=[fd 3 (udp 0.0.0.0:0), fd 4 (udp"), "{msg}");
+    assert_eq!(inner(&pool[0])["fds_total"], 1030);
 
     // What the fleet collected, read back: an export file, and the journal itself.
     let d = common::tmpdir("fleet-export");

@@ -27,8 +27,8 @@ const MAIN: u8 = 1;
 const HUMAN: u8 = 2;
 
 /// Runs `$body` with `$l` bound to each rendering that is on: the main line (JSON or
-/// human, as `$json` says) and, for the journal, the human copy. The copy stops at
-/// its first write that does not fit, so it is always a clean prefix.
+/// human, as `$json` says) and, for the journal, the human copy. The copy stops
+/// before its first write that does not fit, so it is always a clean prefix.
 macro_rules! each {
     ($ev:expr, |$l:ident, $json:ident| $body:block) => {{
         if $ev.on & MAIN != 0 {
@@ -38,8 +38,16 @@ macro_rules! each {
         }
         if $ev.on & HUMAN != 0 && !$ev.human.overflowed() {
             let $json = false;
-            let $l = &mut $ev.human;
-            $body
+            let mark = $ev.human.len();
+            {
+                let $l = &mut $ev.human;
+                $body
+            }
+            if $ev.human.overflowed() {
+                // Whole writes only: smaller pieces after the one that did not fit
+                // would still land.
+                $ev.human.truncate(mark);
+            }
         }
     }};
 }
