@@ -211,13 +211,17 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
     let (warn, fixed, info, by, procs) = counts(ev);
     let mut o = String::new();
     let hosts = by_host(ev);
-    let sources = c.files.len() as u64 + c.journal as u64;
+    let sources = match (c.files.len() as u64, c.journal) {
+        (0, true) => "the journal".to_string(),
+        (n, true) => plural(n, "file", "files") + " and the journal",
+        (n, false) => plural(n, "file", "files"),
+    };
     let _ = write!(
         o,
         "{} {} in {}{}: {}, {}",
         style::paint(style::BOLD, "execguard report:"),
         plural(ev.len() as u64, "event", "events"),
-        plural(sources, "input", "inputs"),
+        sources,
         if hosts.len() > 1 { format!(" from {} hosts", hosts.len()) } else { String::new() },
         plural(procs as u64, "process", "processes"),
         plural(warn, "warning", "warnings"),
