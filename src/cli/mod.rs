@@ -47,7 +47,7 @@ struct Cli {
 enum Cmd {
     /// Run CMD with the shim preloaded, then print a summary of what it found
     Run(RunArgs),
-    /// Summarise JSON Lines logs: warnings grouped and sorted, and the process tree
+    /// Summarise logs (JSON Lines, journal exports, syslog files, --journal): warnings grouped, the process tree per host
     Report(ReportArgs),
     /// Show the incidents execguard exists for, without the shim, in log mode and in fix mode
     Demo(DemoArgs),
