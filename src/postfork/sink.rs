@@ -140,18 +140,19 @@ pub fn journal(e: &Entry) {
     head.s("SYSLOG_IDENTIFIER=execguard\nSYSLOG_PID=");
     head.int(sys::getpid() as i64);
     head.byte(b'\n');
+    const MESSAGE: &str = "MESSAGE=";
     for (key, field) in MATCH_FIELDS {
         if let Some(v) = json_field(e.json, key) {
-            let mark = head.len();
-            head.s(field);
-            head.raw(v.get(..512).unwrap_or(v));
-            head.byte(b'\n');
-            if head.overflowed() {
-                head.truncate(mark);
+            let v = v.get(..512).unwrap_or(v);
+            // A field that does not fit is left out whole; MESSAGE= always fits.
+            if head.room() >= field.len() + v.len() + 1 + MESSAGE.len() {
+                head.s(field);
+                head.raw(v);
+                head.byte(b'\n');
             }
         }
     }
-    head.s("MESSAGE=");
+    head.s(MESSAGE);
     let parts: [&[u8]; 5] = [
         head.as_bytes(),
         e.human,
