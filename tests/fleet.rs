@@ -68,6 +68,7 @@ struct Journald {
     child: Option<Child>,
     made_dir: bool,
     made_files: bool,
+    made_run_log: bool,
     dir: PathBuf,
 }
 
@@ -76,9 +77,10 @@ impl Journald {
         assert!(!answering(JOURNAL_SOCKET), "a journald already answers on {JOURNAL_SOCKET}: these tests start their own");
         let made_dir = !Path::new(JOURNAL_DIR).exists();
         let made_files = !Path::new(JOURNAL_FILES).exists();
+        let made_run_log = !Path::new("/run/log").exists();
         std::fs::create_dir_all(JOURNAL_DIR).unwrap();
         let dir = common::tmpdir("journald");
-        let mut j = Journald { child: None, made_dir, made_files, dir };
+        let mut j = Journald { child: None, made_dir, made_files, made_run_log, dir };
         j.spawn();
         j
     }
@@ -125,6 +127,9 @@ impl Drop for Journald {
         }
         if self.made_files {
             let _ = std::fs::remove_dir_all(JOURNAL_FILES);
+        }
+        if self.made_run_log {
+            let _ = std::fs::remove_dir("/run/log");
         }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -805,4 +810,38 @@ fn syslog_sink_falls_back_to_a_stream_dev_log() {
     assert!(text.starts_with("<28>"), "daemon.warning is <28>: {text}"); // 3 * 8 + 4
     let ev: Value = serde_json::from_str(&text[text.find(&want).unwrap() + want.len() - 1..]).unwrap();
     assert_eq!(ev["event"], "exec_fd_leak");
+}
+
+/// On a systemd machine /dev/log is journald's: the syslog sink's lines must parse
+/// there too (identifier, pid, facility, priority), and `report --journal` reads the
+/// event back out of MESSAGE.
+#[test]
+fn syslog_sink_through_journald_dev_log() {
+    let _g = own_sockets();
+    assert!(std::fs::symlink_metadata(DEV_LOG).is_err(), "no /dev/log expected here");
+    let j = Journald::start();
+    struct Unlink;
+    impl Drop for Unlink {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(DEV_LOG);
+        }
+    }
+    std::os::unix::fs::symlink("/run/systemd/journal/dev-log", DEV_LOG).unwrap();
+    let _unlink = Unlink;
+    let since = now() - 2.0;
+    let l = listen_leak(Mode::Log, &[("EXECGUARD_LOG", "syslog"), ("EXECGUARD_SYSLOG_FACILITY", "local3")]);
+    let entries = journal_wait(since, &[l.child], 1);
+    let e = entries.iter().find(|e| s(e, "MESSAGE").contains("exec_fd_leak")).unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(s(e, "_TRANSPORT"), "syslog");
+    assert_eq!(s(e, "SYSLOG_IDENTIFIER"), "execguard");
+    assert_eq!(s(e, "SYSLOG_PID"), l.child.to_string());
+    assert_eq!(s(e, "SYSLOG_FACILITY"), "19", "local3");
+    assert_eq!(s(e, "PRIORITY"), "4");
+    let ev: Value = serde_json::from_str(s(e, "MESSAGE")).unwrap();
+    assert_eq!(ev["fds"][0]["detail"], format!("127.0.0.1:{}", l.port));
+    let since_arg = format!("--since=@{}", since as u64);
+    let rep = report_json(&["--journal".as_ref(), "--".as_ref(), since_arg.as_ref()]);
+    let leaks = rep["by_event"]["exec_fd_leak"].as_u64().unwrap_or(0);
+    assert!(leaks >= 1, "report --journal reads MESSAGE of syslog entries: {rep:#}");
+    drop(j);
 }
