@@ -845,3 +845,67 @@ fn syslog_sink_through_journald_dev_log() {
     assert!(leaks >= 1, "report --journal reads MESSAGE of syslog entries: {rep:#}");
     drop(j);
 }
+
+/// A privileged process (AT_SECURE: here a set-user-ID program run by `nobody`) never
+/// opens a path from its environment, but the fixed system sockets stay usable. The
+/// loader preloads into such a process only set-user-ID libraries from the standard
+/// directories: a copy of the shim is put there for the test, and removed.
+#[test]
+fn at_secure_uses_the_journal_but_no_path_from_the_environment() {
+    use std::os::unix::fs::PermissionsExt;
+    let _g = own_sockets();
+    let _j = Journald::start();
+    let libdir = format!("/usr/lib/{}-linux-gnu", std::env::consts::ARCH);
+    let name = format!("libexecguard-fleet-test-{}.so", std::process::id());
+    let lib = PathBuf::from(&libdir).join(&name);
+    struct Remove(Vec<PathBuf>);
+    impl Drop for Remove {
+        fn drop(&mut self) {
+            for p in &self.0 {
+                let _ = std::fs::remove_file(p).or_else(|_| std::fs::remove_dir_all(p));
+            }
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("execguard-fleet-secure-{}", std::process::id()));
+    let _remove = Remove(vec![lib.clone(), dir.clone()]);
+    std::fs::copy(common::shim(), &lib).unwrap();
+    std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let server = dir.join("listen_leak");
+    let probe = dir.join("probe");
+    std::fs::copy(c_prog("listen_leak"), &server).unwrap();
+    std::fs::copy(c_prog("probe"), &probe).unwrap();
+    std::fs::set_permissions(&server, std::fs::Permissions::from_mode(0o4755)).unwrap(); // root-owned: set-user-ID root
+    let run = |log: &str| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "env"])
+            .arg(format!("LD_PRELOAD={name}"))
+            .arg(format!("EXECGUARD_LOG={log}"))
+            .arg("EXECGUARD_MODE=log")
+            .arg(&server)
+            .arg(&probe)
+            .env_remove("LD_PRELOAD")
+            .stdin(Stdio::null());
+        without_harness_fds(&mut c);
+        let o = c.output().expect("setpriv (util-linux)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o
+    };
+    // A path: not opened (not even created); the event goes to stderr instead.
+    let path = dir.join("events.jsonl");
+    let o = run(path.to_str().unwrap());
+    assert!(!path.exists(), "a privileged process opened a path from its environment");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: exec_fd_leak: ") && err.contains("tcp_listen 127.0.0.1:"), "{err}");
+    // The journal: a fixed socket, so the event is there.
+    let since = now() - 2.0;
+    let o = run("journal");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "", "to the journal, not stderr");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let child: u64 = out.lines().find_map(|l| l.strip_prefix("child_pid=")).expect("child_pid").parse().unwrap();
+    let entries = journal_wait(since, &[child], 1);
+    let e = entries.iter().find(|e| e["EXECGUARD_EVENT"] == "exec_fd_leak").unwrap_or_else(|| panic!("{entries:#?}"));
+    assert_eq!(s(e, "_UID"), "65534", "the unprivileged caller of a set-user-ID program: {e}");
+    assert_eq!(inner(e)["target"], probe.to_str().unwrap());
+}
