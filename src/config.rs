@@ -44,7 +44,18 @@ pub const KNOBS: &[Knob] = &[
     Knob { name: "EXECGUARD_ORIGINS", default: "0", help: "1: record where each non-CLOEXEC fd and each mask was made (module+offset)" },
     Knob { name: "EXECGUARD_KEEP_IGNORED", default: "SIGHUP", help: "comma list of signals left ignored in fix mode (SIGHUP for nohup; add SIGPIPE,SIGXFSZ for subprocess restore_signals=False)" },
     Knob { name: "EXECGUARD_INFO", default: "0", help: "1: also print info events (sigmask_block, fork_threads) on stderr; the JSON log always has them" },
+    Knob { name: "EXECGUARD_SYSLOG_FACILITY", default: "user", help: "facility of EXECGUARD_LOG=syslog: user, daemon, local0..local7, ..." },
 ];
+
+/// Where events go: `Lines` is the JSON Lines file of `log_path`, or human lines on
+/// stderr when it is empty; the others are the fixed system sockets (sink.rs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub enum Sink {
+    Lines = 0,
+    Journal = 1,
+    Syslog = 2,
+}
 
 /// Field order is layout: `repr(C)` keeps what every process start writes (the
 /// scalars, the fd lists, the log path) at the front, inside the first page of the
@@ -64,6 +75,10 @@ pub struct Config {
     pub is_shell: bool,
     /// `EXECGUARD_SHELLS` was given (its names are in `Cold`).
     pub shells_extra: bool,
+    /// `EXECGUARD_LOG=journal|syslog`; `log_path` is then empty.
+    pub sink: Sink,
+    /// syslog facility code (already shifted: LOG_USER = 8).
+    pub syslog_facility: u8,
     pub pool_min: u32,
     pub block_interval_ms: i64,
     /// Ignored signals that stay ignored in fix mode (kernel sigset word).
@@ -126,6 +141,8 @@ impl Config {
             audited: false,
             is_shell: false,
             shells_extra: false,
+            sink: Sink::Lines,
+            syslog_facility: 8,
         }
     }
 }
@@ -236,7 +253,14 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             }
             b"EXECGUARD_LOG" => {
                 cfg.log_path.clear();
-                if !value.is_empty() && value.len() < 511 && !value.contains(&0) {
+                cfg.sink = match value {
+                    b"journal" => Sink::Journal,
+                    b"syslog" => Sink::Syslog,
+                    _ => Sink::Lines,
+                };
+                if cfg.sink != Sink::Lines {
+                    // a fixed system socket, not a path: kept under AT_SECURE too
+                } else if !value.is_empty() && value.len() < 511 && !value.contains(&0) {
                     cfg.log_path.raw(value);
                     cfg.log_path.byte(0);
                 } else if !value.is_empty() {
@@ -289,6 +313,10 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             b"EXECGUARD_OUTSIDE" => {
                 policy::parse_fd_list(value, &mut cfg.outside);
             }
+            b"EXECGUARD_SYSLOG_FACILITY" => match crate::postfork::sink::facility(value) {
+                Some(f) => cfg.syslog_facility = f,
+                None => w.push("EXECGUARD_SYSLOG_FACILITY"),
+            },
             b"LISTEN_FDS" => listen_fds = value,
             b"LISTEN_PID" => listen_pid = value,
             b"MAKEFLAGS" => {
@@ -380,6 +408,18 @@ mod tests {
         for n in names {
             assert!(ENV_FIRSTS.contains(&n.as_bytes()[0]), "{n}");
         }
+    }
+
+    #[test]
+    fn fleet_sinks_survive_at_secure() {
+        let mut cfg = Box::new(Config::new());
+        let env: [&[u8]; 2] = [b"EXECGUARD_LOG=journal", b"EXECGUARD_SYSLOG_FACILITY=local3"];
+        let w = parse_env(env.into_iter(), 1, true, &mut cfg, &mut Cold::new());
+        assert_eq!((w.n, cfg.sink, cfg.syslog_facility, cfg.log_path.len()), (0, Sink::Journal, 19 << 3, 0));
+        let (c, w) = parse(&[b"EXECGUARD_LOG=syslog", b"EXECGUARD_SYSLOG_FACILITY=kern"], 1);
+        assert_eq!((w.n, c.sink, c.syslog_facility), (1, Sink::Syslog, 8));
+        let (c, _) = parse(&[b"EXECGUARD_LOG=./journal"], 1);
+        assert_eq!((c.sink, c.log_path.as_bytes()), (Sink::Lines, &b"./journal\0"[..]));
     }
 
     #[test]

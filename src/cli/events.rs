@@ -2,6 +2,7 @@
 //! to one file, a crash can cut the last line, and people point the tool at the wrong
 //! file: every line that is not one of our events is skipped and counted, never fatal.
 
+use super::inputs::Decoded;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, Read};
@@ -56,6 +57,13 @@ pub struct Event {
     /// `degraded`: the refused call (or libc feature) and its errno name.
     pub path: Option<String>,
     pub errno: Option<String>,
+    /// Node name; older shims wrote none (the journal's `_HOSTNAME` or the syslog
+    /// line's host fills it then), else empty.
+    pub host: String,
+    /// Identical occurrences folded into this line.
+    pub repeats: u64,
+    /// Events of this process that a fleet sink could not deliver before this one.
+    pub dropped: u64,
 }
 
 /// The info event a process writes once per fallback it took (src/postfork/degraded.rs).
@@ -153,14 +161,14 @@ impl Log {
             return;
         }
         self.lines += 1;
-        match serde_json::from_str::<Value>(text) {
-            Ok(v) => match parse_event(&v) {
+        // journalctl -o json entries and syslog lines carry our object inside.
+        match super::inputs::decode(text) {
+            Decoded::Object(v) => match parse_event(&v) {
                 Some(e) => self.events.push(e),
                 None => self.skipped.foreign += 1,
             },
-            // A cut event still starts like one; anything else is someone else's text.
-            Err(_) if text.starts_with('{') => self.skipped.truncated += 1,
-            Err(_) => self.skipped.foreign += 1,
+            Decoded::Cut => self.skipped.truncated += 1,
+            Decoded::Foreign => self.skipped.foreign += 1,
         }
     }
 }
@@ -285,6 +293,9 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         waited_s: v.get("waited_s").and_then(Value::as_f64),
         path: s(v, "path"),
         errno: s(v, "errno"),
+        host: s(v, "host").unwrap_or_default(),
+        repeats: v.get("repeats").and_then(Value::as_u64).unwrap_or(0),
+        dropped: v.get("dropped").and_then(Value::as_u64).unwrap_or(0),
         event,
     })
 }

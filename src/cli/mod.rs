@@ -7,11 +7,14 @@ mod demo_child;
 mod degraded;
 mod events;
 mod inherited;
+mod inputs;
+mod prometheus;
 mod report;
 mod run;
 mod since;
 mod style;
 mod symbolize;
+mod systemd;
 mod tree;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -46,10 +49,12 @@ struct Cli {
 enum Cmd {
     /// Run CMD with the shim preloaded, then print a summary of what it found
     Run(RunArgs),
-    /// Summarise JSON Lines logs: warnings grouped and sorted, and the process tree
+    /// Summarise logs (JSON Lines, journal exports, syslog files, --journal): warnings grouped, the process tree per host
     Report(ReportArgs),
     /// Show the incidents execguard exists for, without the shim, in log mode and in fix mode
     Demo(DemoArgs),
+    /// Print (or --install) the systemd drop-in that preloads the shim into UNIT
+    Systemd(SystemdArgs),
     /// The incident programs the demo runs (internal)
     #[command(name = "__demo", hide = true)]
     DemoChild {
@@ -106,6 +111,9 @@ pub struct RunArgs {
     /// Print no summary line
     #[arg(long, short)]
     pub quiet: bool,
+    /// The shim to preload [default: $EXECGUARD_LIB, else next to this program, else the installed one]
+    #[arg(long, value_name = "PATH")]
+    pub lib: Option<PathBuf>,
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
@@ -115,20 +123,31 @@ pub struct RunArgs {
 pub enum Format {
     Text,
     Dot,
+    /// Counters for node_exporter's textfile collector
+    Prometheus,
 }
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// JSON Lines logs written by the shim (`-` reads standard input)
-    #[arg(required = true, value_name = "FILE")]
+    /// JSON Lines logs written by the shim, `journalctl -o json` exports, syslog files
+    /// (`-` reads standard input)
+    #[arg(required_unless_present = "journal", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+    /// Also read the local journal: `journalctl -o json --identifier execguard`, plus
+    /// the arguments after `--` (e.g. `-- --since -1h -u nginx.service`)
+    #[arg(long)]
+    pub journal: bool,
+    /// journalctl arguments (after `--`, with --journal)
+    #[arg(last = true, requires = "journal", value_name = "JOURNALCTL_ARG")]
+    pub journal_args: Vec<String>,
     /// Print a machine-readable summary (one JSON object) instead of text
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
     /// Only events since TIME: unix seconds, or a duration back from now (90s, 10m, 2h, 1d, 1h30m)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// text, or dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`)
+    /// text, dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`), or
+    /// prometheus (counters in the text format, for node_exporter's textfile collector)
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Do not resolve module+offset origins to functions and lines
@@ -137,6 +156,27 @@ pub struct ReportArgs {
     /// Most processes drawn in the text tree (0 = no limit)
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_tree: usize,
+}
+
+#[derive(clap::Args)]
+pub struct SystemdArgs {
+    /// The service (`nginx` means `nginx.service`)
+    pub unit: String,
+    /// What the shim does in the service
+    #[arg(long, value_enum, default_value = "log")]
+    pub mode: Mode,
+    /// Where events go: journal, syslog, or a JSON Lines file
+    #[arg(long, default_value = "journal", value_name = "SINK")]
+    pub log: String,
+    /// The shim to preload [default: as `execguard run` finds it]
+    #[arg(long, value_name = "PATH")]
+    pub lib: Option<PathBuf>,
+    /// Write the drop-in (UNIT.d/execguard.conf under --dir) instead of printing it
+    #[arg(long)]
+    pub install: bool,
+    /// Unit directory for --install
+    #[arg(long, default_value = "/etc/systemd/system", value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -159,6 +199,7 @@ pub fn main() -> i32 {
         Cmd::Run(a) => run::run(a),
         Cmd::Report(a) => report::report(a),
         Cmd::Demo(a) => demo::demo(a),
+        Cmd::Systemd(a) => systemd::systemd(a),
         Cmd::DemoChild { role, args } => demo_child::main(&role, &args),
     }
 }

@@ -3,6 +3,7 @@
 //! `--json` for machines, `--format dot` for Graphviz.
 
 use super::events::{Event, Fd, Log};
+use super::{inputs, prometheus};
 use super::symbolize::Symbolizer;
 use super::tree::Tree;
 use super::{since, style, Format, ReportArgs};
@@ -25,6 +26,14 @@ pub fn report(a: ReportArgs) -> i32 {
             return super::fail(format!("cannot read {}: {e}", f.display()));
         }
     }
+    if a.journal {
+        progress.note("reading the journal");
+        let read = inputs::read_journal(&a.journal_args).and_then(|out| log.read_from(&out[..]));
+        if let Err(e) = read {
+            progress.clear();
+            return super::fail(e);
+        }
+    }
     progress.clear();
     let total_events = log.events.len();
     if let Some(t) = since {
@@ -32,12 +41,14 @@ pub fn report(a: ReportArgs) -> i32 {
     }
     log.events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
     let mut sym = Symbolizer::default();
-    let ctx = Ctx { log: &log, files: &a.files, since, dropped_by_since: total_events - log.events.len(), symbols: !a.no_symbols };
-    let out = if a.json {
+    let ctx = Ctx { log: &log, files: &a.files, journal: a.journal, since, dropped_by_since: total_events - log.events.len(), symbols: !a.no_symbols };
+    let out = if a.format == Format::Prometheus {
+        prometheus::encode(&log.events)
+    } else if a.json {
         let v = to_json(&ctx, &mut sym);
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     } else if a.format == Format::Dot {
-        Tree::build(&log.events).dot(&log.events, &mut sym, ctx.symbols)
+        by_host(&log.events).iter().map(|(_, evs)| Tree::build(evs).dot(evs, &mut sym, ctx.symbols)).collect()
     } else {
         text(&ctx, &mut sym, a.max_tree)
     };
@@ -50,6 +61,7 @@ pub fn report(a: ReportArgs) -> i32 {
 struct Ctx<'a> {
     log: &'a Log,
     files: &'a [std::path::PathBuf],
+    journal: bool,
     since: Option<f64>,
     dropped_by_since: usize,
     symbols: bool,
@@ -69,7 +81,9 @@ pub struct Group {
     pub events: u64,
     pub fds: u64,
     pub fixed: u64,
-    pub pids: BTreeSet<i64>,
+    /// (host, pid): pids repeat across hosts.
+    pub pids: BTreeSet<(String, i64)>,
+    pub hosts: BTreeSet<String>,
     pub example: Option<String>,
     /// module+offset of where the fds were created or the signals blocked.
     pub origins: BTreeSet<String>,
@@ -155,7 +169,8 @@ pub fn groups(events: &[Event]) -> Vec<Group> {
             g.events += 1;
             g.fds += n;
             g.fixed += e.is_fixed() as u64;
-            g.pids.insert(e.pid);
+            g.pids.insert((e.host.clone(), e.pid));
+            g.hosts.insert(e.host.clone());
             if g.example.is_none() {
                 g.example = example;
             }
@@ -174,7 +189,7 @@ fn counts(events: &[Event]) -> (u64, u64, u64, BTreeMap<String, u64>, usize) {
     let mut by = BTreeMap::new();
     let mut pids = BTreeSet::new();
     for e in events {
-        pids.insert(e.pid);
+        pids.insert((&e.host, e.pid));
         if e.is_warn() {
             warn += 1;
             fixed += e.is_fixed() as u64;
@@ -195,12 +210,19 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
     let ev = &c.log.events;
     let (warn, fixed, info, by, procs) = counts(ev);
     let mut o = String::new();
+    let hosts = by_host(ev);
+    let sources = match (c.files.len() as u64, c.journal) {
+        (0, true) => "the journal".to_string(),
+        (n, true) => plural(n, "file", "files") + " and the journal",
+        (n, false) => plural(n, "file", "files"),
+    };
     let _ = write!(
         o,
-        "{} {} in {}: {}, {}",
+        "{} {} in {}{}: {}, {}",
         style::paint(style::BOLD, "execguard report:"),
         plural(ev.len() as u64, "event", "events"),
-        plural(c.files.len() as u64, "file", "files"),
+        sources,
+        if hosts.len() > 1 { format!(" from {} hosts", hosts.len()) } else { String::new() },
         plural(procs as u64, "process", "processes"),
         plural(warn, "warning", "warnings"),
     );
@@ -249,6 +271,9 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
                     let _ = writeln!(o, "     in {}", g.from);
                 }
             }
+            if hosts.len() > 1 {
+                let _ = writeln!(o, "     on {}", host_list(&g.hosts));
+            }
             if let Some(ex) = &g.example {
                 let _ = writeln!(o, "     e.g. {ex}");
             }
@@ -270,11 +295,55 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
             .collect();
         let _ = writeln!(o, "\ninfo: {}", list.join(", "));
     }
-    if !ev.is_empty() {
-        let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Process tree (who handed what to whom):"));
-        o.push_str(&Tree::build(ev).text(ev, sym, c.symbols, max_tree));
+    if hosts.len() > 1 {
+        let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Hosts:"));
+        for (host, evs) in &hosts {
+            let (warn, fixed, _, _, procs) = counts(evs);
+            let _ = writeln!(
+                o,
+                "  {}: {}, {}, {}",
+                host_name(host),
+                plural(evs.len() as u64, "event", "events"),
+                plural(procs as u64, "process", "processes"),
+                plural(warn, "warning", "warnings") + &if fixed > 0 { format!(" ({fixed} fixed)") } else { String::new() },
+            );
+        }
+    }
+    for (host, evs) in &hosts {
+        let title = if hosts.len() > 1 {
+            format!("Process tree on {} (who handed what to whom):", host_name(host))
+        } else {
+            "Process tree (who handed what to whom):".to_string()
+        };
+        let _ = writeln!(o, "\n{}", style::paint(style::BOLD, &title));
+        o.push_str(&Tree::build(evs).text(evs, sym, c.symbols, max_tree));
     }
     o
+}
+
+/// The events of each host (empty name: events that did not say), in time order;
+/// nothing when there are no events. Pids, and so process trees, are per host.
+pub fn by_host(events: &[Event]) -> Vec<(String, Vec<Event>)> {
+    let mut m: BTreeMap<&str, Vec<Event>> = BTreeMap::new();
+    for e in events {
+        m.entry(e.host.as_str()).or_default().push(e.clone());
+    }
+    m.into_iter().map(|(h, v)| (h.to_string(), v)).collect()
+}
+
+fn host_name(h: &str) -> &str {
+    if h.is_empty() {
+        "(host not recorded)"
+    } else {
+        h
+    }
+}
+
+fn host_list(hosts: &BTreeSet<String>) -> String {
+    let names: Vec<&str> = hosts.iter().map(|h| host_name(h)).take(5).collect();
+    let more = hosts.len().saturating_sub(5);
+    let tail = if more > 0 { format!(" and {more} more") } else { String::new() };
+    format!("{}: {}{tail}", plural(hosts.len() as u64, "host", "hosts"), names.join(", "))
 }
 
 fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
@@ -298,13 +367,23 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
                 "events": g.events,
                 "fds": g.fds,
                 "processes": g.pids.len(),
+                "hosts": g.hosts,
                 "fixed": g.fixed,
                 "example": g.example,
                 "origins": g.origins.iter().map(&mut resolve).collect::<Vec<_>>(),
             })
         })
         .collect();
-    let tree = Tree::build(ev).json(ev);
+    // pids repeat across hosts: with many, the trees are under "hosts".
+    let tree = if by_host(ev).len() > 1 { Value::Null } else { Value::from(Tree::build(ev).json(ev)) };
+    let hosts: Vec<Value> = by_host(ev)
+        .iter()
+        .map(|(h, evs)| {
+            let (warn, fixed, info, _, procs) = counts(evs);
+            json!({"host": h, "events": evs.len(), "warnings": warn, "fixed": fixed, "infos": info,
+                   "processes": procs, "tree": Tree::build(evs).json(evs)})
+        })
+        .collect();
     json!({
         "files": c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         "lines": c.log.lines,
@@ -324,6 +403,7 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
         "by_event": by,
         "groups": groups,
         "tree": tree,
+        "hosts": hosts,
     })
 }
 

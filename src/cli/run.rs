@@ -16,29 +16,53 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 pub const LIB_NAME: &str = "libexecguard.so";
 
+/// Where the Debian package installs the shim (the multiarch library directory;
+/// the triplet is the architecture's name on x86_64 and aarch64).
+pub fn installed_lib() -> PathBuf {
+    PathBuf::from(format!("/usr/lib/{}-linux-gnu/{LIB_NAME}", std::env::consts::ARCH))
+}
+
 /// Where the shim is: `$EXECGUARD_LIB` when set (an explicit choice wins), else next
 /// to this executable — where `cargo build --release` puts both.
 pub fn find_lib() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("EXECGUARD_LIB").filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
+    find_lib_or(None)
+}
+
+/// `--lib` first, then `$EXECGUARD_LIB`, next to this executable (a build tree), in
+/// `../lib/<triplet>/` beside its bin directory (a package under any prefix), and
+/// the package's own path.
+pub fn find_lib_or(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    let chosen = match explicit {
+        Some(p) => Some((p.to_path_buf(), "--lib ", "")),
+        None => std::env::var_os("EXECGUARD_LIB")
+            .filter(|p| !p.is_empty())
+            .map(|p| (PathBuf::from(p), "EXECGUARD_LIB=", " or unset it")),
+    };
+    if let Some((p, what, hint)) = chosen {
         return match p.canonicalize() {
             Ok(abs) if abs.is_file() => Ok(abs),
-            _ => Err(format!(
-                "EXECGUARD_LIB={} does not name a file; point it at libexecguard.so or unset it",
-                p.display()
-            )),
+            _ => Err(format!("{what}{} does not name a file; point it at libexecguard.so{hint}", p.display())),
         };
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
     let exe = exe.canonicalize().unwrap_or(exe);
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    let lib = dir.join(LIB_NAME);
-    if lib.is_file() {
-        return Ok(lib);
+    let triplet_dir = format!("lib/{}-linux-gnu", std::env::consts::ARCH);
+    let candidates = [
+        dir.join(LIB_NAME),
+        dir.join("..").join(&triplet_dir).join(LIB_NAME),
+        installed_lib(),
+    ];
+    for lib in &candidates {
+        if lib.is_file() {
+            return Ok(lib.canonicalize().unwrap_or_else(|_| lib.clone()));
+        }
     }
     Err(format!(
-        "{LIB_NAME} not found next to {} (nor EXECGUARD_LIB set); build it with: cargo build --release",
-        exe.display()
+        "{LIB_NAME} not found next to {} nor as {} (and neither --lib nor EXECGUARD_LIB given); \
+         build it with: cargo build --release",
+        exe.display(),
+        installed_lib().display()
     ))
 }
 
@@ -150,7 +174,7 @@ fn open_log(arg: Option<&Path>) -> Result<LogFile, String> {
 pub fn run(a: RunArgs) -> i32 {
     // First, before the run opens anything of its own.
     let caller = caller_fds::list();
-    let lib = match find_lib() {
+    let lib = match find_lib_or(a.lib.as_deref()) {
         Ok(l) => l,
         Err(e) => return super::fail(e),
     };

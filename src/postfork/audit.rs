@@ -250,10 +250,10 @@ fn leak_event(sp: &Spawn, fix: bool) -> Event {
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
     ev.say(b" inherits");
-    if ev.is_json() {
-        header(&mut ev, sp);
-        argv(&mut ev, sp.argv);
-    }
+    ev.json_only(|ev| {
+        header(ev, sp);
+        argv(ev, sp.argv);
+    });
     ev.list("fds");
     ev
 }
@@ -343,9 +343,7 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
     if fix_errors > 0 {
         ev.int("fix_errors", fix_errors as i64);
     }
-    if !ev.is_json() {
-        ev.str("via", sp.via.as_bytes());
-    }
+    ev.human_only(|ev| ev.str("via", sp.via.as_bytes()));
     ev.emit();
     true
 }

@@ -1,11 +1,12 @@
 //! Building one event into a stack line (JSON or the human form) and writing it with
 //! one write(2). Small room: no allocation, no lock; the log file is opened, written
-//! and closed per event, so the shim never holds an fd in its host.
+//! and closed per event, so the shim never holds an fd in its host. The journal sink
+//! needs both forms: the human one then goes into a second, smaller buffer (sink.rs).
 
 use super::classify::{FdInfo, Kind, KINDS};
-use super::line::{Line, LINE_MAX};
-use super::{names, sys};
-use crate::config;
+use super::line::{Buf, Line, LINE_MAX};
+use super::{names, sink, sys};
+use crate::config::{self, Sink};
 use core::sync::atomic::{AtomicI32, Ordering};
 
 /// Room kept free at the end of a line for closing a list and the tail fields.
@@ -17,11 +18,50 @@ pub enum Severity {
     Info,
 }
 
+/// The human copy for the journal's MESSAGE: cut (marked) rather than dropped when
+/// long; the whole event is in EXECGUARD_JSON.
+const HUMAN_MAX: usize = 1024;
+
+/// Which renderings the next writes go to (see `each!`).
+const MAIN: u8 = 1;
+const HUMAN: u8 = 2;
+
+/// Runs `$body` with `$l` bound to each rendering that is on: the main line (JSON or
+/// human, as `$json` says) and, for the journal, the human copy. The copy stops
+/// before its first write that does not fit, so it is always a clean prefix.
+macro_rules! each {
+    ($ev:expr, |$l:ident, $json:ident| $body:block) => {{
+        if $ev.on & MAIN != 0 {
+            let $json = $ev.json;
+            let $l = &mut $ev.line;
+            $body
+        }
+        if $ev.on & HUMAN != 0 && !$ev.human.overflowed() {
+            let $json = false;
+            let mark = $ev.human.len();
+            {
+                let $l = &mut $ev.human;
+                $body
+            }
+            if $ev.human.overflowed() {
+                // Whole writes only: smaller pieces after the one that did not fit
+                // would still land.
+                $ev.human.truncate(mark);
+            }
+        }
+    }};
+}
+
 pub struct Event {
     /// An info event in the human form without EXECGUARD_INFO: built, not written.
     muted: bool,
     line: Line,
     json: bool,
+    sink: Sink,
+    warn: bool,
+    /// MAIN, and HUMAN when `human` is kept too (the journal).
+    on: u8,
+    human: Buf<HUMAN_MAX>,
     fixed: bool,
     list_first: bool,
     /// List items stop once the line is this long (leaves room for later lists).
@@ -32,14 +72,33 @@ impl Event {
     /// Async-signal-safe: header of event `name`.
     pub fn start(name: &str, sev: Severity, fixed: bool) -> Event {
         let cfg = config::get();
-        let json = cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
+        let sink = cfg.map(|c| c.sink).unwrap_or(Sink::Lines);
+        let json = sink != Sink::Lines || cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
         let muted = !json && sev == Severity::Info && !cfg.map(|c| c.info).unwrap_or(false);
-        let mut ev = Event { muted, line: Line::new(), json, fixed, list_first: true, soft_limit: LINE_MAX };
+        let on = if sink == Sink::Journal { MAIN | HUMAN } else { MAIN };
+        let mut ev = Event {
+            muted,
+            line: Line::new(),
+            json,
+            sink,
+            warn: sev == Severity::Warn,
+            on,
+            human: Buf::new(),
+            fixed,
+            list_first: true,
+            soft_limit: LINE_MAX,
+        };
+        if on & HUMAN != 0 {
+            // journald shows the identifier and pid itself: no `execguard[pid]: `.
+            human_head(&mut ev.human, name, sev);
+        }
         let l = &mut ev.line;
         let pid = sys::getpid();
         if json {
             let (s, us) = sys::now();
-            l.s("{\"v\":1,\"ts\":");
+            l.s("{\"v\":1,\"host\":");
+            host(l);
+            l.s(",\"ts\":");
             l.int(s);
             l.byte(b'.');
             l.uint_pad(us as u64, 6);
@@ -67,106 +126,126 @@ impl Event {
             l.s("execguard[");
             l.int(pid as i64);
             l.s("]: ");
-            l.s(if sev == Severity::Warn { "warning: " } else { "info: " });
-            l.s(name);
-            l.s(":");
+            human_head(l, name, sev);
         }
         ev
     }
 
+    #[allow(dead_code)] // callers that branch on the form (json_only/human_only cover the journal)
     pub fn is_json(&self) -> bool {
         self.json
     }
 
     /// Mix bytes into this finding's identity; the repeats helper implements it.
     pub fn ident(&mut self, _part: &[u8]) {}
+    /// Fields that only the JSON form carries (the human line says them in words).
+    pub fn json_only(&mut self, f: impl FnOnce(&mut Event)) {
+        if self.json {
+            let on = self.on;
+            self.on = MAIN;
+            f(self);
+            self.on = on;
+        }
+    }
+
+    /// Fields that only the human forms carry (the stderr line, the journal's MESSAGE).
+    pub fn human_only(&mut self, f: impl FnOnce(&mut Event)) {
+        let on = self.on;
+        self.on = if self.json { on & HUMAN } else { MAIN };
+        f(self);
+        self.on = on;
+    }
 
     /// Human form only: free text at this point of the sentence.
     pub fn say(&mut self, text: &[u8]) {
-        if !self.json {
-            self.line.text(text);
-        }
+        each!(self, |l, json| {
+            if !json {
+                l.text(text);
+            }
+        });
     }
 
     pub fn str(&mut self, key: &str, v: &[u8]) {
-        self.key(key);
-        if self.json {
-            self.line.json_str(v);
-        } else {
-            self.line.text(v);
-        }
+        each!(self, |l, json| {
+            put_key(l, json, key);
+            if json {
+                l.json_str(v);
+            } else {
+                l.text(v);
+            }
+        });
     }
 
     pub fn int(&mut self, key: &str, v: i64) {
-        self.key(key);
-        self.line.int(v);
+        each!(self, |l, json| {
+            put_key(l, json, key);
+            l.int(v);
+        });
     }
 
     /// Milliseconds shown as seconds with three decimals.
     pub fn secs(&mut self, key: &str, ms: i64) {
-        self.key(key);
-        self.line.int(ms / 1000);
-        self.line.byte(b'.');
-        self.line.uint_pad((ms % 1000).unsigned_abs(), 3);
-    }
-
-    /// `,"key":` in JSON, ` key=` in the human form.
-    fn key(&mut self, key: &str) {
-        if self.json {
-            self.line.s(",\"");
-            self.line.s(key);
-            self.line.s("\":");
-        } else {
-            self.line.byte(b' ');
-            self.line.s(key);
-            self.line.byte(b'=');
-        }
+        each!(self, |l, json| {
+            put_key(l, json, key);
+            l.int(ms / 1000);
+            l.byte(b'.');
+            l.uint_pad((ms % 1000).unsigned_abs(), 3);
+        });
     }
 
     /// Open a list field.
     pub fn list(&mut self, key: &str) {
         self.list_first = true;
-        self.key(key);
-        self.line.byte(b'[');
+        each!(self, |l, json| {
+            put_key(l, json, key);
+            l.byte(b'[');
+        });
     }
 
     /// Close a list field; `omitted` items did not fit.
     pub fn end_list(&mut self, omitted: Option<(&str, u64)>) {
-        self.line.byte(b']');
-        if let Some((key, n)) = omitted {
-            if self.json {
-                self.int(key, n as i64);
-            } else if n > 0 {
-                self.line.s(" (+");
-                self.line.uint(n);
-                self.line.s(" more)");
+        each!(self, |l, json| {
+            l.byte(b']');
+            match omitted {
+                Some((key, n)) if json => {
+                    put_key(l, json, key);
+                    l.uint(n);
+                }
+                Some((_, n)) if n > 0 => {
+                    l.s(" (+");
+                    l.uint(n);
+                    l.s(" more)");
+                }
+                _ => {}
             }
-        }
+        });
     }
 
-    fn sep(&mut self) {
-        if !self.list_first {
-            self.line.s(if self.json { "," } else { ", " });
-        }
-        self.list_first = false;
-    }
-
-    /// Try to add one list item; false (and nothing written) when the line is full.
     /// Cap the line length that list items may reach (None: the whole line).
     pub fn soft_limit(&mut self, len: Option<usize>) {
         self.soft_limit = len.unwrap_or(LINE_MAX);
     }
 
-    fn item(&mut self, f: impl FnOnce(&mut Line, bool)) -> bool {
-        if self.line.room() < RESERVE || self.line.len() >= self.soft_limit {
+    /// One list item into each rendering; the main line decides whether it fits
+    /// (false, and nothing written, when it does not).
+    fn item(&mut self, it: Item) -> bool {
+        if self.on & MAIN != 0 && (self.line.room() < RESERVE || self.line.len() >= self.soft_limit) {
             return false;
         }
-        let mark = self.line.len();
+        let (mark, hmark) = (self.line.len(), self.human.len());
         let first = self.list_first;
-        self.sep();
-        f(&mut self.line, self.json);
-        if self.line.room() < RESERVE || self.line.overflowed() || self.line.len() > self.soft_limit {
+        each!(self, |l, json| {
+            if !first {
+                l.s(if json { "," } else { ", " });
+            }
+            render(l, json, &it);
+        });
+        self.list_first = false;
+        if self.on & MAIN != 0
+            && (self.line.room() < RESERVE || self.line.overflowed() || self.line.len() > self.soft_limit)
+        {
             self.line.truncate(mark);
+            self.human.truncate(hmark);
             self.list_first = first;
             return false;
         }
@@ -174,46 +253,15 @@ impl Event {
     }
 
     pub fn fd_item(&mut self, info: &FdInfo) -> bool {
-        self.item(|l, json| {
-            if json {
-                l.s("{\"fd\":");
-                l.int(info.fd as i64);
-                l.s(",\"kind\":\"");
-                l.s(info.kind.name());
-                l.s("\",\"detail\":");
-                l.json_str(info.detail.as_bytes());
-                if info.origin != 0 {
-                    let mark = l.len();
-                    l.s(",\"origin\":\"");
-                    let mut site = super::line::Buf::<400>::new();
-                    if super::maps::module_offset(info.origin, &mut site) {
-                        l.json_inner(site.as_bytes());
-                        l.byte(b'"');
-                    } else {
-                        l.truncate(mark);
-                    }
-                }
-                l.byte(b'}');
-            } else {
-                l.s("fd ");
-                l.int(info.fd as i64);
-                l.s(" (");
-                l.s(info.kind.name());
-                if info.detail.len() > 0 {
-                    l.byte(b' ');
-                    l.text(info.detail.as_bytes());
-                }
-                l.byte(b')');
-            }
-        })
+        self.item(Item::Fd(info))
     }
 
     pub fn str_item(&mut self, s: &[u8]) -> bool {
-        self.item(|l, json| if json { l.json_str(s) } else { l.text(s) })
+        self.item(Item::Str(s))
     }
 
     pub fn int_item(&mut self, v: i64) -> bool {
-        self.item(|l, _| l.int(v))
+        self.item(Item::Int(v))
     }
 
     /// A list of signal names from a kernel sigset word.
@@ -221,15 +269,7 @@ impl Event {
         self.list(key);
         for sig in 1..=64 {
             if set & crate::policy::bit(sig) != 0 {
-                self.item(|l, json| {
-                    if json {
-                        l.byte(b'"');
-                    }
-                    names::signal(sig, l);
-                    if json {
-                        l.byte(b'"');
-                    }
-                });
+                self.item(Item::Signal(sig));
             }
         }
         self.end_list(None);
@@ -247,50 +287,163 @@ impl Event {
                 *m += n;
             }
         }
-        self.key("kinds");
-        if self.json {
-            self.line.byte(b'{');
-        }
-        let mut first = true;
-        for (k, n) in KINDS.iter().zip(merged.iter()) {
-            if *n == 0 {
-                continue;
+        each!(self, |l, json| {
+            put_key(l, json, "kinds");
+            if json {
+                l.byte(b'{');
             }
-            if !first {
-                self.line.byte(b',');
+            let mut first = true;
+            for (k, n) in KINDS.iter().zip(merged.iter()) {
+                if *n == 0 {
+                    continue;
+                }
+                if !first {
+                    l.byte(b',');
+                }
+                first = false;
+                if json {
+                    l.byte(b'"');
+                    l.s(k.name());
+                    l.s("\":");
+                } else {
+                    l.s(k.name());
+                    l.byte(b'=');
+                }
+                l.uint(*n as u64);
             }
-            first = false;
-            if self.json {
-                self.line.byte(b'"');
-                self.line.s(k.name());
-                self.line.s("\":");
-            } else {
-                self.line.s(k.name());
-                self.line.byte(b'=');
+            if json {
+                l.byte(b'}');
             }
-            self.line.uint(*n as u64);
-        }
-        if self.json {
-            self.line.byte(b'}');
-        }
+        });
     }
 
-    /// Async-signal-safe: close the line and write it.
+    /// Async-signal-safe: close the line and write it (or send it to the sink).
     pub fn emit(mut self) {
-        if self.json {
-            self.line.s("}\n");
-        } else {
-            if self.fixed {
-                self.line.s(" [fixed]");
+        let dropped = if self.sink == Sink::Lines { 0 } else { sink::pending_drops() };
+        if dropped > 0 {
+            self.json_only(|ev| ev.int("dropped", dropped as i64));
+        }
+        let fixed = self.fixed;
+        each!(self, |l, json| {
+            if json {
+                l.byte(b'}');
+            } else if fixed {
+                l.s(" [fixed]");
             }
+        });
+        if self.sink == Sink::Lines {
             self.line.byte(b'\n');
         }
         if self.line.overflowed() || self.muted {
             // Never write a torn line.
             return;
         }
-        write_line(self.line.as_bytes());
+        let entry = sink::Entry {
+            warn: self.warn,
+            json: self.line.as_bytes(),
+            human: self.human.as_bytes(),
+            human_cut: self.human.overflowed(),
+            dropped,
+        };
+        match self.sink {
+            Sink::Lines => write_line(entry.json),
+            Sink::Journal => sink::journal(&entry),
+            Sink::Syslog => sink::syslog(&entry, config::get().map(|c| c.syslog_facility).unwrap_or(8)),
+        }
     }
+}
+
+/// The list items an event holds.
+enum Item<'a> {
+    Fd(&'a FdInfo),
+    Str(&'a [u8]),
+    Int(i64),
+    Signal(i32),
+}
+
+/// Async-signal-safe: one item in one rendering.
+fn render<const N: usize>(l: &mut Buf<N>, json: bool, it: &Item) {
+    match *it {
+        Item::Fd(info) if json => {
+            l.s("{\"fd\":");
+            l.int(info.fd as i64);
+            l.s(",\"kind\":\"");
+            l.s(info.kind.name());
+            l.s("\",\"detail\":");
+            l.json_str(info.detail.as_bytes());
+            if info.origin != 0 {
+                let mark = l.len();
+                l.s(",\"origin\":\"");
+                let mut site = Buf::<400>::new();
+                if super::maps::module_offset(info.origin, &mut site) {
+                    l.json_inner(site.as_bytes());
+                    l.byte(b'"');
+                } else {
+                    l.truncate(mark);
+                }
+            }
+            l.byte(b'}');
+        }
+        Item::Fd(info) => {
+            l.s("fd ");
+            l.int(info.fd as i64);
+            l.s(" (");
+            l.s(info.kind.name());
+            if info.detail.len() > 0 {
+                l.byte(b' ');
+                l.text(info.detail.as_bytes());
+            }
+            l.byte(b')');
+        }
+        Item::Str(s) if json => l.json_str(s),
+        Item::Str(s) => l.text(s),
+        Item::Int(v) => l.int(v),
+        Item::Signal(sig) => {
+            if json {
+                l.byte(b'"');
+            }
+            names::signal(sig, l);
+            if json {
+                l.byte(b'"');
+            }
+        }
+    }
+}
+
+/// `,"key":` in JSON, ` key=` in the human form.
+fn put_key<const N: usize>(l: &mut Buf<N>, json: bool, key: &str) {
+    if json {
+        l.s(",\"");
+        l.s(key);
+        l.s("\":");
+    } else {
+        l.byte(b' ');
+        l.s(key);
+        l.byte(b'=');
+    }
+}
+
+/// `warning: NAME:` / `info: NAME:`, the start of the human form after its prefix.
+fn human_head<const N: usize>(l: &mut Buf<N>, name: &str, sev: Severity) {
+    l.s(if sev == Severity::Warn { "warning: " } else { "info: " });
+    l.s(name);
+    l.s(":");
+}
+
+/// Async-signal-safe: the node name as a JSON string (uname(2) per event: events are
+/// rare, and a cached name would go stale after a rename or in a new UTS namespace).
+fn host<const N: usize>(l: &mut Buf<N>) {
+    // SAFETY: an all-zero utsname is valid; the kernel fills it.
+    let mut u: libc::utsname = unsafe { core::mem::zeroed() };
+    // SAFETY: u is a valid out-pointer.
+    let ok = unsafe { sys::syscall!(libc::SYS_uname, &mut u as *mut libc::utsname) } == 0;
+    let name = if ok {
+        // SAFETY: the kernel NUL-terminates nodename within its array.
+        unsafe { super::line::cstr(u.nodename.as_ptr(), u.nodename.len()) }
+    } else {
+        &[]
+    };
+    l.json_str(name);
 }
 
 /// The pid that already warned about an unusable log (pid-tagged, so a vfork child's

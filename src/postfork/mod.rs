@@ -24,5 +24,6 @@ pub mod line;
 pub mod maps;
 pub mod names;
 pub mod startfds;
+pub mod sink;
 pub mod sys;
 pub mod tls;
