@@ -11,6 +11,19 @@ use std::path::Path;
 /// skipped without ever being held in memory whole.
 const MAX_LINE: usize = 1 << 20;
 
+/// Every event kind the shim writes with severity `warn` (docs/events.md).
+pub const WARNING_KINDS: &[&str] = &[
+    "exec_fd_leak",
+    "startup_fds",
+    "exec_sigmask",
+    "startup_sigmask",
+    "exec_sigign",
+    "startup_sigign",
+    "select_fd_overflow",
+    "system_blocking",
+    "connect_storm",
+];
+
 #[derive(Debug, Clone, Default)]
 pub struct Fd {
     pub fd: i64,
@@ -47,6 +60,14 @@ pub struct Event {
     pub nfds: Option<i64>,
     pub overflow_fds: Vec<i64>,
     pub waited_s: Option<f64>,
+    /// The running test (`PYTEST_CURRENT_TEST` or an `EXECGUARD_TEST_ENV` variable).
+    pub test: Option<String>,
+    /// The finding's identity, when the shim wrote one (see findings.rs).
+    pub finding: Option<String>,
+    /// Identical occurrences folded into this line.
+    pub repeats: u64,
+    /// `outside`: fds that entered the audited tree here (startup_fds).
+    pub from: Option<String>,
 }
 
 impl Event {
@@ -270,6 +291,10 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         nfds: i(v, "nfds"),
         overflow_fds,
         waited_s: v.get("waited_s").and_then(Value::as_f64),
+        test: s(v, "test"),
+        finding: s(v, "finding").or_else(|| i(v, "finding").map(|n| n.to_string())),
+        repeats: v.get("repeats").and_then(Value::as_u64).unwrap_or(0),
+        from: s(v, "from"),
         event,
     })
 }

@@ -1,11 +1,17 @@
 //! Argument parsing and dispatch for the `execguard` CLI. Exit statuses are defined
 //! here, once, and documented in docs/cli.md.
 
+mod ci;
 mod demo;
 mod demo_child;
 mod events;
+mod findings;
+mod github;
 mod inherited;
+mod junit;
 mod report;
+mod rules;
+mod sarif;
 mod run;
 mod since;
 mod style;
@@ -104,6 +110,13 @@ pub struct RunArgs {
     /// Print no summary line
     #[arg(long, short)]
     pub quiet: bool,
+    /// Also write a CI report at the end: sarif, junit or github, to FILE (no FILE or
+    /// `-`: standard output); repeatable
+    #[arg(long, value_name = "FORMAT[=FILE]", value_parser = ci::parse_spec)]
+    pub report: Vec<ci::ReportSpec>,
+    /// Source paths in reports are made relative to DIR [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<PathBuf>,
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
@@ -113,6 +126,12 @@ pub struct RunArgs {
 pub enum Format {
     Text,
     Dot,
+    /// SARIF 2.1.0 (GitHub code scanning, GitLab, Jenkins warnings-ng)
+    Sarif,
+    /// JUnit XML: a failing test case per finding
+    Junit,
+    /// GitHub Actions workflow commands (::warning file=…,line=…::)
+    Github,
 }
 
 #[derive(clap::Args)]
@@ -126,7 +145,8 @@ pub struct ReportArgs {
     /// Only events since TIME: unix seconds, or a duration back from now (90s, 10m, 2h, 1d, 1h30m)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// text, or dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`)
+    /// text, dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`),
+    /// or a CI format: sarif, junit, github (see docs/ci.md)
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Do not resolve module+offset origins to functions and lines
@@ -135,6 +155,9 @@ pub struct ReportArgs {
     /// Most processes drawn in the text tree (0 = no limit)
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_tree: usize,
+    /// Source paths in CI formats are made relative to DIR [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

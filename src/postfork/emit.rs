@@ -26,6 +26,8 @@ pub struct Event {
     list_first: bool,
     /// List items stop once the line is this long (leaves room for later lists).
     soft_limit: usize,
+    /// The environment an exec hands over (NULL: not an exec), for `test`.
+    exec_env: super::envp::Argv,
 }
 
 impl Event {
@@ -34,7 +36,7 @@ impl Event {
         let cfg = config::get();
         let json = cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
         let muted = !json && sev == Severity::Info && !cfg.map(|c| c.info).unwrap_or(false);
-        let mut ev = Event { muted, line: Line::new(), json, fixed, list_first: true, soft_limit: LINE_MAX };
+        let mut ev = Event { muted, line: Line::new(), json, fixed, list_first: true, soft_limit: LINE_MAX, exec_env: core::ptr::null() };
         let l = &mut ev.line;
         let pid = sys::getpid();
         if json {
@@ -72,6 +74,12 @@ impl Event {
             l.s(":");
         }
         ev
+    }
+
+    /// The environment this exec hands to the new program: its test marker names
+    /// the test (see testname).
+    pub fn exec_env(&mut self, envp: super::envp::Argv) {
+        self.exec_env = envp;
     }
 
     pub fn is_json(&self) -> bool {
@@ -274,6 +282,9 @@ impl Event {
 
     /// Async-signal-safe: close the line and write it.
     pub fn emit(mut self) {
+        if !self.muted {
+            super::testname::add(&mut self.line, self.json, self.exec_env);
+        }
         if self.json {
             self.line.s("}\n");
         } else {

@@ -23,4 +23,5 @@ pub mod line;
 pub mod maps;
 pub mod names;
 pub mod sys;
+pub mod testname;
 pub mod tls;
