@@ -243,3 +243,69 @@ fn github_annotations_and_the_by_test_report() {
     assert!(by.contains(&format!("  {LEAK_TEST}\n     exec_fd_leak ")), "{text}");
     assert!(by.contains(&format!("  {MASK_TEST}\n")), "{text}");
 }
+
+const MARKED: &str = r#"#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+/* Leaks a pipe into /bin/true, whose environment is CI_MARK=from-envp ("envp") or
+   only PATH (anything else). */
+int main(int argc, char **argv) {
+    int p[2];
+    if (pipe(p) != 0)
+        return 2;
+    char *args[] = {"true", 0};
+    char *with[] = {"CI_MARK=from-envp", 0};
+    char *none[] = {"PATH=/bin:/usr/bin", 0};
+    pid_t c = fork();
+    if (c == 0) {
+        execve("/bin/true", args, argc > 1 && strcmp(argv[1], "envp") == 0 ? with : none);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(c, &st, 0);
+    return 0;
+}
+"#;
+
+/// The `test` of the exec_fd_leak that `marked ARG` writes under `env`, and its
+/// stderr (human form when `json` is false).
+fn marked(arg: &str, env: &[(&str, &str)], json: bool) -> (Option<String>, String) {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let bin = BIN.get_or_init(|| common::cc(&common::tmpdir("ci-marked"), "marked", MARKED, &["-O1"]));
+    let log = common::tmpdir("ci-marked-log").join("log.jsonl");
+    let mut cmd = Command::new(bin);
+    cmd.arg(arg).env_clear().env("LD_PRELOAD", common::shim()).envs(env.iter().copied());
+    if json {
+        cmd.env("EXECGUARD_LOG", &log);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let evs = common::events(&log);
+    let leak = common::named(&evs, "exec_fd_leak");
+    if json {
+        assert_eq!(leak.len(), 1, "{evs:?} {stderr}");
+    }
+    (leak.first().and_then(|e| e["test"].as_str().map(str::to_owned)), stderr)
+}
+
+#[test]
+fn the_test_comes_from_the_execs_environment_then_the_process() {
+    let own = ("PYTEST_CURRENT_TEST", "t.py::own (call)");
+    let knob = ("EXECGUARD_TEST_ENV", "OTHER:CI_MARK");
+    // The environment handed to the new program names the test first…
+    assert_eq!(marked("envp", &[own, knob], true).0.as_deref(), Some("from-envp"));
+    // …else the process's own; a variable named in EXECGUARD_TEST_ENV counts too.
+    assert_eq!(marked("none", &[own, knob], true).0.as_deref(), Some("t.py::own (call)"));
+    assert_eq!(marked("none", &[("OTHER", "job 7"), knob], true).0.as_deref(), Some("job 7"));
+    // Without the knob, CI_MARK is nobody's marker; without any marker, no field.
+    assert_eq!(marked("envp", &[], true).0, None);
+    assert_eq!(marked("none", &[("CI_MARK", "x")], true).0, None);
+    // A huge name is cut, and the line stays whole.
+    let long = "y".repeat(5000);
+    assert_eq!(marked("none", &[("PYTEST_CURRENT_TEST", &long)], true).0.map(|t| t.len()), Some(300));
+    // The human form says it too.
+    let (_, stderr) = marked("none", &[own], false);
+    let line = stderr.lines().find(|l| l.contains("exec_fd_leak")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.ends_with(" test=t.py::own (call)"), "{line}");
+}
