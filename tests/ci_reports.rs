@@ -156,6 +156,8 @@ fn sarif_is_valid_and_points_at_the_source_lines() {
         for t in r["properties"]["tests"].as_array().unwrap() {
             assert!(t == LEAK_TEST || t == MASK_TEST, "a clean test is named: {r}");
         }
+        // GitHub code scanning rejects a result without a physical location.
+        assert!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].is_string(), "{r}");
         let rule = &run["tool"]["driver"]["rules"][r["ruleIndex"].as_u64().unwrap() as usize];
         assert_eq!(rule["id"], r["ruleId"]);
         assert!(!rule["help"]["text"].as_str().unwrap().is_empty());

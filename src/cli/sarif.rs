@@ -28,7 +28,18 @@ pub fn render(events: &[Event], sym: &mut Symbolizer, o: &Opts) -> String {
         .semantic_version(env!("CARGO_PKG_VERSION"))
         .rules(WARNING_KINDS.iter().map(|k| rule(rules::rule(k))).collect::<Vec<_>>())
         .build();
-    let run = s::Run::builder().tool(driver).results(results).original_uri_base_ids(bases).build();
+    // GitHub turns absolute file URIs into repository paths from this directory (it
+    // does not read originalUriBaseIds).
+    let invocation = s::Invocation::builder()
+        .execution_successful(true)
+        .working_directory(s::ArtifactLocation::builder().uri(dir_uri(&o.source_root.to_string_lossy())).build())
+        .build();
+    let run = s::Run::builder()
+        .tool(driver)
+        .invocations(vec![invocation])
+        .results(results)
+        .original_uri_base_ids(bases)
+        .build();
     let log = s::Sarif::builder().schema(s::SCHEMA_URL).version(json!("2.1.0")).runs(vec![run]).build();
     serde_json::to_string_pretty(&log).unwrap_or_default() + "\n"
 }
@@ -49,9 +60,14 @@ fn result(f: &findings::Finding, sym: &mut Symbolizer, o: &Opts) -> s::Result {
     let sites = ci::sites(f, sym, o);
     let mut locations: Vec<s::Location> = sites.iter().filter_map(physical).collect();
     let logical: Vec<s::LogicalLocation> = sites.iter().filter(|s| physical(s).is_none()).map(logical).collect();
+    if locations.is_empty() {
+        // Code scanning refuses a result without a physical location: name the
+        // program to fix, whose code could not be placed on a line.
+        locations.extend(program(e));
+    }
     if !logical.is_empty() {
         match locations.first_mut() {
-            Some(first) => first.logical_locations = Some(logical),
+            Some(first) => first.logical_locations.get_or_insert_with(Vec::new).extend(logical),
             None => locations.push(s::Location::builder().logical_locations(logical).build()),
         }
     }
@@ -101,6 +117,18 @@ fn physical(site: &Site) -> Option<s::Location> {
     Some(loc)
 }
 
+/// The program that handed the state over, as a location without a line.
+fn program(e: &Event) -> Option<s::Location> {
+    let (from, _) = super::report::from_to(e);
+    from.starts_with('/').then(|| {
+        let artifact = s::ArtifactLocation::builder().uri(format!("file://{}", uri_path(&from))).build();
+        s::Location::builder()
+            .physical_location(s::PhysicalLocation::builder().artifact_location(artifact).build())
+            .message(s::Message::builder().text("the program to fix (no source line: build it with -g and run with --origins)").build())
+            .build()
+    })
+}
+
 fn logical(site: &Site) -> s::LogicalLocation {
     let name = site.function.clone().unwrap_or_else(|| super::symbolize::short_module(&site.spec));
     s::LogicalLocation::builder().name(name).fully_qualified_name(site.spec.clone()).kind("function").build()
@@ -148,7 +176,9 @@ mod tests {
         assert_eq!(r["ruleId"], "exec_fd_leak");
         assert_eq!(r["occurrenceCount"], 2);
         assert_eq!(run["tool"]["driver"]["rules"][r["ruleIndex"].as_u64().unwrap() as usize]["id"], "exec_fd_leak");
+        assert_eq!(r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"], "file:///a");
         assert_eq!(r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"], "/nonexistent/a+0x10");
+        assert_eq!(run["invocations"][0]["workingDirectory"]["uri"], "file:///src%20root/");
         assert_eq!(run["originalUriBaseIds"]["SRCROOT"]["uri"], "file:///src%20root/");
     }
 }
