@@ -31,7 +31,9 @@ fn lookup(env: Argv) -> Option<&'static [u8]> {
 
 /// Async-signal-safe: append the `test` field to a finished event line (JSON when
 /// `json`, else ` test=…`), unless it would not fit: a line that overflows is never
-/// written, and the finding matters more than its test's name.
+/// written, and the finding matters more than its test's name. Out of line: its
+/// buffer stays out of the frames of the hooks that call `emit`.
+#[inline(never)]
 pub fn add(line: &mut Line, json: bool, exec_env: Argv) {
     let Some(name) = find(exec_env) else { return };
     let name = name.get(..VALUE_MAX).unwrap_or(name);
