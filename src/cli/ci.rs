@@ -18,16 +18,23 @@ pub struct Opts {
 }
 
 impl Opts {
-    /// `root` or the current directory (where CI jobs run, at the checkout's top).
+    /// `root`, else the top of the git checkout around the current directory (what
+    /// GitHub and GitLab match paths against), else the current directory.
     pub fn new(root: Option<&Path>, symbols: bool) -> Opts {
         let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
         let root = match root {
             Some(r) if r.is_absolute() => r.to_path_buf(),
             Some(r) => cwd.join(r),
-            None => cwd,
+            None => checkout_top(&cwd).unwrap_or(cwd),
         };
         Opts { source_root: root.canonicalize().unwrap_or(root), symbols }
     }
+}
+
+/// The nearest directory at or above `dir` holding `.git` (a directory, or a file in
+/// a worktree or submodule).
+fn checkout_top(dir: &Path) -> Option<PathBuf> {
+    dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf)
 }
 
 /// Where in the code a finding's state was made: a source line when debug info
@@ -256,6 +263,8 @@ mod tests {
         assert_eq!(relative_to(Path::new("/elsewhere/a.c"), Path::new("/nonexistent/r")), None);
         assert_eq!(relative_to(Path::new("./src/a.c"), Path::new("/r")).as_deref(), Some("src/a.c"));
         assert_eq!(fingerprint("a"), fingerprint("a"));
+        let top = checkout_top(&std::env::current_dir().unwrap().join("src/cli")).unwrap();
+        assert!(top.join("Cargo.toml").is_file(), "{}", top.display());
         assert_ne!(fingerprint("a"), fingerprint("b"));
     }
 }

@@ -114,7 +114,8 @@ pub struct RunArgs {
     /// `-`: standard output); repeatable
     #[arg(long, value_name = "FORMAT[=FILE]", value_parser = ci::parse_spec)]
     pub report: Vec<ci::ReportSpec>,
-    /// Source paths in reports are made relative to DIR [default: the current directory]
+    /// Source paths in reports are made relative to DIR [default: the git checkout
+    /// around the current directory, else the current directory]
     #[arg(long, value_name = "DIR")]
     pub source_root: Option<PathBuf>,
     /// The command and its arguments
@@ -155,7 +156,8 @@ pub struct ReportArgs {
     /// Most processes drawn in the text tree (0 = no limit)
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_tree: usize,
-    /// Source paths in CI formats are made relative to DIR [default: the current directory]
+    /// Source paths in CI formats are made relative to DIR [default: the git checkout
+    /// around the current directory, else the current directory]
     #[arg(long, value_name = "DIR")]
     pub source_root: Option<PathBuf>,
 }
