@@ -121,7 +121,8 @@ pub fn by_test_text(events: &[Event]) -> String {
             let (from, to) = super::report::from_to(e);
             let to = to.map(|t| format!(" → {t}")).unwrap_or_default();
             let times = if f.occurrences > 1 { format!(" (×{})", f.occurrences) } else { String::new() };
-            let _ = writeln!(o, "     {} {}{to}: {}{times}", e.event, from, super::tree::short(e));
+            let outside = if f.from_outside() { " [from outside the run]" } else { "" };
+            let _ = writeln!(o, "     {} {}{to}: {}{times}{outside}", e.event, from, super::tree::short(e));
         }
     }
     o
