@@ -69,8 +69,9 @@ fn run_suite() -> &'static Suite {
             assert!(st.success(), "cc {name}");
         }
         let (log, sarif, junit) = (d.join("log.jsonl"), d.join("out.sarif"), d.join("out.xml"));
-        let run = Command::new(env!("CARGO_BIN_EXE_execguard"))
-            .args(["run", "--origins", "--log"])
+        // Bounded: a hung suite fails the test instead of stalling the whole run.
+        let run = Command::new("timeout")
+            .args(["300", env!("CARGO_BIN_EXE_execguard"), "run", "--origins", "--log"])
             .arg(&log)
             .arg(format!("--report=sarif={}", sarif.display()))
             .arg(format!("--report=junit={}", junit.display()))

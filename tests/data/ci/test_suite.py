@@ -17,12 +17,12 @@ def test_clean_arithmetic():
 
 def test_clean_subprocess():
     # subprocess closes every fd above 2 and restores signals: nothing to report.
-    out = subprocess.run([sys.executable, "-c", "print('ok')"], capture_output=True, check=True)
+    out = subprocess.run([sys.executable, "-c", "print('ok')"], capture_output=True, check=True, timeout=60)
     assert out.stdout == b"ok\n"
 
 
 def test_listener_leak():
-    subprocess.run([os.path.join(BIN, "listener_child"), os.environ.get("EG_CI_PORT", "25011")], check=True)
+    subprocess.run([os.path.join(BIN, "listener_child"), os.environ.get("EG_CI_PORT", "25011")], check=True, timeout=60)
 
 
 def test_clean_tempfile():
@@ -30,11 +30,11 @@ def test_clean_tempfile():
         f.write(b"x")
         f.seek(0)
         assert f.read() == b"x"
-    subprocess.run(["/bin/true"], check=True)
+    subprocess.run(["/bin/true"], check=True, timeout=60)
 
 
 def test_blocked_alarm():
-    subprocess.run([os.path.join(BIN, "alarm_thread")], check=True)
+    subprocess.run([os.path.join(BIN, "alarm_thread")], check=True, timeout=60)
 
 
 def test_clean_last():
