@@ -313,3 +313,28 @@ fn the_test_comes_from_the_execs_environment_then_the_process() {
     let line = stderr.lines().find(|l| l.contains("exec_fd_leak")).unwrap_or_else(|| panic!("{stderr}"));
     assert!(line.ends_with(" test=t.py::own (call)"), "{line}");
 }
+
+#[test]
+fn run_report_without_file_goes_to_stdout_and_bad_specs_are_refused() {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let prog = BIN.get_or_init(|| common::cc(&common::tmpdir("ci-run-stdout"), "marked", MARKED, &["-O1"]));
+    let log = common::tmpdir("ci-run-stdout-log").join("log.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_execguard"))
+        .args(["run", "-q", "--report", "github", "--log"])
+        .arg(&log)
+        .arg("--")
+        .arg(prog)
+        .arg("none")
+        .env("EXECGUARD_LIB", common::shim())
+        .env("PYTEST_CURRENT_TEST", "t.py::stdout (call)")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let leaks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::warning title=execguard exec_fd_leak in t.py%3A%3Astdout::")).collect();
+    assert_eq!(leaks.len(), 1, "{stdout}");
+    assert!(leaks[0].contains("pipe"), "{stdout}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_execguard")).args(["run", "--report", "xml=a.xml", "--", "true"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("use sarif, junit or github"));
+}
