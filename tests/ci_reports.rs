@@ -273,9 +273,13 @@ int main(int argc, char **argv) {
 
 /// The `test` of the exec_fd_leak that `marked ARG` writes under `env`, and its
 /// stderr (human form when `json` is false).
-fn marked(arg: &str, env: &[(&str, &str)], json: bool) -> (Option<String>, String) {
+fn marked_bin() -> &'static Path {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let bin = BIN.get_or_init(|| common::cc(&common::tmpdir("ci-marked"), "marked", MARKED, &["-O1"]));
+    BIN.get_or_init(|| common::cc(&common::tmpdir("ci-marked"), "marked", MARKED, &["-O1"]))
+}
+
+fn marked(arg: &str, env: &[(&str, &str)], json: bool) -> (Option<String>, String) {
+    let bin = marked_bin();
     let log = common::tmpdir("ci-marked-log").join("log.jsonl");
     let mut cmd = Command::new(bin);
     cmd.arg(arg).env_clear().env("LD_PRELOAD", common::shim()).envs(env.iter().copied());
@@ -316,8 +320,7 @@ fn the_test_comes_from_the_execs_environment_then_the_process() {
 
 #[test]
 fn run_report_without_file_goes_to_stdout_and_bad_specs_are_refused() {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let prog = BIN.get_or_init(|| common::cc(&common::tmpdir("ci-run-stdout"), "marked", MARKED, &["-O1"]));
+    let prog = marked_bin();
     let log = common::tmpdir("ci-run-stdout-log").join("log.jsonl");
     let out = Command::new(env!("CARGO_BIN_EXE_execguard"))
         .args(["run", "-q", "--report", "github", "--log"])
