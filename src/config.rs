@@ -45,6 +45,7 @@ pub const KNOBS: &[Knob] = &[
     Knob { name: "EXECGUARD_KEEP_IGNORED", default: "SIGHUP", help: "comma list of signals left ignored in fix mode (SIGHUP for nohup; add SIGPIPE,SIGXFSZ for subprocess restore_signals=False)" },
     Knob { name: "EXECGUARD_INFO", default: "0", help: "1: also print info events (sigmask_block, fork_threads) on stderr; the JSON log always has them" },
     Knob { name: "EXECGUARD_SYSLOG_FACILITY", default: "user", help: "facility of EXECGUARD_LOG=syslog: user, daemon, local0..local7, ..." },
+    Knob { name: "EXECGUARD_TEST_ENV", default: "", help: "colon list of variables naming the running test, besides PYTEST_CURRENT_TEST (events carry it as `test`)" },
 ];
 
 /// Where events go: `Lines` is the JSON Lines file of `log_path`, or human lines on
@@ -107,11 +108,13 @@ pub struct Cold {
     /// `NAME=value` entries to re-inject into a child's environment when following.
     pub follow_env: [Buf<600>; 6],
     pub follow_env_n: usize,
+    /// `EXECGUARD_TEST_ENV`: colon list of variable names (their values are read per event).
+    pub test_env: Buf<256>,
 }
 
 impl Cold {
     pub const fn new() -> Self {
-        Cold { shells_extra: Buf::new(), lib_path: Buf::new(), follow_env: [const { Buf::new() }; 6], follow_env_n: 0 }
+        Cold { shells_extra: Buf::new(), lib_path: Buf::new(), follow_env: [const { Buf::new() }; 6], follow_env_n: 0, test_env: Buf::new() }
     }
 }
 
@@ -304,6 +307,16 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 cold.shells_extra.raw(value);
                 cfg.shells_extra = true;
             }
+            b"EXECGUARD_TEST_ENV" => {
+                // The names are copied now (nginx rewrites its environment later);
+                // the values are read only when an event is written.
+                cold.test_env.clear();
+                cold.test_env.raw(value);
+                if cold.test_env.overflowed() || value.contains(&b'=') {
+                    cold.test_env.clear();
+                    w.push("EXECGUARD_TEST_ENV");
+                }
+            }
             b"EXECGUARD_AUDITED" => {
                 cfg.audited = match value.strip_prefix(b"^") {
                     Some(ppid) => policy::parse_pid(ppid) == Some(crate::postfork::sys::getppid()),
@@ -392,6 +405,17 @@ mod tests {
         assert!(c.info);
         let (c, w) = parse(&[b"EXECGUARD_KEEP_IGNORED=SIGNOPE"], 1);
         assert_eq!((w.n, c.keep_ignored), (1, policy::KEEP_IGNORED));
+    }
+
+    #[test]
+    fn test_env_names_are_copied() {
+        let mut cold = Cold::new();
+        let mut cfg = Box::new(Config::new());
+        let w = parse_env([b"EXECGUARD_TEST_ENV=CI_JOB:MY_TEST".as_slice()].into_iter(), 1, false, &mut cfg, &mut cold);
+        assert_eq!((w.n, cold.test_env.as_bytes()), (0, b"CI_JOB:MY_TEST".as_slice()));
+        let long = [b"EXECGUARD_TEST_ENV=".as_slice(), &[b'A'; 300]].concat();
+        let w = parse_env([long.as_slice()].into_iter(), 1, false, &mut cfg, &mut cold);
+        assert_eq!((w.n, cold.test_env.len()), (1, 0));
     }
 
     #[test]

@@ -15,6 +15,18 @@ const MAX_LINE: usize = 1 << 20;
 pub const STARTUP_FDS: &str = "startup_fds";
 /// `from` of a `startup_fds` whose fds entered the audited tree there.
 pub const FROM_OUTSIDE: &str = "outside";
+/// Every event kind the shim writes with severity `warn` (docs/events.md).
+pub const WARNING_KINDS: &[&str] = &[
+    "exec_fd_leak",
+    "startup_fds",
+    "exec_sigmask",
+    "startup_sigmask",
+    "exec_sigign",
+    "startup_sigign",
+    "select_fd_overflow",
+    "system_blocking",
+    "connect_storm",
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct Fd {
@@ -64,6 +76,10 @@ pub struct Event {
     pub repeats: u64,
     /// Events of this process that a fleet sink could not deliver before this one.
     pub dropped: u64,
+    /// The running test (`PYTEST_CURRENT_TEST` or an `EXECGUARD_TEST_ENV` variable).
+    pub test: Option<String>,
+    /// The finding's identity, when the shim wrote one (see findings.rs).
+    pub finding: Option<String>,
 }
 
 /// The info event a process writes once per fallback it took (src/postfork/degraded.rs).
@@ -296,6 +312,8 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         host: s(v, "host").unwrap_or_default(),
         repeats: v.get("repeats").and_then(Value::as_u64).unwrap_or(0),
         dropped: v.get("dropped").and_then(Value::as_u64).unwrap_or(0),
+        test: s(v, "test"),
+        finding: s(v, "finding").or_else(|| i(v, "finding").map(|n| n.to_string())),
         event,
     })
 }

@@ -2,14 +2,20 @@
 //! here, once, and documented in docs/cli.md.
 
 mod caller_fds;
+mod ci;
 mod demo;
 mod demo_child;
 mod degraded;
 mod events;
+mod findings;
+mod github;
 mod inherited;
 mod inputs;
 mod prometheus;
+mod junit;
 mod report;
+mod rules;
+mod sarif;
 mod run;
 mod since;
 mod style;
@@ -114,6 +120,14 @@ pub struct RunArgs {
     /// The shim to preload [default: $EXECGUARD_LIB, else next to this program, else the installed one]
     #[arg(long, value_name = "PATH")]
     pub lib: Option<PathBuf>,
+    /// Also write a CI report at the end: sarif, junit or github, to FILE (no FILE or
+    /// `-`: standard output); repeatable
+    #[arg(long, value_name = "FORMAT[=FILE]", value_parser = ci::parse_spec)]
+    pub report: Vec<ci::ReportSpec>,
+    /// Source paths in reports are made relative to DIR [default: the git checkout
+    /// around the current directory, else the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<PathBuf>,
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub cmd: Vec<OsString>,
@@ -125,6 +139,12 @@ pub enum Format {
     Dot,
     /// Counters for node_exporter's textfile collector
     Prometheus,
+    /// SARIF 2.1.0 (GitHub code scanning, GitLab, Jenkins warnings-ng)
+    Sarif,
+    /// JUnit XML: a failing test case per finding
+    Junit,
+    /// GitHub Actions workflow commands (::warning file=…,line=…::)
+    Github,
 }
 
 #[derive(clap::Args)]
@@ -146,8 +166,9 @@ pub struct ReportArgs {
     /// Only events since TIME: unix seconds, or a duration back from now (90s, 10m, 2h, 1d, 1h30m)
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// text, dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`), or
-    /// prometheus (counters in the text format, for node_exporter's textfile collector)
+    /// text, dot (Graphviz: `execguard report --format dot LOG | dot -Tsvg > tree.svg`),
+    /// prometheus (counters in the text format, for node_exporter's textfile collector),
+    /// or a CI format: sarif, junit, github (see docs/ci.md)
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
     /// Do not resolve module+offset origins to functions and lines
@@ -156,6 +177,10 @@ pub struct ReportArgs {
     /// Most processes drawn in the text tree (0 = no limit)
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_tree: usize,
+    /// Source paths in CI formats are made relative to DIR [default: the git checkout
+    /// around the current directory, else the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub source_root: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]

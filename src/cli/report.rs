@@ -49,6 +49,8 @@ pub fn report(a: ReportArgs) -> i32 {
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     } else if a.format == Format::Dot {
         by_host(&log.events).iter().map(|(_, evs)| Tree::build(evs).dot(evs, &mut sym, ctx.symbols)).collect()
+    } else if let Some(ci) = ci_format(a.format) {
+        super::ci::render(ci, &log, &mut sym, &super::ci::Opts::new(a.source_root.as_deref(), ctx.symbols))
     } else {
         text(&ctx, &mut sym, a.max_tree)
     };
@@ -56,6 +58,16 @@ pub fn report(a: ReportArgs) -> i32 {
     let _ = stdout.write_all(out.as_bytes());
     let _ = stdout.flush();
     0
+}
+
+fn ci_format(f: Format) -> Option<super::ci::CiFormat> {
+    use super::ci::CiFormat;
+    match f {
+        Format::Sarif => Some(CiFormat::Sarif),
+        Format::Junit => Some(CiFormat::Junit),
+        Format::Github => Some(CiFormat::Github),
+        Format::Text | Format::Dot | Format::Prometheus => None,
+    }
 }
 
 struct Ctx<'a> {
@@ -287,6 +299,7 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
             }
         }
     }
+    o.push_str(&super::findings::by_test_text(ev));
     if info > 0 {
         let list: Vec<String> = by
             .iter()
@@ -402,6 +415,7 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
         },
         "by_event": by,
         "groups": groups,
+        "by_test": super::findings::by_test_json(ev),
         "tree": tree,
         "hosts": hosts,
     })

@@ -269,7 +269,14 @@ pub fn run(a: RunArgs) -> i32 {
             let _ = writeln!(anstream::stderr(), "execguard: {line}");
         }
     }
+    let reports = super::ci::write_run_reports(&a.report, &log.path, log.start, a.source_root.as_deref());
+    if let Err(e) = &reports {
+        style::error_line(e);
+    }
     cleanup_log(&log, summary.lines);
+    if reports.is_err() && cmd_status == 0 {
+        return EXIT_TOOL_ERROR;
+    }
     if a.fail_on == FailOn::Warn && summary.warnings > 0 && cmd_status == 0 {
         return EXIT_WARNINGS;
     }

@@ -18,7 +18,16 @@ struct Module {
 #[derive(Default)]
 pub struct Symbolizer {
     modules: HashMap<String, Option<Module>>,
-    memo: HashMap<String, Option<String>>,
+    memo: HashMap<String, Option<Place>>,
+}
+
+/// What debug info says about one address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    pub function: Option<String>,
+    /// The source file as the compiler recorded it (usually absolute).
+    pub file: Option<String>,
+    pub line: Option<u32>,
 }
 
 /// `("/usr/lib/x.so", 0x1234)` from `/usr/lib/x.so+0x1234`.
@@ -80,6 +89,18 @@ impl Symbolizer {
     /// `function (file:line)`, `function`, or None when nothing is known (no such
     /// file, no symbols): the caller then shows the raw `module+0xoffset`.
     pub fn resolve(&mut self, spec: &str) -> Option<String> {
+        let p = self.locate(spec)?;
+        let place = p.file.as_ref().zip(p.line).map(|(f, n)| format!("{f}:{n}"));
+        match (p.function, place) {
+            (Some(f), Some(p)) => Some(format!("{f} ({p})")),
+            (Some(f), None) => Some(f),
+            (None, Some(p)) => Some(p),
+            (None, None) => None,
+        }
+    }
+
+    /// Function, file and line of `module+0xoffset`, each when known.
+    pub fn locate(&mut self, spec: &str) -> Option<Place> {
         if let Some(hit) = self.memo.get(spec) {
             return hit.clone();
         }
@@ -88,7 +109,7 @@ impl Symbolizer {
         out
     }
 
-    fn lookup(&mut self, spec: &str) -> Option<String> {
+    fn lookup(&mut self, spec: &str) -> Option<Place> {
         let (path, off) = split(spec)?;
         let m = self.modules.entry(path.to_string()).or_insert_with(|| load(path)).as_ref()?;
         let probe = vaddr(&m.segments, off).saturating_sub(1);
@@ -98,23 +119,22 @@ impl Symbolizer {
             // The innermost frame: where the call really is, inlined or not.
             if let Ok(Some(f)) = frames.next() {
                 func = f.function.as_ref().and_then(|n| n.demangle().ok().map(|s| s.into_owned()));
-                place = f.location.as_ref().and_then(|l| Some(format!("{}:{}", l.file?, l.line?)));
+                place = f.location.as_ref().and_then(|l| Some((l.file?.to_string(), l.line?)));
             }
         }
         if place.is_none() {
             if let Ok(Some(l)) = m.loader.find_location(probe) {
-                place = l.file.zip(l.line).map(|(f, n)| format!("{f}:{n}"));
+                place = l.file.zip(l.line).map(|(f, n)| (f.to_string(), n));
             }
         }
         let func = func.or_else(|| {
             m.loader.find_symbol(probe).map(|s| addr2line::demangle_auto(s.into(), None).into_owned())
         });
-        match (func, place) {
-            (Some(f), Some(p)) => Some(format!("{f} ({p})")),
-            (Some(f), None) => Some(f),
-            (None, Some(p)) => Some(p),
-            (None, None) => None,
+        if func.is_none() && place.is_none() {
+            return None;
         }
+        let (file, line) = place.unzip();
+        Some(Place { function: func, file, line })
     }
 
     /// `spec` followed by what it resolves to, for the text report.

@@ -127,6 +127,23 @@ impl Tree {
         }
     }
 
+    /// The processes from the outermost known ancestor down to `pid`, one label each
+    /// (for a CI report's failure text: who started whom).
+    pub fn chain(&self, pid: i64) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut at = Some(pid);
+        while let Some(n) = at.and_then(|p| self.nodes.get(&p)) {
+            if !seen.insert(n.pid) {
+                break;
+            }
+            out.push(Self::label(n));
+            at = (n.ppid != n.pid).then_some(n.ppid);
+        }
+        out.reverse();
+        out
+    }
+
     fn label(n: &Node) -> String {
         let imgs = if n.images.is_empty() { "?".to_string() } else { n.images.join(" → ") };
         if n.placeholder {
@@ -306,7 +323,7 @@ pub fn short(e: &Event) -> String {
 }
 
 /// One line for the text tree.
-fn describe(e: &Event, sym: &mut Symbolizer, symbols: bool) -> String {
+pub fn describe(e: &Event, sym: &mut Symbolizer, symbols: bool) -> String {
     let fixed = if e.is_fixed() { " [fixed]" } else { "" };
     let via = e.via.as_deref().unwrap_or("exec");
     let to = e.target_or_command().unwrap_or("?");

@@ -220,6 +220,7 @@ fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
 }
 
 fn header(ev: &mut Event, sp: &Spawn) {
+    ev.exec_env(sp.envp);
     ev.str("via", sp.via.as_bytes());
     ev.str("target", cap(sp.target, 1024));
 }
@@ -250,6 +251,7 @@ fn leak_event(sp: &Spawn, fix: bool) -> Event {
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
     ev.say(b" inherits");
+    ev.exec_env(sp.envp);
     ev.json_only(|ev| {
         header(ev, sp);
         argv(ev, sp.argv);

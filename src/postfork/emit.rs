@@ -66,6 +66,8 @@ pub struct Event {
     list_first: bool,
     /// List items stop once the line is this long (leaves room for later lists).
     soft_limit: usize,
+    /// The environment an exec hands over (NULL: not an exec), for `test`.
+    exec_env: super::envp::Argv,
 }
 
 impl Event {
@@ -87,6 +89,7 @@ impl Event {
             fixed,
             list_first: true,
             soft_limit: LINE_MAX,
+            exec_env: core::ptr::null(),
         };
         if on & HUMAN != 0 {
             // journald shows the identifier and pid itself: no `execguard[pid]: `.
@@ -129,6 +132,12 @@ impl Event {
             human_head(l, name, sev);
         }
         ev
+    }
+
+    /// The environment this exec hands to the new program: its test marker names
+    /// the test (see testname).
+    pub fn exec_env(&mut self, envp: super::envp::Argv) {
+        self.exec_env = envp;
     }
 
     #[allow(dead_code)] // callers that branch on the form (json_only/human_only cover the journal)
@@ -319,6 +328,9 @@ impl Event {
 
     /// Async-signal-safe: close the line and write it (or send it to the sink).
     pub fn emit(mut self) {
+        if !self.muted {
+            super::testname::add(&mut self.line, self.json, self.exec_env);
+        }
         let dropped = if self.sink == Sink::Lines { 0 } else { sink::pending_drops() };
         if dropped > 0 {
             self.json_only(|ev| ev.int("dropped", dropped as i64));

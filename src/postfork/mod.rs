@@ -26,4 +26,5 @@ pub mod names;
 pub mod startfds;
 pub mod sink;
 pub mod sys;
+pub mod testname;
 pub mod tls;
