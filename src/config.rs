@@ -43,6 +43,7 @@ pub const KNOBS: &[Knob] = &[
     Knob { name: "EXECGUARD_SHELLS", default: "", help: "colon list of extra program names treated as shells" },
     Knob { name: "EXECGUARD_ORIGINS", default: "0", help: "1: record where each non-CLOEXEC fd and each mask was made (module+offset)" },
     Knob { name: "EXECGUARD_KEEP_IGNORED", default: "SIGHUP", help: "comma list of signals left ignored in fix mode (SIGHUP for nohup; add SIGPIPE,SIGXFSZ for subprocess restore_signals=False)" },
+    Knob { name: "EXECGUARD_STORM", default: "50/1", help: "N/S: connect_storm after N fruitless connections to one peer within S seconds" },
     Knob { name: "EXECGUARD_INFO", default: "0", help: "1: also print info events (sigmask_block, fork_threads) on stderr; the JSON log always has them" },
 ];
 
@@ -68,6 +69,9 @@ pub struct Config {
     pub block_interval_ms: i64,
     /// Ignored signals that stay ignored in fix mode (kernel sigset word).
     pub keep_ignored: u64,
+    /// connect_storm: this many fruitless connections to one peer within `storm_ms`.
+    pub storm_n: u32,
+    pub storm_ms: i64,
     pub keep: FdRanges,
     /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
     pub inherited_keep: FdRanges,
@@ -114,6 +118,8 @@ impl Config {
             startup_always: false,
             origins: false,
             keep_ignored: policy::KEEP_IGNORED,
+            storm_n: 50,
+            storm_ms: 1000,
             info: false,
             audited: false,
             is_shell: false,
@@ -263,6 +269,10 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 Some(s) if (1..=3600).contains(&s) => cfg.block_interval_ms = s as i64 * 1000,
                 _ => w.push("EXECGUARD_BLOCK_INTERVAL"),
             },
+            b"EXECGUARD_STORM" => match parse_storm(value) {
+                Some((n, ms)) => (cfg.storm_n, cfg.storm_ms) = (n, ms),
+                None => w.push("EXECGUARD_STORM"),
+            },
             b"EXECGUARD_POOL_MIN" => match policy::parse_pid(value) {
                 Some(n) if n >= 2 => cfg.pool_min = n as u32,
                 _ => w.push("EXECGUARD_POOL_MIN"),
@@ -295,6 +305,27 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
         cfg.log_path.clear();
     }
     w
+}
+
+/// `N/S`: N ≥ 2 connections within S seconds (S may have a fraction: `20/0.5`).
+fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
+    let slash = v.iter().position(|&b| b == b'/')?;
+    let n = policy::parse_pid(v.get(..slash)?)?;
+    let s = v.get(slash + 1..)?;
+    let (whole, frac) = match s.iter().position(|&b| b == b'.') {
+        Some(d) => (s.get(..d)?, s.get(d + 1..)?),
+        None => (s, &[][..]),
+    };
+    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let secs = if whole.is_empty() { 0 } else { policy::parse_pid(whole)? as i64 };
+    let mut ms = frac.iter().fold(0i64, |v, &b| v * 10 + (b - b'0') as i64);
+    for _ in frac.len()..3 {
+        ms *= 10;
+    }
+    let ms = secs.checked_mul(1000)? + ms;
+    (n >= 2 && (1..=3_600_000).contains(&ms)).then_some((n as u32, ms))
 }
 
 /// Remember the `EXECGUARD_*` entries (but not `EXECGUARD_AUDITED`) for re-injection.
@@ -349,6 +380,20 @@ mod tests {
         assert!(c.info);
         let (c, w) = parse(&[b"EXECGUARD_KEEP_IGNORED=SIGNOPE"], 1);
         assert_eq!((w.n, c.keep_ignored), (1, policy::KEEP_IGNORED));
+    }
+
+    #[test]
+    fn storm_knob() {
+        let (c, w) = parse(&[], 1);
+        assert_eq!((c.storm_n, c.storm_ms, w.n), (50, 1000, 0));
+        let (c, w) = parse(&[b"EXECGUARD_STORM=20/0.5"], 1);
+        assert_eq!((c.storm_n, c.storm_ms, w.n), (20, 500, 0));
+        let (c, _) = parse(&[b"EXECGUARD_STORM=100/10"], 1);
+        assert_eq!((c.storm_n, c.storm_ms), (100, 10_000));
+        for bad in [&b"EXECGUARD_STORM=50"[..], b"EXECGUARD_STORM=1/1", b"EXECGUARD_STORM=5/0", b"EXECGUARD_STORM=5/x", b"EXECGUARD_STORM=5/0.0001"] {
+            let (c, w) = parse(&[bad], 1);
+            assert_eq!((c.storm_n, c.storm_ms, w.n), (50, 1000, 1), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

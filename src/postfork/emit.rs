@@ -232,6 +232,38 @@ impl Event {
         self.end_list(None);
     }
 
+    /// Mix bytes into this finding's identity; the repeats helper implements it.
+    pub fn ident(&mut self, _part: &[u8]) {}
+
+    /// An object of counts keyed by errno name (`{"ECONNRESET":3,"EOF":50}`); errno 0
+    /// is named `EOF`. Zero counts are left out.
+    pub fn errno_counts(&mut self, key: &str, counts: &[(i32, u64)]) {
+        self.key(key);
+        if self.json {
+            self.line.byte(b'{');
+        }
+        let mut first = true;
+        for &(e, n) in counts.iter().filter(|c| c.1 > 0) {
+            if !first {
+                self.line.byte(b',');
+            }
+            first = false;
+            if self.json {
+                self.line.byte(b'"');
+            }
+            if e == 0 {
+                self.line.s("EOF");
+            } else {
+                names::errno(e, &mut self.line);
+            }
+            self.line.s(if self.json { "\":" } else { ":" });
+            self.line.uint(n);
+        }
+        if self.json {
+            self.line.byte(b'}');
+        }
+    }
+
     /// `kinds`: count of fds per schema kind name.
     pub fn kinds(&mut self, counts: &[u32; KINDS.len()]) {
         let mut merged = [0u32; KINDS.len()];
