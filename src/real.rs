@@ -182,6 +182,7 @@ real_table! {
     closefrom: fn(low: c_int) -> ();
     connect: fn(fd: c_int, a: *const libc::sockaddr, l: libc::socklen_t) -> c_int;
     close: fn(fd: c_int) -> c_int;
+    shutdown: fn(fd: c_int, how: c_int) -> c_int;
     read: fn(fd: c_int, b: *mut c_void, n: usize) -> isize;
     __read_chk: fn(fd: c_int, b: *mut c_void, n: usize, cap: usize) -> isize;
     readv: fn(fd: c_int, v: *const libc::iovec, n: c_int) -> isize;

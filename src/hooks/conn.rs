@@ -1,4 +1,4 @@
-//! `connect`, `close` and the read family, for `connect_storm` (src/postfork/storm.rs
+//! `connect`, `close`, `shutdown` and the read family, for `connect_storm` (src/postfork/storm.rs
 //! keeps the state). A read or close costs one load of the fd's word when the fd
 //! is not a connection waiting for its first byte; `connect` tracks the stream
 //! sockets that `socket()` made. Small room.
@@ -54,6 +54,16 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     }
     // SAFETY: forwarded.
     unsafe { real::close(fd) }
+}
+
+/// Async-signal-safe.
+#[no_mangle]
+pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+    if how != libc::SHUT_RD && storm::word(fd) & F_TRACKED != 0 {
+        storm::shut(fd);
+    }
+    // SAFETY: forwarded.
+    unsafe { real::shutdown(fd, how) }
 }
 
 #[inline(always)]

@@ -21,6 +21,9 @@ pub const F_TRACKED: u64 = 4;
 /// A read saw end of file / a reset before any byte.
 pub const F_EOF: u64 = 8;
 pub const F_RESET: u64 = 16;
+/// The program shut its side down before the peer ended anything: whatever follows
+/// is the program's own goodbye.
+pub const F_SHUT: u64 = 32;
 const FAMILY: u64 = F_INET | F_UNIX;
 
 static FDS: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
@@ -104,6 +107,16 @@ pub fn after_read(fd: i32, r: isize) {
         w.fetch_or(F_EOF, Relaxed);
     } else if sys::errno() == libc::ECONNRESET {
         w.fetch_or(F_RESET, Relaxed);
+    }
+}
+
+/// Async-signal-safe: `shutdown` with a write side on a tracked fd.
+#[inline]
+pub fn shut(fd: i32) {
+    if let Some(w) = FDS.get(fd as usize) {
+        if w.load(Relaxed) & (F_EOF | F_RESET) == 0 {
+            w.fetch_or(F_SHUT, Relaxed);
+        }
     }
 }
 
@@ -254,6 +267,9 @@ const TCP_LAST_ACK: u8 = 9;
 pub fn tcp_verdict(state: u8, received: Option<u64>, segs_in: Option<u32>, so_error: i32, flags: u64) -> Option<usize> {
     // The peer's FIN takes one number of the sequence space, and the kernel's byte
     // count is made of sequence numbers.
+    if flags & F_SHUT != 0 {
+        return None;
+    }
     let fin = matches!(state, TCP_CLOSE_WAIT | TCP_LAST_ACK) || (state == TCP_CLOSE && flags & F_EOF != 0);
     if received.is_some_and(|b| b > fin as u64) {
         // Data came by a read path we do not see (or was never read): answered.
@@ -304,6 +320,9 @@ fn tcp_outcome(fd: i32, w: u64) -> Option<usize> {
 }
 
 fn unix_outcome(fd: i32, w: u64) -> Option<usize> {
+    if w & F_SHUT != 0 {
+        return None;
+    }
     if w & F_RESET != 0 {
         return Some(RESET);
     }
@@ -361,11 +380,13 @@ fn fruitless(key: u64, o: usize, caller: usize) {
             *c = a.swap(0, Relaxed);
         }
         let state = p.storming.load(Relaxed);
-        let next = if state != 0 && prev >= need {
+        // A window that ended long ago is not reported now: the storm is over, and
+        // a line stamped with a later time would say it went on.
+        let next = if state != 0 && prev >= need && now - ws < 2 * win {
             if state == 2 {
                 report(p, prev, &counts, win);
             }
-            if now - ws < 2 * win { 2 } else { 0 }
+            2
         } else {
             0
         };
@@ -440,6 +461,8 @@ mod tests {
         assert_eq!(tcp_verdict(TCP_CLOSE_WAIT, Some(2), Some(3), 0, F_TRACKED), None);
         assert_eq!(tcp_verdict(TCP_CLOSE, Some(1), Some(3), 0, F_TRACKED), None);
         assert_eq!(tcp_verdict(TCP_CLOSE, Some(1), Some(3), 0, F_TRACKED | F_EOF), Some(EOF));
+        // Our FIN first, then the peer's: the kernel has moved the socket to CLOSE.
+        assert_eq!(tcp_verdict(TCP_CLOSE, Some(1), Some(3), 0, F_TRACKED | F_SHUT | F_EOF), None);
         // One-way protocol: the program closes while the peer is still there.
         assert_eq!(tcp_verdict(1, Some(0), Some(2), 0, F_TRACKED), None);
         // We closed first (TIME_WAIT after shutdown and the peer's FIN).
