@@ -21,6 +21,8 @@
  *   udp PORT MAX            UDP connect + send + recv (ECONNREFUSED), close
  *   oneway PORT MAX         connect, send, close (and shutdown + wait for EOF)
  *   stale PORT MAX          tracked fds closed behind the shim's back, numbers reused
+ *   serve PORT SECS FILE    the write-up's upstream alone for SECS seconds (for the
+ *                           real nginx); FILE holds "connections=N" after each one
  *
  * Prints key=value lines: server_pid, loop_start (unix seconds), attempts, and per
  * outcome counts, which do not depend on timing where the test compares modes.
@@ -117,11 +119,13 @@ static int listener(void) {
     return l;
 }
 
+static int count_fd = -1;
+
 /* One connection at a time, like the write-up's SocketServer.TCPServer. */
-static void serve(int l, enum serve how) {
-    long count = 0;
+static void serve(int l, enum serve how, int secs) {
+    long count = 0, conns = 0;
     char buf[4096];
-    alarm(30);
+    alarm(secs);
     for (;;) {
         int c = accept(l, NULL, NULL);
         if (c < 0) {
@@ -154,6 +158,11 @@ static void serve(int l, enum serve how) {
             break;
         }
         close(c);
+        conns++;
+        if (count_fd >= 0) {
+            int n = snprintf(buf, sizeof buf, "connections=%ld\n", conns);
+            pwrite(count_fd, buf, n, 0);
+        }
     }
 }
 
@@ -165,7 +174,7 @@ static void start_server(enum serve how) {
     if (server_pid < 0)
         die("fork");
     if (server_pid == 0)
-        serve(l, how);
+        serve(l, how, 30);
     close(l);
     printf("server_pid=%d\n", (int)server_pid);
     fflush(stdout);
@@ -418,6 +427,10 @@ int main(int argc, char **argv) {
         set_peer(!strcmp(mode, "v6") ? AF_INET6 : !strcmp(mode, "unix") ? AF_UNIX : AF_INET, argv[2]);
         start_server(FIRST_ONLY);
         writeup(max, secs);
+    } else if (!strcmp(mode, "serve") && argc > 4) {
+        set_peer(AF_INET, argv[2]);
+        count_fd = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        serve(listener(), FIRST_ONLY, atoi(argv[3]));
     } else if (!strcmp(mode, "refused") || !strcmp(mode, "refused_nb")) {
         set_peer(AF_INET, argv[2]);
         refused_loop(max, !strcmp(mode, "refused_nb"));
