@@ -47,6 +47,10 @@ pub struct Event {
     pub nfds: Option<i64>,
     pub overflow_fds: Vec<i64>,
     pub waited_s: Option<f64>,
+    /// connect_storm: the peer, fruitless connections in the window, their outcomes.
+    pub peer: Option<String>,
+    pub connects: Option<u64>,
+    pub outcomes: BTreeMap<String, u64>,
 }
 
 impl Event {
@@ -228,16 +232,21 @@ fn fds(v: &Value, k: &str) -> Vec<Fd> {
         .collect()
 }
 
+/// An object of name → count (`kinds`, `outcomes`).
+fn counts(v: &Value, k: &str) -> BTreeMap<String, u64> {
+    match v.get(k) {
+        Some(Value::Object(m)) => m.iter().filter_map(|(k, n)| Some((k.clone(), n.as_u64()?))).collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 /// An event is an object with a string `event`, and `pid` as an integer; other
 /// fields are optional so that older and newer shims are still readable.
 pub fn parse_event(v: &Value) -> Option<Event> {
     let event = s(v, "event")?;
     let pid = i(v, "pid")?;
     let fd_list = fds(v, "fds");
-    let kinds: BTreeMap<String, u64> = match v.get("kinds") {
-        Some(Value::Object(m)) => m.iter().filter_map(|(k, n)| Some((k.clone(), n.as_u64()?))).collect(),
-        _ => BTreeMap::new(),
-    };
+    let kinds = counts(v, "kinds");
     let overflow_fds = match (event.as_str(), v.get("fds")) {
         ("select_fd_overflow", Some(Value::Array(a))) => a.iter().filter_map(Value::as_i64).collect(),
         _ => Vec::new(),
@@ -270,6 +279,9 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         nfds: i(v, "nfds"),
         overflow_fds,
         waited_s: v.get("waited_s").and_then(Value::as_f64),
+        peer: s(v, "peer"),
+        connects: v.get("connects").and_then(Value::as_u64),
+        outcomes: counts(v, "outcomes"),
         event,
     })
 }

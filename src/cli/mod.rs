@@ -5,6 +5,7 @@ mod demo;
 mod demo_child;
 mod events;
 mod inherited;
+mod outcomes;
 mod report;
 mod run;
 mod since;

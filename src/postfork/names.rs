@@ -105,8 +105,8 @@ pub fn errno<const N: usize>(e: i32, out: &mut super::line::Buf<N>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::line::Buf;
     use super::*;
-    use crate::postfork::line::Buf;
 
     #[test]
     fn names_match_libc_numbers() {
