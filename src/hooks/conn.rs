@@ -1,7 +1,9 @@
-//! `connect`, `close`, `shutdown` and the read family, for `connect_storm` (src/postfork/storm.rs
-//! keeps the state). A read or close costs one load of the fd's word when the fd
-//! is not a connection waiting for its first byte; `connect` tracks the stream
-//! sockets that `socket()` made. Small room.
+//! `connect`, `close`, `shutdown` and the read family, for `connect_storm`
+//! (src/postfork/storm.rs keeps the state). When the fd is not a connection still
+//! waiting for its first byte, each exported symbol is an assembly trampoline on
+//! x86_64 that looks at the fd's word and jumps straight to libc: no Rust frame, no
+//! second look after the call. `connect` tracks the stream sockets that `socket()`
+//! made. Small room.
 
 use crate::config::{self, Mode};
 use crate::postfork::storm::{self, F_TRACKED};
@@ -9,21 +11,56 @@ use crate::postfork::sys;
 use crate::real;
 use libc::{c_int, c_void, iovec, msghdr, sockaddr, socklen_t};
 
-#[cfg(target_arch = "x86_64")]
-#[unsafe(naked)]
-#[no_mangle]
-/// Async-signal-safe. The return address goes to the body as a 4th argument.
-pub unsafe extern "C" fn connect(fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int {
-    core::arch::naked_asm!("mov rcx, [rsp]", "jmp {imp}", imp = sym connect_impl)
+/// `$name`: when `FDS[fd] & $mask` is 0 (or fd is outside the table), libc's
+/// function at once; otherwise `$imp`, with the return address in `$x86reg` /
+/// `$armreg` (the argument after the function's own).
+macro_rules! gate {
+    ($name:ident, $imp:ident, $mask:expr, $x86reg:literal, $armreg:literal, ($($a:ident: $t:ty),*) -> $ret:ty) => {
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        /// Async-signal-safe.
+        pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
+            core::arch::naked_asm!(
+                // The fd is an int: zero-extend it (the upper half of rdi is not ours),
+                // and a negative one compares above the table's size.
+                "mov r11d, edi",
+                "cmp r11, {max}",
+                "jae 2f",
+                "lea rax, [rip + {fds}]",
+                "mov rax, qword ptr [rax + r11*8]",
+                "test rax, {mask}",
+                "jnz 3f",
+                "2:",
+                // Straight to libc, if resolved (0: not looked up yet; MISSING: absent).
+                "mov rax, qword ptr [rip + {table} + {off}]",
+                "cmp rax, {missing}",
+                "jbe 3f",
+                "jmp rax",
+                "3:",
+                concat!("mov ", $x86reg, ", qword ptr [rsp]"),
+                "jmp {imp}",
+                max = const storm::MAX_FD,
+                fds = sym storm::FDS,
+                mask = const $mask,
+                table = sym real::TABLE,
+                missing = const real::MISSING,
+                off = const core::mem::offset_of!(real::Table, $name),
+                imp = sym $imp,
+            )
+        }
+
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        /// Async-signal-safe.
+        pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
+            core::arch::naked_asm!(concat!("mov ", $armreg, ", x30"), "b {imp}", imp = sym $imp)
+        }
+    };
 }
 
-#[cfg(target_arch = "aarch64")]
-#[unsafe(naked)]
-#[no_mangle]
-/// Async-signal-safe. The return address goes to the body as a 4th argument.
-pub unsafe extern "C" fn connect(fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int {
-    core::arch::naked_asm!("mov x3, x30", "b {imp}", imp = sym connect_impl)
-}
+gate!(connect, connect_impl, u64::MAX, "rcx", "x3", (fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int);
 
 unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, caller: usize) -> c_int {
     // SAFETY: forwarded unchanged.
@@ -40,9 +77,9 @@ unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, c
     r
 }
 
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+gate!(close, close_impl, u64::MAX, "rsi", "x1", (fd: c_int) -> c_int);
+
+unsafe extern "C" fn close_impl(fd: c_int, _caller: usize) -> c_int {
     let w = storm::word(fd);
     if w != 0 {
         // Before the real close: the socket's state is gone after it, and the number
@@ -56,9 +93,9 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     unsafe { real::close(fd) }
 }
 
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn shutdown(fd: c_int, how: c_int) -> c_int {
+gate!(shutdown, shutdown_impl, F_TRACKED, "rdx", "x2", (fd: c_int, how: c_int) -> c_int);
+
+unsafe extern "C" fn shutdown_impl(fd: c_int, how: c_int, _caller: usize) -> c_int {
     if how != libc::SHUT_RD && storm::word(fd) & F_TRACKED != 0 {
         storm::shut(fd);
     }
@@ -74,51 +111,32 @@ fn seen(fd: c_int, r: isize) -> isize {
     r
 }
 
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn read(fd: c_int, b: *mut c_void, n: usize) -> isize {
-    // SAFETY: forwarded.
-    seen(fd, unsafe { real::read(fd, b, n) })
+/// The read family: the Rust body runs only for a tracked fd (or before libc's
+/// function is looked up); it records what the read brought.
+macro_rules! reader {
+    ($name:ident, $imp:ident, $x86reg:literal, $armreg:literal, ($fd:ident: c_int $(, $a:ident: $t:ty)*)) => {
+        gate!($name, $imp, F_TRACKED, $x86reg, $armreg, ($fd: c_int $(, $a: $t)*) -> isize);
+
+        unsafe extern "C" fn $imp($fd: c_int $(, $a: $t)*, _caller: usize) -> isize {
+            // SAFETY: forwarded.
+            seen($fd, unsafe { real::$name($fd $(, $a)*) })
+        }
+    };
 }
 
-/// Async-signal-safe. `_FORTIFY_SOURCE` builds (Debian's nginx) call this for read.
-#[no_mangle]
-pub unsafe extern "C" fn __read_chk(fd: c_int, b: *mut c_void, n: usize, cap: usize) -> isize {
-    // SAFETY: forwarded.
-    seen(fd, unsafe { real::__read_chk(fd, b, n, cap) })
-}
+reader!(read, read_impl, "rcx", "x3", (fd: c_int, b: *mut c_void, n: usize));
+// `_FORTIFY_SOURCE` builds (Debian's nginx) call this for read.
+reader!(__read_chk, read_chk_impl, "r8", "x4", (fd: c_int, b: *mut c_void, n: usize, cap: usize));
+reader!(readv, readv_impl, "rcx", "x3", (fd: c_int, v: *const iovec, n: c_int));
+reader!(recv, recv_impl, "r8", "x4", (fd: c_int, b: *mut c_void, n: usize, f: c_int));
+reader!(__recv_chk, recv_chk_impl, "r9", "x5", (fd: c_int, b: *mut c_void, n: usize, cap: usize, f: c_int));
+reader!(recvmsg, recvmsg_impl, "rcx", "x3", (fd: c_int, m: *mut msghdr, f: c_int));
 
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn readv(fd: c_int, v: *const iovec, n: c_int) -> isize {
-    // SAFETY: forwarded.
-    seen(fd, unsafe { real::readv(fd, v, n) })
-}
+// recvfrom has six arguments: the return address would be a seventh, on the stack;
+// its body does without it.
+gate!(recvfrom, recvfrom_impl, F_TRACKED, "r11", "x9", (fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut sockaddr, l: *mut socklen_t) -> isize);
 
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn recv(fd: c_int, b: *mut c_void, n: usize, f: c_int) -> isize {
-    // SAFETY: forwarded.
-    seen(fd, unsafe { real::recv(fd, b, n, f) })
-}
-
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn __recv_chk(fd: c_int, b: *mut c_void, n: usize, cap: usize, f: c_int) -> isize {
-    // SAFETY: forwarded.
-    seen(fd, unsafe { real::__recv_chk(fd, b, n, cap, f) })
-}
-
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn recvfrom(fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut sockaddr, l: *mut socklen_t) -> isize {
+unsafe extern "C" fn recvfrom_impl(fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut sockaddr, l: *mut socklen_t) -> isize {
     // SAFETY: forwarded.
     seen(fd, unsafe { real::recvfrom(fd, b, n, f, a, l) })
-}
-
-/// Async-signal-safe.
-#[no_mangle]
-pub unsafe extern "C" fn recvmsg(fd: c_int, m: *mut msghdr, f: c_int) -> isize {
-    // SAFETY: forwarded.
-    seen(fd, unsafe { real::recvmsg(fd, m, f) })
 }
