@@ -161,3 +161,22 @@ fn healthy_case_is_fast() {
     assert!(rate > 500.0, "{rate} connections/s\n{}", r.context());
     assert!(storms(&r).is_empty(), "{}", r.context());
 }
+
+/// The human form on stderr, and `execguard report` on the JSON log: the peer, the
+/// outcome explained in one line, the connect call resolved to the C source line.
+#[test]
+fn human_line_and_report() {
+    let r = run(Mode::Log, &["writeup", "26020", "200", "5"], &[("EXECGUARD_LOG", "")]);
+    assert!(
+        r.stderr.lines().any(|l| l.contains("warning: connect_storm: peer=127.0.0.1:26020 connects=50") && l.contains("outcomes=EOF:50")),
+        "{}",
+        r.context()
+    );
+    let r = run(Mode::Log, &["refused", "26021", "100"], &[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_execguard")).arg("report").arg(&r.log).env("NO_COLOR", "1").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("connect_storm to 127.0.0.1:26021"), "{text}");
+    assert!(text.contains("ECONNREFUSED: nothing accepts at that address"), "{text}");
+    assert!(text.contains("connecting at refused_loop (") && text.contains("connect_storm.c:"), "{text}");
+}
