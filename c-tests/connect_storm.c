@@ -21,6 +21,9 @@
  *   udp PORT MAX            UDP connect + send + recv (ECONNREFUSED), close
  *   oneway PORT MAX         connect, send, close (and shutdown + wait for EOF)
  *   stale PORT MAX          tracked fds closed behind the shim's back, numbers reused
+ *   busy PORT MAX           4 threads storm one closing upstream at once, with a stray
+ *                           socket and 1500 files open first (connections get fds
+ *                           above 1500), while a 5th thread does healthy reads
  *   serve PORT SECS FILE    the write-up's upstream alone for SECS seconds (for the
  *                           real nginx); FILE holds "connections=N" after each one
  *
@@ -37,6 +40,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -414,6 +419,58 @@ static void stale(int max) {
     printf("stale=%ld\n", n);
 }
 
+static int busy_max;
+static long busy_eof[4];
+
+static void *busy_storm(void *arg) {
+    long *eof = arg;
+    for (int i = 0; i < busy_max; i++) {
+        int fd = stream();
+        if (connect(fd, (struct sockaddr *)&peer, peer_len) == 0 && exchange_on(fd) == 0)
+            (*eof)++;
+        close(fd);
+    }
+    return NULL;
+}
+
+static volatile int busy_done;
+
+static void *busy_reader(void *arg) {
+    int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    char buf[64];
+    long *n = arg;
+    while (!busy_done && fd >= 0) {
+        read(fd, buf, sizeof buf);
+        (*n)++;
+    }
+    close(fd);
+    return NULL;
+}
+
+static void busy(int max) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    int stray = socket(AF_INET, SOCK_STREAM, 0); /* not CLOEXEC, never connected */
+    for (int i = 0; i < 1500; i++)
+        if (open("/dev/null", O_RDONLY) < 0)
+            die("open");
+    busy_max = max;
+    pthread_t t[5];
+    long reads = 0;
+    printf("loop_start=%.6f\n", now_real());
+    fflush(stdout);
+    pthread_create(&t[4], NULL, busy_reader, &reads);
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, busy_storm, &busy_eof[i]);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    busy_done = 1;
+    pthread_join(t[4], NULL);
+    printf("stray=%d\neof=%ld\nreader_ok=%d\n", stray >= 0, busy_eof[0] + busy_eof[1] + busy_eof[2] + busy_eof[3], reads > 0);
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: see the top of connect_storm.c\n");
@@ -448,6 +505,10 @@ int main(int argc, char **argv) {
             healthy(max);
         else
             nonblock(max);
+    } else if (!strcmp(mode, "busy")) {
+        set_peer(AF_INET, argv[2]);
+        start_server(ALWAYS_CLOSE);
+        busy(max);
     } else if (!strcmp(mode, "pool")) {
         set_peer(AF_INET, argv[2]);
         start_server(POOL5);

@@ -180,3 +180,24 @@ fn human_line_and_report() {
     assert!(text.contains("ECONNREFUSED: nothing accepts at that address"), "{text}");
     assert!(text.contains("connecting at refused_loop (") && text.contains("connect_storm.c:"), "{text}");
 }
+
+/// Like a real server: four threads storm the same upstream at once from fds above
+/// 1500, with a stray socket and 1500 files open, while a fifth thread reads: one
+/// storm, named once, counts from every thread; behaviour unchanged.
+#[test]
+fn busy_threads_high_fds() {
+    let args = ["busy", "26030", "150"];
+    let plain = run(Mode::NoShim, &args, &[]);
+    assert_eq!(plain.field("eof"), "600", "{}", plain.context());
+    let r = run(Mode::Log, &args, &[]);
+    assert_eq!(outcome_lines(&r), outcome_lines(&plain), "{}", r.context());
+    let evs: Vec<Value> = storms(&r).into_iter().filter(|e| e["pid"] == r.pid).collect();
+    assert!(!evs.is_empty(), "{}", r.context_short());
+    let first = &evs[0];
+    assert_eq!(first["peer"], "127.0.0.1:26030", "{first}");
+    assert!(first["connects"].as_u64().unwrap() >= 50, "{first}");
+    let ts: Vec<f64> = evs.iter().map(|e| e["ts"].as_f64().unwrap()).collect();
+    assert!(ts.windows(2).all(|w| w[1] - w[0] > 0.5), "at most one event per window, whatever the threads: {ts:?}");
+    let start: f64 = r.field("loop_start").parse().unwrap();
+    assert!(first["ts"].as_f64().unwrap() - start < 1.0, "{first}");
+}
