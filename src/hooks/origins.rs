@@ -100,7 +100,7 @@ unsafe extern "C" fn socket_impl(d: c_int, t: c_int, p: c_int, caller: usize) ->
     // SAFETY: forwarded unchanged.
     let r = unsafe { real::socket(d, t, p) };
     record(r, caller);
-    if r >= 0 {
+    if r >= 0 && crate::config::mode() != crate::config::Mode::Off {
         crate::postfork::storm::made(r, d, t, p);
     }
     r
