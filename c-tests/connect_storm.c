@@ -24,6 +24,8 @@
  *   busy PORT MAX           4 threads storm one closing upstream at once, with a stray
  *                           socket and 1500 files open first (connections get fds
  *                           above 1500), while a 5th thread does healthy reads
+ *   forked PORT MAX         refused connects in the parent, then in a fork child to
+ *                           PORT+1 (the child takes the parent's tables over)
  *   serve PORT SECS FILE    the write-up's upstream alone for SECS seconds (for the
  *                           real nginx); FILE holds "connections=N" after each one
  *
@@ -505,6 +507,21 @@ int main(int argc, char **argv) {
             healthy(max);
         else
             nonblock(max);
+    } else if (!strcmp(mode, "forked")) {
+        set_peer(AF_INET, argv[2]);
+        refused_loop(max, 0);
+        fflush(stdout);
+        pid_t c = fork();
+        if (c == 0) {
+            char port[16];
+            snprintf(port, sizeof port, "%d", atoi(argv[2]) + 1);
+            set_peer(AF_INET, port);
+            printf("child_pid=%d\n", (int)getpid());
+            refused_loop(max, 0);
+            fflush(stdout);
+            _exit(0);
+        }
+        waitpid(c, NULL, 0);
     } else if (!strcmp(mode, "busy")) {
         set_peer(AF_INET, argv[2]);
         start_server(ALWAYS_CLOSE);

@@ -201,3 +201,16 @@ fn busy_threads_high_fds() {
     let start: f64 = r.field("loop_start").parse().unwrap();
     assert!(first["ts"].as_f64().unwrap() - start < 1.0, "{first}");
 }
+
+/// A fork child (a server's worker) takes the tables over from its parent: both
+/// storms are reported, each by the process that made it.
+#[test]
+fn fork_child_reports_its_own_storm() {
+    let r = run(Mode::Log, &["forked", "26040", "120"], &[]);
+    let child: u64 = r.field("child_pid").parse().unwrap();
+    let evs = storms(&r);
+    let by = |pid: u64, peer: &str| evs.iter().filter(|e| e["pid"] == pid && e["peer"] == peer).count();
+    assert_eq!(by(r.pid as u64, "127.0.0.1:26040"), 1, "{}", r.context());
+    assert_eq!(by(child, "127.0.0.1:26041"), 1, "{}", r.context());
+    assert_eq!(evs.len(), 2, "{}", r.context());
+}
