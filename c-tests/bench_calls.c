@@ -7,6 +7,11 @@
  *                                         to empty in turn (the critical-section
  *                                         pattern; it blocks SIGCHLD, SIGTERM...)
  *        | select                           poll one empty pipe, zero timeout
+ *        | read                             64 bytes from /dev/zero
+ *        | recv                             an empty socketpair, MSG_DONTWAIT (EAGAIN)
+ *        | close                            an fd number that is not open (EBADF)
+ *        | connect_udp                      re-connect a UDP socket to 127.0.0.1:9
+ *   (the last four: the connect_storm hooks' path when nothing is wrong)
  *
  * Two paths are timed in the same process, block by block, alternating which
  * goes first (ABBA...), so that machine noise hits both alike:
@@ -29,20 +34,36 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-enum call_kind { C_SIGPROCMASK, C_PTHREAD_SIGMASK, C_SIGPROCMASK_ALL, C_PTHREAD_SIGMASK_ALL, C_SELECT };
+enum call_kind { C_SIGPROCMASK, C_PTHREAD_SIGMASK, C_SIGPROCMASK_ALL, C_PTHREAD_SIGMASK_ALL, C_SELECT,
+                 C_READ, C_RECV, C_CLOSE, C_CONNECT_UDP };
 
 typedef int (*sigprocmask_fn)(int, const sigset_t *, sigset_t *);
 typedef int (*select_fn)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
 
+typedef ssize_t (*read_fn)(int, void *, size_t);
+typedef ssize_t (*recv_fn)(int, void *, size_t, int);
+typedef int (*close_fn)(int);
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+static read_fn direct_read;
+static recv_fn direct_recv;
+static close_fn direct_close;
+static connect_fn direct_connect;
+static int zero_fd = -1, pair_fd = -1, udp_fd = -1;
+static struct sockaddr_in udp_peer;
+static char io_buf[64];
+#define CLOSED_FD 900
 static sigprocmask_fn direct_sigprocmask;
 static sigprocmask_fn direct_pthread_sigmask;
 static select_fn direct_select;
@@ -86,6 +107,18 @@ __attribute__((noinline)) void bench_hooked_loop(enum call_kind k, long n) {
             tv.tv_usec = 0;
             select(sel_fd + 1, &rd, NULL, NULL, &tv);
             break;
+        case C_READ:
+            read(zero_fd, io_buf, sizeof io_buf);
+            break;
+        case C_RECV:
+            recv(pair_fd, io_buf, sizeof io_buf, MSG_DONTWAIT);
+            break;
+        case C_CLOSE:
+            close(CLOSED_FD);
+            break;
+        case C_CONNECT_UDP:
+            connect(udp_fd, (struct sockaddr *)&udp_peer, sizeof udp_peer);
+            break;
         }
     }
 }
@@ -114,6 +147,18 @@ __attribute__((noinline)) void bench_direct_loop(enum call_kind k, long n) {
             tv.tv_usec = 0;
             direct_select(sel_fd + 1, &rd, NULL, NULL, &tv);
             break;
+        case C_READ:
+            direct_read(zero_fd, io_buf, sizeof io_buf);
+            break;
+        case C_RECV:
+            direct_recv(pair_fd, io_buf, sizeof io_buf, MSG_DONTWAIT);
+            break;
+        case C_CLOSE:
+            direct_close(CLOSED_FD);
+            break;
+        case C_CONNECT_UDP:
+            direct_connect(udp_fd, (struct sockaddr *)&udp_peer, sizeof udp_peer);
+            break;
         }
     }
 }
@@ -139,7 +184,7 @@ static const char *object_of(void *addr) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s sigprocmask|pthread_sigmask|sigprocmask_all|pthread_sigmask_all|select BLOCKS CALLS_PER_BLOCK [hooked|direct|both]\n", argv[0]);
+        fprintf(stderr, "usage: %s sigprocmask|pthread_sigmask|sigprocmask_all|pthread_sigmask_all|select|read|recv|close|connect_udp BLOCKS CALLS_PER_BLOCK [hooked|direct|both]\n", argv[0]);
         return 2;
     }
     enum call_kind k;
@@ -159,6 +204,18 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[1], "select") == 0) {
         k = C_SELECT;
         hooked_addr = (void *)&select;
+    } else if (strcmp(argv[1], "read") == 0) {
+        k = C_READ;
+        hooked_addr = (void *)&read;
+    } else if (strcmp(argv[1], "recv") == 0) {
+        k = C_RECV;
+        hooked_addr = (void *)&recv;
+    } else if (strcmp(argv[1], "close") == 0) {
+        k = C_CLOSE;
+        hooked_addr = (void *)&close;
+    } else if (strcmp(argv[1], "connect_udp") == 0) {
+        k = C_CONNECT_UDP;
+        hooked_addr = (void *)&connect;
     } else {
         fprintf(stderr, "unknown call %s\n", argv[1]);
         return 2;
@@ -182,13 +239,33 @@ int main(int argc, char **argv) {
     direct_sigprocmask = (sigprocmask_fn)dlsym(libc, "sigprocmask");
     direct_pthread_sigmask = (sigprocmask_fn)dlsym(libc, "pthread_sigmask");
     direct_select = (select_fn)dlsym(libc, "select");
-    if (!direct_sigprocmask || !direct_pthread_sigmask || !direct_select) {
+    direct_read = (read_fn)dlsym(libc, "read");
+    direct_recv = (recv_fn)dlsym(libc, "recv");
+    direct_close = (close_fn)dlsym(libc, "close");
+    direct_connect = (connect_fn)dlsym(libc, "connect");
+    if (!direct_sigprocmask || !direct_pthread_sigmask || !direct_select || !direct_read || !direct_recv ||
+        !direct_close || !direct_connect) {
         fprintf(stderr, "dlsym in libc failed\n");
         return 1;
     }
     void *direct_addr = (k == C_SIGPROCMASK || k == C_SIGPROCMASK_ALL) ? (void *)direct_sigprocmask
                         : (k == C_PTHREAD_SIGMASK || k == C_PTHREAD_SIGMASK_ALL) ? (void *)direct_pthread_sigmask
-                                                                                 : (void *)direct_select;
+                        : k == C_READ ? (void *)direct_read
+                        : k == C_RECV ? (void *)direct_recv
+                        : k == C_CLOSE ? (void *)direct_close
+                        : k == C_CONNECT_UDP ? (void *)direct_connect
+                                             : (void *)direct_select;
+    int sp[2];
+    zero_fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+    udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (zero_fd < 0 || udp_fd < 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0) {
+        perror("bench fds");
+        return 1;
+    }
+    pair_fd = sp[0];
+    udp_peer.sin_family = AF_INET;
+    udp_peer.sin_port = htons(9);
+    udp_peer.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 
     sigemptyset(&one_set);
     sigaddset(&one_set, SIGWINCH);

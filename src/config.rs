@@ -43,6 +43,7 @@ pub const KNOBS: &[Knob] = &[
     Knob { name: "EXECGUARD_SHELLS", default: "", help: "colon list of extra program names treated as shells" },
     Knob { name: "EXECGUARD_ORIGINS", default: "0", help: "1: record where each non-CLOEXEC fd and each mask was made (module+offset)" },
     Knob { name: "EXECGUARD_KEEP_IGNORED", default: "SIGHUP", help: "comma list of signals left ignored in fix mode (SIGHUP for nohup; add SIGPIPE,SIGXFSZ for subprocess restore_signals=False)" },
+    Knob { name: "EXECGUARD_STORM", default: "50/1", help: "N/S: connect_storm after N fruitless connections to one peer within S seconds" },
     Knob { name: "EXECGUARD_INFO", default: "0", help: "1: also print info events (sigmask_block, fork_threads) on stderr; the JSON log always has them" },
     Knob { name: "EXECGUARD_SYSLOG_FACILITY", default: "user", help: "facility of EXECGUARD_LOG=syslog: user, daemon, local0..local7, ..." },
     Knob { name: "EXECGUARD_TEST_ENV", default: "", help: "colon list of variables naming the running test, besides PYTEST_CURRENT_TEST (events carry it as `test`)" },
@@ -84,6 +85,9 @@ pub struct Config {
     pub block_interval_ms: i64,
     /// Ignored signals that stay ignored in fix mode (kernel sigset word).
     pub keep_ignored: u64,
+    /// connect_storm: this many fruitless connections to one peer within `storm_ms`.
+    pub storm_n: u32,
+    pub storm_ms: i64,
     pub keep: FdRanges,
     /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
     pub inherited_keep: FdRanges,
@@ -140,6 +144,8 @@ impl Config {
             startup_always: false,
             origins: false,
             keep_ignored: policy::KEEP_IGNORED,
+            storm_n: 50,
+            storm_ms: 1000,
             info: false,
             audited: false,
             is_shell: false,
@@ -283,7 +289,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 let mut set = 0u64;
                 let mut ok = true;
                 for item in value.split(|&b| b == b',').filter(|i| !i.is_empty()) {
-                    match crate::postfork::names::parse_signal(item) {
+                    match crate::postfork::names::parse_signal(item, crate::libc_kind::rtmin()) {
                         Some(sig) => set |= policy::bit(sig),
                         None => ok = false,
                     }
@@ -297,6 +303,10 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             b"EXECGUARD_BLOCK_INTERVAL" => match policy::parse_pid(value) {
                 Some(s) if (1..=3600).contains(&s) => cfg.block_interval_ms = s as i64 * 1000,
                 _ => w.push("EXECGUARD_BLOCK_INTERVAL"),
+            },
+            b"EXECGUARD_STORM" => match parse_storm(value) {
+                Some((n, ms)) => (cfg.storm_n, cfg.storm_ms) = (n, ms),
+                None => w.push("EXECGUARD_STORM"),
             },
             b"EXECGUARD_POOL_MIN" => match policy::parse_pid(value) {
                 Some(n) if n >= 2 => cfg.pool_min = n as u32,
@@ -349,6 +359,27 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
         cfg.log_path.clear();
     }
     w
+}
+
+/// `N/S`: N ≥ 2 connections within S seconds (S may have a fraction: `20/0.5`).
+fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
+    let slash = v.iter().position(|&b| b == b'/')?;
+    let n = policy::parse_pid(v.get(..slash)?)?;
+    let s = v.get(slash + 1..)?;
+    let (whole, frac) = match s.iter().position(|&b| b == b'.') {
+        Some(d) => (s.get(..d)?, s.get(d + 1..)?),
+        None => (s, &[][..]),
+    };
+    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let secs = if whole.is_empty() { 0 } else { policy::parse_pid(whole)? as i64 };
+    let mut ms = frac.iter().fold(0i64, |v, &b| v * 10 + (b - b'0') as i64);
+    for _ in frac.len()..3 {
+        ms *= 10;
+    }
+    let ms = secs.checked_mul(1000)? + ms;
+    (n >= 2 && (1..=3_600_000).contains(&ms)).then_some((n as u32, ms))
 }
 
 /// Remember the `EXECGUARD_*` entries (but not the per-exec marks `EXECGUARD_AUDITED`
@@ -416,6 +447,20 @@ mod tests {
         let long = [b"EXECGUARD_TEST_ENV=".as_slice(), &[b'A'; 300]].concat();
         let w = parse_env([long.as_slice()].into_iter(), 1, false, &mut cfg, &mut cold);
         assert_eq!((w.n, cold.test_env.len()), (1, 0));
+    }
+
+    #[test]
+    fn storm_knob() {
+        let (c, w) = parse(&[], 1);
+        assert_eq!((c.storm_n, c.storm_ms, w.n), (50, 1000, 0));
+        let (c, w) = parse(&[b"EXECGUARD_STORM=20/0.5"], 1);
+        assert_eq!((c.storm_n, c.storm_ms, w.n), (20, 500, 0));
+        let (c, _) = parse(&[b"EXECGUARD_STORM=100/10"], 1);
+        assert_eq!((c.storm_n, c.storm_ms), (100, 10_000));
+        for bad in [&b"EXECGUARD_STORM=50"[..], b"EXECGUARD_STORM=1/1", b"EXECGUARD_STORM=5/0", b"EXECGUARD_STORM=5/x", b"EXECGUARD_STORM=5/0.0001"] {
+            let (c, w) = parse(&[bad], 1);
+            assert_eq!((c.storm_n, c.storm_ms, w.n), (50, 1000, 1), "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

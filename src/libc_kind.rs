@@ -42,3 +42,14 @@ pub fn start_args(argv: *const *const c_char, envp: *const *const c_char) -> Sta
 pub fn is_glibc() -> bool {
     !NOT_GLIBC.load(Ordering::Relaxed)
 }
+
+/// Async-signal-safe: SIGRTMIN of this process's libc. glibc keeps 32 and 33 for
+/// itself (thread cancellation, setxid), so its SIGRTMIN is 34; musl keeps 34 too
+/// (its synchronous-call signal), so there it is 35.
+pub fn rtmin() -> i32 {
+    if is_glibc() {
+        34
+    } else {
+        35
+    }
+}

@@ -247,7 +247,7 @@ proptest! {
     #[test]
     fn names_of_any_number(n in any::<i32>()) {
         let mut b = Buf::<64>::new();
-        names::signal(n, &mut b);
+        names::signal(n, 34, &mut b);
         let s = std::str::from_utf8(b.as_bytes()).unwrap_or("");
         prop_assert!(s.starts_with("SIG") && s.len() > 3, "{s}");
         if (1..=64).contains(&n) {

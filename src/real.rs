@@ -25,6 +25,12 @@ impl Missing for c_int {
 impl Missing for () {
     fn missing() -> Self {}
 }
+impl Missing for isize {
+    fn missing() -> Self {
+        crate::postfork::sys::set_errno(libc::ENOSYS);
+        -1
+    }
+}
 impl<T> Missing for *mut T {
     fn missing() -> Self {
         crate::postfork::sys::set_errno(libc::ENOSYS);
@@ -174,6 +180,16 @@ real_table! {
     eventfd: fn(v: libc::c_uint, f: c_int) -> c_int;
     close_range: fn(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int;
     closefrom: fn(low: c_int) -> ();
+    connect: fn(fd: c_int, a: *const libc::sockaddr, l: libc::socklen_t) -> c_int;
+    close: fn(fd: c_int) -> c_int;
+    shutdown: fn(fd: c_int, how: c_int) -> c_int;
+    read: fn(fd: c_int, b: *mut c_void, n: usize) -> isize;
+    __read_chk: fn(fd: c_int, b: *mut c_void, n: usize, cap: usize) -> isize;
+    readv: fn(fd: c_int, v: *const libc::iovec, n: c_int) -> isize;
+    recv: fn(fd: c_int, b: *mut c_void, n: usize, f: c_int) -> isize;
+    __recv_chk: fn(fd: c_int, b: *mut c_void, n: usize, cap: usize, f: c_int) -> isize;
+    recvfrom: fn(fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut libc::sockaddr, l: *mut libc::socklen_t) -> isize;
+    recvmsg: fn(fd: c_int, m: *mut libc::msghdr, f: c_int) -> isize;
 }
 
 /// `__libc_single_threaded` (glibc ≥ 2.32): 1 while the process never made a thread.

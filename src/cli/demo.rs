@@ -53,11 +53,11 @@ pub fn demo(a: DemoArgs) -> i32 {
     let lib = find_lib();
     let dir = a.dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("execguard-demo-{}", std::process::id())));
     if let Err(e) = std::fs::create_dir_all(&dir) {
-        return super::fail(format!("cannot create {}: {e}; pass --dir DIR", dir.display()));
+        return super::fail(format!("cannot create {}: {}; pass --dir DIR", dir.display(), super::outcomes::io_error(&e)));
     }
     let exe = match std::env::current_exe() {
         Ok(e) => e,
-        Err(e) => return super::fail(format!("cannot find my own executable: {e}")),
+        Err(e) => return super::fail(format!("cannot find my own executable: {}", super::outcomes::io_error(&e))),
     };
     let progress = style::Progress::new();
     let mut rows = Vec::new();
@@ -123,7 +123,7 @@ fn run_cell(exe: &Path, lib: Option<&Path>, dir: &Path, inc: &str, col: Column) 
     }
     let (out, killed) = match run_bounded(cmd) {
         Ok(x) => x,
-        Err(e) => return Cell { outcome: format!("could not start: {e}"), good: false, events: String::new() },
+        Err(e) => return Cell { outcome: format!("could not start: {}", super::outcomes::io_error(&e)), good: false, events: String::new() },
     };
     let lines: Vec<Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let probe = lines.iter().find(|v| v.get("probe").is_some());

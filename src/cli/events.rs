@@ -80,6 +80,10 @@ pub struct Event {
     pub test: Option<String>,
     /// The finding's identity, when the shim wrote one (see findings.rs).
     pub finding: Option<String>,
+    /// connect_storm: the peer, fruitless connections in the window, their outcomes.
+    pub peer: Option<String>,
+    pub connects: Option<u64>,
+    pub outcomes: BTreeMap<String, u64>,
 }
 
 /// The info event a process writes once per fallback it took (src/postfork/degraded.rs).
@@ -264,16 +268,21 @@ fn fds(v: &Value, k: &str) -> Vec<Fd> {
         .collect()
 }
 
+/// An object of name → count (`kinds`, `outcomes`).
+fn counts(v: &Value, k: &str) -> BTreeMap<String, u64> {
+    match v.get(k) {
+        Some(Value::Object(m)) => m.iter().filter_map(|(k, n)| Some((k.clone(), n.as_u64()?))).collect(),
+        _ => BTreeMap::new(),
+    }
+}
+
 /// An event is an object with a string `event`, and `pid` as an integer; other
 /// fields are optional so that older and newer shims are still readable.
 pub fn parse_event(v: &Value) -> Option<Event> {
     let event = s(v, "event")?;
     let pid = i(v, "pid")?;
     let fd_list = fds(v, "fds");
-    let kinds: BTreeMap<String, u64> = match v.get("kinds") {
-        Some(Value::Object(m)) => m.iter().filter_map(|(k, n)| Some((k.clone(), n.as_u64()?))).collect(),
-        _ => BTreeMap::new(),
-    };
+    let kinds = counts(v, "kinds");
     let overflow_fds = match (event.as_str(), v.get("fds")) {
         ("select_fd_overflow", Some(Value::Array(a))) => a.iter().filter_map(Value::as_i64).collect(),
         _ => Vec::new(),
@@ -314,6 +323,9 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         dropped: v.get("dropped").and_then(Value::as_u64).unwrap_or(0),
         test: s(v, "test"),
         finding: s(v, "finding").or_else(|| i(v, "finding").map(|n| n.to_string())),
+        peer: s(v, "peer"),
+        connects: v.get("connects").and_then(Value::as_u64),
+        outcomes: counts(v, "outcomes"),
         event,
     })
 }

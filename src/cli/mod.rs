@@ -13,6 +13,7 @@ mod inherited;
 mod inputs;
 mod prometheus;
 mod junit;
+mod outcomes;
 mod report;
 mod rules;
 mod sarif;

@@ -4,6 +4,7 @@
 
 use super::events::{Event, Fd, Log};
 use super::{inputs, prometheus};
+use super::outcomes;
 use super::symbolize::Symbolizer;
 use super::tree::Tree;
 use super::{since, style, Format, ReportArgs};
@@ -23,7 +24,7 @@ pub fn report(a: ReportArgs) -> i32 {
         progress.note(&format!("reading {}", f.display()));
         if let Err(e) = log.read_path(f) {
             progress.clear();
-            return super::fail(format!("cannot read {}: {e}", f.display()));
+            return super::fail(format!("cannot read {}: {}", f.display(), outcomes::io_error(&e)));
         }
     }
     if a.journal {
@@ -99,6 +100,8 @@ pub struct Group {
     pub example: Option<String>,
     /// module+offset of where the fds were created or the signals blocked.
     pub origins: BTreeSet<String>,
+    /// connect_storm: how the fruitless connections ended, summed.
+    pub outcomes: BTreeMap<String, u64>,
 }
 
 const URGENT_SIGNALS: [&str; 2] = ["SIGALRM", "SIGCHLD"];
@@ -113,7 +116,7 @@ fn rank(e: &Event, what: &str) -> u8 {
         "exec_fd_leak" | "startup_fds" if what == "tcp_listen" || what == "unix_listen" => 0,
         "system_blocking" => 0,
         "exec_sigmask" | "startup_sigmask" if e.signals.iter().any(|s| URGENT_SIGNALS.contains(&s.as_str())) => 0,
-        "select_fd_overflow" => 1,
+        "select_fd_overflow" | "connect_storm" => 1,
         "exec_fd_leak" | "startup_fds" if e.fds_total >= POOL => 1,
         "exec_sigmask" | "startup_sigmask" => 2,
         "exec_fd_leak" | "startup_fds" => 2,
@@ -158,6 +161,11 @@ pub fn groups(events: &[Event]) -> Vec<Group> {
                 let ex = e.overflow_fds.first().map(|fd| format!("fd {fd} set in a 1024-bit fd_set"));
                 rows.push((format!("nfds > FD_SETSIZE ({})", e.via.as_deref().unwrap_or("select")), 0, ex, vec![]));
             }
+            "connect_storm" => {
+                let peer = e.peer.as_deref().unwrap_or("?");
+                let ex = e.connects.map(|n| format!("{n} fruitless connections in a window: {}", outcomes::summary(&e.outcomes)));
+                rows.push((format!("to {peer}"), 0, ex, e.caller.iter().cloned().collect()));
+            }
             "system_blocking" => {
                 let ex = e.listeners.first().map(fd_text);
                 rows.push(("blocks a server".into(), e.listeners.len() as u64, ex, vec![]));
@@ -187,6 +195,9 @@ pub fn groups(events: &[Event]) -> Vec<Group> {
                 g.example = example;
             }
             g.origins.extend(origins);
+            for (k, n) in &e.outcomes {
+                *g.outcomes.entry(k.clone()).or_insert(0) += n;
+            }
         }
     }
     let mut v: Vec<Group> = map.into_values().collect();
@@ -289,7 +300,16 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
             if let Some(ex) = &g.example {
                 let _ = writeln!(o, "     e.g. {ex}");
             }
-            let label = if g.event.contains("sigmask") { "blocked at" } else { "created at" };
+            for name in g.outcomes.keys() {
+                if let Some(why) = outcomes::explain(name) {
+                    let _ = writeln!(o, "     {name}: {why}");
+                }
+            }
+            let label = match g.event.as_str() {
+                e if e.contains("sigmask") => "blocked at",
+                "connect_storm" => "connecting at",
+                _ => "created at",
+            };
             for (n, spec) in g.origins.iter().enumerate() {
                 if n == 3 {
                     let _ = writeln!(o, "     … {} more places", g.origins.len() - 3);
@@ -384,6 +404,7 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
                 "fixed": g.fixed,
                 "example": g.example,
                 "origins": g.origins.iter().map(&mut resolve).collect::<Vec<_>>(),
+                "outcomes": g.outcomes.iter().map(|(k, n)| (k.clone(), json!({"count": n, "means": outcomes::explain(k)}))).collect::<serde_json::Map<_, _>>(),
             })
         })
         .collect();
@@ -443,5 +464,25 @@ mod tests {
         assert_eq!(order[2], ("exec_fd_leak", "pipe"));
         assert_eq!(g[2].events, 2);
         assert_eq!(order.last().unwrap().0, "exec_sigign");
+    }
+
+    #[test]
+    fn storm_group_names_peer_and_outcomes() {
+        let e = evs(concat!(
+            r#"{"event":"connect_storm","severity":"warn","pid":5,"exe":"/usr/sbin/nginx","peer":"127.0.0.1:8080","connects":50,"outcomes":{"EOF":50},"caller":"/usr/sbin/nginx+0x1234"}"#, "\n",
+            r#"{"event":"connect_storm","severity":"warn","pid":5,"exe":"/usr/sbin/nginx","peer":"127.0.0.1:8080","connects":300,"outcomes":{"EOF":290,"ECONNRESET":10},"caller":"/usr/sbin/nginx+0x1234"}"#, "\n",
+        ));
+        let g = groups(&e);
+        assert_eq!(g.len(), 1);
+        assert_eq!((g[0].what.as_str(), g[0].events), ("to 127.0.0.1:8080", 2));
+        assert_eq!(g[0].outcomes["EOF"], 340);
+        assert_eq!(g[0].outcomes["ECONNRESET"], 10);
+        assert!(g[0].origins.contains("/usr/sbin/nginx+0x1234"));
+        let log = Log { events: e, ..Default::default() };
+        let ctx = Ctx { log: &log, files: &[], since: None, dropped_by_since: 0, symbols: false };
+        let t = text(&ctx, &mut Symbolizer::default(), 10);
+        assert!(t.contains("ECONNRESET: the peer reset the connection"), "{t}");
+        assert!(t.contains("EOF: the peer closed the connection before sending a single byte"), "{t}");
+        assert!(t.contains("connecting at /usr/sbin/nginx+0x1234"), "{t}");
     }
 }

@@ -44,7 +44,7 @@ pub fn find_lib_or(explicit: Option<&Path>) -> Result<PathBuf, String> {
             _ => Err(format!("{what}{} does not name a file; point it at libexecguard.so{hint}", p.display())),
         };
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {}", super::outcomes::io_error(&e)))?;
     let exe = exe.canonicalize().unwrap_or(exe);
     let dir = exe.parent().unwrap_or(Path::new("/"));
     let triplet_dir = format!("lib/{}-linux-gnu", std::env::consts::ARCH);
@@ -144,13 +144,13 @@ fn open_log(arg: Option<&Path>) -> Result<LogFile, String> {
         let path = if p.is_absolute() {
             p.to_path_buf()
         } else {
-            std::env::current_dir().map_err(|e| format!("cannot resolve --log {}: {e}", p.display()))?.join(p)
+            std::env::current_dir().map_err(|e| format!("cannot resolve --log {}: {}", p.display(), super::outcomes::io_error(&e)))?.join(p)
         };
         let f = OpenOptions::new()
             .append(true)
             .create(true)
             .open(&path)
-            .map_err(|e| format!("cannot write log {}: {e}; choose another --log", path.display()))?;
+            .map_err(|e| format!("cannot write log {}: {}; choose another --log", path.display(), super::outcomes::io_error(&e)))?;
         let start = f.metadata().map(|m| m.len()).unwrap_or(0);
         return Ok(LogFile { path, start, ours: false });
     }
@@ -164,7 +164,7 @@ fn open_log(arg: Option<&Path>) -> Result<LogFile, String> {
             Ok(_) => return Ok(LogFile { path, start: 0, ours: true }),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => {
-                return Err(format!("cannot create a log in {}: {e}; set TMPDIR or pass --log FILE", dir.display()))
+                return Err(format!("cannot create a log in {}: {}; set TMPDIR or pass --log FILE", dir.display(), super::outcomes::io_error(&e)))
             }
         }
     }
@@ -239,7 +239,7 @@ pub fn run(a: RunArgs) -> i32 {
                     EXIT_NOT_FOUND
                 }
                 _ => {
-                    style::error_line(&format!("{name}: cannot run: {e}"));
+                    style::error_line(&format!("{name}: cannot run: {}", super::outcomes::io_error(&e)));
                     EXIT_CANNOT_EXEC
                 }
             };
@@ -247,7 +247,7 @@ pub fn run(a: RunArgs) -> i32 {
     };
     let status = match child.wait() {
         Ok(s) => s,
-        Err(e) => return super::fail(format!("waiting for the command failed: {e}")),
+        Err(e) => return super::fail(format!("waiting for the command failed: {}", super::outcomes::io_error(&e))),
     };
     CHILD.store(0, Ordering::Relaxed);
     let cmd_status = match (status.code(), status.signal()) {
@@ -259,7 +259,7 @@ pub fn run(a: RunArgs) -> i32 {
     let summary = match summarize(&log, &caller) {
         Ok(s) => s,
         Err(e) => {
-            style::error_line(&format!("cannot read the log {}: {e}", log.path.display()));
+            style::error_line(&format!("cannot read the log {}: {}", log.path.display(), super::outcomes::io_error(&e)));
             return if cmd_status == 0 { EXIT_TOOL_ERROR } else { cmd_status };
         }
     };

@@ -317,6 +317,7 @@ pub fn short(e: &Event) -> String {
             .join(", "),
         "select_fd_overflow" => format!("select nfds={}", e.nfds.unwrap_or(0)),
         "system_blocking" => "blocks while serving".into(),
+        "connect_storm" => format!("to {}", e.peer.as_deref().unwrap_or("?")),
         _ => sig_list(&e.signals),
     };
     format!("{what}{fixed}")
@@ -366,6 +367,13 @@ pub fn describe(e: &Event, sym: &mut Symbolizer, symbols: bool) -> String {
             e.child_pid.map(|p| format!(" [child {p}]")).unwrap_or_default(),
             e.listeners.iter().take(2).map(fd_text).collect::<Vec<_>>().join(", "),
             e.waited_s.unwrap_or(0.0)
+        ),
+        "connect_storm" => format!(
+            "connect storm to {}: {} fruitless connections ({}){}",
+            e.peer.as_deref().unwrap_or("?"),
+            e.connects.unwrap_or(0),
+            super::outcomes::summary(&e.outcomes),
+            e.caller.as_deref().map(|c| format!(" at {}", sym.describe(c, symbols))).unwrap_or_default()
         ),
         other => format!("{other}: {}", short(e)),
     }

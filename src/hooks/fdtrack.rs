@@ -34,6 +34,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
+        crate::postfork::storm::forget(new);
         note(new);
         replaced(new);
     }
@@ -46,6 +47,7 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::dup3(old, new, flags) };
     if r >= 0 {
+        crate::postfork::storm::forget(new);
         if flags & libc::O_CLOEXEC == 0 {
             note(new);
         }
@@ -72,7 +74,11 @@ fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
     }
     match cmd {
         libc::F_SETFD if arg & libc::FD_CLOEXEC as c_ulong == 0 => cleared(fd),
-        libc::F_DUPFD => note(r),
+        libc::F_DUPFD => {
+            crate::postfork::storm::forget(r);
+            note(r)
+        }
+        libc::F_DUPFD_CLOEXEC => crate::postfork::storm::forget(r),
         _ => {}
     }
 }

@@ -2,6 +2,7 @@
 //! audit/policy, emit, call the real function; the real result and errno go back
 //! to the caller untouched.
 
+pub mod conn;
 pub mod exec;
 pub mod execl;
 pub mod fdtrack;

@@ -33,6 +33,7 @@ fn record(fd: c_int, caller: usize) {
     if fd < 0 {
         return;
     }
+    crate::postfork::storm::forget(fd);
     crate::postfork::tls::note_created(fd);
     if !ON.load(Ordering::Relaxed) {
         return;
@@ -95,7 +96,15 @@ macro_rules! body {
 }
 
 hook!(socket, socket_impl, "rcx", "x3", (d: c_int, t: c_int, p: c_int));
-body!(socket_impl, socket, (d: c_int, t: c_int, p: c_int));
+unsafe extern "C" fn socket_impl(d: c_int, t: c_int, p: c_int, caller: usize) -> c_int {
+    // SAFETY: forwarded unchanged.
+    let r = unsafe { real::socket(d, t, p) };
+    record(r, caller);
+    if r >= 0 && crate::config::mode() != crate::config::Mode::Off {
+        crate::postfork::storm::made(r, d, t, p);
+    }
+    r
+}
 hook!(accept, accept_impl, "rcx", "x3", (fd: c_int, a: *mut sockaddr, l: *mut socklen_t));
 body!(accept_impl, accept, (fd: c_int, a: *mut sockaddr, l: *mut socklen_t));
 hook!(accept4, accept4_impl, "r8", "x4", (fd: c_int, a: *mut sockaddr, l: *mut socklen_t, f: c_int));

@@ -284,6 +284,37 @@ impl Event {
         self.end_list(None);
     }
 
+    /// An object of counts keyed by errno name (`{"ECONNRESET":3,"EOF":50}`); errno 0
+    /// is named `EOF`. Zero counts are left out.
+    pub fn errno_counts(&mut self, key: &str, counts: &[(i32, u64)]) {
+        each!(self, |l, json| {
+            put_key(l, json, key);
+            if json {
+                l.byte(b'{');
+            }
+            let mut first = true;
+            for &(e, n) in counts.iter().filter(|c| c.1 > 0) {
+                if !first {
+                    l.byte(b',');
+                }
+                first = false;
+                if json {
+                    l.byte(b'"');
+                }
+                if e == 0 {
+                    l.s("EOF");
+                } else {
+                    names::errno(e, l);
+                }
+                l.s(if json { "\":" } else { ":" });
+                l.uint(n);
+            }
+            if json {
+                l.byte(b'}');
+            }
+        });
+    }
+
     /// `kinds`: count of fds per schema kind name.
     pub fn kinds(&mut self, counts: &[u32; KINDS.len()]) {
         let mut merged = [0u32; KINDS.len()];
@@ -414,7 +445,7 @@ fn render<const N: usize>(l: &mut Buf<N>, json: bool, it: &Item) {
             if json {
                 l.byte(b'"');
             }
-            names::signal(sig, l);
+            names::signal(sig, crate::libc_kind::rtmin(), l);
             if json {
                 l.byte(b'"');
             }

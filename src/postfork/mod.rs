@@ -25,6 +25,7 @@ pub mod maps;
 pub mod names;
 pub mod startfds;
 pub mod sink;
+pub mod storm;
 pub mod sys;
 pub mod testname;
 pub mod tls;

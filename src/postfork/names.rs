@@ -30,24 +30,10 @@ const SIGNALS: [[u8; 10]; 32] = [
     fixed("SIGWINCH"), fixed("SIGIO"), fixed("SIGPWR"), fixed("SIGSYS"),
 ];
 
-/// Async-signal-safe: writes the name of `sig` (e.g. `SIGALRM`, `SIGRTMIN+3`) into `out`,
-/// with SIGRTMIN as this process's libc defines it.
-pub fn signal<const N: usize>(sig: i32, out: &mut super::line::Buf<N>) {
-    signal_rt(sig, rtmin(), out)
-}
-
-/// Async-signal-safe: SIGRTMIN of this process's libc. glibc keeps 32 and 33 for
-/// itself (thread cancellation, setxid), so its SIGRTMIN is 34; musl keeps 34 too
-/// (its synchronous-call signal), so there it is 35.
-fn rtmin() -> i32 {
-    if crate::libc_kind::is_glibc() {
-        34
-    } else {
-        35
-    }
-}
-
-fn signal_rt<const N: usize>(sig: i32, rtmin: i32, out: &mut super::line::Buf<N>) {
+/// Async-signal-safe: writes the name of `sig` (e.g. `SIGALRM`, `SIGRTMIN+3`) into
+/// `out`, counting real-time signals from `rtmin` (the library passes its libc's,
+/// `libc_kind::rtmin`; this file is compiled into the CLI too, which has no libc_kind).
+pub fn signal<const N: usize>(sig: i32, rtmin: i32, out: &mut super::line::Buf<N>) {
     if let Some(name) = usize::try_from(sig).ok().and_then(|i| SIGNALS.get(i)) {
         out.raw(unfixed(name));
     } else if (32..rtmin).contains(&sig) {
@@ -86,8 +72,9 @@ const ERRNOS: [[u8; 16]; 134] = [
     fixed("EKEYREJECTED"), fixed("EOWNERDEAD"), fixed("ENOTRECOVERABLE"), fixed("ERFKILL"), fixed("EHWPOISON"),
 ];
 
-/// A signal by name (`SIGPIPE`, `PIPE`, `SIGRTMIN+2`) or number; None if unknown.
-pub fn parse_signal(s: &[u8]) -> Option<i32> {
+/// A signal by name (`SIGPIPE`, `PIPE`, `SIGRTMIN+2`, real-time ones counted from
+/// `rtmin`) or number; None if unknown.
+pub fn parse_signal(s: &[u8], rtmin: i32) -> Option<i32> {
     let s = s.strip_prefix(b"SIG").unwrap_or(s);
     if let Some(i) = SIGNALS.iter().position(|n| unfixed(n).get(3..) == Some(s)) {
         return Some(i as i32).filter(|&i| i > 0);
@@ -99,10 +86,10 @@ pub fn parse_signal(s: &[u8]) -> Option<i32> {
         Some(d.iter().fold(0i32, |v, &b| v * 10 + (b - b'0') as i32))
     };
     match s {
-        b"RTMIN" => Some(rtmin()),
+        b"RTMIN" => Some(rtmin),
         b"RTMAX" => Some(64),
         _ => match s.strip_prefix(b"RTMIN+") {
-            Some(n) => num(n).map(|n| rtmin() + n).filter(|&v| v <= 64),
+            Some(n) => num(n).map(|n| rtmin + n).filter(|&v| v <= 64),
             None => num(s).filter(|&v| (1..=64).contains(&v)),
         },
     }
@@ -121,8 +108,8 @@ pub fn errno<const N: usize>(e: i32, out: &mut super::line::Buf<N>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::line::Buf;
     use super::*;
-    use crate::postfork::line::Buf;
 
     #[test]
     fn names_match_libc_numbers() {
@@ -144,16 +131,16 @@ mod tests {
                 assert_eq!(b.as_bytes(), want.as_bytes());
             }
         }
-        assert_eq!(parse_signal(b"SIGPIPE"), Some(libc::SIGPIPE));
-        assert_eq!(parse_signal(b"XFSZ"), Some(libc::SIGXFSZ));
-        assert_eq!(parse_signal(b"13"), Some(13));
-        assert_eq!(parse_signal(b"SIGRTMIN+2"), Some(36));
-        assert_eq!(parse_signal(b"SIGNOPE"), None);
-        assert_eq!(parse_signal(b"0"), None);
+        assert_eq!(parse_signal(b"SIGPIPE", 34), Some(libc::SIGPIPE));
+        assert_eq!(parse_signal(b"XFSZ", 34), Some(libc::SIGXFSZ));
+        assert_eq!(parse_signal(b"13", 34), Some(13));
+        assert_eq!(parse_signal(b"SIGRTMIN+2", 34), Some(36));
+        assert_eq!(parse_signal(b"SIGNOPE", 34), None);
+        assert_eq!(parse_signal(b"0", 34), None);
         // musl's SIGRTMIN is 35: the same signal numbers carry musl's names there.
         for (n, want) in [(34, "SIG34"), (35, "SIGRTMIN"), (37, "SIGRTMIN+2"), (64, "SIGRTMAX")] {
             let mut b = Buf::<32>::new();
-            signal_rt(n, 35, &mut b);
+            signal(n, 35, &mut b);
             assert_eq!(b.as_bytes(), want.as_bytes());
         }
         let mut b = Buf::<32>::new();

@@ -1,0 +1,142 @@
+//! `connect`, `close`, `shutdown` and the read family, for `connect_storm`
+//! (src/postfork/storm.rs keeps the state). When the fd is not a connection still
+//! waiting for its first byte, each exported symbol is an assembly trampoline on
+//! x86_64 that looks at the fd's word and jumps straight to libc: no Rust frame, no
+//! second look after the call. `connect` tracks the stream sockets that `socket()`
+//! made. Small room.
+
+use crate::config::{self, Mode};
+use crate::postfork::storm::{self, F_TRACKED};
+use crate::postfork::sys;
+use crate::real;
+use libc::{c_int, c_void, iovec, msghdr, sockaddr, socklen_t};
+
+/// `$name`: when `FDS[fd] & $mask` is 0 (or fd is outside the table), libc's
+/// function at once; otherwise `$imp`, with the return address in `$x86reg` /
+/// `$armreg` (the argument after the function's own).
+macro_rules! gate {
+    ($name:ident, $imp:ident, $mask:expr, $x86reg:literal, $armreg:literal, ($($a:ident: $t:ty),*) -> $ret:ty) => {
+        #[cfg(target_arch = "x86_64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        /// Async-signal-safe.
+        pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
+            core::arch::naked_asm!(
+                // The fd is an int: zero-extend it (the upper half of rdi is not ours),
+                // and a negative one compares above the table's size.
+                "mov r11d, edi",
+                "cmp r11, {max}",
+                "jae 2f",
+                "lea rax, [rip + {fds}]",
+                "mov rax, qword ptr [rax + r11*8]",
+                "test rax, {mask}",
+                "jnz 3f",
+                "2:",
+                // Straight to libc, if resolved (0: not looked up yet; MISSING: absent).
+                "mov rax, qword ptr [rip + {table} + {off}]",
+                "cmp rax, {missing}",
+                "jbe 3f",
+                "jmp rax",
+                "3:",
+                concat!("mov ", $x86reg, ", qword ptr [rsp]"),
+                "jmp {imp}",
+                max = const storm::MAX_FD,
+                fds = sym storm::FDS,
+                mask = const $mask,
+                table = sym real::TABLE,
+                missing = const real::MISSING,
+                off = const core::mem::offset_of!(real::Table, $name),
+                imp = sym $imp,
+            )
+        }
+
+        #[cfg(target_arch = "aarch64")]
+        #[unsafe(naked)]
+        #[no_mangle]
+        /// Async-signal-safe.
+        pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
+            core::arch::naked_asm!(concat!("mov ", $armreg, ", x30"), "b {imp}", imp = sym $imp)
+        }
+    };
+}
+
+gate!(connect, connect_impl, u64::MAX, "rcx", "x3", (fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int);
+
+unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, caller: usize) -> c_int {
+    // SAFETY: forwarded unchanged.
+    let r = unsafe { real::connect(fd, a, l) };
+    if config::mode() != Mode::Off && storm::word(fd) != 0 && !a.is_null() {
+        let err = if r == 0 { 0 } else { sys::errno() };
+        // SAFETY: the caller passed l bytes of address (the kernel read them too).
+        let sa = unsafe { core::slice::from_raw_parts(a as *const u8, (l as usize).min(128)) };
+        storm::connected(fd, sa, r, err, caller);
+        if r != 0 {
+            sys::set_errno(err);
+        }
+    }
+    r
+}
+
+gate!(close, close_impl, u64::MAX, "rsi", "x1", (fd: c_int) -> c_int);
+
+unsafe extern "C" fn close_impl(fd: c_int, _caller: usize) -> c_int {
+    let w = storm::word(fd);
+    if w != 0 {
+        // Before the real close: the socket's state is gone after it, and the number
+        // may be reused by another thread at once.
+        storm::forget(fd);
+        if w & F_TRACKED != 0 {
+            storm::closing(fd, w);
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { real::close(fd) }
+}
+
+gate!(shutdown, shutdown_impl, F_TRACKED, "rdx", "x2", (fd: c_int, how: c_int) -> c_int);
+
+unsafe extern "C" fn shutdown_impl(fd: c_int, how: c_int, _caller: usize) -> c_int {
+    if how != libc::SHUT_RD && storm::word(fd) & F_TRACKED != 0 {
+        storm::shut(fd);
+    }
+    // SAFETY: forwarded.
+    unsafe { real::shutdown(fd, how) }
+}
+
+#[inline(always)]
+fn seen(fd: c_int, r: isize) -> isize {
+    if storm::word(fd) & F_TRACKED != 0 {
+        storm::after_read(fd, r);
+    }
+    r
+}
+
+/// The read family: the Rust body runs only for a tracked fd (or before libc's
+/// function is looked up); it records what the read brought.
+macro_rules! reader {
+    ($name:ident, $imp:ident, $x86reg:literal, $armreg:literal, ($fd:ident: c_int $(, $a:ident: $t:ty)*)) => {
+        gate!($name, $imp, F_TRACKED, $x86reg, $armreg, ($fd: c_int $(, $a: $t)*) -> isize);
+
+        unsafe extern "C" fn $imp($fd: c_int $(, $a: $t)*, _caller: usize) -> isize {
+            // SAFETY: forwarded.
+            seen($fd, unsafe { real::$name($fd $(, $a)*) })
+        }
+    };
+}
+
+reader!(read, read_impl, "rcx", "x3", (fd: c_int, b: *mut c_void, n: usize));
+// `_FORTIFY_SOURCE` builds (Debian's nginx) call this for read.
+reader!(__read_chk, read_chk_impl, "r8", "x4", (fd: c_int, b: *mut c_void, n: usize, cap: usize));
+reader!(readv, readv_impl, "rcx", "x3", (fd: c_int, v: *const iovec, n: c_int));
+reader!(recv, recv_impl, "r8", "x4", (fd: c_int, b: *mut c_void, n: usize, f: c_int));
+reader!(__recv_chk, recv_chk_impl, "r9", "x5", (fd: c_int, b: *mut c_void, n: usize, cap: usize, f: c_int));
+reader!(recvmsg, recvmsg_impl, "rcx", "x3", (fd: c_int, m: *mut msghdr, f: c_int));
+
+// recvfrom has six arguments: the return address would be a seventh, on the stack;
+// its body does without it.
+gate!(recvfrom, recvfrom_impl, F_TRACKED, "r11", "x9", (fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut sockaddr, l: *mut socklen_t) -> isize);
+
+unsafe extern "C" fn recvfrom_impl(fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut sockaddr, l: *mut socklen_t) -> isize {
+    // SAFETY: forwarded.
+    seen(fd, unsafe { real::recvfrom(fd, b, n, f, a, l) })
+}
