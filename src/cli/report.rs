@@ -479,7 +479,7 @@ mod tests {
         assert_eq!(g[0].outcomes["ECONNRESET"], 10);
         assert!(g[0].origins.contains("/usr/sbin/nginx+0x1234"));
         let log = Log { events: e, ..Default::default() };
-        let ctx = Ctx { log: &log, files: &[], since: None, dropped_by_since: 0, symbols: false };
+        let ctx = Ctx { log: &log, files: &[], journal: false, since: None, dropped_by_since: 0, symbols: false };
         let t = text(&ctx, &mut Symbolizer::default(), 10);
         assert!(t.contains("ECONNRESET: the peer reset the connection"), "{t}");
         assert!(t.contains("EOF: the peer closed the connection before sending a single byte"), "{t}");

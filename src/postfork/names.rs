@@ -122,7 +122,7 @@ mod tests {
         ];
         for (n, want) in cases {
             let mut b = Buf::<32>::new();
-            signal(n, &mut b);
+            signal(n, 34, &mut b);
             // glibc's SIGRTMIN() is 34 (kernel 32 + its two reserved ones).
             if want.starts_with("SIGRTMIN") {
                 assert_eq!(n, 37);
