@@ -4,7 +4,7 @@
 
 use crate::config::{self, Mode};
 use crate::postfork::emit::{Event, Severity};
-use crate::postfork::{sys, tls};
+use crate::postfork::{repeat, sys, tls};
 use crate::real;
 use core::sync::atomic::{AtomicU32, Ordering};
 use libc::pid_t;
@@ -23,11 +23,18 @@ pub unsafe extern "C" fn fork() -> pid_t {
     }
     // The child finds every real function resolved and never writes the table.
     real::fill_all();
+    if config::mode() != Mode::Off {
+        // Made before the first fork, so that the children count into the parent's
+        // findings (one mmap per process; its pages are touched at the first event).
+        let _ = repeat::prepare();
+    }
     // SAFETY: no arguments.
     let pid = unsafe { real::fork() };
     if pid == 0 && config::mode() != Mode::Off {
         // A direct getpid and a thread-local write: errno is not touched.
-        tls::forked(sys::getpid());
+        let me = sys::getpid();
+        tls::forked(me);
+        repeat::note_pid(me);
     }
     pid
 }

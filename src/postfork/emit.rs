@@ -4,6 +4,7 @@
 
 use super::classify::{FdInfo, Kind, KINDS};
 use super::line::{Line, LINE_MAX};
+use super::repeat::{self, Verdict};
 use super::{names, sys};
 use crate::config;
 use core::sync::atomic::{AtomicI32, Ordering};
@@ -26,15 +27,46 @@ pub struct Event {
     list_first: bool,
     /// List items stop once the line is this long (leaves room for later lists).
     soft_limit: usize,
+    /// The finding's identity so far (see `ident`), and the program's part of it.
+    id: u64,
+    exe: u64,
+    /// Where the event's own fields begin (after the header).
+    body_at: usize,
+    /// Decided before the event was built (the audit's cheap repeat check).
+    preset: Option<(u64, Verdict)>,
+    name: &'static str,
+    sev: Severity,
 }
 
 impl Event {
     /// Async-signal-safe: header of event `name`.
-    pub fn start(name: &str, sev: Severity, fixed: bool) -> Event {
+    pub fn start(name: &'static str, sev: Severity, fixed: bool) -> Event {
+        let mut ev = Event::begin(name, sev, fixed);
+        ev.name = name;
+        ev
+    }
+
+    /// Async-signal-safe: header of an event whose name is not static (a replayed
+    /// finding, which comes with its verdict preset).
+    pub fn begin(name: &str, sev: Severity, fixed: bool) -> Event {
         let cfg = config::get();
         let json = cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
         let muted = !json && sev == Severity::Info && !cfg.map(|c| c.info).unwrap_or(false);
-        let mut ev = Event { muted, line: Line::new(), json, fixed, list_first: true, soft_limit: LINE_MAX };
+        let id = repeat::seed(name, sev, fixed);
+        let mut ev = Event {
+            muted,
+            line: Line::new(),
+            json,
+            fixed,
+            list_first: true,
+            soft_limit: LINE_MAX,
+            id,
+            exe: 0,
+            body_at: 0,
+            preset: None,
+            name: "",
+            sev,
+        };
         let l = &mut ev.line;
         let pid = sys::getpid();
         if json {
@@ -60,6 +92,7 @@ impl Event {
             let mut exe = [0u8; 512];
             let n = sys::readlink(b"/proc/self/exe\0", &mut exe).unwrap_or(0);
             l.json_str(exe.get(..n).unwrap_or(&[]));
+            ev.exe = repeat::hash_exe(exe.get(..n).unwrap_or(&[]));
             l.s(",\"mode\":\"");
             l.s(config::mode().name());
             l.byte(b'"');
@@ -71,7 +104,33 @@ impl Event {
             l.s(name);
             l.s(":");
         }
+        ev.body_at = ev.line.len();
         ev
+    }
+
+    /// Async-signal-safe: mix `part` into this finding's identity. The event name and
+    /// the program are always part of it; mark what makes two occurrences the same
+    /// finding (target, fds, signals, …), never times, pids, argv or counts.
+    pub fn ident(&mut self, part: &[u8]) {
+        self.id = repeat::mix(self.id, part);
+    }
+
+    /// Async-signal-safe: an fd item's identity: number, kind and detail.
+    pub fn ident_fd(&mut self, info: &FdInfo) {
+        self.ident(&(info.fd as i64).to_le_bytes());
+        self.ident(info.kind.name().as_bytes());
+        self.ident(info.detail.as_bytes());
+    }
+
+    /// Async-signal-safe: the identity (from `repeat::finish`) and verdict were
+    /// decided before the event was built; `emit` only writes.
+    pub fn preset(&mut self, id: u64, verdict: Verdict) {
+        self.preset = Some((id, verdict));
+    }
+
+    /// Async-signal-safe: a kept body (repeat::replay), appended as it was written.
+    pub fn raw_body(&mut self, bytes: &[u8]) {
+        self.line.raw(bytes);
     }
 
     pub fn is_json(&self) -> bool {
@@ -272,21 +331,60 @@ impl Event {
         }
     }
 
-    /// Async-signal-safe: close the line and write it.
+    /// Async-signal-safe: close the line and write it — unless it repeats a finding
+    /// already written (repeat.rs: counted, and written later as `repeats`).
     pub fn emit(mut self) {
+        if self.muted || self.line.overflowed() {
+            // Never write a torn line.
+            return;
+        }
+        let (id, verdict) = match self.preset {
+            Some(p) => p,
+            None => {
+                let id = repeat::finish(self.id, self.exe);
+                (id, repeat::occur(id, self.name, self.sev, self.fixed))
+            }
+        };
+        if self.exe != 0 {
+            repeat::learn_exe(self.exe);
+        }
+        if verdict == Verdict::Repeat {
+            return;
+        }
+        let body_end = self.line.len();
+        let repeats = match verdict {
+            Verdict::Line(n) => Some(n),
+            _ => None,
+        };
         if self.json {
+            self.line.s(",\"finding\":\"");
+            for shift in (0..16).rev() {
+                let d = ((id >> (shift * 4)) & 0xf) as u8;
+                self.line.byte(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+            }
+            self.line.byte(b'"');
+            if let Some(n) = repeats {
+                self.int("repeats", n as i64);
+            }
             self.line.s("}\n");
         } else {
+            if let Some(n) = repeats.filter(|&n| n > 0) {
+                self.line.s(" (repeated ");
+                self.line.uint(n);
+                self.line.s("\u{d7})");
+            }
             if self.fixed {
                 self.line.s(" [fixed]");
             }
             self.line.byte(b'\n');
         }
-        if self.line.overflowed() || self.muted {
-            // Never write a torn line.
+        if self.line.overflowed() {
             return;
         }
         write_line(self.line.as_bytes());
+        if let Verdict::First(slot) = verdict {
+            repeat::keep_body(slot, self.line.as_bytes().get(self.body_at..body_end).unwrap_or(&[]));
+        }
     }
 }
 

@@ -22,5 +22,6 @@ pub mod fds;
 pub mod line;
 pub mod maps;
 pub mod names;
+pub mod repeat;
 pub mod sys;
 pub mod tls;
