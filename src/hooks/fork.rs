@@ -4,7 +4,8 @@
 
 use crate::config::{self, Mode};
 use crate::postfork::emit::{Event, Severity};
-use crate::postfork::{repeat, sys, tls};
+use crate::postfork::repeat::{self, Verdict};
+use crate::postfork::{sys, tls};
 use crate::real;
 use core::sync::atomic::{AtomicU32, Ordering};
 use libc::pid_t;
@@ -40,20 +41,30 @@ pub unsafe extern "C" fn fork() -> pid_t {
 }
 
 fn note_threads() {
+    // Info events reach only the JSON log, or stderr with EXECGUARD_INFO.
+    if config::get().map(|c| c.log_path.len() == 0 && !c.info).unwrap_or(true) {
+        return;
+    }
     let threads = thread_count();
     if threads <= 1 {
         return;
     }
-    // Rate limit: the first 4, then every power of two.
     let n = FORKS_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
-    if n > 4 && !n.is_power_of_two() {
+    // One finding per program (the thread count is not part of it): a repeat is
+    // counted before any line is built.
+    let id = repeat::finish(repeat::seed(NAME, Severity::Info, false), 0);
+    let verdict = repeat::occur(id, NAME, Severity::Info, false);
+    if verdict == Verdict::Repeat {
         return;
     }
-    let mut ev = Event::start("fork_threads", Severity::Info, false);
+    let mut ev = Event::start(NAME, Severity::Info, false);
     ev.int("threads", threads);
     ev.int("count", n as i64);
+    ev.preset(id, verdict);
     ev.emit();
 }
+
+const NAME: &str = "fork_threads";
 
 /// Async-signal-safe: field 20 of /proc/self/stat.
 pub fn thread_count() -> i64 {

@@ -192,9 +192,13 @@ fn note(func: &str, how: c_int, blocked: u64, caller: usize) {
     ev.str("func", func.as_bytes());
     ev.str("how", if how == libc::SIG_BLOCK { b"SIG_BLOCK" } else { b"SIG_SETMASK" });
     ev.signals("signals", blocked);
+    ev.ident(func.as_bytes());
+    ev.ident(&[(how == libc::SIG_BLOCK) as u8]);
+    ev.ident(&blocked.to_le_bytes());
     let mut site = Buf::<600>::new();
     if maps::module_offset(caller, &mut site) {
         ev.str("caller", site.as_bytes());
+        ev.ident(site.as_bytes());
     }
     ev.emit();
 }
