@@ -4,7 +4,8 @@
  * the same exec_fd_leak finding (and, for system/popen, the same system_blocking).
  *
  * usage: repeat_spawns HOW N [WORKERS [EXIT_AT [MIN_SECONDS]]]
- *   HOW: forkexec posix_spawn system popen
+ *   HOW: forkexec posix_spawn system popen; rawfork: syscall(SYS_fork) + execv,
+ *     a child the fork hook never sees (no shared table: every line in full)
  *   WORKERS: 0 spawns from this process; K > 0 forks K workers that each spawn
  *     N/K times and exit() (the parent waits for them, then exits).
  *   EXIT_AT: > 0: exit() right after that many spawns, in the middle of the loop
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -54,6 +56,14 @@ static void spawn_one(const char *how)
     int st = 0;
     if (!strcmp(how, "forkexec")) {
         pid_t pid = fork();
+        if (pid == 0) {
+            execv("/bin/true", argv);
+            _exit(127);
+        }
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+            exit(98);
+    } else if (!strcmp(how, "rawfork")) {
+        pid_t pid = syscall(SYS_fork);
         if (pid == 0) {
             execv("/bin/true", argv);
             _exit(127);

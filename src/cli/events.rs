@@ -47,6 +47,10 @@ pub struct Event {
     pub nfds: Option<i64>,
     pub overflow_fds: Vec<i64>,
     pub waited_s: Option<f64>,
+    /// The finding's identity (hex), the same on every line of one finding.
+    pub finding: Option<String>,
+    /// Identical occurrences folded into this line (DESIGN.md, "One finding, one line").
+    pub repeats: u64,
 }
 
 impl Event {
@@ -55,6 +59,10 @@ impl Event {
     }
     pub fn is_fixed(&self) -> bool {
         self.action == "fixed"
+    }
+    /// How many times this line's finding happened: itself and its folded repeats.
+    pub fn occurrences(&self) -> u64 {
+        1 + self.repeats
     }
     /// The program this event is about when it names one: the exec target, the
     /// command of a `system`/`popen`.
@@ -270,6 +278,8 @@ pub fn parse_event(v: &Value) -> Option<Event> {
         nfds: i(v, "nfds"),
         overflow_fds,
         waited_s: v.get("waited_s").and_then(Value::as_f64),
+        finding: s(v, "finding"),
+        repeats: v.get("repeats").and_then(Value::as_u64).unwrap_or(0),
         event,
     })
 }

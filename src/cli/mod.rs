@@ -4,6 +4,7 @@
 mod demo;
 mod demo_child;
 mod events;
+mod findings;
 mod inherited;
 mod report;
 mod run;

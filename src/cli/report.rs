@@ -152,9 +152,9 @@ pub fn groups(events: &[Event]) -> Vec<Group> {
                 ..Default::default()
             });
             g.rank = g.rank.min(rank(e, &what));
-            g.events += 1;
-            g.fds += n;
-            g.fixed += e.is_fixed() as u64;
+            g.events += e.occurrences();
+            g.fds += n * e.occurrences();
+            g.fixed += e.is_fixed() as u64 * e.occurrences();
             g.pids.insert(e.pid);
             if g.example.is_none() {
                 g.example = example;
@@ -175,13 +175,14 @@ fn counts(events: &[Event]) -> (u64, u64, u64, BTreeMap<String, u64>, usize) {
     let mut pids = BTreeSet::new();
     for e in events {
         pids.insert(e.pid);
+        let n = e.occurrences();
         if e.is_warn() {
-            warn += 1;
-            fixed += e.is_fixed() as u64;
+            warn += n;
+            fixed += e.is_fixed() as u64 * n;
         } else {
-            info += 1;
+            info += n;
         }
-        *by.entry(e.event.clone()).or_insert(0) += 1;
+        *by.entry(e.event.clone()).or_insert(0) += n;
     }
     (warn, fixed, info, by, pids.len())
 }
@@ -199,7 +200,7 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
         o,
         "{} {} in {}: {}, {}",
         style::paint(style::BOLD, "execguard report:"),
-        plural(ev.len() as u64, "event", "events"),
+        plural(ev.iter().map(Event::occurrences).sum(), "event", "events"),
         plural(c.files.len() as u64, "file", "files"),
         plural(procs as u64, "process", "processes"),
         plural(warn, "warning", "warnings"),
@@ -270,6 +271,11 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
             .collect();
         let _ = writeln!(o, "\ninfo: {}", list.join(", "));
     }
+    let repeated = super::findings::text(ev, 10);
+    if !repeated.is_empty() {
+        let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Repeated findings (written once, then counted):"));
+        o.push_str(&repeated);
+    }
     if !ev.is_empty() {
         let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Process tree (who handed what to whom):"));
         o.push_str(&Tree::build(ev).text(ev, sym, c.symbols, max_tree));
@@ -323,6 +329,7 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
         },
         "by_event": by,
         "groups": groups,
+        "findings": super::findings::to_json(ev),
         "tree": tree,
     })
 }

@@ -42,6 +42,10 @@ fn blocking_event(via: &str, command: &[u8], child: pid_t, waited_ms: i64) {
     ev.str("via", via.as_bytes());
     ev.str("command", command.get(..1024).unwrap_or(command));
     ev.ident(command);
+    // The start of a wait is one finding (one per call); "still blocked" reports
+    // while the same call waits are another, so that Σ(1 + repeats) of the first
+    // counts calls, and a long wait is not hidden behind the calls before it.
+    ev.ident(&[(waited_ms > 0) as u8]);
     ev.int("child_pid", child as i64);
     ev.list("listeners");
     let mut omitted = 0u64;

@@ -404,4 +404,66 @@ mod tests {
         assert_eq!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, Some(&c)));
         assert_ne!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, None));
     }
+
+    fn pending(id: u64) -> u64 {
+        let t = table().unwrap();
+        t.meta.iter().filter(|m| m.key.load(Ordering::Relaxed) == id).map(|m| m.pending.load(Ordering::Relaxed)).sum()
+    }
+
+    /// One test: the table is one per process, and the steps depend on each other.
+    #[test]
+    fn table_folds_counts_across_fork_and_overflows_in_full() {
+        let me = sys::getpid();
+        // The library's constructor runs in this test binary too, and its start
+        // audit may have made the table already.
+        if table().is_none() {
+            note_pid(me + 1);
+            // Not this image's pid (a vfork or raw-fork child): no table is made.
+            assert_eq!(occur(finish(1, 1), "x", Severity::Warn, false), Verdict::Untracked);
+            assert!(table().is_none());
+        }
+        note_pid(me);
+        let id = finish(seed("exec_fd_leak", Severity::Warn, false), 9);
+        let first = occur(id, "exec_fd_leak", Severity::Warn, false);
+        assert!(matches!(first, Verdict::First(_)), "{first:?}");
+        if let Verdict::First(slot) = first {
+            keep_body(slot, b",\"target\":\"/bin/true\"");
+            assert_eq!(table().unwrap().meta[slot].ready.load(Ordering::Relaxed), 1);
+        }
+        for _ in 0..5 {
+            assert_eq!(occur(id, "exec_fd_leak", Severity::Warn, false), Verdict::Repeat);
+        }
+        assert_eq!(pending(id), 5);
+        // A fork child counts into the parent's finding (shared mapping, atomics).
+        // SAFETY: the child only does atomics and raw syscalls, then _exit.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            note_pid(sys::getpid());
+            for _ in 0..7 {
+                occur(id, "exec_fd_leak", Severity::Warn, false);
+            }
+            // SAFETY: leaving the child without running the harness's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(child, &mut st, 0) }, child);
+        assert_eq!(pending(id), 12);
+        // Fill the table: what does not fit is written in full, and counted.
+        let used = table().unwrap().meta.iter().filter(|m| m.key.load(Ordering::Relaxed) != 0).count() as u64;
+        let mut untracked = 0;
+        for k in 0..(SLOTS as u64 + 3) {
+            if occur(finish(k, 77), "y", Severity::Info, false) == Verdict::Untracked {
+                untracked += 1;
+            }
+        }
+        assert_eq!(untracked, 3 + used, "64 slots, {used} of them used before");
+        assert!(table().unwrap().untracked.load(Ordering::Relaxed) >= untracked);
+        // Still counted where it was.
+        assert_eq!(occur(id, "exec_fd_leak", Severity::Warn, false), Verdict::Repeat);
+        assert_eq!(pending(id), 13);
+        // The flush (owner: this process) takes every pending count.
+        flush(table().unwrap());
+        assert_eq!(pending(id), 0);
+    }
 }
