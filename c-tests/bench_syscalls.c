@@ -85,13 +85,19 @@ static void one(int which, int i)
         syscall(SYS_readlink, path, buf, sizeof buf);
         break;
     }
+    case 9: {
+        /* the other way to ask which open file an fd is: type and inode only */
+        struct statx sx;
+        syscall(SYS_statx, fds[i % 200], "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO, &sx);
+        break;
+    }
     }
 }
 
 int main(int argc, char **argv)
 {
     static const char *names[] = {"getppid", "fcntl_getfd", "fstat", "rt_sigaction", "rt_sigprocmask",
-                                  "ppoll65", "pselect6_1", "faccessat", "readlink_fd"};
+                                  "ppoll65", "pselect6_1", "faccessat", "readlink_fd", "statx_ino"};
     int blocks = argc > 1 ? atoi(argv[1]) : 15;
     if (blocks < 1 || blocks > MAX_BLOCKS) blocks = 15;
     for (int i = 0; i < 200; i++) {
