@@ -27,15 +27,13 @@ pub unsafe extern "C" fn fork() -> pid_t {
     if config::mode() != Mode::Off {
         // Made before the first fork, so that the children count into the parent's
         // findings (one mmap per process; its pages are touched at the first event).
-        let _ = repeat::prepare();
+        repeat::prepare();
     }
     // SAFETY: no arguments.
     let pid = unsafe { real::fork() };
     if pid == 0 && config::mode() != Mode::Off {
         // A direct getpid and a thread-local write: errno is not touched.
-        let me = sys::getpid();
-        tls::forked(me);
-        repeat::note_pid(me);
+        tls::forked(sys::getpid());
     }
     pid
 }

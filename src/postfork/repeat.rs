@@ -150,16 +150,24 @@ const TABLE_BYTES: usize = core::mem::size_of::<Table>();
 
 #[link_section = ".data.execguard_hot"]
 static TABLE: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
-/// The pid this memory image belongs to (constructor; fork hook in the child). A
-/// process whose getpid() differs is a vfork or raw-fork child: it never makes a
-/// table (a vfork child's mapping and pointer would be its parent's).
+/// The pid the constructor ran in. A process whose getpid() is neither this nor
+/// the pid the fork hook gave its child (tls) is a vfork or raw-fork child: it
+/// never makes a table (a vfork child's mapping and pointer would be its parent's).
+/// Not written in fork children: a store there would copy the page (a fault per spawn).
 #[link_section = ".data.execguard_hot"]
 static PROC_PID: AtomicI32 = AtomicI32::new(0);
+/// The process that made the table (its owner): only it writes pending counts at exec.
+#[link_section = ".data.execguard_hot"]
+static OWNER: AtomicI32 = AtomicI32::new(0);
 
-/// Async-signal-safe: this memory image now belongs to `pid` (constructor, fork child).
+/// Async-signal-safe: the constructor's pid.
 #[inline]
 pub fn note_pid(pid: i32) {
     PROC_PID.store(pid, Ordering::Relaxed);
+}
+
+fn image_is_mine(pid: i32) -> bool {
+    PROC_PID.load(Ordering::Relaxed) == pid || super::tls::fork_child() == pid
 }
 
 fn table() -> Option<&'static Table> {
@@ -171,17 +179,27 @@ fn table() -> Option<&'static Table> {
 
 /// Async-signal-safe: make the table in this process if it has none. Called by the
 /// fork hook in the parent (so that fork children share it) and at the first event.
-/// Not in a vfork or raw-fork child (see PROC_PID).
-pub fn prepare() -> bool {
-    prepared().is_some()
+/// Not in a vfork or raw-fork child (see PROC_PID). Inline: every fork asks, and
+/// all but the first find the table made.
+#[inline(always)]
+pub fn prepare() {
+    if TABLE.load(Ordering::Relaxed).is_null() {
+        let _ = make();
+    }
 }
 
 fn prepared() -> Option<&'static Table> {
-    if let Some(t) = table() {
-        return Some(t);
+    match table() {
+        Some(t) => Some(t),
+        None => make(),
     }
+}
+
+#[cold]
+#[inline(never)]
+fn make() -> Option<&'static Table> {
     let pid = sys::getpid();
-    if PROC_PID.load(Ordering::Relaxed) != pid {
+    if !image_is_mine(pid) {
         return None;
     }
     // SAFETY: a fresh anonymous shared mapping; zero-filled, so every slot is free.
@@ -203,7 +221,10 @@ fn prepared() -> Option<&'static Table> {
     // SAFETY: the mapping just made, zeroed; owner is an atomic.
     unsafe { (*p).owner.store(pid, Ordering::Relaxed) };
     match TABLE.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => table(),
+        Ok(_) => {
+            OWNER.store(pid, Ordering::Relaxed);
+            table()
+        }
         Err(_) => {
             // Another thread of this process was first.
             // SAFETY: our own mapping, never published.
@@ -301,10 +322,24 @@ pub fn keep_body(slot: usize, body: &[u8]) {
     m.ready.store(1, Ordering::Release);
 }
 
-/// Async-signal-safe: at exit or exec, write what is pending, if this process is the
-/// one to do it: the table's owner (which may outlive its fork children, and whose
-/// exec'd children left their counts here), or anyone once the owner is gone.
-pub fn flush_at_end() {
+/// Async-signal-safe: at an exec of the table's owner (which loses the table), write
+/// what is pending, its exec'd and exited children's counts included. A fork child
+/// that execs leaves its counts to the owner. Inline, and no read of the table
+/// unless this is the owner: every exec of a fork child asks, and a shared page not
+/// yet touched in the child would cost it a fault.
+#[inline(always)]
+pub fn flush_at_exec() {
+    if !TABLE.load(Ordering::Relaxed).is_null() && OWNER.load(Ordering::Relaxed) == sys::getpid() {
+        flush_owned();
+    }
+}
+
+/// Async-signal-safe: at exit, write what is pending if this process is the one to do
+/// it: the table's owner (which may outlive its fork children, and whose exec'd
+/// children left their counts here), or anyone once the owner is gone.
+#[cold]
+#[inline(never)]
+fn flush_owned() {
     let Some(t) = table() else { return };
     if config::mode() == config::Mode::Off {
         return;
@@ -364,10 +399,21 @@ fn replay(t: &Table, i: usize, m: &Meta, key: u64, repeats: u64) {
 #[link_section = ".fini_array"]
 static DESTRUCTOR: extern "C" fn() = destructor;
 
+/// With the start-up code: every process runs it at exit, most of them only to find
+/// no table (one load of a hot static, no page fault).
+#[link_section = ".text.startup.execguard"]
 extern "C" fn destructor() {
+    if !TABLE.load(Ordering::Relaxed).is_null() {
+        destructor_flush();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn destructor_flush() {
     let Some(_inside) = super::tls::enter() else { return };
     let _e = sys::ErrnoGuard::new();
-    flush_at_end();
+    flush_owned();
 }
 
 #[cfg(test)]
@@ -438,7 +484,6 @@ mod tests {
         // SAFETY: the child only does atomics and raw syscalls, then _exit.
         let child = unsafe { libc::fork() };
         if child == 0 {
-            note_pid(sys::getpid());
             for _ in 0..7 {
                 occur(id, "exec_fd_leak", Severity::Warn, false);
             }

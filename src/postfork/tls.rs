@@ -119,6 +119,12 @@ pub fn forked(pid: i32) {
     })
 }
 
+/// Async-signal-safe: the pid the fork hook gave this thread's process (0 if none).
+#[inline]
+pub fn fork_child() -> i32 {
+    TS.with(|t| t.fork_child.get())
+}
+
 /// Async-signal-safe: an fd was created; in a fork child that is set-up work for
 /// the program it will exec. One TLS load otherwise (no syscall: the pid is known).
 #[inline]
