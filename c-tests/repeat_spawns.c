@@ -54,16 +54,8 @@ static void spawn_one(const char *how)
 {
     char *argv[] = {"/bin/true", NULL};
     int st = 0;
-    if (!strcmp(how, "forkexec")) {
-        pid_t pid = fork();
-        if (pid == 0) {
-            execv("/bin/true", argv);
-            _exit(127);
-        }
-        if (pid < 0 || waitpid(pid, &st, 0) != pid)
-            exit(98);
-    } else if (!strcmp(how, "rawfork")) {
-        pid_t pid = syscall(SYS_fork);
+    if (!strcmp(how, "forkexec") || !strcmp(how, "rawfork")) {
+        pid_t pid = strcmp(how, "rawfork") ? fork() : syscall(SYS_fork);
         if (pid == 0) {
             execv("/bin/true", argv);
             _exit(127);
