@@ -4,8 +4,9 @@
  * the same exec_fd_leak finding (and, for system/popen, the same system_blocking).
  *
  * usage: repeat_spawns HOW N [WORKERS [EXIT_AT [MIN_SECONDS]]]
- *   HOW: forkexec posix_spawn system popen; rawfork: syscall(SYS_fork) + execv,
- *     a child the fork hook never sees (no shared table: every line in full)
+ *   HOW: forkexec posix_spawn system popen; vfork: vfork + execv (CPython's
+ *     subprocess); rawfork: syscall(SYS_fork) + execv, a child the fork hook never
+ *     sees (no shared table: every line in full)
  *   WORKERS: 0 spawns from this process; K > 0 forks K workers that each spawn
  *     N/K times and exit() (the parent waits for them, then exits).
  *   EXIT_AT: > 0: exit() right after that many spawns, in the middle of the loop
@@ -54,7 +55,15 @@ static void spawn_one(const char *how)
 {
     char *argv[] = {"/bin/true", NULL};
     int st = 0;
-    if (!strcmp(how, "forkexec") || !strcmp(how, "rawfork")) {
+    if (!strcmp(how, "vfork")) {
+        pid_t pid = vfork();
+        if (pid == 0) {
+            execv("/bin/true", argv);
+            _exit(127);
+        }
+        if (pid < 0 || waitpid(pid, &st, 0) != pid)
+            exit(98);
+    } else if (!strcmp(how, "forkexec") || !strcmp(how, "rawfork")) {
         pid_t pid = strcmp(how, "rawfork") ? fork() : syscall(SYS_fork);
         if (pid == 0) {
             execv("/bin/true", argv);

@@ -151,6 +151,40 @@ fn a_finding_that_keeps_happening_is_written_every_interval() {
 }
 
 #[test]
+fn vfork_children_count_into_the_parents_finding() {
+    // vfork + exec (CPython's subprocess): the vfork hook makes the table in the
+    // parent, so the children's exec audits fold into one finding.
+    let prog = common::c_prog("repeat_spawns");
+    for mode in [Mode::Log, Mode::Fix] {
+        let run = run_mode(mode, &prog, &["vfork", "1000"], &[], T);
+        assert_eq!(run.stdout.trim(), "spawned=1000", "{}", run.context_short());
+        exact(&run, "vfork", 1000);
+    }
+    // The same from Python: subprocess.run 300 times, with a listener created in C
+    // without CLOEXEC (ctypes: Python's own sockets are CLOEXEC).
+    let script = r#"
+import ctypes, subprocess
+libc = ctypes.CDLL(None, use_errno=True)
+fd = libc.socket(2, 1, 0)
+sa = (ctypes.c_char * 16)(2, 0, 0, 0, 127, 0, 0, 1)
+assert fd >= 0 and libc.bind(fd, sa, 16) == 0 and libc.listen(fd, 4) == 0
+for _ in range(300):
+    subprocess.run(["/bin/true"], close_fds=False, check=True)
+print("spawned=300")
+"#;
+    let py = std::path::PathBuf::from("/usr/bin/python3");
+    let run = run_mode(Mode::Log, &py, &["-c", script], &[], T);
+    assert_eq!(run.stdout.trim(), "spawned=300", "{}", run.context_short());
+    let evs = run.events();
+    let leaks = by_finding(&evs, "exec_fd_leak");
+    assert_eq!(leaks.len(), 1, "{}", run.context_short());
+    let lines = leaks.values().next().unwrap();
+    assert!(lines.len() <= 3, "{}", run.context_short());
+    assert_eq!(occurrences(lines.iter().copied()), 300, "{}", run.context_short());
+    assert_eq!(lines[0]["fds"][0]["kind"], "tcp_listen", "{}", lines[0]);
+}
+
+#[test]
 fn human_form_says_how_often_it_repeated() {
     let prog = common::c_prog("repeat_spawns");
     let run = run_mode(Mode::Log, &prog, &["posix_spawn", "50"], &[("EXECGUARD_LOG", "")], T);

@@ -38,6 +38,53 @@ pub unsafe extern "C" fn fork() -> pid_t {
     pid
 }
 
+/// `vfork`: the shared table of findings (repeat.rs) must exist in the parent
+/// before its vfork children audit their exec (CPython's subprocess), or each of
+/// them writes in full. A naked trampoline: it calls `before_vfork` (an ordinary
+/// call that returns), then jumps to libc's vfork with the caller's return address
+/// untouched on the stack — a Rust frame around vfork would be clobbered by the
+/// child returning through it.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> pid_t {
+    core::arch::naked_asm!(
+        "sub rsp, 8",
+        "call {before}",
+        "add rsp, 8",
+        "mov rax, qword ptr [rip + {table} + {off}]",
+        "cmp rax, {missing}",
+        "jbe 3f",
+        "jmp rax",
+        "3:",
+        "jmp {missing_fn}",
+        before = sym before_vfork,
+        table = sym real::TABLE,
+        off = const core::mem::offset_of!(real::Table, vfork),
+        missing = const real::MISSING,
+        missing_fn = sym vfork_missing,
+    )
+}
+
+/// Async-signal-safe (vfork may be called from a signal handler): make the table,
+/// and resolve every real function, vfork's included, before the child shares our
+/// memory.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn before_vfork() {
+    let _e = sys::ErrnoGuard::new();
+    if config::mode() != Mode::Off {
+        repeat::prepare();
+    }
+    real::fill_all();
+}
+
+/// libc has no vfork (never on Linux libcs): fail as a missing function does.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn vfork_missing() -> pid_t {
+    sys::set_errno(libc::ENOSYS);
+    -1
+}
+
 fn note_threads() {
     // Info events reach only the JSON log, or stderr with EXECGUARD_INFO.
     if config::get().map(|c| c.log_path.len() == 0 && !c.info).unwrap_or(true) {
