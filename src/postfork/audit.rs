@@ -378,6 +378,7 @@ const LEAK: &str = "exec_fd_leak";
 #[inline(never)]
 fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], total: u32, rest: impl FnOnce() -> I) -> Event {
     let mut ev = leak_event(sp, fix);
+    ev.ident(cap(sp.target, 1024));
     let (mut listed, mut omitted, mut paths) = (0u32, 0u64, 0u32);
     let mut counts = [0u32; KINDS.len()];
     for s in seen {
@@ -385,6 +386,7 @@ fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], tot
             let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
             let info = classify::classify_stat(s.fd, s.mode, s.ino, want);
             paths += info.linked as u32;
+            ev.ident_fd(&info);
             if ev.fd_item(&info) {
                 listed += 1;
             } else {
@@ -414,6 +416,9 @@ fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], tot
     ev.end_list(Some(("fds_omitted", omitted)));
     ev.int("fds_total", total as i64);
     ev.kinds(&counts);
+    for n in counts {
+        ev.ident(&n.to_le_bytes());
+    }
     ev
 }
 

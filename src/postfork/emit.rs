@@ -34,6 +34,9 @@ pub struct Event {
     body_at: usize,
     /// Decided before the event was built (the audit's cheap repeat check).
     preset: Option<(u64, Verdict)>,
+    /// `ident` was called: with a preset verdict, the marked words name the finding
+    /// in the log (stable across runs), while the preset key folds its repeats.
+    marked: bool,
     name: &'static str,
     sev: Severity,
 }
@@ -64,6 +67,7 @@ impl Event {
             exe: 0,
             body_at: 0,
             preset: None,
+            marked: false,
             name: "",
             sev,
         };
@@ -112,6 +116,7 @@ impl Event {
     /// the program are always part of it; mark what makes two occurrences the same
     /// finding (target, fds, signals, …), never times, pids, argv or counts.
     pub fn ident(&mut self, part: &[u8]) {
+        self.marked = true;
         self.id = repeat::mix(self.id, part);
     }
 
@@ -123,7 +128,10 @@ impl Event {
     }
 
     /// Async-signal-safe: the identity (from `repeat::finish`) and verdict were
-    /// decided before the event was built; `emit` only writes.
+    /// decided before the event was built; `emit` only writes. The line's `finding`
+    /// is `id`, or, when the event marked its words with `ident`, the hash of those
+    /// (an exec_fd_leak's key has inodes in it, which change from run to run; its
+    /// words — fd numbers, kinds, addresses, paths — mostly do not).
     pub fn preset(&mut self, id: u64, verdict: Verdict) {
         self.preset = Some((id, verdict));
     }
@@ -348,6 +356,7 @@ impl Event {
         if self.exe != 0 {
             repeat::learn_exe(self.exe);
         }
+        let id = if self.preset.is_some() && self.marked { repeat::finish(self.id, self.exe) } else { id };
         if verdict == Verdict::Repeat {
             return;
         }
@@ -383,7 +392,7 @@ impl Event {
         }
         write_line(self.line.as_bytes());
         if let Verdict::First(slot) = verdict {
-            repeat::keep_body(slot, self.line.as_bytes().get(self.body_at..body_end).unwrap_or(&[]));
+            repeat::keep_body(slot, self.line.as_bytes().get(self.body_at..body_end).unwrap_or(&[]), id);
         }
     }
 }

@@ -129,6 +129,8 @@ struct Meta {
 #[repr(C)]
 struct Body {
     len: AtomicU32,
+    /// The `finding` the first line showed (see `Event::preset`).
+    shown: AtomicU64,
     bytes: [u8; BODY_MAX],
 }
 
@@ -306,7 +308,7 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
 
 /// Async-signal-safe: keep the first line's body (everything after its header) for
 /// lines written later without an occurrence at hand (exit, exec).
-pub fn keep_body(slot: usize, body: &[u8]) {
+pub fn keep_body(slot: usize, body: &[u8], shown: u64) {
     let Some(t) = table() else { return };
     let (Some(m), Some(b)) = (t.meta.get(slot), t.bodies.get(slot)) else { return };
     if body.len() > BODY_MAX || m.ready.load(Ordering::Relaxed) != 0 {
@@ -319,6 +321,7 @@ pub fn keep_body(slot: usize, body: &[u8]) {
         core::ptr::copy_nonoverlapping(body.as_ptr(), dst, body.len());
     }
     b.len.store(body.len() as u32, Ordering::Relaxed);
+    b.shown.store(shown, Ordering::Relaxed);
     m.ready.store(1, Ordering::Release);
 }
 
@@ -383,13 +386,15 @@ fn replay(t: &Table, i: usize, m: &Meta, key: u64, repeats: u64) {
     let Ok(name) = core::str::from_utf8(name.get(..n).unwrap_or(&[])) else { return };
     let sev = if flags & 1 != 0 { Severity::Warn } else { Severity::Info };
     let mut ev = Event::begin(name, sev, flags & 2 != 0);
+    let mut shown = key;
     if m.ready.load(Ordering::Acquire) != 0 {
         if let Some(b) = t.bodies.get(i) {
             let len = (b.len.load(Ordering::Relaxed) as usize).min(BODY_MAX);
             ev.raw_body(b.bytes.get(..len).unwrap_or(&[]));
+            shown = b.shown.load(Ordering::Relaxed).max(1);
         }
     }
-    ev.preset(key, Verdict::Line(repeats));
+    ev.preset(shown, Verdict::Line(repeats));
     ev.emit();
 }
 
@@ -473,7 +478,7 @@ mod tests {
         let first = occur(id, "exec_fd_leak", Severity::Warn, false);
         assert!(matches!(first, Verdict::First(_)), "{first:?}");
         if let Verdict::First(slot) = first {
-            keep_body(slot, b",\"target\":\"/bin/true\"");
+            keep_body(slot, b",\"target\":\"/bin/true\"", id);
             assert_eq!(table().unwrap().meta[slot].ready.load(Ordering::Relaxed), 1);
         }
         for _ in 0..5 {
