@@ -333,41 +333,69 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
     }
     let id = repeat::finish(id, 0);
     let verdict = repeat::occur(id, LEAK, Severity::Warn, fix);
+    if verdict == Verdict::Repeat {
+        if fix {
+            apply_fixes(undo);
+        }
+        return true;
+    }
+    let seen = seen.get(..n_seen).unwrap_or(&[]);
+    let rest = || {
+        let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
+        fds::FdIter::new(after).filter(move |&fd| fate(fd, &keep, pid, ppid, sp.parent_side) == Fate::Leaked)
+    };
+    report_leak(sp, fix, seen, total, (id, verdict), undo, fix_errors, rest);
+    true
+}
+
+/// A line that is written. Out of line, with the event in its own frame: a repeat,
+/// which never gets here, then probes no stack page for it (in a fork child each is
+/// a page fault).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn report_leak<I: Iterator<Item = i32>>(
+    sp: &Spawn,
+    fix: bool,
+    seen: &[Seen],
+    total: u32,
+    (id, verdict): (u64, Verdict),
+    undo: &mut Undo,
+    mut fix_errors: u32,
+    rest: impl FnOnce() -> I,
+) {
     // The words are gathered before the repairs: past SEEN_MAX they walk the fds again.
-    let event = (verdict != Verdict::Repeat).then(|| {
-        let seen = seen.get(..n_seen).unwrap_or(&[]);
-        leak_words(sp, fix, seen, total, || {
-            let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
-            fds::FdIter::new(after).filter(move |&fd| fate(fd, &keep, pid, ppid, sp.parent_side) == Fate::Leaked)
-        })
-    });
+    let mut ev = leak_words(sp, fix, seen, total, rest);
     if fix {
-        for &(lo, hi) in undo.fd_ranges() {
-            if sys::close_range(lo as u32, hi as u32, sys::CLOSE_RANGE_CLOEXEC).is_err() {
-                for fd in lo..=hi {
-                    if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
-                        fix_errors += 1;
-                    }
+        fix_errors += apply_fixes(undo);
+    }
+    if fix_errors > 0 {
+        ev.int("fix_errors", fix_errors as i64);
+    }
+    if !ev.is_json() {
+        ev.str("via", sp.via.as_bytes());
+    }
+    ev.preset(id, verdict);
+    ev.emit();
+}
+
+/// Async-signal-safe: FD_CLOEXEC on every fd recorded in `undo`; the failures.
+fn apply_fixes(undo: &Undo) -> u32 {
+    let mut errors = 0;
+    for &(lo, hi) in undo.fd_ranges() {
+        if sys::close_range(lo as u32, hi as u32, sys::CLOSE_RANGE_CLOEXEC).is_err() {
+            for fd in lo..=hi {
+                if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
+                    errors += 1;
                 }
             }
         }
-        for fd in undo.spilled_fds() {
-            if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
-                fix_errors += 1;
-            }
+    }
+    for fd in undo.spilled_fds() {
+        if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
+            errors += 1;
         }
     }
-    if let Some(mut ev) = event {
-        if fix_errors > 0 {
-            ev.int("fix_errors", fix_errors as i64);
-        }
-        if !ev.is_json() {
-            ev.str("via", sp.via.as_bytes());
-        }
-        ev.preset(id, verdict);
-        ev.emit();
-    }
-    true
+    errors
 }
 
 const LEAK: &str = "exec_fd_leak";
@@ -375,7 +403,7 @@ const LEAK: &str = "exec_fd_leak";
 /// The words of an `exec_fd_leak` line: details for the first DETAIL_MAX fds (paths
 /// for PATHS_MAX of them), kinds counted for all; `rest` yields the leaked fds past
 /// the remembered ones.
-#[inline(never)]
+#[inline(always)]
 fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], total: u32, rest: impl FnOnce() -> I) -> Event {
     let mut ev = leak_event(sp, fix);
     ev.ident(cap(sp.target, 1024));
