@@ -10,7 +10,9 @@
  *   WORKERS: 0 spawns from this process; K > 0 forks K workers that each spawn
  *     N/K times and exit() (the parent waits for them, then exits).
  *   EXIT_AT: > 0: exit() right after that many spawns, in the middle of the loop
- *     (no return from main; pending counts must still reach the log).
+ *     (no return from main; pending counts must still reach the log); < 0: after
+ *     -EXIT_AT spawns, exec /bin/true itself (with the same leaked fds: one more
+ *     occurrence of the same finding, and the process's table is lost at exec).
  *   MIN_SECONDS: stretch the loop over at least this long (spawns spread evenly),
  *     for the repeat interval.
  * stdout: spawned=N (the spawns that ran, each worker and the parent). */
@@ -99,6 +101,13 @@ static void loop(const char *how, int n, int exit_at, double min_s)
             printf("spawned=%d\n", i);
             fflush(stdout);
             exit(0);
+        }
+        if (exit_at < 0 && i == -exit_at) {
+            char *argv[] = {"/bin/true", NULL};
+            printf("spawned=%d\n", i);
+            fflush(stdout);
+            execv("/bin/true", argv);
+            exit(96);
         }
         double due = t0 + min_s * i / n;
         while (now() < due)

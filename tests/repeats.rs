@@ -108,6 +108,29 @@ fn exit_in_the_middle_of_the_loop_still_writes_the_count() {
 }
 
 #[test]
+fn an_exec_of_the_counting_process_writes_the_count_first() {
+    // The process that holds the table execs (a wrapper that ends with `exec`): its
+    // exec hook writes what is pending; its own exec is one more occurrence.
+    let prog = common::c_prog("repeat_spawns");
+    for how in ["forkexec", "system"] {
+        let run = run_mode(Mode::Log, &prog, &[how, "1000", "0", "-400"], &[], T);
+        assert_eq!(run.stdout.trim(), "spawned=400", "{}", run.context_short());
+        assert!(run.status.success(), "{}", run.context_short());
+        let evs = run.events();
+        let leaks = by_finding(&evs, "exec_fd_leak");
+        assert_eq!(leaks.len(), 1, "{}", run.context_short());
+        let lines = leaks.values().next().unwrap();
+        assert_eq!(lines.len(), 2, "the first line, and the count written at the exec\n{}", run.context_short());
+        check_first_line(lines[0], Mode::Log, how);
+        assert_eq!(lines[1]["pid"], run.pid, "written by the process that execs: {}", lines[1]);
+        assert_eq!(occurrences(lines.iter().copied()), 401, "{}", run.context_short());
+        // 400 system() calls blocked a server; the exec itself blocks nothing.
+        let blocking: u64 = occurrences(named(&evs, "system_blocking"));
+        assert_eq!(blocking, if how == "system" { 400 } else { 0 }, "{}", run.context_short());
+    }
+}
+
+#[test]
 fn forked_workers_count_into_the_parents_finding() {
     let prog = common::c_prog("repeat_spawns");
     for how in PATHS {
