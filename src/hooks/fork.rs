@@ -121,7 +121,7 @@ pub fn thread_count() -> i64 {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: valid path and out-pointer.
     let r = unsafe {
-        crate::postfork::sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, b"/proc/self/task\0".as_ptr(), &mut st as *mut libc::stat, 0)
+        crate::postfork::sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, c"/proc/self/task".as_ptr(), &mut st as *mut libc::stat, 0)
     };
     if r == 0 && st.st_nlink >= 3 {
         return st.st_nlink as i64 - 2;
