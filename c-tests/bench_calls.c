@@ -6,6 +6,11 @@
  *                                         set the mask to "everything" / back
  *                                         to empty in turn (the critical-section
  *                                         pattern; it blocks SIGCHLD, SIGTERM...)
+ *        | sigprocmask_save | pthread_sigmask_save
+ *                                         block everything while saving the old
+ *                                         mask, then restore the saved mask (the
+ *                                         critical-section idiom of uWSGI, glibc
+ *                                         and most libraries)
  *        | select                           poll one empty pipe, zero timeout
  *        | read                             64 bytes from /dev/zero
  *        | recv                             an empty socketpair, MSG_DONTWAIT (EAGAIN)
@@ -46,8 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
-enum call_kind { C_SIGPROCMASK, C_PTHREAD_SIGMASK, C_SIGPROCMASK_ALL, C_PTHREAD_SIGMASK_ALL, C_SELECT,
-                 C_READ, C_RECV, C_CLOSE, C_CONNECT_UDP };
+enum call_kind { C_SIGPROCMASK, C_PTHREAD_SIGMASK, C_SIGPROCMASK_ALL, C_PTHREAD_SIGMASK_ALL, C_SIGPROCMASK_SAVE, C_PTHREAD_SIGMASK_SAVE,
+                 C_SELECT, C_READ, C_RECV, C_CLOSE, C_CONNECT_UDP };
 
 typedef int (*sigprocmask_fn)(int, const sigset_t *, sigset_t *);
 typedef int (*select_fn)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
@@ -67,7 +72,7 @@ static char io_buf[64];
 static sigprocmask_fn direct_sigprocmask;
 static sigprocmask_fn direct_pthread_sigmask;
 static select_fn direct_select;
-static sigset_t one_set, all_set, empty_set;
+static sigset_t one_set, all_set, empty_set, saved_set;
 static int sel_fd = -1;
 
 /* Blocks are timed with this thread's CPU clock, which does not run while the
@@ -99,6 +104,18 @@ __attribute__((noinline)) void bench_hooked_loop(enum call_kind k, long n) {
             break;
         case C_PTHREAD_SIGMASK_ALL:
             pthread_sigmask(SIG_SETMASK, (i & 1) ? &empty_set : &all_set, NULL);
+            break;
+        case C_SIGPROCMASK_SAVE:
+            if (i & 1)
+                sigprocmask(SIG_SETMASK, &saved_set, NULL);
+            else
+                sigprocmask(SIG_SETMASK, &all_set, &saved_set);
+            break;
+        case C_PTHREAD_SIGMASK_SAVE:
+            if (i & 1)
+                pthread_sigmask(SIG_SETMASK, &saved_set, NULL);
+            else
+                pthread_sigmask(SIG_SETMASK, &all_set, &saved_set);
             break;
         case C_SELECT:
             FD_ZERO(&rd);
@@ -139,6 +156,18 @@ __attribute__((noinline)) void bench_direct_loop(enum call_kind k, long n) {
             break;
         case C_PTHREAD_SIGMASK_ALL:
             direct_pthread_sigmask(SIG_SETMASK, (i & 1) ? &empty_set : &all_set, NULL);
+            break;
+        case C_SIGPROCMASK_SAVE:
+            if (i & 1)
+                direct_sigprocmask(SIG_SETMASK, &saved_set, NULL);
+            else
+                direct_sigprocmask(SIG_SETMASK, &all_set, &saved_set);
+            break;
+        case C_PTHREAD_SIGMASK_SAVE:
+            if (i & 1)
+                direct_pthread_sigmask(SIG_SETMASK, &saved_set, NULL);
+            else
+                direct_pthread_sigmask(SIG_SETMASK, &all_set, &saved_set);
             break;
         case C_SELECT:
             FD_ZERO(&rd);
@@ -201,6 +230,12 @@ int main(int argc, char **argv) {
     } else if (strcmp(argv[1], "pthread_sigmask_all") == 0) {
         k = C_PTHREAD_SIGMASK_ALL;
         hooked_addr = (void *)&pthread_sigmask;
+    } else if (strcmp(argv[1], "sigprocmask_save") == 0) {
+        k = C_SIGPROCMASK_SAVE;
+        hooked_addr = (void *)&sigprocmask;
+    } else if (strcmp(argv[1], "pthread_sigmask_save") == 0) {
+        k = C_PTHREAD_SIGMASK_SAVE;
+        hooked_addr = (void *)&pthread_sigmask;
     } else if (strcmp(argv[1], "select") == 0) {
         k = C_SELECT;
         hooked_addr = (void *)&select;
@@ -248,8 +283,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "dlsym in libc failed\n");
         return 1;
     }
-    void *direct_addr = (k == C_SIGPROCMASK || k == C_SIGPROCMASK_ALL) ? (void *)direct_sigprocmask
-                        : (k == C_PTHREAD_SIGMASK || k == C_PTHREAD_SIGMASK_ALL) ? (void *)direct_pthread_sigmask
+    void *direct_addr = (k == C_SIGPROCMASK || k == C_SIGPROCMASK_ALL || k == C_SIGPROCMASK_SAVE) ? (void *)direct_sigprocmask
+                        : (k == C_PTHREAD_SIGMASK || k == C_PTHREAD_SIGMASK_ALL || k == C_PTHREAD_SIGMASK_SAVE) ? (void *)direct_pthread_sigmask
                         : k == C_READ ? (void *)direct_read
                         : k == C_RECV ? (void *)direct_recv
                         : k == C_CLOSE ? (void *)direct_close

@@ -11,6 +11,9 @@
  *         mixed (1/3 of each)
  * TARGET  program (or, for system/popen, the shell command); default /bin/true
  *
+ * BENCH_THREADS=N starts N busy threads first (each wakes every millisecond and
+ * works ~20 µs): a multi-threaded parent, as uWSGI workers and JVMs are.
+ *
  * MODE start measures process start alone: it posix_spawns TARGET with an
  * environment that has LD_PRELOAD=$BENCH_CHILD_PRELOAD (none when empty), so
  * that only the child loads the preload; run this driver itself without one.
@@ -42,6 +45,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -157,6 +161,17 @@ static int one(const char *mode, const char *target, char **env) {
     return 0;
 }
 
+static void *busy(void *arg) {
+    volatile unsigned long x = (unsigned long)arg;
+    for (;;) {
+        long long until = now_ns() + 20000;
+        while (now_ns() < until) x = x * 6364136223846793005UL + 1;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv) {
     if (argc < 4) {
         fprintf(stderr, "usage: %s forkexec|vforkexec|posix_spawn|system|popen|start ITERS LEAK [TARGET]\n", argv[0]);
@@ -183,6 +198,15 @@ int main(int argc, char **argv) {
             return 1;
         }
         leaked++;
+    }
+
+    const char *threads = getenv("BENCH_THREADS");
+    for (long i = 0; threads && i < atol(threads); i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, busy, (void *)i) != 0) {
+            fprintf(stderr, "pthread_create failed\n");
+            return 1;
+        }
     }
 
     char **env = strcmp(mode, "start") == 0 ? child_env() : environ;

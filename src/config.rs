@@ -47,6 +47,7 @@ pub const KNOBS: &[Knob] = &[
     Knob { name: "EXECGUARD_INFO", default: "0", help: "1: also print info events (sigmask_block, fork_threads) on stderr; the JSON log always has them" },
     Knob { name: "EXECGUARD_SYSLOG_FACILITY", default: "user", help: "facility of EXECGUARD_LOG=syslog: user, daemon, local0..local7, ..." },
     Knob { name: "EXECGUARD_TEST_ENV", default: "", help: "colon list of variables naming the running test, besides PYTEST_CURRENT_TEST (events carry it as `test`)" },
+    Knob { name: "EXECGUARD_REPEAT_INTERVAL", default: "60", help: "seconds between lines of a finding that keeps repeating (its `repeats` count); 0: every occurrence in full" },
 ];
 
 /// Where events go: `Lines` is the JSON Lines file of `log_path`, or human lines on
@@ -88,6 +89,8 @@ pub struct Config {
     /// connect_storm: this many fruitless connections to one peer within `storm_ms`.
     pub storm_n: u32,
     pub storm_ms: i64,
+    /// EXECGUARD_REPEAT_INTERVAL: the longest a repeating finding goes unwritten.
+    pub repeat_interval_ms: i64,
     pub keep: FdRanges,
     /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
     pub inherited_keep: FdRanges,
@@ -140,6 +143,7 @@ impl Config {
             outside: FdRanges::new(),
             follow: false,
             block_interval_ms: 2000,
+            repeat_interval_ms: 60_000,
             pool_min: policy::POOL_MIN_DEFAULT,
             startup_always: false,
             origins: false,
@@ -308,6 +312,10 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 Some((n, ms)) => (cfg.storm_n, cfg.storm_ms) = (n, ms),
                 None => w.push("EXECGUARD_STORM"),
             },
+            b"EXECGUARD_REPEAT_INTERVAL" => match policy::parse_pid(value) {
+                Some(s) if (0..=86_400).contains(&s) => cfg.repeat_interval_ms = s as i64 * 1000,
+                _ => w.push("EXECGUARD_REPEAT_INTERVAL"),
+            },
             b"EXECGUARD_POOL_MIN" => match policy::parse_pid(value) {
                 Some(n) if n >= 2 => cfg.pool_min = n as u32,
                 _ => w.push("EXECGUARD_POOL_MIN"),
@@ -434,6 +442,10 @@ mod tests {
         assert_eq!(w.n, 0);
         assert_eq!(c.keep_ignored, policy::bit(1) | policy::bit(13) | policy::bit(25));
         assert!(c.info);
+        let (c, w) = parse(&[b"EXECGUARD_REPEAT_INTERVAL=0"], 1);
+        assert_eq!((w.n, c.repeat_interval_ms), (0, 0));
+        let (c, w) = parse(&[b"EXECGUARD_REPEAT_INTERVAL=soon"], 1);
+        assert_eq!((w.n, c.repeat_interval_ms), (1, 60_000));
         let (c, w) = parse(&[b"EXECGUARD_KEEP_IGNORED=SIGNOPE"], 1);
         assert_eq!((w.n, c.keep_ignored), (1, policy::KEEP_IGNORED));
     }

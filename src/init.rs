@@ -34,6 +34,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     // SAFETY: getauxval is always safe to call.
     let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
     let pid = sys::getpid();
+    crate::postfork::repeat::note_pid(pid);
     // SAFETY: the constructor is the only writer, before publish().
     let (cfg, cold) = unsafe { config::init_mut() };
     // Only EXECGUARD_*, LISTEN_*, MAKEFLAGS and NGINX matter here.

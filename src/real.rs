@@ -68,7 +68,8 @@ macro_rules! real_table {
             /// Async-signal-safe: an atomic load and a call (the first call looks the
             /// function up, see `fill`).
             #[inline]
-            #[allow(clippy::missing_safety_doc)]
+            // vfork's entry is only ever jumped to (hooks/fork.rs), never called.
+            #[allow(clippy::missing_safety_doc, dead_code)]
             pub unsafe fn $name($($arg: $ty),*) -> $ret {
                 let mut p = TABLE.$name.load(Ordering::Relaxed);
                 if p <= MISSING {
@@ -149,6 +150,8 @@ real_table! {
     fexecve: fn(fd: c_int, argv: Argv, envp: Argv) -> c_int;
     execveat: fn(dirfd: c_int, path: *const c_char, argv: Argv, envp: Argv, flags: c_int) -> c_int;
     fork: fn() -> pid_t;
+    // Jumped to by the vfork trampoline (hooks/fork.rs), never called from Rust.
+    vfork: fn() -> pid_t;
     select: fn(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, t: *mut timeval) -> c_int;
     pselect: fn(nfds: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, t: *const timespec, m: *const sigset_t) -> c_int;
     sigprocmask: fn(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int;

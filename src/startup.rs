@@ -163,6 +163,7 @@ fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
             let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
             let info = classify::classify_with(fd, want);
             paths += info.linked as u32;
+            ev.ident_fd(&info);
             if ev.fd_item(&info) {
                 *listed += 1;
             } else {
@@ -234,6 +235,7 @@ fn audit_mask(fix: bool, old: u64, parent: &mut Parent) {
     let mut ev = Event::start("startup_sigmask", Severity::Warn, fixed);
     ev.say(b" started with blocked");
     ev.signals("signals", blocked);
+    ev.ident(&blocked.to_le_bytes());
     ev.str("parent_exe", parent.exe());
     ev.emit();
 }
@@ -258,6 +260,8 @@ fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) {
         ev.say(b" started with ignored");
         ev.signals("signals", set);
         ev.signals("kept", ign & keep_ignored());
+        ev.ident(&set.to_le_bytes());
+        ev.ident(&(ign & keep_ignored()).to_le_bytes());
         ev.str("parent_exe", parent.exe());
         ev.emit();
     }

@@ -96,6 +96,9 @@ fn shim_env(cmd: &mut Command, mode: &str, log: Option<&Path>) {
         cmd.env_remove(v);
     }
     cmd.env("LD_PRELOAD", shim()).env("EXECGUARD_MODE", mode);
+    // Every user of this is a test of the log writer (appends, full disks, many
+    // writers): each occurrence must be a line of its own, not a `repeats` count.
+    cmd.env("EXECGUARD_REPEAT_INTERVAL", "0");
     if let Some(l) = log {
         cmd.env("EXECGUARD_LOG", l);
     }
@@ -439,7 +442,9 @@ fn tiny_disk(tag: &str) -> Option<(PathBuf, Unmount, Cleanup)> {
 
 /// 60 fork+execs, 20 leaked fds each (about 1 KiB per line), into a 16 KiB disk.
 fn fill_up(log: &Path) -> Run {
-    let r = run_mode(Mode::Log, &driver(), &["forkloop", "60", "20"], &[("EXECGUARD_LOG", log.to_str().unwrap())], T);
+    // Each occurrence its own line: the point is to fill the disk.
+    let env = [("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_REPEAT_INTERVAL", "0")];
+    let r = run_mode(Mode::Log, &driver(), &["forkloop", "60", "20"], &env, T);
     assert!(r.status.success(), "{}", r.context_short());
     assert_eq!(r.stdout, "done=60 failed=0\n");
     let written = std::fs::metadata(log).unwrap().len();
@@ -533,9 +538,10 @@ fn select_with_any_nfds_and_garbage_sets_reads_only_nfds() {
             let evs = all_lines_json(&r.log);
             let over = named(&evs, "select_fd_overflow");
             let calls: u64 = r.stdout.split("overflow_calls=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-            // Rate limit: the first 8, then powers of two.
+            // Rate limit: the first 8, then powers of two; of those, identical ones
+            // (same func and fds) are one finding, written once and then counted.
             let want = (1..=calls).filter(|c| *c <= 8 || c.is_power_of_two()).count();
-            assert_eq!(over.len(), want, "seed {seed}");
+            assert_eq!(common::occurrences(over.iter().copied()), want as u64, "seed {seed}");
             for ev in over {
                 let nfds = ev["nfds"].as_i64().unwrap();
                 assert!(nfds > 1024 && nfds <= 100_000, "{ev}");
@@ -690,7 +696,9 @@ fn us_per_exec(r: &Run) -> f64 {
 fn check_scale_events(r: &Run, event: &str, n_fds: u64, execs: usize, action: &str) {
     let evs = all_lines_json(&r.log);
     let evs = named(&evs, event);
-    assert_eq!(evs.len(), execs, "{event}");
+    // The same fds at each exec: one finding, its repeats counted (every line of it
+    // carries the whole finding).
+    assert_eq!(common::occurrences(evs.iter().copied()), execs as u64, "{event}");
     for ev in evs {
         assert_eq!(ev["action"], action);
         assert_eq!(ev["fds_total"].as_u64(), Some(n_fds), "{ev:.300}");
@@ -869,7 +877,8 @@ fn signal_handler_forks_and_execs_inside_hooked_calls() {
             let evs = all_lines_json(&r.log);
             // Every exec from the handler is reported (the handler's fork child is
             // outside any hook when it execs).
-            assert!(named(&evs, "exec_fd_leak").len() as u64 >= runs / 2, "{} leaks for {runs} runs", named(&evs, "exec_fd_leak").len());
+            let leaks = common::occurrences(named(&evs, "exec_fd_leak"));
+            assert!(leaks >= runs / 2, "{leaks} leaks for {runs} runs");
         }
     }
 }
@@ -979,7 +988,7 @@ fn no_fd_of_the_shim_survives_into_a_child() {
         assert_eq!(r.field("self_before"), base.field("self_before"));
     }
     let evs = all_lines_json(&log.log);
-    assert!(named(&evs, "exec_fd_leak").len() >= 4, "{evs:?}");
+    assert!(common::occurrences(named(&evs, "exec_fd_leak")) >= 4, "{evs:?}");
 }
 
 #[test]

@@ -96,6 +96,10 @@ impl Event {
     pub fn is_fixed(&self) -> bool {
         self.action == "fixed"
     }
+    /// How many times this line's finding happened: itself and its folded repeats.
+    pub fn occurrences(&self) -> u64 {
+        1 + self.repeats
+    }
     /// The program this event is about when it names one: the exec target, the
     /// command of a `system`/`popen`.
     pub fn target_or_command(&self) -> Option<&str> {

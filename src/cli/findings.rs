@@ -82,7 +82,7 @@ pub fn findings(events: &[Event]) -> Vec<Finding<'_>> {
         });
         let f = &mut out[i];
         f.events.push(e);
-        f.occurrences += 1 + e.repeats;
+        f.occurrences += e.occurrences();
         if let Some(t) = &e.test {
             f.tests.insert(test_id(t).to_string());
         }
@@ -148,6 +148,72 @@ pub fn by_test_json(events: &[Event]) -> serde_json::Value {
     serde_json::Value::Array(v)
 }
 
+/// A finding's lines and occurrences, info events included: what the shim folded.
+#[derive(Debug, Default, Clone)]
+pub struct Totals {
+    /// The shim's `finding` (empty for lines of an older shim).
+    pub id: String,
+    pub event: String,
+    pub exe: String,
+    pub target: Option<String>,
+    pub lines: u64,
+    pub occurrences: u64,
+    pub first_ts: f64,
+    pub last_ts: f64,
+}
+
+/// Every finding of `events` (by `key`), most occurrences first.
+pub fn totals(events: &[Event]) -> Vec<Totals> {
+    let mut map: BTreeMap<String, Totals> = BTreeMap::new();
+    for e in events {
+        let f = map.entry(key(e)).or_insert_with(|| Totals {
+            id: e.finding.clone().unwrap_or_default(),
+            event: e.event.clone(),
+            exe: e.exe.clone(),
+            target: e.target_or_command().map(str::to_owned),
+            first_ts: e.ts,
+            last_ts: e.ts,
+            ..Default::default()
+        });
+        f.lines += 1;
+        f.occurrences += e.occurrences();
+        f.first_ts = f.first_ts.min(e.ts);
+        f.last_ts = f.last_ts.max(e.ts);
+    }
+    let mut v: Vec<Totals> = map.into_values().collect();
+    v.sort_by(|a, b| b.occurrences.cmp(&a.occurrences).then(a.event.cmp(&b.event)).then(a.id.cmp(&b.id)));
+    v
+}
+
+/// `findings` in `execguard report --json`: every finding with its totals.
+pub fn totals_json(events: &[Event]) -> serde_json::Value {
+    let v: Vec<serde_json::Value> = totals(events)
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "finding": f.id, "event": f.event, "exe": f.exe, "target": f.target,
+                "lines": f.lines, "occurrences": f.occurrences, "first_ts": f.first_ts, "last_ts": f.last_ts,
+            })
+        })
+        .collect();
+    serde_json::Value::Array(v)
+}
+
+/// The text report's section: findings that were folded (more occurrences than lines).
+pub fn repeated_text(events: &[Event], max: usize) -> String {
+    use std::fmt::Write as _;
+    let rep: Vec<Totals> = totals(events).into_iter().filter(|f| f.occurrences > f.lines).collect();
+    let mut o = String::new();
+    for f in rep.iter().take(max) {
+        let to = f.target.as_deref().map(|t| format!(" → {t}")).unwrap_or_default();
+        let _ = writeln!(o, "  {}× {} in {}{} ({} lines, finding {})", f.occurrences, f.event, f.exe, to, f.lines, f.id);
+    }
+    if rep.len() > max {
+        let _ = writeln!(o, "  … {} more", rep.len() - max);
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +244,23 @@ mod tests {
         ));
         assert_eq!(findings(&e).len(), 2);
         assert_eq!(test_id("a.py::t[x (y)] (teardown)"), "a.py::t[x (y)]");
+    }
+
+    #[test]
+    fn occurrences_add_up_over_the_lines_of_a_finding() {
+        let log = r#"{"v":1,"ts":1.0,"event":"exec_fd_leak","pid":5,"exe":"/a","target":"/bin/true","finding":"ab"}
+{"v":1,"ts":2.0,"event":"exec_fd_leak","pid":6,"exe":"/a","target":"/bin/true","finding":"ab","repeats":500}
+{"v":1,"ts":3.0,"event":"exec_fd_leak","pid":5,"exe":"/a","target":"/bin/true","finding":"ab","repeats":497}
+{"v":1,"ts":3.5,"event":"exec_fd_leak","pid":5,"exe":"/a","target":"/bin/sh","finding":"cd"}
+{"v":1,"ts":4.0,"event":"exec_sigmask","pid":5,"exe":"/a","signals":["SIGALRM"]}
+{"v":1,"ts":5.0,"event":"exec_sigmask","pid":5,"exe":"/a","signals":["SIGTERM"]}"#;
+        let f = totals(&evs(log));
+        assert_eq!(f.len(), 4, "{f:?}");
+        assert_eq!((f[0].id.as_str(), f[0].lines, f[0].occurrences), ("ab", 3, 1000));
+        assert_eq!((f[0].first_ts, f[0].last_ts), (1.0, 3.0));
+        assert!(f[1..].iter().all(|x| x.lines == 1 && x.occurrences == 1), "{f:?}");
+        let t = repeated_text(&evs(log), 10);
+        assert!(t.contains("1000× exec_fd_leak in /a → /bin/true (3 lines, finding ab)"), "{t}");
+        assert_eq!(t.lines().count(), 1, "{t}");
     }
 }

@@ -186,9 +186,9 @@ pub fn groups(events: &[Event]) -> Vec<Group> {
                 ..Default::default()
             });
             g.rank = g.rank.min(rank(e, &what));
-            g.events += 1;
-            g.fds += n;
-            g.fixed += e.is_fixed() as u64;
+            g.events += e.occurrences();
+            g.fds += n * e.occurrences();
+            g.fixed += e.is_fixed() as u64 * e.occurrences();
             g.pids.insert((e.host.clone(), e.pid));
             g.hosts.insert(e.host.clone());
             if g.example.is_none() {
@@ -213,13 +213,14 @@ fn counts(events: &[Event]) -> (u64, u64, u64, BTreeMap<String, u64>, usize) {
     let mut pids = BTreeSet::new();
     for e in events {
         pids.insert((&e.host, e.pid));
+        let n = e.occurrences();
         if e.is_warn() {
-            warn += 1;
-            fixed += e.is_fixed() as u64;
+            warn += n;
+            fixed += e.is_fixed() as u64 * n;
         } else {
-            info += 1;
+            info += n;
         }
-        *by.entry(e.event.clone()).or_insert(0) += 1;
+        *by.entry(e.event.clone()).or_insert(0) += n;
     }
     (warn, fixed, info, by, pids.len())
 }
@@ -243,7 +244,7 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
         o,
         "{} {} in {}{}: {}, {}",
         style::paint(style::BOLD, "execguard report:"),
-        plural(ev.len() as u64, "event", "events"),
+        plural(ev.iter().map(Event::occurrences).sum(), "event", "events"),
         sources,
         if hosts.len() > 1 { format!(" from {} hosts", hosts.len()) } else { String::new() },
         plural(procs as u64, "process", "processes"),
@@ -328,6 +329,11 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
             .collect();
         let _ = writeln!(o, "\ninfo: {}", list.join(", "));
     }
+    let repeated = super::findings::repeated_text(ev, 10);
+    if !repeated.is_empty() {
+        let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Repeated findings (written once, then counted):"));
+        o.push_str(&repeated);
+    }
     if hosts.len() > 1 {
         let _ = writeln!(o, "\n{}", style::paint(style::BOLD, "Hosts:"));
         for (host, evs) in &hosts {
@@ -336,7 +342,7 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
                 o,
                 "  {}: {}, {}, {}",
                 host_name(host),
-                plural(evs.len() as u64, "event", "events"),
+                plural(evs.iter().map(Event::occurrences).sum(), "event", "events"),
                 plural(procs as u64, "process", "processes"),
                 plural(warn, "warning", "warnings") + &if fixed > 0 { format!(" ({fixed} fixed)") } else { String::new() },
             );
@@ -437,6 +443,7 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
         "by_event": by,
         "groups": groups,
         "by_test": super::findings::by_test_json(ev),
+        "findings": super::findings::totals_json(ev),
         "tree": tree,
         "hosts": hosts,
     })

@@ -317,15 +317,17 @@ pub fn summary_of(l: &Log) -> Summary {
     let mut s = Summary { lines: l.lines, skipped: l.skipped, ..Default::default() };
     let mut pids = BTreeSet::new();
     for e in &l.events {
+        // A line stands for its finding's folded repeats too.
+        let n = e.occurrences();
         if !e.is_warn() {
-            s.infos += 1;
+            s.infos += n;
             continue;
         }
-        s.warnings += 1;
+        s.warnings += n;
         if e.is_fixed() {
-            s.fixed += 1;
+            s.fixed += n;
         }
-        *s.by_event.entry(e.event.clone()).or_insert(0) += 1;
+        *s.by_event.entry(e.event.clone()).or_insert(0) += n;
         pids.insert(e.pid);
     }
     s.processes = pids.len();
@@ -414,5 +416,18 @@ mod tests {
             "3 warnings (2 exec_fd_leak, 1 exec_sigmask) in 2 processes; full log: /t/l.jsonl"
         );
         assert_eq!(summary_line(&Summary::default(), Path::new("/t")), "no warnings");
+    }
+
+    #[test]
+    fn summary_counts_folded_repeats() {
+        let mut l = Log::default();
+        l.read_from(
+            &br#"{"event":"exec_fd_leak","severity":"warn","action":"fixed","pid":1,"finding":"a"}
+{"event":"exec_fd_leak","severity":"warn","action":"fixed","pid":1,"finding":"a","repeats":998}
+"#[..],
+        )
+        .unwrap();
+        let s = summary_of(&l);
+        assert_eq!((s.warnings, s.fixed, s.by_event.get("exec_fd_leak").copied()), (1000, 1000, Some(1000)));
     }
 }

@@ -45,6 +45,9 @@ fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: impl FnOnce(Argv) -> c_int
     let Some(inside) = tls::enter() else { return exec(sp.envp) };
     // The audit keeps errno as it was (see audit::exec).
     let out = audit::exec(sp, &mut undo);
+    // The process loses its findings' table at exec: what is pending is written now
+    // if it is this process's to write (repeat::flush_at_end).
+    crate::postfork::repeat::flush_at_exec();
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
     let mark = if out.found { Mark::SelfPid } else { Mark::No };

@@ -4,6 +4,7 @@
 
 use crate::config::{self, Mode};
 use crate::postfork::emit::{Event, Severity};
+use crate::postfork::repeat::{self, Verdict};
 use crate::postfork::{sys, tls};
 use crate::real;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -23,6 +24,11 @@ pub unsafe extern "C" fn fork() -> pid_t {
     }
     // The child finds every real function resolved and never writes the table.
     real::fill_all();
+    if config::mode() != Mode::Off {
+        // Made before the first fork, so that the children count into the parent's
+        // findings (one mmap per process; its pages are touched at the first event).
+        repeat::prepare();
+    }
     // SAFETY: no arguments.
     let pid = unsafe { real::fork() };
     if pid == 0 && config::mode() != Mode::Off {
@@ -32,33 +38,115 @@ pub unsafe extern "C" fn fork() -> pid_t {
     pid
 }
 
+/// `vfork`: the shared table of findings (repeat.rs) must exist in the parent
+/// before its vfork children audit their exec (CPython's subprocess), or each of
+/// them writes in full. A naked trampoline: it calls `before_vfork` (an ordinary
+/// call that returns), then jumps to libc's vfork with the caller's return address
+/// untouched on the stack — a Rust frame around vfork would be clobbered by the
+/// child returning through it.
+#[cfg(target_arch = "x86_64")]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> pid_t {
+    core::arch::naked_asm!(
+        "sub rsp, 8",
+        "call {before}",
+        "add rsp, 8",
+        "mov rax, qword ptr [rip + {table} + {off}]",
+        "cmp rax, {missing}",
+        "jbe 3f",
+        "jmp rax",
+        "3:",
+        "jmp {missing_fn}",
+        before = sym before_vfork,
+        table = sym real::TABLE,
+        off = const core::mem::offset_of!(real::Table, vfork),
+        missing = const real::MISSING,
+        missing_fn = sym vfork_missing,
+    )
+}
+
+/// Async-signal-safe (vfork may be called from a signal handler): make the table,
+/// and resolve every real function, vfork's included, before the child shares our
+/// memory.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn before_vfork() {
+    let _e = sys::ErrnoGuard::new();
+    if config::mode() != Mode::Off {
+        repeat::prepare();
+    }
+    real::fill_all();
+}
+
+/// libc has no vfork (never on Linux libcs): fail as a missing function does.
+#[cfg(target_arch = "x86_64")]
+extern "C" fn vfork_missing() -> pid_t {
+    sys::set_errno(libc::ENOSYS);
+    -1
+}
+
 fn note_threads() {
+    // Info events reach only the JSON log, or stderr with EXECGUARD_INFO.
+    if config::get().map(|c| c.log_path.len() == 0 && !c.info).unwrap_or(true) {
+        return;
+    }
     let threads = thread_count();
     if threads <= 1 {
         return;
     }
-    // Rate limit: the first 4, then every power of two.
     let n = FORKS_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
-    if n > 4 && !n.is_power_of_two() {
+    // One finding per program (the thread count is not part of it): a repeat is
+    // counted before any line is built.
+    let id = repeat::finish(repeat::seed(NAME, Severity::Info, false), 0);
+    let verdict = repeat::occur(id, NAME, Severity::Info, false);
+    if verdict == Verdict::Repeat {
         return;
     }
-    let mut ev = Event::start("fork_threads", Severity::Info, false);
+    let mut ev = Event::start(NAME, Severity::Info, false);
     ev.int("threads", threads);
     ev.int("count", n as i64);
+    ev.preset(id, verdict);
     ev.emit();
 }
 
-/// Async-signal-safe: the threads of this process, as the link count of
-/// /proc/self/task (2 + one per thread): one stat, no fd, about 4 µs where reading
-/// /proc/self/stat costs 18. Every fork pays it where the libc keeps no
-/// single-thread flag (musl, glibc < 2.32). 0 when /proc is missing.
+const NAME: &str = "fork_threads";
+
+/// Async-signal-safe: the number of threads. procfs counts them into the link count
+/// of /proc/self/task (2 + threads): one stat, 1.7 µs here, where reading
+/// /proc/self/stat (open, read, close, and the kernel formatting 52 fields) costs
+/// 12 µs — at every fork of a multi-threaded process. Field 20 of /proc/self/stat
+/// when the link count says nothing.
 pub fn thread_count() -> i64 {
-    // SAFETY: an all-zero stat is valid; the kernel fills it.
+    // SAFETY: an all-zero stat is valid; the path is NUL-terminated.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: a NUL-terminated path and a valid out-pointer.
-    let r = unsafe { sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, c"/proc/self/task".as_ptr(), &mut st as *mut libc::stat, 0) };
-    if r != 0 {
-        return 0;
+    // SAFETY: valid path and out-pointer.
+    let r = unsafe {
+        crate::postfork::sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, c"/proc/self/task".as_ptr(), &mut st as *mut libc::stat, 0)
+    };
+    if r == 0 && st.st_nlink >= 3 {
+        return st.st_nlink as i64 - 2;
     }
-    (st.st_nlink as i64 - 2).max(0)
+    stat_field_threads()
+}
+
+/// Async-signal-safe: field 20 of /proc/self/stat.
+fn stat_field_threads() -> i64 {
+    let Ok(fd) = sys::open(b"/proc/self/stat\0", libc::O_RDONLY | libc::O_CLOEXEC, 0) else { return 0 };
+    let mut buf = [0u8; 1024];
+    let n = sys::read(fd, &mut buf).unwrap_or(0);
+    sys::close(fd);
+    let text = buf.get(..n).unwrap_or(&[]);
+    // The command name may contain spaces and ')': fields restart after the last ')'.
+    let Some(close) = text.iter().rposition(|&b| b == b')') else { return 0 };
+    let rest = text.get(close + 2..).unwrap_or(&[]);
+    // After ')' come fields 3.. ; num_threads is field 20, i.e. the 18th here.
+    let field = rest.split(|&b| b == b' ').nth(17).unwrap_or(&[]);
+    let mut v = 0i64;
+    for &b in field {
+        if !b.is_ascii_digit() {
+            return 0;
+        }
+        v = v * 10 + (b - b'0') as i64;
+    }
+    v
 }

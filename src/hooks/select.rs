@@ -124,6 +124,7 @@ unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
     }
     let mut ev = Event::start("select_fd_overflow", Severity::Warn, false);
     ev.str("func", func.as_bytes());
+    ev.ident(func.as_bytes());
     ev.int("nfds", nfds as i64);
     ev.list("fds");
     let top = fds::FdIter::new(FD_SETSIZE).last().map(|fd| fd + 1).unwrap_or(0);
@@ -156,6 +157,7 @@ unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
             while bits != 0 {
                 let fd = w * 64 + bits.trailing_zeros() as usize;
                 bits &= bits - 1;
+                ev.ident(&(fd as u64).to_le_bytes());
                 if room && ev.int_item(fd as i64) {
                     continue;
                 }

@@ -43,12 +43,18 @@ fn blocking_event(via: &str, command: &[u8], child: pid_t, waited_ms: i64) {
     ev.say(b"` while holding listening sockets");
     ev.str("via", via.as_bytes());
     ev.str("command", command.get(..1024).unwrap_or(command));
+    ev.ident(command);
+    // The start of a wait is one finding (one per call); "still blocked" reports
+    // while the same call waits are another, so that Σ(1 + repeats) of the first
+    // counts calls, and a long wait is not hidden behind the calls before it.
+    ev.ident(&[(waited_ms > 0) as u8]);
     ev.int("child_pid", child as i64);
     ev.list("listeners");
     let mut omitted = 0u64;
     for fd in fds::FdIter::new(3) {
         if classify::kind(fd).is_listener() {
             let info = classify::classify(fd);
+            ev.ident_fd(&info);
             if !ev.fd_item(&info) {
                 omitted += 1;
             }

@@ -107,12 +107,13 @@ unsafe fn around(
     if word & policy::NEEDED == 0 {
         return real_fn(how, set, old);
     }
-    if old.is_null() && caller != 0 && tls::blocked_by() == caller && seen(caller) {
+    if caller != 0 && tls::blocked_by() == caller && seen(caller) {
         // This site is the thread's last blocker and was reported already: whatever
         // the old mask was, judging it would change nothing (blocked_by stays this
-        // site, the event is not repeated). So no copy-out of the old mask, which
-        // the caller did not ask for: it costs the kernel more than the rest of the
-        // hook (the set-all / set-empty critical-section pattern, every other call).
+        // site, the event is not repeated). So straight to libc: no copy-out of the
+        // old mask when the caller did not ask for it (it costs the kernel more than
+        // the rest of the hook: the set-all / set-empty pattern, every other call),
+        // and no judging when it did (block-all-save-old / restore-old).
         return real_fn(how, set, old);
     }
     // The old mask comes back from the call itself; the caller may not want it.
@@ -192,9 +193,13 @@ fn note(func: &str, how: c_int, blocked: u64, caller: usize) {
     ev.str("func", func.as_bytes());
     ev.str("how", if how == libc::SIG_BLOCK { b"SIG_BLOCK" } else { b"SIG_SETMASK" });
     ev.signals("signals", blocked);
+    ev.ident(func.as_bytes());
+    ev.ident(&[(how == libc::SIG_BLOCK) as u8]);
+    ev.ident(&blocked.to_le_bytes());
     let mut site = Buf::<600>::new();
     if maps::module_offset(caller, &mut site) {
         ev.str("caller", site.as_bytes());
+        ev.ident(site.as_bytes());
     }
     ev.emit();
 }

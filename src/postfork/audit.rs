@@ -5,6 +5,7 @@
 
 use super::classify::{self, KINDS};
 use super::emit::{Event, Severity};
+use super::repeat::{self, Verdict};
 use super::envp::{self, Argv};
 use super::line::cstr;
 use super::{deliberate, fds, maps, startfds, sys, tls};
@@ -260,18 +261,34 @@ fn leak_event(sp: &Spawn, fix: bool) -> Event {
     ev
 }
 
+/// One leaked fd as the identity pass saw it (its fstat), for the words pass.
+#[derive(Clone, Copy)]
+struct Seen {
+    fd: i32,
+    mode: u32,
+    ino: u64,
+}
+
+/// Leaked fds remembered between the two passes; past these, the words pass walks
+/// the fds again (only for a line that is written).
+const SEEN_MAX: usize = 256;
+
 /// Big frame (a 4 KiB line, the fd listing): only entered when fds exist.
 /// `listeners`, when given, counts the listening sockets among all fds (CLOEXEC or
 /// not) in the same pass: `system()`/`popen()` need that count, and a second pass
 /// would classify every leaked fd twice.
+///
+/// Facts, then verdict, then words: the first pass makes one `fstat` per leaked fd,
+/// which is the finding's identity (repeat.rs); a repeat of a finding already
+/// written stops there, and only a line that is written pays for kinds, addresses,
+/// paths and the program's name.
 #[inline(never)]
 fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut listeners: Option<&mut u32>) -> bool {
     let keep = keep_set(sp, cfg);
     let (pid, ppid) = (sys::getpid(), sys::getppid());
-    // Started at the first leak: an exec with nothing to report pays for no header.
-    let mut event: Option<Event> = None;
-    let (mut total, mut listed, mut omitted, mut paths) = (0u32, 0u32, 0u64, 0u32);
-    let mut counts = [0u32; KINDS.len()];
+    let mut id = repeat::mix(repeat::seed(LEAK, Severity::Warn, fix), cap(sp.target, 1024));
+    let mut seen = [Seen { fd: -1, mode: 0, ino: 0 }; SEEN_MAX];
+    let (mut total, mut n_seen) = (0u32, 0usize);
     let mut fix_errors = 0u32;
     let mut kept_any = false;
     for fd in fds::FdIter::new(3) {
@@ -284,31 +301,17 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
             continue;
         }
         total += 1;
-        let ev = event.get_or_insert_with(|| leak_event(sp, fix));
-        let kind = if listed < DETAIL_MAX {
-            let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
-            let info = classify::classify_with(fd, want);
-            paths += info.linked as u32;
-            if ev.fd_item(&info) {
-                listed += 1;
-            } else {
-                omitted += 1;
-                listed = DETAIL_MAX;
-            }
-            Some(info.kind)
-        } else {
-            omitted += 1;
-            if total <= KIND_COUNT_MAX {
-                Some(classify::kind(fd))
-            } else {
-                None
-            }
-        };
-        if let Some(k) = kind.and_then(|k| counts.get_mut(k.index())) {
-            *k += 1;
-        }
+        let st = sys::fstat(fd).ok();
+        id = repeat::mix_fd(id, fd, st.as_ref());
+        let (mode, ino) = st.map(|s| (s.st_mode, s.st_ino)).unwrap_or((0, 0));
         if let Some(l) = listeners.as_deref_mut() {
-            *l += kind.unwrap_or_else(|| classify::kind(fd)).is_listener() as u32;
+            if mode & libc::S_IFMT == libc::S_IFSOCK {
+                *l += classify::classify_stat(fd, mode, ino, classify::Want::Kind).kind.is_listener() as u32;
+            }
+        }
+        if let Some(s) = seen.get_mut(n_seen) {
+            *s = Seen { fd, mode, ino };
+            n_seen += 1;
         }
         if fix {
             // Record for undo; past the record's room, fix without undo.
@@ -318,36 +321,126 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
             }
         }
     }
-    let Some(mut ev) = event else {
+    if total == 0 {
         // Nothing to report, but fds handed over on purpose or passed through still
         // make the new program's start side stay quiet.
         return kept_any;
+    }
+    let id = repeat::finish(id, 0);
+    let verdict = repeat::occur(id, LEAK, Severity::Warn, fix);
+    if verdict == Verdict::Repeat {
+        if fix {
+            apply_fixes(undo);
+        }
+        return true;
+    }
+    let seen = seen.get(..n_seen).unwrap_or(&[]);
+    let rest = || {
+        let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
+        fds::FdIter::new(after).filter(move |&fd| fate(fd, &keep, cfg, pid, ppid, sp.parent_side) == FdFate::Leaked)
     };
+    report_leak(sp, fix, seen, total, (id, verdict), undo, fix_errors, rest);
+    true
+}
+
+/// A line that is written. Out of line, with the event in its own frame: a repeat,
+/// which never gets here, then probes no stack page for it (in a fork child each is
+/// a page fault).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn report_leak<I: Iterator<Item = i32>>(
+    sp: &Spawn,
+    fix: bool,
+    seen: &[Seen],
+    total: u32,
+    (id, verdict): (u64, Verdict),
+    undo: &mut Undo,
+    mut fix_errors: u32,
+    rest: impl FnOnce() -> I,
+) {
+    // The words are gathered before the repairs: past SEEN_MAX they walk the fds again.
+    let mut ev = leak_words(sp, fix, seen, total, rest);
     if fix {
-        for &(lo, hi) in undo.fd_ranges() {
-            if sys::close_range(lo as u32, hi as u32, sys::CLOSE_RANGE_CLOEXEC).is_err() {
-                for fd in lo..=hi {
-                    if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
-                        fix_errors += 1;
-                    }
+        fix_errors += apply_fixes(undo);
+    }
+    if fix_errors > 0 {
+        ev.int("fix_errors", fix_errors as i64);
+    }
+    ev.human_only(|ev| ev.str("via", sp.via.as_bytes()));
+    ev.preset(id, verdict);
+    ev.emit();
+}
+
+/// Async-signal-safe: FD_CLOEXEC on every fd recorded in `undo`; the failures.
+fn apply_fixes(undo: &Undo) -> u32 {
+    let mut errors = 0;
+    for &(lo, hi) in undo.fd_ranges() {
+        if sys::close_range(lo as u32, hi as u32, sys::CLOSE_RANGE_CLOEXEC).is_err() {
+            for fd in lo..=hi {
+                if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
+                    errors += 1;
                 }
             }
         }
-        for fd in undo.spilled_fds() {
-            if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
-                fix_errors += 1;
+    }
+    for fd in undo.spilled_fds() {
+        if sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
+            errors += 1;
+        }
+    }
+    errors
+}
+
+const LEAK: &str = "exec_fd_leak";
+
+/// The words of an `exec_fd_leak` line: details for the first DETAIL_MAX fds (paths
+/// for PATHS_MAX of them), kinds counted for all; `rest` yields the leaked fds past
+/// the remembered ones.
+#[inline(always)]
+fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], total: u32, rest: impl FnOnce() -> I) -> Event {
+    let mut ev = leak_event(sp, fix);
+    ev.ident(cap(sp.target, 1024));
+    let (mut listed, mut omitted, mut paths) = (0u32, 0u64, 0u32);
+    let mut counts = [0u32; KINDS.len()];
+    for s in seen {
+        let kind = if listed < DETAIL_MAX {
+            let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
+            let info = classify::classify_stat(s.fd, s.mode, s.ino, want);
+            paths += info.linked as u32;
+            ev.ident_fd(&info);
+            if ev.fd_item(&info) {
+                listed += 1;
+            } else {
+                omitted += 1;
+                listed = DETAIL_MAX;
+            }
+            info.kind
+        } else {
+            omitted += 1;
+            classify::classify_stat(s.fd, s.mode, s.ino, classify::Want::Kind).kind
+        };
+        if let Some(k) = counts.get_mut(kind.index()) {
+            *k += 1;
+        }
+    }
+    if seen.len() == SEEN_MAX {
+        for (i, fd) in rest().enumerate() {
+            omitted += 1;
+            // Beyond this many leaked fds, kinds are no longer counted (each costs syscalls).
+            if i as u32 + SEEN_MAX as u32 <= KIND_COUNT_MAX {
+                if let Some(k) = counts.get_mut(classify::kind(fd).index()) {
+                    *k += 1;
+                }
             }
         }
     }
     ev.end_list(Some(("fds_omitted", omitted)));
     ev.int("fds_total", total as i64);
     ev.kinds(&counts);
-    if fix_errors > 0 {
-        ev.int("fix_errors", fix_errors as i64);
+    for n in counts {
+        ev.ident(&n.to_le_bytes());
     }
-    ev.human_only(|ev| ev.str("via", sp.via.as_bytes()));
-    ev.emit();
-    true
+    ev
 }
 
 /// What a parent-side audit (posix_spawn, system, popen) wants the child to get in
@@ -416,9 +509,23 @@ fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo, old: u64) -> bool {
     true
 }
 
+/// Async-signal-safe: the identity of an exec_sigmask/exec_sigign finding (target
+/// and signals), and whether to write it; a repeat is counted and builds nothing.
+fn signal_finding(name: &'static str, sp: &Spawn, fixed: bool, sets: [u64; 2]) -> Option<(u64, Verdict)> {
+    let mut h = repeat::mix(repeat::seed(name, Severity::Warn, fixed), cap(sp.target, 1024));
+    for set in sets {
+        h = repeat::mix_int(h, set);
+    }
+    let id = repeat::finish(h, 0);
+    let v = repeat::occur(id, name, Severity::Warn, fixed);
+    (v != Verdict::Repeat).then_some((id, v))
+}
+
 #[inline(never)]
 fn report_sigmask(sp: &Spawn, blocked: u64, fixed: bool) {
+    let Some((id, v)) = signal_finding("exec_sigmask", sp, fixed, [blocked, 0]) else { return };
     let mut ev = Event::start("exec_sigmask", Severity::Warn, fixed);
+    ev.preset(id, v);
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
     ev.say(b" starts with blocked");
@@ -494,7 +601,9 @@ fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo, ign: u64) -> bool {
 
 #[inline(never)]
 fn report_sigign(sp: &Spawn, report: u64, kept: u64, fixed: bool) {
+    let Some((id, v)) = signal_finding("exec_sigign", sp, fixed, [report, kept]) else { return };
     let mut ev = Event::start("exec_sigign", Severity::Warn, fixed);
+    ev.preset(id, v);
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
     ev.say(b" starts with ignored");

@@ -125,13 +125,27 @@ fn on_anon_fs(fd: c_int) -> bool {
 }
 
 fn classify_into(fd: c_int, info: &mut FdInfo, want: Want) -> Kind {
-    let st = match sys::fstat(fd) {
-        Ok(st) => st,
-        Err(_) => return Kind::Other,
-    };
-    let ty = st.st_mode & libc::S_IFMT;
+    match sys::fstat(fd) {
+        Ok(st) => classify_known(fd, st.st_mode, st.st_ino, info, want),
+        Err(_) => Kind::Other,
+    }
+}
+
+/// Async-signal-safe: as `classify_with`, for an fd whose fstat the caller already
+/// made (the exec audit's identity pass): the calls that fstat left open only.
+pub fn classify_stat(fd: c_int, mode: u32, ino: u64, want: Want) -> FdInfo {
+    let mut info = FdInfo { fd, kind: Kind::Other, detail: Detail::new(), origin: 0, linked: false };
+    info.kind = classify_known(fd, mode, ino, &mut info, want);
+    if want != Want::Kind {
+        info.origin = crate::hooks::origins::of(fd);
+    }
+    info
+}
+
+fn classify_known(fd: c_int, mode: u32, ino: u64, info: &mut FdInfo, want: Want) -> Kind {
+    let ty = mode & libc::S_IFMT;
     match ty {
-        libc::S_IFSOCK => socket(fd, &mut info.detail, want != Want::Kind, st.st_ino),
+        libc::S_IFSOCK => socket(fd, &mut info.detail, want != Want::Kind, ino),
         libc::S_IFIFO => {
             match want {
                 Want::Kind => {}
@@ -139,7 +153,7 @@ fn classify_into(fd: c_int, info: &mut FdInfo, want: Want) -> Kind {
                 // entry built for the fd, some 7 µs).
                 Want::Cheap | Want::Full => {
                     info.detail.s("pipe:[");
-                    info.detail.uint(st.st_ino);
+                    info.detail.uint(ino);
                     info.detail.byte(b']');
                 }
             }

@@ -5,6 +5,7 @@
 
 use super::classify::{FdInfo, Kind, KINDS};
 use super::line::{Buf, Line, LINE_MAX};
+use super::repeat::{self, Verdict};
 use super::{names, sink, sys};
 use crate::config::{self, Sink};
 use core::sync::atomic::{AtomicI32, Ordering};
@@ -68,16 +69,39 @@ pub struct Event {
     soft_limit: usize,
     /// The environment an exec hands over (NULL: not an exec), for `test`.
     exec_env: super::envp::Argv,
+    /// The finding's identity so far (see `ident`), and the program's part of it.
+    id: u64,
+    exe: u64,
+    /// Where the event's own fields begin (after the header).
+    body_at: usize,
+    /// Decided before the event was built (the audit's cheap repeat check).
+    preset: Option<(u64, Verdict)>,
+    /// `ident` was called: with a preset verdict, the marked words name the finding
+    /// in the log (stable across runs), while the preset key folds its repeats.
+    marked: bool,
+    name: &'static str,
+    sev: Severity,
+    /// The body came from `raw_body` (a replayed finding): it has its `test` already.
+    replayed: bool,
 }
 
 impl Event {
     /// Async-signal-safe: header of event `name`.
-    pub fn start(name: &str, sev: Severity, fixed: bool) -> Event {
+    pub fn start(name: &'static str, sev: Severity, fixed: bool) -> Event {
+        let mut ev = Event::begin(name, sev, fixed);
+        ev.name = name;
+        ev
+    }
+
+    /// Async-signal-safe: header of an event whose name is not static (a replayed
+    /// finding, which comes with its verdict preset).
+    pub fn begin(name: &str, sev: Severity, fixed: bool) -> Event {
         let cfg = config::get();
         let sink = cfg.map(|c| c.sink).unwrap_or(Sink::Lines);
         let json = sink != Sink::Lines || cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
         let muted = !json && sev == Severity::Info && !cfg.map(|c| c.info).unwrap_or(false);
         let on = if sink == Sink::Journal { MAIN | HUMAN } else { MAIN };
+        let id = repeat::seed(name, sev, fixed);
         let mut ev = Event {
             muted,
             line: Line::new(),
@@ -90,6 +114,14 @@ impl Event {
             list_first: true,
             soft_limit: LINE_MAX,
             exec_env: core::ptr::null(),
+            id,
+            exe: 0,
+            body_at: 0,
+            preset: None,
+            marked: false,
+            name: "",
+            sev,
+            replayed: false,
         };
         if on & HUMAN != 0 {
             // journald shows the identifier and pid itself: no `execguard[pid]: `.
@@ -122,6 +154,7 @@ impl Event {
             let mut exe = [0u8; 512];
             let n = sys::readlink(b"/proc/self/exe\0", &mut exe).unwrap_or(0);
             l.json_str(exe.get(..n).unwrap_or(&[]));
+            ev.exe = repeat::hash_exe(exe.get(..n).unwrap_or(&[]));
             l.s(",\"mode\":\"");
             l.s(config::mode().name());
             l.byte(b'"');
@@ -131,6 +164,7 @@ impl Event {
             l.s("]: ");
             human_head(l, name, sev);
         }
+        ev.body_at = ev.line.len();
         ev
     }
 
@@ -140,13 +174,41 @@ impl Event {
         self.exec_env = envp;
     }
 
+    /// Async-signal-safe: mix `part` into this finding's identity. The event name and
+    /// the program are always part of it; mark what makes two occurrences the same
+    /// finding (target, fds, signals, …), never times, pids, argv or counts.
+    pub fn ident(&mut self, part: &[u8]) {
+        self.marked = true;
+        self.id = repeat::mix(self.id, part);
+    }
+
+    /// Async-signal-safe: an fd item's identity: number, kind and detail.
+    pub fn ident_fd(&mut self, info: &FdInfo) {
+        self.ident(&(info.fd as i64).to_le_bytes());
+        self.ident(info.kind.name().as_bytes());
+        self.ident(info.detail.as_bytes());
+    }
+
+    /// Async-signal-safe: the identity (from `repeat::finish`) and verdict were
+    /// decided before the event was built; `emit` only writes. The line's `finding`
+    /// is `id`, or, when the event marked its words with `ident`, the hash of those
+    /// (an exec_fd_leak's key has inodes in it, which change from run to run; its
+    /// words — fd numbers, kinds, addresses, paths — mostly do not).
+    pub fn preset(&mut self, id: u64, verdict: Verdict) {
+        self.preset = Some((id, verdict));
+    }
+
+    /// Async-signal-safe: a kept body (repeat::replay), appended as it was written.
+    pub fn raw_body(&mut self, bytes: &[u8]) {
+        self.replayed = true;
+        self.line.raw(bytes);
+    }
+
     #[allow(dead_code)] // callers that branch on the form (json_only/human_only cover the journal)
     pub fn is_json(&self) -> bool {
         self.json
     }
 
-    /// Mix bytes into this finding's identity; the repeats helper implements it.
-    pub fn ident(&mut self, _part: &[u8]) {}
     /// Fields that only the JSON form carries (the human line says them in words).
     pub fn json_only(&mut self, f: impl FnOnce(&mut Event)) {
         if self.json {
@@ -357,14 +419,58 @@ impl Event {
         });
     }
 
-    /// Async-signal-safe: close the line and write it (or send it to the sink).
+    /// Async-signal-safe: close the line and write it (or send it to the sink) —
+    /// unless it repeats a finding already written (repeat.rs: counted, and written
+    /// later as `repeats`).
     pub fn emit(mut self) {
-        if !self.muted {
+        if self.muted || self.line.overflowed() {
+            // Never write a torn line.
+            return;
+        }
+        let (id, verdict) = match self.preset {
+            Some(p) => p,
+            None => {
+                let id = repeat::finish(self.id, self.exe);
+                (id, repeat::occur(id, self.name, self.sev, self.fixed))
+            }
+        };
+        if self.exe != 0 {
+            repeat::learn_exe(self.exe);
+        }
+        let id = if self.preset.is_some() && self.marked { repeat::finish(self.id, self.exe) } else { id };
+        if verdict == Verdict::Repeat {
+            return;
+        }
+        if !self.replayed {
+            // Part of the kept body: a finding's later lines name the test of its first.
             super::testname::add(&mut self.line, self.json, self.exec_env);
         }
+        let body_end = self.line.len();
+        let repeats = match verdict {
+            Verdict::Line(n) => Some(n),
+            _ => None,
+        };
         let dropped = if self.sink == Sink::Lines { 0 } else { sink::pending_drops() };
-        if dropped > 0 {
-            self.json_only(|ev| ev.int("dropped", dropped as i64));
+        if self.json {
+            self.line.s(",\"finding\":\"");
+            for shift in (0..16).rev() {
+                let d = ((id >> (shift * 4)) & 0xf) as u8;
+                self.line.byte(if d < 10 { b'0' + d } else { b'a' + d - 10 });
+            }
+            self.line.byte(b'"');
+            if let Some(n) = repeats {
+                self.json_only(|ev| ev.int("repeats", n as i64));
+            }
+            if dropped > 0 {
+                self.json_only(|ev| ev.int("dropped", dropped as i64));
+            }
+        }
+        if let Some(n) = repeats.filter(|&n| n > 0) {
+            let mut words = super::line::Buf::<40>::new();
+            words.s(" (repeated ");
+            words.uint(n);
+            words.s("\u{d7})");
+            self.human_only(|ev| ev.say(words.as_bytes()));
         }
         let fixed = self.fixed;
         each!(self, |l, json| {
@@ -377,8 +483,7 @@ impl Event {
         if self.sink == Sink::Lines {
             self.line.byte(b'\n');
         }
-        if self.line.overflowed() || self.muted {
-            // Never write a torn line.
+        if self.line.overflowed() {
             return;
         }
         let entry = sink::Entry {
@@ -392,6 +497,9 @@ impl Event {
             Sink::Lines => write_line(entry.json),
             Sink::Journal => sink::journal(&entry),
             Sink::Syslog => sink::syslog(&entry, config::get().map(|c| c.syslog_facility).unwrap_or(8)),
+        }
+        if let Verdict::First(slot) = verdict {
+            repeat::keep_body(slot, self.line.as_bytes().get(self.body_at..body_end).unwrap_or(&[]), id);
         }
     }
 }

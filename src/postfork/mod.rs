@@ -23,6 +23,7 @@ pub mod fds;
 pub mod line;
 pub mod maps;
 pub mod names;
+pub mod repeat;
 pub mod startfds;
 pub mod sink;
 pub mod storm;

@@ -119,8 +119,8 @@ pub fn forked(pid: i32) {
     })
 }
 
-/// Async-signal-safe: the pid the fork hook gave this thread (it is that fork's
-/// child), or 0.
+/// Async-signal-safe: the pid the fork hook gave this thread's process (0 if none).
+#[inline]
 pub fn fork_child() -> i32 {
     TS.with(|t| t.fork_child.get())
 }

@@ -167,6 +167,12 @@ pub fn events(log: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// How many times the findings of these lines happened: Σ(1 + repeats) (an
+/// identical finding is written once, then counted: DESIGN.md, "One finding, one line").
+pub fn occurrences<'a>(lines: impl IntoIterator<Item = &'a serde_json::Value>) -> u64 {
+    lines.into_iter().map(|e| 1 + e["repeats"].as_u64().unwrap_or(0)).sum()
+}
+
 /// The events named `name`.
 pub fn named<'a>(evs: &'a [serde_json::Value], name: &str) -> Vec<&'a serde_json::Value> {
     evs.iter().filter(|e| e["event"] == name).collect()

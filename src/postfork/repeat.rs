@@ -1,0 +1,521 @@
+//! One finding, one line: the identity of a finding (a hash of the event name, the
+//! program and the fields an event marks with `Event::ident`), and the table that
+//! folds its later occurrences into `"repeats": N`. Small room: the table is an
+//! anonymous MAP_SHARED mapping made before the first fork (or at the first event),
+//! so that fork children and vfork children count into the same finding; it is
+//! written with atomics only, and never created in a vfork child.
+
+use super::emit::{Event, Severity};
+use super::sys;
+use crate::config;
+use core::sync::atomic::{AtomicI32, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+/// Findings one process family can fold; more are written in full (and counted).
+pub const SLOTS: usize = 64;
+/// Room for a finding's first line (after its header), replayed at exit.
+const BODY_MAX: usize = 4040;
+/// A slot being claimed: its name is written before its key is published.
+const BUSY: u64 = u64::MAX;
+
+/// FNV-1a: no table, no state; the result goes through `finish`'s finalizer.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// Async-signal-safe: mix `part` into `h`, length first, so that ("ab","c") and
+/// ("a","bc") differ.
+pub fn mix(mut h: u64, part: &[u8]) -> u64 {
+    for b in (part.len() as u64).to_le_bytes().iter().chain(part.iter()) {
+        h ^= *b as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// Async-signal-safe: mix one integer.
+pub fn mix_int(h: u64, v: u64) -> u64 {
+    mix(h, &v.to_le_bytes())
+}
+
+/// Async-signal-safe: the start of an identity: event name, severity and action.
+pub fn seed(name: &str, sev: Severity, fixed: bool) -> u64 {
+    let h = mix(FNV_OFFSET, name.as_bytes());
+    mix(h, &[(sev == Severity::Warn) as u8, fixed as u8])
+}
+
+/// Async-signal-safe: one leaked or listed fd as identity: its number and which open
+/// file it is (type, device, inode) — one fstat, where its kind and detail would
+/// cost more calls (and a readlink for a path). A different file at the same number
+/// is a different inode; a socket that changes state (listen, connect) in place
+/// keeps its inode: that is the one case where kind or detail can change under
+/// the same identity (docs/performance.md, "Repeated findings").
+pub fn mix_fd(h: u64, fd: i32, st: Option<&libc::stat>) -> u64 {
+    let h = mix_int(h, fd as u64);
+    match st {
+        Some(st) => mix_int(mix_int(mix_int(h, (st.st_mode & libc::S_IFMT) as u64), st.st_dev), st.st_ino),
+        None => mix_int(h, u64::MAX),
+    }
+}
+
+/// Async-signal-safe: the final identity: the program mixed in, then a finalizer
+/// (splitmix64) so that the hex spreads; never 0 (a free slot) or BUSY.
+pub fn finish(h: u64, exe: u64) -> u64 {
+    let mut z = mix_int(h, if exe != 0 { exe } else { exe_hash() });
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    if z == 0 || z == BUSY {
+        1
+    } else {
+        z
+    }
+}
+
+/// Async-signal-safe: the program's identity from its path (`/proc/self/exe`).
+pub fn hash_exe(path: &[u8]) -> u64 {
+    mix(FNV_OFFSET, path).max(1)
+}
+
+/// Async-signal-safe: the program's identity, read once per process family (the
+/// table keeps it: every process sharing a table runs the same program).
+pub fn exe_hash() -> u64 {
+    let t = table();
+    if let Some(t) = t {
+        let h = t.exe.load(Ordering::Relaxed);
+        if h != 0 {
+            return h;
+        }
+    }
+    let mut exe = [0u8; 512];
+    let n = sys::readlink(b"/proc/self/exe\0", &mut exe).unwrap_or(0);
+    let h = hash_exe(exe.get(..n).unwrap_or(&[]));
+    learn_exe(h);
+    h
+}
+
+/// Async-signal-safe: remember the program's identity for the family.
+pub fn learn_exe(h: u64) {
+    if let Some(t) = table() {
+        t.exe.store(h, Ordering::Relaxed);
+    }
+}
+
+/// What to do with one occurrence of a finding.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Verdict {
+    /// No table (a vfork or raw-fork child before any, or the table is full): the
+    /// line is written in full, without `repeats`.
+    Untracked,
+    /// The first occurrence: written in full, and kept (slot) for the exit flush.
+    First(usize),
+    /// Counted, not written.
+    Repeat,
+    /// Written, with the occurrences folded since the previous line.
+    Line(u64),
+}
+
+#[repr(C)]
+struct Meta {
+    key: AtomicU64,
+    pending: AtomicU64,
+    /// Monotonic ms of the last line of this finding; 0 while being claimed.
+    last_ms: AtomicI64,
+    /// The body is complete.
+    ready: AtomicU32,
+    /// bit 0: warn; bit 1: fixed; bits 8..: name length.
+    flags: AtomicU32,
+    name: [AtomicU64; 4],
+}
+
+#[repr(C)]
+struct Body {
+    len: AtomicU32,
+    /// The `finding` the first line showed (see `Event::preset`).
+    shown: AtomicU64,
+    bytes: [u8; BODY_MAX],
+}
+
+#[repr(C)]
+struct Table {
+    /// The process that made the table: it flushes at exit or exec.
+    owner: AtomicI32,
+    /// The owner exited or exec'd: every process flushes what it sees then.
+    gone: AtomicU32,
+    exe: AtomicU64,
+    /// Occurrences written in full because the table was full.
+    untracked: AtomicU64,
+    _pad: [u64; 5],
+    meta: [Meta; SLOTS],
+    bodies: [Body; SLOTS],
+}
+
+const TABLE_BYTES: usize = core::mem::size_of::<Table>();
+
+#[link_section = ".data.execguard_hot"]
+static TABLE: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
+/// The pid the constructor ran in. A process whose getpid() is neither this nor
+/// the pid the fork hook gave its child (tls) is a vfork or raw-fork child: it
+/// never makes a table (a vfork child's mapping and pointer would be its parent's).
+/// Not written in fork children: a store there would copy the page (a fault per spawn).
+#[link_section = ".data.execguard_hot"]
+static PROC_PID: AtomicI32 = AtomicI32::new(0);
+/// The process that made the table (its owner): only it writes pending counts at exec.
+#[link_section = ".data.execguard_hot"]
+static OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// Async-signal-safe: the constructor's pid.
+#[inline]
+pub fn note_pid(pid: i32) {
+    PROC_PID.store(pid, Ordering::Relaxed);
+}
+
+fn image_is_mine(pid: i32) -> bool {
+    PROC_PID.load(Ordering::Relaxed) == pid || super::tls::fork_child() == pid
+}
+
+fn table() -> Option<&'static Table> {
+    let p = TABLE.load(Ordering::Acquire);
+    // SAFETY: a mapping of TABLE_BYTES, never unmapped once published; every field
+    // is an atomic or a body written before its `ready` flag (Release).
+    unsafe { p.as_ref() }
+}
+
+/// Async-signal-safe: make the table in this process if it has none. Called by the
+/// fork hook in the parent (so that fork children share it) and at the first event.
+/// Not in a vfork or raw-fork child (see PROC_PID). Inline: every fork asks, and
+/// all but the first find the table made.
+#[inline(always)]
+pub fn prepare() {
+    if TABLE.load(Ordering::Relaxed).is_null() {
+        let _ = make();
+    }
+}
+
+fn prepared() -> Option<&'static Table> {
+    match table() {
+        Some(t) => Some(t),
+        None => make(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn make() -> Option<&'static Table> {
+    let pid = sys::getpid();
+    if !image_is_mine(pid) {
+        return None;
+    }
+    // SAFETY: a fresh anonymous shared mapping; zero-filled, so every slot is free.
+    let p = unsafe {
+        sys::syscall!(
+            libc::SYS_mmap,
+            0,
+            TABLE_BYTES,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1i32,
+            0
+        )
+    };
+    if p < 0 {
+        return None;
+    }
+    let p = p as *mut Table;
+    // SAFETY: the mapping just made, zeroed; owner is an atomic.
+    unsafe { (*p).owner.store(pid, Ordering::Relaxed) };
+    match TABLE.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {
+            OWNER.store(pid, Ordering::Relaxed);
+            table()
+        }
+        Err(_) => {
+            // Another thread of this process was first.
+            // SAFETY: our own mapping, never published.
+            unsafe { sys::syscall!(libc::SYS_munmap, p, TABLE_BYTES) };
+            table()
+        }
+    }
+}
+
+fn interval_ms() -> i64 {
+    config::get().map(|c| c.repeat_interval_ms).unwrap_or(60_000)
+}
+
+/// Async-signal-safe: one occurrence of finding `id` (from `finish`).
+pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
+    let Some(t) = prepared() else { return Verdict::Untracked };
+    let Some((i, m, fresh)) = find_or_claim(t, id, name, sev, fixed) else {
+        t.untracked.fetch_add(1, Ordering::Relaxed);
+        return Verdict::Untracked;
+    };
+    if fresh {
+        return Verdict::First(i);
+    }
+    let interval = interval_ms();
+    if interval == 0 {
+        return Verdict::Line(0);
+    }
+    m.pending.fetch_add(1, Ordering::SeqCst);
+    let now = sys::mono_ms().max(1);
+    let last = m.last_ms.load(Ordering::Relaxed);
+    if last == 0 || now - last < interval || m.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+        return Verdict::Repeat;
+    }
+    match m.pending.swap(0, Ordering::SeqCst) {
+        // A flush took ours along: it is written.
+        0 => Verdict::Repeat,
+        p => Verdict::Line(p - 1),
+    }
+}
+
+fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bool) -> Option<(usize, &'t Meta, bool)> {
+    let start = (id % SLOTS as u64) as usize;
+    for k in 0..SLOTS {
+        let i = (start + k) % SLOTS;
+        let m = t.meta.get(i)?;
+        match m.key.load(Ordering::Acquire) {
+            v if v == id => return Some((i, m, false)),
+            0 => {
+                if m.key.compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire).is_err() {
+                    if m.key.load(Ordering::Acquire) == id {
+                        return Some((i, m, false));
+                    }
+                    continue;
+                }
+                // A concurrent first occurrence of the same finding may claim a
+                // second slot meanwhile: both then carry the same `finding`, and
+                // the sum over its lines stays exact.
+                let nb = name.as_bytes();
+                let n = nb.len().min(32);
+                let mut words = [0u64; 4];
+                for (j, b) in nb.iter().take(n).enumerate() {
+                    if let Some(w) = words.get_mut(j / 8) {
+                        *w |= (*b as u64) << ((j % 8) * 8);
+                    }
+                }
+                for (dst, w) in m.name.iter().zip(words) {
+                    dst.store(w, Ordering::Relaxed);
+                }
+                m.flags.store((sev == Severity::Warn) as u32 | (fixed as u32) << 1 | (n as u32) << 8, Ordering::Relaxed);
+                m.last_ms.store(sys::mono_ms().max(1), Ordering::Relaxed);
+                m.key.store(id, Ordering::Release);
+                return Some((i, m, true));
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Async-signal-safe: keep the first line's body (everything after its header) for
+/// lines written later without an occurrence at hand (exit, exec).
+pub fn keep_body(slot: usize, body: &[u8], shown: u64) {
+    let Some(t) = table() else { return };
+    let (Some(m), Some(b)) = (t.meta.get(slot), t.bodies.get(slot)) else { return };
+    if body.len() > BODY_MAX || m.ready.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    // SAFETY: only the process that claimed the slot writes its body, once, before
+    // `ready` publishes it; the bytes live in our shared mapping.
+    unsafe {
+        let dst = b.bytes.as_ptr() as *mut u8;
+        core::ptr::copy_nonoverlapping(body.as_ptr(), dst, body.len());
+    }
+    b.len.store(body.len() as u32, Ordering::Relaxed);
+    b.shown.store(shown, Ordering::Relaxed);
+    m.ready.store(1, Ordering::Release);
+}
+
+/// Async-signal-safe: at an exec of the table's owner (which loses the table), write
+/// what is pending, its exec'd and exited children's counts included. A fork child
+/// that execs leaves its counts to the owner. Inline, and no read of the table
+/// unless this is the owner: every exec of a fork child asks, and a shared page not
+/// yet touched in the child would cost it a fault.
+#[inline(always)]
+pub fn flush_at_exec() {
+    if !TABLE.load(Ordering::Relaxed).is_null() && OWNER.load(Ordering::Relaxed) == sys::getpid() {
+        flush_owned();
+    }
+}
+
+/// Async-signal-safe: at exit, write what is pending if this process is the one to do
+/// it: the table's owner (which may outlive its fork children, and whose exec'd
+/// children left their counts here), or anyone once the owner is gone.
+#[cold]
+#[inline(never)]
+fn flush_owned() {
+    let Some(t) = table() else { return };
+    if config::mode() == config::Mode::Off {
+        return;
+    }
+    if t.owner.load(Ordering::Relaxed) == sys::getpid() {
+        // First say so: a child that ends after this point flushes for itself.
+        t.gone.store(1, Ordering::SeqCst);
+    } else if t.gone.load(Ordering::SeqCst) == 0 {
+        return;
+    }
+    flush(t);
+}
+
+fn flush(t: &Table) {
+    for (i, m) in t.meta.iter().enumerate() {
+        let key = m.key.load(Ordering::Acquire);
+        if key == 0 || key == BUSY || m.pending.load(Ordering::Relaxed) == 0 {
+            continue;
+        }
+        let p = m.pending.swap(0, Ordering::SeqCst);
+        if p == 0 {
+            continue;
+        }
+        m.last_ms.store(sys::mono_ms().max(1), Ordering::Relaxed);
+        replay(t, i, m, key, p - 1);
+    }
+}
+
+/// Async-signal-safe: a line of finding `key` for `repeats` + 1 pending occurrences,
+/// with a fresh header and the first line's body.
+fn replay(t: &Table, i: usize, m: &Meta, key: u64, repeats: u64) {
+    let flags = m.flags.load(Ordering::Relaxed);
+    let mut name = [0u8; 32];
+    for (j, w) in m.name.iter().enumerate() {
+        let w = w.load(Ordering::Relaxed).to_le_bytes();
+        if let Some(dst) = name.get_mut(j * 8..j * 8 + 8) {
+            dst.copy_from_slice(&w);
+        }
+    }
+    let n = ((flags >> 8) as usize).min(32);
+    let Ok(name) = core::str::from_utf8(name.get(..n).unwrap_or(&[])) else { return };
+    let sev = if flags & 1 != 0 { Severity::Warn } else { Severity::Info };
+    let mut ev = Event::begin(name, sev, flags & 2 != 0);
+    let mut shown = key;
+    if m.ready.load(Ordering::Acquire) != 0 {
+        if let Some(b) = t.bodies.get(i) {
+            let len = (b.len.load(Ordering::Relaxed) as usize).min(BODY_MAX);
+            ev.raw_body(b.bytes.get(..len).unwrap_or(&[]));
+            shown = b.shown.load(Ordering::Relaxed).max(1);
+        }
+    }
+    ev.preset(shown, Verdict::Line(repeats));
+    ev.emit();
+}
+
+/// The library's destructor: `exit()` in the middle of a spawn loop still writes
+/// the pending counts. `_exit`, a fatal signal and `kill -9` do not run it.
+#[used]
+#[link_section = ".fini_array"]
+static DESTRUCTOR: extern "C" fn() = destructor;
+
+/// With the start-up code: every process runs it at exit, most of them only to find
+/// no table (one load of a hot static, no page fault).
+#[link_section = ".text.startup.execguard"]
+extern "C" fn destructor() {
+    if !TABLE.load(Ordering::Relaxed).is_null() {
+        destructor_flush();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn destructor_flush() {
+    let Some(_inside) = super::tls::enter() else { return };
+    let _e = sys::ErrnoGuard::new();
+    flush_owned();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_parts_are_length_prefixed_and_ordered() {
+        let s = seed("exec_fd_leak", Severity::Warn, false);
+        assert_ne!(mix(mix(s, b"ab"), b"c"), mix(mix(s, b"a"), b"bc"));
+        assert_ne!(mix(mix(s, b"a"), b"b"), mix(mix(s, b"b"), b"a"));
+        assert_eq!(mix(mix(s, b"a"), b"b"), mix(mix(s, b"a"), b"b"));
+        assert_ne!(s, seed("exec_fd_leak", Severity::Warn, true));
+        assert_ne!(s, seed("exec_sigmask", Severity::Warn, false));
+        assert_ne!(finish(s, 7), finish(s, 8));
+        assert_ne!(finish(s, 7), 0);
+    }
+
+    #[test]
+    fn fd_identity_is_number_and_open_file() {
+        // SAFETY: zeroed stat is valid.
+        let mut a: libc::stat = unsafe { core::mem::zeroed() };
+        a.st_mode = libc::S_IFREG | 0o644;
+        a.st_dev = 3;
+        a.st_ino = 42;
+        let mut b = a;
+        b.st_ino = 43;
+        let mut c = a;
+        c.st_mode = libc::S_IFREG | 0o600;
+        let h = seed("exec_fd_leak", Severity::Warn, false);
+        assert_ne!(mix_fd(h, 5, Some(&a)), mix_fd(h, 6, Some(&a)));
+        assert_ne!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, Some(&b)));
+        // Permission bits are not identity: the same open file.
+        assert_eq!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, Some(&c)));
+        assert_ne!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, None));
+    }
+
+    fn pending(id: u64) -> u64 {
+        let t = table().unwrap();
+        t.meta.iter().filter(|m| m.key.load(Ordering::Relaxed) == id).map(|m| m.pending.load(Ordering::Relaxed)).sum()
+    }
+
+    /// One test: the table is one per process, and the steps depend on each other.
+    #[test]
+    fn table_folds_counts_across_fork_and_overflows_in_full() {
+        let me = sys::getpid();
+        // The library's constructor runs in this test binary too, and its start
+        // audit may have made the table already.
+        if table().is_none() {
+            note_pid(me + 1);
+            // Not this image's pid (a vfork or raw-fork child): no table is made.
+            assert_eq!(occur(finish(1, 1), "x", Severity::Warn, false), Verdict::Untracked);
+            assert!(table().is_none());
+        }
+        note_pid(me);
+        let id = finish(seed("exec_fd_leak", Severity::Warn, false), 9);
+        let first = occur(id, "exec_fd_leak", Severity::Warn, false);
+        assert!(matches!(first, Verdict::First(_)), "{first:?}");
+        if let Verdict::First(slot) = first {
+            // The body as the human form has it (unit tests log to stderr).
+            keep_body(slot, b" /bin/true inherits fds=[fd 3 (file /dev/null)] (unit test)", id);
+            assert_eq!(table().unwrap().meta[slot].ready.load(Ordering::Relaxed), 1);
+        }
+        for _ in 0..5 {
+            assert_eq!(occur(id, "exec_fd_leak", Severity::Warn, false), Verdict::Repeat);
+        }
+        assert_eq!(pending(id), 5);
+        // A fork child counts into the parent's finding (shared mapping, atomics).
+        // SAFETY: the child only does atomics and raw syscalls, then _exit.
+        let child = unsafe { libc::fork() };
+        if child == 0 {
+            for _ in 0..7 {
+                occur(id, "exec_fd_leak", Severity::Warn, false);
+            }
+            // SAFETY: leaving the child without running the harness's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        let mut st = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(child, &mut st, 0) }, child);
+        assert_eq!(pending(id), 12);
+        // Fill the table: what does not fit is written in full, and counted.
+        let used = table().unwrap().meta.iter().filter(|m| m.key.load(Ordering::Relaxed) != 0).count() as u64;
+        let mut untracked = 0;
+        for k in 0..(SLOTS as u64 + 3) {
+            if occur(finish(k, 77), "y", Severity::Info, false) == Verdict::Untracked {
+                untracked += 1;
+            }
+        }
+        assert_eq!(untracked, 3 + used, "64 slots, {used} of them used before");
+        assert!(table().unwrap().untracked.load(Ordering::Relaxed) >= untracked);
+        // Still counted where it was.
+        assert_eq!(occur(id, "exec_fd_leak", Severity::Warn, false), Verdict::Repeat);
+        assert_eq!(pending(id), 13);
+        // The flush (owner: this process) takes every pending count, and writes one
+        // line for it on stderr: "… (unit test) (repeated 12×)".
+        flush(table().unwrap());
+        assert_eq!(pending(id), 0);
+    }
+}
