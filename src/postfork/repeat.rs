@@ -267,6 +267,27 @@ pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
     }
 }
 
+/// Async-signal-safe: the key of a slot that another process or thread is claiming
+/// (BUSY), once it is published — a handful of stores away, so a short wait keeps
+/// one finding in one slot when workers race to its first occurrence. Bounded: a
+/// claimer that never finishes (killed in between) costs each later probe at most
+/// 16 `sched_yield`s, and the finding then takes another slot.
+fn wait_claimed(m: &Meta) -> u64 {
+    for round in 0..256u32 {
+        let k = m.key.load(Ordering::Acquire);
+        if k != BUSY {
+            return k;
+        }
+        if round % 16 == 15 {
+            // SAFETY: no arguments; never fails in a way that matters here.
+            unsafe { sys::syscall!(libc::SYS_sched_yield) };
+        } else {
+            core::hint::spin_loop();
+        }
+    }
+    BUSY
+}
+
 fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bool) -> Option<(usize, &'t Meta, bool)> {
     let start = (id % SLOTS as u64) as usize;
     for k in 0..SLOTS {
@@ -274,16 +295,21 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
         let m = t.meta.get(i)?;
         match m.key.load(Ordering::Acquire) {
             v if v == id => return Some((i, m, false)),
+            BUSY => {
+                if wait_claimed(m) == id {
+                    return Some((i, m, false));
+                }
+            }
             0 => {
                 if m.key.compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire).is_err() {
-                    if m.key.load(Ordering::Acquire) == id {
+                    if wait_claimed(m) == id {
                         return Some((i, m, false));
                     }
                     continue;
                 }
-                // A concurrent first occurrence of the same finding may claim a
-                // second slot meanwhile: both then carry the same `finding`, and
-                // the sum over its lines stays exact.
+                // A concurrent first occurrence of the same finding that gave up
+                // waiting (`wait_claimed`) claims a second slot: both then carry the
+                // same `finding`, and the sum over its lines stays exact.
                 let nb = name.as_bytes();
                 let n = nb.len().min(32);
                 let mut words = [0u64; 4];
