@@ -232,3 +232,40 @@ fn a_raw_fork_child_without_the_table_writes_in_full() {
     assert!(lines.iter().all(|e| e.get("repeats").is_none()), "{}", run.context_short());
     assert_eq!(by_finding(&evs, "exec_fd_leak").len(), 1, "the same finding each time");
 }
+
+#[test]
+fn a_test_name_at_the_edge_of_a_full_line_never_loses_the_finding() {
+    // 300 leaked UDP sockets fill the exec_fd_leak line up to its list reserve. A
+    // long, escape-heavy test name that fits the body but leaves too little for the
+    // tail (`finding`, `repeats`, `}`) used to push the line past 4096 bytes, and
+    // the whole event was dropped: the name must be left out instead.
+    let prog = common::c_prog("udp_pool");
+    let leak_line = |run: &common::Run| -> Option<String> {
+        common::log_lines(&run.log).into_iter().find(|l| serde_json::from_str::<Value>(l).unwrap()["event"] == "exec_fd_leak")
+    };
+    let base = run_mode(Mode::Log, &prog, &["300"], &[], T);
+    let line = leak_line(&base).unwrap_or_else(|| panic!("{}", base.context_short()));
+    // The body ends where `,"finding":"<16 hex>"}` begins; the buffer holds 4096
+    // bytes, newline included.
+    assert!(line.ends_with("\"}"), "{line}");
+    let room = 4096 - (line.len() - ",\"finding\":\"0123456789abcdef\"}".len());
+    assert!((200..1700).contains(&room), "the pool should leave a few hundred bytes: {room}");
+    for short in [16, 20, 24, 28] {
+        // `,"test":"` + name + `"`, each \x01 escaped to 6 bytes: the field is
+        // `room - short` bytes long.
+        let field = room - short;
+        let ctl = (field - 10) / 6 - 5;
+        let name = format!("{}{}", "\u{1}".repeat(ctl), "a".repeat(field - 10 - 6 * ctl));
+        assert!(name.len() <= 300, "the name is not cut");
+        let run = run_mode(Mode::Log, &prog, &["300"], &[("PYTEST_CURRENT_TEST", &name)], T);
+        let l = leak_line(&run).unwrap_or_else(|| panic!("field of {field} bytes, {room} free: the event is lost\n{}", run.context_short()));
+        assert!(l.len() < 4096, "{}", l.len());
+        let ev: Value = serde_json::from_str(&l).unwrap();
+        assert_eq!(ev["fds_total"], 300, "{ev}");
+        assert!(ev["finding"].is_string(), "{ev}");
+    }
+    // A name that fits with its tail is still written.
+    let run = run_mode(Mode::Log, &prog, &["300"], &[("PYTEST_CURRENT_TEST", "t.py::edge (call)")], T);
+    let ev: Value = serde_json::from_str(&leak_line(&run).unwrap()).unwrap();
+    assert_eq!(ev["test"], "t.py::edge (call)", "{ev}");
+}

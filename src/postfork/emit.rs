@@ -13,6 +13,13 @@ use core::sync::atomic::{AtomicI32, Ordering};
 /// Room kept free at the end of a line for closing a list and the tail fields.
 const RESERVE: usize = 600;
 
+/// What `emit` may still append after a kept body (`test` included): `finding` (30),
+/// `repeats` (31), `dropped` (21), `}` and the newline — or the human " (repeated
+/// N×)", " [fixed]" and newline (43) — plus a replay's header, whose pid, ppid and
+/// tid may have more digits than the first line's. A field added after the body
+/// without this room lets the line overflow: the event, and its replays, are lost.
+pub const TAIL_ROOM: usize = 128;
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
     Warn,

@@ -46,8 +46,8 @@ pub fn add(line: &mut Line, json: bool, exec_env: Argv) {
         field.s(" test=");
         field.text(name);
     }
-    // Room for the line's end ("}\n", " [fixed]\n").
-    if !field.overflowed() && field.len() + 16 <= line.room() {
+    // Room for what emit writes after the body, and for a replay's longer header.
+    if !field.overflowed() && field.len() + super::emit::TAIL_ROOM <= line.room() {
         line.raw(field.as_bytes());
     }
 }
