@@ -8,7 +8,10 @@
  *     subprocess); rawfork: syscall(SYS_fork) + execv, a child the fork hook never
  *     sees (no shared table: every line in full)
  *   WORKERS: 0 spawns from this process; K > 0 forks K workers that each spawn
- *     N/K times and exit() (the parent waits for them, then exits).
+ *     N/K times and exit() (the parent waits for them, then exits); -K: the
+ *     parent forks K workers and execs `repeat_spawns reap K` at once (a wrapper
+ *     that execs while its forked helpers go on), and each worker spawns only
+ *     once that exec is done (the table's owner is gone).
  *   EXIT_AT: > 0: exit() right after that many spawns, in the middle of the loop
  *     (no return from main; pending counts must still reach the log); < 0: after
  *     -EXIT_AT spawns, exec /bin/true itself (with the same leaked fds: one more
@@ -125,12 +128,40 @@ int main(int argc, char **argv)
     }
     const char *how = argv[1];
     int n = atoi(argv[2]);
+    if (!strcmp(how, "reap")) { /* the exec'd wrapper: waits for the workers it had */
+        int bad = 0, st;
+        for (int w = 0; w < n; w++)
+            if (wait(&st) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+                bad++;
+        return bad ? 95 : 0;
+    }
     int workers = argc > 3 ? atoi(argv[3]) : 0;
     int exit_at = argc > 4 ? atoi(argv[4]) : 0;
     double min_s = argc > 5 ? atof(argv[5]) : 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     leak_fds();
-    if (workers <= 0) {
+    if (workers < 0) {
+        int gate[2]; /* the parent's write end closes at its exec: EOF says "gone" */
+        char c, k[16];
+        if (pipe2(gate, O_CLOEXEC))
+            return 96;
+        for (int w = 0; w < -workers; w++) {
+            pid_t pid = fork();
+            if (pid == 0) {
+                close(gate[1]);
+                while (read(gate[0], &c, 1) > 0)
+                    ;
+                loop(how, n / -workers, exit_at, min_s);
+                exit(0);
+            }
+            if (pid < 0)
+                return 96;
+        }
+        snprintf(k, sizeof k, "%d", -workers);
+        execl("/proc/self/exe", argv[0], "reap", k, (char *)NULL);
+        return 96;
+    }
+    if (workers == 0) {
         loop(how, n, exit_at, min_s);
         return 0;
     }

@@ -131,6 +131,27 @@ fn an_exec_of_the_counting_process_writes_the_count_first() {
 }
 
 #[test]
+fn workers_that_outlive_the_owner_still_write_their_counts() {
+    // A wrapper forks helpers and execs (`repeat_spawns reap`): the table's owner is
+    // gone before the helpers spawn anything. Each helper takes the table over at
+    // its first spawn, so its own exec (one more occurrence) writes what it and the
+    // other helpers counted; before, every repeat after the wrapper's exec was lost.
+    let prog = common::c_prog("repeat_spawns");
+    for how in ["forkexec", "posix_spawn", "system"] {
+        let run = run_mode(Mode::Log, &prog, &[how, "400", "-2", "-200"], &[], T);
+        assert!(run.status.success(), "{}", run.context_short());
+        assert_eq!(run.stdout.matches("spawned=200").count(), 2, "{}", run.context_short());
+        let evs = run.events();
+        let lines: Vec<&Value> = named(&evs, "exec_fd_leak").into_iter().filter(|e| e["target"] == "/bin/true").collect();
+        assert!(!lines.is_empty(), "{}", run.context_short());
+        check_first_line(lines[0], Mode::Log, how);
+        // 2 × 200 spawns, and each helper's own exec of /bin/true.
+        assert_eq!(occurrences(lines.iter().copied()), 402, "{}", run.context_short());
+        assert!(lines.len() <= 4, "{} lines\n{}", lines.len(), run.context_short());
+    }
+}
+
+#[test]
 fn forked_workers_count_into_the_parents_finding() {
     let prog = common::c_prog("repeat_spawns");
     for how in PATHS {

@@ -465,6 +465,8 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
     let _e = sys::ErrnoGuard::new();
     let mut plan = ParentPlan { found: false, child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
     let Some(cfg) = config::get() else { return plan };
+    // This process counts its children's findings: its exec or exit must write them.
+    repeat::adopt_if_orphaned();
     let fix = config::mode() == Mode::Fix;
     let no_fds = fds::none_above_stdio();
     if cfg.is_shell {

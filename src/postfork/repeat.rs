@@ -136,7 +136,8 @@ struct Body {
 
 #[repr(C)]
 struct Table {
-    /// The process that made the table: it flushes at exit or exec.
+    /// The process that made the table, or took it over (`adopt`): it flushes at exit
+    /// or exec.
     owner: AtomicI32,
     /// The owner exited or exec'd: every process flushes what it sees then.
     gone: AtomicU32,
@@ -158,7 +159,8 @@ static TABLE: AtomicPtr<Table> = AtomicPtr::new(core::ptr::null_mut());
 /// Not written in fork children: a store there would copy the page (a fault per spawn).
 #[link_section = ".data.execguard_hot"]
 static PROC_PID: AtomicI32 = AtomicI32::new(0);
-/// The process that made the table (its owner): only it writes pending counts at exec.
+/// The table's owner as this process knows it (made or adopted here): only it writes
+/// pending counts at exec.
 #[link_section = ".data.execguard_hot"]
 static OWNER: AtomicI32 = AtomicI32::new(0);
 
@@ -187,6 +189,42 @@ fn table() -> Option<&'static Table> {
 pub fn prepare() {
     if TABLE.load(Ordering::Relaxed).is_null() {
         let _ = make();
+    } else {
+        adopt_if_orphaned();
+    }
+}
+
+/// Async-signal-safe: before a spawn from this process (fork, vfork, posix_spawn,
+/// system, popen), take the table over if its owner is gone (see `adopt`). One load
+/// and a getpid when a table exists; nothing more for its owner.
+#[inline(always)]
+pub fn adopt_if_orphaned() {
+    if !TABLE.load(Ordering::Relaxed).is_null() && OWNER.load(Ordering::Relaxed) != sys::getpid() {
+        adopt();
+    }
+}
+
+/// A process that forks from a table whose owner is gone — exited or exec'd, or
+/// dead without its destructor (daemon(3)'s parent leaves with `_exit`) — takes the
+/// table over: else nobody writes at its exec what it and its children counted (a
+/// worker that outlives a wrapper which exec'd loses every repeat; a daemon's exit
+/// writes nothing). One `kill(owner, 0)` per fork of a process that does not own
+/// the table (a pid reused since, or a zombie owner, reads as alive: no takeover).
+#[cold]
+#[inline(never)]
+fn adopt() {
+    let Some(t) = table() else { return };
+    let pid = sys::getpid();
+    if !image_is_mine(pid) {
+        return;
+    }
+    let owner = t.owner.load(Ordering::Relaxed);
+    // SAFETY: signal 0 only checks that the process exists.
+    let dead = t.gone.load(Ordering::SeqCst) != 0 || unsafe { sys::syscall!(libc::SYS_kill, owner, 0) } == -(libc::ESRCH as i64);
+    if dead && t.owner.compare_exchange(owner, pid, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+        OWNER.store(pid, Ordering::Relaxed);
+        // Survivors that end from now on leave their counts to this process.
+        t.gone.store(0, Ordering::SeqCst);
     }
 }
 
