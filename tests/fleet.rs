@@ -909,3 +909,33 @@ fn at_secure_uses_the_journal_but_no_path_from_the_environment() {
     assert_eq!(s(e, "_UID"), "65534", "the unprivileged caller of a set-user-ID program: {e}");
     assert_eq!(inner(e)["target"], probe.to_str().unwrap());
 }
+
+#[test]
+fn journal_sink_replays_a_repeated_finding_whole() {
+    // The exit flush's line of a repeated finding: EXECGUARD_JSON is the first line's
+    // body with the count, and MESSAGE still names the target (its body is kept in
+    // the JSON form only).
+    let _g = own_sockets();
+    let j = Journald::start();
+    let since = now() - 2.0;
+    let run = run_mode(Mode::Log, &c_prog("repeat_spawns"), &["forkexec", "20"], &[("EXECGUARD_LOG", "journal")], T);
+    assert!(run.status.success(), "{}", run.context());
+    let mut leaks = Vec::new();
+    until("the first line and the exit line", || {
+        leaks = journal(since, &[])
+            .into_iter()
+            .filter(|e| e["EXECGUARD_EVENT"] == "exec_fd_leak" && inner(e)["exe"] == canon(&c_prog("repeat_spawns")).as_str())
+            .collect();
+        leaks.len() >= 2
+    });
+    assert_eq!(leaks.len(), 2, "{leaks:#?}");
+    let (first, last) = (inner(&leaks[0]), inner(&leaks[1]));
+    assert_eq!(last["repeats"], 18, "{last}");
+    assert_eq!(s(&leaks[1], "EXECGUARD_REPEATS"), "18");
+    assert_eq!(last["fds"], first["fds"], "{last}");
+    assert_eq!(last["finding"], first["finding"], "{last}");
+    assert_eq!(last["pid"], run.pid, "the owner's exit flush: {last}");
+    let msg = s(&leaks[1], "MESSAGE");
+    assert_eq!(msg, "warning: exec_fd_leak: /bin/true (repeated 18\u{d7})", "{msg}");
+    drop(j);
+}

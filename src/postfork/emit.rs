@@ -472,6 +472,9 @@ impl Event {
                 self.json_only(|ev| ev.int("dropped", dropped as i64));
             }
         }
+        if self.replayed && self.on & HUMAN != 0 {
+            human_target(&mut self);
+        }
         if let Some(n) = repeats.filter(|&n| n > 0) {
             let mut words = super::line::Buf::<40>::new();
             words.s(" (repeated ");
@@ -509,6 +512,21 @@ impl Event {
             repeat::keep_body(slot, self.line.as_bytes().get(self.body_at..body_end).unwrap_or(&[]), id);
         }
     }
+}
+
+/// Async-signal-safe: a replayed line's journal MESSAGE names its target (the kept
+/// body is the JSON form; without this the message said only "(repeated N×)").
+/// Out of line: its buffer stays out of `emit`'s frame.
+#[inline(never)]
+fn human_target(ev: &mut Event) {
+    let body = ev.line.as_bytes().get(ev.body_at..).unwrap_or(&[]);
+    let Some(target) = sink::json_field(body, "target") else { return };
+    let mut t = Buf::<1100>::new();
+    t.raw(target);
+    ev.human_only(|ev| {
+        ev.say(b" ");
+        ev.say(t.as_bytes());
+    });
 }
 
 /// The list items an event holds.
