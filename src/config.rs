@@ -225,7 +225,8 @@ pub fn publish(mode: Mode) {
 /// Problems found while parsing, reported once by the constructor.
 #[derive(Default)]
 pub struct Warnings {
-    pub bad: [Option<&'static str>; 8],
+    /// Room for every knob that can warn (a full array drops the rest silently).
+    pub bad: [Option<&'static str>; 16],
     pub n: usize,
 }
 
@@ -434,6 +435,28 @@ mod tests {
         assert_eq!(c.mode, Mode::Log);
         assert_eq!(c.block_interval_ms, 2000);
         assert_eq!(w.n, 3);
+    }
+
+    /// Every knob that can be wrong is named, all at once.
+    #[test]
+    fn every_bad_knob_warns() {
+        let long_log = [b"EXECGUARD_LOG=/".as_slice(), &[b'x'; 600]].concat();
+        let env: [&[u8]; 10] = [
+            b"EXECGUARD_MODE=x",
+            &long_log,
+            b"EXECGUARD_KEEP_FDS=x",
+            b"EXECGUARD_KEEP_IGNORED=x",
+            b"EXECGUARD_BLOCK_INTERVAL=x",
+            b"EXECGUARD_STORM=x",
+            b"EXECGUARD_REPEAT_INTERVAL=x",
+            b"EXECGUARD_POOL_MIN=x",
+            b"EXECGUARD_TEST_ENV=A=B",
+            b"EXECGUARD_SYSLOG_FACILITY=x",
+        ];
+        let (_, w) = parse(&env, 1);
+        let named: Vec<&str> = w.bad.iter().take(w.n).flatten().copied().collect();
+        assert_eq!(named.len(), env.len(), "{named:?}");
+        assert!(named.contains(&"EXECGUARD_SYSLOG_FACILITY") && named.contains(&"EXECGUARD_TEST_ENV"), "{named:?}");
     }
 
     #[test]

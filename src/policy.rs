@@ -34,7 +34,6 @@ impl FdRanges {
         self.saturated || self.r.iter().take(self.n).any(|&(lo, hi)| lo <= fd && fd <= hi)
     }
 
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.n == 0 && !self.saturated
     }

@@ -588,6 +588,82 @@ fn unpreloaded_parent_in_the_middle_does_not_repeat_the_strays() {
     assert_eq!((warns[0]["event"].as_str(), warns[0]["pid"].as_u64()), (Some("startup_fds"), Some(run.pid as u64)), "{ctx}");
 }
 
+/// The names travel with the fds, not without them: a process that closes the strays
+/// and execs hands over no stale `EXECGUARD_OUTSIDE`, so what a parent the shim is not
+/// in opens later at one of those numbers is still said once where it came in.
+#[test]
+fn stale_outside_names_do_not_hide_a_new_fd_below_an_unpreloaded_parent() {
+    let d = dir("stale-outside");
+    let log = d.join("bare.jsonl");
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    write(
+        &d,
+        &[
+            ("middle.sh", "exec 10>&- 251<&- 500<&-\nexec env -u LD_PRELOAD bash inner.sh\n"),
+            ("inner.sh", &format!("exec 10</etc/hostname\nLD_PRELOAD={} {}\ntrue\n", shim.display(), probe.display())),
+        ],
+    );
+    let run = launch(
+        &d,
+        &["sh", "-c", "bash middle.sh; true"],
+        &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", "log")],
+    );
+    let warns = warnings(&log);
+    let ctx = format!("{}\n{}", run.stdout, show(&warns));
+    assert_eq!(run.code, 0, "{ctx}");
+    assert_eq!(probe_fds(&run.stdout), [10], "the probe holds the unpreloaded bash's file: {ctx}");
+    assert_eq!(warns.len(), 2, "the strays at the top, the new file at the probe: {ctx}");
+    assert!(warns.iter().all(|e| e["event"] == "startup_fds" && e["from"] == "outside"), "{ctx}");
+    assert_eq!((warns[0]["pid"].as_u64(), fd_numbers(&warns[0])), (Some(run.pid as u64), STRAYS.to_vec()), "{ctx}");
+    assert_eq!(fd_numbers(&warns[1]), [10], "{ctx}");
+    assert_eq!(warns[1]["fds"][0]["detail"], "/etc/hostname", "{ctx}");
+}
+
+/// Past the 256 leaked fds the audit remembers, the words pass walks the fds again: it
+/// must judge them as the first pass did, so the stray at 500 (passed through) is
+/// neither counted nor fixed among the 300 files the program opened itself (with
+/// libc's open, no O_CLOEXEC: Python's own opens are close-on-exec).
+#[test]
+fn many_leaks_past_the_remembered_ones_leave_the_strays_out() {
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let script = format!(
+        "import ctypes, os\nlibc = ctypes.CDLL(None)\nfor _ in range(300):\n    assert libc.open(b'/dev/null', os.O_RDONLY) >= 3\nos.execv('{0}', ['{0}'])\n",
+        probe.display()
+    );
+    for mode in ["log", "fix"] {
+        let d = dir(&format!("many-{mode}"));
+        write(&d, &[("many.py", &script)]);
+        let log = d.join("log.jsonl");
+        let run = launch(
+            &d,
+            &[python(), "many.py"],
+            &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
+        );
+        let warns = warnings(&log);
+        let ctx = format!("[{mode}] {}\n{}", run.stdout, show(&warns));
+        assert_eq!(run.code, 0, "{ctx}");
+        let held = probe_fds(&run.stdout);
+        if mode == "fix" {
+            assert_eq!(held, STRAYS, "only the strays reach the probe: {ctx}");
+        } else {
+            assert_eq!(held.len(), 303, "{ctx}");
+        }
+        let leaks: Vec<&Value> = warns.iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+        assert_eq!(leaks.len(), 1, "{ctx}");
+        let ev = leaks[0];
+        assert_eq!(ev["fds_total"], 300, "{ctx}");
+        assert_eq!(ev["kinds"], serde_json::json!({"file": 300}), "{ctx}");
+        let listed = fd_numbers(ev);
+        assert!(!listed.is_empty() && listed.iter().all(|fd| !STRAYS.contains(fd)), "{ctx}");
+        assert_eq!(listed.len() as u64 + ev["fds_omitted"].as_u64().unwrap(), 300, "{ctx}");
+        let starts: Vec<&Value> = warns.iter().filter(|e| e["event"] == "startup_fds").collect();
+        assert_eq!(starts.len(), 1, "{ctx}");
+        assert_eq!(fd_numbers(starts[0]), STRAYS, "{ctx}");
+    }
+}
+
 /// make's jobserver fds are kept only while they are pipes: make 4.3 leaves
 /// `--jobserver-auth=R,W` in the environment of recipes it closed the pipe for, and
 /// what sits at those numbers then is something else.

@@ -290,3 +290,39 @@ fn a_test_name_at_the_edge_of_a_full_line_never_loses_the_finding() {
     let ev: Value = serde_json::from_str(&leak_line(&run).unwrap()).unwrap();
     assert_eq!(ev["test"], "t.py::edge (call)", "{ev}");
 }
+
+/// From a parent that holds stray fds (a file at 10, a pipe at 251, a socket at 500;
+/// c-tests/stray_launch.c), as real users start programs: the strays pass through
+/// every spawn, so they are neither in the finding nor in its identity — still one
+/// finding, exactly counted, and the strays said once at start.
+#[test]
+fn strays_from_the_caller_stay_out_of_the_finding() {
+    use std::os::unix::process::CommandExt;
+    let prog = common::c_prog("repeat_spawns");
+    let launcher = common::c_prog("stray_launch");
+    for how in PATHS {
+        for mode in [Mode::Log, Mode::Fix] {
+            let dir = common::tmpdir(&format!("repeats-strays-{how}-{}", mode.name()));
+            let log = dir.join("log.jsonl");
+            let mut cmd = std::process::Command::new(&launcher);
+            cmd.arg(&prog).args([how, "300"]).env_remove("LD_PRELOAD").process_group(0);
+            cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log);
+            cmd.env("EXECGUARD_MODE", mode.name());
+            common::isolate(&mut cmd);
+            let out = cmd.output().unwrap();
+            let evs = common::events(&log);
+            let ctx = format!("[{how} {}] {}\n{}", mode.name(), String::from_utf8_lossy(&out.stderr), evs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+            assert!(out.status.success(), "{ctx}");
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "spawned=300", "{ctx}");
+            let leaks = by_finding(&evs, "exec_fd_leak");
+            assert_eq!(leaks.len(), 1, "one finding: {ctx}");
+            let lines = leaks.values().next().unwrap();
+            check_first_line(lines[0], mode, how);
+            assert_eq!(occurrences(lines.iter().copied()), 300, "Σ(1 + repeats): {ctx}");
+            let starts = named(&evs, "startup_fds");
+            assert_eq!(starts.len(), 1, "{ctx}");
+            let fds: Vec<u64> = starts[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+            assert_eq!((fds, &starts[0]["from"]), (vec![10, 251, 500], &"outside".into()), "{ctx}");
+        }
+    }
+}

@@ -122,7 +122,12 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
         && (!loads
             || cold.follow_env.iter().take(cold.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none()));
     let need_mark = mark && (loads || follow);
-    if !need_follow && !need_mark {
+    // An unmarked exec hands over no fd ≥ 3 at all: an EXECGUARD_OUTSIDE this process
+    // inherited names nothing the child holds, and below a parent the shim is not in
+    // it would hide what that parent opens at those numbers. One branch unless this
+    // process started with the variable.
+    let stale = !mark && !cfg.outside.is_empty() && get(envp, b"EXECGUARD_OUTSIDE").is_some();
+    if !need_follow && !need_mark && !stale {
         return f(envp);
     }
     rebuilt(envp, need_follow, need_mark, mark_parent, cold, f)
@@ -159,8 +164,9 @@ fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool,
         p = unsafe { p.add(1) };
         // SAFETY: NUL-terminated entry.
         let s = unsafe { cstr(e, ENTRY_MAX) };
+        // Without a mark the exec passed nothing: an inherited EXECGUARD_OUTSIDE goes too.
         if s.starts_with(b"EXECGUARD_AUDITED=")
-            || (need_mark && s.starts_with(b"EXECGUARD_OUTSIDE="))
+            || s.starts_with(b"EXECGUARD_OUTSIDE=")
             || (need_follow && s.starts_with(b"LD_PRELOAD="))
         {
             continue;
