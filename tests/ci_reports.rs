@@ -280,7 +280,8 @@ fn marked_bin() -> &'static Path {
 
 fn marked(arg: &str, env: &[(&str, &str)], json: bool) -> (Option<String>, String) {
     let bin = marked_bin();
-    let log = common::tmpdir("ci-marked-log").join("log.jsonl");
+    let dir = common::tmpdir("ci-marked-log");
+    let log = dir.join("log.jsonl");
     let mut cmd = Command::new(bin);
     cmd.arg(arg).env_clear().env("LD_PRELOAD", common::shim()).envs(env.iter().copied());
     if json {
@@ -294,7 +295,9 @@ fn marked(arg: &str, env: &[(&str, &str)], json: bool) -> (Option<String>, Strin
     if json {
         assert_eq!(leak.len(), 1, "{evs:?} {stderr}");
     }
-    (leak.first().and_then(|e| e["test"].as_str().map(str::to_owned)), stderr)
+    let test = leak.first().and_then(|e| e["test"].as_str().map(str::to_owned));
+    let _ = std::fs::remove_dir_all(&dir);
+    (test, stderr)
 }
 
 #[test]
@@ -321,7 +324,8 @@ fn the_test_comes_from_the_execs_environment_then_the_process() {
 #[test]
 fn run_report_without_file_goes_to_stdout_and_bad_specs_are_refused() {
     let prog = marked_bin();
-    let log = common::tmpdir("ci-run-stdout-log").join("log.jsonl");
+    let dir = common::tmpdir("ci-run-stdout-log");
+    let log = dir.join("log.jsonl");
     let out = Command::new(env!("CARGO_BIN_EXE_execguard"))
         .args(["run", "-q", "--report", "github", "--log"])
         .arg(&log)
@@ -337,6 +341,7 @@ fn run_report_without_file_goes_to_stdout_and_bad_specs_are_refused() {
     let leaks: Vec<&str> = stdout.lines().filter(|l| l.starts_with("::warning title=execguard exec_fd_leak in t.py%3A%3Astdout::")).collect();
     assert_eq!(leaks.len(), 1, "{stdout}");
     assert!(leaks[0].contains("pipe"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
     let bad = Command::new(env!("CARGO_BIN_EXE_execguard")).args(["run", "--report", "xml=a.xml", "--", "true"]).output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", String::from_utf8_lossy(&bad.stderr));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("use sarif, junit or github"));

@@ -138,3 +138,39 @@ fn run_summary_names_degraded_paths() {
         }
     }
 }
+
+/// A caller holding a pool of listeners (more than a startup_fds line lists): fix
+/// mode closes them in the command's first process and says so, but they are the
+/// caller's, so `--fail-on warn` does not fail a command that did nothing wrong.
+#[test]
+fn a_callers_pool_never_fails_the_run() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let d = common::tmpdir("shim-caller-pool");
+    let log = d.join("log.jsonl");
+    let pool: Vec<std::net::TcpListener> = (0..100).map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap()).collect();
+    let fds: Vec<i32> = pool.iter().map(|l| l.as_raw_fd()).collect();
+    let mut c = bin();
+    c.args(["run", "--mode", "fix", "--fail-on", "warn", "--log"]).arg(&log).args(["--", "sh", "-c", "exec true"]);
+    // SAFETY: fcntl on fds this process owns, in the child only (its own fd table).
+    unsafe {
+        c.pre_exec(move || {
+            for &fd in &fds {
+                libc::fcntl(fd, libc::F_SETFD, 0);
+            }
+            Ok(())
+        });
+    }
+    let o = out(&mut c);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    let evs = common::events(&log);
+    let fixed: Vec<_> = common::named(&evs, "startup_fds").into_iter().filter(|e| e["from"] == "outside").collect();
+    assert_eq!(fixed.len(), 1, "fix mode repaired the caller's listeners, once: {evs:?}");
+    assert_eq!(fixed[0]["fds_total"].as_u64(), Some(pool.len() as u64), "{}", fixed[0]);
+    assert!(fixed[0]["fds"].as_array().unwrap().len() < pool.len(), "the list is cut: {}", fixed[0]);
+    assert_eq!(o.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("SUMMARY: no warnings"), "{stderr}");
+    assert!(stderr.contains("from its caller: not this command's"), "{stderr}");
+    drop(pool);
+    let _ = std::fs::remove_dir_all(&d);
+}

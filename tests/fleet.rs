@@ -345,12 +345,36 @@ fn report_json(args: &[&std::ffi::OsStr]) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+/// The machine's /dev/log (a running syslog daemon's, or systemd's link to journald)
+/// moved aside while a test puts its own there; put back when dropped.
+struct DevLogAside(Option<PathBuf>);
+
+impl DevLogAside {
+    fn take() -> DevLogAside {
+        if std::fs::symlink_metadata(DEV_LOG).is_err() {
+            return DevLogAside(None);
+        }
+        let to = PathBuf::from(format!("{DEV_LOG}.execguard-test-{}", std::process::id()));
+        std::fs::rename(DEV_LOG, &to).unwrap();
+        DevLogAside(Some(to))
+    }
+}
+
+impl Drop for DevLogAside {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(DEV_LOG);
+        if let Some(s) = &self.0 {
+            let _ = std::fs::rename(s, DEV_LOG);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // rsyslogd on /dev/log
 
 struct Rsyslog {
     child: Child,
-    saved: Option<PathBuf>,
+    _dev_log: DevLogAside,
     dir: PathBuf,
 }
 
@@ -359,13 +383,7 @@ impl Rsyslog {
     /// and its default file format to `messages.log`.
     fn start() -> Rsyslog {
         let dir = common::tmpdir("rsyslog");
-        let saved = if std::fs::symlink_metadata(DEV_LOG).is_ok() {
-            let to = PathBuf::from(format!("{DEV_LOG}.execguard-test-{}", std::process::id()));
-            std::fs::rename(DEV_LOG, &to).unwrap();
-            Some(to)
-        } else {
-            None
-        };
+        let dev_log = DevLogAside::take();
         let conf = format!(
             "global(workDirectory=\"{d}\")\n\
              module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
@@ -387,7 +405,7 @@ impl Rsyslog {
             .process_group(0)
             .spawn()
             .expect("start rsyslogd (package rsyslog)");
-        let r = Rsyslog { child, saved, dir };
+        let r = Rsyslog { child, _dev_log: dev_log, dir };
         until("rsyslogd on /dev/log", || answering(DEV_LOG));
         r
     }
@@ -401,10 +419,6 @@ impl Drop for Rsyslog {
     fn drop(&mut self) {
         kill(self.child.id(), libc::SIGKILL);
         let _ = self.child.wait();
-        let _ = std::fs::remove_file(DEV_LOG);
-        if let Some(s) = &self.saved {
-            let _ = std::fs::rename(s, DEV_LOG);
-        }
         if !std::thread::panicking() {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -450,7 +464,8 @@ fn syslog_sink_speaks_glibc_format_to_rsyslog() {
 #[test]
 fn absent_dead_or_stopped_daemon_costs_the_host_nothing() {
     let _g = own_sockets();
-    assert!(!answering(JOURNAL_SOCKET) && std::fs::symlink_metadata(DEV_LOG).is_err(), "no daemon expected here");
+    let _aside = DevLogAside::take();
+    assert!(!answering(JOURNAL_SOCKET), "no journald expected here: these tests start their own");
     let base = listen_leak(Mode::NoShim, &[]);
     // Absent: no socket at all.
     for sink in ["journal", "syslog"] {
@@ -781,15 +796,8 @@ fn deb_installs_runs_from_usr_bin_and_removes() {
 fn syslog_sink_falls_back_to_a_stream_dev_log() {
     use std::io::Read;
     let _g = own_sockets();
-    assert!(std::fs::symlink_metadata(DEV_LOG).is_err(), "no /dev/log expected here");
-    struct Gone;
-    impl Drop for Gone {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(DEV_LOG);
-        }
-    }
+    let _aside = DevLogAside::take();
     let listener = std::os::unix::net::UnixListener::bind(DEV_LOG).unwrap();
-    let _gone = Gone;
     let l = listen_leak(Mode::Log, &[("EXECGUARD_LOG", "syslog"), ("EXECGUARD_SYSLOG_FACILITY", "daemon")]);
     listener.set_nonblocking(true).unwrap();
     let mut all = Vec::new();
@@ -818,16 +826,9 @@ fn syslog_sink_falls_back_to_a_stream_dev_log() {
 #[test]
 fn syslog_sink_through_journald_dev_log() {
     let _g = own_sockets();
-    assert!(std::fs::symlink_metadata(DEV_LOG).is_err(), "no /dev/log expected here");
     let j = Journald::start();
-    struct Unlink;
-    impl Drop for Unlink {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(DEV_LOG);
-        }
-    }
+    let _aside = DevLogAside::take();
     std::os::unix::fs::symlink("/run/systemd/journal/dev-log", DEV_LOG).unwrap();
-    let _unlink = Unlink;
     let since = now() - 2.0;
     let l = listen_leak(Mode::Log, &[("EXECGUARD_LOG", "syslog"), ("EXECGUARD_SYSLOG_FACILITY", "local3")]);
     let entries = journal_wait(since, &[l.child], 1);

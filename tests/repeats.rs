@@ -180,10 +180,12 @@ fn a_finding_that_keeps_happening_is_written_every_interval() {
     let evs = run.events();
     let lines = named(&evs, "exec_fd_leak");
     assert_eq!(occurrences(lines.iter().copied()), 120, "{}", run.context_short());
-    // first, at least one middle line (after ≥ 1 s), the exit line; no more than one a second.
-    assert!((3..=5).contains(&lines.len()), "{} lines\n{}", lines.len(), run.context_short());
+    // first, at least one middle line (after ≥ 1 s), the exit line; no more than one a
+    // second, however long a loaded machine makes the 2.6 s loop.
+    assert!(lines.len() >= 3, "{} lines\n{}", lines.len(), run.context_short());
     let ts: Vec<f64> = lines.iter().map(|e| e["ts"].as_f64().unwrap()).collect();
-    assert!(ts[1] - ts[0] >= 0.99, "the middle line waited for the interval: {ts:?}");
+    let middle = &ts[..ts.len() - 1];
+    assert!(middle.windows(2).all(|w| w[1] - w[0] >= 0.99), "each middle line waited for the interval: {ts:?}");
     assert!(lines[1]["repeats"].as_u64().unwrap() > 0, "{}", lines[1]);
     // 0: every occurrence in full.
     let run = run_mode(Mode::Log, &prog, &["forkexec", "30"], &[("EXECGUARD_REPEAT_INTERVAL", "0")], T);

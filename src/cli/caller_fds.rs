@@ -53,11 +53,16 @@ fn describe(fd: i32) -> String {
 /// pool) of the caller's in the command's first process. Not the command's doing, so
 /// not one of its warnings.
 pub fn is_callers(e: &Event, caller: &[CallerFd]) -> bool {
-    e.event == STARTUP_FDS
+    let listed_are_callers = e.event == STARTUP_FDS
         && e.from.as_deref() == Some(FROM_OUTSIDE)
         && !e.fds.is_empty()
-        && e.fds.len() as u64 == e.fds_total
-        && e.fds.iter().all(|f| caller.iter().any(|c| i64::from(c.fd) == f.fd))
+        && e.fds.iter().all(|f| caller.iter().any(|c| i64::from(c.fd) == f.fd));
+    // A caller's pool is listed cut (fds_total > fds): the unlisted ones are the
+    // caller's too when this is the command's first process, which holds nothing at
+    // start but what we were given (the run opens everything close-on-exec).
+    let complete = e.fds.len() as u64 == e.fds_total
+        || (e.ppid == i64::from(std::process::id()) && e.fds_total <= caller.len() as u64);
+    listed_are_callers && complete
 }
 
 /// `10,251-253,500` for `EXECGUARD_OUTSIDE` (runs folded: a caller holding a pool of
@@ -115,6 +120,19 @@ mod tests {
         ));
         let callers: Vec<bool> = evs.iter().map(|e| is_callers(e, &caller)).collect();
         assert_eq!(callers, [true, false, false, false]);
+    }
+
+    #[test]
+    fn a_callers_pool_listed_cut_is_still_the_callers() {
+        let caller: Vec<CallerFd> = (3..103).map(|fd| CallerFd { fd, what: "socket".into() }).collect();
+        let me = std::process::id();
+        let line = |ppid: u32, total: u32| {
+            format!(r#"{{"event":"startup_fds","severity":"warn","action":"fixed","pid":5,"ppid":{ppid},"from":"outside","fds":[{{"fd":3,"kind":"tcp_listen"}},{{"fd":4,"kind":"tcp_listen"}}],"fds_total":{total}}}"#)
+        };
+        let text = [line(me, 100), line(me + 1, 100), line(me, 101)].join("\n");
+        let evs = super::super::events::parse_for_tests(&text);
+        let callers: Vec<bool> = evs.iter().map(|e| is_callers(e, &caller)).collect();
+        assert_eq!(callers, [true, false, false], "only the first process's, and no more fds than the caller had");
     }
 
     #[test]

@@ -145,7 +145,8 @@ pub fn details(f: &Finding, sym: &mut Symbolizer, o: &Opts, t: &tree::Tree) -> S
             d.push_str(&format!("{}{p}\n", "  ".repeat(i + 1)));
         }
     }
-    let pids: std::collections::BTreeSet<i64> = f.events.iter().map(|e| e.pid).collect();
+    // pids repeat across hosts.
+    let pids: std::collections::BTreeSet<(&str, i64)> = f.events.iter().map(|e| (e.host.as_str(), e.pid)).collect();
     if pids.len() > 1 {
         d.push_str(&format!("seen in {} processes\n", pids.len()));
     }
@@ -216,9 +217,9 @@ pub fn write_all(specs: &[ReportSpec], log: &Log, o: &Opts) -> Result<(), String
             None => {
                 use std::io::Write;
                 let mut out = std::io::stdout().lock();
-                out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write a report to standard output: {e}"))
+                out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| format!("cannot write a report to standard output: {}", super::outcomes::io_error(&e)))
             }
-            Some(p) => std::fs::write(p, text).map_err(|e| format!("cannot write the report {}: {e}", p.display())),
+            Some(p) => std::fs::write(p, text).map_err(|e| format!("cannot write the report {}: {}", p.display(), super::outcomes::io_error(&e))),
         };
         if let Err(e) = r {
             first_err.get_or_insert(e);
@@ -239,7 +240,7 @@ pub fn write_run_reports(specs: &[ReportSpec], log: &Path, start: u64, root: Opt
         f.seek(SeekFrom::Start(start))?;
         l.read_from(f)
     });
-    read.map_err(|e| format!("cannot read the log {} for the reports: {e}", log.display()))?;
+    read.map_err(|e| format!("cannot read the log {} for the reports: {}", log.display(), super::outcomes::io_error(&e)))?;
     l.events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
     write_all(specs, &l, &Opts::new(root, true))
 }

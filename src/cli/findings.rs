@@ -3,7 +3,7 @@
 //! one, else a key derived here (event, program, target, fds or signals), so that
 //! every report that counts "findings" counts the same ones. CLI only.
 
-use super::events::Event;
+use super::events::{Event, FROM_OUTSIDE};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// One problem and every event that reported it.
@@ -25,7 +25,7 @@ impl<'a> Finding<'a> {
     /// Inherited from outside the audited tree (a CI runner's stray fds): shown, but
     /// not the suite's fault and not failing it.
     pub fn from_outside(&self) -> bool {
-        self.events.iter().all(|e| e.from.as_deref() == Some("outside"))
+        self.events.iter().all(|e| e.from.as_deref() == Some(FROM_OUTSIDE))
     }
 
     pub fn fixed(&self) -> bool {
@@ -39,6 +39,11 @@ pub fn derived_key(e: &Event) -> String {
     if e.event.starts_with("startup_") {
         k.push('\u{1f}');
         k.push_str(e.parent_exe.as_deref().unwrap_or(""));
+    }
+    // connect_storm names no target: the peer is what tells two storms apart.
+    if let Some(peer) = &e.peer {
+        k.push('\u{1f}');
+        k.push_str(peer);
     }
     let mut fds: Vec<String> = e.fds.iter().map(|f| format!("{}:{}:{}", f.fd, f.kind, f.detail)).collect();
     fds.extend(e.listeners.iter().map(|f| format!("L{}:{}:{}", f.fd, f.kind, f.detail)));
@@ -244,6 +249,18 @@ mod tests {
         ));
         assert_eq!(findings(&e).len(), 2);
         assert_eq!(test_id("a.py::t[x (y)] (teardown)"), "a.py::t[x (y)]");
+    }
+
+    #[test]
+    fn storms_to_two_peers_are_two_findings() {
+        let e = evs(concat!(
+            r#"{"event":"connect_storm","severity":"warn","pid":1,"exe":"/n","peer":"127.0.0.1:1","connects":60}"#, "\n",
+            r#"{"event":"connect_storm","severity":"warn","pid":1,"exe":"/n","peer":"127.0.0.1:2","connects":60}"#, "\n",
+            r#"{"event":"connect_storm","severity":"warn","pid":1,"exe":"/n","peer":"127.0.0.1:2","connects":70,"repeats":2}"#, "\n",
+        ));
+        let fs = findings(&e);
+        assert_eq!(fs.iter().map(|f| f.occurrences).collect::<Vec<_>>(), [1, 4]);
+        assert_eq!(totals(&e).len(), 2);
     }
 
     #[test]

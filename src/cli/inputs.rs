@@ -104,7 +104,7 @@ pub fn read_journal(args: &[String]) -> io::Result<Vec<u8>> {
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| io::Error::new(e.kind(), format!("cannot run journalctl: {e}")))?;
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run journalctl: {}", super::outcomes::io_error(&e))))?;
     if out.status.success() {
         Ok(out.stdout)
     } else {

@@ -40,7 +40,7 @@ pub fn encode(events: &[Event]) -> String {
                 program: e.exe.clone(),
                 host: host.clone(),
             })
-            .inc_by(1 + e.repeats);
+            .inc_by(e.occurrences());
         if e.dropped > 0 {
             dropped.get_or_create(&DropLabels { program: e.exe.clone(), host }).inc_by(e.dropped);
         }

@@ -32,7 +32,7 @@ pub fn report(a: ReportArgs) -> i32 {
         let read = inputs::read_journal(&a.journal_args).and_then(|out| log.read_from(&out[..]));
         if let Err(e) = read {
             progress.clear();
-            return super::fail(e);
+            return super::fail(outcomes::io_error(&e));
         }
     }
     progress.clear();
@@ -225,6 +225,11 @@ fn counts(events: &[Event]) -> (u64, u64, u64, BTreeMap<String, u64>, usize) {
     (warn, fixed, info, by, pids.len())
 }
 
+/// Σ (1 + repeats): what every count of events shown to a user counts.
+fn occurrences(events: &[Event]) -> u64 {
+    events.iter().map(Event::occurrences).sum()
+}
+
 fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -244,7 +249,7 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
         o,
         "{} {} in {}{}: {}, {}",
         style::paint(style::BOLD, "execguard report:"),
-        plural(ev.iter().map(Event::occurrences).sum(), "event", "events"),
+        plural(occurrences(ev), "event", "events"),
         sources,
         if hosts.len() > 1 { format!(" from {} hosts", hosts.len()) } else { String::new() },
         plural(procs as u64, "process", "processes"),
@@ -342,7 +347,7 @@ fn text(c: &Ctx, sym: &mut Symbolizer, max_tree: usize) -> String {
                 o,
                 "  {}: {}, {}, {}",
                 host_name(host),
-                plural(evs.iter().map(Event::occurrences).sum(), "event", "events"),
+                plural(occurrences(evs), "event", "events"),
                 plural(procs as u64, "process", "processes"),
                 plural(warn, "warning", "warnings") + &if fixed > 0 { format!(" ({fixed} fixed)") } else { String::new() },
             );
@@ -420,14 +425,14 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
         .iter()
         .map(|(h, evs)| {
             let (warn, fixed, info, _, procs) = counts(evs);
-            json!({"host": h, "events": evs.len(), "warnings": warn, "fixed": fixed, "infos": info,
+            json!({"host": h, "events": occurrences(evs), "warnings": warn, "fixed": fixed, "infos": info,
                    "processes": procs, "tree": Tree::build(evs).json(evs)})
         })
         .collect();
     json!({
         "files": c.files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>(),
         "lines": c.log.lines,
-        "events": ev.len(),
+        "events": occurrences(ev),
         "warnings": warn,
         "fixed": fixed,
         "infos": info,
@@ -491,5 +496,19 @@ mod tests {
         assert!(t.contains("ECONNRESET: the peer reset the connection"), "{t}");
         assert!(t.contains("EOF: the peer closed the connection before sending a single byte"), "{t}");
         assert!(t.contains("connecting at /usr/sbin/nginx+0x1234"), "{t}");
+    }
+
+    #[test]
+    fn json_counts_occurrences_like_the_text() {
+        let e = evs(concat!(
+            r#"{"event":"exec_fd_leak","severity":"warn","pid":1,"exe":"/a","target":"/b","host":"h1","finding":"f","repeats":9}"#, "\n",
+            r#"{"event":"fork_threads","severity":"info","pid":1,"exe":"/a","host":"h2"}"#, "\n",
+        ));
+        let log = Log { events: e, lines: 2, ..Default::default() };
+        let ctx = Ctx { log: &log, files: &[], journal: false, since: None, dropped_by_since: 0, symbols: false };
+        let v = to_json(&ctx, &mut Symbolizer::default());
+        assert_eq!((v["events"].as_u64(), v["warnings"].as_u64(), v["lines"].as_u64()), (Some(11), Some(10), Some(2)), "{v:#}");
+        assert_eq!(v["hosts"][0]["events"], 10, "{v:#}");
+        assert!(text(&ctx, &mut Symbolizer::default(), 10).contains("11 events"));
     }
 }

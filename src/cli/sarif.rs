@@ -5,7 +5,7 @@
 //! CLI only.
 
 use super::ci::{self, Opts, Site};
-use super::events::{Event, WARNING_KINDS};
+use super::events::{Event, FROM_OUTSIDE, WARNING_KINDS};
 use super::findings;
 use super::rules;
 use super::symbolize::Symbolizer;
@@ -78,7 +78,7 @@ fn result(f: &findings::Finding, sym: &mut Symbolizer, o: &Opts) -> s::Result {
     props.insert("processes".to_string(), json!(f.events.iter().map(|e| e.pid).collect::<std::collections::BTreeSet<_>>()));
     props.insert("fixed".to_string(), json!(f.fixed()));
     if f.from_outside() {
-        props.insert("from".to_string(), json!("outside"));
+        props.insert("from".to_string(), json!(FROM_OUTSIDE));
     }
     let mut fp = BTreeMap::new();
     fp.insert("execguardFinding/v1".to_string(), ci::fingerprint(&f.key));

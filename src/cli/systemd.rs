@@ -68,7 +68,7 @@ pub fn systemd(a: SystemdArgs) -> i32 {
         std::fs::rename(&tmp, &path)
     });
     if let Err(e) = written {
-        return super::fail(format!("cannot write {}: {e}", path.display()));
+        return super::fail(format!("cannot write {}: {}", path.display(), super::outcomes::io_error(&e)));
     }
     eprintln!("execguard: wrote {}", path.display());
     eprintln!("execguard: now run: systemctl daemon-reload && systemctl restart {unit}");
