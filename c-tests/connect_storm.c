@@ -24,6 +24,9 @@
  *   busy PORT MAX           4 threads storm one closing upstream at once, with a stray
  *                           socket and 1500 files open first (connections get fds
  *                           above 1500), while a 5th thread does healthy reads
+ *   vforked PORT MAX SECS   the write-up's loop, but before each close a vfork child
+ *                           closes its copy of the connection and exits (a helper
+ *                           started the classic way, the socket not CLOEXEC)
  *   forked PORT MAX         refused connects in the parent, then in a fork child to
  *                           PORT+1 (the child takes the parent's tables over)
  *   serve PORT SECS FILE    the write-up's upstream alone for SECS seconds (for the
@@ -240,6 +243,35 @@ static void writeup(int max, double secs) {
             reset++;
     }
     printf("attempts=%ld\nanswered=%ld\neof=%ld\nreset=%ld\nrefused=%ld\n", attempts, answered, eof, reset, refused);
+}
+
+/* The write-up's loop with a vfork child between the EOF and the parent's close:
+ * the child's close of its copy leaves the parent's connection open. */
+static void vforked(int max, double secs) {
+    long eof = 0, attempts = 0, children = 0;
+    double start = now_mono();
+    printf("loop_start=%.6f\n", now_real());
+    fflush(stdout);
+    while (attempts < max && now_mono() - start < secs) {
+        attempts++;
+        int fd = socket(family, SOCK_STREAM, 0);
+        if (fd < 0)
+            die("socket");
+        if (connect(fd, (struct sockaddr *)&peer, peer_len) < 0)
+            die("connect");
+        if (exchange_on(fd) == 0)
+            eof++;
+        pid_t c = vfork();
+        if (c == 0) {
+            close(fd);
+            _exit(0);
+        }
+        int st;
+        if (c > 0 && waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            children++;
+        close(fd);
+    }
+    printf("attempts=%ld\neof=%ld\nchildren=%ld\n", attempts, eof, children);
 }
 
 static void refused_loop(int max, int nonblocking) {
@@ -507,6 +539,10 @@ int main(int argc, char **argv) {
             healthy(max);
         else
             nonblock(max);
+    } else if (!strcmp(mode, "vforked")) {
+        set_peer(AF_INET, argv[2]);
+        start_server(ALWAYS_CLOSE);
+        vforked(max, secs);
     } else if (!strcmp(mode, "forked")) {
         set_peer(AF_INET, argv[2]);
         refused_loop(max, 0);

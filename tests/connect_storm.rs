@@ -224,3 +224,19 @@ fn fork_child_reports_its_own_storm() {
     assert_eq!(by(child, "127.0.0.1:26041"), 1, "{}", r.context());
     assert_eq!(evs.len(), 2, "{}", r.context());
 }
+
+/// A vfork child that closes its copy of a connection (a helper started the classic
+/// way, the socket not CLOEXEC) shares the parent's memory but not its fds: the
+/// parent's connection is still open and still followed, and its fruitless closes
+/// make the storm as they do without the child.
+#[test]
+fn vfork_child_close_leaves_parent_tracking() {
+    let args = ["vforked", "26097", "300", "5"];
+    let plain = run(Mode::NoShim, &args, &[]);
+    assert_eq!(plain.field("eof"), plain.field("attempts"), "{}", plain.context());
+    assert_eq!(plain.field("children"), plain.field("attempts"), "{}", plain.context());
+    let r = run(Mode::Log, &args, &[]);
+    assert_eq!(r.field("children"), r.field("attempts"), "{}", r.context());
+    assert_eq!(r.field("eof"), r.field("attempts"), "{}", r.context());
+    check_storm(&r, Mode::Log, "127.0.0.1:26097", "EOF");
+}

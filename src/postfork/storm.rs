@@ -65,13 +65,15 @@ pub fn word(fd: i32) -> u64 {
     }
 }
 
-/// Async-signal-safe: a new fd under this number (socket, accept, open, dup…): what
-/// the table says about an earlier fd of that number (closed behind our back, by
-/// fclose or closefrom) is stale.
+/// Async-signal-safe: a new fd under this number (socket, accept, open, dup…), or
+/// this one being closed: what the table says about an earlier fd of that number
+/// (closed behind our back, by fclose or closefrom) is stale. Not in a vfork child:
+/// it shares the table but not the fds, so its close or dup2 of an inherited
+/// connection leaves the parent's open and followed (one getpid, only for a set word).
 #[inline]
 pub fn forget(fd: i32) {
     if let Some(w) = FDS.get(fd as usize) {
-        if w.load(Relaxed) != 0 {
+        if w.load(Relaxed) != 0 && (OWNER.load(Relaxed) == 0 || owner_ok()) {
             w.store(0, Relaxed);
         }
     }
