@@ -27,6 +27,9 @@
  *   vforked PORT MAX SECS   the write-up's loop, but before each close a vfork child
  *                           closes its copy of the connection and exits (a helper
  *                           started the classic way, the socket not CLOEXEC)
+ *   badaddr PORT            connects whose address the kernel never reads: an
+ *                           unmapped pointer (EFAULT), a length over 128 at the
+ *                           end of a page (EINVAL), then a real one (refused)
  *   forked PORT MAX         refused connects in the parent, then in a fork child to
  *                           PORT+1 (the child takes the parent's tables over)
  *   serve PORT SECS FILE    the write-up's upstream alone for SECS seconds (for the
@@ -46,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -272,6 +276,26 @@ static void vforked(int max, double secs) {
         close(fd);
     }
     printf("attempts=%ld\neof=%ld\nchildren=%ld\n", attempts, eof, children);
+}
+
+static void badaddr(void) {
+    int fd = stream();
+    errno = 0;
+    int r = connect(fd, (struct sockaddr *)8, sizeof(struct sockaddr_in));
+    printf("efault=%d %s\n", r, strerror(errno));
+    fflush(stdout);
+    char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || munmap(p + 4096, 4096) != 0)
+        die("mmap");
+    struct sockaddr_in *a = (void *)(p + 4096 - sizeof *a);
+    memcpy(a, &peer, sizeof *a);
+    errno = 0;
+    r = connect(fd, (struct sockaddr *)a, 200);
+    printf("long=%d %s\n", r, strerror(errno));
+    errno = 0;
+    r = connect(fd, (struct sockaddr *)a, sizeof *a);
+    printf("real=%d %s\n", r, strerror(errno));
+    close(fd);
 }
 
 static void refused_loop(int max, int nonblocking) {
@@ -539,6 +563,9 @@ int main(int argc, char **argv) {
             healthy(max);
         else
             nonblock(max);
+    } else if (!strcmp(mode, "badaddr")) {
+        set_peer(AF_INET, argv[2]);
+        badaddr();
     } else if (!strcmp(mode, "vforked")) {
         set_peer(AF_INET, argv[2]);
         start_server(ALWAYS_CLOSE);

@@ -240,3 +240,18 @@ fn vfork_child_close_leaves_parent_tracking() {
     assert_eq!(r.field("eof"), r.field("attempts"), "{}", r.context());
     check_storm(&r, Mode::Log, "127.0.0.1:26097", "EOF");
 }
+
+/// A connect whose address the kernel never read (an unmapped pointer, a length
+/// over 128 at the end of a page) fails as it does without the shim: the shim does
+/// not read the address either (it faulted the host before).
+#[test]
+fn unreadable_address_fails_as_without_shim() {
+    let plain = run(Mode::NoShim, &["badaddr", "26098"], &[]);
+    assert!(plain.stdout.contains("efault=-1 Bad address"), "{}", plain.context());
+    assert!(plain.stdout.contains("long=-1 Invalid argument"), "{}", plain.context());
+    assert!(plain.stdout.contains("real=-1 Connection refused"), "{}", plain.context());
+    for mode in [Mode::Log, Mode::Fix] {
+        let r = run(mode, &["badaddr", "26098"], &[]);
+        assert_eq!(r.stdout, plain.stdout, "{}", r.context());
+    }
+}

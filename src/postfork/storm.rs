@@ -56,6 +56,12 @@ pub fn outcome_of(err: i32) -> Option<usize> {
     OUTCOMES.iter().skip(1).position(|&e| e == err).map(|i| i + 1)
 }
 
+/// Async-signal-safe: a connect that failed with `err` got past reading its address
+/// (the only failures `connected` looks at).
+pub fn address_taken(err: i32) -> bool {
+    err == libc::EINPROGRESS || err == libc::EINTR || outcome_of(err).is_some()
+}
+
 /// Async-signal-safe: the fd's word (0: nothing to do).
 #[inline(always)]
 pub fn word(fd: i32) -> u64 {
@@ -484,6 +490,8 @@ mod tests {
         assert_eq!(outcome_of(libc::EINPROGRESS), None);
         assert_eq!(outcome_of(libc::EBADF), None);
         assert_eq!(outcome_of(0), None);
+        assert!(address_taken(libc::EINPROGRESS) && address_taken(libc::EINTR) && address_taken(libc::ENOENT));
+        assert!(!address_taken(libc::EFAULT) && !address_taken(libc::EINVAL) && !address_taken(libc::EBADF));
     }
 
     #[test]
