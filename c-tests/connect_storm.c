@@ -13,6 +13,7 @@
  *   unix PATH MAX SECS      the same against a unix socket
  *   refused PORT MAX        blocking connects to a port nobody listens on
  *   refused_nb PORT MAX     the same, non-blocking: poll, SO_ERROR, close
+ *   refused_nb_again PORT MAX  the same, the error taken by calling connect again
  *   bursts PORT             storm 1.6 s, quiet 1.6 s, storm 0.8 s (200/s)
  *   slow PORT               fruitless, but 30/s for 2 s (under 50/1)
  *   healthy PORT MAX        short successful connections (answer, server closes)
@@ -310,7 +311,10 @@ static void refused_loop(int max, int nonblocking) {
             struct pollfd p = {fd, POLLOUT, 0};
             poll(&p, 1, 1000);
             socklen_t len = sizeof e;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+            if (nonblocking == 2)
+                e = connect(fd, (struct sockaddr *)&peer, peer_len) < 0 ? errno : 0;
+            else
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
         }
         if (e == ECONNREFUSED)
             refused++;
@@ -546,9 +550,9 @@ int main(int argc, char **argv) {
         set_peer(AF_INET, argv[2]);
         count_fd = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         serve(listener(), FIRST_ONLY, atoi(argv[3]));
-    } else if (!strcmp(mode, "refused") || !strcmp(mode, "refused_nb")) {
+    } else if (!strcmp(mode, "refused") || !strcmp(mode, "refused_nb") || !strcmp(mode, "refused_nb_again")) {
         set_peer(AF_INET, argv[2]);
-        refused_loop(max, !strcmp(mode, "refused_nb"));
+        refused_loop(max, !strcmp(mode, "refused_nb") ? 1 : !strcmp(mode, "refused_nb_again") ? 2 : 0);
     } else if (!strcmp(mode, "bursts") || !strcmp(mode, "slow")) {
         set_peer(AF_INET, argv[2]);
         start_server(ALWAYS_CLOSE);

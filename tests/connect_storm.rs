@@ -104,6 +104,23 @@ fn refused_connects() {
     }
 }
 
+/// A non-blocking connect whose failure the program takes by calling connect again
+/// counts once (it counted again at close): 15 refusals are under a 20/5 threshold,
+/// 20 reach it with exactly 20 connects.
+#[test]
+fn refusal_taken_by_second_connect_counts_once() {
+    let env = [("EXECGUARD_STORM", "20/5")];
+    let r = run(Mode::Log, &["refused_nb_again", "26096", "15"], &env);
+    assert_eq!(r.field("refused"), "15", "{}", r.context());
+    assert!(storms(&r).is_empty(), "15 refusals are not 20\n{}", r.context());
+    let r = run(Mode::Log, &["refused_nb_again", "26096", "20"], &env);
+    assert_eq!(r.field("refused"), "20", "{}", r.context());
+    let evs = storms(&r);
+    assert_eq!(evs.len(), 1, "{}", r.context());
+    assert_eq!(evs[0]["connects"], 20, "{}", evs[0]);
+    assert_eq!(evs[0]["outcomes"]["ECONNREFUSED"], 20, "{}", evs[0]);
+}
+
 /// While a storm goes on, each window is one more occurrence of the same finding:
 /// written in full the first time, then counted into `repeats` on a line at least
 /// every EXECGUARD_REPEAT_INTERVAL (one finding, one line); a storm that ended is

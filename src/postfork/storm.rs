@@ -207,6 +207,9 @@ pub fn connected(fd: i32, sa: &[u8], r: i32, err: i32, caller: usize) {
             c.store(caller, Relaxed);
         }
     } else if let Some(o) = outcome_of(err) {
+        // Counted here, so no longer followed: a connect under way whose failure the
+        // program takes by calling connect again would count a second time at close.
+        w.store(fam, Relaxed);
         if find(key).is_some() || insert(key, sa) {
             fruitless(key, o, caller);
         }
