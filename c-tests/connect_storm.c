@@ -13,6 +13,7 @@
  *   unix PATH MAX SECS      the same against a unix socket
  *   refused PORT MAX        blocking connects to a port nobody listens on
  *   refused_nb PORT MAX     the same, non-blocking: poll, SO_ERROR, close
+ *   refused_nb_again PORT MAX  the same, the error taken by calling connect again
  *   bursts PORT             storm 1.6 s, quiet 1.6 s, storm 0.8 s (200/s)
  *   slow PORT               fruitless, but 30/s for 2 s (under 50/1)
  *   healthy PORT MAX        short successful connections (answer, server closes)
@@ -24,6 +25,12 @@
  *   busy PORT MAX           4 threads storm one closing upstream at once, with a stray
  *                           socket and 1500 files open first (connections get fds
  *                           above 1500), while a 5th thread does healthy reads
+ *   vforked PORT MAX SECS   the write-up's loop, but before each close a vfork child
+ *                           closes its copy of the connection and exits (a helper
+ *                           started the classic way, the socket not CLOEXEC)
+ *   badaddr PORT            connects whose address the kernel never reads: an
+ *                           unmapped pointer (EFAULT), a length over 128 at the
+ *                           end of a page (EINVAL), then a real one (refused)
  *   forked PORT MAX         refused connects in the parent, then in a fork child to
  *                           PORT+1 (the child takes the parent's tables over)
  *   serve PORT SECS FILE    the write-up's upstream alone for SECS seconds (for the
@@ -43,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -242,6 +250,55 @@ static void writeup(int max, double secs) {
     printf("attempts=%ld\nanswered=%ld\neof=%ld\nreset=%ld\nrefused=%ld\n", attempts, answered, eof, reset, refused);
 }
 
+/* The write-up's loop with a vfork child between the EOF and the parent's close:
+ * the child's close of its copy leaves the parent's connection open. */
+static void vforked(int max, double secs) {
+    long eof = 0, attempts = 0, children = 0;
+    double start = now_mono();
+    printf("loop_start=%.6f\n", now_real());
+    fflush(stdout);
+    while (attempts < max && now_mono() - start < secs) {
+        attempts++;
+        int fd = socket(family, SOCK_STREAM, 0);
+        if (fd < 0)
+            die("socket");
+        if (connect(fd, (struct sockaddr *)&peer, peer_len) < 0)
+            die("connect");
+        if (exchange_on(fd) == 0)
+            eof++;
+        pid_t c = vfork();
+        if (c == 0) {
+            close(fd);
+            _exit(0);
+        }
+        int st;
+        if (c > 0 && waitpid(c, &st, 0) == c && WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            children++;
+        close(fd);
+    }
+    printf("attempts=%ld\neof=%ld\nchildren=%ld\n", attempts, eof, children);
+}
+
+static void badaddr(void) {
+    int fd = stream();
+    errno = 0;
+    int r = connect(fd, (struct sockaddr *)8, sizeof(struct sockaddr_in));
+    printf("efault=%d %s\n", r, strerror(errno));
+    fflush(stdout);
+    char *p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED || munmap(p + 4096, 4096) != 0)
+        die("mmap");
+    struct sockaddr_in *a = (void *)(p + 4096 - sizeof *a);
+    memcpy(a, &peer, sizeof *a);
+    errno = 0;
+    r = connect(fd, (struct sockaddr *)a, 200);
+    printf("long=%d %s\n", r, strerror(errno));
+    errno = 0;
+    r = connect(fd, (struct sockaddr *)a, sizeof *a);
+    printf("real=%d %s\n", r, strerror(errno));
+    close(fd);
+}
+
 static void refused_loop(int max, int nonblocking) {
     long refused = 0, other = 0;
     printf("loop_start=%.6f\n", now_real());
@@ -254,7 +311,10 @@ static void refused_loop(int max, int nonblocking) {
             struct pollfd p = {fd, POLLOUT, 0};
             poll(&p, 1, 1000);
             socklen_t len = sizeof e;
-            getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
+            if (nonblocking == 2)
+                e = connect(fd, (struct sockaddr *)&peer, peer_len) < 0 ? errno : 0;
+            else
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len);
         }
         if (e == ECONNREFUSED)
             refused++;
@@ -490,9 +550,9 @@ int main(int argc, char **argv) {
         set_peer(AF_INET, argv[2]);
         count_fd = open(argv[4], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         serve(listener(), FIRST_ONLY, atoi(argv[3]));
-    } else if (!strcmp(mode, "refused") || !strcmp(mode, "refused_nb")) {
+    } else if (!strcmp(mode, "refused") || !strcmp(mode, "refused_nb") || !strcmp(mode, "refused_nb_again")) {
         set_peer(AF_INET, argv[2]);
-        refused_loop(max, !strcmp(mode, "refused_nb"));
+        refused_loop(max, !strcmp(mode, "refused_nb") ? 1 : !strcmp(mode, "refused_nb_again") ? 2 : 0);
     } else if (!strcmp(mode, "bursts") || !strcmp(mode, "slow")) {
         set_peer(AF_INET, argv[2]);
         start_server(ALWAYS_CLOSE);
@@ -507,6 +567,13 @@ int main(int argc, char **argv) {
             healthy(max);
         else
             nonblock(max);
+    } else if (!strcmp(mode, "badaddr")) {
+        set_peer(AF_INET, argv[2]);
+        badaddr();
+    } else if (!strcmp(mode, "vforked")) {
+        set_peer(AF_INET, argv[2]);
+        start_server(ALWAYS_CLOSE);
+        vforked(max, secs);
     } else if (!strcmp(mode, "forked")) {
         set_peer(AF_INET, argv[2]);
         refused_loop(max, 0);

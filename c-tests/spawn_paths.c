@@ -16,6 +16,9 @@
  *   the caller is blocked in system(). stdout: port=N, reply=..., status=...
  * usage: spawn_paths system_semantics -
  *   POSIX system() details that must survive a shim (see system_semantics()).
+ * usage: spawn_paths sigchld_ign -
+ *   holds a listener (so the shim runs the command itself) and ignores SIGCHLD:
+ *   system() and pclose() find no child to wait for. stdout: their results, errnos.
  * SPAWN_PATHS_KEEP_INHERITED set: keep the fds inherited from the caller (else
  * they are closed first).
  * This file is also built with -static: a parent that no preload can enter. */
@@ -141,6 +144,25 @@ static int system_semantics(void)
     return 0;
 }
 
+static int sigchld_ign(void)
+{
+    int l = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof a) != 0 || listen(l, 1) != 0)
+        return 1;
+    signal(SIGCHLD, SIG_IGN);
+    errno = 0;
+    int r = system("true");
+    printf("system=%d %s\n", r, strerrorname_np(errno));
+    FILE *f = popen("true", "r");
+    if (!f)
+        return 1;
+    errno = 0;
+    r = pclose(f);
+    printf("pclose=%d %s\n", r, strerrorname_np(errno));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "connect_back"))
@@ -154,6 +176,8 @@ int main(int argc, char **argv)
         close_range(3, ~0U, 0);
     if (!strcmp(argv[1], "system_semantics"))
         return system_semantics();
+    if (!strcmp(argv[1], "sigchld_ign"))
+        return sigchld_ign();
     if (!strcmp(argv[1], "system_blocking"))
         return system_blocking(argv[2]);
 

@@ -28,7 +28,10 @@ pub fn start_args(argv: *const *const c_char, envp: *const *const c_char) -> Sta
     // SAFETY: pointers the loader filled in before any constructor ran.
     let glibc = unsafe { !execguard_glibc_marker.is_null() };
     NOT_GLIBC.store(!glibc, Ordering::Relaxed);
-    if glibc {
+    // The marker alone is not proof that the loader passed arguments: gcompat (glibc
+    // programs on Alpine) and any program may define gnu_get_libc_version over musl,
+    // whose loader passes none. glibc's envp is its environ; musl's register is not.
+    if glibc && envp == crate::hooks::exec::environ() {
         // SAFETY: glibc passes the kernel's argv (argv[0] may be NULL when argc is 0).
         let arg0 = if argv.is_null() { core::ptr::null() } else { unsafe { *argv } };
         return StartArgs { arg0, envp };

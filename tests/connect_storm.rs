@@ -104,6 +104,23 @@ fn refused_connects() {
     }
 }
 
+/// A non-blocking connect whose failure the program takes by calling connect again
+/// counts once (it counted again at close): 15 refusals are under a 20/5 threshold,
+/// 20 reach it with exactly 20 connects.
+#[test]
+fn refusal_taken_by_second_connect_counts_once() {
+    let env = [("EXECGUARD_STORM", "20/5")];
+    let r = run(Mode::Log, &["refused_nb_again", "26096", "15"], &env);
+    assert_eq!(r.field("refused"), "15", "{}", r.context());
+    assert!(storms(&r).is_empty(), "15 refusals are not 20\n{}", r.context());
+    let r = run(Mode::Log, &["refused_nb_again", "26096", "20"], &env);
+    assert_eq!(r.field("refused"), "20", "{}", r.context());
+    let evs = storms(&r);
+    assert_eq!(evs.len(), 1, "{}", r.context());
+    assert_eq!(evs[0]["connects"], 20, "{}", evs[0]);
+    assert_eq!(evs[0]["outcomes"]["ECONNREFUSED"], 20, "{}", evs[0]);
+}
+
 /// While a storm goes on, each window is one more occurrence of the same finding:
 /// written in full the first time, then counted into `repeats` on a line at least
 /// every EXECGUARD_REPEAT_INTERVAL (one finding, one line); a storm that ended is
@@ -223,4 +240,35 @@ fn fork_child_reports_its_own_storm() {
     assert_eq!(by(r.pid as u64, "127.0.0.1:26040"), 1, "{}", r.context());
     assert_eq!(by(child, "127.0.0.1:26041"), 1, "{}", r.context());
     assert_eq!(evs.len(), 2, "{}", r.context());
+}
+
+/// A vfork child that closes its copy of a connection (a helper started the classic
+/// way, the socket not CLOEXEC) shares the parent's memory but not its fds: the
+/// parent's connection is still open and still followed, and its fruitless closes
+/// make the storm as they do without the child.
+#[test]
+fn vfork_child_close_leaves_parent_tracking() {
+    let args = ["vforked", "26097", "300", "5"];
+    let plain = run(Mode::NoShim, &args, &[]);
+    assert_eq!(plain.field("eof"), plain.field("attempts"), "{}", plain.context());
+    assert_eq!(plain.field("children"), plain.field("attempts"), "{}", plain.context());
+    let r = run(Mode::Log, &args, &[]);
+    assert_eq!(r.field("children"), r.field("attempts"), "{}", r.context());
+    assert_eq!(r.field("eof"), r.field("attempts"), "{}", r.context());
+    check_storm(&r, Mode::Log, "127.0.0.1:26097", "EOF");
+}
+
+/// A connect whose address the kernel never read (an unmapped pointer, a length
+/// over 128 at the end of a page) fails as it does without the shim: the shim does
+/// not read the address either (it faulted the host before).
+#[test]
+fn unreadable_address_fails_as_without_shim() {
+    let plain = run(Mode::NoShim, &["badaddr", "26098"], &[]);
+    assert!(plain.stdout.contains("efault=-1 Bad address"), "{}", plain.context());
+    assert!(plain.stdout.contains("long=-1 Invalid argument"), "{}", plain.context());
+    assert!(plain.stdout.contains("real=-1 Connection refused"), "{}", plain.context());
+    for mode in [Mode::Log, Mode::Fix] {
+        let r = run(mode, &["badaddr", "26098"], &[]);
+        assert_eq!(r.stdout, plain.stdout, "{}", r.context());
+    }
 }

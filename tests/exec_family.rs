@@ -612,3 +612,30 @@ mod musl {
         startup_fd_check_at_the_edges_of_the_small_table,
     );
 }
+
+/// A musl program that defines gnu_get_libc_version (gcompat does, for glibc
+/// programs on Alpine) still gets no constructor arguments from musl's loader: the
+/// shim must not take the garbage registers for argv (it segfaulted at load), and
+/// works from musl's globals: the leaked fd is named at the exec.
+#[test]
+fn musl_program_defining_glibc_marker() {
+    let src = common::root().join("c-tests").join("gnu_marker.c");
+    let outdir = common::root().join("target").join("c-tests").join("musl");
+    std::fs::create_dir_all(&outdir).unwrap();
+    let prog = outdir.join("gnu_marker");
+    let st = std::process::Command::new("musl-gcc").args(["-O1", "-rdynamic", "-o"]).arg(&prog).arg(&src).status().unwrap();
+    assert!(st.success(), "musl-gcc gnu_marker.c");
+    let plain = run_mode(Mode::NoShim, &prog, &["/bin/true"], &[], T);
+    assert!(plain.status.success(), "{}", plain.context());
+    for mode in [Mode::Log, Mode::Fix] {
+        let r = run_mode(mode, &prog, &["/bin/true"], &[], T);
+        assert!(r.status.success(), "{}", r.context());
+        assert_eq!(r.stdout, plain.stdout, "{}", r.context());
+        let fd: i64 = r.field("fd").parse().unwrap();
+        let evs = r.events();
+        let leaks = named(&evs, "exec_fd_leak");
+        assert_eq!(leaks.len(), 1, "{}", r.context());
+        assert_eq!(leaks[0]["via"], "execv", "{}", leaks[0]);
+        assert!(leaks[0]["fds"].as_array().unwrap().iter().any(|f| f["fd"] == fd), "{}", leaks[0]);
+    }
+}

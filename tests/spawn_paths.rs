@@ -420,6 +420,18 @@ threads_bad=0\n";
     }
 }
 
+/// With SIGCHLD ignored the kernel reaps the child itself: system() and pclose()
+/// return -1 with ECHILD, also when the shim ran the command (a listener is held)
+/// — it answered -1 with the caller's old errno.
+#[test]
+fn c_system_pclose_echild_kept() {
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &common::c_prog("spawn_paths"), &["sigchld_ign", "-"], &[], T);
+        assert!(run.status.success(), "{}", run.context());
+        assert_eq!(run.stdout, "system=-1 ECHILD\npclose=-1 ECHILD\n", "{}", run.context());
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The C paths again: in programs linked against musl, whose system() and popen()
 // reach the kernel through its own posix_spawn and internal execve, bound inside
@@ -441,6 +453,7 @@ in_other_environments!(
     fix_keeps_nohup_sighup,
     fix_keeps_shell_trap_ignore,
     c_system_semantics_unchanged,
+    c_system_pclose_echild_kept,
     python_subprocess_close_fds_false,
     python_os_system_leaks_fd_and_sigpipe,
     python_os_posix_spawn,

@@ -67,7 +67,13 @@ unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, c
     let r = unsafe { real::connect(fd, a, l) };
     if config::mode() != Mode::Off && storm::word(fd) != 0 && !a.is_null() {
         let err = if r == 0 { 0 } else { sys::errno() };
-        // SAFETY: the caller passed l bytes of address (the kernel read them too).
+        // EFAULT, EINVAL (a length over 128), EBADF…: the kernel may not have read the
+        // address, and it may point at nothing; reading it would fault the host.
+        if r != 0 && !storm::address_taken(err) {
+            sys::set_errno(err);
+            return r;
+        }
+        // SAFETY: the kernel read these l (<= 128) bytes of address in this call.
         let sa = unsafe { core::slice::from_raw_parts(a as *const u8, (l as usize).min(128)) };
         storm::connected(fd, sa, r, err, caller);
         if r != 0 {

@@ -86,8 +86,7 @@ extern "C" fn vfork_missing() -> pid_t {
 }
 
 fn note_threads() {
-    // Info events reach only the JSON log, or stderr with EXECGUARD_INFO.
-    if config::get().map(|c| c.log_path.len() == 0 && !c.info).unwrap_or(true) {
+    if crate::postfork::emit::info_nowhere() {
         return;
     }
     let threads = thread_count();

@@ -280,9 +280,12 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
         Ok(pid) => wait_child(pid, if a.listeners > 0 { Some(("system", command)) } else { None }),
         Err(_) => 127 << 8,
     };
+    // -1: waitpid failed (ECHILD when the host ignores SIGCHLD), and its errno is
+    // the caller's answer, as from glibc's system.
+    let err = if status == -1 { sys::errno() } else { saved };
     quiet_leave();
     let _ = sys::sigmask(libc::SIG_SETMASK, Some(omask));
-    sys::set_errno(saved);
+    sys::set_errno(err);
     status
 }
 
@@ -425,6 +428,9 @@ pub unsafe extern "C" fn pclose(f: *mut FILE) -> c_int {
     unsafe { libc::fclose(f) };
     let saved = sys::errno();
     let status = wait_child(s.pid, if s.monitor { Some(("popen", s.command.as_bytes())) } else { None });
-    sys::set_errno(saved);
+    // As in system: a failed wait answers with its own errno.
+    if status != -1 {
+        sys::set_errno(saved);
+    }
     status
 }

@@ -105,7 +105,7 @@ impl Event {
     pub fn begin(name: &str, sev: Severity, fixed: bool) -> Event {
         let cfg = config::get();
         let sink = cfg.map(|c| c.sink).unwrap_or(Sink::Lines);
-        let json = sink != Sink::Lines || cfg.map(|c| c.log_path.len() > 0).unwrap_or(false);
+        let json = is_json(cfg);
         let muted = !json && sev == Severity::Info && !cfg.map(|c| c.info).unwrap_or(false);
         let on = if sink == Sink::Journal { MAIN | HUMAN } else { MAIN };
         let id = repeat::seed(name, sev, fixed);
@@ -535,6 +535,19 @@ enum Item<'a> {
     Str(&'a [u8]),
     Int(i64),
     Signal(i32),
+}
+
+/// Async-signal-safe: events are written as JSON (a log file, the journal, syslog).
+fn is_json(cfg: Option<&config::Config>) -> bool {
+    cfg.map(|c| c.sink != Sink::Lines || c.log_path.len() > 0).unwrap_or(false)
+}
+
+/// Async-signal-safe: an info event would be written nowhere (the human form
+/// without EXECGUARD_INFO; the JSON log, the journal and syslog take every one), so
+/// a caller may skip the work of making it.
+pub fn info_nowhere() -> bool {
+    let cfg = config::get();
+    !is_json(cfg) && !cfg.map(|c| c.info).unwrap_or(false)
 }
 
 /// Async-signal-safe: one item in one rendering.

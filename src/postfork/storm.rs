@@ -56,6 +56,12 @@ pub fn outcome_of(err: i32) -> Option<usize> {
     OUTCOMES.iter().skip(1).position(|&e| e == err).map(|i| i + 1)
 }
 
+/// Async-signal-safe: a connect that failed with `err` got past reading its address
+/// (the only failures `connected` looks at).
+pub fn address_taken(err: i32) -> bool {
+    err == libc::EINPROGRESS || err == libc::EINTR || outcome_of(err).is_some()
+}
+
 /// Async-signal-safe: the fd's word (0: nothing to do).
 #[inline(always)]
 pub fn word(fd: i32) -> u64 {
@@ -65,13 +71,15 @@ pub fn word(fd: i32) -> u64 {
     }
 }
 
-/// Async-signal-safe: a new fd under this number (socket, accept, open, dup…): what
-/// the table says about an earlier fd of that number (closed behind our back, by
-/// fclose or closefrom) is stale.
+/// Async-signal-safe: a new fd under this number (socket, accept, open, dup…), or
+/// this one being closed: what the table says about an earlier fd of that number
+/// (closed behind our back, by fclose or closefrom) is stale. Not in a vfork child:
+/// it shares the table but not the fds, so its close or dup2 of an inherited
+/// connection leaves the parent's open and followed (one getpid, only for a set word).
 #[inline]
 pub fn forget(fd: i32) {
     if let Some(w) = FDS.get(fd as usize) {
-        if w.load(Relaxed) != 0 {
+        if w.load(Relaxed) != 0 && (OWNER.load(Relaxed) == 0 || owner_ok()) {
             w.store(0, Relaxed);
         }
     }
@@ -199,6 +207,9 @@ pub fn connected(fd: i32, sa: &[u8], r: i32, err: i32, caller: usize) {
             c.store(caller, Relaxed);
         }
     } else if let Some(o) = outcome_of(err) {
+        // Counted here, so no longer followed: a connect under way whose failure the
+        // program takes by calling connect again would count a second time at close.
+        w.store(fam, Relaxed);
         if find(key).is_some() || insert(key, sa) {
             fruitless(key, o, caller);
         }
@@ -482,6 +493,8 @@ mod tests {
         assert_eq!(outcome_of(libc::EINPROGRESS), None);
         assert_eq!(outcome_of(libc::EBADF), None);
         assert_eq!(outcome_of(0), None);
+        assert!(address_taken(libc::EINPROGRESS) && address_taken(libc::EINTR) && address_taken(libc::ENOENT));
+        assert!(!address_taken(libc::EFAULT) && !address_taken(libc::EINVAL) && !address_taken(libc::EBADF));
     }
 
     #[test]
