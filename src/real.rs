@@ -183,6 +183,9 @@ real_table! {
     eventfd: fn(v: libc::c_uint, f: c_int) -> c_int;
     close_range: fn(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int;
     closefrom: fn(low: c_int) -> ();
+    fclose: fn(f: *mut FILE) -> c_int;
+    fileno: fn(f: *mut FILE) -> c_int;
+    listen: fn(fd: c_int, backlog: c_int) -> c_int;
     connect: fn(fd: c_int, a: *const libc::sockaddr, l: libc::socklen_t) -> c_int;
     close: fn(fd: c_int) -> c_int;
     shutdown: fn(fd: c_int, how: c_int) -> c_int;

@@ -81,7 +81,7 @@ fn kept(cfg: &Config, fd: i32) -> bool {
 }
 
 /// What the exec audit needs to tell passed-through fds from created ones: the
-/// identity of every fd held at start, and which of them came from outside (named
+/// number of every fd held at start (no system call per fd), and which of them came from outside (named
 /// by the audited parent in EXECGUARD_OUTSIDE).
 #[inline(never)]
 fn record_fds(cfg: &Config) {
@@ -213,7 +213,10 @@ impl Undo {
                 self.n += 1;
             }
             // Out of room: close it now.
-            None => sys::close(fd),
+            None => {
+                sys::close(fd);
+                startfds::closed_range(fd as u32, fd as u32);
+            }
         }
     }
 
@@ -224,6 +227,8 @@ impl Undo {
                     sys::close(fd);
                 }
             }
+            // The start record no longer holds these numbers.
+            startfds::closed_range(lo as u32, hi as u32);
         }
     }
 }

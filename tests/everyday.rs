@@ -507,14 +507,16 @@ fn every_spawn_path_passes_strays_through() {
     }
 }
 
-/// dup2 onto an inherited number makes it the program's own: reported, even when the
-/// new open file is the same inode (/dev/null onto /dev/null).
+/// Another open file on an inherited number makes it the program's own: reported,
+/// by every route a number changes hands — dup2 (even of the same inode: /dev/null
+/// onto /dev/null), close then open, fclose of a stream over it then fopen (libc
+/// closes and opens inside), close_range then open.
 #[test]
 fn dup2_onto_an_inherited_fd_is_a_creation() {
     let shim = common::shim();
     let probe = common::c_prog("probe");
     let prog = common::c_prog("replace_fd");
-    for how in ["same", "other"] {
+    for how in ["same", "other", "close", "fclose", "range"] {
         for mode in ["log", "fix"] {
             let d = dir(&format!("replace-{how}-{mode}"));
             let log = d.join("log.jsonl");
@@ -532,6 +534,32 @@ fn dup2_onto_an_inherited_fd_is_a_creation() {
             let want: Vec<i64> = if mode == "fix" { vec![251, 500] } else { STRAYS.to_vec() };
             assert_eq!(held, want, "{ctx}");
         }
+    }
+}
+
+/// A vfork child that closes an inherited fd before its exec shares its parent's
+/// memory, not its fds: the parent's next child still gets fd 10 as passed through.
+#[test]
+fn a_vfork_childs_close_leaves_the_parents_inherited_fd_alone() {
+    let shim = common::shim();
+    let probe = common::c_prog("probe");
+    let prog = common::c_prog("replace_fd");
+    for mode in ["log", "fix"] {
+        let d = dir(&format!("replace-vfork-{mode}"));
+        let log = d.join("log.jsonl");
+        let run = launch(
+            &d,
+            &[prog.to_str().unwrap(), "vfork", probe.to_str().unwrap()],
+            &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
+        );
+        let ctx = format!("[{mode}]\n{}\n{}", run.stdout, show(&common::events(&log)));
+        assert!(run.code == 0 && run.stdout.contains("status=0"), "{ctx}");
+        let leaks: Vec<Value> = warnings(&log).into_iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+        assert!(leaks.is_empty(), "{ctx}");
+        let lines: Vec<&str> = run.stdout.lines().filter(|l| !l.starts_with("status=")).collect();
+        assert_eq!(lines.len(), 2, "{ctx}");
+        assert_eq!(probe_fds(lines[0]), [251, 500], "the vfork child closed 10: {ctx}");
+        assert_eq!(probe_fds(lines[1]), STRAYS.to_vec(), "the fork child still gets 10: {ctx}");
     }
 }
 

@@ -328,3 +328,37 @@ fn strays_from_the_caller_stay_out_of_the_finding() {
         }
     }
 }
+
+/// A repeat takes its identity from the first audit of the same fds (numbers and
+/// generations, no fstat): a different file put on the leaked number is another
+/// finding, however the number changed hands — close and open, fclose and fopen
+/// (both inside libc), dup2 — on a fork child's path and on a parent-side one.
+/// Driver: c-tests/layout_change.c (/dev/null, then /etc/hostname, on one number).
+#[test]
+fn another_file_on_the_leaked_number_is_another_finding() {
+    let prog = common::c_prog("layout_change");
+    for change in ["none", "close", "fclose", "dup2"] {
+        for method in ["forkexec", "posix_spawn"] {
+            for mode in [Mode::Log, Mode::Fix] {
+                let run = run_mode(mode, &prog, &[change, method, "40"], &[], T);
+                let ctx = format!("[{change} {method} {mode:?}]\n{}", run.context_short());
+                assert!(run.status.success() && run.stdout.contains("failures=0"), "{ctx}");
+                let evs = run.events();
+                let leaks = by_finding(&evs, "exec_fd_leak");
+                let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+                for lines in leaks.values() {
+                    let detail = lines[0]["fds"][0]["detail"].as_str().unwrap_or_default().to_string();
+                    assert_eq!(lines[0]["fds"].as_array().map(|a| a.len()), Some(1), "{ctx}");
+                    assert!(lines.len() <= 3, "{ctx}");
+                    assert!(seen.insert(detail, occurrences(lines.iter().copied())).is_none(), "two findings for one file: {ctx}");
+                }
+                let want: BTreeMap<String, u64> = if change == "none" {
+                    [("/dev/null".to_string(), 80)].into()
+                } else {
+                    [("/dev/null".to_string(), 40), ("/etc/hostname".to_string(), 40)].into()
+                };
+                assert_eq!(seen, want, "{ctx}");
+            }
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! postfork/tls.rs); the hot path is one or two comparisons. Small room.
 
 use crate::config::{self, Mode};
-use crate::postfork::{startfds, sys, tls};
+use crate::postfork::{fdgen, startfds, sys, tls};
 use crate::real;
 use libc::{c_int, c_ulong};
 
@@ -17,26 +17,16 @@ fn note(fd: c_int) {
     }
 }
 
-/// Another open file now holds the number `fd`: if it was inherited at start, it is
-/// this program's from now on (a dup2 of another open of the same inode would look
-/// unchanged to the exec audit's fstat).
-#[inline]
-fn replaced(fd: c_int) {
-    if fd >= 3 && startfds::any() && config::mode() != Mode::Off {
-        let _e = sys::ErrnoGuard::new();
-        startfds::replaced(fd);
-    }
-}
-
 /// Async-signal-safe.
 #[no_mangle]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
+        fdgen::bump(new);
         crate::postfork::storm::forget(new);
+        // Tells the start record too, when `new` was inherited (F_START).
         note(new);
-        replaced(new);
     }
     r
 }
@@ -47,11 +37,11 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::dup3(old, new, flags) };
     if r >= 0 {
+        fdgen::bump(new);
         crate::postfork::storm::forget(new);
         if flags & libc::O_CLOEXEC == 0 {
             note(new);
         }
-        replaced(new);
     }
     r
 }
@@ -73,12 +63,21 @@ fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
         return;
     }
     match cmd {
-        libc::F_SETFD if arg & libc::FD_CLOEXEC as c_ulong == 0 => cleared(fd),
+        libc::F_SETFD => {
+            fdgen::bump(fd);
+            if arg & libc::FD_CLOEXEC as c_ulong == 0 {
+                cleared(fd)
+            }
+        }
         libc::F_DUPFD => {
+            fdgen::bump(r);
             crate::postfork::storm::forget(r);
             note(r)
         }
-        libc::F_DUPFD_CLOEXEC => crate::postfork::storm::forget(r),
+        libc::F_DUPFD_CLOEXEC => {
+            fdgen::bump(r);
+            crate::postfork::storm::forget(r)
+        }
         _ => {}
     }
 }
@@ -106,8 +105,11 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::ioctl(fd, req, arg) };
-    if r == 0 && req == libc::FIONCLEX as c_ulong {
-        cleared(fd);
+    if r == 0 && (req == libc::FIONCLEX as c_ulong || req == libc::FIOCLEX as c_ulong) {
+        fdgen::bump(fd);
+        if req == libc::FIONCLEX as c_ulong {
+            cleared(fd);
+        }
     }
     r
 }
@@ -118,9 +120,15 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
 pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::close_range(first, last, flags) };
-    if r == 0 && last >= i32::MAX as libc::c_uint && config::mode() != Mode::Off {
+    if r == 0 && config::mode() != Mode::Off {
         let _e = sys::ErrnoGuard::new();
-        tls::note_sweep();
+        fdgen::bump_all();
+        if flags & sys::CLOSE_RANGE_CLOEXEC as c_int == 0 {
+            startfds::closed_range(first, last);
+        }
+        if last >= i32::MAX as libc::c_uint {
+            tls::note_sweep();
+        }
     }
     r
 }
@@ -132,6 +140,42 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
     unsafe { real::closefrom(low) };
     if config::mode() != Mode::Off {
         let _e = sys::ErrnoGuard::new();
+        fdgen::bump_all();
+        startfds::closed_range(low.max(0) as u32, u32::MAX);
         tls::note_sweep();
     }
+}
+
+/// Async-signal-safe as far as fclose itself is. A stream over an inherited fd
+/// (`fdopen(10)`) closes the fd inside libc, where the close hook never sees it: the
+/// start record must still learn that the number is no longer the inherited file.
+/// One load when the process inherited nothing.
+#[no_mangle]
+pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
+    let fd = if !f.is_null() && config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        // SAFETY: the caller's stream, still open.
+        unsafe { real::fileno(f) }
+    } else {
+        -1
+    };
+    // SAFETY: forwarded.
+    let r = unsafe { real::fclose(f) };
+    fdgen::bump(fd);
+    if fd >= 3 && crate::postfork::storm::word(fd) & crate::postfork::storm::F_START != 0 {
+        crate::postfork::storm::forget(fd);
+    }
+    r
+}
+
+/// Async-signal-safe. A socket that starts to listen keeps its number and inode: its
+/// generation moves on, so that a repeated leak counts its listeners again.
+#[no_mangle]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    // SAFETY: forwarded.
+    let r = unsafe { real::listen(fd, backlog) };
+    if r == 0 {
+        fdgen::bump(fd);
+    }
+    r
 }

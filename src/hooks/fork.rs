@@ -33,7 +33,9 @@ pub unsafe extern "C" fn fork() -> pid_t {
     let pid = unsafe { real::fork() };
     if pid == 0 && config::mode() != Mode::Off {
         // A direct getpid and a thread-local write: errno is not touched.
-        tls::forked(sys::getpid());
+        let me = sys::getpid();
+        tls::forked(me);
+        crate::postfork::startfds::forked(me);
     }
     pid
 }

@@ -33,6 +33,7 @@ fn record(fd: c_int, caller: usize) {
     if fd < 0 {
         return;
     }
+    crate::postfork::fdgen::bump(fd);
     crate::postfork::storm::forget(fd);
     crate::postfork::tls::note_created(fd);
     if !ON.load(Ordering::Relaxed) {

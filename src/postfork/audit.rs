@@ -8,7 +8,7 @@ use super::emit::{Event, Severity};
 use super::repeat::{self, Verdict};
 use super::envp::{self, Argv};
 use super::line::cstr;
-use super::{deliberate, fds, maps, startfds, sys, tls};
+use super::{deliberate, fdgen, fds, maps, startfds, sys, tls};
 use crate::config::{self, Mode};
 use crate::policy::{self, ExecKeep, FdFacts, FdFate};
 
@@ -192,32 +192,61 @@ fn keep_set(sp: &Spawn, cfg: &config::Config) -> ExecKeep {
     policy::exec_keep(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd))
 }
 
-/// Async-signal-safe: the facts about `fd` at this exec. `pid`/`ppid` are this
-/// process's; a parent-side audit (posix_spawn) trusts only its own acts.
-fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFacts {
+/// Who is auditing, asked once per audit rather than once per fd: `pid`/`ppid` are
+/// this process's; a parent-side audit (posix_spawn) trusts only its own acts.
+struct Who {
+    pid: i32,
+    ppid: i32,
+    parent_side: bool,
+    /// This process (a child) swept its fds: the survivors are chosen.
+    swept: bool,
+    /// This process recorded set-up work (dup2 targets, CLOEXEC cleared) of its own.
+    setup: bool,
+    /// The start record holds anything.
+    starts: bool,
+}
+
+impl Who {
+    /// Async-signal-safe: two getpid-class calls and two thread-local loads.
+    fn new(parent_side: bool) -> Self {
+        let (pid, ppid) = (sys::getpid(), sys::getppid());
+        Who {
+            pid,
+            ppid,
+            parent_side,
+            swept: !parent_side && tls::swept(pid),
+            setup: !parent_side && tls::has_setup(pid),
+            starts: startfds::any(),
+        }
+    }
+}
+
+/// Async-signal-safe: the facts about `fd` at this exec.
+fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
     let cloexec = matches!(fds::cloexec(fd), Ok(true) | Err(_));
     if !policy::needs_more_facts(cloexec) {
         return FdFacts { cloexec, ..FdFacts::default() };
     }
-    let set_up = (!parent_side && (tls::is_setup(fd, pid) || tls::swept(pid)))
-        || deliberate::trusted(fd, pid, if parent_side { pid } else { ppid });
-    // Only an fd recorded at start costs the fstat; only a jobserver-named one the other.
-    let since_start = startfds::any() && startfds::since(fd, pid, ppid).start;
+    let set_up = who.swept
+        || (who.setup && tls::is_setup(fd, who.pid))
+        || deliberate::trusted(fd, who.pid, if who.parent_side { who.pid } else { who.ppid });
+    // Only a jobserver-named fd costs a system call here (is it still a pipe?).
+    let since_start = who.starts && startfds::since(fd, who.pid, who.ppid).start;
     let jobserver = keep.jobserver.contains(fd);
     let fifo = jobserver && fds::is_fifo(fd);
     FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd) }
 }
 
-fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, pid: i32, ppid: i32, parent_side: bool) -> FdFate {
-    policy::fd_fate(&facts(fd, keep, cfg, pid, ppid, parent_side))
+fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
+    policy::fd_fate(&facts(fd, keep, cfg, who))
 }
 
 #[inline(never)]
 fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
     let keep = keep_set(sp, cfg);
-    let (pid, ppid) = (sys::getpid(), sys::getppid());
-    let found = fds::FdIter::new(3).any(|fd| policy::marks_child(fate(fd, &keep, cfg, pid, ppid, sp.parent_side)));
-    found
+    let who = Who::new(sp.parent_side);
+    let mut fds = fds::FdIter::new(3);
+    fds.any(|fd| policy::marks_child(fate(fd, &keep, cfg, &who)))
 }
 
 fn header(ev: &mut Event, sp: &Spawn) {
@@ -278,21 +307,28 @@ const SEEN_MAX: usize = 256;
 /// not) in the same pass: `system()`/`popen()` need that count, and a second pass
 /// would classify every leaked fd twice.
 ///
-/// Facts, then verdict, then words: the first pass makes one `fstat` per leaked fd,
-/// which is the finding's identity (repeat.rs); a repeat of a finding already
-/// written stops there, and only a line that is written pays for kinds, addresses,
-/// paths and the program's name.
+/// Facts, then verdict, then words. The first pass asks each fd's close-on-exec flag
+/// (and the other facts of its fate) and builds the layout key: the leaked numbers
+/// with their generations (fdgen.rs) and the process whose fds they are. A layout
+/// this process family audited before has its identity in the table (repeat.rs,
+/// `known`): a repeat then costs no `fstat` at all. Otherwise one `fstat` per leaked
+/// fd is the finding's identity. A repeat of a finding already written stops there;
+/// only a line that is written pays for kinds, addresses, paths and the program's name.
 #[inline(never)]
 fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut listeners: Option<&mut u32>) -> bool {
     let keep = keep_set(sp, cfg);
-    let (pid, ppid) = (sys::getpid(), sys::getppid());
+    let who = Who::new(sp.parent_side);
     let mut id = repeat::mix(repeat::seed(LEAK, Severity::Warn, fix), cap(sp.target, 1024));
+    // The fds leaked here are the auditing process's own, unchanged since it forked
+    // us (our own set-up work is never "leaked"): its pid salts their generations.
+    let owner = if sp.parent_side { who.pid } else { who.ppid };
+    let mut layout = Some(repeat::mix_int(repeat::mix_int(id, owner as u64), fdgen::epoch()));
     let mut seen = [Seen { fd: -1, mode: 0, ino: 0 }; SEEN_MAX];
     let (mut total, mut n_seen) = (0u32, 0usize);
     let mut fix_errors = 0u32;
     let mut kept_any = false;
     for fd in fds::FdIter::new(3) {
-        let f = fate(fd, &keep, cfg, pid, ppid, sp.parent_side);
+        let f = fate(fd, &keep, cfg, &who);
         if f != FdFate::Leaked {
             kept_any |= policy::marks_child(f);
             if let Some(l) = listeners.as_deref_mut() {
@@ -301,16 +337,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
             continue;
         }
         total += 1;
-        let st = sys::fstat(fd).ok();
-        id = repeat::mix_fd(id, fd, st.as_ref());
-        let (mode, ino) = st.map(|s| (s.st_mode, s.st_ino)).unwrap_or((0, 0));
-        if let Some(l) = listeners.as_deref_mut() {
-            if mode & libc::S_IFMT == libc::S_IFSOCK {
-                *l += classify::classify_stat(fd, mode, ino, classify::Want::Kind).kind.is_listener() as u32;
-            }
-        }
+        layout = layout.zip(fdgen::of(fd)).map(|(h, g)| repeat::mix_int(repeat::mix_int(h, fd as u64), g as u64));
         if let Some(s) = seen.get_mut(n_seen) {
-            *s = Seen { fd, mode, ino };
+            *s = Seen { fd, mode: 0, ino: 0 };
             n_seen += 1;
         }
         if fix {
@@ -326,7 +355,37 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
         // make the new program's start side stay quiet.
         return kept_any;
     }
-    let id = repeat::finish(id, 0);
+    let seen = seen.get_mut(..n_seen).unwrap_or(&mut []);
+    // Past SEEN_MAX leaked fds the layout is not remembered (the rest is walked again).
+    let layout = layout.filter(|_| total as usize <= SEEN_MAX).map(repeat::layout_key);
+    let (id, stated) = match layout.and_then(repeat::known) {
+        Some((known_id, l)) => {
+            if let Some(sum) = listeners.as_deref_mut() {
+                *sum += l;
+            }
+            (known_id, false)
+        }
+        None => {
+            let mut leaked_listeners = 0u32;
+            for s in seen.iter_mut() {
+                id = identify(id, s, &mut leaked_listeners);
+            }
+            if total as usize > SEEN_MAX {
+                let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
+                for fd in fds::FdIter::new(after).filter(|&fd| fate(fd, &keep, cfg, &who) == FdFate::Leaked) {
+                    id = identify(id, &mut Seen { fd, mode: 0, ino: 0 }, &mut leaked_listeners);
+                }
+            }
+            if let Some(sum) = listeners.as_deref_mut() {
+                *sum += leaked_listeners;
+            }
+            let id = repeat::finish(id, 0);
+            if let Some(key) = layout {
+                repeat::learn(key, id, leaked_listeners);
+            }
+            (id, true)
+        }
+    };
     let verdict = repeat::occur(id, LEAK, Severity::Warn, fix);
     if verdict == Verdict::Repeat {
         if fix {
@@ -334,13 +393,31 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
         }
         return true;
     }
-    let seen = seen.get(..n_seen).unwrap_or(&[]);
+    if !stated {
+        for s in seen.iter_mut() {
+            identify(0, s, &mut 0);
+        }
+    }
+    let seen: &[Seen] = seen;
     let rest = || {
         let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
-        fds::FdIter::new(after).filter(move |&fd| fate(fd, &keep, cfg, pid, ppid, sp.parent_side) == FdFate::Leaked)
+        fds::FdIter::new(after).filter(move |&fd| fate(fd, &keep, cfg, &who) == FdFate::Leaked)
     };
     report_leak(sp, fix, seen, total, (id, verdict), undo, fix_errors, rest);
     true
+}
+
+/// Async-signal-safe: one leaked fd's identity (one `fstat`: its type, device and
+/// inode) into `s` and mixed into `h`; a listening socket among them is counted.
+fn identify(h: u64, s: &mut Seen, listeners: &mut u32) -> u64 {
+    let st = sys::fstat(s.fd).ok();
+    let h = repeat::mix_fd(h, s.fd, st.as_ref());
+    let (mode, ino) = st.map(|st| (st.st_mode, st.st_ino)).unwrap_or((0, 0));
+    if mode & libc::S_IFMT == libc::S_IFSOCK {
+        *listeners += classify::classify_stat(s.fd, mode, ino, classify::Want::Kind).kind.is_listener() as u32;
+    }
+    *s = Seen { fd: s.fd, mode, ino };
+    h
 }
 
 /// A line that is written. Out of line, with the event in its own frame: a repeat,

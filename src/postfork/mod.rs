@@ -19,6 +19,7 @@ pub mod degraded;
 pub mod deliberate;
 pub mod emit;
 pub mod envp;
+pub mod fdgen;
 pub mod fds;
 pub mod line;
 pub mod maps;

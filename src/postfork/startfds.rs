@@ -1,52 +1,57 @@
-//! The fds ≥ 3 this process held when it started: number and identity (st_dev,
-//! st_ino), and whether each came from outside the audited tree. Filled only by the
-//! constructor (which never runs in a vfork child); read by the exec audit, which
-//! tells "passed through" (inherited, unchanged) from "created here". Small room:
-//! the readers are lock-free loads; the one writer after start is `replaced`, pid-tagged.
+//! The fds ≥ 3 this process held when it started, by number, and whether each came
+//! from outside the audited tree. Filled only by the constructor (which never runs in
+//! a vfork child); read by the exec audit, which tells "passed through" (inherited,
+//! unchanged) from "created here". No system call per fd: whatever takes such a
+//! number away (close, dup2/dup3 onto it, close_range, closefrom, fclose, or a new fd
+//! landing on it after a close we did not see) reaches `changed` through a hook that
+//! finds the fd's `storm::F_START` bit, and tags the entry with the pid that did it.
+//! Small room: the readers are lock-free loads; the writers after start are
+//! `changed` and `forked`, pid-tagged.
 
-use super::sys;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use super::{storm, sys};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
-/// Inherited fds recorded with their identity; a process that starts with more
-/// (a 19 000-socket pool) has the rest judged as created (see docs/policy.md).
+/// Inherited fds recorded; a process that starts with more (a 19 000-socket pool)
+/// has the rest judged as created (see docs/policy.md).
 pub const MAX: usize = 1024;
 
 struct Entry {
     fd: AtomicI32,
-    dev: AtomicU64,
-    ino: AtomicU64,
     /// Entered the audited tree here or higher up (EXECGUARD_OUTSIDE).
     outside: AtomicBool,
-    /// The pid that dup2/dup3'd another file onto this number (0: none).
-    replaced_by: AtomicI32,
+    /// The pid that closed or replaced this number (0: none). A fork child takes its
+    /// parent's tags over (`forked`); a vfork child's tag, written into its parent's
+    /// memory, names a pid the parent never trusts.
+    changed_by: AtomicI32,
 }
 
 // All zero: the table lives in .bss (an initialised one would grow the library's
 // data, which every process start maps and relocates — measured: +4 page faults).
 #[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: Entry = Entry {
-    fd: AtomicI32::new(0),
-    dev: AtomicU64::new(0),
-    ino: AtomicU64::new(0),
-    outside: AtomicBool::new(false),
-    replaced_by: AtomicI32::new(0),
-};
+const EMPTY: Entry = Entry { fd: AtomicI32::new(0), outside: AtomicBool::new(false), changed_by: AtomicI32::new(0) };
 
 // In .bss: a process that starts with fds 0–2 only never touches these pages.
 static TABLE: [Entry; MAX] = [EMPTY; MAX];
 /// Entries filled, in increasing fd order (published with Release).
 static LEN: AtomicUsize = AtomicUsize::new(0);
+/// The process whose fd table the record describes: the constructor's, then each
+/// fork child's (`forked`). Only it clears an fd's F_START bit.
+static OWNER: AtomicI32 = AtomicI32::new(0);
 
 /// Constructor only: record `fd` (called in increasing fd order). False when the
-/// table is full or fstat fails: the fd then counts as created here.
+/// table is full or the fd is past the hooks' per-fd table: the fd then counts as
+/// created here. No system call.
 pub fn record(fd: i32) -> bool {
     let n = LEN.load(Ordering::Relaxed);
-    // Full: no fstat for the rest (a process may start with 19 000 fds).
     let Some(e) = TABLE.get(n) else { return false };
-    let Ok(st) = sys::fstat(fd) else { return false };
+    if fd < 3 || fd as usize >= storm::MAX_FD {
+        return false;
+    }
+    if n == 0 {
+        OWNER.store(sys::getpid(), Ordering::Relaxed);
+    }
     e.fd.store(fd, Ordering::Relaxed);
-    e.dev.store(st.st_dev, Ordering::Relaxed);
-    e.ino.store(st.st_ino, Ordering::Relaxed);
+    storm::mark_start(fd);
     LEN.store(n + 1, Ordering::Release);
     true
 }
@@ -78,38 +83,79 @@ pub fn any() -> bool {
     LEN.load(Ordering::Relaxed) != 0
 }
 
-/// Async-signal-safe: a dup2/dup3 put another open file onto `fd`. Tagged with the
-/// pid that did it: a vfork child's tag is never trusted by its parent.
-pub fn replaced(fd: i32) {
+/// Async-signal-safe: a tag that says "changed" to the process `pid` whose parent
+/// is `ppid`: its own, or its parent's (a vfork child's view of its parent's acts, a
+/// raw fork child's of its parent's).
+fn trusted(tag: i32, pid: i32, ppid: i32) -> bool {
+    tag != 0 && (tag == pid || tag == ppid)
+}
+
+/// Async-signal-safe: the start fd under `fd` is gone or replaced (closed, a dup2
+/// target, or a new fd landed on its number). Tags the entry unless it already says
+/// so to this process. True when this process owns the record (then the caller may
+/// clear the fd's F_START bit; a vfork child must leave its parent's bit alone).
+/// Two getpid-class calls: only reached for an fd whose F_START bit is set.
+#[cold]
+pub fn changed(fd: i32) -> bool {
+    let _e = sys::ErrnoGuard::new();
+    let me = sys::getpid();
     if let Some(e) = find(fd) {
-        e.replaced_by.store(sys::getpid(), Ordering::Relaxed);
+        let tag = e.changed_by.load(Ordering::Relaxed);
+        if !trusted(tag, me, sys::getppid()) {
+            e.changed_by.store(me, Ordering::Relaxed);
+        }
     }
+    OWNER.load(Ordering::Relaxed) == me
+}
+
+/// Async-signal-safe: every recorded fd in `lo..=hi` was closed (close_range,
+/// closefrom, the start-side fix).
+pub fn closed_range(lo: u32, hi: u32) {
+    if !any() {
+        return;
+    }
+    for e in entries() {
+        let fd = e.fd.load(Ordering::Relaxed);
+        if fd as u32 >= lo && fd as u32 <= hi && storm::word(fd) & storm::F_START != 0 {
+            storm::forget(fd);
+        }
+    }
+}
+
+/// Async-signal-safe, in a fork child (the fork hook): this process now owns the
+/// record, and what its parent changed it changed too (its parent's own tags become
+/// its own, so that its children trust them as their parent's).
+pub fn forked(pid: i32) {
+    if !any() {
+        return;
+    }
+    let ppid = sys::getppid();
+    for e in entries() {
+        if e.changed_by.load(Ordering::Relaxed) == ppid {
+            e.changed_by.store(pid, Ordering::Relaxed);
+        }
+    }
+    OWNER.store(pid, Ordering::Relaxed);
 }
 
 /// What the start record says about an fd at an exec.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Since {
-    /// Held since this process started: same number, same open file as far as
-    /// st_dev/st_ino tell, not replaced by a dup2 of this process (or its fork parent).
+    /// Held since this process started: recorded at start, and nothing of this
+    /// process (or its fork parent) closed or replaced the number since.
     pub start: bool,
     /// ... and it came from outside the audited tree.
     pub outside: bool,
 }
 
-/// Async-signal-safe: one fstat, and only for an fd recorded at start.
+/// Async-signal-safe: loads only.
 pub fn since(fd: i32, pid: i32, ppid: i32) -> Since {
     let no = Since { start: false, outside: false };
     let Some(e) = find(fd) else { return no };
-    let tag = e.replaced_by.load(Ordering::Relaxed);
-    if tag != 0 && (tag == pid || tag == ppid) {
+    if trusted(e.changed_by.load(Ordering::Relaxed), pid, ppid) {
         return no;
     }
-    match sys::fstat(fd) {
-        Ok(st) if st.st_dev == e.dev.load(Ordering::Relaxed) && st.st_ino == e.ino.load(Ordering::Relaxed) => {
-            Since { start: true, outside: e.outside.load(Ordering::Relaxed) }
-        }
-        _ => no,
-    }
+    Since { start: true, outside: e.outside.load(Ordering::Relaxed) }
 }
 
 /// Async-signal-safe: the recorded fds that came from outside, in increasing order.

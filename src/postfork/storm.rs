@@ -24,6 +24,10 @@ pub const F_RESET: u64 = 16;
 /// The program shut its side down before the peer ended anything: whatever follows
 /// is the program's own goodbye.
 pub const F_SHUT: u64 = 32;
+/// Not storm state: the fd was inherited at start and is still the one inherited
+/// (src/postfork/startfds.rs). It routes a close of the number, or a new fd landing
+/// on it, into `forget`, which tells the start record.
+pub const F_START: u64 = 64;
 const FAMILY: u64 = F_INET | F_UNIX;
 
 pub(crate) static FDS: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
@@ -76,12 +80,31 @@ pub fn word(fd: i32) -> u64 {
 /// (closed behind our back, by fclose or closefrom) is stale. Not in a vfork child:
 /// it shares the table but not the fds, so its close or dup2 of an inherited
 /// connection leaves the parent's open and followed (one getpid, only for a set word).
+/// An fd inherited at start (F_START) is told to the start record, which tags it
+/// with the pid (a vfork child's tag is not its parent's; see startfds.rs).
 #[inline]
 pub fn forget(fd: i32) {
     if let Some(w) = FDS.get(fd as usize) {
-        if w.load(Relaxed) != 0 && (OWNER.load(Relaxed) == 0 || owner_ok()) {
-            w.store(0, Relaxed);
+        let old = w.load(Relaxed);
+        if old == 0 {
+            return;
         }
+        let mut keep = old & F_START;
+        if keep != 0 && super::startfds::changed(fd) {
+            keep = 0;
+        }
+        if old & !F_START != 0 && (OWNER.load(Relaxed) == 0 || owner_ok()) {
+            w.store(keep, Relaxed);
+        } else if keep == 0 && old & F_START != 0 {
+            w.fetch_and(!F_START, Relaxed);
+        }
+    }
+}
+
+/// Constructor only: `fd` was inherited (startfds::record).
+pub fn mark_start(fd: i32) {
+    if let Some(w) = FDS.get(fd as usize) {
+        w.fetch_or(F_START, Relaxed);
     }
 }
 
@@ -97,7 +120,8 @@ pub fn made(fd: i32, domain: i32, ty: i32, proto: i32) {
         _ => return,
     };
     match FDS.get(fd as usize) {
-        Some(w) => w.store(flag, Relaxed),
+        // A vfork child's socket keeps its parent's start bit (forget left it).
+        Some(w) => w.store(flag | (w.load(Relaxed) & F_START), Relaxed),
         None => {
             DROPPED.fetch_add(1, Relaxed);
         }

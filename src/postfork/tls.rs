@@ -148,6 +148,11 @@ pub fn is_setup(fd: i32, pid: i32) -> bool {
     })
 }
 
+/// Async-signal-safe: did process `pid` (this one) record any set-up fd?
+pub fn has_setup(pid: i32) -> bool {
+    TS.with(|t| t.setup_pid.get() == pid && (t.setup_saturated.get() || t.setup_n.get() > 0))
+}
+
 /// Async-signal-safe: this process closed every fd above some point.
 pub fn note_sweep() {
     let pid = sys::getpid();
