@@ -172,9 +172,16 @@ pub fn is_shell(exe: &[u8], extra: &[u8]) -> bool {
     let base = exe.rsplit(|&b| b == b'/').next().unwrap_or(exe);
     // A prefix compare on the fixed 12-byte names: no length scan per name (this
     // runs at every process start, twice).
-    let named = |n: &[u8; 12]| n.get(..base.len()).is_some_and(|p| p == base) && n.get(base.len()).is_none_or(|&b| b == 0);
+    let named = |n: &[u8; 12]| n.get(..base.len()).is_some_and(|p| same(p, base)) && n.get(base.len()).is_none_or(|&b| b == 0);
     !base.is_empty() && SHELLS.iter().chain(WRAPPERS.iter()).any(named)
-        || (!extra.is_empty() && extra.split(|&b| b == b':').any(|n| !n.is_empty() && n == base))
+        || (!extra.is_empty() && extra.split(|&b| b == b':').any(|n| !n.is_empty() && same(n, base)))
+}
+
+/// Byte slices equal, compared here: a slice `==` calls libc's `bcmp` through the
+/// GOT, 68 calls at every process start for this check alone.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Bit of signal `sig` in a kernel sigset word.
