@@ -75,6 +75,8 @@ pub struct Config {
     pub info: bool,
     /// `EXECGUARD_AUDITED` named this pid: the exec that started us was audited.
     pub audited: bool,
+    /// ... and handed us these (ignored, blocked) signal sets (policy::parse_audited).
+    pub audited_sigs: (u64, u64),
     pub is_shell: bool,
     /// `EXECGUARD_SHELLS` was given (its names are in `Cold`).
     pub shells_extra: bool,
@@ -152,6 +154,7 @@ impl Config {
             storm_ms: 1000,
             info: false,
             audited: false,
+            audited_sigs: (0, 0),
             is_shell: false,
             shells_extra: false,
             sink: Sink::Lines,
@@ -337,9 +340,11 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 }
             }
             b"EXECGUARD_AUDITED" => {
-                cfg.audited = match value.strip_prefix(b"^") {
-                    Some(ppid) => policy::parse_pid(ppid) == Some(crate::postfork::sys::getppid()),
-                    None => policy::parse_pid(value) == Some(my_pid),
+                if let Some((parent, pid, ign, blocked)) = policy::parse_audited(value) {
+                    cfg.audited = pid == if parent { crate::postfork::sys::getppid() } else { my_pid };
+                    if cfg.audited {
+                        cfg.audited_sigs = (ign, blocked);
+                    }
                 }
             }
             b"EXECGUARD_OUTSIDE" => {

@@ -149,6 +149,33 @@ pub fn parse_pid(s: &[u8]) -> Option<i32> {
     fd_num(s)
 }
 
+/// `EXECGUARD_AUDITED`'s value: `PID` or `^PID` (the parent's), then optionally
+/// `:IGN:BLOCKED`, the signal sets (hex kernel words) the new program was handed:
+/// ignored and blocked signals it starts with that the auditing parent saw, so that
+/// at its own exec they count as passed through (see docs/policy.md). Returns
+/// (whether it names the parent, the pid, the sets).
+pub fn parse_audited(v: &[u8]) -> Option<(bool, i32, u64, u64)> {
+    let (parent, v) = match v.strip_prefix(b"^") {
+        Some(rest) => (true, rest),
+        None => (false, v),
+    };
+    let mut parts = v.split(|&b| b == b':');
+    let pid = parse_pid(parts.next()?)?;
+    let (ign, blocked) = match (parts.next(), parts.next(), parts.next()) {
+        (None, _, _) => (0, 0),
+        (Some(i), Some(b), None) => (hex(i)?, hex(b)?),
+        _ => return None,
+    };
+    Some((parent, pid, ign, blocked))
+}
+
+fn hex(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 16 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &c| Some(acc << 4 | (c as char).to_digit(16)? as u64))
+}
+
 use crate::postfork::names::fixed;
 
 const SHELLS: [[u8; 12]; 12] = [
@@ -392,6 +419,18 @@ pub fn startup_fd(repair: bool, known_outside: bool) -> StartFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audited_marker_names_the_pid_and_the_signals_handed_over() {
+        assert_eq!(parse_audited(b"1234"), Some((false, 1234, 0, 0)));
+        assert_eq!(parse_audited(b"^77"), Some((true, 77, 0, 0)));
+        assert_eq!(parse_audited(b"^77:1000:200"), Some((true, 77, 0x1000, 0x200)));
+        assert_eq!(parse_audited(b"5:ffffffffffffffff:0"), Some((false, 5, u64::MAX, 0)));
+        // Malformed: the whole marker is refused (the start side then audits itself).
+        for bad in [&b""[..], b"x", b"5:", b"5:1", b"5:1:2:3", b"5:g:0", b"5:10000000000000000:0", b"-3"] {
+            assert_eq!(parse_audited(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn keep_list() {

@@ -31,18 +31,21 @@ pub fn audit(cfg: &Config, fix: bool) {
         }
     }
     if quiet {
+        // What the audited parent handed over, as its marker says.
+        startfds::set_signals(cfg.audited_sigs.0, cfg.audited_sigs.1);
         return;
     }
     // Cheap queries first; the reporting functions (with their event lines) run only
     // when there is something to report.
-    let old = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
-    if old & !policy::GLIBC_INTERNAL != 0 {
-        audit_mask(fix, old, &mut parent);
+    let mut blocked = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
+    if blocked & !policy::GLIBC_INTERNAL != 0 && audit_mask(fix, blocked, &mut parent) {
+        blocked &= policy::GLIBC_INTERNAL;
     }
-    let ign = ignored_set(31);
+    let mut ign = ignored_set(31);
     if ign & !keep_ignored() != 0 {
-        audit_ignored(fix, ign, &mut parent);
+        ign &= !audit_ignored(fix, ign, &mut parent);
     }
+    startfds::set_signals(ign, blocked & !policy::GLIBC_INTERNAL);
 }
 
 /// The parent's executable, read only when an event needs it (most processes start
@@ -234,7 +237,8 @@ impl Undo {
 }
 
 #[inline(never)]
-fn audit_mask(fix: bool, old: u64, parent: &mut Parent) {
+/// The mask was cleared (fix mode): true.
+fn audit_mask(fix: bool, old: u64, parent: &mut Parent) -> bool {
     let blocked = old & !policy::GLIBC_INTERNAL;
     let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
     let mut ev = Event::start("startup_sigmask", Severity::Warn, fixed);
@@ -243,10 +247,12 @@ fn audit_mask(fix: bool, old: u64, parent: &mut Parent) {
     ev.ident(&blocked.to_le_bytes());
     ev.str("parent_exe", parent.exe());
     ev.emit();
+    fixed
 }
 
+/// The signals reset to SIG_DFL (fix mode).
 #[inline(never)]
-fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) {
+fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) -> u64 {
     let report = ign & !keep_ignored();
     let mut reset = 0u64;
     if fix {
@@ -270,4 +276,5 @@ fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) {
         ev.str("parent_exe", parent.exe());
         ev.emit();
     }
+    reset
 }

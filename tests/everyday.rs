@@ -712,3 +712,61 @@ fn jobserver_names_are_trusted_only_for_pipes() {
     assert_eq!(warns.len(), 1, "{}", show(&warns));
     assert_eq!(fd_numbers(&warns[0]), [10, 500], "the pipe at 251 is the jobserver's, /dev/null at 10 is not: {}", show(&warns));
 }
+
+/// Blame the creator, for signals: a caller that ignores SIGPIPE and blocks SIGUSR1
+/// (Python with restore_signals=False, a supervisor) starts a chain of four programs
+/// under the shim (c-tests/sig_chain.c). The first reports what it inherited once; the
+/// ones below pass it on without a word. The top also ignores SIGUSR2 itself: that
+/// is its own doing, reported (and in fix mode reset) at its exec only.
+#[test]
+fn inherited_signals_are_reported_once_where_they_came_in() {
+    let shim = common::shim();
+    let chain = common::c_prog("sig_chain");
+    let script = "import os, signal, sys\n\
+                  signal.signal(signal.SIGPIPE, signal.SIG_IGN)\n\
+                  signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n\
+                  env = dict(os.environ, LD_PRELOAD=os.environ['CHAIN_PRELOAD'])\n\
+                  os.execve(sys.argv[1], [sys.argv[1], '3', 'own'], env)\n";
+    for mode in ["log", "fix"] {
+        let d = dir(&format!("sig-chain-{mode}"));
+        let log = d.join("log.jsonl");
+        let run = launch(
+            &d,
+            &["python3", "-c", script, chain.to_str().unwrap()],
+            &[("CHAIN_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
+        );
+        let all = common::events(&log);
+        let ctx = format!("[{mode}]\n{}\n{}", run.stdout, show(&all));
+        assert_eq!(run.code, 0, "{ctx}");
+        let depths: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("depth=")).collect();
+        assert_eq!(depths.len(), 4, "{ctx}");
+        let sig_events: Vec<(String, String, Vec<String>, bool)> = warnings(&log)
+            .iter()
+            .filter(|e| e["event"].as_str().is_some_and(|n| n.contains("sig")))
+            .map(|e| {
+                let names = e["signals"].as_array().map(|a| a.iter().map(|s| s.as_str().unwrap_or_default().to_string()).collect()).unwrap_or_default();
+                (e["event"].as_str().unwrap().to_string(), e["action"].as_str().unwrap().to_string(), names, e["pid"].as_u64() == Some(run.pid as u64))
+            })
+            .collect();
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+        let want: Vec<(String, String, Vec<String>, bool)> = if mode == "log" {
+            vec![
+                ("startup_sigmask".into(), "logged".into(), s(&["SIGUSR1"]), true),
+                ("startup_sigign".into(), "logged".into(), s(&["SIGPIPE", "SIGXFSZ"]), true),
+                ("exec_sigign".into(), "logged".into(), s(&["SIGUSR2"]), false),
+            ]
+        } else {
+            vec![
+                ("startup_sigmask".into(), "fixed".into(), s(&["SIGUSR1"]), true),
+                ("startup_sigign".into(), "fixed".into(), s(&["SIGPIPE"]), true),
+                ("startup_sigign".into(), "logged".into(), s(&["SIGXFSZ"]), true),
+                ("exec_sigign".into(), "fixed".into(), s(&["SIGUSR2"]), false),
+            ]
+        };
+        assert_eq!(sig_events, want, "{ctx}");
+        // Below the top, the programs really were handed what the events say.
+        let ign_of = |l: &str| u64::from_str_radix(l.split("ign=").nth(1).unwrap().split(' ').next().unwrap(), 16).unwrap();
+        let usr2 = 1u64 << (libc::SIGUSR2 - 1);
+        assert_eq!(ign_of(depths[1]) & usr2 != 0, mode == "log", "{ctx}");
+    }
+}

@@ -50,7 +50,7 @@ fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: impl FnOnce(Argv) -> c_int
     crate::postfork::repeat::flush_at_exec();
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
-    let mark = if out.found { Mark::SelfPid } else { Mark::No };
+    let mark = if out.found { Mark::SelfPid(out.sigs) } else { Mark::No };
     let r = envp::with_env(sp.envp, mark, exec);
     // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();

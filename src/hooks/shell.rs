@@ -273,7 +273,8 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
         default |= crate::policy::bit(libc::SIGQUIT);
     }
     let child_mask = Some(a.plan.child_mask.unwrap_or(omask));
-    let mark = if a.plan.found { Mark::ParentPid } else { Mark::No };
+    let sigs = audit::Sigs { ign: a.plan.sigs.ign & !default, blocked: child_mask.unwrap_or(0) & !crate::policy::GLIBC_INTERNAL };
+    let mark = if a.plan.found { Mark::ParentPid(sigs) } else { Mark::No };
     // SAFETY: cmd is the caller's C string.
     let command = unsafe { cstr(cmd, 4096) };
     let status = match spawn_sh(cmd, core::ptr::null(), child_mask, default, mark, &a.undo) {
@@ -381,7 +382,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
         }
     }
     // Unlike system(), popen's child keeps the caller's SIGINT/SIGQUIT dispositions.
-    let mark = if a.plan.found { Mark::ParentPid } else { Mark::No };
+    let mark = if a.plan.found { Mark::ParentPid(a.plan.sigs) } else { Mark::No };
     let r = spawn_sh(cmd, &fa, a.plan.child_mask, a.plan.child_default, mark, &a.undo);
     // SAFETY: fa was initialised above.
     unsafe { libc::posix_spawn_file_actions_destroy(&mut fa) };

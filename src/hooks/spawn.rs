@@ -137,7 +137,7 @@ unsafe fn spawn(
     };
     drop(inside);
     sys::set_errno(saved);
-    let mark = if plan.found { Mark::ParentPid } else { Mark::No };
+    let mark = if plan.found { Mark::ParentPid(plan.sigs) } else { Mark::No };
     let r = envp::with_env(envp, mark, |env| call(use_attr, env));
     undo.revert();
     sys::set_errno(saved);

@@ -144,7 +144,18 @@ pub struct Outcome {
     /// Something was reported, fixed or left alone on purpose: the new program's
     /// own start-side audit should stay quiet about it.
     pub found: bool,
+    /// The signals the new program starts with (ignored, blocked), for its marker.
+    pub sigs: Sigs,
 }
+
+/// Ignored and blocked signal sets (kernel words) a new program is handed.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct Sigs {
+    pub ign: u64,
+    pub blocked: u64,
+}
+
+const NOTHING: Outcome = Outcome { found: false, sigs: Sigs { ign: 0, blocked: 0 } };
 
 /// Async-signal-safe: audit one exec; in fix mode repair and record in `undo`.
 /// The state is read first (fds, mask, dispositions): an exec with nothing to
@@ -153,7 +164,7 @@ pub struct Outcome {
 /// execve) is not audited: nothing will be inherited.
 #[link_section = ".text.startup.execguard"]
 pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
-    let Some(cfg) = config::get() else { return Outcome { found: false } };
+    let Some(cfg) = config::get() else { return NOTHING };
     let fix = config::mode() == Mode::Fix;
     // Only repairs can touch errno (libc's sigaction): everything else here is a
     // direct system call. Not reading errno at all keeps a page of libc out of
@@ -163,10 +174,10 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     let ign = ignored_set(31);
     if no_fds && mask & !policy::GLIBC_INTERNAL == 0 && ign & !keep_ignored() == 0 {
-        return Outcome { found: false };
+        return NOTHING;
     }
     if sp.exec_fd < 0 && !spawn_executable(sp) {
-        return Outcome { found: false };
+        return NOTHING;
     }
     let mut found = false;
     if no_fds {
@@ -178,13 +189,14 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     } else {
         found |= fd_leak(sp, cfg, fix, undo, None);
     }
-    found |= sigmask(sp, fix, undo, mask);
-    if !cfg.is_shell {
-        found |= sigign(sp, fix, undo, ign);
-    } else {
-        found |= ign & !keep_ignored() != 0;
-    }
-    Outcome { found }
+    // Signals this process started with and still has are passed through, like its
+    // inherited fds: reported where they came in, not again at every exec below.
+    let (start_ign, start_blocked) = startfds::signals();
+    let (mask_found, blocked) = sigmask(sp, fix, undo, mask, start_blocked);
+    found |= mask_found;
+    let (ign_found, ign) = if cfg.is_shell { (ign & !keep_ignored() != 0, ign) } else { sigign(sp, fix, undo, ign, start_ign) };
+    found |= ign_found;
+    Outcome { found, sigs: Sigs { ign, blocked } }
 }
 
 fn keep_set(sp: &Spawn, cfg: &config::Config) -> ExecKeep {
@@ -524,6 +536,8 @@ fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], tot
 /// fix mode; the hook applies it through spawn attributes, never to the parent.
 pub struct ParentPlan {
     pub found: bool,
+    /// The signals the child starts with (ignored, blocked), for its marker.
+    pub sigs: Sigs,
     /// Some(empty) when the child's mask must be cleared.
     pub child_mask: Option<u64>,
     /// Signals to reset to SIG_DFL in the child.
@@ -540,12 +554,14 @@ pub struct ParentPlan {
 /// (recorded in `undo`, which the hook reverts right after the spawn).
 pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> ParentPlan {
     let _e = sys::ErrnoGuard::new();
-    let mut plan = ParentPlan { found: false, child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
+    let mut plan = ParentPlan { found: false, sigs: Sigs::default(), child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
     let Some(cfg) = config::get() else { return plan };
     // This process counts its children's findings: its exec or exit must write them.
     repeat::adopt_if_orphaned();
     let fix = config::mode() == Mode::Fix;
     let no_fds = fds::none_above_stdio();
+    // Signals this process started with and still hands on are passed through.
+    let (start_ign, start_blocked) = startfds::signals();
     if cfg.is_shell {
         plan.found |= (!no_fds && any_leak(sp, cfg)) || child_ign & !keep_ignored() != 0;
     } else {
@@ -554,38 +570,47 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> P
         plan.listeners = Some(listeners);
         plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;
-        let report = child_ign & !keep_ignored();
+        let notable = child_ign & !keep_ignored();
+        let report = notable & !start_ign;
         if report != 0 {
             report_sigign(sp, report, child_ign & keep_ignored(), fix);
-            plan.found = true;
             if fix {
                 plan.child_default = report;
             }
         }
+        plan.found |= notable != 0;
     }
     let blocked = child_mask & !policy::GLIBC_INTERNAL;
-    if blocked != 0 {
-        report_sigmask(sp, blocked, fix);
-        plan.found = true;
+    let report = blocked & !start_blocked;
+    if report != 0 {
+        report_sigmask(sp, report, fix);
         if fix {
-            plan.child_mask = Some(0);
+            plan.child_mask = Some(child_mask & start_blocked);
         }
     }
+    plan.found |= blocked != 0;
+    plan.sigs = Sigs {
+        ign: child_ign & !plan.child_default,
+        blocked: plan.child_mask.unwrap_or(child_mask) & !policy::GLIBC_INTERNAL,
+    };
     plan
 }
 
+/// Async-signal-safe: blocked signals at an exec, those not `passed` (held since
+/// start) reported and, in fix mode, unblocked. (found, what the program gets).
 #[link_section = ".text.startup.execguard"]
-fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo, old: u64) -> bool {
+fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo, old: u64, passed: u64) -> (bool, u64) {
     let blocked = old & !policy::GLIBC_INTERNAL;
-    if blocked == 0 {
-        return false;
+    let report = blocked & !passed;
+    if report == 0 {
+        return (blocked != 0, blocked);
     }
-    let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
+    let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & (policy::GLIBC_INTERNAL | passed))).is_ok();
     if fixed {
         undo.old_mask = Some(old);
     }
-    report_sigmask(sp, blocked, fixed);
-    true
+    report_sigmask(sp, report, fixed);
+    (true, if fixed { blocked & passed } else { blocked })
 }
 
 /// Async-signal-safe: the identity of an exec_sigmask/exec_sigign finding (target
@@ -656,18 +681,24 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
     }
 }
 
+/// Async-signal-safe: ignored signals at an exec, those not `passed` (held since
+/// start) and not kept by policy reported and, in fix mode, reset. (found, what the
+/// program gets).
 #[link_section = ".text.startup.execguard"]
-fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo, ign: u64) -> bool {
-    let report = ign & !keep_ignored();
+fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo, ign: u64, passed: u64) -> (bool, u64) {
+    let notable = ign & !keep_ignored();
+    let report = notable & !passed;
     if report == 0 {
-        return false;
+        return (notable != 0, ign);
     }
     let mut fixed = fix;
+    let mut reset = 0u64;
     if fix {
         for sig in 1..=64 {
             if report & policy::bit(sig) != 0 {
                 if set_disposition(sig, libc::SIG_DFL) {
                     undo.reset_ign |= policy::bit(sig);
+                    reset |= policy::bit(sig);
                 } else {
                     fixed = false;
                 }
@@ -675,7 +706,7 @@ fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo, ign: u64) -> bool {
         }
     }
     report_sigign(sp, report, ign & keep_ignored(), fixed);
-    true
+    (true, ign & !reset)
 }
 
 #[inline(never)]

@@ -3,6 +3,7 @@
 //! the child (its environment dropped LD_PRELOAD or EXECGUARD_*) or mark the exec as
 //! audited. Small room: pointer arrays and strings on the stack, nothing allocated.
 
+use super::audit::Sigs;
 use super::line::{cstr, Buf};
 use super::sys;
 use crate::config;
@@ -98,14 +99,15 @@ fn name_of(entry: &[u8]) -> &[u8] {
     entry.get(..eq).unwrap_or(entry)
 }
 
-/// How the new program learns that its exec was audited already.
+/// How the new program learns that its exec was audited already, and which
+/// ignored and blocked signals it was handed (audit::Sigs).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Mark {
     No,
     /// The exec happens in this process: the new program has our pid.
-    SelfPid,
+    SelfPid(Sigs),
     /// The exec happens in a child we spawn (posix_spawn): the new program's parent is us.
-    ParentPid,
+    ParentPid(Sigs),
 }
 
 /// Async-signal-safe: call `f` with the environment the new program should get.
@@ -113,8 +115,11 @@ pub enum Mark {
 /// program runs the shim.
 #[link_section = ".text.startup.execguard"]
 pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
-    let mark_parent = mark == Mark::ParentPid;
-    let mark = mark != Mark::No;
+    let (mark, mark_parent, sigs) = match mark {
+        Mark::No => (false, false, Sigs::default()),
+        Mark::SelfPid(s) => (true, false, s),
+        Mark::ParentPid(s) => (true, true, s),
+    };
     let (Some(cfg), Some(cold)) = (config::get(), config::cold()) else { return f(envp) };
     let loads = has_shim(envp);
     let follow = cfg.follow && cold.lib_path.len() > 1;
@@ -130,17 +135,17 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
     if !need_follow && !need_mark && !stale {
         return f(envp);
     }
-    rebuilt(envp, need_follow, need_mark, mark_parent, cold, f)
+    rebuilt(envp, need_follow, need_mark, (mark_parent, sigs), cold, f)
 }
 
 /// Async-signal-safe: the environment rebuilt on the stack (8 KiB of pointers: a
 /// frame of its own, entered only when something must change).
 #[inline(never)]
-fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool, cold: &config::Cold, f: impl FnOnce(Argv) -> R) -> R {
+fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, (mark_parent, sigs): (bool, Sigs), cold: &config::Cold, f: impl FnOnce(Argv) -> R) -> R {
     let mut arr: [*const c_char; MAX_ENV + 10] = [core::ptr::null(); MAX_ENV + 10];
     let mut n = 0usize;
     let mut preload = Buf::<2048>::new();
-    let mut marker = Buf::<48>::new();
+    let mut marker = Buf::<96>::new();
     let mut outside = Buf::<512>::new();
     let mut push = |arr: &mut [*const c_char; MAX_ENV + 10], p: *const c_char| -> bool {
         match arr.get_mut(n) {
@@ -205,6 +210,12 @@ fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool,
             marker.byte(b'^');
         }
         marker.int(sys::getpid() as i64);
+        if sigs != Sigs::default() {
+            for set in [sigs.ign, sigs.blocked] {
+                marker.byte(b':');
+                hex(&mut marker, set);
+            }
+        }
         marker.byte(0);
         ok = push(&mut arr, marker.as_bytes().as_ptr() as *const c_char);
         // Outside fds passed on: the names travel with them, so that no process below
@@ -217,4 +228,12 @@ fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, mark_parent: bool,
         return f(envp);
     }
     f(arr.as_ptr())
+}
+
+/// Async-signal-safe: `v` in lower-case hex, no leading zeros.
+fn hex<const N: usize>(out: &mut Buf<N>, v: u64) {
+    let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        out.byte(b"0123456789abcdef".get(((v >> (4 * i)) & 0xf) as usize).copied().unwrap_or(b'0'));
+    }
 }

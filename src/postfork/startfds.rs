@@ -9,7 +9,7 @@
 //! `changed` and `forked`, pid-tagged.
 
 use super::{storm, sys};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// Inherited fds recorded; a process that starts with more (a 19 000-socket pool)
 /// has the rest judged as created (see docs/policy.md).
@@ -156,6 +156,23 @@ pub fn since(fd: i32, pid: i32, ppid: i32) -> Since {
         return no;
     }
     Since { start: true, outside: e.outside.load(Ordering::Relaxed) }
+}
+
+/// Signals this process started with: ignored, and blocked (the main thread's mask).
+static START_IGN: AtomicU64 = AtomicU64::new(0);
+static START_BLOCKED: AtomicU64 = AtomicU64::new(0);
+
+/// Constructor only: the ignored and blocked signals this process started with (after
+/// the start side's own repairs).
+pub fn set_signals(ign: u64, blocked: u64) {
+    START_IGN.store(ign, Ordering::Relaxed);
+    START_BLOCKED.store(blocked, Ordering::Relaxed);
+}
+
+/// Async-signal-safe: (ignored, blocked) at start. An exec that still has them
+/// passes them through: they were reported where they came in.
+pub fn signals() -> (u64, u64) {
+    (START_IGN.load(Ordering::Relaxed), START_BLOCKED.load(Ordering::Relaxed))
 }
 
 /// Async-signal-safe: the recorded fds that came from outside, in increasing order.
