@@ -727,16 +727,19 @@ fn inherited_signals_are_reported_once_where_they_came_in() {
                   signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})\n\
                   env = dict(os.environ, LD_PRELOAD=os.environ['CHAIN_PRELOAD'])\n\
                   os.execve(sys.argv[1], [sys.argv[1], '3', 'own'], env)\n";
-    for mode in ["log", "fix"] {
-        let d = dir(&format!("sig-chain-{mode}"));
+    // 300 more variables: the environment is rebuilt in its large frame (the mark
+    // must get through there too).
+    let pad: Vec<(String, String)> = (0..300).map(|i| (format!("EVERYDAY_PAD_{i}"), "x".to_string())).collect();
+    for (mode, padded) in [("log", false), ("fix", false), ("log", true)] {
+        let d = dir(&format!("sig-chain-{mode}-{padded}"));
         let log = d.join("log.jsonl");
-        let run = launch(
-            &d,
-            &["python3", "-c", script, chain.to_str().unwrap()],
-            &[("CHAIN_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
-        );
+        let mut env: Vec<(&str, &str)> = vec![("CHAIN_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)];
+        if padded {
+            env.extend(pad.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        }
+        let run = launch(&d, &["python3", "-c", script, chain.to_str().unwrap()], &env);
         let all = common::events(&log);
-        let ctx = format!("[{mode}]\n{}\n{}", run.stdout, show(&all));
+        let ctx = format!("[{mode} padded={padded}]\n{}\n{}", run.stdout, show(&all));
         assert_eq!(run.code, 0, "{ctx}");
         let depths: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with("depth=")).collect();
         assert_eq!(depths.len(), 4, "{ctx}");

@@ -335,7 +335,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
     // us (our own set-up work is never "leaked"): its pid salts their generations.
     let owner = if sp.parent_side { who.pid } else { who.ppid };
     let mut layout = Some(repeat::mix_int(repeat::mix_int(id, owner as u64), fdgen::epoch()));
-    let mut seen = [Seen { fd: -1, mode: 0, ino: 0 }; SEEN_MAX];
+    // Not initialised: only the entries filled are touched (a fork child faults in
+    // each stack page it writes, and zeroing 4 KiB would call libc's memset).
+    let mut seen = [core::mem::MaybeUninit::<Seen>::uninit(); SEEN_MAX];
     let (mut total, mut n_seen) = (0u32, 0usize);
     let mut fix_errors = 0u32;
     let mut kept_any = false;
@@ -351,7 +353,7 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
         total += 1;
         layout = layout.zip(fdgen::of(fd)).map(|(h, g)| repeat::mix_int(repeat::mix_int(h, fd as u64), g as u64));
         if let Some(s) = seen.get_mut(n_seen) {
-            *s = Seen { fd, mode: 0, ino: 0 };
+            s.write(Seen { fd, mode: 0, ino: 0 });
             n_seen += 1;
         }
         if fix {
@@ -368,6 +370,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
         return kept_any;
     }
     let seen = seen.get_mut(..n_seen).unwrap_or(&mut []);
+    // SAFETY: the first n_seen entries were written above; MaybeUninit<Seen> has
+    // Seen's layout.
+    let seen: &mut [Seen] = unsafe { &mut *(seen as *mut [core::mem::MaybeUninit<Seen>] as *mut [Seen]) };
     // Past SEEN_MAX leaked fds the layout is not remembered (the rest is walked again).
     let layout = layout.filter(|_| total as usize <= SEEN_MAX).map(repeat::layout_key);
     let (id, stated) = match layout.and_then(repeat::known) {

@@ -135,21 +135,48 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
     if !need_follow && !need_mark && !stale {
         return f(envp);
     }
-    rebuilt(envp, need_follow, need_mark, (mark_parent, sigs), cold, f)
+    // Most environments are small: their copy takes a 2 KiB frame, where the full
+    // one (8 KiB of pointers) would make a fork child fault in two more stack pages
+    // (stack probes touch every page of a frame on entry).
+    let small = count(envp, SMALL_ENV) < SMALL_ENV;
+    if small {
+        rebuilt::<{ SMALL_ENV + 10 }, R>(envp, need_follow, need_mark, (mark_parent, sigs), cold, f)
+    } else {
+        rebuilt::<{ MAX_ENV + 10 }, R>(envp, need_follow, need_mark, (mark_parent, sigs), cold, f)
+    }
 }
 
-/// Async-signal-safe: the environment rebuilt on the stack (8 KiB of pointers: a
-/// frame of its own, entered only when something must change).
+/// Environments up to this many entries are rebuilt in the small frame.
+const SMALL_ENV: usize = 200;
+
+/// Async-signal-safe: entries of `envp`, counting up to `max`.
+fn count(envp: Argv, max: usize) -> usize {
+    let mut n = 0;
+    let mut p = envp;
+    while !p.is_null() && n < max {
+        // SAFETY: envp is NULL-terminated.
+        if unsafe { *p }.is_null() {
+            break;
+        }
+        n += 1;
+        // SAFETY: still inside the array.
+        p = unsafe { p.add(1) };
+    }
+    n
+}
+
+/// Async-signal-safe: the environment rebuilt on the stack (room for N - 10 entries
+/// and ours: a frame of its own, entered only when something must change).
 #[inline(never)]
-fn rebuilt<R>(envp: Argv, need_follow: bool, need_mark: bool, (mark_parent, sigs): (bool, Sigs), cold: &config::Cold, f: impl FnOnce(Argv) -> R) -> R {
-    let mut arr: [*const c_char; MAX_ENV + 10] = [core::ptr::null(); MAX_ENV + 10];
+fn rebuilt<const N: usize, R>(envp: Argv, need_follow: bool, need_mark: bool, (mark_parent, sigs): (bool, Sigs), cold: &config::Cold, f: impl FnOnce(Argv) -> R) -> R {
+    let mut arr: [*const c_char; N] = [core::ptr::null(); N];
     let mut n = 0usize;
     let mut preload = Buf::<2048>::new();
     let mut marker = Buf::<96>::new();
     let mut outside = Buf::<512>::new();
-    let mut push = |arr: &mut [*const c_char; MAX_ENV + 10], p: *const c_char| -> bool {
+    let mut push = |arr: &mut [*const c_char; N], p: *const c_char| -> bool {
         match arr.get_mut(n) {
-            Some(slot) if n < MAX_ENV + 9 => {
+            Some(slot) if n < N - 1 => {
                 *slot = p;
                 n += 1;
                 true

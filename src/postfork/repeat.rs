@@ -169,9 +169,12 @@ struct Table {
     /// Occurrences written in full because the table was full.
     untracked: AtomicU64,
     _pad: [u64; 5],
+    /// Beside the header and the slots' metadata: a repeat reads the header, one
+    /// layout and one slot's metadata, and each page of this shared mapping that a
+    /// fork child touches is a fault of its own.
+    known: [Known; KNOWN],
     meta: [Meta; SLOTS],
     bodies: [Body; SLOTS],
-    known: [Known; KNOWN],
 }
 
 const TABLE_BYTES: usize = core::mem::size_of::<Table>();
@@ -318,7 +321,7 @@ pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
         return Verdict::Line(0);
     }
     m.pending.fetch_add(1, Ordering::SeqCst);
-    let now = sys::mono_ms().max(1);
+    let now = sys::mono_ms_raw().max(1);
     let last = m.last_ms.load(Ordering::Relaxed);
     if last == 0 || now - last < interval || m.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
         return Verdict::Repeat;
@@ -385,7 +388,7 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
                     dst.store(w, Ordering::Relaxed);
                 }
                 m.flags.store((sev == Severity::Warn) as u32 | (fixed as u32) << 1 | (n as u32) << 8, Ordering::Relaxed);
-                m.last_ms.store(sys::mono_ms().max(1), Ordering::Relaxed);
+                m.last_ms.store(sys::mono_ms_raw().max(1), Ordering::Relaxed);
                 m.key.store(id, Ordering::Release);
                 return Some((i, m, true));
             }
@@ -455,7 +458,7 @@ fn flush(t: &Table) {
         if p == 0 {
             continue;
         }
-        m.last_ms.store(sys::mono_ms().max(1), Ordering::Relaxed);
+        m.last_ms.store(sys::mono_ms_raw().max(1), Ordering::Relaxed);
         replay(t, i, m, key, p - 1);
     }
 }
