@@ -159,14 +159,22 @@ pub fn since(fd: i32, pid: i32, ppid: i32) -> Since {
 }
 
 /// Signals this process started with: ignored, and blocked (the main thread's mask).
+/// On the page the loader writes anyway (relocations): a store to an untouched
+/// `.bss` page would cost every process start a page fault.
+#[link_section = ".data.execguard_hot"]
 static START_IGN: AtomicU64 = AtomicU64::new(0);
+#[link_section = ".data.execguard_hot"]
 static START_BLOCKED: AtomicU64 = AtomicU64::new(0);
 
 /// Constructor only: the ignored and blocked signals this process started with (after
-/// the start side's own repairs).
+/// the start side's own repairs). Most processes start with neither: nothing written.
 pub fn set_signals(ign: u64, blocked: u64) {
-    START_IGN.store(ign, Ordering::Relaxed);
-    START_BLOCKED.store(blocked, Ordering::Relaxed);
+    if ign != 0 {
+        START_IGN.store(ign, Ordering::Relaxed);
+    }
+    if blocked != 0 {
+        START_BLOCKED.store(blocked, Ordering::Relaxed);
+    }
 }
 
 /// Async-signal-safe: (ignored, blocked) at start. An exec that still has them
