@@ -23,7 +23,10 @@ pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     if mode == Mode::Off {
         return exec(sp.envp);
     }
-    if mode == Mode::Fix {
+    // Fix mode needs the undo bitmap (an 8 KiB frame) only where fds could be
+    // repaired: a process with fds 0-2 only goes without (one ppoll, against the two
+    // stack pages the frame would fault in).
+    if mode == Mode::Fix && !crate::postfork::fds::none_above_stdio() {
         guarded_fix(sp, exec)
     } else {
         guarded_with(sp, Undo::new(), exec)
