@@ -75,6 +75,7 @@ fn trim(mut s: &[u8]) -> &[u8] {
 
 /// `EXECGUARD_KEEP_FDS`: `3,7,10-20`. Returns false if any item was not understood
 /// (the understood ones are still added).
+#[link_section = ".text.hot.execguard"]
 pub fn parse_fd_list(s: &[u8], out: &mut FdRanges) -> bool {
     let mut ok = true;
     for item in s.split(|&b| b == b',') {
@@ -100,6 +101,7 @@ pub fn parse_fd_list(s: &[u8], out: &mut FdRanges) -> bool {
 /// make's jobserver fds from `MAKEFLAGS`: `--jobserver-auth=R,W` (make ≥ 4.2) or
 /// `--jobserver-fds=R,W` (older). `--jobserver-auth=fifo:PATH` (make 4.4) passes
 /// no fd. Returns the number of fds added.
+#[link_section = ".text.hot.execguard"]
 pub fn parse_makeflags(s: &[u8], out: &mut FdRanges) -> usize {
     let mut added = 0;
     for word in s.split(|&b| b == b' ') {
@@ -120,6 +122,7 @@ pub fn parse_makeflags(s: &[u8], out: &mut FdRanges) -> usize {
 }
 
 /// nginx's binary upgrade: `NGINX=7;8;9;` (also accepts `:` and `,` separators).
+#[link_section = ".text.hot.execguard"]
 pub fn parse_nginx(s: &[u8], out: &mut FdRanges) -> usize {
     let mut added = 0;
     for item in s.split(|&b| b == b';' || b == b':' || b == b',') {
@@ -323,6 +326,7 @@ pub enum FdFate {
 /// Blame the creator: an fd is this program's leak only if it made the fd (or
 /// replaced it, or was handed it for its own use) and nothing says it is meant for
 /// the child.
+#[link_section = ".text.hot.execguard"]
 pub fn fd_fate(f: &FdFacts) -> FdFate {
     if f.cloexec {
         FdFate::Closed
@@ -345,6 +349,7 @@ pub fn needs_more_facts(cloexec: bool) -> bool {
 /// through)? Then the new program's start side stays quiet about what it inherited,
 /// and the child's environment carries the marks (`EXECGUARD_AUDITED`, and
 /// `EXECGUARD_OUTSIDE` for outside fds passed on).
+#[link_section = ".text.hot.execguard"]
 pub fn marks_child(fate: FdFate) -> bool {
     fate != FdFate::Closed
 }
@@ -378,6 +383,7 @@ pub struct ExecKeep {
 }
 
 /// The fds kept at an exec by the rules (see `FdFacts::kept`).
+#[link_section = ".text.hot.execguard"]
 pub fn exec_keep(f: &ExecKeepFacts) -> ExecKeep {
     let mut rules = *f.keep;
     let mut jobserver = FdRanges::new();

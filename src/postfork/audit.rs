@@ -199,6 +199,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     Outcome { found, sigs: Sigs { ign, blocked } }
 }
 
+#[link_section = ".text.hot.execguard"]
 fn keep_set(sp: &Spawn, cfg: &config::Config) -> ExecKeep {
     let new_pid = if sp.parent_side { None } else { Some(sys::getpid()) };
     policy::exec_keep(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd))
@@ -220,6 +221,7 @@ struct Who {
 
 impl Who {
     /// Async-signal-safe: two getpid-class calls and two thread-local loads.
+    #[link_section = ".text.hot.execguard"]
     fn new(parent_side: bool) -> Self {
         let (pid, ppid) = (sys::getpid(), sys::getppid());
         Who {
@@ -234,6 +236,7 @@ impl Who {
 }
 
 /// Async-signal-safe: the facts about `fd` at this exec.
+#[link_section = ".text.hot.execguard"]
 fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
     let cloexec = matches!(fds::cloexec(fd), Ok(true) | Err(_));
     if !policy::needs_more_facts(cloexec) {
@@ -249,11 +252,13 @@ fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
     FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd) }
 }
 
+#[link_section = ".text.hot.execguard"]
 fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
     policy::fd_fate(&facts(fd, keep, cfg, who))
 }
 
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
     let keep = keep_set(sp, cfg);
     let who = Who::new(sp.parent_side);
@@ -327,6 +332,7 @@ const SEEN_MAX: usize = 256;
 /// fd is the finding's identity. A repeat of a finding already written stops there;
 /// only a line that is written pays for kinds, addresses, paths and the program's name.
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut listeners: Option<&mut u32>) -> bool {
     let keep = keep_set(sp, cfg);
     let who = Who::new(sp.parent_side);
@@ -426,6 +432,7 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
 
 /// Async-signal-safe: one leaked fd's identity (one `fstat`: its type, device and
 /// inode) into `s` and mixed into `h`; a listening socket among them is counted.
+#[link_section = ".text.hot.execguard"]
 fn identify(h: u64, s: &mut Seen, listeners: &mut u32) -> u64 {
     let st = sys::fstat(s.fd).ok();
     let h = repeat::mix_fd(h, s.fd, st.as_ref());
@@ -466,6 +473,7 @@ fn report_leak<I: Iterator<Item = i32>>(
 }
 
 /// Async-signal-safe: FD_CLOEXEC on every fd recorded in `undo`; the failures.
+#[link_section = ".text.hot.execguard"]
 fn apply_fixes(undo: &Undo) -> u32 {
     let mut errors = 0;
     for &(lo, hi) in undo.fd_ranges() {
@@ -557,6 +565,7 @@ pub struct ParentPlan {
 /// Async-signal-safe: audit a spawn from the parent's side. `child_mask` and
 /// `child_ign` are what the child would start with; leaked fds get FD_CLOEXEC
 /// (recorded in `undo`, which the hook reverts right after the spawn).
+#[link_section = ".text.hot.execguard"]
 pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> ParentPlan {
     let _e = sys::ErrnoGuard::new();
     let mut plan = ParentPlan { found: false, sigs: Sigs::default(), child_mask: None, child_default: 0, fds_fixed: false, listeners: None };

@@ -24,6 +24,7 @@ pub fn mark(fd: i32) {
 }
 
 /// Async-signal-safe: did this process (`pid`) or its parent make `fd` inheritable?
+#[link_section = ".text.hot.execguard"]
 pub fn trusted(fd: i32, pid: i32, ppid: i32) -> bool {
     let (Some(p), Some(i)) = (PID.get(fd as usize), INO.get(fd as usize)) else { return false };
     let tag = p.load(Ordering::Relaxed);

@@ -60,6 +60,7 @@ pub fn iter_first(envp: Argv, firsts: &[u8]) -> EnvIter<'_> {
 }
 
 /// Async-signal-safe: the value of `name` in envp.
+#[link_section = ".text.hot.execguard"]
 pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
     let first = name.get(..1).unwrap_or(&[]);
     iter_first(envp, first).find_map(|e| {
@@ -69,6 +70,7 @@ pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
 }
 
 /// Async-signal-safe: the keep-rule facts of an exec (see `policy::exec_keep`).
+#[link_section = ".text.hot.execguard"]
 pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec_fd: i32) -> policy::ExecKeepFacts<'k> {
     let mut f = policy::ExecKeepFacts { keep, makeflags: &[], nginx: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd };
     for e in iter_first(envp, b"MNL") {
@@ -86,6 +88,7 @@ pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec
 }
 
 /// Async-signal-safe: the environment preloads the shim.
+#[link_section = ".text.hot.execguard"]
 pub(crate) fn has_shim(envp: Argv) -> bool {
     get(envp, b"LD_PRELOAD").map(|v| contains(v, b"execguard")).unwrap_or(false)
 }
@@ -150,6 +153,7 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
 const SMALL_ENV: usize = 200;
 
 /// Async-signal-safe: entries of `envp`, counting up to `max`.
+#[link_section = ".text.hot.execguard"]
 fn count(envp: Argv, max: usize) -> usize {
     let mut n = 0;
     let mut p = envp;
@@ -168,6 +172,7 @@ fn count(envp: Argv, max: usize) -> usize {
 /// Async-signal-safe: the environment rebuilt on the stack (room for N - 10 entries
 /// and ours: a frame of its own, entered only when something must change).
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn rebuilt<const N: usize, R>(envp: Argv, need_follow: bool, need_mark: bool, (mark_parent, sigs): (bool, Sigs), cold: &config::Cold, f: impl FnOnce(Argv) -> R) -> R {
     let mut arr: [*const c_char; N] = [core::ptr::null(); N];
     let mut n = 0usize;

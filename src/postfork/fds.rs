@@ -52,6 +52,7 @@ struct Probe {
 
 impl FdIter {
     /// Async-signal-safe: fds >= `from`, in increasing order.
+    #[link_section = ".text.hot.execguard"]
     pub fn new(from: i32) -> Self {
         // Most processes have a small table: then one ppoll lists everything, where
         // /proc/self/fd would cost a new process about 20 µs (see small_table_fds).
@@ -90,6 +91,7 @@ impl Probe {
 
 impl ProcDir {
     /// Async-signal-safe.
+    #[link_section = ".text.hot.execguard"]
     fn next(&mut self, from: i32) -> Option<i32> {
         loop {
             if self.pos >= self.len {
@@ -118,6 +120,7 @@ impl ProcDir {
 
 impl Probe {
     /// Async-signal-safe.
+    #[link_section = ".text.hot.execguard"]
     fn next(&mut self) -> Option<i32> {
         loop {
             if self.batch_pos < self.batch_len {
@@ -265,6 +268,7 @@ const POLL_LIST_MAX: usize = 4096;
 /// Async-signal-safe: a bound (a power of two up to POLL_LIST_MAX) that every open
 /// fd lies below: for each candidate P, fd P either is open (then the table is
 /// larger) or `table_has_slot` says. None beyond POLL_LIST_MAX.
+#[link_section = ".text.hot.execguard"]
 fn table_bound() -> Option<i32> {
     let mut p = 2 * SMALL_TABLE;
     while p as usize <= POLL_LIST_MAX {
@@ -373,11 +377,13 @@ pub fn parse_fd(name: &[u8]) -> Option<i32> {
 }
 
 /// Async-signal-safe: FD_CLOEXEC is set (or the fd is not open: Err).
+#[link_section = ".text.hot.execguard"]
 pub fn cloexec(fd: c_int) -> sys::R<bool> {
     sys::fcntl(fd, libc::F_GETFD, 0).map(|f| f & libc::FD_CLOEXEC != 0)
 }
 
 /// Async-signal-safe: a pipe or FIFO (what a make jobserver fd must be).
+#[link_section = ".text.hot.execguard"]
 pub fn is_fifo(fd: c_int) -> bool {
     sys::fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFIFO)
 }

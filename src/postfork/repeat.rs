@@ -27,6 +27,7 @@ const WORD_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// Async-signal-safe: mix `part` into `h`, length first, so that ("ab","c") and
 /// ("a","bc") differ.
+#[link_section = ".text.hot.execguard"]
 pub fn mix(mut h: u64, part: &[u8]) -> u64 {
     h = mix_int(h, part.len() as u64);
     for chunk in part.chunks(8) {
@@ -48,6 +49,7 @@ pub fn mix_int(h: u64, v: u64) -> u64 {
 }
 
 /// Async-signal-safe: the start of an identity: event name, severity and action.
+#[link_section = ".text.hot.execguard"]
 pub fn seed(name: &str, sev: Severity, fixed: bool) -> u64 {
     let h = mix(FNV_OFFSET, name.as_bytes());
     mix(h, &[(sev == Severity::Warn) as u8, fixed as u8])
@@ -59,6 +61,7 @@ pub fn seed(name: &str, sev: Severity, fixed: bool) -> u64 {
 /// is a different inode; a socket that changes state (listen, connect) in place
 /// keeps its inode: that is the one case where kind or detail can change under
 /// the same identity (docs/performance.md, "Repeated findings").
+#[link_section = ".text.hot.execguard"]
 pub fn mix_fd(h: u64, fd: i32, st: Option<&libc::stat>) -> u64 {
     let h = mix_int(h, fd as u64);
     match st {
@@ -69,6 +72,7 @@ pub fn mix_fd(h: u64, fd: i32, st: Option<&libc::stat>) -> u64 {
 
 /// Async-signal-safe: the final identity: the program mixed in, then a finalizer
 /// (splitmix64) so that the hex spreads; never 0 (a free slot) or BUSY.
+#[link_section = ".text.hot.execguard"]
 pub fn finish(h: u64, exe: u64) -> u64 {
     let mut z = mix_int(h, if exe != 0 { exe } else { exe_hash() });
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -88,6 +92,7 @@ pub fn hash_exe(path: &[u8]) -> u64 {
 
 /// Async-signal-safe: the program's identity, read once per process family (the
 /// table keeps it: every process sharing a table runs the same program).
+#[link_section = ".text.hot.execguard"]
 pub fn exe_hash() -> u64 {
     let t = table();
     if let Some(t) = t {
@@ -307,6 +312,7 @@ fn interval_ms() -> i64 {
 }
 
 /// Async-signal-safe: one occurrence of finding `id` (from `finish`).
+#[link_section = ".text.hot.execguard"]
 pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
     let Some(t) = prepared() else { return Verdict::Untracked };
     let Some((i, m, fresh)) = find_or_claim(t, id, name, sev, fixed) else {
@@ -354,6 +360,7 @@ fn wait_claimed(m: &Meta) -> u64 {
     BUSY
 }
 
+#[link_section = ".text.hot.execguard"]
 fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bool) -> Option<(usize, &'t Meta, bool)> {
     let start = (id % SLOTS as u64) as usize;
     for k in 0..SLOTS {
@@ -614,6 +621,7 @@ mod tests {
 
 /// Async-signal-safe: a layout key as the table stores it (never 0, a free entry,
 /// or BUSY, one being written).
+#[link_section = ".text.hot.execguard"]
 pub fn layout_key(h: u64) -> u64 {
     let k = finish(h, 1);
     if k == BUSY {
@@ -631,6 +639,7 @@ fn known_slot(t: &Table, key: u64) -> Option<&Known> {
 /// leak layout `key` (fd numbers, their generations, the auditing process: see
 /// audit.rs): the finding's identity and the listening sockets among the leaked
 /// fds. Loads only; a layout being rewritten reads as unknown.
+#[link_section = ".text.hot.execguard"]
 pub fn known(key: u64) -> Option<(u64, u32)> {
     let k = known_slot(table()?, key)?;
     if k.key.load(Ordering::Acquire) != key {
@@ -643,6 +652,7 @@ pub fn known(key: u64) -> Option<(u64, u32)> {
 
 /// Async-signal-safe: remember what the audit of layout `key` found (making the
 /// table where `occur` would). Another writer on the same entry wins; nothing waits.
+#[link_section = ".text.hot.execguard"]
 pub fn learn(key: u64, id: u64, listeners: u32) {
     let Some(k) = prepared().and_then(|t| known_slot(t, key)) else { return };
     let cur = k.key.load(Ordering::Relaxed);

@@ -32,10 +32,13 @@ const EMPTY: Entry = Entry { fd: AtomicI32::new(0), outside: AtomicBool::new(fal
 
 // In .bss: a process that starts with fds 0–2 only never touches these pages.
 static TABLE: [Entry; MAX] = [EMPTY; MAX];
-/// Entries filled, in increasing fd order (published with Release).
+/// Entries filled, in increasing fd order (published with Release). On the page the
+/// loader writes anyway, as OWNER: read by every hook that asks `any()`.
+#[link_section = ".data.execguard_hot"]
 static LEN: AtomicUsize = AtomicUsize::new(0);
 /// The process whose fd table the record describes: the constructor's, then each
 /// fork child's (`forked`). Only it clears an fd's F_START bit.
+#[link_section = ".data.execguard_hot"]
 static OWNER: AtomicI32 = AtomicI32::new(0);
 
 /// Constructor only: record `fd` (called in increasing fd order). False when the
@@ -149,6 +152,7 @@ pub struct Since {
 }
 
 /// Async-signal-safe: loads only.
+#[link_section = ".text.hot.execguard"]
 pub fn since(fd: i32, pid: i32, ppid: i32) -> Since {
     let no = Since { start: false, outside: false };
     let Some(e) = find(fd) else { return no };
@@ -192,6 +196,7 @@ pub fn outside() -> impl Iterator<Item = i32> {
 /// came from outside and that this exec still passes on unchanged, as a comma list
 /// with runs folded (`10,251-253`). False when there is none. What does not fit is
 /// left out (a child of an unaudited process may then name it once more).
+#[link_section = ".text.hot.execguard"]
 pub fn outside_env<const N: usize>(out: &mut super::line::Buf<N>) -> bool {
     let (pid, ppid) = (sys::getpid(), sys::getppid());
     out.clear();
