@@ -13,9 +13,13 @@ use libc::{c_int, c_void, iovec, msghdr, sockaddr, socklen_t};
 
 /// `$name`: when `FDS[fd] & $mask` is 0 (or fd is outside the table), libc's
 /// function at once; otherwise `$imp`, with the return address in `$x86reg` /
-/// `$armreg` (the argument after the function's own).
+/// `$armreg` (the argument after the function's own). The `@with` form runs the
+/// instructions `$pre` (operands `$op`) first, for an fd inside the table.
 macro_rules! gate {
     ($name:ident, $imp:ident, $mask:expr, $x86reg:literal, $armreg:literal, ($($a:ident: $t:ty),*) -> $ret:ty) => {
+        gate!(@with [] [] $name, $imp, $mask, $x86reg, $armreg, ($($a: $t),*) -> $ret);
+    };
+    (@with [$($pre:literal),*] [$($op:ident = $opv:path),*] $name:ident, $imp:ident, $mask:expr, $x86reg:literal, $armreg:literal, ($($a:ident: $t:ty),*) -> $ret:ty) => {
         #[cfg(target_arch = "x86_64")]
         #[unsafe(naked)]
         #[no_mangle]
@@ -27,6 +31,7 @@ macro_rules! gate {
                 "mov r11d, edi",
                 "cmp r11, {max}",
                 "jae 2f",
+                $($pre,)*
                 "lea rax, [rip + {fds}]",
                 "mov rax, qword ptr [rax + r11*8]",
                 "test rax, {mask}",
@@ -47,6 +52,7 @@ macro_rules! gate {
                 missing = const real::MISSING,
                 off = const core::mem::offset_of!(real::Table, $name),
                 imp = sym $imp,
+                $($op = sym $opv,)*
             )
         }
 
@@ -83,48 +89,10 @@ unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, c
     r
 }
 
-/// `close`: like `gate!`, and first the fd's generation moves on (postfork/fdgen.rs):
-/// one add to memory, no Rust frame.
-#[cfg(target_arch = "x86_64")]
-#[unsafe(naked)]
-#[no_mangle]
-/// Async-signal-safe.
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    core::arch::naked_asm!(
-        "mov r11d, edi",
-        "cmp r11, {max}",
-        "jae 2f",
-        "lea rax, [rip + {gens}]",
-        "add dword ptr [rax + r11*4], 1",
-        "lea rax, [rip + {fds}]",
-        "mov rax, qword ptr [rax + r11*8]",
-        "test rax, rax",
-        "jnz 3f",
-        "2:",
-        "mov rax, qword ptr [rip + {table} + {off}]",
-        "cmp rax, {missing}",
-        "jbe 3f",
-        "jmp rax",
-        "3:",
-        "mov rsi, qword ptr [rsp]",
-        "jmp {imp}",
-        max = const storm::MAX_FD,
-        gens = sym fdgen::GEN,
-        fds = sym storm::FDS,
-        table = sym real::TABLE,
-        missing = const real::MISSING,
-        off = const core::mem::offset_of!(real::Table, close),
-        imp = sym close_impl,
-    )
-}
-
-#[cfg(target_arch = "aarch64")]
-#[unsafe(naked)]
-#[no_mangle]
-/// Async-signal-safe.
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    core::arch::naked_asm!("mov x1, x30", "b {imp}", imp = sym close_impl)
-}
+// `close`: first the fd's generation moves on (postfork/fdgen.rs): one add to
+// memory, no Rust frame (on aarch64, close_impl does it).
+gate!(@with ["lea rax, [rip + {gens}]", "add dword ptr [rax + r11*4], 1"] [gens = fdgen::GEN]
+    close, close_impl, u64::MAX, "rsi", "x1", (fd: c_int) -> c_int);
 
 unsafe extern "C" fn close_impl(fd: c_int, _caller: usize) -> c_int {
     #[cfg(not(target_arch = "x86_64"))]
