@@ -85,7 +85,7 @@ fn wait_child(pid: pid_t, monitor: Option<(&str, &[u8])>) -> c_int {
     loop {
         let mut p = libc::pollfd { fd: pidfd, events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
-        let r = unsafe { libc::poll(&mut p, 1, interval as c_int) };
+        let r = unsafe { crate::real::poll(&mut p, 1, interval as c_int) };
         if r == 0 {
             blocking_event(via, cmd, pid, sys::mono_ms() - start);
         } else if r > 0 || sys::errno() != libc::EINTR {
@@ -101,7 +101,7 @@ fn reap(pid: pid_t) -> c_int {
     let mut status: c_int = 0;
     loop {
         // SAFETY: waiting for our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        let r = unsafe { crate::real::waitpid(pid, &mut status, 0) };
         if r == pid {
             return status;
         }
@@ -124,7 +124,7 @@ fn watch_polling(pid: pid_t, via: &str, cmd: &[u8], start: i64, interval: i64) -
     loop {
         let mut status: c_int = 0;
         // SAFETY: a non-blocking look at our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        let r = unsafe { crate::real::waitpid(pid, &mut status, libc::WNOHANG) };
         if r == pid {
             return status;
         }
@@ -170,8 +170,8 @@ fn quiet_enter() -> (bool, bool) {
             let mut ign: libc::sigaction = core::mem::zeroed();
             ign.sa_sigaction = libc::SIG_IGN;
             let q = &mut *q;
-            libc::sigaction(libc::SIGINT, &ign, &mut q.intr);
-            libc::sigaction(libc::SIGQUIT, &ign, &mut q.quit);
+            crate::real::sigaction(libc::SIGINT, &ign, &mut q.intr);
+            crate::real::sigaction(libc::SIGQUIT, &ign, &mut q.quit);
         }
     }
     q.users += 1;
@@ -184,8 +184,8 @@ fn quiet_leave() {
     if q.users == 0 {
         // SAFETY: restoring the saved actions.
         unsafe {
-            libc::sigaction(libc::SIGINT, &q.intr, core::ptr::null_mut());
-            libc::sigaction(libc::SIGQUIT, &q.quit, core::ptr::null_mut());
+            crate::real::sigaction(libc::SIGINT, &q.intr, core::ptr::null_mut());
+            crate::real::sigaction(libc::SIGQUIT, &q.quit, core::ptr::null_mut());
         }
     }
 }
@@ -208,7 +208,7 @@ fn spawn_sh(
     });
     undo.revert();
     // SAFETY: attr was initialised by attr_with.
-    unsafe { libc::posix_spawnattr_destroy(&attr as *const _ as *mut _) };
+    unsafe { crate::real::posix_spawnattr_destroy(&attr as *const _ as *mut _) };
     if r == 0 {
         Ok(pid)
     } else {
@@ -367,25 +367,25 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
     // SAFETY: zeroed then initialised file actions (init does not allocate in glibc).
     let mut fa: libc::posix_spawn_file_actions_t = unsafe { core::mem::zeroed() };
     unsafe {
-        libc::posix_spawn_file_actions_init(&mut fa);
+        crate::real::posix_spawn_file_actions_init(&mut fa);
         if child_end != target {
-            libc::posix_spawn_file_actions_adddup2(&mut fa, child_end, target);
+            crate::real::posix_spawn_file_actions_adddup2(&mut fa, child_end, target);
         } else {
             // Already on 0/1 but CLOEXEC: a dup elsewhere and back clears the flag.
-            libc::posix_spawn_file_actions_adddup2(&mut fa, child_end, 1023);
-            libc::posix_spawn_file_actions_adddup2(&mut fa, 1023, target);
-            libc::posix_spawn_file_actions_addclose(&mut fa, 1023);
+            crate::real::posix_spawn_file_actions_adddup2(&mut fa, child_end, 1023);
+            crate::real::posix_spawn_file_actions_adddup2(&mut fa, 1023, target);
+            crate::real::posix_spawn_file_actions_addclose(&mut fa, 1023);
         }
         // POSIX: streams of earlier popen() calls are closed in the new child.
         for s in slots.iter().filter(|s| s.file != 0) {
-            libc::posix_spawn_file_actions_addclose(&mut fa, s.fd);
+            crate::real::posix_spawn_file_actions_addclose(&mut fa, s.fd);
         }
     }
     // Unlike system(), popen's child keeps the caller's SIGINT/SIGQUIT dispositions.
     let mark = if a.plan.found { Mark::ParentPid(a.plan.sigs) } else { Mark::No };
     let r = spawn_sh(cmd, &fa, a.plan.child_mask, a.plan.child_default, mark, &a.undo);
     // SAFETY: fa was initialised above.
-    unsafe { libc::posix_spawn_file_actions_destroy(&mut fa) };
+    unsafe { crate::real::posix_spawn_file_actions_destroy(&mut fa) };
     sys::close(child_end);
     let pid = match r {
         Ok(pid) => pid,
@@ -399,7 +399,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
     }
     let fmode: &[u8] = if reading { b"r\0" } else { b"w\0" };
     // SAFETY: parent_end is our open pipe end.
-    let f = unsafe { libc::fdopen(parent_end, fmode.as_ptr() as *const c_char) };
+    let f = unsafe { crate::real::fdopen(parent_end, fmode.as_ptr() as *const c_char) };
     if f.is_null() {
         let e = sys::errno();
         sys::close(parent_end);

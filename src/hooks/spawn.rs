@@ -40,25 +40,25 @@ pub(crate) fn attr_with(base: *const posix_spawnattr_t, mask: Option<u64>, defau
     let mut a: posix_spawnattr_t = unsafe { core::mem::zeroed() };
     unsafe {
         if base.is_null() {
-            libc::posix_spawnattr_init(&mut a);
+            crate::real::posix_spawnattr_init(&mut a);
         } else {
             a = core::ptr::read(base);
         }
         let mut flags: libc::c_short = 0;
-        libc::posix_spawnattr_getflags(&a, &mut flags);
+        crate::real::posix_spawnattr_getflags(&a, &mut flags);
         if let Some(m) = mask {
             flags |= libc::POSIX_SPAWN_SETSIGMASK as libc::c_short;
-            libc::posix_spawnattr_setsigmask(&mut a, &sigset(m));
+            crate::real::posix_spawnattr_setsigmask(&mut a, &sigset(m));
         }
         if default != 0 {
             let mut d = sigset(0);
             if flags & libc::POSIX_SPAWN_SETSIGDEF as libc::c_short != 0 {
-                libc::posix_spawnattr_getsigdefault(&a, &mut d);
+                crate::real::posix_spawnattr_getsigdefault(&a, &mut d);
             }
             flags |= libc::POSIX_SPAWN_SETSIGDEF as libc::c_short;
-            libc::posix_spawnattr_setsigdefault(&mut a, &sigset(word(&d) | default));
+            crate::real::posix_spawnattr_setsigdefault(&mut a, &sigset(word(&d) | default));
         }
-        libc::posix_spawnattr_setflags(&mut a, flags);
+        crate::real::posix_spawnattr_setflags(&mut a, flags);
     }
     a
 }
@@ -71,15 +71,15 @@ fn child_state(attr: *const posix_spawnattr_t) -> (u64, u64) {
         let mut flags: libc::c_short = 0;
         // SAFETY: attr is the caller's initialised attribute object.
         unsafe {
-            libc::posix_spawnattr_getflags(attr, &mut flags);
+            crate::real::posix_spawnattr_getflags(attr, &mut flags);
             if flags & libc::POSIX_SPAWN_SETSIGMASK as libc::c_short != 0 {
                 let mut m = sigset(0);
-                libc::posix_spawnattr_getsigmask(attr, &mut m);
+                crate::real::posix_spawnattr_getsigmask(attr, &mut m);
                 mask = word(&m);
             }
             if flags & libc::POSIX_SPAWN_SETSIGDEF as libc::c_short != 0 {
                 let mut d = sigset(0);
-                libc::posix_spawnattr_getsigdefault(attr, &mut d);
+                crate::real::posix_spawnattr_getsigdefault(attr, &mut d);
                 ign &= !word(&d);
             }
         }

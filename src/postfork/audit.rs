@@ -691,7 +691,7 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
     unsafe {
         let mut sa: libc::sigaction = core::mem::zeroed();
         sa.sa_sigaction = disp;
-        libc::sigaction(sig, &sa, core::ptr::null_mut()) == 0
+        crate::real::sigaction(sig, &sa, core::ptr::null_mut()) == 0
     }
 }
 
