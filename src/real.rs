@@ -12,6 +12,17 @@ use crate::resolve::Found;
 use core::sync::atomic::{AtomicUsize, Ordering};
 use libc::{c_char, c_int, c_long, c_ulong, c_void, pid_t, sigset_t, timespec, timeval, FILE};
 
+/// In a hook's assembly trampoline (x86_64): jump to libc's function when its table
+/// entry is resolved, else go on at label `3:` (the Rust body: an entry not looked
+/// up yet is 0, one found missing is MISSING). Needs the operands `table`
+/// (`real::TABLE`), `off` (the entry's offset) and `missing` (`real::MISSING`).
+macro_rules! jump_to_libc {
+    () => {
+        "mov rax, qword ptr [rip + {table} + {off}]\ncmp rax, {missing}\njbe 3f\njmp rax"
+    };
+}
+pub(crate) use jump_to_libc;
+
 /// What a hook returns when the real function does not exist in this libc.
 pub trait Missing {
     fn missing() -> Self;

@@ -37,11 +37,8 @@ macro_rules! gate {
                 "test rax, {mask}",
                 "jnz 3f",
                 "2:",
-                // Straight to libc, if resolved (0: not looked up yet; MISSING: absent).
-                "mov rax, qword ptr [rip + {table} + {off}]",
-                "cmp rax, {missing}",
-                "jbe 3f",
-                "jmp rax",
+                // Straight to libc, if resolved.
+                real::jump_to_libc!(),
                 "3:",
                 concat!("mov ", $x86reg, ", qword ptr [rsp]"),
                 "jmp {imp}",

@@ -38,12 +38,8 @@ macro_rules! trampoline {
                 "mov rcx, qword ptr [rsp]",
                 "jmp {imp}",
                 "2:",
-                // Nothing to look at: straight to libc, if resolved (an entry not
-                // looked up yet is 0, one found missing is MISSING: the Rust body).
-                "mov rax, qword ptr [rip + {table} + {off}]",
-                "cmp rax, {missing}",
-                "jbe 3f",
-                "jmp rax",
+                // Nothing to look at: straight to libc, if resolved.
+                real::jump_to_libc!(),
                 "3:",
                 "xor ecx, ecx",
                 "jmp {imp}",
