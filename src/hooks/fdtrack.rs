@@ -24,8 +24,8 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
         fdgen::bump(new);
-        crate::postfork::storm::forget(new);
         // Tells the start record too, when `new` was inherited (F_START).
+        crate::postfork::storm::forget(new);
         note(new);
     }
     r
@@ -146,10 +146,11 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
     }
 }
 
-/// Async-signal-safe as far as fclose itself is. A stream over an inherited fd
-/// (`fdopen(10)`) closes the fd inside libc, where the close hook never sees it: the
-/// start record must still learn that the number is no longer the inherited file.
-/// One load when the process inherited nothing.
+/// Async-signal-safe as far as fclose itself is. fclose closes its fd inside libc,
+/// where the close hook never sees it: the fd's generation must still move on (a
+/// repeat's known layout, fdgen.rs), and a stream over an inherited fd (`fdopen(10)`)
+/// must tell the start record that the number is no longer the inherited file. One
+/// `fileno` per call, and the start record only for a marked fd.
 #[no_mangle]
 pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
     let fd = if !f.is_null() && config::mode() != Mode::Off {
