@@ -773,3 +773,22 @@ fn inherited_signals_are_reported_once_where_they_came_in() {
         assert_eq!(ign_of(depths[1]) & usr2 != 0, mode == "log", "{ctx}");
     }
 }
+
+/// The start record and the signal chain on musl: its fclose closes inside libc,
+/// its posix_spawn and vfork differ, its SIGRTMIN is 35.
+mod musl {
+    #[test]
+    fn dup2_onto_an_inherited_fd_is_a_creation() {
+        crate::common::on_musl(super::dup2_onto_an_inherited_fd_is_a_creation)
+    }
+
+    #[test]
+    fn a_vfork_childs_close_leaves_the_parents_inherited_fd_alone() {
+        crate::common::on_musl(super::a_vfork_childs_close_leaves_the_parents_inherited_fd_alone)
+    }
+
+    #[test]
+    fn inherited_signals_are_reported_once_where_they_came_in() {
+        crate::common::on_musl(super::inherited_signals_are_reported_once_where_they_came_in)
+    }
+}
