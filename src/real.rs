@@ -250,6 +250,8 @@ real_table! {
     posix_spawn_file_actions_destroy: fn(fa: *mut libc::posix_spawn_file_actions_t) -> c_int;
     posix_spawn_file_actions_adddup2: fn(fa: *mut libc::posix_spawn_file_actions_t, fd: c_int, new: c_int) -> c_int;
     posix_spawn_file_actions_addclose: fn(fa: *mut libc::posix_spawn_file_actions_t, fd: c_int) -> c_int;
+    // glibc ≥ 2.34; elsewhere Missing (-1), and the fds are closed one by one.
+    posix_spawn_file_actions_addclosefrom_np: fn(fa: *mut libc::posix_spawn_file_actions_t, from: c_int) -> c_int;
     fdopen: fn(fd: c_int, mode: *const c_char) -> *mut FILE;
     waitpid: fn(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t;
     poll: fn(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int;

@@ -108,6 +108,34 @@ fn c_vfork_execve() {
     c_case("vfork", "execve");
 }
 
+/// posix_spawn without file actions, fix mode: the leaked fds (3-7 and 21-25) are
+/// closed in the child by the shim's own close actions, the kept one (20, named in
+/// EXECGUARD_KEEP_FDS) between them survives, and the parent's flags are as before
+/// the call (driver: c-tests/spawn_keep.c).
+#[test]
+fn c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone() {
+    for mode in Mode::ALL {
+        let run = run_mode(mode, &common::c_prog("spawn_keep"), &[&probe()], &[("EXECGUARD_KEEP_FDS", "20")], T);
+        assert!(run.stdout.contains("status=exit:0"), "{}", run.context());
+        let held: Vec<u64> = probe_out(&run)["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+        let want: Vec<u64> = if mode == Mode::Fix { vec![20] } else { [3, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25].to_vec() };
+        assert_eq!(held, want, "{}", run.context());
+        assert!(
+            run.stdout.contains("parent=3:0,4:0,5:0,6:0,7:0,20:0,21:0,22:0,23:0,24:0,25:0"),
+            "the parent's fds keep their flags\n{}",
+            run.context()
+        );
+        if mode != Mode::NoShim {
+            let evs = run.events();
+            let leaks = named(&evs, "exec_fd_leak");
+            assert_eq!(leaks.len(), 1, "{}", run.context());
+            check_common(leaks[0], mode, "warn", mode.action());
+            let fds: Vec<u64> = leaks[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+            assert_eq!(fds, [3, 4, 5, 6, 7, 21, 22, 23, 24, 25], "{}", run.context());
+        }
+    }
+}
+
 #[test]
 fn c_posix_spawn_file_actions_and_mask_honoured() {
     for mode in Mode::ALL {
@@ -446,6 +474,7 @@ in_other_environments!(
     c_posix_spawnp,
     c_vfork_execve,
     c_posix_spawn_file_actions_and_mask_honoured,
+    c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
     c_static_parent_caught_by_start_side,
     c_system_popen_file_leak_reported_once,
     c_system_blocking_while_child_connects_back,

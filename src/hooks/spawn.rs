@@ -1,9 +1,12 @@
 //! `posix_spawn`/`posix_spawnp`: audited from the parent (glibc's child calls its
 //! internal execve, which no hook sees). Fix mode works through the spawn itself:
 //! the caller's attributes are copied and given an empty mask / SIG_DFL for ignored
-//! signals; leaked fds get FD_CLOEXEC for the duration of the call only.
+//! signals. Leaked fds are closed in the child by close actions of our own when the
+//! caller passes no file actions and one close-from covers them (at most a few below
+//! it); otherwise (the caller's file actions cannot be extended) they get FD_CLOEXEC
+//! for the duration of the call only.
 //!
-//! The race: while the spawn runs, those fds are CLOEXEC in the whole process, so a
+//! The race, in that second case: while the spawn runs, those fds are CLOEXEC in the whole process, so a
 //! fork+exec in another thread at that instant does not pass them either. That
 //! exec is under the shim too and, in fix mode, would drop them anyway unless it
 //! set them up on purpose — which it does with dup2/fcntl in its own child, on its
@@ -99,13 +102,14 @@ unsafe fn spawn(
     search: bool,
 ) -> c_int {
     // SAFETY (both closures): forwarding the caller's arguments.
-    let call = |attr: *const posix_spawnattr_t, env: Argv| unsafe {
+    let call_with = |fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, env: Argv| unsafe {
         if search {
             real::posix_spawnp(pid, file, fa, attr, argv, env)
         } else {
             real::posix_spawn(pid, file, fa, attr, argv, env)
         }
     };
+    let call = |attr: *const posix_spawnattr_t, env: Argv| call_with(fa, attr, env);
     if config::mode() == Mode::Off {
         return call(attr, envp);
     }
@@ -126,8 +130,21 @@ unsafe fn spawn(
     let (mask, ign) = child_state(attr);
     let mut spill = Spill::uninit();
     let mut undo = Undo::with_spill(&mut spill);
+    // Without the caller's file actions, fix mode closes leaked fds in the child
+    // (close actions of our own): the parent's fds are not touched at all, so no
+    // other thread sees them CLOEXEC for the duration, and nothing is put back.
+    let own_actions = fa.is_null() && config::mode() == Mode::Fix;
+    if own_actions {
+        undo.defer_fds();
+    }
     let sp = Spawn { via, target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true };
     let plan = audit::parent(&sp, mask, ign, &mut undo);
+    // SAFETY: all-zero is a valid value to hand to posix_spawn_file_actions_init.
+    let mut actions: posix_spawn_file_actions_t = unsafe { core::mem::zeroed() };
+    let actions_made = own_actions && plan.fds_fixed && close_actions(&mut actions, &undo);
+    if own_actions && plan.fds_fixed && !actions_made {
+        undo.apply_now();
+    }
     let fixed_attr;
     let use_attr = if plan.child_mask.is_some() || plan.child_default != 0 {
         fixed_attr = attr_with(attr, plan.child_mask, plan.child_default);
@@ -138,10 +155,50 @@ unsafe fn spawn(
     drop(inside);
     sys::set_errno(saved);
     let mark = if plan.found { Mark::ParentPid(plan.sigs) } else { Mark::No };
-    let r = envp::with_env(envp, mark, |env| call(use_attr, env));
+    let use_fa = if actions_made { &actions as *const posix_spawn_file_actions_t } else { fa };
+    let r = envp::with_env(envp, mark, |env| call_with(use_fa, use_attr, env));
+    if actions_made {
+        // SAFETY: initialised by close_actions.
+        unsafe { real::posix_spawn_file_actions_destroy(&mut actions) };
+    }
     undo.revert();
     sys::set_errno(saved);
     r
+}
+
+/// Close actions for the fds the audit recorded, when they are cheaper than marking
+/// them CLOEXEC in the parent and back: one close-from (glibc ≥ 2.34: one
+/// close_range in the child) from the lowest leaked fd above every fd the child is
+/// meant to get (CLOEXEC ones above it close at exec anyway), and at most a few
+/// single closes below it. False (nothing left initialised) otherwise: the caller
+/// then marks them in the parent. A close action per fd costs the child a close(2)
+/// each (more than the flag, measured), and glibc a reallocation each.
+fn close_actions(fa: &mut posix_spawn_file_actions_t, undo: &Undo) -> bool {
+    const SINGLES_MAX: usize = 8;
+    let (runs, spilled) = undo.recorded();
+    let floor = undo.top_kept;
+    let Some(from) = runs.iter().find(|&&(_, hi)| hi > floor).map(|&(lo, _)| lo.max(floor + 1)) else { return false };
+    let below = runs.iter().flat_map(|&(lo, hi)| lo..=hi).chain(spilled).filter(|&fd| fd < from);
+    let mut singles = [0i32; SINGLES_MAX];
+    let mut n = 0;
+    for fd in below {
+        let Some(slot) = singles.get_mut(n) else { return false };
+        *slot = fd;
+        n += 1;
+    }
+    // SAFETY (all calls): fa is ours; init fills it, and only an initialised one is
+    // added to or destroyed.
+    if unsafe { real::posix_spawn_file_actions_init(fa) } != 0 {
+        return false;
+    }
+    let mut ok = unsafe { real::posix_spawn_file_actions_addclosefrom_np(fa, from) } == 0;
+    for &fd in singles.iter().take(n) {
+        ok = ok && unsafe { real::posix_spawn_file_actions_addclose(fa, fd) } == 0;
+    }
+    if !ok {
+        unsafe { real::posix_spawn_file_actions_destroy(fa) };
+    }
+    ok
 }
 
 #[no_mangle]

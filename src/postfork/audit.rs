@@ -47,6 +47,12 @@ pub struct Undo<'s> {
     spilled: bool,
     old_mask: Option<u64>,
     reset_ign: u64,
+    /// The caller repairs the recorded fds itself, in the child only (posix_spawn
+    /// close actions): nothing is set here, and nothing is put back.
+    deferred: bool,
+    /// The highest fd the leak audit saw that the child gets on purpose (kept, passed
+    /// through): close actions from above it cannot touch anything meant for the child.
+    pub top_kept: i32,
 }
 
 const SPILL_WORDS: usize = 1024;
@@ -57,12 +63,33 @@ pub type Spill = core::mem::MaybeUninit<[u64; SPILL_WORDS]>;
 impl<'s> Undo<'s> {
     /// Nothing past the ranges can be recorded (enough where nothing is repaired).
     pub const fn new() -> Self {
-        Undo { ranges: [(0, -1); 128], n: 0, spill: None, spilled: false, old_mask: None, reset_ign: 0 }
+        Undo { ranges: [(0, -1); 128], n: 0, spill: None, spilled: false, old_mask: None, reset_ign: 0, deferred: false, top_kept: -1 }
     }
 
     /// With the bitmap for fds past the ranges.
     pub fn with_spill(spill: &'s mut Spill) -> Self {
         Undo { spill: Some(spill), ..Undo::new() }
+    }
+
+    /// The fds to repair are only recorded: the caller closes them in the child (see
+    /// `deferred`). Set before the audit.
+    pub fn defer_fds(&mut self) {
+        self.deferred = true;
+    }
+
+    /// Async-signal-safe: the recorded fds, as runs (lo, hi), then one by one past the
+    /// runs' room.
+    pub fn recorded(&self) -> (&[(i32, i32)], impl Iterator<Item = i32> + '_) {
+        (self.fd_ranges(), self.spilled_fds())
+    }
+
+    /// Async-signal-safe: give up the deferral (the caller could not build its close
+    /// actions): FD_CLOEXEC on the recorded fds now, put back by `revert`.
+    pub fn apply_now(&mut self) {
+        if self.deferred {
+            self.deferred = false;
+            apply_fixes(self);
+        }
     }
 
     /// Record that `fd` got FD_CLOEXEC from us; false when the record is full.
@@ -119,9 +146,11 @@ impl<'s> Undo<'s> {
         let _e = sys::ErrnoGuard::new();
         let ranged = self.fd_ranges().iter().flat_map(|&(lo, hi)| lo..=hi);
         // FD_CLOEXEC is the only fd flag, and these fds had it clear before we set
-        // it: one F_SETFD each puts them back.
-        for fd in ranged.chain(self.spilled_fds()) {
-            let _ = sys::fcntl(fd, libc::F_SETFD, 0);
+        // it: one F_SETFD each puts them back. Deferred: nothing was set.
+        if !self.deferred {
+            for fd in ranged.chain(self.spilled_fds()) {
+                let _ = sys::fcntl(fd, libc::F_SETFD, 0);
+            }
         }
         if let Some(m) = self.old_mask {
             let _ = sys::sigmask(libc::SIG_SETMASK, Some(m));
@@ -350,7 +379,10 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
     for fd in fds::FdIter::new(3) {
         let f = fate(fd, &keep, cfg, &who);
         if f != FdFate::Leaked {
-            kept_any |= policy::marks_child(f);
+            if policy::marks_child(f) {
+                kept_any = true;
+                undo.top_kept = fd;
+            }
             if let Some(l) = listeners.as_deref_mut() {
                 *l += classify::kind(fd).is_listener() as u32;
             }
@@ -475,6 +507,9 @@ fn report_leak<I: Iterator<Item = i32>>(
 /// Async-signal-safe: FD_CLOEXEC on every fd recorded in `undo`; the failures.
 #[link_section = ".text.hot.execguard"]
 fn apply_fixes(undo: &Undo) -> u32 {
+    if undo.deferred {
+        return 0;
+    }
     let mut errors = 0;
     for &(lo, hi) in undo.fd_ranges() {
         if sys::close_range(lo as u32, hi as u32, sys::CLOSE_RANGE_CLOEXEC).is_err() {

@@ -1,0 +1,48 @@
+/* posix_spawn with no file actions, in fix mode: the shim closes the leaked fds in
+ * the child with close actions of its own (the top run as one close-from) and
+ * leaves the parent's fds as they were. Leaked: /dev/null at 3-7 and 21-25; kept:
+ * fd 20 (the test names it in EXECGUARD_KEEP_FDS); CLOEXEC: fd 10.
+ *
+ * usage: spawn_keep PROBE
+ * stdout: the probe's line, then parent=FD:FLAGS,... (F_GETFD of 3-7, 20, 21-25
+ * after the spawn), then status=exit:N */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void at(int want, int flags)
+{
+    int fd = open("/dev/null", O_RDONLY | flags);
+    if (fd != want && (dup3(fd, want, flags) != want || close(fd) != 0))
+        _exit(99);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    for (int fd = 3; fd <= 7; fd++)
+        at(fd, 0);
+    at(10, O_CLOEXEC);
+    at(20, 0);
+    for (int fd = 21; fd <= 25; fd++)
+        at(fd, 0);
+    fflush(stdout);
+    pid_t pid;
+    char *args[] = { argv[1], NULL };
+    if (posix_spawn(&pid, argv[1], NULL, NULL, args, environ) != 0)
+        return 98;
+    int st = 0;
+    waitpid(pid, &st, 0);
+    printf("parent=");
+    int fds[] = { 3, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25 };
+    for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        printf("%s%d:%d", i ? "," : "", fds[i], fcntl(fds[i], F_GETFD));
+    printf("\nstatus=exit:%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128);
+    return 0;
+}
