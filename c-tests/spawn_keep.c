@@ -3,7 +3,9 @@
  * leaves the parent's fds as they were. Leaked: /dev/null at 3-7 and 21-25; kept:
  * fd 20 (the test names it in EXECGUARD_KEEP_FDS); CLOEXEC: fd 10.
  *
- * usage: spawn_keep PROBE
+ * usage: spawn_keep PROBE [fork]
+ *   fork: all of it in a forked child that does not exec (where the shim may not
+ *   allocate, so it marks the fds in that child instead; the result is the same)
  * stdout: the probe's line, then parent=FD:FLAGS,... (F_GETFD of 3-7, 20, 21-25
  * after the spawn), then status=exit:N */
 #define _GNU_SOURCE
@@ -26,6 +28,17 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
+    if (argc > 2) {
+        fflush(stdout);
+        pid_t worker = fork();
+        if (worker < 0)
+            return 97;
+        if (worker > 0) {
+            int wst = 0;
+            waitpid(worker, &wst, 0);
+            return WIFEXITED(wst) ? WEXITSTATUS(wst) : 96;
+        }
+    }
     for (int fd = 3; fd <= 7; fd++)
         at(fd, 0);
     at(10, O_CLOEXEC);
@@ -44,5 +57,8 @@ int main(int argc, char **argv)
     for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
         printf("%s%d:%d", i ? "," : "", fds[i], fcntl(fds[i], F_GETFD));
     printf("\nstatus=exit:%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128);
+    fflush(stdout);
+    if (argc > 2)
+        _exit(0);
     return 0;
 }

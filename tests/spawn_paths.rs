@@ -112,10 +112,17 @@ fn c_vfork_execve() {
 /// closed in the child by the shim's own close actions, the kept one (20, named in
 /// EXECGUARD_KEEP_FDS) between them survives, and the parent's flags are as before
 /// the call (driver: c-tests/spawn_keep.c).
+/// Also from a forked worker that has not exec'd (the shim may not allocate there:
+/// it marks the fds in that worker and puts them back).
 #[test]
 fn c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone() {
-    for mode in Mode::ALL {
-        let run = run_mode(mode, &common::c_prog("spawn_keep"), &[&probe()], &[("EXECGUARD_KEEP_FDS", "20")], T);
+    for (mode, worker) in Mode::ALL.into_iter().flat_map(|m| [(m, false), (m, true)]) {
+        let mut args = vec![probe()];
+        if worker {
+            args.push("fork".into());
+        }
+        let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+        let run = run_mode(mode, &common::c_prog("spawn_keep"), &args, &[("EXECGUARD_KEEP_FDS", "20")], T);
         assert!(run.stdout.contains("status=exit:0"), "{}", run.context());
         let held: Vec<u64> = probe_out(&run)["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
         let want: Vec<u64> = if mode == Mode::Fix { vec![20] } else { [3, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25].to_vec() };
@@ -133,6 +140,38 @@ fn c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone() {
             let fds: Vec<u64> = leaks[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
             assert_eq!(fds, [3, 4, 5, 6, 7, 21, 22, 23, 24, 25], "{}", run.context());
         }
+    }
+}
+
+/// The same from a caller that left stray fds open (10, 251, 500: stray_launch): they
+/// pass through to the child, untouched, and the leaked ones are still closed there.
+#[test]
+fn c_posix_spawn_fix_with_strays_from_the_caller() {
+    for mode in ["log", "fix"] {
+        let d = common::tmpdir(&format!("spawn-keep-strays-{mode}"));
+        let log = d.join("log.jsonl");
+        let mut cmd = std::process::Command::new(common::c_prog("stray_launch"));
+        cmd.arg(common::c_prog("spawn_keep")).arg(probe()).current_dir(&d);
+        cmd.env_remove("LD_PRELOAD")
+            .env("STRAY_PRELOAD", common::shim())
+            .env("EXECGUARD_LOG", &log)
+            .env("EXECGUARD_MODE", mode)
+            .env("EXECGUARD_KEEP_FDS", "20");
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        let ctx = format!("[{mode}]\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("status=exit:0"), "{ctx}");
+        let line = stdout.lines().find_map(|l| l.find('{').map(|i| &l[i..])).unwrap_or_else(|| panic!("{ctx}"));
+        let p: Value = serde_json::from_str(line).unwrap();
+        let held: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+        let want: Vec<u64> = if mode == "fix" { vec![20, 251, 500] } else { [3, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25, 251, 500].to_vec() };
+        assert_eq!(held, want, "{ctx}");
+        assert!(stdout.contains("parent=3:0,4:0,5:0,6:0,7:0,20:0,21:0,22:0,23:0,24:0,25:0"), "{ctx}");
+        let evs = common::events(&log);
+        let leaks = named(&evs, "exec_fd_leak");
+        assert_eq!(leaks.len(), 1, "{ctx}");
+        let fds: Vec<u64> = leaks[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+        assert_eq!(fds, [3, 4, 5, 6, 7, 21, 22, 23, 24, 25], "{ctx}");
     }
 }
 

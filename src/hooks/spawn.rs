@@ -133,7 +133,9 @@ unsafe fn spawn(
     // Without the caller's file actions, fix mode closes leaked fds in the child
     // (close actions of our own): the parent's fds are not touched at all, so no
     // other thread sees them CLOEXEC for the duration, and nothing is put back.
-    let own_actions = fa.is_null() && config::mode() == Mode::Fix;
+    // glibc allocates the actions: not in a fork or vfork child that has not exec'd
+    // (between fork and exec nothing may allocate), which marks the fds as before.
+    let own_actions = fa.is_null() && config::mode() == Mode::Fix && crate::postfork::repeat::started_here(sys::getpid());
     if own_actions {
         undo.defer_fds();
     }

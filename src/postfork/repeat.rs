@@ -203,6 +203,13 @@ pub fn note_pid(pid: i32) {
     PROC_PID.store(pid, Ordering::Relaxed);
 }
 
+/// Async-signal-safe: `pid` (the caller's) is the process the constructor ran in,
+/// not a fork or vfork child of it that has not exec'd: only there may a hook call
+/// libc functions that allocate.
+pub fn started_here(pid: i32) -> bool {
+    PROC_PID.load(Ordering::Relaxed) == pid
+}
+
 fn image_is_mine(pid: i32) -> bool {
     PROC_PID.load(Ordering::Relaxed) == pid || super::tls::fork_child() == pid
 }
