@@ -196,6 +196,10 @@ static PROC_PID: AtomicI32 = AtomicI32::new(0);
 /// pending counts at exec.
 #[link_section = ".data.execguard_hot"]
 static OWNER: AtomicI32 = AtomicI32::new(0);
+/// The last process that counted an occurrence into the table (pid-tagged: a fork
+/// child's store is its own; a vfork child's names a pid its parent is not).
+#[link_section = ".data.execguard_hot"]
+static COUNTED_BY: AtomicI32 = AtomicI32::new(0);
 
 /// Async-signal-safe: the constructor's pid.
 #[inline]
@@ -334,6 +338,8 @@ pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
         return Verdict::Line(0);
     }
     m.pending.fetch_add(1, Ordering::SeqCst);
+    // This process has a count in the table that its own exec may have to write.
+    COUNTED_BY.store(sys::getpid(), Ordering::Relaxed);
     let now = sys::mono_ms_raw().max(1);
     let last = m.last_ms.load(Ordering::Relaxed);
     if last == 0 || now - last < interval || m.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
@@ -433,13 +439,19 @@ pub fn keep_body(slot: usize, body: &[u8], shown: u64) {
 
 /// Async-signal-safe: at an exec of the table's owner (which loses the table), write
 /// what is pending, its exec'd and exited children's counts included. A fork child
-/// that execs leaves its counts to the owner. Inline, and no read of the table
-/// unless this is the owner: every exec of a fork child asks, and a shared page not
-/// yet touched in the child would cost it a fault.
+/// that execs leaves its counts to the owner while the owner lives; once the owner is
+/// gone (a helper that outlived a wrapper which exec'd, and now execs itself), it
+/// writes them, or its last occurrence, counted after the owner's flush, is lost.
+/// Inline, and no read of the table unless this process owns it or counted into it:
+/// every exec of a fork child asks, and a shared page not yet touched in the child
+/// would cost it a fault.
 #[inline(always)]
 pub fn flush_at_exec() {
-    if !TABLE.load(Ordering::Relaxed).is_null() && OWNER.load(Ordering::Relaxed) == sys::getpid() {
-        flush_owned();
+    if !TABLE.load(Ordering::Relaxed).is_null() {
+        let me = sys::getpid();
+        if OWNER.load(Ordering::Relaxed) == me || COUNTED_BY.load(Ordering::Relaxed) == me {
+            flush_owned();
+        }
     }
 }
 
