@@ -13,6 +13,8 @@
  *   emfile BADEXE [HIGH]    use every fd (HIGH: first put one at fd HIGH, above the
  *                           lowered limit), then execs that must fail / succeed
  *   undo N BADEXE           N leaked fds in N ranges, a failing exec: flags restored?
+ *   spill N PROG [fork]     N leaked fds in N ranges, then exec PROG (from a fork
+ *                           child with "fork": prints the child's exit status)
  *   sigexec SECS            SIGALRM handler forks+execs while main loops in hooked calls
  *   threxec BADEXE          threads in hooked calls while main execs (fails, then succeeds)
  *   fdspawn PROBE           run PROBE by fork+exec, posix_spawn, system, popen
@@ -256,6 +258,35 @@ static int cmd_undo(int n, const char *badexe)
             changed++;
     printf("leaked=%d exec_r=%d errno=%s cloexec_after=%d\n", n, r, ename(e), changed);
     return 0;
+}
+
+/* N leaked fds in N separate ranges, then an exec that succeeds: fix mode must close
+ * every one in PROG (past the undo record's 128 ranges, the audit starts again with
+ * its bitmap), and say so in one event. */
+static int cmd_spill(int n, const char *prog, int in_child)
+{
+    raise_nofile();
+    for (int i = 0; i < n; i++) {
+        leak();
+        if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0)
+            return 2;
+    }
+    char *a[] = {(char *)prog, NULL};
+    fflush(stdout);
+    if (in_child) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execve(prog, a, environ);
+            _exit(127);
+        }
+        int st = 0;
+        waitpid(pid, &st, 0);
+        printf("child_status=%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        return 0;
+    }
+    execve(prog, a, environ);
+    perror("execve");
+    return 2;
 }
 
 static volatile sig_atomic_t runs, runs_bad;
@@ -533,6 +564,8 @@ int main(int argc, char **argv)
         return cmd_emfile(a2, argc > 3 ? atoi(argv[3]) : 0);
     if (!strcmp(cmd, "undo") && argc > 3)
         return cmd_undo(atoi(a2), argv[3]);
+    if (!strcmp(cmd, "spill") && argc > 3)
+        return cmd_spill(atoi(a2), argv[3], argc > 4 && !strcmp(argv[4], "fork"));
     if (!strcmp(cmd, "sigexec"))
         return cmd_sigexec(atof(a2));
     if (!strcmp(cmd, "threxec") && argc > 2)

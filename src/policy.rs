@@ -37,6 +37,14 @@ impl FdRanges {
     pub fn is_empty(&self) -> bool {
         self.n == 0 && !self.saturated
     }
+
+    /// Add every range of `other` (entry by entry: no memcpy call).
+    pub fn extend(&mut self, other: &FdRanges) {
+        for &(lo, hi) in other.r.iter().take(other.n) {
+            self.add(lo, hi);
+        }
+        self.saturated |= other.saturated;
+    }
 }
 
 impl Default for FdRanges {
@@ -157,6 +165,7 @@ pub fn parse_pid(s: &[u8]) -> Option<i32> {
 /// ignored and blocked signals it starts with that the auditing parent saw, so that
 /// at its own exec they count as passed through (see docs/policy.md). Returns
 /// (whether it names the parent, the pid, the sets).
+#[link_section = ".text.startup.execguard"]
 pub fn parse_audited(v: &[u8]) -> Option<(bool, i32, u64, u64)> {
     let (parent, v) = match v.strip_prefix(b"^") {
         Some(rest) => (true, rest),
@@ -382,20 +391,33 @@ pub struct ExecKeep {
     pub jobserver: FdRanges,
 }
 
+impl ExecKeep {
+    pub const fn new() -> Self {
+        ExecKeep { rules: FdRanges::new(), jobserver: FdRanges::new() }
+    }
+}
+
 /// The fds kept at an exec by the rules (see `FdFacts::kept`).
-#[link_section = ".text.hot.execguard"]
+#[cfg(test)]
 pub fn exec_keep(f: &ExecKeepFacts) -> ExecKeep {
-    let mut rules = *f.keep;
-    let mut jobserver = FdRanges::new();
-    parse_makeflags(f.makeflags, &mut jobserver);
-    parse_nginx(f.nginx, &mut rules);
+    let mut k = ExecKeep::new();
+    exec_keep_into(f, &mut k);
+    k
+}
+
+/// `exec_keep`, into an empty `k` in place: in a fork child the copies a returned
+/// value costs are calls to libc's memcpy, one more page of libc's text faulted in.
+#[link_section = ".text.hot.execguard"]
+pub fn exec_keep_into(f: &ExecKeepFacts, k: &mut ExecKeep) {
+    k.rules.extend(f.keep);
+    parse_makeflags(f.makeflags, &mut k.jobserver);
+    parse_nginx(f.nginx, &mut k.rules);
     if let Some(pid) = f.new_pid {
-        parse_listen(f.listen_fds, f.listen_pid, pid, &mut rules);
+        parse_listen(f.listen_fds, f.listen_pid, pid, &mut k.rules);
     }
     if f.exec_fd >= 0 {
-        rules.add(f.exec_fd, f.exec_fd);
+        k.rules.add(f.exec_fd, f.exec_fd);
     }
-    ExecKeep { rules, jobserver }
 }
 
 /// What the start side does with one inherited fd when the parent was not audited.

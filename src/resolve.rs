@@ -120,6 +120,12 @@ fn walk(c: &mut Collect<'_>) {
     unsafe { libc::dl_iterate_phdr(Some(collect), c as *mut Collect as *mut c_void) };
 }
 
+/// Async-signal-safe: lookups are served from the snapshot (taken, and usable), so
+/// `find` will not need the loader's locks or `dlsym`.
+pub fn serving() -> bool {
+    !matches!(SCOPE.state.load(Ordering::Acquire), 0 | TAKING | UNUSABLE)
+}
+
 /// Async-signal-safe once the constructor has taken the snapshot (it reads the
 /// loader's tables only): the first default-version definition of `name`
 /// (NUL-terminated or not) in the objects after this library. Before that, in the

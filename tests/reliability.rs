@@ -1037,6 +1037,40 @@ fn failed_exec_in_fix_mode_restores_fd_flags_past_128_ranges() {
     undo_after_failed_exec(300);
 }
 
+/// Past the undo record's 128 ranges the exec audit starts again with its 8 KiB
+/// bitmap (the common case goes without it: two stack pages fewer in a fork child).
+/// Whether the exec is in the process or in a fork child, the new program gets none
+/// of the leaked fds in fix mode, all of them in log mode, and the restart writes
+/// one line, not two.
+#[test]
+fn exec_past_128_ranges_fixes_all_and_says_so_once() {
+    let probe = c_prog("probe");
+    for n in [100usize, 300] {
+        for (mode, fork) in [(Mode::Log, false), (Mode::Fix, false), (Mode::Log, true), (Mode::Fix, true)] {
+            let mut args = vec!["spill".to_string(), n.to_string(), probe.to_str().unwrap().to_string()];
+            if fork {
+                args.push("fork".into());
+            }
+            let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+            let r = run_mode(mode, &driver(), &args, &[], T);
+            let ctx = format!("n={n} {mode:?} fork={fork}\n{}", r.context_short());
+            assert!(r.status.success(), "{ctx}");
+            if fork {
+                assert!(r.stdout.contains("child_status=0"), "{ctx}");
+            }
+            let fds = probe_fds(&format!("way=spill\n{}", r.stdout));
+            assert_eq!(fds.len(), 1, "{ctx}");
+            let got = fds[0].1.len();
+            assert_eq!(got, if mode == Mode::Fix { 0 } else { n }, "fds the program got\n{ctx}");
+            let evs = all_lines_json(&r.log);
+            let leaks = named(&evs, "exec_fd_leak");
+            assert_eq!(leaks.len(), 1, "{ctx}\n{evs:?}");
+            assert_eq!(leaks[0]["fds_total"].as_u64(), Some(n as u64), "{ctx}");
+            assert_eq!(leaks[0]["action"].as_str(), Some(if mode == Mode::Fix { "fixed" } else { "logged" }), "{ctx}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The select fuzz and caps again where process_vm_readv is refused (ENOSYS, EPERM:
 // c-tests/seccomp_deny.c): the pipe fallback reads no byte past nfds either, and a

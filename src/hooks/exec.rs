@@ -19,35 +19,44 @@ use libc::{c_char, c_int};
 /// fault: an exec hook with one 20 KiB frame cost five of them, even in off mode.)
 #[inline(always)]
 pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
-    let mode = config::mode();
-    if mode == Mode::Off {
+    if config::mode() == Mode::Off {
         return exec(sp.envp);
     }
-    // Fix mode needs the undo bitmap (an 8 KiB frame) only where fds could be
-    // repaired: a process with fds 0-2 only goes without (one ppoll, against the two
-    // stack pages the frame would fault in).
-    if mode == Mode::Fix && !crate::postfork::fds::none_above_stdio() {
-        guarded_fix(sp, exec)
-    } else {
-        guarded_with(sp, Undo::new(), exec)
+    // Fix mode records its repairs for undo in 128 runs of fds; more runs than
+    // that (fds leaked one apart) need the 8 KiB bitmap, two stack pages. Most
+    // leaks are a few runs, so the audit first goes without it, and starts again
+    // with it only when it ran out of room, before it changed or wrote anything.
+    match guarded_with(sp, Undo::new(), exec) {
+        Ok(r) => r,
+        Err(exec) => guarded_fix(sp, exec),
     }
 }
 
 /// Async-signal-safe: fix mode, with room to undo any number of repairs.
 #[inline(never)]
-#[link_section = ".text.startup.execguard"]
+#[cold]
 fn guarded_fix(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     let mut spill = Spill::uninit();
-    guarded_with(sp, Undo::with_spill(&mut spill), exec)
+    match guarded_with(sp, Undo::with_spill(&mut spill), exec) {
+        Ok(r) => r,
+        // With the bitmap the record never runs out of room (fds past 65 535 are
+        // fixed without undo): not reached.
+        Err(exec) => exec(sp.envp),
+    }
 }
 
-/// Async-signal-safe.
+/// Async-signal-safe. `Err(exec)` when the undo record ran out of room: nothing was
+/// changed, written or counted, and the caller audits again with more room.
 #[inline(never)]
 #[link_section = ".text.startup.execguard"]
-fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: impl FnOnce(Argv) -> c_int) -> c_int {
-    let Some(inside) = tls::enter() else { return exec(sp.envp) };
+fn guarded_with<F: FnOnce(Argv) -> c_int>(sp: &Spawn, mut undo: Undo<'_>, exec: F) -> Result<c_int, F> {
+    let Some(inside) = tls::enter() else { return Ok(exec(sp.envp)) };
     // The audit keeps errno as it was (see audit::exec).
     let out = audit::exec(sp, &mut undo);
+    if undo.wants_room() {
+        drop(inside);
+        return Err(exec);
+    }
     // The process loses its findings' table at exec: what is pending is written now
     // if it is this process's to write (repeat::flush_at_end).
     crate::postfork::repeat::flush_at_exec();
@@ -57,7 +66,7 @@ fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: impl FnOnce(Argv) -> c_int
     let r = envp::with_env(sp.envp, mark, exec);
     // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();
-    r
+    Ok(r)
 }
 
 pub(crate) fn environ() -> Argv {

@@ -66,15 +66,15 @@ pub unsafe extern "C" fn vfork() -> pid_t {
 }
 
 /// Async-signal-safe (vfork may be called from a signal handler): make the table,
-/// and resolve every real function, vfork's included, before the child shares our
-/// memory.
+/// and resolve what the child cannot resolve itself (`real::fill_for_vfork`), vfork's
+/// entry included, before the child shares our memory.
 #[cfg(target_arch = "x86_64")]
 extern "C" fn before_vfork() {
     let _e = sys::ErrnoGuard::new();
     if config::mode() != Mode::Off {
         repeat::prepare();
     }
-    real::fill_all();
+    real::fill_for_vfork();
 }
 
 /// libc has no vfork (never on Linux libcs): fail as a missing function does.
@@ -84,6 +84,11 @@ extern "C" fn vfork_missing() -> pid_t {
     -1
 }
 
+/// Out of line: its event's frame (5 KiB) would otherwise be the fork hook's, and
+/// the stack probes of a frame that size write two pages below the caller's at
+/// every fork, single-threaded or not — copy-on-write faults in the parent, and
+/// again in the child once the two share those pages.
+#[inline(never)]
 fn note_threads() {
     if crate::postfork::emit::info_nowhere() {
         return;

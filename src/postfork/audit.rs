@@ -53,6 +53,9 @@ pub struct Undo<'s> {
     /// The highest fd the leak audit saw that the child gets on purpose (kept, passed
     /// through): close actions from above it cannot touch anything meant for the child.
     pub top_kept: i32,
+    /// The ranges ran out and there is no bitmap: the leak audit stopped before it
+    /// changed anything, and wants to run again with a `Spill`.
+    room_wanted: bool,
 }
 
 const SPILL_WORDS: usize = 1024;
@@ -63,7 +66,17 @@ pub type Spill = core::mem::MaybeUninit<[u64; SPILL_WORDS]>;
 impl<'s> Undo<'s> {
     /// Nothing past the ranges can be recorded (enough where nothing is repaired).
     pub const fn new() -> Self {
-        Undo { ranges: [(0, -1); 128], n: 0, spill: None, spilled: false, old_mask: None, reset_ign: 0, deferred: false, top_kept: -1 }
+        Undo {
+            ranges: [(0, -1); 128],
+            n: 0,
+            spill: None,
+            spilled: false,
+            old_mask: None,
+            reset_ign: 0,
+            deferred: false,
+            top_kept: -1,
+            room_wanted: false,
+        }
     }
 
     /// With the bitmap for fds past the ranges.
@@ -92,7 +105,13 @@ impl<'s> Undo<'s> {
         }
     }
 
-    /// Record that `fd` got FD_CLOEXEC from us; false when the record is full.
+    /// The audit stopped early for want of the bitmap (see `room_wanted`).
+    pub fn wants_room(&self) -> bool {
+        self.room_wanted
+    }
+
+    /// Record that `fd` got FD_CLOEXEC from us; false when the record is full (then
+    /// `room_wanted` says whether a bitmap would have held it).
     fn push_fd(&mut self, fd: i32) -> bool {
         if let Some(last) = self.n.checked_sub(1).and_then(|i| self.ranges.get_mut(i)) {
             if last.1 + 1 == fd {
@@ -110,7 +129,10 @@ impl<'s> Undo<'s> {
                 if fd as usize >= SPILL_WORDS * 64 {
                     return false;
                 }
-                let Some(spill) = self.spill.as_deref_mut() else { return false };
+                let Some(spill) = self.spill.as_deref_mut() else {
+                    self.room_wanted = true;
+                    return false;
+                };
                 if !self.spilled {
                     spill.write([0; SPILL_WORDS]);
                     self.spilled = true;
@@ -195,10 +217,9 @@ const NOTHING: Outcome = Outcome { found: false, sigs: Sigs { ign: 0, blocked: 0
 pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     let Some(cfg) = config::get() else { return NOTHING };
     let fix = config::mode() == Mode::Fix;
-    // Only repairs can touch errno (libc's sigaction): everything else here is a
-    // direct system call. Not reading errno at all keeps a page of libc out of
-    // every fork child in log mode.
-    let _e = fix.then(sys::ErrnoGuard::new);
+    // Only one repair can touch errno (libc's sigaction, in `set_disposition`,
+    // which keeps it): everything else here is a direct system call. Not reading
+    // errno at all keeps a page of libc out of every fork child.
     let no_fds = fds::none_above_stdio();
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     let ign = ignored_set(31);
@@ -217,6 +238,9 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
         found |= any_leak(sp, cfg);
     } else {
         found |= fd_leak(sp, cfg, fix, undo, None);
+        if undo.wants_room() {
+            return NOTHING;
+        }
     }
     // Signals this process started with and still has are passed through, like its
     // inherited fds: reported where they came in, not again at every exec below.
@@ -229,9 +253,9 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
 }
 
 #[link_section = ".text.hot.execguard"]
-fn keep_set(sp: &Spawn, cfg: &config::Config) -> ExecKeep {
+fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep) {
     let new_pid = if sp.parent_side { None } else { Some(sys::getpid()) };
-    policy::exec_keep(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd))
+    policy::exec_keep_into(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd), keep)
 }
 
 /// Who is auditing, asked once per audit rather than once per fd: `pid`/`ppid` are
@@ -289,7 +313,8 @@ fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
 fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
-    let keep = keep_set(sp, cfg);
+    let mut keep = ExecKeep::new();
+    keep_set(sp, cfg, &mut keep);
     let who = Who::new(sp.parent_side);
     let mut fds = fds::FdIter::new(3);
     fds.any(|fd| policy::marks_child(fate(fd, &keep, cfg, &who)))
@@ -348,35 +373,41 @@ struct Seen {
 /// the fds again (only for a line that is written).
 const SEEN_MAX: usize = 256;
 
-/// Big frame (a 4 KiB line, the fd listing): only entered when fds exist.
-/// `listeners`, when given, counts the listening sockets among all fds (CLOEXEC or
-/// not) in the same pass: `system()`/`popen()` need that count, and a second pass
-/// would classify every leaked fd twice.
+/// Entered only when fds exist. `listeners`, when given, counts the listening
+/// sockets among all fds (CLOEXEC or not) in the same pass: `system()`/`popen()`
+/// need that count, and a second pass would classify every leaked fd twice.
 ///
 /// Facts, then verdict, then words. The first pass asks each fd's close-on-exec flag
 /// (and the other facts of its fate) and builds the layout key: the leaked numbers
 /// with their generations (fdgen.rs) and the process whose fds they are. A layout
 /// this process family audited before has its identity in the table (repeat.rs,
-/// `known`): a repeat then costs no `fstat` at all. Otherwise one `fstat` per leaked
-/// fd is the finding's identity. A repeat of a finding already written stops there;
-/// only a line that is written pays for kinds, addresses, paths and the program's name.
+/// `known`): a repeat then costs no `fstat` at all, and stops here. Everything else
+/// (one `fstat` per leaked fd for a new layout's identity; kinds, addresses, paths
+/// and the program's name for a line that is written) is in `leak_identity` and
+/// `report_leak`, out of line: their frames (the identities, the line) are not
+/// this one's, so a repeat's stack probes touch as few pages as the clean path's
+/// (in a fork child each touched page is a copy-on-write fault).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
 fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut listeners: Option<&mut u32>) -> bool {
-    let keep = keep_set(sp, cfg);
+    let mut keep = ExecKeep::new();
+    keep_set(sp, cfg, &mut keep);
     let who = Who::new(sp.parent_side);
-    let mut id = repeat::mix(repeat::seed(LEAK, Severity::Warn, fix), cap(sp.target, 1024));
+    let id = repeat::mix(repeat::seed(LEAK, Severity::Warn, fix), cap(sp.target, 1024));
     // The fds leaked here are the auditing process's own, unchanged since it forked
     // us (our own set-up work is never "leaked"): its pid salts their generations.
     let owner = if sp.parent_side { who.pid } else { who.ppid };
     let mut layout = Some(repeat::mix_int(repeat::mix_int(id, owner as u64), fdgen::epoch()));
-    // Not initialised: only the entries filled are touched (a fork child faults in
-    // each stack page it writes, and zeroing 4 KiB would call libc's memset).
-    let mut seen = [core::mem::MaybeUninit::<Seen>::uninit(); SEEN_MAX];
-    let (mut total, mut n_seen) = (0u32, 0usize);
+    // The leaked numbers (1 KiB). Not initialised: only the entries filled are
+    // touched (a fork child faults in each stack page it writes).
+    let mut leaked = [core::mem::MaybeUninit::<i32>::uninit(); SEEN_MAX];
+    let (mut total, mut n_leaked) = (0u32, 0usize);
     let mut fix_errors = 0u32;
     let mut kept_any = false;
-    for fd in fds::FdIter::new(3) {
+    // Not a `for` loop: that moves the iterator (and its 2 KiB buffer) into a
+    // second place in this frame.
+    let mut fds = fds::FdIter::new(3);
+    while let Some(fd) = fds.next() {
         let f = fate(fd, &keep, cfg, &who);
         if f != FdFate::Leaked {
             if policy::marks_child(f) {
@@ -390,13 +421,18 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
         }
         total += 1;
         layout = layout.zip(fdgen::of(fd)).map(|(h, g)| repeat::mix_int(repeat::mix_int(h, fd as u64), g as u64));
-        if let Some(s) = seen.get_mut(n_seen) {
-            s.write(Seen { fd, mode: 0, ino: 0 });
-            n_seen += 1;
+        if let Some(s) = leaked.get_mut(n_leaked) {
+            s.write(fd);
+            n_leaked += 1;
         }
         if fix {
             // Record for undo; past the record's room, fix without undo.
             let recorded = undo.push_fd(fd);
+            if undo.wants_room() {
+                // Nothing was changed or counted yet: the caller starts again with
+                // the bitmap.
+                return false;
+            }
             if !recorded && sys::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC as libc::c_long).is_err() {
                 fix_errors += 1;
             }
@@ -407,59 +443,106 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
         // make the new program's start side stay quiet.
         return kept_any;
     }
-    let seen = seen.get_mut(..n_seen).unwrap_or(&mut []);
-    // SAFETY: the first n_seen entries were written above; MaybeUninit<Seen> has
-    // Seen's layout.
-    let seen: &mut [Seen] = unsafe { &mut *(seen as *mut [core::mem::MaybeUninit<Seen>] as *mut [Seen]) };
+    let leaked = leaked.get(..n_leaked).unwrap_or(&[]);
+    // SAFETY: the first n_leaked entries were written above; MaybeUninit<i32> has
+    // i32's layout.
+    let leaked: &[i32] = unsafe { &*(leaked as *const [core::mem::MaybeUninit<i32>] as *const [i32]) };
     // Past SEEN_MAX leaked fds the layout is not remembered (the rest is walked again).
     let layout = layout.filter(|_| total as usize <= SEEN_MAX).map(repeat::layout_key);
-    let (id, stated) = match layout.and_then(repeat::known) {
+    let found = Found { total, fix_errors, layout };
+    match layout.and_then(repeat::known) {
         Some((known_id, l)) => {
             if let Some(sum) = listeners.as_deref_mut() {
                 *sum += l;
             }
-            (known_id, false)
+            let verdict = repeat::occur(known_id, LEAK, Severity::Warn, fix);
+            if verdict == Verdict::Repeat {
+                if fix {
+                    apply_fixes(undo);
+                }
+                return true;
+            }
+            leak_identity(sp, (&keep, cfg, &who), fix, undo, leaked, found, Err((known_id, verdict)), listeners);
         }
-        None => {
+        None => leak_identity(sp, (&keep, cfg, &who), fix, undo, leaked, found, Ok(id), listeners),
+    }
+    true
+}
+
+/// What the first pass of `fd_leak` found besides the numbers.
+#[derive(Clone, Copy)]
+struct Found {
+    total: u32,
+    fix_errors: u32,
+    /// The layout key, when it can be remembered.
+    layout: Option<u64>,
+}
+
+/// The leaked fds' identities (one `fstat` each), then the verdict and the line
+/// when `id` is `Ok` (the hash so far: a layout not known); only the identities
+/// for the line when it is `Err` (a known finding whose line is due).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn leak_identity(
+    sp: &Spawn,
+    (keep, cfg, who): (&ExecKeep, &config::Config, &Who),
+    fix: bool,
+    undo: &mut Undo,
+    leaked: &[i32],
+    found: Found,
+    id: Result<u64, (u64, Verdict)>,
+    listeners: Option<&mut u32>,
+) {
+    let mut seen = [core::mem::MaybeUninit::<Seen>::uninit(); SEEN_MAX];
+    for (slot, &fd) in seen.iter_mut().zip(leaked) {
+        slot.write(Seen { fd, mode: 0, ino: 0 });
+    }
+    let n_seen = leaked.len().min(SEEN_MAX);
+    let seen = seen.get_mut(..n_seen).unwrap_or(&mut []);
+    // SAFETY: the first n_seen entries were written above; MaybeUninit<Seen> has
+    // Seen's layout.
+    let seen: &mut [Seen] = unsafe { &mut *(seen as *mut [core::mem::MaybeUninit<Seen>] as *mut [Seen]) };
+    let (id, verdict) = match id {
+        Err(known) => {
+            for s in seen.iter_mut() {
+                identify(0, s, &mut 0);
+            }
+            known
+        }
+        Ok(mut id) => {
             let mut leaked_listeners = 0u32;
             for s in seen.iter_mut() {
                 id = identify(id, s, &mut leaked_listeners);
             }
-            if total as usize > SEEN_MAX {
+            if found.total as usize > SEEN_MAX {
                 let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
-                for fd in fds::FdIter::new(after).filter(|&fd| fate(fd, &keep, cfg, &who) == FdFate::Leaked) {
+                for fd in fds::FdIter::new(after).filter(|&fd| fate(fd, keep, cfg, who) == FdFate::Leaked) {
                     id = identify(id, &mut Seen { fd, mode: 0, ino: 0 }, &mut leaked_listeners);
                 }
             }
-            if let Some(sum) = listeners.as_deref_mut() {
+            if let Some(sum) = listeners {
                 *sum += leaked_listeners;
             }
             let id = repeat::finish(id, 0);
-            if let Some(key) = layout {
+            if let Some(key) = found.layout {
                 repeat::learn(key, id, leaked_listeners);
             }
-            (id, true)
+            let verdict = repeat::occur(id, LEAK, Severity::Warn, fix);
+            if verdict == Verdict::Repeat {
+                if fix {
+                    apply_fixes(undo);
+                }
+                return;
+            }
+            (id, verdict)
         }
     };
-    let verdict = repeat::occur(id, LEAK, Severity::Warn, fix);
-    if verdict == Verdict::Repeat {
-        if fix {
-            apply_fixes(undo);
-        }
-        return true;
-    }
-    if !stated {
-        for s in seen.iter_mut() {
-            identify(0, s, &mut 0);
-        }
-    }
     let seen: &[Seen] = seen;
     let rest = || {
         let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
-        fds::FdIter::new(after).filter(move |&fd| fate(fd, &keep, cfg, &who) == FdFate::Leaked)
+        fds::FdIter::new(after).filter(move |&fd| fate(fd, keep, cfg, who) == FdFate::Leaked)
     };
-    report_leak(sp, fix, seen, total, (id, verdict), undo, fix_errors, rest);
-    true
+    report_leak(sp, fix, seen, found.total, (id, verdict), undo, found.fix_errors, rest);
 }
 
 /// Async-signal-safe: one leaked fd's identity (one `fstat`: its type, device and
@@ -721,6 +804,8 @@ pub fn ignored_set(upto: i32) -> u64 {
 
 /// Async-signal-safe: set a disposition with no handler function (SIG_DFL/SIG_IGN).
 pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
+    // libc's sigaction sets errno on failure: the caller's is kept.
+    let _e = sys::ErrnoGuard::new();
     // SAFETY: zeroed sigaction is valid; sigaction(2) via glibc is async-signal-safe
     // and not hooked by the shim.
     unsafe {

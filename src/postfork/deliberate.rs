@@ -9,11 +9,16 @@
 //! trusts.
 
 use super::sys;
-use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
 const MAX_FD: usize = 65536;
 static PID: [AtomicI32; MAX_FD] = [const { AtomicI32::new(0) }; MAX_FD];
 static INO: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
+/// Some entry was ever written (by this process or a fork parent): until then an
+/// audit reads none of the 256 KiB above (each page read in a fork child is a
+/// fault, even on zeros).
+#[link_section = ".data.execguard_hot"]
+static ANY: AtomicBool = AtomicBool::new(false);
 
 /// Async-signal-safe: `fd` was made inheritable on purpose by this process.
 pub fn mark(fd: i32) {
@@ -21,11 +26,17 @@ pub fn mark(fd: i32) {
     let Ok(st) = sys::fstat(fd) else { return };
     i.store(st.st_ino, Ordering::Relaxed);
     p.store(sys::getpid(), Ordering::Relaxed);
+    if !ANY.load(Ordering::Relaxed) {
+        ANY.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Async-signal-safe: did this process (`pid`) or its parent make `fd` inheritable?
 #[link_section = ".text.hot.execguard"]
 pub fn trusted(fd: i32, pid: i32, ppid: i32) -> bool {
+    if !ANY.load(Ordering::Relaxed) {
+        return false;
+    }
     let (Some(p), Some(i)) = (PID.get(fd as usize), INO.get(fd as usize)) else { return false };
     let tag = p.load(Ordering::Relaxed);
     if tag == 0 || (tag != pid && tag != ppid) {

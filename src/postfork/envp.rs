@@ -8,7 +8,7 @@ use super::line::{cstr, Buf};
 use super::sys;
 use crate::config;
 use crate::policy::{self, FdRanges};
-use libc::c_char;
+use libc::{c_char, c_int};
 
 pub type Argv = *const *const c_char;
 
@@ -117,7 +117,7 @@ pub enum Mark {
 /// `mark` asks for `EXECGUARD_AUDITED=<pid>` (or `^<parent pid>`) when the new
 /// program runs the shim.
 #[link_section = ".text.startup.execguard"]
-pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
+pub fn with_env(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> c_int) -> c_int {
     let (mark, mark_parent, sigs) = match mark {
         Mark::No => (false, false, Sigs::default()),
         Mark::SelfPid(s) => (true, false, s),
@@ -141,11 +141,15 @@ pub fn with_env<R>(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> R) -> R {
     // Most environments are small: their copy takes a 2 KiB frame, where the full
     // one (8 KiB of pointers) would make a fork child fault in two more stack pages
     // (stack probes touch every page of a frame on entry).
+    // The exec itself is passed as a `dyn` call: one copy of `rebuilt` per size,
+    // not one per exec hook (twelve copies made up most of the hot text, and a fork
+    // child faults in each 64 KiB window of text it runs).
+    let mut call = Once(Some(f));
     let small = count(envp, SMALL_ENV) < SMALL_ENV;
     if small {
-        rebuilt::<{ SMALL_ENV + 10 }, R>(envp, need_follow, need_mark, (mark_parent, sigs), cold, f)
+        rebuilt::<{ SMALL_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs), cold, &mut call)
     } else {
-        rebuilt::<{ MAX_ENV + 10 }, R>(envp, need_follow, need_mark, (mark_parent, sigs), cold, f)
+        rebuilt::<{ MAX_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs), cold, &mut call)
     }
 }
 
@@ -169,20 +173,48 @@ fn count(envp: Argv, max: usize) -> usize {
     n
 }
 
+/// The exec a rebuilt environment is handed to.
+trait ExecWith {
+    fn exec_with(&mut self, env: Argv) -> c_int;
+}
+
+/// An exec hook's call, made at most once.
+struct Once<F>(Option<F>);
+
+impl<F: FnOnce(Argv) -> c_int> ExecWith for Once<F> {
+    /// Async-signal-safe (the hooks' calls are). With the hot code, unlike a closure.
+    #[link_section = ".text.hot.execguard"]
+    fn exec_with(&mut self, env: Argv) -> c_int {
+        match self.0.take() {
+            Some(g) => g(env),
+            None => -1,
+        }
+    }
+}
+
 /// Async-signal-safe: the environment rebuilt on the stack (room for N - 10 entries
 /// and ours: a frame of its own, entered only when something must change).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn rebuilt<const N: usize, R>(envp: Argv, need_follow: bool, need_mark: bool, (mark_parent, sigs): (bool, Sigs), cold: &config::Cold, f: impl FnOnce(Argv) -> R) -> R {
-    let mut arr: [*const c_char; N] = [core::ptr::null(); N];
+fn rebuilt<const N: usize>(
+    envp: Argv,
+    need_follow: bool,
+    need_mark: bool,
+    (mark_parent, sigs): (bool, Sigs),
+    cold: &config::Cold,
+    f: &mut dyn ExecWith,
+) -> c_int {
+    // Written below `n` only (zeroing it was a call to libc's memset, see
+    // line::copy_bytes); the entry after the last is set NULL before use.
+    let mut arr: [core::mem::MaybeUninit<*const c_char>; N] = [core::mem::MaybeUninit::uninit(); N];
     let mut n = 0usize;
     let mut preload = Buf::<2048>::new();
     let mut marker = Buf::<96>::new();
     let mut outside = Buf::<512>::new();
-    let mut push = |arr: &mut [*const c_char; N], p: *const c_char| -> bool {
+    let mut push = |arr: &mut [core::mem::MaybeUninit<*const c_char>; N], p: *const c_char| -> bool {
         match arr.get_mut(n) {
             Some(slot) if n < N - 1 => {
-                *slot = p;
+                slot.write(p);
                 n += 1;
                 true
             }
@@ -257,9 +289,13 @@ fn rebuilt<const N: usize, R>(envp: Argv, need_follow: bool, need_mark: bool, (m
         }
     }
     if !ok {
-        return f(envp);
+        return f.exec_with(envp);
     }
-    f(arr.as_ptr())
+    // push() left room for the terminator: n < N.
+    let Some(end) = arr.get_mut(n) else { return f.exec_with(envp) };
+    end.write(core::ptr::null());
+    // MaybeUninit<T> has T's layout; entries 0..=n are written.
+    f.exec_with(arr.as_ptr().cast::<*const c_char>())
 }
 
 /// Async-signal-safe: `v` in lower-case hex, no leading zeros.

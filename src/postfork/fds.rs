@@ -10,6 +10,7 @@
 //! never an O(rlimit) loop.
 
 use super::sys;
+use core::mem::MaybeUninit;
 use libc::c_int;
 
 /// Highest fd the `/proc`-less fallback probes (exclusive).
@@ -34,7 +35,8 @@ enum Src {
 
 struct ProcDir {
     dir: c_int,
-    buf: [u8; 2048],
+    /// Bytes below `len` are the kernel's; the rest is never read (not zeroed).
+    buf: [MaybeUninit<u8>; 2048],
     pos: usize,
     len: usize,
 }
@@ -45,7 +47,9 @@ struct Probe {
     limit: i32,
     /// ppoll takes at most RLIMIT_NOFILE (soft) entries per call.
     batch_max: usize,
-    batch: [i32; PROBE_BATCH],
+    /// Written below `batch_len` only: not zeroed (that was a call to libc's memset,
+    /// a page of libc's text faulted into every fork child that audits).
+    batch: [MaybeUninit<i32>; PROBE_BATCH],
     batch_len: usize,
     batch_pos: usize,
 }
@@ -73,7 +77,7 @@ impl FdIter {
         }
         let dir = sys::open(b"/proc/self/fd\0", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).unwrap_or(-1);
         if dir >= 0 {
-            return FdIter { src: Src::Proc(ProcDir { dir, buf: [0; 2048], pos: 0, len: 0 }), from };
+            return FdIter { src: Src::Proc(ProcDir { dir, buf: [MaybeUninit::uninit(); 2048], pos: 0, len: 0 }), from };
         }
         let (limit, soft) = probe_limit();
         let mut probe = Probe::new(from, limit);
@@ -85,7 +89,7 @@ impl FdIter {
 impl Probe {
     /// Async-signal-safe.
     fn new(from: i32, limit: i32) -> Self {
-        Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, batch: [0; PROBE_BATCH], batch_len: 0, batch_pos: 0 }
+        Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, batch: [MaybeUninit::uninit(); PROBE_BATCH], batch_len: 0, batch_pos: 0 }
     }
 }
 
@@ -95,14 +99,16 @@ impl ProcDir {
     fn next(&mut self, from: i32) -> Option<i32> {
         loop {
             if self.pos >= self.len {
-                self.len = sys::getdents64(self.dir, &mut self.buf).ok()?;
+                self.len = sys::getdents64(self.dir, &mut self.buf).ok()?.min(self.buf.len());
                 self.pos = 0;
                 if self.len == 0 {
                     return None;
                 }
             }
+            // SAFETY: the kernel wrote the first `len` bytes (len <= buf.len()).
+            let filled: &[u8] = unsafe { core::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), self.len) };
             // struct linux_dirent64 { u64 ino; i64 off; u16 reclen; u8 type; char name[]; }
-            let rec = self.buf.get(self.pos..self.len)?;
+            let rec = filled.get(self.pos..)?;
             let reclen = u16::from_ne_bytes([*rec.get(16)?, *rec.get(17)?]) as usize;
             if reclen == 0 {
                 return None;
@@ -119,12 +125,15 @@ impl ProcDir {
 }
 
 impl Probe {
-    /// Async-signal-safe.
+    /// Async-signal-safe. Out of line: its batch of pollfds would otherwise widen
+    /// `FdIter::next`'s frame for every caller (the fallback is rare).
+    #[inline(never)]
     #[link_section = ".text.hot.execguard"]
     fn next(&mut self) -> Option<i32> {
         loop {
             if self.batch_pos < self.batch_len {
-                let fd = *self.batch.get(self.batch_pos)?;
+                // SAFETY: entries below batch_len were written by this batch's refill.
+                let fd = unsafe { self.batch.get(self.batch_pos)?.assume_init() };
                 self.batch_pos += 1;
                 return Some(fd);
             }
@@ -149,7 +158,7 @@ impl Probe {
                 let open = if r < 0 { sys::fcntl(p.fd, libc::F_GETFD, 0).is_ok() } else { p.revents & libc::POLLNVAL == 0 };
                 if open {
                     if let Some(slot) = self.batch.get_mut(self.batch_len) {
-                        *slot = p.fd;
+                        slot.write(p.fd);
                         self.batch_len += 1;
                     }
                 }
@@ -306,10 +315,14 @@ fn table_has_slot(fd: i32) -> bool {
 /// `table_has_slot`); `W` words must hold fd + 1 bits.
 #[link_section = ".text.startup.execguard"]
 fn select_one<const W: usize>(fd: i32) -> bool {
-    let mut set = [0u64; W];
+    // Only the fd / 64 + 1 words the kernel reads are zeroed, and not by libc's
+    // memset (a page of libc's text in a fork child: see line::copy_bytes).
+    let mut set = [core::mem::MaybeUninit::<u64>::uninit(); W];
     let fd = fd.clamp(0, (W * 64 - 1) as i32) as usize;
-    if let Some(w) = set.get_mut(fd / 64) {
-        *w = 1u64 << (fd % 64);
+    let used = set.get_mut(..fd / 64 + 1).unwrap_or(&mut []);
+    crate::postfork::line::zero_words(used);
+    if let Some(w) = used.last_mut() {
+        w.write(1u64 << (fd % 64));
     }
     let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `set` holds W * 64 > fd bits (the kernel reads and writes back at most

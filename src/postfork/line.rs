@@ -69,9 +69,7 @@ impl<const N: usize> Buf<N> {
         let end = self.len + s.len();
         match self.buf.get_mut(self.len..end) {
             Some(dst) => {
-                for (d, &b) in dst.iter_mut().zip(s) {
-                    *d = core::mem::MaybeUninit::new(b);
-                }
+                copy_bytes(dst, s);
                 self.len = end;
             }
             None => self.overflowed = true,
@@ -82,6 +80,7 @@ impl<const N: usize> Buf<N> {
         self.raw(s.as_bytes())
     }
 
+    #[link_section = ".text.hot.execguard"]
     pub fn uint(&mut self, mut v: u64) {
         let mut tmp = [0u8; 20];
         let mut i = tmp.len();
@@ -98,6 +97,7 @@ impl<const N: usize> Buf<N> {
         self.raw(tmp.get(i..).unwrap_or(&[]))
     }
 
+    #[link_section = ".text.hot.execguard"]
     pub fn int(&mut self, v: i64) {
         if v < 0 {
             self.byte(b'-');
@@ -242,5 +242,54 @@ mod tests {
         assert_eq!(b.len(), 0);
         b.s("ab");
         assert_eq!(b.as_bytes(), b"ab");
+    }
+}
+
+/// Async-signal-safe: `src` into `dst` (the shorter of the two). Not a call to libc's
+/// memcpy, which a plain copy loop becomes: in a fork child, where the shim's
+/// audit runs before exec, each page of libc's text it calls into is a page fault
+/// (file mappings' page tables are not copied at fork), and `rep movsb` is as fast
+/// for the short strings a line is made of.
+#[inline]
+pub fn copy_bytes(dst: &mut [core::mem::MaybeUninit<u8>], src: &[u8]) {
+    let n = dst.len().min(src.len());
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: both ranges are valid for n bytes and do not overlap (dst is
+    // exclusively borrowed); rep movsb copies forwards with the direction flag
+    // clear, as the ABI guarantees at a call boundary.
+    unsafe {
+        core::arch::asm!(
+            "rep movsb",
+            inout("rcx") n => _,
+            inout("rdi") dst.as_mut_ptr() => _,
+            inout("rsi") src.as_ptr() => _,
+            options(nostack, preserves_flags)
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for (d, &b) in dst.iter_mut().zip(src) {
+        *d = core::mem::MaybeUninit::new(b);
+    }
+}
+
+/// Async-signal-safe: zeros into `dst`, not by a call to libc's memset (see
+/// `copy_bytes`).
+#[inline]
+pub fn zero_words(dst: &mut [core::mem::MaybeUninit<u64>]) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: dst is valid for dst.len() words; rep stosq stores forwards (the
+    // direction flag is clear at a call boundary).
+    unsafe {
+        core::arch::asm!(
+            "rep stosq",
+            inout("rcx") dst.len() => _,
+            inout("rdi") dst.as_mut_ptr() => _,
+            in("rax") 0u64,
+            options(nostack, preserves_flags)
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    for w in dst.iter_mut() {
+        w.write(0);
     }
 }

@@ -457,9 +457,11 @@ pub fn flush_at_exec() {
 
 /// Async-signal-safe: at exit, write what is pending if this process is the one to do
 /// it: the table's owner (which may outlive its fork children, and whose exec'd
-/// children left their counts here), or anyone once the owner is gone.
-#[cold]
+/// children left their counts here), or anyone once the owner is gone. With the
+/// hot code: a fork child that counted a repeat asks this at its exec (and the
+/// owner is nearly always still there).
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn flush_owned() {
     let Some(t) = table() else { return };
     if config::mode() == config::Mode::Off {
@@ -474,6 +476,8 @@ fn flush_owned() {
     flush(t);
 }
 
+#[cold]
+#[inline(never)]
 fn flush(t: &Table) {
     for (i, m) in t.meta.iter().enumerate() {
         let key = m.key.load(Ordering::Acquire);

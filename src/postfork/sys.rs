@@ -206,8 +206,8 @@ pub fn sockaddr(fd: c_int, peer: bool) -> R<(libc::sockaddr_storage, usize)> {
 }
 
 /// Async-signal-safe.
-pub fn getdents64(fd: c_int, buf: &mut [u8]) -> R<usize> {
-    // SAFETY: buf valid for buf.len() bytes.
+pub fn getdents64(fd: c_int, buf: &mut [core::mem::MaybeUninit<u8>]) -> R<usize> {
+    // SAFETY: buf valid for buf.len() bytes; the kernel only writes into it.
     cvt(unsafe { syscall!(libc::SYS_getdents64, fd as c_long, buf.as_mut_ptr(), buf.len()) }).map(|n| n as usize)
 }
 
