@@ -3,15 +3,19 @@
  * leaves the parent's fds as they were. Leaked: /dev/null at 3-7 and 21-25; kept:
  * fd 20 (the test names it in EXECGUARD_KEEP_FDS); CLOEXEC: fd 10.
  *
- * usage: spawn_keep PROBE [fork]
+ * usage: spawn_keep PROBE [fork|system|fork+system]
  *   fork: all of it in a forked child that does not exec (where the shim may not
  *   allocate, so it marks the fds in that child instead; the result is the same)
+ *   system: system(PROBE) instead of posix_spawn (the shell gets the fds the same
+ *   way, and hands its own on to PROBE)
  * stdout: the probe's line, then parent=FD:FLAGS,... (F_GETFD of 3-7, 20, 21-25
  * after the spawn), then status=exit:N */
 #define _GNU_SOURCE
+#include <string.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +32,9 @@ int main(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
-    if (argc > 2) {
+    int use_fork = argc > 2 && strstr(argv[2], "fork") != NULL;
+    int use_system = argc > 2 && strstr(argv[2], "system") != NULL;
+    if (use_fork) {
         fflush(stdout);
         pid_t worker = fork();
         if (worker < 0)
@@ -46,19 +52,23 @@ int main(int argc, char **argv)
     for (int fd = 21; fd <= 25; fd++)
         at(fd, 0);
     fflush(stdout);
-    pid_t pid;
-    char *args[] = { argv[1], NULL };
-    if (posix_spawn(&pid, argv[1], NULL, NULL, args, environ) != 0)
-        return 98;
     int st = 0;
-    waitpid(pid, &st, 0);
+    if (use_system) {
+        st = system(argv[1]);
+    } else {
+        pid_t pid;
+        char *args[] = { argv[1], NULL };
+        if (posix_spawn(&pid, argv[1], NULL, NULL, args, environ) != 0)
+            return 98;
+        waitpid(pid, &st, 0);
+    }
     printf("parent=");
     int fds[] = { 3, 4, 5, 6, 7, 20, 21, 22, 23, 24, 25 };
     for (unsigned i = 0; i < sizeof fds / sizeof fds[0]; i++)
         printf("%s%d:%d", i ? "," : "", fds[i], fcntl(fds[i], F_GETFD));
     printf("\nstatus=exit:%d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128);
     fflush(stdout);
-    if (argc > 2)
+    if (use_fork)
         _exit(0);
     return 0;
 }

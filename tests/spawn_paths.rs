@@ -116,10 +116,24 @@ fn c_vfork_execve() {
 /// it marks the fds in that worker and puts them back).
 #[test]
 fn c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone() {
+    spawn_keep_case(false);
+}
+
+/// The same through system(): in fix mode the shim spawns the shell itself, with
+/// close actions of its own, and the shell hands what it got (fd 20) on to the probe.
+#[test]
+fn c_system_fix_closes_in_the_shell_and_leaves_the_parent_alone() {
+    spawn_keep_case(true);
+}
+
+fn spawn_keep_case(system: bool) {
     for (mode, worker) in Mode::ALL.into_iter().flat_map(|m| [(m, false), (m, true)]) {
         let mut args = vec![probe()];
-        if worker {
-            args.push("fork".into());
+        match (worker, system) {
+            (true, true) => args.push("fork+system".into()),
+            (true, false) => args.push("fork".into()),
+            (false, true) => args.push("system".into()),
+            (false, false) => {}
         }
         let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
         let run = run_mode(mode, &common::c_prog("spawn_keep"), &args, &[("EXECGUARD_KEEP_FDS", "20")], T);

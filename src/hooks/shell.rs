@@ -222,9 +222,14 @@ struct Audit<'s> {
     listeners: u32,
 }
 
-fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child_ign: u64, spill: &'s mut Spill) -> Audit<'s> {
+/// `defer`: fix mode closes leaked fds in the shell by close actions of our own
+/// (see `spawn::close_actions`), not by marking them in the caller and back.
+fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child_ign: u64, spill: &'s mut Spill, defer: bool) -> Audit<'s> {
     let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
     let mut undo = Undo::with_spill(spill);
+    if defer {
+        undo.defer_fds();
+    }
     // The command names what the user meant to run (`curl …`); argv shows the shell.
     // SAFETY: cmd is the caller's C string.
     let target = unsafe { cstr(cmd, 4096) };
@@ -246,7 +251,12 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     // The child of system() gets SIGINT/SIGQUIT reset unless the caller ignores them.
     let mut spill = Spill::uninit();
-    let a = audit_shell("system", cmd, mask, audit::ignored_set(31), &mut spill);
+    // Fix mode closes the leaked fds in the shell (the system() below is always our
+    // own spawn then): 200 leaked fds cost the caller 400 fcntl calls when they were
+    // marked CLOEXEC and put back. glibc allocates the actions: only in the process
+    // the constructor ran in (see spawn.rs).
+    let defer = config::mode() == Mode::Fix && crate::postfork::repeat::started_here(sys::getpid());
+    let mut a = audit_shell("system", cmd, mask, audit::ignored_set(31), &mut spill, defer);
     // Our own spawn whenever anything is fixed, so the fds are CLOEXEC only for the
     // spawn itself, not for as long as the command runs.
     // And whenever the shell will load the shim after a report: glibc's system()
@@ -277,7 +287,19 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     let mark = if a.plan.found { Mark::ParentPid(sigs) } else { Mark::No };
     // SAFETY: cmd is the caller's C string.
     let command = unsafe { cstr(cmd, 4096) };
-    let status = match spawn_sh(cmd, core::ptr::null(), child_mask, default, mark, &a.undo) {
+    // SAFETY: all-zero is a valid value to hand to posix_spawn_file_actions_init.
+    let mut actions: libc::posix_spawn_file_actions_t = unsafe { core::mem::zeroed() };
+    let actions_made = defer && a.plan.fds_fixed && super::spawn::close_actions(&mut actions, &a.undo);
+    if defer && a.plan.fds_fixed && !actions_made {
+        a.undo.apply_now();
+    }
+    let fa = if actions_made { &actions as *const libc::posix_spawn_file_actions_t } else { core::ptr::null() };
+    let spawned = spawn_sh(cmd, fa, child_mask, default, mark, &a.undo);
+    if actions_made {
+        // SAFETY: initialised by close_actions.
+        unsafe { real::posix_spawn_file_actions_destroy(&mut actions) };
+    }
+    let status = match spawned {
         Ok(pid) => wait_child(pid, if a.listeners > 0 { Some(("system", command)) } else { None }),
         Err(_) => 127 << 8,
     };
@@ -321,7 +343,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     let valid = matches!(m.first(), Some(b'r' | b'w'));
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     let mut spill = Spill::uninit();
-    let a = audit_shell("popen", cmd, mask, audit::ignored_set(31), &mut spill);
+    let a = audit_shell("popen", cmd, mask, audit::ignored_set(31), &mut spill, false);
     // As in system(): our own spawn also when only the mark is needed.
     let own = valid
         && (a.listeners > 0

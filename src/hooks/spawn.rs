@@ -175,7 +175,7 @@ unsafe fn spawn(
 /// single closes below it. False (nothing left initialised) otherwise: the caller
 /// then marks them in the parent. A close action per fd costs the child a close(2)
 /// each (more than the flag, measured), and glibc a reallocation each.
-fn close_actions(fa: &mut posix_spawn_file_actions_t, undo: &Undo) -> bool {
+pub(crate) fn close_actions(fa: &mut posix_spawn_file_actions_t, undo: &Undo) -> bool {
     const SINGLES_MAX: usize = 8;
     let (runs, spilled) = undo.recorded();
     let floor = undo.top_kept;
