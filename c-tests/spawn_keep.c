@@ -3,11 +3,12 @@
  * leaves the parent's fds as they were. Leaked: /dev/null at 3-7 and 21-25; kept:
  * fd 20 (the test names it in EXECGUARD_KEEP_FDS); CLOEXEC: fd 10.
  *
- * usage: spawn_keep PROBE [fork|system|fork+system]
+ * usage: spawn_keep PROBE [fork|system|popen|fork+system|fork+popen]
  *   fork: all of it in a forked child that does not exec (where the shim may not
  *   allocate, so it marks the fds in that child instead; the result is the same)
  *   system: system(PROBE) instead of posix_spawn (the shell gets the fds the same
- *   way, and hands its own on to PROBE)
+ *   way, and hands its own on to PROBE); popen: popen(PROBE, "r"), its output
+ *   copied to stdout
  * stdout: the probe's line, then parent=FD:FLAGS,... (F_GETFD of 3-7, 20, 21-25
  * after the spawn), then status=exit:N */
 #define _GNU_SOURCE
@@ -34,6 +35,7 @@ int main(int argc, char **argv)
         return 2;
     int use_fork = argc > 2 && strstr(argv[2], "fork") != NULL;
     int use_system = argc > 2 && strstr(argv[2], "system") != NULL;
+    int use_popen = argc > 2 && strstr(argv[2], "popen") != NULL;
     if (use_fork) {
         fflush(stdout);
         pid_t worker = fork();
@@ -55,6 +57,15 @@ int main(int argc, char **argv)
     int st = 0;
     if (use_system) {
         st = system(argv[1]);
+    } else if (use_popen) {
+        FILE *f = popen(argv[1], "r");
+        if (!f)
+            return 95;
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+            fwrite(buf, 1, n, stdout);
+        st = pclose(f);
     } else {
         pid_t pid;
         char *args[] = { argv[1], NULL };

@@ -116,24 +116,30 @@ fn c_vfork_execve() {
 /// it marks the fds in that worker and puts them back).
 #[test]
 fn c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone() {
-    spawn_keep_case(false);
+    spawn_keep_case(None);
 }
 
-/// The same through system(): in fix mode the shim spawns the shell itself, with
-/// close actions of its own, and the shell hands what it got (fd 20) on to the probe.
+/// The same through system() and popen(): in fix mode the shim spawns the shell
+/// itself, with close actions of its own (after popen's dup2 onto the shell's
+/// stdout), and the shell hands what it got (fd 20) on to the probe.
 #[test]
 fn c_system_fix_closes_in_the_shell_and_leaves_the_parent_alone() {
-    spawn_keep_case(true);
+    spawn_keep_case(Some("system"));
 }
 
-fn spawn_keep_case(system: bool) {
+#[test]
+fn c_popen_fix_closes_in_the_shell_and_leaves_the_parent_alone() {
+    spawn_keep_case(Some("popen"));
+}
+
+fn spawn_keep_case(via: Option<&str>) {
     for (mode, worker) in Mode::ALL.into_iter().flat_map(|m| [(m, false), (m, true)]) {
         let mut args = vec![probe()];
-        match (worker, system) {
-            (true, true) => args.push("fork+system".into()),
-            (true, false) => args.push("fork".into()),
-            (false, true) => args.push("system".into()),
-            (false, false) => {}
+        match (worker, via) {
+            (true, Some(v)) => args.push(format!("fork+{v}")),
+            (true, None) => args.push("fork".into()),
+            (false, Some(v)) => args.push(v.into()),
+            (false, None) => {}
         }
         let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
         let run = run_mode(mode, &common::c_prog("spawn_keep"), &args, &[("EXECGUARD_KEEP_FDS", "20")], T);

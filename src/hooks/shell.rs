@@ -343,13 +343,21 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     let valid = matches!(m.first(), Some(b'r' | b'w'));
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     let mut spill = Spill::uninit();
-    let a = audit_shell("popen", cmd, mask, audit::ignored_set(31), &mut spill, false);
+    // As in system(): fix mode closes leaked fds in the shell, by close actions added
+    // to our own spawn's.
+    let defer = valid && config::mode() == Mode::Fix && crate::postfork::repeat::started_here(sys::getpid());
+    let mut a = audit_shell("popen", cmd, mask, audit::ignored_set(31), &mut spill, defer);
     // As in system(): our own spawn also when only the mark is needed.
     let own = valid
         && (a.listeners > 0
             || a.plan.child_mask.is_some()
             || a.plan.child_default != 0
+            || (defer && a.plan.fds_fixed)
             || (a.plan.found && envp::has_shim(environ())));
+    if !own && defer && a.plan.fds_fixed {
+        // Not reached (own covers it); if it were, mark them in the caller as before.
+        a.undo.apply_now();
+    }
     drop(inside);
     sys::set_errno(saved);
     if !own {
@@ -360,11 +368,31 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         sys::set_errno(e);
         return r;
     }
+    // Own spawn only to close leaked fds (fix mode): with every slot of ours taken,
+    // glibc's popen does it, the fds marked in the caller for the spawn and put back.
+    let fix_only = !(a.listeners > 0
+        || a.plan.child_mask.is_some()
+        || a.plan.child_default != 0
+        || (a.plan.found && envp::has_shim(environ())));
     // SAFETY: cmd/mode are C strings; every resource is released on each error path.
-    match unsafe { own_popen(cmd, reading, m.contains(&b'e'), &a) } {
+    match unsafe { own_popen(cmd, reading, m.contains(&b'e'), &mut a) } {
         Ok(f) => {
             sys::set_errno(saved);
             f
+        }
+        Err(NO_SLOT) if fix_only => {
+            a.undo.apply_now();
+            sys::set_errno(saved);
+            // SAFETY: forwarded.
+            let r = unsafe { real::popen(cmd, mode) };
+            let e = sys::errno();
+            a.undo.revert();
+            sys::set_errno(e);
+            r
+        }
+        Err(NO_SLOT) => {
+            sys::set_errno(libc::EMFILE);
+            core::ptr::null_mut()
         }
         Err(e) => {
             sys::set_errno(e);
@@ -373,11 +401,14 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     }
 }
 
-unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit) -> Result<*mut FILE, c_int> {
+/// own_popen's answer when every stream slot is taken (not an errno).
+const NO_SLOT: c_int = -1;
+
+unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &mut Audit) -> Result<*mut FILE, c_int> {
     let mut slots = OURS.lock();
     let Some(slot) = slots.iter().position(|s| s.file == 0) else {
         a.undo.revert();
-        return Err(libc::EMFILE);
+        return Err(NO_SLOT);
     };
     let mut p = [0 as c_int; 2];
     // SAFETY: p has room for two fds.
@@ -401,6 +432,15 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &Audit)
         // POSIX: streams of earlier popen() calls are closed in the new child.
         for s in slots.iter().filter(|s| s.file != 0) {
             crate::real::posix_spawn_file_actions_addclose(&mut fa, s.fd);
+        }
+    }
+    // Fix mode, deferred: the leaked fds are closed in the shell, after the dup2 onto
+    // its stdin or stdout; where that cannot be said in close actions, they are
+    // marked in the caller now and put back after the spawn (spawn_sh).
+    if a.undo.deferred() && a.plan.fds_fixed {
+        let added = super::spawn::ClosePlan::of(&a.undo).is_some_and(|plan| plan.add_to(&mut fa));
+        if !added {
+            a.undo.apply_now();
         }
     }
     // Unlike system(), popen's child keeps the caller's SIGINT/SIGQUIT dispositions.

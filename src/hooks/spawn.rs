@@ -176,31 +176,56 @@ unsafe fn spawn(
 /// then marks them in the parent. A close action per fd costs the child a close(2)
 /// each (more than the flag, measured), and glibc a reallocation each.
 pub(crate) fn close_actions(fa: &mut posix_spawn_file_actions_t, undo: &Undo) -> bool {
-    const SINGLES_MAX: usize = 8;
-    let (runs, spilled) = undo.recorded();
-    let floor = undo.top_kept;
-    let Some(from) = runs.iter().find(|&&(_, hi)| hi > floor).map(|&(lo, _)| lo.max(floor + 1)) else { return false };
-    let below = runs.iter().flat_map(|&(lo, hi)| lo..=hi).chain(spilled).filter(|&fd| fd < from);
-    let mut singles = [0i32; SINGLES_MAX];
-    let mut n = 0;
-    for fd in below {
-        let Some(slot) = singles.get_mut(n) else { return false };
-        *slot = fd;
-        n += 1;
-    }
+    let Some(plan) = ClosePlan::of(undo) else { return false };
     // SAFETY (all calls): fa is ours; init fills it, and only an initialised one is
     // added to or destroyed.
     if unsafe { real::posix_spawn_file_actions_init(fa) } != 0 {
         return false;
     }
-    let mut ok = unsafe { real::posix_spawn_file_actions_addclosefrom_np(fa, from) } == 0;
-    for &fd in singles.iter().take(n) {
-        ok = ok && unsafe { real::posix_spawn_file_actions_addclose(fa, fd) } == 0;
-    }
+    let ok = plan.add_to(fa);
     if !ok {
         unsafe { real::posix_spawn_file_actions_destroy(fa) };
     }
     ok
+}
+
+/// The close actions for the fds `undo` recorded: one close-from and a few single
+/// closes below it (see `close_actions`).
+pub(crate) struct ClosePlan {
+    from: i32,
+    singles: [i32; ClosePlan::SINGLES_MAX],
+    n: usize,
+}
+
+impl ClosePlan {
+    const SINGLES_MAX: usize = 8;
+
+    /// None when the recorded fds do not fit the shape (then they are marked in the
+    /// parent instead).
+    pub(crate) fn of(undo: &Undo) -> Option<ClosePlan> {
+        let (runs, spilled) = undo.recorded();
+        let floor = undo.top_kept;
+        let from = runs.iter().find(|&&(_, hi)| hi > floor).map(|&(lo, _)| lo.max(floor + 1))?;
+        let below = runs.iter().flat_map(|&(lo, hi)| lo..=hi).chain(spilled).filter(|&fd| fd < from);
+        let mut plan = ClosePlan { from, singles: [0; Self::SINGLES_MAX], n: 0 };
+        for fd in below {
+            *plan.singles.get_mut(plan.n)? = fd;
+            plan.n += 1;
+        }
+        Some(plan)
+    }
+
+    /// Append the actions to an initialised `fa` (after whatever it holds: a dup2
+    /// onto 0 or 1 comes first). False when glibc refused one.
+    pub(crate) fn add_to(&self, fa: &mut posix_spawn_file_actions_t) -> bool {
+        // SAFETY: fa is initialised (the caller's contract); the calls only append.
+        let mut ok = unsafe { real::posix_spawn_file_actions_addclosefrom_np(fa, self.from) } == 0;
+        for &fd in self.singles.iter().take(self.n) {
+            // SAFETY: as above.
+            ok = ok && unsafe { real::posix_spawn_file_actions_addclose(fa, fd) } == 0;
+        }
+        ok
+    }
 }
 
 #[no_mangle]

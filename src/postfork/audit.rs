@@ -96,6 +96,11 @@ impl<'s> Undo<'s> {
         (self.fd_ranges(), self.spilled_fds())
     }
 
+    /// The fds are to be closed by the caller in the child (see `defer_fds`).
+    pub fn deferred(&self) -> bool {
+        self.deferred
+    }
+
     /// Async-signal-safe: give up the deferral (the caller could not build its close
     /// actions): FD_CLOEXEC on the recorded fds now, put back by `revert`.
     pub fn apply_now(&mut self) {
