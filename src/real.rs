@@ -36,6 +36,13 @@ impl Missing for c_int {
 impl Missing for () {
     fn missing() -> Self {}
 }
+/// A handler (`signal` and the like): SIG_ERR.
+impl Missing for usize {
+    fn missing() -> Self {
+        crate::postfork::sys::set_errno(libc::ENOSYS);
+        libc::SIG_ERR
+    }
+}
 impl Missing for isize {
     fn missing() -> Self {
         crate::postfork::sys::set_errno(libc::ENOSYS);
@@ -281,6 +288,15 @@ real_table! {
     waitpid: fn(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t;
     poll: fn(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int;
     sigaction: fn(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
+    // The disposition setters (hooks/sigdisp.rs); the ones a libc lacks are Missing.
+    __sigaction: fn(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int;
+    signal: fn(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    bsd_signal: fn(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    sysv_signal: fn(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    __sysv_signal: fn(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    ssignal: fn(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    sigset: fn(sig: c_int, handler: libc::sighandler_t) -> libc::sighandler_t;
+    sigignore: fn(sig: c_int) -> c_int;
 }
 
 /// `__libc_single_threaded` (glibc ≥ 2.32): 1 while the process never made a thread.

@@ -41,7 +41,10 @@ pub fn audit(cfg: &Config, fix: bool) {
     if blocked & !policy::GLIBC_INTERNAL != 0 && audit_mask(fix, blocked, &mut parent) {
         blocked &= policy::GLIBC_INTERNAL;
     }
+    let before = crate::hooks::sigdisp::marks();
     let mut ign = ignored_set(31);
+    // From here an exec audit asks the kernel only about signals a hook saw change.
+    crate::hooks::sigdisp::started(ign, before);
     if ign & !keep_ignored() != 0 {
         ign &= !audit_ignored(fix, ign, &mut parent);
     }

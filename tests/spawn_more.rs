@@ -89,3 +89,55 @@ fn start_side_stays_quiet_about_what_the_exec_reported() {
         assert_eq!(startup, want_startup, "EXECGUARD_STARTUP={always}\n{}", run.context());
     }
 }
+
+/// The exec audit asks the kernel only about signals whose disposition a hook saw
+/// change since the start audit (hooks/sigdisp.rs): every libc way of ignoring a
+/// signal is seen, from another thread too, and so is a change back to SIG_DFL. A
+/// raw `rt_sigaction` system call is not (docs/policy.md): that signal is missing
+/// from the exec's event, and the probe still gets it ignored. Driver:
+/// c-tests/sig_setters.c, which ignores SIGUSR1 one way and SIGUSR2 with signal()
+/// from a second thread, then fork+execs the probe.
+#[test]
+fn every_way_of_ignoring_a_signal_is_seen_at_the_exec() {
+    let probe = common::c_prog("probe");
+    let probe = probe.to_str().unwrap();
+    let prog = common::c_prog("sig_setters");
+    let ways = ["signal", "sigaction", "__sigaction", "bsd_signal", "sysv_signal", "ssignal", "sigset", "sigignore", "raw", "none"];
+    for mode in [Mode::Log, Mode::Fix] {
+        for way in ways {
+            for back in [false, true] {
+                let mut args = vec![way, probe];
+                if back {
+                    args.push("then-default");
+                }
+                let run = run_mode(mode, &prog, &args, &[], T);
+                let ctx = format!("{way} back={back} {mode:?}\n{}", run.context());
+                assert!(run.stdout.contains("status=exit:0"), "{ctx}");
+                let line = run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no probe line\n{ctx}"));
+                let got: serde_json::Value = serde_json::from_str(line).unwrap();
+                let ignored: Vec<&str> = got["ignored"].as_array().unwrap().iter().filter_map(|s| s.as_str()).filter(|s| s.starts_with("SIGUSR")).collect();
+                let usr1_ignored = way != "none" && !back;
+                let seen = usr1_ignored && way != "raw";
+                let mut want_reported = vec![];
+                if seen {
+                    want_reported.push("SIGUSR1");
+                }
+                want_reported.push("SIGUSR2");
+                let evs = run.events();
+                let sigign = named(&evs, "exec_sigign");
+                assert_eq!(sigign.len(), 1, "{ctx}");
+                let reported: Vec<&str> = sigign[0]["signals"].as_array().unwrap().iter().filter_map(|s| s.as_str()).collect();
+                assert_eq!(reported, want_reported, "{ctx}");
+                // What the probe got: fix mode resets what it reported.
+                let mut want_held = vec![];
+                if usr1_ignored && (mode == Mode::Log || !seen) {
+                    want_held.push("SIGUSR1");
+                }
+                if mode == Mode::Log {
+                    want_held.push("SIGUSR2");
+                }
+                assert_eq!(ignored, want_held, "{ctx}");
+            }
+        }
+    }
+}

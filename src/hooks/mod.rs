@@ -10,5 +10,6 @@ pub mod fork;
 pub mod origins;
 pub mod select;
 pub mod shell;
+pub mod sigdisp;
 pub mod sigmask;
 pub mod spawn;

@@ -163,6 +163,8 @@ static QUIET: SpinLock<Quiet> = SpinLock::new(Quiet {
 });
 
 fn quiet_enter() -> (bool, bool) {
+    super::sigdisp::touch(libc::SIGINT);
+    super::sigdisp::touch(libc::SIGQUIT);
     let mut q = QUIET.lock();
     if q.users == 0 {
         // SAFETY: zeroed sigaction with SIG_IGN; old actions saved for restore.
@@ -256,7 +258,7 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     // marked CLOEXEC and put back. glibc allocates the actions: only in the process
     // the constructor ran in (see spawn.rs).
     let defer = config::mode() == Mode::Fix && crate::postfork::repeat::started_here(sys::getpid());
-    let mut a = audit_shell("system", cmd, mask, audit::ignored_set(31), &mut spill, defer);
+    let mut a = audit_shell("system", cmd, mask, super::sigdisp::ignored(31), &mut spill, defer);
     // Our own spawn whenever anything is fixed, so the fds are CLOEXEC only for the
     // spawn itself, not for as long as the command runs.
     // And whenever the shell will load the shim after a report: glibc's system()
@@ -270,6 +272,9 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     drop(inside);
     sys::set_errno(saved);
     if !own {
+        // glibc's system() ignores SIGINT and SIGQUIT in the caller while it waits.
+        super::sigdisp::touch(libc::SIGINT);
+        super::sigdisp::touch(libc::SIGQUIT);
         // SAFETY: forwarded.
         return unsafe { real::system(cmd) };
     }
@@ -346,7 +351,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     // As in system(): fix mode closes leaked fds in the shell, by close actions added
     // to our own spawn's.
     let defer = valid && config::mode() == Mode::Fix && crate::postfork::repeat::started_here(sys::getpid());
-    let mut a = audit_shell("popen", cmd, mask, audit::ignored_set(31), &mut spill, defer);
+    let mut a = audit_shell("popen", cmd, mask, super::sigdisp::ignored(31), &mut spill, defer);
     // As in system(): our own spawn also when only the mark is needed.
     let own = valid
         && (a.listeners > 0

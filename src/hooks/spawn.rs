@@ -69,7 +69,7 @@ pub(crate) fn attr_with(base: *const posix_spawnattr_t, mask: Option<u64>, defau
 /// What the child of a spawn with `attr` starts with: (mask, ignored signals).
 fn child_state(attr: *const posix_spawnattr_t) -> (u64, u64) {
     let mut mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
-    let mut ign = audit::ignored_set(31);
+    let mut ign = super::sigdisp::ignored(31);
     if !attr.is_null() {
         let mut flags: libc::c_short = 0;
         // SAFETY: attr is the caller's initialised attribute object.

@@ -227,7 +227,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     // errno at all keeps a page of libc out of every fork child.
     let no_fds = fds::none_above_stdio();
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
-    let ign = ignored_set(31);
+    let ign = crate::hooks::sigdisp::ignored(31);
     if no_fds && mask & !policy::GLIBC_INTERNAL == 0 && ign & !keep_ignored() == 0 {
         return NOTHING;
     }
@@ -794,10 +794,16 @@ pub fn keep_ignored() -> u64 {
 /// Async-signal-safe: the set of signals 1..=`upto` whose disposition is SIG_IGN.
 #[link_section = ".text.startup.execguard"]
 pub fn ignored_set(upto: i32) -> u64 {
+    read_ignored(upto, u64::MAX)
+}
+
+/// Async-signal-safe: as `ignored_set`, asking the kernel only about the signals in
+/// `which` (see hooks/sigdisp.rs).
+pub fn read_ignored(upto: i32, which: u64) -> u64 {
     let mut set = 0u64;
     for sig in 1..=upto.min(64) {
         let b = policy::bit(sig);
-        if b & policy::NOT_AUDITED_IGNORED != 0 {
+        if b & policy::NOT_AUDITED_IGNORED != 0 || b & which == 0 {
             continue;
         }
         if sys::sig_handler(sig) == Ok(libc::SIG_IGN) {
@@ -811,6 +817,7 @@ pub fn ignored_set(upto: i32) -> u64 {
 pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
     // libc's sigaction sets errno on failure: the caller's is kept.
     let _e = sys::ErrnoGuard::new();
+    crate::hooks::sigdisp::touch(sig);
     // SAFETY: zeroed sigaction is valid; sigaction(2) via glibc is async-signal-safe
     // and not hooked by the shim.
     unsafe {
