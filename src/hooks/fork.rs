@@ -28,6 +28,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
         // Made before the first fork, so that the children count into the parent's
         // findings (one mmap per process; its pages are touched at the first event).
         repeat::prepare();
+        repeat::forking();
     }
     // SAFETY: no arguments.
     let pid = unsafe { real::fork() };
