@@ -412,6 +412,7 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
     // Not a `for` loop: that moves the iterator (and its 2 KiB buffer) into a
     // second place in this frame.
     let mut fds = fds::FdIter::new(3);
+    #[allow(clippy::while_let_on_iterator)]
     while let Some(fd) = fds.next() {
         let f = fate(fd, &keep, cfg, &who);
         if f != FdFate::Leaked {
