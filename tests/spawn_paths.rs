@@ -164,14 +164,19 @@ fn spawn_keep_case(via: Option<&str>) {
 }
 
 /// The same from a caller that left stray fds open (10, 251, 500: stray_launch): they
-/// pass through to the child, untouched, and the leaked ones are still closed there.
+/// pass through to the child, untouched, and the leaked ones are still closed there;
+/// also through system() and popen(), where the shell hands them on.
 #[test]
 fn c_posix_spawn_fix_with_strays_from_the_caller() {
-    for mode in ["log", "fix"] {
-        let d = common::tmpdir(&format!("spawn-keep-strays-{mode}"));
+    for (mode, via) in ["log", "fix"].into_iter().flat_map(|m| [(m, None), (m, Some("system")), (m, Some("popen"))]) {
+        let d = common::tmpdir(&format!("spawn-keep-strays-{mode}-{}", via.unwrap_or("posix_spawn")));
         let log = d.join("log.jsonl");
         let mut cmd = std::process::Command::new(common::c_prog("stray_launch"));
         cmd.arg(common::c_prog("spawn_keep")).arg(probe()).current_dir(&d);
+        if let Some(v) = via {
+            // The same through the shell (spawn_keep's system and popen cases).
+            cmd.arg(v);
+        }
         cmd.env_remove("LD_PRELOAD")
             .env("STRAY_PRELOAD", common::shim())
             .env("EXECGUARD_LOG", &log)
@@ -179,7 +184,7 @@ fn c_posix_spawn_fix_with_strays_from_the_caller() {
             .env("EXECGUARD_KEEP_FDS", "20");
         let out = cmd.output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-        let ctx = format!("[{mode}]\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        let ctx = format!("[{mode} {via:?}]\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
         assert!(stdout.contains("status=exit:0"), "{ctx}");
         let line = stdout.lines().find_map(|l| l.find('{').map(|i| &l[i..])).unwrap_or_else(|| panic!("{ctx}"));
         let p: Value = serde_json::from_str(line).unwrap();
