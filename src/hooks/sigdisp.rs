@@ -46,8 +46,13 @@ pub fn marks() -> u64 {
 /// trust it for every signal not touched since.
 pub fn started(ign: u64, before: u64) {
     START.store(ign, Ordering::SeqCst);
-    if MARKS.load(Ordering::SeqCst) == before {
-        let _ = TOUCHED.compare_exchange(u64::MAX, 0, Ordering::SeqCst, Ordering::SeqCst);
+    if MARKS.load(Ordering::SeqCst) == before
+        && TOUCHED.compare_exchange(u64::MAX, 0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+        && MARKS.load(Ordering::SeqCst) != before
+    {
+        // A mark came between the check and the clear: it may be lost, so trust
+        // nothing (another thread changes dispositions while the constructor runs).
+        TOUCHED.store(u64::MAX, Ordering::SeqCst);
     }
 }
 
