@@ -489,10 +489,11 @@ fn flush_owned(at_exit: bool) {
         return;
     }
     let me = sys::getpid();
-    if at_exit && OWNER.load(Ordering::Relaxed) == me && !FORKED.load(Ordering::Relaxed) && untouched(t) {
-        // Nothing was ever counted into it, by anyone, and no fork child of ours
-        // shares it (vfork children have exec'd by now): nothing to write, and no
-        // page of it is made now.
+    if at_exit && OWNER.load(Ordering::Relaxed) == me && !FORKED.load(Ordering::Relaxed) && COUNTED_BY.load(Ordering::Relaxed) == 0 {
+        // Nothing was ever counted into it — not by this process, nor by a vfork
+        // child (which shares COUNTED_BY) — and no fork child of ours shares it
+        // (vfork children have exec'd by now): nothing to write, and no page of it
+        // is made now.
         return;
     }
     if owner_of(t) == me {
@@ -516,18 +517,6 @@ fn owner_of(t: &Table) -> i32 {
 fn alive(pid: i32) -> bool {
     // SAFETY: signal 0 delivers nothing.
     pid > 0 && unsafe { sys::syscall!(libc::SYS_kill, pid, 0) } != -(libc::ESRCH as i64)
-}
-
-/// Async-signal-safe: no page of the table was ever touched (by this process or any
-/// that shares it): `mincore` reports none of its pages in memory. Unsure (the call
-/// failed): false.
-fn untouched(t: &Table) -> bool {
-    const PAGES: usize = TABLE_BYTES.div_ceil(4096);
-    let mut vec = [0u8; PAGES];
-    // SAFETY: the table's mapping (page-aligned, TABLE_BYTES long); vec has a byte
-    // per page.
-    let r = unsafe { sys::syscall!(libc::SYS_mincore, t as *const Table, TABLE_BYTES, vec.as_mut_ptr()) };
-    r == 0 && vec.iter().all(|&b| b & 1 == 0)
 }
 
 #[cold]
