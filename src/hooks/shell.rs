@@ -352,17 +352,14 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     // to our own spawn's.
     let defer = valid && config::mode() == Mode::Fix && crate::postfork::repeat::started_here(sys::getpid());
     let mut a = audit_shell("popen", cmd, mask, super::sigdisp::ignored(31), &mut spill, defer);
-    // As in system(): our own spawn also when only the mark is needed.
-    let own = valid
-        && (a.listeners > 0
-            || a.plan.child_mask.is_some()
-            || a.plan.child_default != 0
-            || (defer && a.plan.fds_fixed)
-            || (a.plan.found && envp::has_shim(environ())));
-    if !own && defer && a.plan.fds_fixed {
-        // Not reached (own covers it); if it were, mark them in the caller as before.
-        a.undo.apply_now();
-    }
+    // As in system(): our own spawn also when only the mark is needed, and in fix
+    // mode to close the leaked fds in the shell (`fix_only`: for nothing else).
+    let for_more = a.listeners > 0
+        || a.plan.child_mask.is_some()
+        || a.plan.child_default != 0
+        || (a.plan.found && envp::has_shim(environ()));
+    let fix_only = !for_more && defer && a.plan.fds_fixed;
+    let own = valid && (for_more || fix_only);
     drop(inside);
     sys::set_errno(saved);
     if !own {
@@ -373,12 +370,8 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         sys::set_errno(e);
         return r;
     }
-    // Own spawn only to close leaked fds (fix mode): with every slot of ours taken,
-    // glibc's popen does it, the fds marked in the caller for the spawn and put back.
-    let fix_only = !(a.listeners > 0
-        || a.plan.child_mask.is_some()
-        || a.plan.child_default != 0
-        || (a.plan.found && envp::has_shim(environ())));
+    // Own spawn only to close leaked fds: with every slot of ours taken, glibc's
+    // popen does it, the fds marked in the caller for the spawn and put back.
     // SAFETY: cmd/mode are C strings; every resource is released on each error path.
     match unsafe { own_popen(cmd, reading, m.contains(&b'e'), &mut a) } {
         Ok(f) => {

@@ -9,13 +9,14 @@
 //! rest are as the start audit read them (`ignored`).
 //!
 //! Where it cannot tell: a disposition set by a raw `rt_sigaction` system call (not
-//! libc's functions). The new program's start audit still reads all of them, so such
-//! a signal is reported there (`startup_sigign`), not at the exec that passed it.
-//! Inside libc, `system()` ignores SIGINT and SIGQUIT in the caller while it waits:
-//! its hook marks both touched first.
+//! libc's functions). The exec's audit misses that signal; the new program's start
+//! audit reports it (`startup_sigign`) when the exec was not marked, and not when it
+//! was marked for another finding (docs/policy.md, "Signals"). Inside libc,
+//! `system()` ignores SIGINT and SIGQUIT in the caller while it waits: its hook marks
+//! both touched first.
 //!
-//! Small room: two atomics in the hot data, monotonic marks (a vfork child that marks
-//! a signal only makes its parent ask the kernel about it).
+//! Small room: three atomics in the hot data, monotonic marks (a vfork child that
+//! marks a signal only makes its parent ask the kernel about it).
 
 use crate::policy;
 use crate::postfork::audit::read_ignored;
