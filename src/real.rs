@@ -256,6 +256,12 @@ real_table! {
     closefrom: fn(low: c_int) -> ();
     fclose: fn(f: *mut FILE) -> c_int;
     fileno: fn(f: *mut FILE) -> c_int;
+    fopen: fn(path: *const c_char, mode: *const c_char) -> *mut FILE;
+    fopen64: fn(path: *const c_char, mode: *const c_char) -> *mut FILE;
+    freopen: fn(path: *const c_char, mode: *const c_char, f: *mut FILE) -> *mut FILE;
+    freopen64: fn(path: *const c_char, mode: *const c_char, f: *mut FILE) -> *mut FILE;
+    closedir: fn(d: *mut libc::DIR) -> c_int;
+    dirfd: fn(d: *mut libc::DIR) -> c_int;
     listen: fn(fd: c_int, backlog: c_int) -> c_int;
     connect: fn(fd: c_int, a: *const libc::sockaddr, l: libc::socklen_t) -> c_int;
     close: fn(fd: c_int) -> c_int;

@@ -221,12 +221,18 @@ impl Undo {
             // Out of room: close it now.
             None => {
                 sys::close(fd);
+                crate::postfork::fdgen::bump(fd);
                 startfds::closed_range(fd as u32, fd as u32);
             }
         }
     }
 
     fn close_all(&self) {
+        if self.n > 0 {
+            // Closed where no hook sees it: what the hooks recorded of these
+            // numbers no longer holds (fdgen.rs).
+            crate::postfork::fdgen::bump_all();
+        }
         for &(lo, hi) in self.ranges.iter().take(self.n) {
             if sys::close_range(lo as u32, hi as u32, 0).is_err() {
                 for fd in lo..=hi {

@@ -364,6 +364,57 @@ fn another_file_on_the_leaked_number_is_another_finding() {
     }
 }
 
+/// The close-on-exec flag a hook saw set stands in for `F_GETFD` at later audits
+/// (postfork/fdgen.rs): every change made through libc between two batches of
+/// spawns must be seen — set, cleared by a new fd on the number, libc's own closes
+/// and opens (fclose/fopen, closedir/opendir), close_range — and a vfork child's
+/// changes to its own fd table must not be taken for its parent's. Driver:
+/// c-tests/flag_change.c (fd F leaks or not before and after each change).
+#[test]
+fn the_recorded_flag_follows_every_change_seen() {
+    let prog = common::c_prog("flag_change");
+    // (change, F leaks before, F leaks after)
+    let cases = [
+        ("fcntl", true, false),
+        ("ioctl", true, false),
+        ("reopen_e", true, false),
+        ("dup3_e", true, false),
+        ("fopen_e", true, false),
+        ("closedir", true, false),
+        ("range", true, false),
+        ("dup2", false, true),
+        ("reopen", false, true),
+        ("vfork", true, true),
+    ];
+    let n = 30u64;
+    for (change, before, after) in cases {
+        for method in ["forkexec", "posix_spawn"] {
+            for mode in [Mode::Log, Mode::Fix] {
+                let run = run_mode(mode, &prog, &[change, method, &n.to_string()], &[], T);
+                let ctx = format!("[{change} {method} {mode:?}]\n{}", run.context_short());
+                assert!(run.status.success(), "{ctx}");
+                if run.stdout.trim() == "skip" {
+                    let refused = common::is_musl() || common::seccomp_flavour().is_some();
+                    assert!(refused && change == "range", "only musl or a filter lacks close_range: {ctx}");
+                    continue;
+                }
+                assert!(run.stdout.contains("failures=0"), "{ctx}");
+                let fd: u64 = run.stdout.split("fd=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()).expect("fd=");
+                let evs = run.events();
+                let mut total = 0;
+                for lines in by_finding(&evs, "exec_fd_leak").values() {
+                    for l in lines {
+                        let fds: Vec<u64> = l["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+                        assert_eq!(fds, vec![fd], "only F may leak: {l}\n{ctx}");
+                    }
+                    total += occurrences(lines.iter().copied());
+                }
+                assert_eq!(total, n * (before as u64 + after as u64), "{ctx}");
+            }
+        }
+    }
+}
+
 // The known-layout cache on musl (its fclose and fopen, its posix_spawn) and under
 // seccomp filters that refuse newer system calls.
-in_other_environments!(another_file_on_the_leaked_number_is_another_finding);
+in_other_environments!(another_file_on_the_leaked_number_is_another_finding, the_recorded_flag_follows_every_change_seen);

@@ -23,7 +23,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
-        fdgen::bump(new);
+        fdgen::made(new, false);
         // Tells the start record too, when `new` was inherited (F_START).
         crate::postfork::storm::forget(new);
         note(new);
@@ -37,7 +37,7 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::dup3(old, new, flags) };
     if r >= 0 {
-        fdgen::bump(new);
+        fdgen::made(new, flags & libc::O_CLOEXEC != 0);
         crate::postfork::storm::forget(new);
         if flags & libc::O_CLOEXEC == 0 {
             note(new);
@@ -64,18 +64,18 @@ fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
     }
     match cmd {
         libc::F_SETFD => {
-            fdgen::bump(fd);
+            fdgen::made(fd, arg & libc::FD_CLOEXEC as c_ulong != 0);
             if arg & libc::FD_CLOEXEC as c_ulong == 0 {
                 cleared(fd)
             }
         }
         libc::F_DUPFD => {
-            fdgen::bump(r);
+            fdgen::made(r, false);
             crate::postfork::storm::forget(r);
             note(r)
         }
         libc::F_DUPFD_CLOEXEC => {
-            fdgen::bump(r);
+            fdgen::made(r, true);
             crate::postfork::storm::forget(r)
         }
         _ => {}
@@ -106,7 +106,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::ioctl(fd, req, arg) };
     if r == 0 && (req == libc::FIONCLEX as c_ulong || req == libc::FIOCLEX as c_ulong) {
-        fdgen::bump(fd);
+        fdgen::made(fd, req == libc::FIOCLEX as c_ulong);
         if req == libc::FIONCLEX as c_ulong {
             cleared(fd);
         }
@@ -169,14 +169,138 @@ pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
     r
 }
 
-/// Async-signal-safe. A socket that starts to listen keeps its number and inode: its
-/// generation moves on, so that a repeated leak counts its listeners again.
+/// Async-signal-safe. A socket that starts to listen keeps its number, inode and
+/// flags: its generation moves on (a recorded flag with it), so that a repeated leak
+/// counts its listeners again.
 #[no_mangle]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::listen(fd, backlog) };
     if r == 0 {
-        fdgen::bump(fd);
+        fdgen::renew(fd);
     }
     r
+}
+
+/// Does an `fopen` mode ask for close-on-exec? glibc reads the mode's letters up to
+/// a `,` (`"r,ccs=euc-jp"` is not "e"); musl reads them all and has no `,ccs=`.
+/// At most 32 bytes.
+fn mode_cloexec(mode: *const libc::c_char) -> bool {
+    if mode.is_null() {
+        return false;
+    }
+    for i in 0..32 {
+        // SAFETY: NUL-terminated (fopen's contract); read byte by byte up to the NUL.
+        match unsafe { *mode.add(i) } as u8 {
+            0 | b',' => return false,
+            b'e' => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Async-signal-safe as far as `fileno` is: a stream opened inside libc made an fd
+/// this way (the open hooks do not see libc's own open).
+fn stream_made(f: *mut libc::FILE, mode: *const libc::c_char) {
+    if f.is_null() || config::mode() == Mode::Off {
+        return;
+    }
+    let _e = sys::ErrnoGuard::new();
+    // SAFETY: the stream just opened.
+    let fd = unsafe { real::fileno(f) };
+    crate::hooks::origins::made_inside_libc(fd, mode_cloexec(mode));
+}
+
+/// fopen opens its file inside libc: the fd's generation moves on and its flag
+/// (mode "e") is recorded, as the open hooks do for `open`.
+#[no_mangle]
+pub unsafe extern "C" fn fopen(path: *const libc::c_char, mode: *const libc::c_char) -> *mut libc::FILE {
+    // SAFETY: forwarded.
+    let f = unsafe { real::fopen(path, mode) };
+    stream_made(f, mode);
+    f
+}
+
+/// As fopen.
+#[no_mangle]
+pub unsafe extern "C" fn fopen64(path: *const libc::c_char, mode: *const libc::c_char) -> *mut libc::FILE {
+    // SAFETY: forwarded.
+    let f = unsafe { real::fopen64(path, mode) };
+    stream_made(f, mode);
+    f
+}
+
+/// The stream's fd before a call that closes it inside libc, or -1.
+fn stream_fd(f: *mut libc::FILE) -> c_int {
+    if f.is_null() || config::mode() == Mode::Off {
+        return -1;
+    }
+    let _e = sys::ErrnoGuard::new();
+    // SAFETY: the caller's stream, still open.
+    unsafe { real::fileno(f) }
+}
+
+/// freopen closes the stream's fd and opens another inside libc (usually on the
+/// same number): both seen, as fclose and fopen.
+#[no_mangle]
+pub unsafe extern "C" fn freopen(path: *const libc::c_char, mode: *const libc::c_char, f: *mut libc::FILE) -> *mut libc::FILE {
+    let old = stream_fd(f);
+    // SAFETY: forwarded.
+    let r = unsafe { real::freopen(path, mode, f) };
+    reopened(old, r, mode);
+    r
+}
+
+/// As freopen.
+#[no_mangle]
+pub unsafe extern "C" fn freopen64(path: *const libc::c_char, mode: *const libc::c_char, f: *mut libc::FILE) -> *mut libc::FILE {
+    let old = stream_fd(f);
+    // SAFETY: forwarded.
+    let r = unsafe { real::freopen64(path, mode, f) };
+    reopened(old, r, mode);
+    r
+}
+
+fn reopened(old: c_int, r: *mut libc::FILE, mode: *const libc::c_char) {
+    if old >= 0 {
+        fdgen::bump(old);
+        if old >= 3 && crate::postfork::storm::word(old) & crate::postfork::storm::F_START != 0 {
+            crate::postfork::storm::forget(old);
+        }
+    }
+    stream_made(r, mode);
+}
+
+/// closedir closes its fd inside libc (`fdopendir(10)` then `closedir` gives the
+/// number up): as fclose.
+#[no_mangle]
+pub unsafe extern "C" fn closedir(d: *mut libc::DIR) -> c_int {
+    let fd = if !d.is_null() && config::mode() != Mode::Off {
+        let _e = sys::ErrnoGuard::new();
+        // SAFETY: the caller's directory stream, still open.
+        unsafe { real::dirfd(d) }
+    } else {
+        -1
+    };
+    // SAFETY: forwarded.
+    let r = unsafe { real::closedir(d) };
+    fdgen::bump(fd);
+    if fd >= 3 && crate::postfork::storm::word(fd) & crate::postfork::storm::F_START != 0 {
+        crate::postfork::storm::forget(fd);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mode_cloexec;
+
+    #[test]
+    fn fopen_modes() {
+        for (m, want) in [(&b"re\0"[..], true), (b"r\0", false), (b"w+e\0", true), (b"r,ccs=euc-jp\0", false), (b"\0", false)] {
+            assert_eq!(mode_cloexec(m.as_ptr() as *const libc::c_char), want, "{m:?}");
+        }
+        assert!(!mode_cloexec(core::ptr::null()));
+    }
 }

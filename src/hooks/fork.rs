@@ -74,6 +74,9 @@ extern "C" fn before_vfork() {
     let _e = sys::ErrnoGuard::new();
     if config::mode() != Mode::Off {
         repeat::prepare();
+        // Before the child shares this thread's memory: its hooks must not record
+        // its fd flags as ours (fdgen::made).
+        tls::vforking(sys::getpid());
     }
     real::fill_for_vfork();
 }

@@ -27,13 +27,13 @@ pub fn enable() {
     ON.store(true, Ordering::Relaxed);
 }
 
-/// Async-signal-safe.
+/// Async-signal-safe: `fd` was made, close-on-exec or not as the call said.
 #[inline]
-fn record(fd: c_int, caller: usize) {
+fn record(fd: c_int, cloexec: bool, caller: usize) {
     if fd < 0 {
         return;
     }
-    crate::postfork::fdgen::bump(fd);
+    crate::postfork::fdgen::made(fd, cloexec);
     crate::postfork::storm::forget(fd);
     crate::postfork::tls::note_created(fd);
     if !ON.load(Ordering::Relaxed) {
@@ -44,6 +44,12 @@ fn record(fd: c_int, caller: usize) {
     let ino = sys::fstat(fd).map(|st| st.st_ino).unwrap_or(0);
     a.store(caller, Ordering::Relaxed);
     i.store(ino, Ordering::Relaxed);
+}
+
+/// Async-signal-safe: an fd a stream opened inside libc (fopen): as the fd-making
+/// hooks, with no caller to record.
+pub fn made_inside_libc(fd: c_int, cloexec: bool) {
+    record(fd, cloexec, 0);
 }
 
 /// Async-signal-safe: where `fd` was made, if recorded and still the same file.
@@ -85,12 +91,13 @@ macro_rules! hook {
     };
 }
 
+/// `$cloexec`: whether the new fd is close-on-exec, from the call's own arguments.
 macro_rules! body {
-    ($imp:ident, $real:ident, ($($a:ident: $t:ty),*)) => {
+    ($imp:ident, $real:ident, ($($a:ident: $t:ty),*), $cloexec:expr) => {
         unsafe extern "C" fn $imp($($a: $t,)* caller: usize) -> c_int {
             // SAFETY: forwarded unchanged.
             let r = unsafe { real::$real($($a),*) };
-            record(r, caller);
+            record(r, $cloexec, caller);
             r
         }
     };
@@ -100,34 +107,34 @@ hook!(socket, socket_impl, "rcx", "x3", (d: c_int, t: c_int, p: c_int));
 unsafe extern "C" fn socket_impl(d: c_int, t: c_int, p: c_int, caller: usize) -> c_int {
     // SAFETY: forwarded unchanged.
     let r = unsafe { real::socket(d, t, p) };
-    record(r, caller);
+    record(r, t & libc::SOCK_CLOEXEC != 0, caller);
     if r >= 0 && crate::config::mode() != crate::config::Mode::Off {
         crate::postfork::storm::made(r, d, t, p);
     }
     r
 }
 hook!(accept, accept_impl, "rcx", "x3", (fd: c_int, a: *mut sockaddr, l: *mut socklen_t));
-body!(accept_impl, accept, (fd: c_int, a: *mut sockaddr, l: *mut socklen_t));
+body!(accept_impl, accept, (fd: c_int, a: *mut sockaddr, l: *mut socklen_t), false);
 hook!(accept4, accept4_impl, "r8", "x4", (fd: c_int, a: *mut sockaddr, l: *mut socklen_t, f: c_int));
-body!(accept4_impl, accept4, (fd: c_int, a: *mut sockaddr, l: *mut socklen_t, f: c_int));
+body!(accept4_impl, accept4, (fd: c_int, a: *mut sockaddr, l: *mut socklen_t, f: c_int), f & libc::SOCK_CLOEXEC != 0);
 hook!(open, open_impl, "rcx", "x3", (p: *const c_char, f: c_int, m: mode_t));
-body!(open_impl, open, (p: *const c_char, f: c_int, m: mode_t));
+body!(open_impl, open, (p: *const c_char, f: c_int, m: mode_t), f & libc::O_CLOEXEC != 0);
 hook!(open64, open64_impl, "rcx", "x3", (p: *const c_char, f: c_int, m: mode_t));
-body!(open64_impl, open64, (p: *const c_char, f: c_int, m: mode_t));
+body!(open64_impl, open64, (p: *const c_char, f: c_int, m: mode_t), f & libc::O_CLOEXEC != 0);
 hook!(openat, openat_impl, "r8", "x4", (d: c_int, p: *const c_char, f: c_int, m: mode_t));
-body!(openat_impl, openat, (d: c_int, p: *const c_char, f: c_int, m: mode_t));
+body!(openat_impl, openat, (d: c_int, p: *const c_char, f: c_int, m: mode_t), f & libc::O_CLOEXEC != 0);
 hook!(openat64, openat64_impl, "r8", "x4", (d: c_int, p: *const c_char, f: c_int, m: mode_t));
-body!(openat64_impl, openat64, (d: c_int, p: *const c_char, f: c_int, m: mode_t));
+body!(openat64_impl, openat64, (d: c_int, p: *const c_char, f: c_int, m: mode_t), f & libc::O_CLOEXEC != 0);
 hook!(creat, creat_impl, "rdx", "x2", (p: *const c_char, m: mode_t));
-body!(creat_impl, creat, (p: *const c_char, m: mode_t));
+body!(creat_impl, creat, (p: *const c_char, m: mode_t), false);
 hook!(dup, dup_impl, "rsi", "x1", (fd: c_int));
-body!(dup_impl, dup, (fd: c_int));
+body!(dup_impl, dup, (fd: c_int), false);
 hook!(epoll_create, epoll_create_impl, "rsi", "x1", (n: c_int));
-body!(epoll_create_impl, epoll_create, (n: c_int));
+body!(epoll_create_impl, epoll_create, (n: c_int), false);
 hook!(epoll_create1, epoll_create1_impl, "rsi", "x1", (f: c_int));
-body!(epoll_create1_impl, epoll_create1, (f: c_int));
+body!(epoll_create1_impl, epoll_create1, (f: c_int), f & libc::EPOLL_CLOEXEC != 0);
 hook!(eventfd, eventfd_impl, "rdx", "x2", (v: c_uint, f: c_int));
-body!(eventfd_impl, eventfd, (v: c_uint, f: c_int));
+body!(eventfd_impl, eventfd, (v: c_uint, f: c_int), f & libc::EFD_CLOEXEC != 0);
 
 hook!(pipe, pipe_impl, "rsi", "x1", (p: *mut c_int));
 unsafe extern "C" fn pipe_impl(p: *mut c_int, caller: usize) -> c_int {
@@ -135,7 +142,7 @@ unsafe extern "C" fn pipe_impl(p: *mut c_int, caller: usize) -> c_int {
     let r = unsafe { real::pipe(p) };
     if r == 0 {
         // SAFETY: as above.
-        unsafe { pair(p, caller) };
+        unsafe { pair(p, false, caller) };
     }
     r
 }
@@ -146,7 +153,7 @@ unsafe extern "C" fn pipe2_impl(p: *mut c_int, f: c_int, caller: usize) -> c_int
     let r = unsafe { real::pipe2(p, f) };
     if r == 0 {
         // SAFETY: as above.
-        unsafe { pair(p, caller) };
+        unsafe { pair(p, f & libc::O_CLOEXEC != 0, caller) };
     }
     r
 }
@@ -157,18 +164,18 @@ unsafe extern "C" fn socketpair_impl(d: c_int, t: c_int, pr: c_int, sv: *mut c_i
     let r = unsafe { real::socketpair(d, t, pr, sv) };
     if r == 0 {
         // SAFETY: as above.
-        unsafe { pair(sv, caller) };
+        unsafe { pair(sv, t & libc::SOCK_CLOEXEC != 0, caller) };
     }
     r
 }
 
-unsafe fn pair(p: *const c_int, caller: usize) {
+unsafe fn pair(p: *const c_int, cloexec: bool, caller: usize) {
     if p.is_null() {
         return;
     }
     // SAFETY: the call succeeded, so both slots hold fds.
     unsafe {
-        record(*p, caller);
-        record(*p.add(1), caller);
+        record(*p, cloexec, caller);
+        record(*p.add(1), cloexec, caller);
     }
 }

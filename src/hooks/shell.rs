@@ -457,6 +457,8 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &mut Au
     if !cloexec {
         let _ = sys::fcntl(parent_end, libc::F_SETFD, 0);
     }
+    // The caller's new fd, made here where no hook sees it: as an fd-making hook.
+    crate::postfork::fdgen::made(parent_end, cloexec);
     let fmode: &[u8] = if reading { b"r\0" } else { b"w\0" };
     // SAFETY: parent_end is our open pipe end.
     let f = unsafe { crate::real::fdopen(parent_end, fmode.as_ptr() as *const c_char) };
@@ -482,8 +484,18 @@ pub unsafe extern "C" fn pclose(f: *mut FILE) -> c_int {
         slots.iter_mut().find(|s| s.file != 0 && s.file == f as usize).map(|s| core::mem::replace(s, FREE))
     };
     let Some(s) = mine else {
+        // glibc closes the stream's fd inside: its generation moves on, as fclose's.
+        let fd = if f.is_null() {
+            -1
+        } else {
+            let _e = sys::ErrnoGuard::new();
+            // SAFETY: the caller's stream, still open.
+            unsafe { real::fileno(f) }
+        };
         // SAFETY: a stream glibc's popen made.
-        return unsafe { real::pclose(f) };
+        let r = unsafe { real::pclose(f) };
+        crate::postfork::fdgen::bump(fd);
+        return r;
     };
     // SAFETY: our fdopen'd stream.
     unsafe { libc::fclose(f) };

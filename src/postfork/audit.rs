@@ -296,7 +296,12 @@ impl Who {
 /// Async-signal-safe: the facts about `fd` at this exec.
 #[link_section = ".text.hot.execguard"]
 fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
-    let cloexec = matches!(fds::cloexec(fd), Ok(true) | Err(_));
+    // The flag a hook saw set, while nothing a hook saw has changed the number
+    // since (fdgen.rs); the kernel's answer otherwise.
+    let cloexec = match fdgen::known_cloexec(fd) {
+        Some(c) => c,
+        None => matches!(fds::cloexec(fd), Ok(true) | Err(_)),
+    };
     if !policy::needs_more_facts(cloexec) {
         return FdFacts { cloexec, ..FdFacts::default() };
     }

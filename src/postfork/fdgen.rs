@@ -1,19 +1,27 @@
 //! A generation per fd number: every change to what a number holds that goes through
 //! a hook (close, the fd-making calls of hooks/origins.rs, dup2/dup3, F_DUPFD, a
-//! CLOEXEC change by fcntl or ioctl, fclose) moves it on; close_range and closefrom
-//! move `EPOCH` instead. Between two audits of the same process, a leaked fd whose
-//! number and generation are unchanged is the same open file: a repeated
+//! CLOEXEC change by fcntl or ioctl, fclose, closedir) moves it on; close_range and
+//! closefrom move `EPOCH` instead. Between two audits of the same process, a leaked
+//! fd whose number and generation are unchanged is the same open file: a repeated
 //! `exec_fd_leak` then takes its identity from what the first audit found (see
-//! repeat.rs, `known`) instead of one `fstat` per fd. Its close-on-exec flag is still
-//! asked of the kernel at every audit, so what leaks and what fix mode repairs never
-//! rests on this record.
+//! repeat.rs, `known`) instead of one `fstat` per fd.
 //!
-//! Not seen: a number closed inside libc (closedir, closelog) and then reused by an
-//! fd made inside libc (fopen, opendir) with no hooked call between them keeps its
-//! generation; that later file, if it leaks too, counts into the earlier finding's
-//! repeats (docs/policy.md). Small room: relaxed atomics only; a vfork child's moves
-//! land in its parent's table, which only makes the parent's next audit take the
-//! slow path.
+//! The close-on-exec flag, too, when a hook saw it set: the call that made the fd
+//! (`O_CLOEXEC`, `SOCK_CLOEXEC`, `dup3`'s flags, `F_DUPFD_CLOEXEC`; plain `dup`,
+//! `dup2`, `pipe`, `accept` make none) or the last `F_SETFD`/`FIOCLEX`/`FIONCLEX`.
+//! `KNOWN` keeps it with the generation and epoch it was seen at, so that any later
+//! change through a hook (a close, a new file at that number, `close_range`) voids
+//! it, and an audit asks the kernel (`F_GETFD`) only for the fds whose flag no hook
+//! saw. A repeated leak of 200 fds made that way costs no system call per fd.
+//!
+//! Not seen: a number closed inside libc (closelog, a stream's `freopen`) or by a raw
+//! `close` system call, and then reused with no hooked call between them, keeps its
+//! generation: that later file, if it leaks too, counts into the earlier finding's
+//! repeats, and its flag is taken from the earlier file's record. So is a flag
+//! changed by a raw `fcntl`/`ioctl` system call (docs/policy.md). Small room:
+//! relaxed atomics only. A vfork child's moves land in its parent's table, which
+//! only makes the parent's next audit ask the kernel; the flags a vfork child sets
+//! are of its own fd table and are not recorded (tls::may_record).
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
@@ -51,4 +59,111 @@ pub fn of(fd: i32) -> Option<u32> {
 #[inline]
 pub fn epoch() -> u64 {
     EPOCH.load(Relaxed)
+}
+
+/// The flag each number had when a hook last saw it set: `pack(epoch, generation,
+/// cloexec)`, 0 for none. In .bss, like GEN.
+static KNOWN: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
+
+/// A record: the low 30 bits of the epoch, the generation, "seen", the flag.
+#[inline]
+const fn pack(epoch: u64, gen: u32, cloexec: bool) -> u64 {
+    ((epoch & 0x3fff_ffff) << 34) | ((gen as u64) << 2) | 2 | cloexec as u64
+}
+
+/// What a record says about the number now: its flag while the generation and epoch
+/// it was written at still hold.
+#[inline]
+const fn read(record: u64, epoch: u64, gen: u32) -> Option<bool> {
+    let cloexec = record & 1 != 0;
+    if record & 2 != 0 && record == pack(epoch, gen, cloexec) {
+        Some(cloexec)
+    } else {
+        None
+    }
+}
+
+/// Async-signal-safe: a hooked call made `fd` (or set its flag) and says whether it
+/// is close-on-exec. The generation moves on as with `bump`; the flag is recorded
+/// unless this thread is a vfork child's (its fd table is not ours).
+#[inline]
+pub fn made(fd: i32, cloexec: bool) {
+    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return };
+    let gen = g.fetch_add(1, Relaxed).wrapping_add(1);
+    if recording() && super::tls::may_record() {
+        k.store(pack(epoch(), gen, cloexec), Relaxed);
+    }
+}
+
+/// Async-signal-safe: what `fd` holds changed, but not its flag (a socket that
+/// starts to listen): the generation moves on and a valid record moves with it.
+#[inline]
+pub fn renew(fd: i32) {
+    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return };
+    let old = g.fetch_add(1, Relaxed);
+    let epoch = epoch();
+    if let Some(cloexec) = read(k.load(Relaxed), epoch, old) {
+        if super::tls::may_record() {
+            k.store(pack(epoch, old.wrapping_add(1), cloexec), Relaxed);
+        }
+    }
+}
+
+/// Async-signal-safe: `fd`'s close-on-exec flag, when a hook saw it set and nothing
+/// a hook saw has changed the number since. None: ask the kernel.
+#[inline]
+pub fn known_cloexec(fd: i32) -> Option<bool> {
+    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return None };
+    read(k.load(Relaxed), epoch(), g.load(Relaxed))
+}
+
+/// Where the vfork hook is not (only the x86-64 trampoline exists), a vfork child's
+/// hooks could not be told from its parent's: nothing is recorded there.
+#[inline]
+const fn recording() -> bool {
+    cfg!(target_arch = "x86_64")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_holds_until_the_generation_or_the_epoch_moves() {
+        let r = pack(7, 41, true);
+        assert_eq!(read(r, 7, 41), Some(true));
+        assert_eq!(read(pack(7, 41, false), 7, 41), Some(false));
+        assert_eq!(read(r, 7, 42), None, "a close or a new file at the number");
+        assert_eq!(read(r, 8, 41), None, "close_range or closefrom");
+        assert_eq!(read(0, 0, 0), None, "never seen");
+    }
+
+    #[test]
+    fn a_record_survives_wrapping_counters() {
+        let e = (1u64 << 40) + 3;
+        assert_eq!(read(pack(e, u32::MAX, false), e, u32::MAX), Some(false));
+        assert_eq!(read(pack(e, u32::MAX, false), e, 0), None);
+    }
+
+    /// On numbers past what the test process opens: the table is process-wide.
+    #[test]
+    fn hooks_record_and_void_the_flag() {
+        let fd = MAX_FD as i32 - 7;
+        assert_eq!(known_cloexec(fd), None);
+        made(fd, false);
+        assert_eq!(known_cloexec(fd), Some(false));
+        renew(fd);
+        assert_eq!(known_cloexec(fd), Some(false), "listen keeps the flag");
+        made(fd, true);
+        assert_eq!(known_cloexec(fd), Some(true));
+        bump(fd);
+        assert_eq!(known_cloexec(fd), None, "closed");
+        renew(fd);
+        assert_eq!(known_cloexec(fd), None, "nothing to carry");
+        // (close_range moves the process-wide epoch: see the pure test above; not
+        // moved here, where other tests audit in parallel.)
+        assert_eq!(known_cloexec(MAX_FD as i32 + 3), None);
+        made(MAX_FD as i32 + 3, true);
+        assert_eq!(known_cloexec(-1), None);
+    }
 }

@@ -26,6 +26,10 @@ pub struct ThreadState {
     /// The pid that closed fds in bulk up to the top (close_range/closefrom): what
     /// survives in it was chosen (CPython's close_fds with pass_fds).
     swept_pid: Cell<i32>,
+    /// The pid that last vforked on this thread, until it runs a recording hook
+    /// again: a vfork child runs on this very state, so a hook that finds it set
+    /// and another pid is in a vfork child (see may_record).
+    vfork_pid: Cell<i32>,
 }
 
 extern "C" {
@@ -113,9 +117,39 @@ impl ThreadState {
 pub fn forked(pid: i32) {
     TS.with(|t| {
         t.fork_child.set(pid);
+        t.vfork_pid.set(0);
         t.setup_pid.set(pid);
         t.setup_n.set(0);
         t.setup_saturated.set(false);
+    })
+}
+
+/// Async-signal-safe: the vfork hook, in the parent, before the child shares this
+/// thread's memory. A vfork child that vforks again keeps its parent's mark.
+pub fn vforking(pid: i32) {
+    TS.with(|t| {
+        if t.vfork_pid.get() == 0 {
+            t.vfork_pid.set(pid)
+        }
+    })
+}
+
+/// Async-signal-safe: may a hook record what it saw of this process's fd table
+/// (fdgen::made)? Not in a vfork child: its fds are its own, its memory is the
+/// parent's. One TLS load; after a vfork, one getpid in the first hook that asks
+/// (the parent, resumed, clears the mark: its child has exec'd or exited by then).
+#[inline]
+pub fn may_record() -> bool {
+    TS.with(|t| {
+        let v = t.vfork_pid.get();
+        if v == 0 {
+            return true;
+        }
+        if sys::getpid() == v {
+            t.vfork_pid.set(0);
+            return true;
+        }
+        false
     })
 }
 
