@@ -158,10 +158,12 @@ impl Event {
             l.int(sys::gettid() as i64);
             l.s(",\"exe\":");
             // Read per event, not at load: most processes never log anything.
-            let mut exe = [0u8; 512];
-            let n = sys::readlink(b"/proc/self/exe\0", &mut exe).unwrap_or(0);
-            l.json_str(exe.get(..n).unwrap_or(&[]));
-            ev.exe = repeat::hash_exe(exe.get(..n).unwrap_or(&[]));
+            let mut exe = [core::mem::MaybeUninit::<u8>::uninit(); super::tls::EXE_MAX];
+            let n = super::tls::exe(&mut exe);
+            // SAFETY: the first n bytes were written; MaybeUninit<u8> has u8's layout.
+            let path = unsafe { core::slice::from_raw_parts(exe.as_ptr().cast::<u8>(), n) };
+            l.json_str(path);
+            ev.exe = repeat::hash_exe(path);
             l.s(",\"mode\":\"");
             l.s(config::mode().name());
             l.byte(b'"');

@@ -101,9 +101,11 @@ pub fn exe_hash() -> u64 {
             return h;
         }
     }
-    let mut exe = [0u8; 512];
-    let n = sys::readlink(b"/proc/self/exe\0", &mut exe).unwrap_or(0);
-    let h = hash_exe(exe.get(..n).unwrap_or(&[]));
+    let mut exe = [core::mem::MaybeUninit::<u8>::uninit(); super::tls::EXE_MAX];
+    let n = super::tls::exe(&mut exe);
+    // SAFETY: the first n bytes were written; MaybeUninit<u8> has u8's layout.
+    let path = unsafe { core::slice::from_raw_parts(exe.as_ptr().cast::<u8>(), n) };
+    let h = hash_exe(path);
     learn_exe(h);
     h
 }

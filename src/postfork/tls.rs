@@ -4,7 +4,7 @@
 //! it, so the parent thread never trusts what its vfork child left there.
 
 use super::sys;
-use core::cell::Cell;
+use core::cell::{Cell, UnsafeCell};
 
 const SETUP_MAX: usize = 64;
 
@@ -30,7 +30,15 @@ pub struct ThreadState {
     /// again: a vfork child runs on this very state, so a hook that finds it set
     /// and another pid is in a vfork child (see may_record).
     vfork_pid: Cell<i32>,
+    /// The program's path as this thread last read it (`exe`), its length + 1 in
+    /// `exe_n` (0: not read). An exec starts every thread afresh, so it never goes
+    /// stale; a vfork child writes the same path its parent would.
+    exe_n: Cell<u16>,
+    exe: UnsafeCell<[u8; EXE_MAX]>,
 }
+
+/// The program path's room: as an event's `exe` field has.
+pub const EXE_MAX: usize = 512;
 
 extern "C" {
     fn execguard_tls() -> *mut ThreadState;
@@ -38,6 +46,28 @@ extern "C" {
 }
 
 const _: () = assert!(core::mem::size_of::<ThreadState>() <= 1024, "src/c/tls.c holds 1024 bytes");
+
+/// Async-signal-safe: the program's path (`/proc/self/exe`) into `out`, its length.
+/// Read once per thread: a first report needs it twice (the finding's identity and
+/// the line's `exe`), and each readlink of /proc/self/exe costs microseconds in a
+/// fork child.
+pub fn exe(out: &mut [core::mem::MaybeUninit<u8>; EXE_MAX]) -> usize {
+    TS.with(|t| {
+        // SAFETY: this thread's own block; `exe` is only touched here, and a signal
+        // handler that runs this in the middle writes the same bytes.
+        let cached = unsafe { &mut *t.exe.get() };
+        let n = t.exe_n.get() as usize;
+        if n > 0 {
+            let len = (n - 1).min(EXE_MAX);
+            super::line::copy_bytes(out, cached.get(..len).unwrap_or(&[]));
+            return len;
+        }
+        let len = sys::readlink(b"/proc/self/exe\0", cached).unwrap_or(0).min(EXE_MAX);
+        t.exe_n.set(len as u16 + 1);
+        super::line::copy_bytes(out, cached.get(..len).unwrap_or(&[]));
+        len
+    })
+}
 
 /// Async-signal-safe: this thread's state (a thread-local block in src/c/tls.c).
 struct Ts;
