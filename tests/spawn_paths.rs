@@ -270,6 +270,27 @@ fn c_system_popen_file_leak_reported_once() {
     }
 }
 
+/// The library under another file name (a package or a user may rename it): the
+/// mark that the exec was audited must still reach the new program, on every path,
+/// or each program below reports the same fds again at its start.
+#[test]
+fn a_renamed_library_still_tells_the_child_its_exec_was_audited() {
+    let prog = common::c_prog("spawn_paths");
+    let dir = common::tmpdir("renamed-shim");
+    let renamed = dir.join("libeg-copy.so");
+    std::fs::copy(common::shim(), &renamed).unwrap();
+    let renamed = renamed.to_str().unwrap().to_string();
+    for how in ["fork_file", "vfork_file", "posix_spawn_file", "system_file", "popen_file"] {
+        for mode in [Mode::Log, Mode::Fix] {
+            let run = run_mode(mode, &prog, &[how, &probe()], &[("LD_PRELOAD", &renamed)], T);
+            assert!(run.stdout.contains("status=exit:0"), "{how}\n{}", run.context());
+            let evs = run.events();
+            assert_eq!(named(&evs, "exec_fd_leak").len(), 1, "{how} [{}]\n{}", mode.name(), run.context());
+            assert!(named(&evs, "startup_fds").is_empty(), "{how} [{}]: reported again below\n{}", mode.name(), run.context());
+        }
+    }
+}
+
 #[test]
 fn c_system_blocking_while_child_connects_back() {
     let prog = common::c_prog("spawn_paths");

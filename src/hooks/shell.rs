@@ -268,7 +268,7 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
         || a.plan.child_mask.is_some()
         || a.plan.child_default != 0
         || a.plan.fds_fixed
-        || (a.plan.found && envp::has_shim(environ()));
+        || (a.plan.found && envp::may_load_shim(environ()));
     drop(inside);
     sys::set_errno(saved);
     if !own {
@@ -357,7 +357,7 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
     let for_more = a.listeners > 0
         || a.plan.child_mask.is_some()
         || a.plan.child_default != 0
-        || (a.plan.found && envp::has_shim(environ()));
+        || (a.plan.found && envp::may_load_shim(environ()));
     let fix_only = !for_more && defer && a.plan.fds_fixed;
     let own = valid && (for_more || fix_only);
     drop(inside);

@@ -93,6 +93,14 @@ pub(crate) fn has_shim(envp: Argv) -> bool {
     get(envp, b"LD_PRELOAD").map(|v| contains(v, b"execguard")).unwrap_or(false)
 }
 
+/// Async-signal-safe: may the new program load the shim? Any preload may be this
+/// library under another name (a copy renamed by a package or a user): the mark
+/// that keeps its start side quiet must reach it then too. A program that loads no
+/// shim ignores the mark, and so do its children (it names another pid).
+pub(crate) fn may_load_shim(envp: Argv) -> bool {
+    get(envp, b"LD_PRELOAD").is_some_and(|v| v.iter().any(|&b| b != b' ' && b != b':'))
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -129,7 +137,7 @@ pub fn with_env(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> c_int) -> c_int 
     let need_follow = follow
         && (!loads
             || cold.follow_env.iter().take(cold.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none()));
-    let need_mark = mark && (loads || follow);
+    let need_mark = mark && (loads || follow || may_load_shim(envp));
     // An unmarked exec hands over no fd ≥ 3 at all: an EXECGUARD_OUTSIDE this process
     // inherited names nothing the child holds, and below a parent the shim is not in
     // it would hide what that parent opens at those numbers. One branch unless this
