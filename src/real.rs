@@ -246,6 +246,11 @@ real_table! {
     openat: fn(d: c_int, p: *const c_char, f: c_int, m: libc::mode_t) -> c_int;
     openat64: fn(d: c_int, p: *const c_char, f: c_int, m: libc::mode_t) -> c_int;
     creat: fn(p: *const c_char, m: libc::mode_t) -> c_int;
+    // _FORTIFY_SOURCE builds call these for `open` whose flags are not constant.
+    __open_2: fn(p: *const c_char, f: c_int) -> c_int;
+    __open64_2: fn(p: *const c_char, f: c_int) -> c_int;
+    __openat_2: fn(d: c_int, p: *const c_char, f: c_int) -> c_int;
+    __openat64_2: fn(d: c_int, p: *const c_char, f: c_int) -> c_int;
     dup: fn(fd: c_int) -> c_int;
     pipe: fn(p: *mut c_int) -> c_int;
     pipe2: fn(p: *mut c_int, f: c_int) -> c_int;

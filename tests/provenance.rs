@@ -82,3 +82,58 @@ fn origins_from_the_shim_resolve_to_function_and_line() {
     assert!(text.contains(&format!("prov.c:{})", line_of("SOCKET"))), "{text}");
     assert!(text.contains(&format!("prov.c:{})", line_of("BLOCK"))), "{text}");
 }
+
+const FORTIFIED: &str = r#"#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    /* Flags known only at run time: a _FORTIFY_SOURCE build calls __open_2. */
+    int fd = open("/dev/null", atoi(argc > 1 ? argv[1] : "0")); /* OPEN */
+    if (fd < 0)
+        return 1;
+    for (int i = 0; i < 3; i++) {
+        pid_t p = fork();
+        if (p == 0) {
+            execl("/bin/true", "true", (char *)0);
+            _exit(127);
+        }
+        waitpid(p, 0, 0);
+    }
+    return 0;
+}
+"#;
+
+/// Debian builds its packages with `_FORTIFY_SOURCE`: their `open` with flags known
+/// only at run time is glibc's `__open_2`. The shim sees that fd made too: its
+/// origin is named, and the flag the call gave is recorded (one finding, counted).
+#[test]
+fn a_fortified_open_is_seen_like_open() {
+    let d = common::tmpdir("fortified");
+    let src = d.join("fort.c");
+    std::fs::write(&src, FORTIFIED).unwrap();
+    let prog = d.join("fort");
+    let st = Command::new("cc").args(["-g", "-O2", "-D_FORTIFY_SOURCE=2", "-o"]).arg(&prog).arg(&src).status().unwrap();
+    assert!(st.success());
+    let nm = Command::new("nm").arg("-D").arg(&prog).output().unwrap();
+    assert!(String::from_utf8_lossy(&nm.stdout).contains("__open_2"), "the build must call __open_2");
+    let log = d.join("log.jsonl");
+    let bin = env!("CARGO_BIN_EXE_execguard");
+    let run = Command::new(bin)
+        .args(["run", "--origins", "--log"])
+        .arg(&log)
+        .arg("--")
+        .arg(&prog)
+        .arg("0")
+        .env("EXECGUARD_LIB", common::shim())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let evs = common::events(&log);
+    let leak = common::named(&evs, "exec_fd_leak");
+    assert!(!leak.is_empty(), "{evs:?}");
+    let fd = &leak[0]["fds"][0];
+    let origin = fd["origin"].as_str().unwrap_or_else(|| panic!("no origin: {fd}"));
+    assert!(origin.starts_with(&format!("{}+0x", prog.canonicalize().unwrap().display())), "{origin}");
+    assert_eq!(common::occurrences(leak.iter().copied()), 3, "{evs:?}");
+}

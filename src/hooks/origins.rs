@@ -3,7 +3,7 @@
 //! Opt-in provenance (`EXECGUARD_ORIGINS=1`): they also record, per
 //! fd number, the caller's return address and the new file's inode, so that a leak
 //! event can say where the leaked fd was made (`origin`: module+offset). An fd made
-//! by a path these hooks do not see (glibc-internal opens, fortified `__open_2`) and
+//! by a path these hooks do not see (glibc-internal opens) and
 //! whose number was reused is caught by the inode check and gets no origin. The
 //! arrays are written from any process, vfork children included: an entry a vfork
 //! child writes names the child's file, so the parent's inode check rejects it —
@@ -125,6 +125,16 @@ hook!(openat, openat_impl, "r8", "x4", (d: c_int, p: *const c_char, f: c_int, m:
 body!(openat_impl, openat, (d: c_int, p: *const c_char, f: c_int, m: mode_t), f & libc::O_CLOEXEC != 0);
 hook!(openat64, openat64_impl, "r8", "x4", (d: c_int, p: *const c_char, f: c_int, m: mode_t));
 body!(openat64_impl, openat64, (d: c_int, p: *const c_char, f: c_int, m: mode_t), f & libc::O_CLOEXEC != 0);
+// _FORTIFY_SOURCE builds (Debian's packages) call these for an `open` whose flags
+// are not a constant.
+hook!(__open_2, open_2_impl, "rdx", "x2", (p: *const c_char, f: c_int));
+body!(open_2_impl, __open_2, (p: *const c_char, f: c_int), f & libc::O_CLOEXEC != 0);
+hook!(__open64_2, open64_2_impl, "rdx", "x2", (p: *const c_char, f: c_int));
+body!(open64_2_impl, __open64_2, (p: *const c_char, f: c_int), f & libc::O_CLOEXEC != 0);
+hook!(__openat_2, openat_2_impl, "rcx", "x3", (d: c_int, p: *const c_char, f: c_int));
+body!(openat_2_impl, __openat_2, (d: c_int, p: *const c_char, f: c_int), f & libc::O_CLOEXEC != 0);
+hook!(__openat64_2, openat64_2_impl, "rcx", "x3", (d: c_int, p: *const c_char, f: c_int));
+body!(openat64_2_impl, __openat64_2, (d: c_int, p: *const c_char, f: c_int), f & libc::O_CLOEXEC != 0);
 hook!(creat, creat_impl, "rdx", "x2", (p: *const c_char, m: mode_t));
 body!(creat_impl, creat, (p: *const c_char, m: mode_t), false);
 hook!(dup, dup_impl, "rsi", "x1", (fd: c_int));
