@@ -17,9 +17,21 @@ fn note(fd: c_int) {
     }
 }
 
+/// Async-signal-safe: `fd`'s flag or file is about to change. Its recorded flag is
+/// voided before the real call, so that a fork by another thread between the call
+/// and the record (fdgen::made, after it) asks the kernel instead of trusting the
+/// old record.
+#[inline]
+fn before_change(fd: c_int) {
+    fdgen::bump(fd);
+}
+
 /// Async-signal-safe.
 #[no_mangle]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    if old != new {
+        before_change(new);
+    }
     // SAFETY: forwarded.
     let r = unsafe { real::dup2(old, new) };
     if r >= 0 && old != new {
@@ -34,6 +46,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 /// Async-signal-safe.
 #[no_mangle]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    before_change(new);
     // SAFETY: forwarded.
     let r = unsafe { real::dup3(old, new, flags) };
     if r >= 0 {
@@ -85,6 +98,9 @@ fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
 /// Async-signal-safe. Variadic in C; see real.rs for why a fixed third argument is right.
 #[no_mangle]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if cmd == libc::F_SETFD {
+        before_change(fd);
+    }
     // SAFETY: forwarded.
     let r = unsafe { real::fcntl(fd, cmd, arg) };
     after_fcntl(fd, cmd, arg, r);
@@ -94,6 +110,9 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 /// Async-signal-safe. glibc ≥ 2.28 sends 64-bit-offset builds' fcntl here.
 #[no_mangle]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
+    if cmd == libc::F_SETFD {
+        before_change(fd);
+    }
     // SAFETY: forwarded.
     let r = unsafe { real::fcntl64(fd, cmd, arg) };
     after_fcntl(fd, cmd, arg, r);
@@ -103,6 +122,9 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 /// Async-signal-safe.
 #[no_mangle]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
+    if req == libc::FIONCLEX as c_ulong || req == libc::FIOCLEX as c_ulong {
+        before_change(fd);
+    }
     // SAFETY: forwarded.
     let r = unsafe { real::ioctl(fd, req, arg) };
     if r == 0 && (req == libc::FIONCLEX as c_ulong || req == libc::FIOCLEX as c_ulong) {

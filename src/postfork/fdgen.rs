@@ -13,6 +13,11 @@
 //! change through a hook (a close, a new file at that number, `close_range`) voids
 //! it, and an audit asks the kernel (`F_GETFD`) only for the fds whose flag no hook
 //! saw. A repeated leak of 200 fds made that way costs no system call per fd.
+//! A hook that changes an existing number (`F_SETFD`, `FIOCLEX`/`FIONCLEX`, `dup2`
+//! and `dup3` onto it) moves its generation before the real call too, so that a fork
+//! by another thread in between asks the kernel rather than trust the old record; a
+//! new number's old record was voided when its last file was closed (the close
+//! trampoline moves the generation before the real close).
 //!
 //! Not seen: a number closed inside libc (closelog, a stream's `freopen`) or by a raw
 //! `close` system call, and then reused with no hooked call between them, keeps its
