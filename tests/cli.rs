@@ -145,6 +145,23 @@ fn run_sets_the_environment_and_keeps_other_preloads() {
     assert!(f[3].ends_with(".jsonl") && Path::new(f[3]).is_absolute(), "{line}");
 }
 
+/// The library copied under another name (`EXECGUARD_LIB=/opt/x/libeg.so`): each
+/// exec below the run still finds it in `LD_PRELOAD` by its path, and neither adds
+/// it again (the list grew by one entry per exec level) nor loses the other preloads.
+#[test]
+fn a_renamed_library_is_preloaded_once_at_every_depth() {
+    let d = common::tmpdir("cli-renamed");
+    let renamed = d.join("libeg-copy.so");
+    std::fs::copy(common::shim(), &renamed).unwrap();
+    let b = marker_lib(&d, "MARKB");
+    let o = out(bin()
+        .env("EXECGUARD_LIB", &renamed)
+        .env("LD_PRELOAD", b.display().to_string())
+        .args(["run", "--", "sh", "-c", "sh -c 'sh -c \"echo \\$LD_PRELOAD\"'"]));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), format!("{}:{}", renamed.canonicalize().unwrap().display(), b.display()));
+}
+
 #[test]
 fn missing_library_is_one_line_with_the_fix() {
     let o = out(bin().env("EXECGUARD_LIB", "/nonexistent/libexecguard.so").args(["run", "--", "true"]));

@@ -87,10 +87,17 @@ pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec
     f
 }
 
-/// Async-signal-safe: the environment preloads the shim.
+/// Async-signal-safe: the environment preloads the shim: by its name, or by `lib`,
+/// this library's own path when known (a renamed copy; empty: unknown).
 #[link_section = ".text.hot.execguard"]
-pub(crate) fn has_shim(envp: Argv) -> bool {
-    get(envp, b"LD_PRELOAD").map(|v| contains(v, b"execguard")).unwrap_or(false)
+pub(crate) fn has_shim(envp: Argv, lib: &[u8]) -> bool {
+    get(envp, b"LD_PRELOAD").is_some_and(|v| names_shim(v, lib))
+}
+
+/// Does an `LD_PRELOAD` value name the shim: an entry with "execguard" in it, or
+/// `lib` itself (entries are separated by `:` or spaces, as ld.so reads them)?
+fn names_shim(v: &[u8], lib: &[u8]) -> bool {
+    contains(v, b"execguard") || (!lib.is_empty() && v.split(|&b| b == b':' || b == b' ').any(|e| e == lib))
 }
 
 /// Async-signal-safe: may the new program load the shim? Any preload may be this
@@ -132,7 +139,8 @@ pub fn with_env(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> c_int) -> c_int 
         Mark::ParentPid(s) => (true, true, s),
     };
     let (Some(cfg), Some(cold)) = (config::get(), config::cold()) else { return f(envp) };
-    let loads = has_shim(envp);
+    let lib = cold.lib_path.as_bytes();
+    let loads = has_shim(envp, lib.strip_suffix(&[0]).unwrap_or(lib));
     let follow = cfg.follow && cold.lib_path.len() > 1;
     let need_follow = follow
         && (!loads
@@ -259,10 +267,10 @@ fn rebuilt<const N: usize>(
         preload.s("LD_PRELOAD=");
         preload.raw(lib);
         if let Some(old) = get(envp, b"LD_PRELOAD") {
-            if !contains(old, b"execguard") && !old.is_empty() {
+            if !names_shim(old, lib) && !old.is_empty() {
                 preload.byte(b':');
                 preload.raw(old);
-            } else if contains(old, b"execguard") {
+            } else if names_shim(old, lib) {
                 preload.clear();
                 preload.s("LD_PRELOAD=");
                 preload.raw(old);
@@ -311,5 +319,20 @@ fn hex<const N: usize>(out: &mut Buf<N>, v: u64) {
     let digits = (64 - v.leading_zeros()).div_ceil(4).max(1);
     for i in (0..digits).rev() {
         out.byte(b"0123456789abcdef".get(((v >> (4 * i)) & 0xf) as usize).copied().unwrap_or(b'0'));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_shim;
+
+    #[test]
+    fn a_preload_names_the_shim_by_name_or_by_its_own_path() {
+        assert!(names_shim(b"/usr/lib/libexecguard.so", b""));
+        assert!(names_shim(b"/opt/a.so:/opt/libeg.so", b"/opt/libeg.so"));
+        assert!(names_shim(b"/opt/a.so /opt/libeg.so", b"/opt/libeg.so"));
+        assert!(!names_shim(b"/opt/libeg.so.1", b"/opt/libeg.so"));
+        assert!(!names_shim(b"/opt/a.so", b""));
+        assert!(!names_shim(b"", b""));
     }
 }
