@@ -527,9 +527,7 @@ fn leak_identity(
             }
             if found.total as usize > SEEN_MAX {
                 let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
-                for fd in fds::FdIter::new(after).filter(|&fd| fate(fd, keep, cfg, who) == FdFate::Leaked) {
-                    id = identify(id, &mut Seen { fd, mode: 0, ino: 0 }, &mut leaked_listeners);
-                }
+                id = identify_rest(id, after, (keep, cfg, who), &mut leaked_listeners);
             }
             if let Some(sum) = listeners {
                 *sum += leaked_listeners;
@@ -554,6 +552,22 @@ fn leak_identity(
         fds::FdIter::new(after).filter(move |&fd| fate(fd, keep, cfg, who) == FdFate::Leaked)
     };
     report_leak(sp, fix, seen, found.total, (id, verdict), undo, found.fix_errors, rest);
+}
+
+/// Async-signal-safe: the identities of the leaked fds from `after` on (past the
+/// SEEN_MAX remembered ones). Out of line: its fd iterator (2 KiB) is not in the
+/// frame every first report enters.
+#[inline(never)]
+#[cold]
+fn identify_rest(mut id: u64, after: i32, (keep, cfg, who): (&ExecKeep, &config::Config, &Who), listeners: &mut u32) -> u64 {
+    let mut fds = fds::FdIter::new(after);
+    #[allow(clippy::while_let_on_iterator)]
+    while let Some(fd) = fds.next() {
+        if fate(fd, keep, cfg, who) == FdFate::Leaked {
+            id = identify(id, &mut Seen { fd, mode: 0, ino: 0 }, listeners);
+        }
+    }
+    id
 }
 
 /// Async-signal-safe: one leaked fd's identity (one `fstat`: its type, device and
@@ -586,7 +600,10 @@ fn report_leak<I: Iterator<Item = i32>>(
     rest: impl FnOnce() -> I,
 ) {
     // The words are gathered before the repairs: past SEEN_MAX they walk the fds again.
-    let mut ev = leak_words(sp, fix, seen, total, rest);
+    // Built in place: an event is 5 KiB, and each move of it was a memcpy (libc's
+    // text) and more stack pages, both faults in a fork child.
+    let mut ev = leak_event(sp, fix);
+    leak_words(&mut ev, sp, seen, total, rest);
     if fix {
         fix_errors += apply_fixes(undo);
     }
@@ -628,8 +645,7 @@ const LEAK: &str = "exec_fd_leak";
 /// for PATHS_MAX of them), kinds counted for all; `rest` yields the leaked fds past
 /// the remembered ones.
 #[inline(always)]
-fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], total: u32, rest: impl FnOnce() -> I) -> Event {
-    let mut ev = leak_event(sp, fix);
+fn leak_words<I: Iterator<Item = i32>>(ev: &mut Event, sp: &Spawn, seen: &[Seen], total: u32, rest: impl FnOnce() -> I) {
     ev.ident(cap(sp.target, 1024));
     let (mut listed, mut omitted, mut paths) = (0u32, 0u64, 0u32);
     let mut counts = [0u32; KINDS.len()];
@@ -671,7 +687,6 @@ fn leak_words<I: Iterator<Item = i32>>(sp: &Spawn, fix: bool, seen: &[Seen], tot
     for n in counts {
         ev.ident(&n.to_le_bytes());
     }
-    ev
 }
 
 /// What a parent-side audit (posix_spawn, system, popen) wants the child to get in

@@ -431,7 +431,7 @@ impl Event {
     /// Async-signal-safe: close the line and write it (or send it to the sink) —
     /// unless it repeats a finding already written (repeat.rs: counted, and written
     /// later as `repeats`).
-    pub fn emit(mut self) {
+    pub fn emit(&mut self) {
         if self.muted || self.line.overflowed() {
             // Never write a torn line.
             return;
@@ -475,7 +475,7 @@ impl Event {
             }
         }
         if self.replayed && self.on & HUMAN != 0 {
-            human_target(&mut self);
+            human_target(self);
         }
         if let Some(n) = repeats.filter(|&n| n > 0) {
             let mut words = super::line::Buf::<40>::new();
