@@ -78,7 +78,7 @@ fn origins_from_the_shim_resolve_to_function_and_line() {
     // The report resolves both to function and line.
     let rep = Command::new(bin).arg("report").arg(&log).output().unwrap();
     let text = String::from_utf8_lossy(&rep.stdout);
-    assert!(text.contains(&format!("make_listener (")), "{text}");
+    assert!(text.contains("make_listener ("), "{text}");
     assert!(text.contains(&format!("prov.c:{})", line_of("SOCKET"))), "{text}");
     assert!(text.contains(&format!("prov.c:{})", line_of("BLOCK"))), "{text}");
 }
