@@ -39,29 +39,37 @@ int main(void) {
 }
 "#;
 
+/// Build `src` with `cc FLAGS` into a fresh directory and run it once under
+/// `execguard run --origins` with `args`: the program and its log.
+fn build_and_run(tag: &str, name: &str, src: &str, flags: &[&str], args: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let d = common::tmpdir(tag);
+    let c = d.join(format!("{name}.c"));
+    std::fs::write(&c, src).unwrap();
+    let prog = d.join(name);
+    let st = Command::new("cc").args(flags).arg("-o").arg(&prog).arg(&c).status().unwrap();
+    assert!(st.success());
+    let log = d.join("log.jsonl");
+    let run = Command::new(env!("CARGO_BIN_EXE_execguard"))
+        .args(["run", "--origins", "--log"])
+        .arg(&log)
+        .arg("--")
+        .arg(&prog)
+        .args(args)
+        .env("EXECGUARD_LIB", common::shim())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    (prog, log)
+}
+
 fn line_of(mark: &str) -> usize {
     SRC.lines().position(|l| l.contains(mark)).unwrap() + 1
 }
 
 #[test]
 fn origins_from_the_shim_resolve_to_function_and_line() {
-    let d = common::tmpdir("provenance");
-    let src = d.join("prov.c");
-    std::fs::write(&src, SRC).unwrap();
-    let prog = d.join("prov");
-    let st = Command::new("cc").args(["-g", "-O0", "-pthread", "-o"]).arg(&prog).arg(&src).status().unwrap();
-    assert!(st.success());
-    let log = d.join("log.jsonl");
+    let (prog, log) = build_and_run("provenance", "prov", SRC, &["-g", "-O0", "-pthread"], &[]);
     let bin = env!("CARGO_BIN_EXE_execguard");
-    let run = Command::new(bin)
-        .args(["run", "--origins", "--log"])
-        .arg(&log)
-        .arg("--")
-        .arg(&prog)
-        .env("EXECGUARD_LIB", common::shim())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
 
     // The shim's own fields: module+offset of the calls in prov.
     let evs = common::events(&log);
@@ -109,26 +117,9 @@ int main(int argc, char **argv) {
 /// origin is named, and the flag the call gave is recorded (one finding, counted).
 #[test]
 fn a_fortified_open_is_seen_like_open() {
-    let d = common::tmpdir("fortified");
-    let src = d.join("fort.c");
-    std::fs::write(&src, FORTIFIED).unwrap();
-    let prog = d.join("fort");
-    let st = Command::new("cc").args(["-g", "-O2", "-D_FORTIFY_SOURCE=2", "-o"]).arg(&prog).arg(&src).status().unwrap();
-    assert!(st.success());
+    let (prog, log) = build_and_run("fortified", "fort", FORTIFIED, &["-g", "-O2", "-D_FORTIFY_SOURCE=2"], &["0"]);
     let nm = Command::new("nm").arg("-D").arg(&prog).output().unwrap();
     assert!(String::from_utf8_lossy(&nm.stdout).contains("__open_2"), "the build must call __open_2");
-    let log = d.join("log.jsonl");
-    let bin = env!("CARGO_BIN_EXE_execguard");
-    let run = Command::new(bin)
-        .args(["run", "--origins", "--log"])
-        .arg(&log)
-        .arg("--")
-        .arg(&prog)
-        .arg("0")
-        .env("EXECGUARD_LIB", common::shim())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let evs = common::events(&log);
     let leak = common::named(&evs, "exec_fd_leak");
     assert!(!leak.is_empty(), "{evs:?}");

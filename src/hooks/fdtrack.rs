@@ -175,20 +175,24 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
 /// `fileno` per call, and the start record only for a marked fd.
 #[no_mangle]
 pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
-    let fd = if !f.is_null() && config::mode() != Mode::Off {
-        let _e = sys::ErrnoGuard::new();
-        // SAFETY: the caller's stream, still open.
-        unsafe { real::fileno(f) }
-    } else {
-        -1
-    };
+    let fd = stream_fd(f);
     // SAFETY: forwarded.
     let r = unsafe { real::fclose(f) };
+    closed_inside_libc(fd);
+    r
+}
+
+/// Async-signal-safe: libc closed `fd` (or -1) where the close hook does not see it.
+/// Its generation moves on, and the start record learns that an inherited number is
+/// gone (only for a marked fd).
+pub(crate) fn closed_inside_libc(fd: c_int) {
+    if fd < 0 {
+        return;
+    }
     fdgen::bump(fd);
     if fd >= 3 && crate::postfork::storm::word(fd) & crate::postfork::storm::F_START != 0 {
         crate::postfork::storm::forget(fd);
     }
-    r
 }
 
 /// Async-signal-safe. A socket that starts to listen keeps its number, inode and
@@ -254,7 +258,7 @@ pub unsafe extern "C" fn fopen64(path: *const libc::c_char, mode: *const libc::c
 }
 
 /// The stream's fd before a call that closes it inside libc, or -1.
-fn stream_fd(f: *mut libc::FILE) -> c_int {
+pub(crate) fn stream_fd(f: *mut libc::FILE) -> c_int {
     if f.is_null() || config::mode() == Mode::Off {
         return -1;
     }
@@ -285,12 +289,7 @@ pub unsafe extern "C" fn freopen64(path: *const libc::c_char, mode: *const libc:
 }
 
 fn reopened(old: c_int, r: *mut libc::FILE, mode: *const libc::c_char) {
-    if old >= 0 {
-        fdgen::bump(old);
-        if old >= 3 && crate::postfork::storm::word(old) & crate::postfork::storm::F_START != 0 {
-            crate::postfork::storm::forget(old);
-        }
-    }
+    closed_inside_libc(old);
     stream_made(r, mode);
 }
 
@@ -307,10 +306,7 @@ pub unsafe extern "C" fn closedir(d: *mut libc::DIR) -> c_int {
     };
     // SAFETY: forwarded.
     let r = unsafe { real::closedir(d) };
-    fdgen::bump(fd);
-    if fd >= 3 && crate::postfork::storm::word(fd) & crate::postfork::storm::F_START != 0 {
-        crate::postfork::storm::forget(fd);
-    }
+    closed_inside_libc(fd);
     r
 }
 

@@ -484,17 +484,11 @@ pub unsafe extern "C" fn pclose(f: *mut FILE) -> c_int {
         slots.iter_mut().find(|s| s.file != 0 && s.file == f as usize).map(|s| core::mem::replace(s, FREE))
     };
     let Some(s) = mine else {
-        // glibc closes the stream's fd inside: its generation moves on, as fclose's.
-        let fd = if f.is_null() {
-            -1
-        } else {
-            let _e = sys::ErrnoGuard::new();
-            // SAFETY: the caller's stream, still open.
-            unsafe { real::fileno(f) }
-        };
+        // glibc closes the stream's fd inside, as fclose does.
+        let fd = super::fdtrack::stream_fd(f);
         // SAFETY: a stream glibc's popen made.
         let r = unsafe { real::pclose(f) };
-        crate::postfork::fdgen::bump(fd);
+        super::fdtrack::closed_inside_libc(fd);
         return r;
     };
     // SAFETY: our fdopen'd stream.
