@@ -4,9 +4,12 @@
  *   enosys: as on a kernel that predates them (close_range 5.9, pidfd_open 5.3,
  *           pidfd_send_signal 5.1, openat2 5.6, pidfd_getfd 5.6, clone3 5.3,
  *           faccessat2 5.8; process_vm_readv, present since 3.2, as on a kernel
- *           built without CONFIG_CROSS_MEMORY_ATTACH);
- *   eperm:  as a container profile that denies what it does not know (EPERM),
- *           with clone3 and faccessat2 answering ENOSYS so that libc falls back.
+ *           built without CONFIG_CROSS_MEMORY_ATTACH; kcmp, as on one built
+ *           without CONFIG_CHECKPOINT_RESTORE);
+ *   eperm:  as a container profile that denies what it does not know (EPERM;
+ *           Docker's default profile denies kcmp and process_vm_readv without
+ *           CAP_SYS_PTRACE), with clone3 and faccessat2 answering ENOSYS so that
+ *           libc falls back.
  * Usage: seccomp_deny enosys|eperm CMD [ARGS...]. Raw BPF, no libseccomp. */
 #include <errno.h>
 #include <linux/audit.h>
@@ -66,6 +69,7 @@ int main(int argc, char **argv)
         DENY(__NR_openat2, e),
         DENY(__NR_process_vm_readv, e),
         DENY(__NR_pidfd_getfd, e),
+        DENY(__NR_kcmp, e),
         DENY(__NR_clone3, ENOSYS),
         DENY(__NR_faccessat2, ENOSYS),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),

@@ -41,9 +41,10 @@ pub unsafe extern "C" fn fork() -> pid_t {
     pid
 }
 
-/// `vfork`: the shared table of findings (repeat.rs) must exist in the parent
-/// before its vfork children audit their exec (CPython's subprocess), or each of
-/// them writes in full. A naked trampoline: it calls `before_vfork` (an ordinary
+/// `vfork`: its children audit their exec in the parent's memory, and must count
+/// into one shared table of findings (repeat.rs), or each of them writes in full
+/// (CPython's subprocess): the hook marks the thread, and the first child with
+/// something to count makes the table for the parent. A naked trampoline: it calls `before_vfork` (an ordinary
 /// call that returns), then jumps to libc's vfork with the caller's return address
 /// untouched on the stack — a Rust frame around vfork would be clobbered by the
 /// child returning through it.
@@ -66,14 +67,16 @@ pub unsafe extern "C" fn vfork() -> pid_t {
     )
 }
 
-/// Async-signal-safe (vfork may be called from a signal handler): make the table,
-/// and resolve what the child cannot resolve itself (`real::fill_for_vfork`), vfork's
-/// entry included, before the child shares our memory.
+/// Async-signal-safe (vfork may be called from a signal handler): mark the thread
+/// (the child makes the table for us if it has something to count: repeat.rs,
+/// `make`), take an orphaned table over, and resolve what the child cannot resolve
+/// itself (`real::fill_for_vfork`), vfork's entry included, before the child shares
+/// our memory.
 #[cfg(target_arch = "x86_64")]
 extern "C" fn before_vfork() {
     let _e = sys::ErrnoGuard::new();
     if config::mode() != Mode::Off {
-        repeat::prepare();
+        repeat::adopt_if_orphaned();
         // Before the child shares this thread's memory: its hooks must not record
         // its fd flags as ours (fdgen::made).
         tls::vforking(sys::getpid());

@@ -88,6 +88,21 @@ pub fn getpid() -> i32 {
     unsafe { syscall!(libc::SYS_getpid) as i32 }
 }
 
+/// Async-signal-safe: do processes `a` and `b` share one address space (a vfork
+/// child and its parent)? `kcmp(KCMP_VM)`: Some(answer), or None where the kernel
+/// or a seccomp filter refuses it (Docker's default profile does, without
+/// CAP_SYS_PTRACE).
+pub fn same_memory(a: i32, b: i32) -> Option<bool> {
+    const KCMP_VM: c_long = 1;
+    // SAFETY: no pointers.
+    let r = unsafe { syscall!(libc::SYS_kcmp, a as c_long, b as c_long, KCMP_VM, 0 as c_long, 0 as c_long) };
+    if r < 0 {
+        None
+    } else {
+        Some(r == 0)
+    }
+}
+
 /// Async-signal-safe.
 #[inline]
 pub fn getppid() -> i32 {

@@ -164,6 +164,15 @@ pub fn vforking(pid: i32) {
     })
 }
 
+/// Async-signal-safe: the parent this thread runs for as a vfork child (`pid` is
+/// the caller's own), if the vfork hook marked it: its memory is that parent's.
+pub fn vfork_parent(pid: i32) -> Option<i32> {
+    TS.with(|t| {
+        let v = t.vfork_pid.get();
+        (v != 0 && v != pid).then_some(v)
+    })
+}
+
 /// Async-signal-safe: may a hook record what it saw of this process's fd table
 /// (fdgen::made)? Not in a vfork child: its fds are its own, its memory is the
 /// parent's. One TLS load; after a vfork, one getpid in the first hook that asks
