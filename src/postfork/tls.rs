@@ -63,7 +63,10 @@ pub fn exe(out: &mut [core::mem::MaybeUninit<u8>; EXE_MAX]) -> usize {
             return len;
         }
         let len = sys::readlink(b"/proc/self/exe\0", cached).unwrap_or(0).min(EXE_MAX);
-        t.exe_n.set(len as u16 + 1);
+        // A failure (no /proc in a sandbox) is asked again next time, as before.
+        if len > 0 {
+            t.exe_n.set(len as u16 + 1);
+        }
         super::line::copy_bytes(out, cached.get(..len).unwrap_or(&[]));
         len
     })
