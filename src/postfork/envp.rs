@@ -61,12 +61,37 @@ pub fn iter_first(envp: Argv, firsts: &[u8]) -> EnvIter<'_> {
 
 /// Async-signal-safe: the value of `name` in envp.
 #[link_section = ".text.hot.execguard"]
+/// Each entry is compared with `name=` byte by byte, up to the first difference: a
+/// long entry (PATH, LS_COLORS) is not measured unless it is the one asked for.
 pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
-    let first = name.get(..1).unwrap_or(&[]);
-    iter_first(envp, first).find_map(|e| {
-        let rest = e.strip_prefix(name)?;
-        rest.strip_prefix(b"=")
-    })
+    if name.is_empty() || name.contains(&0) || name.len() >= ENTRY_MAX {
+        return None;
+    }
+    let mut p = envp;
+    let mut left = 1usize << 16;
+    while !p.is_null() && left > 0 {
+        // SAFETY: envp is a NULL-terminated array of C strings (exec's contract).
+        let e = unsafe { *p };
+        if e.is_null() {
+            return None;
+        }
+        // SAFETY: advancing within the array.
+        p = unsafe { p.add(1) };
+        left -= 1;
+        let e = e as *const u8;
+        let mut i = 0;
+        // SAFETY: every byte read is at or before the entry's NUL: the loop stops at
+        // the first byte unlike `name`'s, and `name` holds no NUL.
+        while i < name.len() && unsafe { *e.add(i) } == name.get(i).copied().unwrap_or(0) {
+            i += 1;
+        }
+        // SAFETY: byte i exists: bytes 0..i matched non-NUL bytes of `name`.
+        if i == name.len() && unsafe { *e.add(i) } == b'=' {
+            // SAFETY: the value is the NUL-terminated rest of the entry.
+            return Some(unsafe { cstr(e.add(i + 1) as *const c_char, ENTRY_MAX - i - 1) });
+        }
+    }
+    None
 }
 
 /// Async-signal-safe: the keep-rule facts of an exec (see `policy::exec_keep`).
@@ -324,7 +349,24 @@ fn hex<const N: usize>(out: &mut Buf<N>, v: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::names_shim;
+    use super::{get, names_shim};
+
+    #[test]
+    fn a_value_by_its_name_and_no_other() {
+        let owned: Vec<std::ffi::CString> =
+            ["PATHX=no", "PATH=/bin:/usr/bin", "PA=short", "EMPTY=", "NOEQ"].iter().map(|e| std::ffi::CString::new(*e).unwrap()).collect();
+        let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(core::ptr::null());
+        let env = ptrs.as_ptr();
+        assert_eq!(get(env, b"PATH"), Some(&b"/bin:/usr/bin"[..]));
+        assert_eq!(get(env, b"PA"), Some(&b"short"[..]));
+        assert_eq!(get(env, b"PATHX"), Some(&b"no"[..]));
+        assert_eq!(get(env, b"EMPTY"), Some(&b""[..]));
+        assert_eq!(get(env, b"NOEQ"), None);
+        assert_eq!(get(env, b"P"), None);
+        assert_eq!(get(env, b""), None);
+        assert_eq!(get(core::ptr::null(), b"PATH"), None);
+    }
 
     #[test]
     fn a_preload_names_the_shim_by_name_or_by_its_own_path() {
