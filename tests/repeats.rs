@@ -371,24 +371,38 @@ fn another_file_on_the_leaked_number_is_another_finding() {
 /// and opens (fclose/fopen, closedir/opendir), close_range — and a vfork child's
 /// changes to its own fd table must not be taken for its parent's. Driver:
 /// c-tests/flag_change.c (fd F leaks or not before and after each change).
+/// flag_change's cases: (change, F leaks before, F leaks after).
+const FLAG_CASES: [(&str, bool, bool); 10] = [
+    ("fcntl", true, false),
+    ("ioctl", true, false),
+    ("reopen_e", true, false),
+    ("dup3_e", true, false),
+    ("fopen_e", true, false),
+    ("closedir", true, false),
+    ("range", true, false),
+    ("dup2", false, true),
+    ("reopen", false, true),
+    ("vfork", true, true),
+];
+
+/// The exec_fd_leak lines of a flag_change run name F only; their occurrences.
+fn flag_leaks(evs: &[Value], fd: u64, ctx: &str) -> u64 {
+    let mut total = 0;
+    for lines in by_finding(evs, "exec_fd_leak").values() {
+        for l in lines {
+            let fds: Vec<u64> = l["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+            assert_eq!(fds, vec![fd], "only F may leak: {l}\n{ctx}");
+        }
+        total += occurrences(lines.iter().copied());
+    }
+    total
+}
+
 #[test]
 fn the_recorded_flag_follows_every_change_seen() {
     let prog = common::c_prog("flag_change");
-    // (change, F leaks before, F leaks after)
-    let cases = [
-        ("fcntl", true, false),
-        ("ioctl", true, false),
-        ("reopen_e", true, false),
-        ("dup3_e", true, false),
-        ("fopen_e", true, false),
-        ("closedir", true, false),
-        ("range", true, false),
-        ("dup2", false, true),
-        ("reopen", false, true),
-        ("vfork", true, true),
-    ];
     let n = 30u64;
-    for (change, before, after) in cases {
+    for (change, before, after) in FLAG_CASES {
         for method in ["forkexec", "posix_spawn"] {
             for mode in [Mode::Log, Mode::Fix] {
                 let run = run_mode(mode, &prog, &[change, method, &n.to_string()], &[], T);
@@ -401,17 +415,41 @@ fn the_recorded_flag_follows_every_change_seen() {
                 }
                 assert!(run.stdout.contains("failures=0"), "{ctx}");
                 let fd: u64 = run.stdout.split("fd=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()).expect("fd=");
-                let evs = run.events();
-                let mut total = 0;
-                for lines in by_finding(&evs, "exec_fd_leak").values() {
-                    for l in lines {
-                        let fds: Vec<u64> = l["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
-                        assert_eq!(fds, vec![fd], "only F may leak: {l}\n{ctx}");
-                    }
-                    total += occurrences(lines.iter().copied());
-                }
-                assert_eq!(total, n * (before as u64 + after as u64), "{ctx}");
+                assert_eq!(flag_leaks(&run.events(), fd, &ctx), n * (before as u64 + after as u64), "{ctx}");
             }
+        }
+    }
+}
+
+/// The same from a caller that leaves stray fds open (a file at 10, a pipe at 251,
+/// a socket at 500: c-tests/stray_launch.c): no hook saw them made, so their flags
+/// are asked of the kernel; they pass through every exec unreported, are named
+/// once as coming from outside, and F's findings are exactly as above.
+#[test]
+fn the_recorded_flag_follows_every_change_seen_with_strays_from_the_caller() {
+    use std::os::unix::process::CommandExt;
+    let prog = common::c_prog("flag_change");
+    let launcher = common::c_prog("stray_launch");
+    let n = 20u64;
+    for (change, before, after) in FLAG_CASES {
+        for method in ["forkexec", "posix_spawn"] {
+            let dir = common::tmpdir(&format!("flag-strays-{change}-{method}"));
+            let log = dir.join("log.jsonl");
+            let mut cmd = std::process::Command::new(&launcher);
+            cmd.arg(&prog).args([change, method, &n.to_string()]).env_remove("LD_PRELOAD").process_group(0);
+            cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log).env("EXECGUARD_MODE", "log");
+            common::isolate(&mut cmd);
+            let out = cmd.output().unwrap();
+            let evs = common::events(&log);
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let ctx = format!("[{change} {method}] {stdout} {}\n{}", String::from_utf8_lossy(&out.stderr), evs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+            assert!(out.status.success() && stdout.contains("failures=0"), "{ctx}");
+            let fd: u64 = stdout.split("fd=").nth(1).and_then(|r| r.split_whitespace().next()).and_then(|v| v.parse().ok()).expect("fd=");
+            assert_eq!(flag_leaks(&evs, fd, &ctx), n * (before as u64 + after as u64), "{ctx}");
+            let starts = named(&evs, "startup_fds");
+            assert_eq!(starts.len(), 1, "{ctx}");
+            let fds: Vec<u64> = starts[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+            assert_eq!((fds, &starts[0]["from"]), (vec![10, 251, 500], &"outside".into()), "{ctx}");
         }
     }
 }
