@@ -488,3 +488,42 @@ fn a_shell_whose_command_finds_nothing_makes_no_table() {
     let shared: Vec<&str> = text.lines().filter(|l| l.contains("MAP_SHARED|MAP_ANONYMOUS")).collect();
     assert!(shared.is_empty(), "a table was made:\n{}", shared.join("\n"));
 }
+
+/// `fork_threads` (c-tests/fork_count.c: 2 idle threads, forks at four stack
+/// depths): every multi-threaded fork is an occurrence of the program's one finding,
+/// in at most 3 lines; `count` is the forking process's own (a fork child counts its
+/// own forks from 1); and a repeat adds no page fault to the fork — the hook writes
+/// no page that the last fork write-protected, and probes no stack page below its
+/// caller's (each was a fault, with TLB shootdowns to the threads, at every fork of
+/// a busy server).
+#[test]
+fn multi_threaded_forks_count_per_process_and_add_no_fault() {
+    let prog = common::c_prog("fork_count");
+    let per_fork = |run: &common::Run| -> f64 {
+        assert!(run.status.success(), "{}", run.context_short());
+        let v = run.stdout.trim().strip_prefix("faults_per_fork=").unwrap_or_else(|| panic!("{}", run.context_short()));
+        v.parse().unwrap()
+    };
+    let bare = run_mode(Mode::NoShim, &prog, &["100"], &[], T);
+    for mode in [Mode::Log, Mode::Fix] {
+        let run = run_mode(mode, &prog, &["100"], &[], T);
+        let (b, s) = (per_fork(&bare), per_fork(&run));
+        assert!(s <= b + 0.5, "page faults per fork: {s} under the shim, {b} without\n{}", run.context_short());
+        let evs = run.events();
+        let lines = named(&evs, "fork_threads");
+        // The parent: 1 + 4 × 100 + the child's fork; the child: 1.
+        assert_eq!(occurrences(lines.iter().copied()), 403, "{}", run.context_short());
+        assert!(lines.len() <= 3, "{} lines\n{}", lines.len(), run.context_short());
+        assert_eq!(by_finding(&evs, "fork_threads").len(), 1, "one finding per program");
+    }
+    let run = run_mode(Mode::Log, &prog, &["5"], &[("EXECGUARD_REPEAT_INTERVAL", "0")], T);
+    assert!(run.status.success(), "{}", run.context_short());
+    let evs = run.events();
+    let mut counts: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for e in named(&evs, "fork_threads") {
+        counts.entry(e["pid"].as_u64().unwrap()).or_default().push(e["count"].as_u64().unwrap());
+    }
+    let parent = counts.remove(&(run.pid as u64)).unwrap_or_default();
+    assert_eq!(parent, (1..=22).collect::<Vec<u64>>(), "the parent's lines\n{}", run.context_short());
+    assert_eq!(counts.into_values().collect::<Vec<_>>(), vec![vec![1]], "the child's own first\n{}", run.context_short());
+}

@@ -7,10 +7,8 @@ use crate::postfork::emit::{Event, Severity};
 use crate::postfork::repeat::{self, Verdict};
 use crate::postfork::{sys, tls};
 use crate::real;
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering};
 use libc::pid_t;
-
-static FORKS_SEEN: AtomicU32 = AtomicU32::new(0);
 
 /// Async-signal-safe (fork may be called from a signal handler).
 #[no_mangle]
@@ -91,10 +89,11 @@ extern "C" fn vfork_missing() -> pid_t {
     -1
 }
 
-/// Out of line: its event's frame (5 KiB) would otherwise be the fork hook's, and
-/// the stack probes of a frame that size write two pages below the caller's at
-/// every fork, single-threaded or not — copy-on-write faults in the parent, and
-/// again in the child once the two share those pages.
+/// Out of line, and small: a hook's frame below its caller's deepest stack page is
+/// written on every call, and after each fork that page is write-protected (a
+/// copy-on-write fault, with TLB shootdowns to the other threads' CPUs, at every
+/// fork of a busy parent). The line's 5 KiB event is in `write_line`, reached only
+/// when a line is written.
 #[inline(never)]
 fn note_threads() {
     if crate::postfork::emit::info_nowhere() {
@@ -104,7 +103,7 @@ fn note_threads() {
     if threads <= 1 {
         return;
     }
-    let n = FORKS_SEEN.fetch_add(1, Ordering::Relaxed) + 1;
+    let n = forks_seen().fetch_add(1, Ordering::Relaxed) + 1;
     // One finding per program (the thread count is not part of it): a repeat is
     // counted before any line is built.
     let id = repeat::finish(repeat::seed(NAME, Severity::Info, false), 0);
@@ -112,11 +111,78 @@ fn note_threads() {
     if verdict == Verdict::Repeat {
         return;
     }
+    write_line(threads, n, id, verdict);
+}
+
+#[cold]
+#[inline(never)]
+fn write_line(threads: i64, n: u32, id: u64, verdict: Verdict) {
     let mut ev = Event::start(NAME, Severity::Info, false);
     ev.int("threads", threads);
     ev.int("count", n as i64);
     ev.preset(id, verdict);
     ev.emit();
+}
+
+/// This process's count of multi-threaded forks (the event's `count`), on a page of
+/// its own that fork children do not inherit (MADV_WIPEONFORK: a child finds it
+/// zeroed, and counts its own forks from 0) and that fork therefore leaves writable
+/// in the parent. In a static, the count's page was write-protected by each fork and
+/// faulted again at the next one: 1 of the 2 faults the hook added to every fork of
+/// a busy parent. Kernels before 4.14 refuse the advice: the static then, as before
+/// (a fork child continues its parent's count).
+fn forks_seen() -> &'static AtomicU32 {
+    let p = FORKS_PAGE.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: a page of ours, never unmapped once published; zeroed is valid.
+        return unsafe { &*p };
+    }
+    make_forks_page()
+}
+
+static FORKS_PAGE: AtomicPtr<AtomicU32> = AtomicPtr::new(core::ptr::null_mut());
+static FORKS_SEEN: AtomicU32 = AtomicU32::new(0);
+static NO_PAGE: AtomicBool = AtomicBool::new(false);
+
+/// Async-signal-safe: one anonymous private page, advised MADV_WIPEONFORK.
+#[cold]
+#[inline(never)]
+fn make_forks_page() -> &'static AtomicU32 {
+    if NO_PAGE.load(Ordering::Relaxed) {
+        return &FORKS_SEEN;
+    }
+    const PAGE: usize = 4096;
+    const MADV_WIPEONFORK: i32 = 18;
+    // SAFETY: a fresh anonymous mapping; no pointers of ours are passed.
+    let p = unsafe {
+        sys::syscall!(libc::SYS_mmap, 0, PAGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1i32, 0)
+    };
+    if p < 0 {
+        return &FORKS_SEEN;
+    }
+    // SAFETY: our own mapping.
+    let advised = unsafe { sys::syscall!(libc::SYS_madvise, p, PAGE, MADV_WIPEONFORK) } == 0;
+    let page = p as *mut AtomicU32;
+    if advised {
+        // The forks counted before the page (none, or a failed race) go along.
+        // SAFETY: zero-filled and aligned: a valid AtomicU32.
+        unsafe { (*page).store(FORKS_SEEN.load(Ordering::Relaxed), Ordering::Relaxed) };
+        if FORKS_PAGE.compare_exchange(core::ptr::null_mut(), page, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            // SAFETY: just published; never unmapped.
+            return unsafe { &*page };
+        }
+    } else {
+        NO_PAGE.store(true, Ordering::Relaxed);
+    }
+    // SAFETY: our own mapping, never published.
+    unsafe { sys::syscall!(libc::SYS_munmap, p, PAGE) };
+    forks_seen_after_race()
+}
+
+fn forks_seen_after_race() -> &'static AtomicU32 {
+    let p = FORKS_PAGE.load(Ordering::Acquire);
+    // SAFETY: as in forks_seen.
+    if p.is_null() { &FORKS_SEEN } else { unsafe { &*p } }
 }
 
 const NAME: &str = "fork_threads";
@@ -139,7 +205,10 @@ pub fn thread_count() -> i64 {
     stat_field_threads()
 }
 
-/// Async-signal-safe: field 20 of /proc/self/stat.
+/// Async-signal-safe: field 20 of /proc/self/stat. Cold and out of line: its 1 KiB
+/// buffer stays out of the frame of every fork.
+#[cold]
+#[inline(never)]
 fn stat_field_threads() -> i64 {
     let Ok(fd) = sys::open(b"/proc/self/stat\0", libc::O_RDONLY | libc::O_CLOEXEC, 0) else { return 0 };
     let mut buf = [0u8; 1024];

@@ -378,7 +378,13 @@ pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
     }
     m.pending.fetch_add(1, Ordering::SeqCst);
     // This process has a count in the table that its own exec may have to write.
-    COUNTED_BY.store(sys::getpid(), Ordering::Relaxed);
+    // Stored only when it changes: a store into a page that the last fork
+    // write-protected is a fault (with TLB shootdowns in a busy parent) at every
+    // repeat of a multi-threaded fork.
+    let me = sys::getpid();
+    if COUNTED_BY.load(Ordering::Relaxed) != me {
+        COUNTED_BY.store(me, Ordering::Relaxed);
+    }
     let now = sys::mono_ms_raw().max(1);
     let last = m.last_ms.load(Ordering::Relaxed);
     if last == 0 || now - last < interval || m.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
