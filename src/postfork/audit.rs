@@ -357,8 +357,8 @@ fn argv(ev: &mut Event, argv: Argv) {
     ev.soft_limit(None);
 }
 
-fn leak_event(sp: &Spawn, fix: bool) -> Event {
-    let mut ev = Event::start("exec_fd_leak", Severity::Warn, fix);
+fn leak_event<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, sp: &Spawn, fix: bool) -> &'e mut Event {
+    let ev = Event::start_in(slot, "exec_fd_leak", Severity::Warn, fix);
     ev.say(b" ");
     ev.say(cap(sp.target, 1024));
     ev.say(b" inherits");
@@ -602,8 +602,9 @@ fn report_leak<I: Iterator<Item = i32>>(
     // The words are gathered before the repairs: past SEEN_MAX they walk the fds again.
     // Built in place: an event is 5 KiB, and each move of it was a memcpy (libc's
     // text) and more stack pages, both faults in a fork child.
-    let mut ev = leak_event(sp, fix);
-    leak_words(&mut ev, sp, seen, total, rest);
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let ev = leak_event(&mut slot, sp, fix);
+    leak_words(ev, sp, seen, total, rest);
     if fix {
         fix_errors += apply_fixes(undo);
     }
@@ -649,10 +650,11 @@ fn leak_words<I: Iterator<Item = i32>>(ev: &mut Event, sp: &Spawn, seen: &[Seen]
     ev.ident(cap(sp.target, 1024));
     let (mut listed, mut omitted, mut paths) = (0u32, 0u64, 0u32);
     let mut counts = [0u32; KINDS.len()];
+    let mut info = classify::FdInfo::new();
     for s in seen {
         let kind = if listed < DETAIL_MAX {
             let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
-            let info = classify::classify_stat(s.fd, s.mode, s.ino, want);
+            classify::classify_stat_into(&mut info, s.fd, s.mode, s.ino, want);
             paths += info.linked as u32;
             ev.ident_fd(&info);
             if ev.fd_item(&info) {

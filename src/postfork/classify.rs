@@ -92,6 +92,14 @@ pub struct FdInfo {
     pub linked: bool,
 }
 
+impl FdInfo {
+    /// Async-signal-safe: nothing known yet.
+    #[inline]
+    pub const fn new() -> FdInfo {
+        FdInfo { fd: -1, kind: Kind::Other, detail: Detail::new(), origin: 0, linked: false }
+    }
+}
+
 /// Async-signal-safe: kind only (fewer syscalls), for counting.
 pub fn kind(fd: c_int) -> Kind {
     classify_with(fd, Want::Kind).kind
@@ -134,12 +142,24 @@ fn classify_into(fd: c_int, info: &mut FdInfo, want: Want) -> Kind {
 /// Async-signal-safe: as `classify_with`, for an fd whose fstat the caller already
 /// made (the exec audit's identity pass): the calls that fstat left open only.
 pub fn classify_stat(fd: c_int, mode: u32, ino: u64, want: Want) -> FdInfo {
-    let mut info = FdInfo { fd, kind: Kind::Other, detail: Detail::new(), origin: 0, linked: false };
-    info.kind = classify_known(fd, mode, ino, &mut info, want);
+    let mut info = FdInfo::new();
+    classify_stat_into(&mut info, fd, mode, ino, want);
+    info
+}
+
+/// Async-signal-safe: `classify_stat` into the caller's `info` (whatever it held
+/// before). A line's listed fds reuse one: an FdInfo returned by value is a call
+/// to libc's memcpy per fd, and in a fork child a page of libc's text.
+#[inline]
+pub fn classify_stat_into(info: &mut FdInfo, fd: c_int, mode: u32, ino: u64, want: Want) {
+    info.fd = fd;
+    info.detail.clear();
+    info.origin = 0;
+    info.linked = false;
+    info.kind = classify_known(fd, mode, ino, info, want);
     if want != Want::Kind {
         info.origin = crate::hooks::origins::of(fd);
     }
-    info
 }
 
 fn classify_known(fd: c_int, mode: u32, ino: u64, info: &mut FdInfo, want: Want) -> Kind {

@@ -103,32 +103,54 @@ impl Event {
     /// Async-signal-safe: header of an event whose name is not static (a replayed
     /// finding, which comes with its verdict preset).
     pub fn begin(name: &str, sev: Severity, fixed: bool) -> Event {
+        let mut slot = core::mem::MaybeUninit::<Event>::uninit();
+        Event::begin_in(&mut slot, name, sev, fixed);
+        // SAFETY: begin_in initialised every field.
+        unsafe { slot.assume_init() }
+    }
+
+    /// Async-signal-safe: `start`, built in the caller's `slot`: an event is 5 KiB,
+    /// and returning one is a call to libc's memcpy (in a fork child, a page of
+    /// libc's text) and a second 5 KiB of stack. A first report's line uses it.
+    pub fn start_in<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, name: &'static str, sev: Severity, fixed: bool) -> &'e mut Event {
+        let ev = Event::begin_in(slot, name, sev, fixed);
+        ev.name = name;
+        ev
+    }
+
+    /// Async-signal-safe: `begin` in place (see `start_in`).
+    pub fn begin_in<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, name: &str, sev: Severity, fixed: bool) -> &'e mut Event {
         let cfg = config::get();
         let sink = cfg.map(|c| c.sink).unwrap_or(Sink::Lines);
         let json = is_json(cfg);
         let muted = !json && sev == Severity::Info && !cfg.map(|c| c.info).unwrap_or(false);
         let on = if sink == Sink::Journal { MAIN | HUMAN } else { MAIN };
         let id = repeat::seed(name, sev, fixed);
-        let mut ev = Event {
-            muted,
-            line: Line::new(),
-            json,
-            sink,
-            warn: sev == Severity::Warn,
-            on,
-            human: Buf::new(),
-            fixed,
-            list_first: true,
-            soft_limit: LINE_MAX,
-            exec_env: core::ptr::null(),
-            id,
-            exe: 0,
-            body_at: 0,
-            preset: None,
-            marked: false,
-            name: "",
-            sev,
-            replayed: false,
+        let p = slot.as_mut_ptr();
+        // SAFETY: every field is written once through raw pointers into the slot;
+        // the two buffers' bytes stay uninitialised (`Buf::init_at`: only bytes below
+        // their lengths are ever read).
+        let ev = unsafe {
+            core::ptr::addr_of_mut!((*p).muted).write(muted);
+            Buf::init_at(core::ptr::addr_of_mut!((*p).line));
+            core::ptr::addr_of_mut!((*p).json).write(json);
+            core::ptr::addr_of_mut!((*p).sink).write(sink);
+            core::ptr::addr_of_mut!((*p).warn).write(sev == Severity::Warn);
+            core::ptr::addr_of_mut!((*p).on).write(on);
+            Buf::init_at(core::ptr::addr_of_mut!((*p).human));
+            core::ptr::addr_of_mut!((*p).fixed).write(fixed);
+            core::ptr::addr_of_mut!((*p).list_first).write(true);
+            core::ptr::addr_of_mut!((*p).soft_limit).write(LINE_MAX);
+            core::ptr::addr_of_mut!((*p).exec_env).write(core::ptr::null());
+            core::ptr::addr_of_mut!((*p).id).write(id);
+            core::ptr::addr_of_mut!((*p).exe).write(0);
+            core::ptr::addr_of_mut!((*p).body_at).write(0);
+            core::ptr::addr_of_mut!((*p).preset).write(None);
+            core::ptr::addr_of_mut!((*p).marked).write(false);
+            core::ptr::addr_of_mut!((*p).name).write("");
+            core::ptr::addr_of_mut!((*p).sev).write(sev);
+            core::ptr::addr_of_mut!((*p).replayed).write(false);
+            slot.assume_init_mut()
         };
         if on & HUMAN != 0 {
             // journald shows the identifier and pid itself: no `execguard[pid]: `.
@@ -624,11 +646,14 @@ fn human_head<const N: usize>(l: &mut Buf<N>, name: &str, sev: Severity) {
 /// Async-signal-safe: the node name as a JSON string (uname(2) per event: events are
 /// rare, and a cached name would go stale after a rename or in a new UTS namespace).
 fn host<const N: usize>(l: &mut Buf<N>) {
-    // SAFETY: an all-zero utsname is valid; the kernel fills it.
-    let mut u: libc::utsname = unsafe { core::mem::zeroed() };
+    // Not zeroed (390 bytes: a call to libc's memset, in a fork child a page of
+    // libc's text): read only after the kernel filled it.
+    let mut u = core::mem::MaybeUninit::<libc::utsname>::uninit();
     // SAFETY: u is a valid out-pointer.
-    let ok = unsafe { sys::syscall!(libc::SYS_uname, &mut u as *mut libc::utsname) } == 0;
+    let ok = unsafe { sys::syscall!(libc::SYS_uname, u.as_mut_ptr()) } == 0;
     let name = if ok {
+        // SAFETY: the kernel filled it on success.
+        let u = unsafe { u.assume_init_ref() };
         // SAFETY: the kernel NUL-terminates nodename within its array.
         unsafe { super::line::cstr(u.nodename.as_ptr(), u.nodename.len()) }
     } else {

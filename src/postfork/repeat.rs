@@ -472,10 +472,11 @@ pub fn keep_body(slot: usize, body: &[u8], shown: u64) {
         return;
     }
     // SAFETY: only the process that claimed the slot writes its body, once, before
-    // `ready` publishes it; the bytes live in our shared mapping.
+    // `ready` publishes it; the bytes live in our shared mapping. Not libc's memcpy
+    // (a page of libc's text in a fork child).
     unsafe {
         let dst = b.bytes.as_ptr() as *mut u8;
-        core::ptr::copy_nonoverlapping(body.as_ptr(), dst, body.len());
+        super::line::copy_ptr(dst, body.as_ptr(), body.len());
     }
     b.len.store(body.len() as u32, Ordering::Relaxed);
     b.shown.store(shown, Ordering::Relaxed);
