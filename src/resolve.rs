@@ -164,7 +164,7 @@ pub fn find(name: &[u8]) -> Found {
 fn search(objs: &[Obj], name: &[u8]) -> Found {
     for obj in objs {
         // SAFETY: the tables belong to an object loaded at start (checked in collect).
-        match unsafe { lookup(obj, name) } {
+        match unsafe { lookup(obj, name, Want::Func) } {
             Some(Def::Func(addr)) => return Found::Addr(addr),
             Some(Def::Ifunc(resolver)) => return ifunc(resolver),
             None => {}
@@ -281,18 +281,49 @@ fn gnu_hash(name: &[u8]) -> u32 {
     name.iter().fold(5381u32, |h, &c| h.wrapping_mul(33).wrapping_add(c as u32))
 }
 
-/// A definition: a function's address, or an IFUNC's resolver.
+/// A definition: a function's (or data object's) address, or an IFUNC's resolver.
 enum Def {
     Func(usize),
     Ifunc(usize),
 }
 
-/// Async-signal-safe: the default-version, defined, global or weak function `name`
-/// in `obj`, if any.
+/// What kind of symbol a lookup takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Want {
+    Func,
+    /// A data object of exactly this many bytes.
+    Object(u64),
+}
+
+const STT_OBJECT: u8 = 1;
+
+/// Async-signal-safe once the snapshot is published (never takes it, never asks
+/// dlsym): the address of the first default-version data object `name` of `size`
+/// bytes in the objects after this library. None when there is none, or when the
+/// snapshot cannot answer.
+pub fn find_object(name: &[u8], size: u64) -> Option<usize> {
+    let name = name.strip_suffix(&[0]).unwrap_or(name);
+    let state = SCOPE.state.load(Ordering::Acquire);
+    if matches!(state, 0 | TAKING | UNUSABLE) {
+        return None;
+    }
+    // SAFETY: published with Release before `state` became n + 1; never written again.
+    let objs = unsafe { &*SCOPE.objs.get() };
+    objs.get(..state - 1).unwrap_or(&[]).iter().find_map(|obj| {
+        // SAFETY: the tables belong to an object loaded at start (checked in collect).
+        match unsafe { lookup(obj, name, Want::Object(size)) } {
+            Some(Def::Func(addr)) => Some(addr),
+            _ => None,
+        }
+    })
+}
+
+/// Async-signal-safe: the default-version, defined, global or weak function (or data
+/// object, as `want` says) `name` in `obj`, if any.
 ///
 /// # Safety
 /// `obj`'s tables must be those of a loaded object.
-unsafe fn lookup(obj: &Obj, name: &[u8]) -> Option<Def> {
+unsafe fn lookup(obj: &Obj, name: &[u8], want: Want) -> Option<Def> {
     if obj.hash.is_null() || obj.symtab.is_null() || obj.strtab.is_null() {
         return None;
     }
@@ -325,10 +356,13 @@ unsafe fn lookup(obj: &Obj, name: &[u8]) -> Option<Def> {
                 let ty = sym.info & 0xf;
                 let bind = sym.info >> 4;
                 let hidden = !obj.versym.is_null() && *obj.versym.add(i as usize) & VERSYM_HIDDEN != 0;
-                let func = ty == STT_FUNC || ty == STT_GNU_IFUNC;
-                if sym.shndx != 0 && !hidden && func && (bind == STB_GLOBAL || bind == STB_WEAK) && named(obj.strtab.add(sym.name as usize), name) {
+                let kind_ok = match want {
+                    Want::Func => ty == STT_FUNC || ty == STT_GNU_IFUNC,
+                    Want::Object(size) => ty == STT_OBJECT && sym.size == size,
+                };
+                if sym.shndx != 0 && !hidden && kind_ok && (bind == STB_GLOBAL || bind == STB_WEAK) && named(obj.strtab.add(sym.name as usize), name) {
                     let addr = obj.base.wrapping_add(sym.value as usize);
-                    return Some(if ty == STT_FUNC { Def::Func(addr) } else { Def::Ifunc(addr) });
+                    return Some(if ty == STT_GNU_IFUNC { Def::Ifunc(addr) } else { Def::Func(addr) });
                 }
             }
             if h2 & 1 != 0 {
@@ -377,6 +411,26 @@ mod tests {
             };
             assert_eq!(got, want, "{}", String::from_utf8_lossy(name));
         }
+    }
+
+    /// A data object: glibc's own count of live threads (GLIBC_PRIVATE, for
+    /// libthread_db), at the address dlsym gives, only at its exact size; a function
+    /// is not a data object, nor the reverse.
+    #[test]
+    fn data_objects_like_dlsym() {
+        assert!(snapshot());
+        let name = b"__nptl_nthreads\0";
+        // SAFETY: NUL-terminated name.
+        let want = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const libc::c_char) } as usize;
+        assert_ne!(want, 0, "glibc >= 2.34 exports __nptl_nthreads");
+        assert_eq!(find_object(name, 4), Some(want));
+        assert_eq!(find_object(name, 8), None, "another size is another object");
+        assert_eq!(find_object(b"fork", 4), None, "a function is no data object");
+        assert_eq!(find(name), Found::Missing, "a data object is no function");
+        // SAFETY: glibc's unsigned int, live for the process.
+        let n = unsafe { core::ptr::read_volatile(want as *const u32) };
+        let t = std::thread::spawn(move || unsafe { core::ptr::read_volatile(want as *const u32) });
+        assert_eq!(t.join().unwrap(), n + 1, "a thread more while it runs");
     }
 
     /// An IFUNC (memcpy is one in glibc on x86_64) resolves to what dlsym returns.

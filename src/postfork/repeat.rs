@@ -364,6 +364,18 @@ fn interval_ms() -> i64 {
 /// Async-signal-safe: one occurrence of finding `id` (from `finish`).
 #[link_section = ".text.hot.execguard"]
 pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
+    occur_at(id, name, sev, fixed, sys::mono_ms_raw)
+}
+
+/// Async-signal-safe: `occur` for a hook that runs in a process's own context (not
+/// a fork child on its way to exec), where the vDSO's clock is mapped and costs no
+/// system call: the fork hook of a multi-threaded parent, at every fork.
+pub fn occur_here(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
+    occur_at(id, name, sev, fixed, sys::mono_ms)
+}
+
+#[inline(always)]
+fn occur_at(id: u64, name: &str, sev: Severity, fixed: bool, clock: fn() -> i64) -> Verdict {
     let Some(t) = prepared() else { return Verdict::Untracked };
     let Some((i, m, fresh)) = find_or_claim(t, id, name, sev, fixed) else {
         t.untracked.fetch_add(1, Ordering::Relaxed);
@@ -385,7 +397,7 @@ pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
     if COUNTED_BY.load(Ordering::Relaxed) != me {
         COUNTED_BY.store(me, Ordering::Relaxed);
     }
-    let now = sys::mono_ms_raw().max(1);
+    let now = clock().max(1);
     let last = m.last_ms.load(Ordering::Relaxed);
     if last == 0 || now - last < interval || m.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
         return Verdict::Repeat;
