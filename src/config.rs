@@ -413,6 +413,7 @@ pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cold: &m
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

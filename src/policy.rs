@@ -445,6 +445,7 @@ pub fn startup_fd(repair: bool, known_outside: bool) -> StartFd {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

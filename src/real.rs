@@ -344,6 +344,7 @@ pub fn single_threaded() -> Option<bool> {
 type Unused = (c_long, *mut c_void);
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

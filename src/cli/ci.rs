@@ -246,6 +246,7 @@ pub fn write_run_reports(specs: &[ReportSpec], log: &Path, start: u64, root: Opt
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -335,6 +335,7 @@ pub fn parse_event(v: &Value) -> Option<Event> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -220,6 +220,7 @@ pub fn repeated_text(events: &[Event], max: usize) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use crate::cli::events::parse_for_tests as evs;

@@ -59,6 +59,7 @@ pub fn summary(outcomes: &BTreeMap<String, u64>) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

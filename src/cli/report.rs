@@ -455,6 +455,7 @@ fn to_json(c: &Ctx, sym: &mut Symbolizer) -> Value {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -103,6 +103,7 @@ pub fn rule(event: &str) -> &'static Rule {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -388,6 +388,7 @@ fn print_summary(s: &Summary, log: &LogFile, died_by: Option<i32>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

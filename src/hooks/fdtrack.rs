@@ -311,6 +311,7 @@ pub unsafe extern "C" fn closedir(d: *mut libc::DIR) -> c_int {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::mode_cloexec;
 

@@ -344,6 +344,7 @@ pub fn addr<const N: usize>(ss: &libc::sockaddr_storage, len: usize, out: &mut B
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

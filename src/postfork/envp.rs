@@ -348,6 +348,7 @@ fn hex<const N: usize>(out: &mut Buf<N>, v: u64) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::{get, names_shim};
 

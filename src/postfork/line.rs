@@ -237,49 +237,6 @@ pub unsafe fn cstr<'a>(p: *const libc::c_char, max: usize) -> &'a [u8] {
     unsafe { core::slice::from_raw_parts(p as *const u8, n) }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_and_escapes() {
-        let mut b = Buf::<64>::new();
-        b.int(-42);
-        b.byte(b' ');
-        b.uint_pad(7, 6);
-        b.byte(b' ');
-        b.hex(0x1a2b);
-        b.byte(b' ');
-        b.json_str(b"a\"b\n\xff");
-        assert_eq!(b.as_bytes(), "-42 000007 0x1a2b \"a\\\"b\\n\u{fffd}\"".as_bytes());
-    }
-
-    #[test]
-    fn every_copy_length_copies_exactly_its_bytes() {
-        let src: [u8; 48] = core::array::from_fn(|i| i as u8 + 1);
-        for n in 0..=40 {
-            for off in 0..3 {
-                let mut dst = [core::mem::MaybeUninit::new(0xeeu8); 48];
-                copy_bytes(&mut dst[off..off + n], &src[off..]);
-                let got: Vec<u8> = dst.iter().map(|b| unsafe { b.assume_init() }).collect();
-                for (i, &b) in got.iter().enumerate() {
-                    let want = if (off..off + n).contains(&i) { src[i] } else { 0xee };
-                    assert_eq!(b, want, "n={n} off={off} byte {i}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn overflow_is_remembered_not_panicked() {
-        let mut b = Buf::<4>::new();
-        b.s("abcdef");
-        assert!(b.overflowed());
-        assert_eq!(b.len(), 0);
-        b.s("ab");
-        assert_eq!(b.as_bytes(), b"ab");
-    }
-}
 
 /// Async-signal-safe: `src` into `dst` (the shorter of the two). Not a call to libc's
 /// memcpy, which a plain copy loop becomes: in a fork child, where the shim's
@@ -369,5 +326,50 @@ pub fn zero_words(dst: &mut [core::mem::MaybeUninit<u64>]) {
     #[cfg(not(target_arch = "x86_64"))]
     for w in dst.iter_mut() {
         w.write(0);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_and_escapes() {
+        let mut b = Buf::<64>::new();
+        b.int(-42);
+        b.byte(b' ');
+        b.uint_pad(7, 6);
+        b.byte(b' ');
+        b.hex(0x1a2b);
+        b.byte(b' ');
+        b.json_str(b"a\"b\n\xff");
+        assert_eq!(b.as_bytes(), "-42 000007 0x1a2b \"a\\\"b\\n\u{fffd}\"".as_bytes());
+    }
+
+    #[test]
+    fn every_copy_length_copies_exactly_its_bytes() {
+        let src: [u8; 48] = core::array::from_fn(|i| i as u8 + 1);
+        for n in 0..=40 {
+            for off in 0..3 {
+                let mut dst = [core::mem::MaybeUninit::new(0xeeu8); 48];
+                copy_bytes(&mut dst[off..off + n], &src[off..]);
+                let got: Vec<u8> = dst.iter().map(|b| unsafe { b.assume_init() }).collect();
+                for (i, &b) in got.iter().enumerate() {
+                    let want = if (off..off + n).contains(&i) { src[i] } else { 0xee };
+                    assert_eq!(b, want, "n={n} off={off} byte {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn overflow_is_remembered_not_panicked() {
+        let mut b = Buf::<4>::new();
+        b.s("abcdef");
+        assert!(b.overflowed());
+        assert_eq!(b.len(), 0);
+        b.s("ab");
+        assert_eq!(b.as_bytes(), b"ab");
     }
 }

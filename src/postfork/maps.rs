@@ -79,6 +79,7 @@ fn parse_line(line: &[u8]) -> Option<(usize, usize, usize, &[u8])> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

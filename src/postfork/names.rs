@@ -107,6 +107,7 @@ pub fn errno<const N: usize>(e: i32, out: &mut super::line::Buf<N>) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::super::line::Buf;
     use super::*;

@@ -295,6 +295,7 @@ fn unsafe_zeroed_msghdr() -> libc::msghdr {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

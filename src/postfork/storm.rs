@@ -485,6 +485,7 @@ fn report(p: &Peer, connects: u32, counts: &[u32; OUTCOMES.len()], win_ms: i64) 
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 

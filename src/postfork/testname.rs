@@ -53,6 +53,7 @@ pub fn add(line: &mut Line, json: bool, exec_env: Argv) {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
 
