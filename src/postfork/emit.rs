@@ -118,6 +118,34 @@ impl Event {
         ev
     }
 
+    /// Names every field of `Event`, without `..`: a field added to the struct
+    /// stops the build here until `begin_in` writes it too (an unwritten field would
+    /// be read uninitialised).
+    #[allow(dead_code)]
+    fn every_field_is_written_by_begin_in(ev: Event) {
+        let Event {
+            muted: _,
+            line: _,
+            json: _,
+            sink: _,
+            warn: _,
+            on: _,
+            human: _,
+            fixed: _,
+            list_first: _,
+            soft_limit: _,
+            exec_env: _,
+            id: _,
+            exe: _,
+            body_at: _,
+            preset: _,
+            marked: _,
+            name: _,
+            sev: _,
+            replayed: _,
+        } = ev;
+    }
+
     /// Async-signal-safe: `begin` in place (see `start_in`).
     pub fn begin_in<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, name: &str, sev: Severity, fixed: bool) -> &'e mut Event {
         let cfg = config::get();
