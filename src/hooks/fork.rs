@@ -89,7 +89,7 @@ extern "C" fn vfork_missing() -> pid_t {
     -1
 }
 
-/// Out of line, and small: a hook's frame below its caller's deepest stack page is
+/// Async-signal-safe. Out of line, and small: a hook's frame below its caller's deepest stack page is
 /// written on every call, and after each fork that page is write-protected (a
 /// copy-on-write fault, with TLB shootdowns to the other threads' CPUs, at every
 /// fork of a busy parent). The line's 5 KiB event is in `write_line`, reached only
@@ -114,6 +114,8 @@ fn note_threads() {
     write_line(threads, n, id, verdict);
 }
 
+/// Async-signal-safe: the line of a multi-threaded fork (the first, or one after the
+/// repeat interval).
 #[cold]
 #[inline(never)]
 fn write_line(threads: i64, n: u32, id: u64, verdict: Verdict) {
@@ -124,7 +126,8 @@ fn write_line(threads: i64, n: u32, id: u64, verdict: Verdict) {
     ev.emit();
 }
 
-/// This process's count of multi-threaded forks (the event's `count`), on a page of
+/// Async-signal-safe: this process's count of multi-threaded forks (the event's
+/// `count`), on a page of
 /// its own that fork children do not inherit (MADV_WIPEONFORK: a child finds it
 /// zeroed, and counts its own forks from 0) and that fork therefore leaves writable
 /// in the parent. In a static, the count's page was write-protected by each fork and
@@ -179,6 +182,7 @@ fn make_forks_page() -> &'static AtomicU32 {
     forks_seen_after_race()
 }
 
+/// Async-signal-safe: the published page, or the static.
 fn forks_seen_after_race() -> &'static AtomicU32 {
     let p = FORKS_PAGE.load(Ordering::Acquire);
     // SAFETY: as in forks_seen.
