@@ -127,10 +127,9 @@ fn write_line(threads: i64, n: u32, id: u64, verdict: Verdict) {
 }
 
 /// Async-signal-safe: this process's count of multi-threaded forks (the event's
-/// `count`), on a page of
-/// its own that fork children do not inherit (MADV_WIPEONFORK: a child finds it
-/// zeroed, and counts its own forks from 0) and that fork therefore leaves writable
-/// in the parent. In a static, the count's page was write-protected by each fork and
+/// `count`), on a page of its own that fork children do not inherit
+/// (MADV_WIPEONFORK: a child finds it zeroed, and counts its own forks from 0) and
+/// that fork therefore leaves writable in the parent. In a static, the count's page was write-protected by each fork and
 /// faulted again at the next one: 1 of the 2 faults the hook added to every fork of
 /// a busy parent. Kernels before 4.14 refuse the advice: the static then, as before
 /// (a fork child continues its parent's count).
