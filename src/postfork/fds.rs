@@ -77,7 +77,10 @@ impl FdIter {
         }
         let dir = sys::open(b"/proc/self/fd\0", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).unwrap_or(-1);
         if dir >= 0 {
-            return FdIter { src: Src::Proc(ProcDir { dir, buf: [MaybeUninit::uninit(); 2048], pos: 0, len: 0 }), from };
+            // `pos` past `len` (empty) asks for the first batch. Not 0: two zero
+            // stores beside the uninitialised buffer were merged into one memset of
+            // all 2 KiB, a call to libc's memset (a page of its text in a fork child).
+            return FdIter { src: Src::Proc(ProcDir { dir, buf: [MaybeUninit::uninit(); 2048], pos: 1, len: 0 }), from };
         }
         let (limit, soft) = probe_limit();
         let mut probe = Probe::new(from, limit);
