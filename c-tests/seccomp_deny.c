@@ -5,7 +5,8 @@
  *           pidfd_send_signal 5.1, openat2 5.6, pidfd_getfd 5.6, clone3 5.3,
  *           faccessat2 5.8; process_vm_readv, present since 3.2, as on a kernel
  *           built without CONFIG_CROSS_MEMORY_ATTACH; kcmp, as on one built
- *           without CONFIG_CHECKPOINT_RESTORE);
+ *           without CONFIG_CHECKPOINT_RESTORE; madvise(MADV_WIPEONFORK) answers
+ *           EINVAL, as before 4.14, every other advice passing);
  *   eperm:  as a container profile that denies what it does not know (EPERM;
  *           Docker's default profile denies kcmp and process_vm_readv without
  *           CAP_SYS_PTRACE), with clone3 and faccessat2 answering ENOSYS so that
@@ -58,6 +59,8 @@ int main(int argc, char **argv)
         return 2;
     }
     int e = strcmp(argv[1], "eperm") ? ENOSYS : EPERM;
+    /* MADV_WIPEONFORK (4.14). */
+    unsigned wipe = e == ENOSYS ? 18u : 0xffffffffu;
     struct sock_filter f[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
@@ -72,6 +75,13 @@ int main(int argc, char **argv)
         DENY(__NR_kcmp, e),
         DENY(__NR_clone3, ENOSYS),
         DENY(__NR_faccessat2, ENOSYS),
+        /* madvise with the advice old kernels do not know (enosys only: container
+           profiles let madvise through). The third argument's low word; -1 never
+           matches an advice. */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, wipe, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};

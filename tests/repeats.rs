@@ -531,3 +531,34 @@ fn multi_threaded_forks_count_per_process_and_add_no_fault() {
         assert_eq!(counts.into_values().collect::<Vec<_>>(), vec![vec![(1, 2)]], "the child's own first\n{}", run.context_short());
     }
 }
+
+/// Before 4.14 (c-tests/seccomp_deny.c's `enosys` flavour answers EINVAL to
+/// MADV_WIPEONFORK) the fork count stays in a static: a fork child continues its
+/// parent's count, and the parent says so once with a `degraded` event. A container
+/// profile (`eperm`) lets madvise through: each process counts its own.
+#[test]
+fn multi_threaded_forks_on_a_kernel_without_wipeonfork() {
+    let prog = common::c_prog("fork_count");
+    for (flavour, child_count) in [("enosys", 23u64), ("eperm", 1)] {
+        common::under_seccomp(flavour, || {
+            let run = run_mode(Mode::Log, &prog, &["5"], &[("EXECGUARD_REPEAT_INTERVAL", "0")], T);
+            let ctx = format!("[{flavour}]\n{}", run.context_short());
+            assert!(run.status.success(), "{ctx}");
+            let evs = run.events();
+            let (mut parent, mut child) = (vec![], vec![]);
+            for e in named(&evs, "fork_threads") {
+                let c = e["count"].as_u64().unwrap();
+                if e["pid"] == run.pid { parent.push(c) } else { child.push(c) }
+            }
+            assert_eq!(parent, (1..=22).collect::<Vec<u64>>(), "{ctx}");
+            assert_eq!(child, vec![child_count], "{ctx}");
+            let deg: Vec<_> = named(&evs, "degraded").into_iter().filter(|e| e["path"] == "madv_wipeonfork").collect();
+            if flavour == "enosys" {
+                assert_eq!(deg.len(), 1, "once, from the parent\n{ctx}");
+                assert_eq!((&deg[0]["pid"], deg[0]["errno"].as_str()), (&serde_json::json!(run.pid), Some("EINVAL")), "{ctx}");
+            } else {
+                assert!(deg.is_empty(), "{ctx}");
+            }
+        });
+    }
+}

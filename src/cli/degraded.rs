@@ -11,6 +11,7 @@ fn fallback(path: &str) -> &'static str {
         "pidfd_open" => "system()/pclose() poll their child to repeat system_blocking",
         "process_vm_readv" => "select_fd_overflow reads the fd_sets through a pipe",
         "close_range" => "fds are closed or marked CLOEXEC one call each",
+        "madv_wipeonfork" => "fork_threads' count lives in a static: a fork child continues its parent's count",
         _ => "a slower fallback",
     }
 }

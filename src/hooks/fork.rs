@@ -132,7 +132,7 @@ fn write_line(threads: i64, n: u32, id: u64, verdict: Verdict) {
 /// that fork therefore leaves writable in the parent. In a static, the count's page was write-protected by each fork and
 /// faulted again at the next one: 1 of the 2 faults the hook added to every fork of
 /// a busy parent. Kernels before 4.14 refuse the advice: the static then, as before
-/// (a fork child continues its parent's count).
+/// (a fork child continues its parent's count), and a `degraded` event once.
 fn forks_seen() -> &'static AtomicU32 {
     let p = FORKS_PAGE.load(Ordering::Acquire);
     if !p.is_null() {
@@ -163,7 +163,12 @@ fn make_forks_page() -> &'static AtomicU32 {
         return &FORKS_SEEN;
     }
     // SAFETY: our own mapping.
-    let advised = unsafe { sys::syscall!(libc::SYS_madvise, p, PAGE, MADV_WIPEONFORK) } == 0;
+    let r = unsafe { sys::syscall!(libc::SYS_madvise, p, PAGE, MADV_WIPEONFORK) };
+    let advised = r == 0;
+    if !advised {
+        // EINVAL before 4.14 (an advice it does not know); a filter's errno else.
+        crate::postfork::degraded::note(crate::postfork::degraded::Path::MadvWipeonfork, -r as i32);
+    }
     let page = p as *mut AtomicU32;
     if advised {
         // The forks counted before the page (none, or a failed race) go along.

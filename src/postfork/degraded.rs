@@ -15,6 +15,8 @@ pub enum Path {
     PidfdOpen,
     ProcessVmReadv,
     CloseRange,
+    /// `madvise(MADV_WIPEONFORK)`, 4.14: the fork hook's page of its own counts.
+    MadvWipeonfork,
 }
 
 impl Path {
@@ -23,6 +25,7 @@ impl Path {
             Path::PidfdOpen => b"pidfd_open",
             Path::ProcessVmReadv => b"process_vm_readv",
             Path::CloseRange => b"close_range",
+            Path::MadvWipeonfork => b"madv_wipeonfork",
         }
     }
 }
