@@ -89,11 +89,11 @@ extern "C" fn vfork_missing() -> pid_t {
     -1
 }
 
-/// Async-signal-safe. Out of line, and small: a hook's frame below its caller's deepest stack page is
-/// written on every call, and after each fork that page is write-protected (a
-/// copy-on-write fault, with TLB shootdowns to the other threads' CPUs, at every
-/// fork of a busy parent). The line's 5 KiB event is in `write_line`, reached only
-/// when a line is written.
+/// Async-signal-safe. Out of line, and small: a hook's frame below its caller's
+/// deepest stack page is written on every call, and after each fork that page is
+/// write-protected (a copy-on-write fault, with TLB shootdowns to the other
+/// threads' CPUs, at every fork of a busy parent). The line's 5 KiB event is in
+/// `write_line`, reached only when a line is written.
 #[inline(never)]
 fn note_threads() {
     if crate::postfork::emit::info_nowhere() {
@@ -129,10 +129,12 @@ fn write_line(threads: i64, n: u32, id: u64, verdict: Verdict) {
 /// Async-signal-safe: this process's count of multi-threaded forks (the event's
 /// `count`), on a page of its own that fork children do not inherit
 /// (MADV_WIPEONFORK: a child finds it zeroed, and counts its own forks from 0) and
-/// that fork therefore leaves writable in the parent. In a static, the count's page was write-protected by each fork and
-/// faulted again at the next one: 1 of the 2 faults the hook added to every fork of
-/// a busy parent. Kernels before 4.14 refuse the advice: the static then, as before
-/// (a fork child continues its parent's count), and a `degraded` event once.
+/// that fork therefore leaves writable in the parent. In a static, the count's page
+/// was write-protected by each fork and faulted again at the next one: 1 of the 2
+/// faults the hook added to every fork of a busy parent. Kernels before 4.14 refuse
+/// the advice: the static then, as before (a fork child continues its parent's
+/// count), and a `degraded` event once. An mmap that fails takes the static too,
+/// and is not tried again at every fork.
 fn forks_seen() -> &'static AtomicU32 {
     let p = FORKS_PAGE.load(Ordering::Acquire);
     if !p.is_null() {
@@ -160,6 +162,7 @@ fn make_forks_page() -> &'static AtomicU32 {
         sys::syscall!(libc::SYS_mmap, 0, PAGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1i32, 0)
     };
     if p < 0 {
+        NO_PAGE.store(true, Ordering::Relaxed);
         return &FORKS_SEEN;
     }
     // SAFETY: our own mapping.
