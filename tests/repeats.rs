@@ -562,3 +562,36 @@ fn multi_threaded_forks_on_a_kernel_without_wipeonfork() {
         });
     }
 }
+
+/// The same counts from a caller that leaves stray fds open (c-tests/stray_launch.c:
+/// a file at 10, a pipe at 251, a socket at 500) — what a terminal or CI runner
+/// hands over: each process still counts its own multi-threaded forks, and the
+/// strays are named once, as the caller's.
+#[test]
+fn multi_threaded_forks_count_per_process_with_strays_from_the_caller() {
+    use std::os::unix::process::CommandExt;
+    let prog = common::c_prog("fork_count");
+    let launcher = common::c_prog("stray_launch");
+    let dir = common::tmpdir("fork-count-strays");
+    let log = dir.join("log.jsonl");
+    let mut cmd = std::process::Command::new(&launcher);
+    cmd.arg(&prog).arg("5").env_remove("LD_PRELOAD").process_group(0);
+    cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log).env("EXECGUARD_MODE", "log");
+    cmd.env("EXECGUARD_REPEAT_INTERVAL", "0");
+    common::isolate(&mut cmd);
+    let out = cmd.output().unwrap();
+    let evs = common::events(&log);
+    let ctx = format!("{}{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr), evs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+    assert!(out.status.success(), "{ctx}");
+    let mut counts: BTreeMap<u64, Vec<(u64, u64)>> = BTreeMap::new();
+    for e in named(&evs, "fork_threads") {
+        counts.entry(e["pid"].as_u64().unwrap()).or_default().push((e["count"].as_u64().unwrap(), e["threads"].as_u64().unwrap()));
+    }
+    let mut lines: Vec<Vec<(u64, u64)>> = counts.into_values().collect();
+    lines.sort_by_key(|l| std::cmp::Reverse(l.len()));
+    assert_eq!(lines, vec![(1..=22).map(|c| (c, 3)).collect::<Vec<_>>(), vec![(1, 2)]], "{ctx}");
+    let starts = named(&evs, "startup_fds");
+    assert_eq!(starts.len(), 1, "{ctx}");
+    let fds: Vec<u64> = starts[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+    assert_eq!((fds, &starts[0]["from"]), (vec![10, 251, 500], &"outside".into()), "{ctx}");
+}
