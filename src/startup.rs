@@ -23,16 +23,28 @@ pub fn audit(cfg: &Config, fix: bool) {
     let mut parent = Parent::default();
     // Checked here, before audit_fds' frame (two 4 KiB lines) is even set up: stack
     // probes would touch every page of it.
-    if !fds::none_above_stdio() {
+    let low = fds::Low::read();
+    if !low.none_above_stdio() {
         if quiet {
-            record_fds(cfg);
+            record_fds(cfg, low);
         } else {
-            audit_fds(cfg, fix, &mut parent);
+            audit_fds(cfg, fix, low, &mut parent);
         }
     }
     if quiet {
         // What the audited parent handed over, as its marker says.
         startfds::set_signals(cfg.audited_sigs.0, cfg.audited_sigs.1);
+        // The marker names the ignored signals too: this process's exec audits ask
+        // the kernel only about the ones a hook sees change from here, as after a
+        // start audit that read them (19 rt_sigaction calls fewer at each exec of a
+        // marked process: every process below `execguard run` from a caller with
+        // stray fds). Not when a hook saw a change before this constructor (another
+        // library's): then nothing is trusted, and every exec asks.
+        let before = crate::hooks::sigdisp::marks();
+        if before == 0 {
+            let audited = (1u64 << 31) - 1;
+            crate::hooks::sigdisp::started(cfg.audited_sigs.0 & audited & !policy::NOT_AUDITED_IGNORED, before);
+        }
         return;
     }
     // Cheap queries first; the reporting functions (with their event lines) run only
@@ -90,8 +102,8 @@ fn kept(cfg: &Config, fd: i32) -> bool {
 /// number of every fd held at start (no system call per fd), and which of them came from outside (named
 /// by the audited parent in EXECGUARD_OUTSIDE).
 #[inline(never)]
-fn record_fds(cfg: &Config) {
-    for fd in fds::FdIter::new(3) {
+fn record_fds(cfg: &Config, low: fds::Low) {
+    for fd in fds::FdIter::after(3, low) {
         if startfds::full() {
             break;
         }
@@ -102,11 +114,11 @@ fn record_fds(cfg: &Config) {
 }
 
 #[inline(never)]
-fn audit_fds(cfg: &Config, fix: bool, parent: &mut Parent) {
+fn audit_fds(cfg: &Config, fix: bool, low: fds::Low, parent: &mut Parent) {
     // Pass 1: record, and count by kind (pools are judged by their size).
     let mut counts = [0u32; KINDS.len()];
     let mut total = 0u32;
-    for fd in fds::FdIter::new(3) {
+    for fd in fds::FdIter::after(3, low) {
         startfds::record(fd);
         if kept(cfg, fd) {
             continue;

@@ -27,6 +27,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
         // findings (one mmap per process; its pages are touched at the first event).
         repeat::prepare();
         repeat::forking();
+        crate::postfork::startfds::prefault_for_children();
     }
     // SAFETY: no arguments.
     let pid = unsafe { real::fork() };

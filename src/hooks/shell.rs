@@ -236,7 +236,7 @@ fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child
     // SAFETY: cmd is the caller's C string.
     let target = unsafe { cstr(cmd, 4096) };
     let sp = Spawn { via, target, target_c: core::ptr::null(), argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
-    let plan = audit::parent(&sp, child_mask, child_ign, &mut undo);
+    let plan = audit::parent(&sp, child_mask, child_ign, &mut undo, true);
     let listeners = plan.listeners.unwrap_or_else(listeners);
     Audit { undo, plan, listeners }
 }

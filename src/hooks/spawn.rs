@@ -140,7 +140,9 @@ unsafe fn spawn(
         undo.defer_fds();
     }
     let sp = Spawn { via, target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true };
-    let plan = audit::parent(&sp, mask, ign, &mut undo);
+    // posix_spawn has no use for the listener count (system_blocking is system's
+    // and popen's): no fstat per fd that does not leak.
+    let plan = audit::parent(&sp, mask, ign, &mut undo, false);
     // SAFETY: all-zero is a valid value to hand to posix_spawn_file_actions_init.
     let mut actions: posix_spawn_file_actions_t = unsafe { core::mem::zeroed() };
     let actions_made = own_actions && plan.fds_fixed && close_actions(&mut actions, &undo);

@@ -225,7 +225,8 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     // Only one repair can touch errno (libc's sigaction, in `set_disposition`,
     // which keeps it): everything else here is a direct system call. Not reading
     // errno at all keeps a page of libc out of every fork child.
-    let no_fds = fds::none_above_stdio();
+    let low = fds::Low::read();
+    let no_fds = low.none_above_stdio();
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     let ign = crate::hooks::sigdisp::ignored(31);
     if no_fds && mask & !policy::GLIBC_INTERNAL == 0 && ign & !keep_ignored() == 0 {
@@ -240,9 +241,9 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     } else if cfg.is_shell {
         // A shell hands its fds and ignored signals to its commands on purpose; only
         // note that there was something, so the command's start side stays quiet.
-        found |= any_leak(sp, cfg);
+        found |= any_leak(sp, cfg, low);
     } else {
-        found |= fd_leak(sp, cfg, fix, undo, None);
+        found |= fd_leak(sp, cfg, fix, undo, low, None);
         if undo.wants_room() {
             return NOTHING;
         }
@@ -298,8 +299,12 @@ impl Who {
 fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
     // The flag a hook saw set, while nothing a hook saw has changed the number
     // since (fdgen.rs); the kernel's answer otherwise.
+    // A parent-side audit (posix_spawn, system) runs in the process that owns the
+    // fd table: what it learns serves its next audits. A fork child's would only
+    // cost it a copy-on-write fault.
     let cloexec = match fdgen::known_cloexec(fd) {
         Some(c) => c,
+        None if who.parent_side => matches!(fdgen::learn(fd), Ok(true) | Err(_)),
         None => matches!(fds::cloexec(fd), Ok(true) | Err(_)),
     };
     if !policy::needs_more_facts(cloexec) {
@@ -322,11 +327,11 @@ fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
 
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn any_leak(sp: &Spawn, cfg: &config::Config) -> bool {
+fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low) -> bool {
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep);
     let who = Who::new(sp.parent_side);
-    let mut fds = fds::FdIter::new(3);
+    let mut fds = fds::FdIter::after(3, low);
     fds.any(|fd| policy::marks_child(fate(fd, &keep, cfg, &who)))
 }
 
@@ -399,7 +404,7 @@ const SEEN_MAX: usize = 256;
 /// (in a fork child each touched page is a copy-on-write fault).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut listeners: Option<&mut u32>) -> bool {
+fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, low: fds::Low, mut listeners: Option<&mut u32>) -> bool {
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep);
     let who = Who::new(sp.parent_side);
@@ -414,9 +419,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, mut lis
     let (mut total, mut n_leaked) = (0u32, 0usize);
     let mut fix_errors = 0u32;
     let mut kept_any = false;
-    // Not a `for` loop: that moves the iterator (and its 2 KiB buffer) into a
+    // Not a `for` loop: that moves the iterator (and its 1 KiB buffer) into a
     // second place in this frame.
-    let mut fds = fds::FdIter::new(3);
+    let mut fds = fds::FdIter::after(3, low);
     #[allow(clippy::while_let_on_iterator)]
     while let Some(fd) = fds.next() {
         let f = fate(fd, &keep, cfg, &who);
@@ -710,24 +715,27 @@ pub struct ParentPlan {
 
 /// Async-signal-safe: audit a spawn from the parent's side. `child_mask` and
 /// `child_ign` are what the child would start with; leaked fds get FD_CLOEXEC
-/// (recorded in `undo`, which the hook reverts right after the spawn).
+/// (recorded in `undo`, which the hook reverts right after the spawn). With
+/// `want_listeners`, `listeners` counts the listening sockets among all the fds.
 #[link_section = ".text.hot.execguard"]
-pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo) -> ParentPlan {
+pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want_listeners: bool) -> ParentPlan {
     let _e = sys::ErrnoGuard::new();
     let mut plan = ParentPlan { found: false, sigs: Sigs::default(), child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
     let Some(cfg) = config::get() else { return plan };
     // This process counts its children's findings: its exec or exit must write them.
     repeat::adopt_if_orphaned();
     let fix = config::mode() == Mode::Fix;
-    let no_fds = fds::none_above_stdio();
+    let low = fds::Low::read();
+    let no_fds = low.none_above_stdio();
     // Signals this process started with and still hands on are passed through.
     let (start_ign, start_blocked) = startfds::signals();
     if cfg.is_shell {
-        plan.found |= (!no_fds && any_leak(sp, cfg)) || child_ign & !keep_ignored() != 0;
+        plan.found |= (!no_fds && any_leak(sp, cfg, low)) || child_ign & !keep_ignored() != 0;
     } else {
         let mut listeners = 0u32;
-        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo, Some(&mut listeners));
-        plan.listeners = Some(listeners);
+        let count = if want_listeners { Some(&mut listeners) } else { None };
+        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo, low, count);
+        plan.listeners = want_listeners.then_some(listeners);
         plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;
         let notable = child_ign & !keep_ignored();

@@ -36,7 +36,7 @@ pub const MAX_FD: usize = super::storm::MAX_FD;
 
 /// In .bss: a page is touched only by a process that uses fds in its range. The
 /// close trampoline (hooks/conn.rs) adds 1 here itself.
-pub(crate) static GEN: [AtomicU32; MAX_FD] = [const { AtomicU32::new(0) }; MAX_FD];
+pub(crate) static GEN: super::PageAligned<[AtomicU32; MAX_FD]> = super::PageAligned([const { AtomicU32::new(0) }; MAX_FD]);
 /// Moved by every change that may touch many numbers at once.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
@@ -54,6 +54,14 @@ pub fn bump_all() {
     EPOCH.fetch_add(1, Relaxed);
 }
 
+/// Async-signal-safe: read `fd`'s entries and the epoch, so that their pages are
+/// mapped in this process (see startfds::prefault_for_children).
+pub fn prefault(fd: i32) {
+    core::hint::black_box(of(fd));
+    core::hint::black_box(KNOWN.get(fd as usize).map(|k| k.load(Relaxed)));
+    core::hint::black_box(epoch());
+}
+
 /// Async-signal-safe: `fd`'s generation, None past the table.
 #[inline]
 pub fn of(fd: i32) -> Option<u32> {
@@ -68,7 +76,7 @@ pub fn epoch() -> u64 {
 
 /// The flag each number had when a hook last saw it set: `pack(epoch, generation,
 /// cloexec)`, 0 for none. In .bss, like GEN.
-static KNOWN: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
+static KNOWN: super::PageAligned<[AtomicU64; MAX_FD]> = super::PageAligned([const { AtomicU64::new(0) }; MAX_FD]);
 
 /// A record: the low 30 bits of the epoch, the generation, "seen", the flag.
 #[inline]
@@ -120,6 +128,23 @@ pub fn renew(fd: i32) {
 pub fn known_cloexec(fd: i32) -> Option<bool> {
     let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return None };
     read(k.load(Relaxed), epoch(), g.load(Relaxed))
+}
+
+/// Async-signal-safe: ask the kernel for `fd`'s flag (`F_GETFD`) and, in the
+/// process whose fd table this memory describes (not a vfork child), record the
+/// answer as a hook's would be: with the generation and epoch read before the
+/// question, so that a change through a hook meanwhile voids it. For the numbers no
+/// hook saw made (those inherited at start): a later audit of this process, or of
+/// a fork child of it, takes the flag from here instead of one `fcntl` each.
+/// Err: not open.
+pub fn learn(fd: i32) -> super::sys::R<bool> {
+    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return super::fds::cloexec(fd) };
+    let (gen, epoch) = (g.load(Relaxed), epoch());
+    let flag = super::fds::cloexec(fd)?;
+    if recording() && super::tls::may_record() {
+        k.store(pack(epoch, gen, flag), Relaxed);
+    }
+    Ok(flag)
 }
 
 /// Where the vfork hook is not (only the x86-64 trampoline exists), a vfork child's

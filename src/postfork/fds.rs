@@ -15,7 +15,11 @@ use libc::c_int;
 
 /// Highest fd the `/proc`-less fallback probes (exclusive).
 pub const PROBE_CAP: i32 = 65536;
-const PROBE_BATCH: usize = 256;
+/// Slots per ppoll when listing a larger table. 128 (1 KiB of pollfds): a 256-slot
+/// table (a process holding an fd above 127) takes two calls, and the listing's
+/// frame stays within fewer stack pages, each of which a fork child that audits
+/// writes (a copy-on-write fault).
+const PROBE_BATCH: usize = 128;
 
 pub struct FdIter {
     src: Src,
@@ -36,31 +40,84 @@ enum Src {
 struct ProcDir {
     dir: c_int,
     /// Bytes below `len` are the kernel's; the rest is never read (not zeroed).
-    buf: [MaybeUninit<u8>; 2048],
+    /// 1 KiB, as the probe's batch: the larger of the two sizes every FdIter.
+    buf: [MaybeUninit<u8>; 1024],
     pos: usize,
     len: usize,
 }
 
-/// The `/proc`-less fallback: the next fd to probe, and the current batch's results.
+/// Listing by ppoll: the next fd to probe, and the current batch as the kernel
+/// answered it (scanned in place: no second array of the open ones).
+///
+/// In this order (`repr(C)`): the buffer last, after a field that starts non-zero.
+/// Zero stores next to the uninitialised buffer were merged into one memset of it
+/// all, a call to libc's memset (a page of its text in a fork child).
+#[repr(C)]
 struct Probe {
     next: i32,
     limit: i32,
     /// ppoll takes at most RLIMIT_NOFILE (soft) entries per call.
     batch_max: usize,
-    /// Written below `batch_len` only: not zeroed (that was a call to libc's memset,
-    /// a page of libc's text faulted into every fork child that audits).
-    batch: [MaybeUninit<i32>; PROBE_BATCH],
+    /// ppoll refused this batch: one fcntl per fd instead.
+    refused: bool,
     batch_len: usize,
+    /// Past `batch_len` (starts at 1): the next call refills.
     batch_pos: usize,
+    /// Written below `batch_len` only: not zeroed.
+    batch: [MaybeUninit<libc::pollfd>; PROBE_BATCH],
+}
+
+/// The first look at the fd table: which of fds 0–63 are open and whether fd 64 is
+/// (one ppoll; None if ppoll refuses). An audit takes it once and hands it to what
+/// lists the fds after it.
+#[derive(Clone, Copy)]
+pub struct Low(Option<(u64, bool)>);
+
+impl Low {
+    /// Async-signal-safe: one ppoll.
+    #[link_section = ".text.startup.execguard"]
+    pub fn read() -> Low {
+        Low(poll_low())
+    }
+
+    /// Async-signal-safe: true when no fd ≥ 3 is open (see `none_above_stdio`).
+    #[link_section = ".text.startup.execguard"]
+    pub fn none_above_stdio(self) -> bool {
+        let Some((open, fd64)) = self.0 else {
+            // A soft RLIMIT_NOFILE below 65 (EINVAL): ask /proc.
+            return none_above_stdio_proc();
+        };
+        if open >> 3 != 0 || fd64 {
+            return false;
+        }
+        if table_is_small() {
+            return true;
+        }
+        // A table that grew past 64 slots, nothing open in 3–64: a high fd (a
+        // caller's pipe at 251), or one that was closed again. Up to 256 slots the
+        // listing answers for two ppolls; /proc would cost a new process (a fork
+        // child, a new program) some 12 µs at its first look.
+        if table_bound().is_some_and(|b| b <= 2 * PROBE_BATCH as i32) {
+            return false;
+        }
+        none_above_stdio_proc()
+    }
 }
 
 impl FdIter {
     /// Async-signal-safe: fds >= `from`, in increasing order.
     #[link_section = ".text.hot.execguard"]
     pub fn new(from: i32) -> Self {
+        Self::after(from, Low::read())
+    }
+
+    /// Async-signal-safe: as `new`, from a first look the caller already took (the
+    /// fds may not have changed since, other than by other threads, as ever).
+    #[link_section = ".text.hot.execguard"]
+    pub fn after(from: i32, low: Low) -> Self {
         // Most processes have a small table: then one ppoll lists everything, where
         // /proc/self/fd would cost a new process about 20 µs (see small_table_fds).
-        let low = poll_low();
+        let low = low.0;
         if let Some((open, false)) = low {
             if table_is_small() {
                 let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
@@ -79,8 +136,9 @@ impl FdIter {
         if dir >= 0 {
             // `pos` past `len` (empty) asks for the first batch. Not 0: two zero
             // stores beside the uninitialised buffer were merged into one memset of
-            // all 2 KiB, a call to libc's memset (a page of its text in a fork child).
-            return FdIter { src: Src::Proc(ProcDir { dir, buf: [MaybeUninit::uninit(); 2048], pos: 1, len: 0 }), from };
+            // the whole buffer, a call to libc's memset (a page of its text in a
+            // fork child).
+            return FdIter { src: Src::Proc(ProcDir { dir, buf: [MaybeUninit::uninit(); 1024], pos: 1, len: 0 }), from };
         }
         let (limit, soft) = probe_limit();
         let mut probe = Probe::new(from, limit);
@@ -92,7 +150,7 @@ impl FdIter {
 impl Probe {
     /// Async-signal-safe.
     fn new(from: i32, limit: i32) -> Self {
-        Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, batch: [MaybeUninit::uninit(); PROBE_BATCH], batch_len: 0, batch_pos: 0 }
+        Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, refused: false, batch_len: 0, batch_pos: 1, batch: [MaybeUninit::uninit(); PROBE_BATCH] }
     }
 }
 
@@ -128,44 +186,38 @@ impl ProcDir {
 }
 
 impl Probe {
-    /// Async-signal-safe. Out of line: its batch of pollfds would otherwise widen
-    /// `FdIter::next`'s frame for every caller (the fallback is rare).
+    /// Async-signal-safe. Out of line: it is not the common (small table) case.
     #[inline(never)]
     #[link_section = ".text.hot.execguard"]
     fn next(&mut self) -> Option<i32> {
         loop {
-            if self.batch_pos < self.batch_len {
+            while self.batch_pos < self.batch_len {
                 // SAFETY: entries below batch_len were written by this batch's refill.
-                let fd = unsafe { self.batch.get(self.batch_pos)?.assume_init() };
+                let p = unsafe { self.batch.get(self.batch_pos)?.assume_init() };
                 self.batch_pos += 1;
-                return Some(fd);
+                let open = if self.refused { sys::fcntl(p.fd, libc::F_GETFD, 0).is_ok() } else { p.revents & libc::POLLNVAL == 0 };
+                if open {
+                    return Some(p.fd);
+                }
             }
             if self.next >= self.limit {
                 return None;
             }
-            let mut pfds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; PROBE_BATCH];
             let start = self.next;
-            let n = ((self.limit - start) as usize).min(self.batch_max);
-            for (i, p) in pfds.iter_mut().take(n).enumerate() {
-                p.fd = start + i as i32;
+            let n = ((self.limit - start) as usize).min(self.batch_max).min(PROBE_BATCH);
+            for (i, p) in self.batch.iter_mut().take(n).enumerate() {
+                p.write(libc::pollfd { fd: start + i as i32, events: 0, revents: 0 });
             }
             self.next = start + n as i32;
-            // SAFETY: pfds has n initialised entries; timeout 0 never blocks.
+            // SAFETY: the first n entries of batch were written above; timeout 0
+            // never blocks.
             let r = unsafe {
-                crate::postfork::sys::syscall!(libc::SYS_ppoll, pfds.as_mut_ptr(), n as libc::c_long, &libc::timespec { tv_sec: 0, tv_nsec: 0 } as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long)
+                crate::postfork::sys::syscall!(libc::SYS_ppoll, self.batch.as_mut_ptr(), n as libc::c_long, &libc::timespec { tv_sec: 0, tv_nsec: 0 } as *const libc::timespec, core::ptr::null::<u8>(), 0 as libc::c_long)
             };
-            self.batch_len = 0;
+            // ppoll refused (EINVAL past a tiny soft limit): one fcntl per fd.
+            self.refused = r < 0;
+            self.batch_len = n;
             self.batch_pos = 0;
-            for p in pfds.iter().take(n) {
-                // ppoll refused (EINVAL past a tiny soft limit): one fcntl per fd.
-                let open = if r < 0 { sys::fcntl(p.fd, libc::F_GETFD, 0).is_ok() } else { p.revents & libc::POLLNVAL == 0 };
-                if open {
-                    if let Some(slot) = self.batch.get_mut(self.batch_len) {
-                        slot.write(p.fd);
-                        self.batch_len += 1;
-                    }
-                }
-            }
         }
     }
 }
@@ -220,20 +272,11 @@ fn probe_limit() -> (i32, u64) {
 /// proves nothing lies above 64 — the kernel clamps `nfds` to the size of the fd
 /// table, so a set bit for the closed fd 64 draws EBADF only when the table has
 /// slots beyond 64. A table of 64 slots (the size every small process has) holds no
-/// fd above 63. Anything unclear answers through the /proc method below, or false.
+/// fd above 63. A larger table answers false up to 256 slots (the caller lists it),
+/// and through the /proc method below beyond that.
 #[link_section = ".text.startup.execguard"]
 pub fn none_above_stdio() -> bool {
-    let Some((open, fd64)) = poll_low() else {
-        // A soft RLIMIT_NOFILE below 65 (EINVAL): ask /proc.
-        return none_above_stdio_proc();
-    };
-    if open >> 3 != 0 || fd64 {
-        return false;
-    }
-    if table_is_small() {
-        return true;
-    }
-    none_above_stdio_proc()
+    Low::read().none_above_stdio()
 }
 
 /// Async-signal-safe: every open fd as a bit mask, when the fd table has only
@@ -278,13 +321,15 @@ const SMALL_TABLE: i32 = 64;
 const POLL_LIST_MAX: usize = 4096;
 
 /// Async-signal-safe: a bound (a power of two up to POLL_LIST_MAX) that every open
-/// fd lies below: for each candidate P, fd P either is open (then the table is
-/// larger) or `table_has_slot` says. None beyond POLL_LIST_MAX.
+/// fd lies below; None beyond POLL_LIST_MAX. For each candidate P, one `pselect6`
+/// on fd P (see `table_has_slot`): EBADF (closed, with a slot) or a ready fd says
+/// the table reaches P; only a 0 (no slot, or an open fd that is not ready) costs
+/// an fcntl to tell which. A 256-slot table costs two calls here.
 #[link_section = ".text.hot.execguard"]
 fn table_bound() -> Option<i32> {
     let mut p = 2 * SMALL_TABLE;
     while p as usize <= POLL_LIST_MAX {
-        if sys::fcntl(p, libc::F_GETFD, 0).is_err() && !table_has_slot(p) {
+        if !table_has_slot(p) && sys::fcntl(p, libc::F_GETFD, 0).is_err() {
             return Some(p);
         }
         p *= 2;
@@ -299,10 +344,11 @@ fn table_is_small() -> bool {
     !table_has_slot(SMALL_TABLE)
 }
 
-/// Async-signal-safe: whether the fd table has a slot for `fd`, which must be closed
-/// (0 < fd ≤ POLL_LIST_MAX). `pselect6` clamps nfds to the table size before it
-/// checks the set bits: with only `fd` set, a table that reaches it draws EBADF
-/// (a closed fd), a smaller one returns 0.
+/// Async-signal-safe: whether the fd table has a slot for `fd` (0 < fd ≤
+/// POLL_LIST_MAX), exact when `fd` is closed. `pselect6` clamps nfds to the table
+/// size before it checks the set bits: with only `fd` set, a table that reaches it
+/// draws EBADF (a closed fd), a smaller one returns 0. An open `fd` answers true
+/// when it is ready to read, and false when it is not.
 #[link_section = ".text.startup.execguard"]
 fn table_has_slot(fd: i32) -> bool {
     // The fd set on the stack, as small as `fd` allows: the 64-slot check runs at

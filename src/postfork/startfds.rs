@@ -108,7 +108,24 @@ pub fn changed(fd: i32) -> bool {
             e.changed_by.store(me, Ordering::Relaxed);
         }
     }
-    OWNER.load(Ordering::Relaxed) == me
+    owns(me)
+}
+
+/// Async-signal-safe: process `me` owns the record: the one that made it, or a fork
+/// child of its line, which takes it over here, at its first need, rather than in
+/// the fork hook (a store to a page its parent wrote: one copy-on-write fault in
+/// every fork child, most of which exec without ever asking). A thread that a fork
+/// child started before taking over answers no: the tag above still says
+/// "changed", only the fd's F_START bit stays set (a later close asks again).
+fn owns(me: i32) -> bool {
+    if OWNER.load(Ordering::Relaxed) == me {
+        return true;
+    }
+    if super::tls::fork_child() == me {
+        OWNER.store(me, Ordering::Relaxed);
+        return true;
+    }
+    false
 }
 
 /// Async-signal-safe: every recorded fd in `lo..=hi` was closed (close_range,
@@ -125,9 +142,9 @@ pub fn closed_range(lo: u32, hi: u32) {
     }
 }
 
-/// Async-signal-safe, in a fork child (the fork hook): this process now owns the
-/// record, and what its parent changed it changed too (its parent's own tags become
-/// its own, so that its children trust them as their parent's).
+/// Async-signal-safe, in a fork child (the fork hook): what its parent changed it
+/// changed too (its parent's own tags become its own, so that its children trust
+/// them as their parent's). It owns the record from its first need (`owns`).
 pub fn forked(pid: i32) {
     if !any() {
         return;
@@ -138,8 +155,30 @@ pub fn forked(pid: i32) {
             e.changed_by.store(pid, Ordering::Relaxed);
         }
     }
-    OWNER.store(pid, Ordering::Relaxed);
 }
+
+/// Async-signal-safe, in the parent (the fork hook), once per process: map the
+/// pages of the per-fd tables a fork child's exec audit reads for the recorded fds.
+/// A page this process never touched is not in what a fork child inherits: each
+/// child would fault it in again (a caller's fds 10 and 251 cost every fork+exec
+/// four such faults). Reading them here maps the zero page, shared, for good. And
+/// their close-on-exec flags are learnt (fdgen::learn), one `fcntl` each, here.
+pub fn prefault_for_children() {
+    // A load first: a store at every fork would itself be a fault (fork leaves this
+    // page write-protected in the parent).
+    if !any() || PREFAULTED.load(Ordering::Relaxed) || PREFAULTED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    for e in entries() {
+        let fd = e.fd.load(Ordering::Relaxed);
+        super::fdgen::prefault(fd);
+        // And their flags, once here rather than one fcntl each in every child.
+        let _ = super::fdgen::learn(fd);
+    }
+}
+
+#[link_section = ".data.execguard_hot"]
+static PREFAULTED: AtomicBool = AtomicBool::new(false);
 
 /// What the start record says about an fd at an exec.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -203,7 +242,10 @@ pub fn outside_env<const N: usize>(out: &mut super::line::Buf<N>) -> bool {
     out.s("EXECGUARD_OUTSIDE=");
     let head = out.len();
     let mut run: Option<(i32, i32)> = None;
-    let passed = outside().filter(|&fd| super::fds::cloexec(fd) == Ok(false) && since(fd, pid, ppid).start);
+    let passed = outside().filter(|&fd| {
+        let cloexec = super::fdgen::known_cloexec(fd).map(Ok).unwrap_or_else(|| super::fds::cloexec(fd));
+        cloexec == Ok(false) && since(fd, pid, ppid).start
+    });
     for fd in passed.map(Some).chain(core::iter::once(None)) {
         match (run, fd) {
             (Some((lo, hi)), Some(fd)) if fd == hi + 1 => run = Some((lo, fd)),

@@ -30,7 +30,7 @@ pub const F_SHUT: u64 = 32;
 pub const F_START: u64 = 64;
 const FAMILY: u64 = F_INET | F_UNIX;
 
-pub(crate) static FDS: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
+pub(crate) static FDS: super::PageAligned<[AtomicU64; MAX_FD]> = super::PageAligned([const { AtomicU64::new(0) }; MAX_FD]);
 static CALLERS: [AtomicUsize; MAX_FD] = [const { AtomicUsize::new(0) }; MAX_FD];
 /// fds past the table, peers that found no slot: followed by nobody, but counted.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
