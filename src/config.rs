@@ -75,6 +75,9 @@ pub struct Config {
     pub info: bool,
     /// `EXECGUARD_AUDITED` named this pid: the exec that started us was audited.
     pub audited: bool,
+    /// This process started with `EXECGUARD_HELD` in its environment (read by the
+    /// start side from the environment itself, when `audited`).
+    pub held_env: bool,
     /// ... and handed us these (ignored, blocked) signal sets (policy::parse_audited).
     pub audited_sigs: (u64, u64),
     pub is_shell: bool,
@@ -154,6 +157,7 @@ impl Config {
             storm_ms: 1000,
             info: false,
             audited: false,
+            held_env: false,
             audited_sigs: (0, 0),
             is_shell: false,
             shells_extra: false,
@@ -350,6 +354,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             b"EXECGUARD_OUTSIDE" => {
                 policy::parse_fd_list(value, &mut cfg.outside);
             }
+            b"EXECGUARD_HELD" => cfg.held_env = true,
             b"EXECGUARD_SYSLOG_FACILITY" => match crate::postfork::sink::facility(value) {
                 Some(f) => cfg.syslog_facility = f,
                 None => w.push("EXECGUARD_SYSLOG_FACILITY"),

@@ -181,6 +181,106 @@ pub fn parse_audited(v: &[u8]) -> Option<(bool, i32, u64, u64)> {
     Some((parent, pid, ign, blocked))
 }
 
+/// Runs a `Held` list keeps: past them the list is not vouched for.
+pub const HELD_RUNS: usize = 32;
+
+/// The fds ≥ 3 a new program will hold when it starts, as the audit of its exec saw
+/// them: the fds that survive the exec, in ascending runs. It travels as
+/// `EXECGUARD_HELD` beside the marker, so that the new program records what it
+/// inherited without listing its fd table again (two to four system calls and a
+/// ppoll over every slot, at each start below a caller with stray fds). The audit
+/// vouches for it only when nothing can change the fds between its listing and the
+/// exec (`spoil` otherwise): then the new program lists them itself, as before.
+/// Written element by element (not zeroed: a fork child calls no libc memset).
+#[derive(Clone, Copy)]
+pub struct Held {
+    runs: [core::mem::MaybeUninit<(i32, i32)>; HELD_RUNS],
+    n: usize,
+    exact: bool,
+}
+
+impl Held {
+    /// Async-signal-safe: empty, and vouched for until spoilt.
+    #[inline]
+    pub const fn new() -> Self {
+        Held { runs: [core::mem::MaybeUninit::uninit(); HELD_RUNS], n: 0, exact: true }
+    }
+
+    /// Async-signal-safe: the next surviving fd (ascending). An fd out of order, or
+    /// a run past HELD_RUNS, spoils the list.
+    #[inline]
+    pub fn push(&mut self, fd: i32) {
+        if !self.exact {
+            return;
+        }
+        if let Some((lo, hi)) = self.last() {
+            if fd <= hi {
+                self.exact = false;
+                return;
+            }
+            if fd == hi + 1 {
+                if let Some(r) = self.n.checked_sub(1).and_then(|i| self.runs.get_mut(i)) {
+                    r.write((lo, fd));
+                }
+                return;
+            }
+        }
+        match self.runs.get_mut(self.n) {
+            Some(r) if fd >= 3 => {
+                r.write((fd, fd));
+                self.n += 1;
+            }
+            _ => self.exact = false,
+        }
+    }
+
+    /// The audit cannot vouch for the list.
+    #[inline]
+    pub fn spoil(&mut self) {
+        self.exact = false;
+    }
+
+    fn last(&self) -> Option<(i32, i32)> {
+        // SAFETY: runs below n were written by push.
+        self.n.checked_sub(1).and_then(|i| self.runs.get(i)).map(|r| unsafe { r.assume_init() })
+    }
+
+    /// The runs, ascending, when the list is vouched for.
+    pub fn runs(&self) -> Option<impl Iterator<Item = (i32, i32)> + '_> {
+        let n = if self.exact { self.n } else { return None };
+        // SAFETY: runs below n were written by push.
+        Some(self.runs.iter().take(n).map(|r| unsafe { r.assume_init() }))
+    }
+
+    /// `EXECGUARD_HELD`'s value: `10,251-253`, ascending runs of fds ≥ 3 (empty:
+    /// none). None when it is not such a list: the new program then lists its fds.
+    #[link_section = ".text.startup.execguard"]
+    pub fn parse(v: &[u8]) -> Option<Held> {
+        let mut h = Held::new();
+        for item in v.split(|&b| b == b',') {
+            if item.is_empty() && v.is_empty() {
+                break;
+            }
+            let (lo, hi) = match item.iter().position(|&b| b == b'-') {
+                Some(dash) => (fd_num(item.get(..dash)?)?, fd_num(item.get(dash + 1..)?)?),
+                None => (fd_num(item)?, fd_num(item)?),
+            };
+            if lo < 3 || hi < lo || h.last().is_some_and(|(_, top)| lo <= top + 1) || h.n >= HELD_RUNS {
+                return None;
+            }
+            h.runs.get_mut(h.n)?.write((lo, hi));
+            h.n += 1;
+        }
+        Some(h)
+    }
+}
+
+impl Default for Held {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 fn hex(s: &[u8]) -> Option<u64> {
     if s.is_empty() || s.len() > 16 {
         return None;
@@ -448,6 +548,58 @@ pub fn startup_fd(repair: bool, known_outside: bool) -> StartFd {
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+
+    fn held_runs(h: &Held) -> Option<Vec<(i32, i32)>> {
+        h.runs().map(|r| r.collect())
+    }
+
+    /// The surviving fds fold into ascending runs; anything the list cannot say
+    /// exactly (an fd out of order, a stdio fd, a run past HELD_RUNS) spoils it, and
+    /// a spoilt list says nothing (the new program lists its fds itself).
+    #[test]
+    fn held_fds_fold_into_runs_or_spoil() {
+        let mut h = Held::new();
+        assert_eq!(held_runs(&h), Some(vec![]));
+        for fd in [3, 4, 5, 10, 251, 252] {
+            h.push(fd);
+        }
+        assert_eq!(held_runs(&h), Some(vec![(3, 5), (10, 10), (251, 252)]));
+        let mut back = h;
+        back.push(7);
+        assert_eq!(held_runs(&back), None);
+        let mut dup = h;
+        dup.push(252);
+        assert_eq!(held_runs(&dup), None);
+        let mut stdio = Held::new();
+        stdio.push(2);
+        assert_eq!(held_runs(&stdio), None);
+        let mut many = Held::new();
+        for i in 0..HELD_RUNS as i32 {
+            many.push(3 + 2 * i);
+        }
+        assert_eq!(held_runs(&many).map(|r| r.len()), Some(HELD_RUNS));
+        many.push(3 + 2 * HELD_RUNS as i32 - 1);
+        assert_eq!(held_runs(&many).map(|r| r.len()), Some(HELD_RUNS), "adjacent: the last run grows");
+        many.push(1000);
+        assert_eq!(held_runs(&many), None, "one run too many");
+        let mut spoilt = h;
+        spoilt.spoil();
+        assert!(held_runs(&spoilt).is_none());
+    }
+
+    /// EXECGUARD_HELD: what `push` would have made, or nothing at all.
+    #[test]
+    fn held_list_parses_strictly() {
+        assert_eq!(Held::parse(b"").as_ref().and_then(held_runs), Some(vec![]));
+        assert_eq!(Held::parse(b"10").as_ref().and_then(held_runs), Some(vec![(10, 10)]));
+        assert_eq!(Held::parse(b"3-5,10,251-252").as_ref().and_then(held_runs), Some(vec![(3, 5), (10, 10), (251, 252)]));
+        let long: String = (0..HELD_RUNS).map(|i| (3 + 2 * i).to_string()).collect::<Vec<_>>().join(",");
+        assert_eq!(Held::parse(long.as_bytes()).as_ref().and_then(held_runs).map(|r| r.len()), Some(HELD_RUNS));
+        let too_long = format!("{long},{}", 10_000);
+        for bad in [&b"2"[..], b"0-4", b"5-4", b"10,10", b"10,11", b"10,9", b"4-6,6", b"x", b"10,", b",10", b"-5", b"5-", b"1-2-3", too_long.as_bytes()] {
+            assert!(Held::parse(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
 
     #[test]
     fn audited_marker_names_the_pid_and_the_signals_handed_over() {

@@ -23,12 +23,16 @@ pub fn audit(cfg: &Config, fix: bool) {
     let mut parent = Parent::default();
     // Checked here, before audit_fds' frame (two 4 KiB lines) is even set up: stack
     // probes would touch every page of it.
-    let low = fds::Low::read();
-    if !low.none_above_stdio() {
-        if quiet {
-            record_fds(cfg, low);
-        } else {
-            audit_fds(cfg, fix, low, &mut parent);
+    // A marked start whose marker says what it holds records that: no listing.
+    let held = quiet && cfg.held_env && startfds::record_held(crate::postfork::envp::get(crate::hooks::exec::environ(), b"EXECGUARD_HELD"), &cfg.outside);
+    if !held {
+        let low = fds::Low::read();
+        if !low.none_above_stdio() {
+            if quiet {
+                record_fds(cfg, low);
+            } else {
+                audit_fds(cfg, fix, low, &mut parent);
+            }
         }
     }
     if quiet {

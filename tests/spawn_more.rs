@@ -141,3 +141,72 @@ fn every_way_of_ignoring_a_signal_is_seen_at_the_exec() {
         }
     }
 }
+
+/// The fds a new program holds travel with the marker (`EXECGUARD_HELD`), so that it
+/// records them without listing its fd table, and only where the audit can vouch
+/// for them: on every path from a caller with stray fds (10, 251, 500) the list is
+/// exactly what the probe holds; a posix_spawn whose file actions open fd 20 in the
+/// child carries none (the child lists, and passes fd 20 on as its inheritance, not
+/// its leak); a grandchild gets the list again from the child's own exec.
+#[test]
+fn the_held_list_is_exact_or_absent() {
+    for mode in [Mode::Log, Mode::Fix] {
+        let d = common::tmpdir(&format!("held-list-{}", mode.name()));
+        let log = d.join("log.jsonl");
+        let out = d.join("probes.jsonl");
+        let res = Command::new(common::c_prog("stray_launch"))
+            .arg(common::c_prog("held_check"))
+            .arg(&out)
+            .current_dir(&d)
+            .env_remove("LD_PRELOAD")
+            .env("STRAY_PRELOAD", common::shim())
+            .env("EXECGUARD_LOG", &log)
+            .env("EXECGUARD_MODE", mode.name())
+            .output()
+            .unwrap();
+        let probes: Vec<serde_json::Value> =
+            std::fs::read_to_string(&out).unwrap_or_default().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let ctx = format!(
+            "[{}] {}\n{}\nprobes:\n{}\nlog:\n{}",
+            mode.name(),
+            String::from_utf8_lossy(&res.stdout),
+            String::from_utf8_lossy(&res.stderr),
+            std::fs::read_to_string(&out).unwrap_or_default(),
+            common::read_lossy(&log)
+        );
+        assert!(res.status.success(), "{ctx}");
+        let fds_of = |p: &serde_json::Value| -> Vec<u64> { p["fds"].as_array().unwrap().iter().filter_map(|f| f.as_u64()).collect() };
+        let held_of = |p: &serde_json::Value| -> Option<Vec<u64>> {
+            let h = p["held"].as_str()?;
+            let mut v = Vec::new();
+            for item in h.split(',').filter(|s| !s.is_empty()) {
+                let (lo, hi) = item.split_once('-').map_or((item, item), |(a, b)| (a, b));
+                v.extend(lo.parse::<u64>().unwrap()..=hi.parse::<u64>().unwrap());
+            }
+            Some(v)
+        };
+        let case = |name: &str| probes.iter().find(|p| p["case"] == name).unwrap_or_else(|| panic!("no probe {name}\n{ctx}"));
+        for name in ["forkexec", "posix_spawn", "system", "popen"] {
+            let p = case(name);
+            assert_eq!(fds_of(p), [10, 251, 500], "{name}\n{ctx}");
+            assert_eq!(held_of(p), Some(fds_of(p)), "{name}: the list is what the probe holds\n{ctx}");
+        }
+        // The file action's fd: no list for the child, which then holds 20 as well,
+        // and hands it on with the rest; its own exec vouches for all four.
+        let a = case("actions");
+        assert_eq!(held_of(a), None, "{ctx}");
+        assert_eq!(fds_of(a), [10, 20, 251, 500], "{ctx}");
+        let g = case("actions/grandchild");
+        assert_eq!(fds_of(g), [10, 20, 251, 500], "{ctx}");
+        assert_eq!(g["held"], "10,20,251,500", "{ctx}");
+        // A parent with a second thread: a list only if it is exact.
+        let t = case("threaded");
+        if let Some(h) = held_of(t) {
+            assert_eq!(h, fds_of(t), "{ctx}");
+        }
+        // Everything was passed through: no leak anywhere, fd 20 included.
+        let evs = common::events(&log);
+        assert!(named(&evs, "exec_fd_leak").is_empty(), "{ctx}");
+        assert_eq!(named(&evs, "startup_fds").len(), 1, "the strays are named once, where they came in\n{ctx}");
+    }
+}

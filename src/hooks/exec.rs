@@ -52,7 +52,8 @@ fn guarded_fix(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
 fn guarded_with<F: FnOnce(Argv) -> c_int>(sp: &Spawn, mut undo: Undo<'_>, exec: F) -> Result<c_int, F> {
     let Some(inside) = tls::enter() else { return Ok(exec(sp.envp)) };
     // The audit keeps errno as it was (see audit::exec).
-    let out = audit::exec(sp, &mut undo);
+    let mut held = crate::policy::Held::new();
+    let out = audit::exec(sp, &mut undo, &mut held);
     if undo.wants_room() {
         drop(inside);
         return Err(exec);
@@ -63,7 +64,7 @@ fn guarded_with<F: FnOnce(Argv) -> c_int>(sp: &Spawn, mut undo: Undo<'_>, exec: 
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
     let mark = if out.found { Mark::SelfPid(out.sigs) } else { Mark::No };
-    let r = envp::with_env(sp.envp, mark, exec);
+    let r = envp::with_env(sp.envp, mark, Some(&held), exec);
     // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();
     Ok(r)

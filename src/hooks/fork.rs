@@ -222,6 +222,22 @@ pub fn thread_count() -> i64 {
     stat_field_threads()
 }
 
+/// Async-signal-safe: this process has one thread now, when that is cheap to know:
+/// glibc says no thread was ever made, or its count (once looked up by a fork of a
+/// multi-threaded parent) says one. False when unknown (musl; a count never looked
+/// up). Only loads.
+pub fn known_single_threaded() -> bool {
+    if real::single_threaded() == Some(true) {
+        return true;
+    }
+    let p = NPTL_THREADS.load(Ordering::Relaxed);
+    if p <= 1 {
+        return false;
+    }
+    // SAFETY: as in glibc_threads.
+    unsafe { (*(p as *const AtomicU32)).load(Ordering::Relaxed) == 1 }
+}
+
 /// Where glibc's count is: 0 not looked up yet, 1 none (another libc, or the
 /// loader's tables cannot be read without dlsym), else its address.
 static NPTL_THREADS: AtomicUsize = AtomicUsize::new(0);

@@ -199,12 +199,13 @@ fn spawn_sh(
     mask: Option<u64>,
     default: u64,
     mark: Mark,
+    held: &crate::policy::Held,
     undo: &Undo,
 ) -> Result<pid_t, c_int> {
     let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
     let attr = attr_with(core::ptr::null(), mask, default);
     let mut pid: pid_t = 0;
-    let r = envp::with_env(environ(), mark, |env| {
+    let r = envp::with_env(environ(), mark, Some(held), |env| {
         // SAFETY: valid argv/attr; file actions are ours or NULL.
         unsafe { real::posix_spawn(&mut pid, SH.as_ptr() as *const c_char, fa, &attr, argv.as_ptr(), env) }
     });
@@ -221,6 +222,9 @@ fn spawn_sh(
 struct Audit<'s> {
     undo: Undo<'s>,
     plan: audit::ParentPlan,
+    /// The fds ≥ 3 the shell will hold: ours are the only file actions (0/1, and
+    /// the close actions of leaked fds), which the audit accounts for.
+    held: crate::policy::Held,
     listeners: u32,
 }
 
@@ -236,9 +240,10 @@ fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child
     // SAFETY: cmd is the caller's C string.
     let target = unsafe { cstr(cmd, 4096) };
     let sp = Spawn { via, target, target_c: core::ptr::null(), argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
-    let plan = audit::parent(&sp, child_mask, child_ign, &mut undo, true);
+    let mut held = crate::policy::Held::new();
+    let plan = audit::parent(&sp, child_mask, child_ign, &mut undo, true, &mut held);
     let listeners = plan.listeners.unwrap_or_else(listeners);
-    Audit { undo, plan, listeners }
+    Audit { undo, plan, held, listeners }
 }
 
 #[no_mangle]
@@ -299,7 +304,7 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
         a.undo.apply_now();
     }
     let fa = if actions_made { &actions as *const libc::posix_spawn_file_actions_t } else { core::ptr::null() };
-    let spawned = spawn_sh(cmd, fa, child_mask, default, mark, &a.undo);
+    let spawned = spawn_sh(cmd, fa, child_mask, default, mark, &a.held, &a.undo);
     if actions_made {
         // SAFETY: initialised by close_actions.
         unsafe { real::posix_spawn_file_actions_destroy(&mut actions) };
@@ -443,7 +448,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &mut Au
     }
     // Unlike system(), popen's child keeps the caller's SIGINT/SIGQUIT dispositions.
     let mark = if a.plan.found { Mark::ParentPid(a.plan.sigs) } else { Mark::No };
-    let r = spawn_sh(cmd, &fa, a.plan.child_mask, a.plan.child_default, mark, &a.undo);
+    let r = spawn_sh(cmd, &fa, a.plan.child_mask, a.plan.child_default, mark, &a.held, &a.undo);
     // SAFETY: fa was initialised above.
     unsafe { crate::real::posix_spawn_file_actions_destroy(&mut fa) };
     sys::close(child_end);

@@ -3,8 +3,9 @@
 //! An exec hands ignored signals to the new program, so every exec audit needs the
 //! ignored set, and `rt_sigaction` answers for one signal at a time: 19 calls per
 //! audit (2 × 19 per spawn with the new program's start audit, 4 × 19 per
-//! `system()`). The start audit reads them anyway; after it, a disposition changes
-//! only through the calls hooked here. Each marks its signal "touched" before it
+//! `system()`). The start audit reads them anyway (a marked start takes them from
+//! its mark: startup.rs); after it, a disposition changes only through the calls
+//! hooked here. Each marks its signal "touched" before it
 //! calls libc, and an exec audit asks the kernel only for the touched ones: the
 //! rest are as the start audit read them (`ignored`).
 //!

@@ -142,7 +142,13 @@ unsafe fn spawn(
     let sp = Spawn { via, target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true };
     // posix_spawn has no use for the listener count (system_blocking is system's
     // and popen's): no fstat per fd that does not leak.
-    let plan = audit::parent(&sp, mask, ign, &mut undo, false);
+    // The caller's file actions change the child's fds after this audit: then the
+    // child lists its own.
+    let mut held = crate::policy::Held::new();
+    if !fa.is_null() {
+        held.spoil();
+    }
+    let plan = audit::parent(&sp, mask, ign, &mut undo, false, &mut held);
     // SAFETY: all-zero is a valid value to hand to posix_spawn_file_actions_init.
     let mut actions: posix_spawn_file_actions_t = unsafe { core::mem::zeroed() };
     let actions_made = own_actions && plan.fds_fixed && close_actions(&mut actions, &undo);
@@ -160,7 +166,7 @@ unsafe fn spawn(
     sys::set_errno(saved);
     let mark = if plan.found { Mark::ParentPid(plan.sigs) } else { Mark::No };
     let use_fa = if actions_made { &actions as *const posix_spawn_file_actions_t } else { fa };
-    let r = envp::with_env(envp, mark, |env| call_with(use_fa, use_attr, env));
+    let r = envp::with_env(envp, mark, Some(&held), |env| call_with(use_fa, use_attr, env));
     if actions_made {
         // SAFETY: initialised by close_actions.
         unsafe { real::posix_spawn_file_actions_destroy(&mut actions) };

@@ -10,7 +10,7 @@ use super::envp::{self, Argv};
 use super::line::cstr;
 use super::{deliberate, fdgen, fds, maps, startfds, sys, tls};
 use crate::config::{self, Mode};
-use crate::policy::{self, ExecKeep, FdFacts, FdFate};
+use crate::policy::{self, ExecKeep, FdFacts, FdFate, Held};
 
 /// How many fds get a detail (address, path) in one event.
 const DETAIL_MAX: u32 = 64;
@@ -218,8 +218,11 @@ const NOTHING: Outcome = Outcome { found: false, sigs: Sigs { ign: 0, blocked: 0
 /// report costs no more, not even the check that it can succeed. An exec that
 /// cannot succeed (`faccessat(X_OK)` fails: CPython tries every PATH entry with
 /// execve) is not audited: nothing will be inherited.
+///
+/// `held` gets the fds ≥ 3 that survive the exec, for the new program's marker
+/// (policy::Held), or is spoilt when the audit cannot vouch for them.
 #[link_section = ".text.startup.execguard"]
-pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
+pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     let Some(cfg) = config::get() else { return NOTHING };
     let fix = config::mode() == Mode::Fix;
     // Only one repair can touch errno (libc's sigaction, in `set_disposition`,
@@ -235,15 +238,19 @@ pub fn exec(sp: &Spawn, undo: &mut Undo) -> Outcome {
     if sp.exec_fd < 0 && !spawn_executable(sp) {
         return NOTHING;
     }
+    // Another thread could open an fd between this listing and the exec.
+    if !crate::hooks::fork::known_single_threaded() {
+        held.spoil();
+    }
     let mut found = false;
     if no_fds {
         // Nothing beyond 0-2 is open: no fd can leak.
     } else if cfg.is_shell {
         // A shell hands its fds and ignored signals to its commands on purpose; only
         // note that there was something, so the command's start side stays quiet.
-        found |= any_leak(sp, cfg, low);
+        found |= any_leak(sp, cfg, low, held);
     } else {
-        found |= fd_leak(sp, cfg, fix, undo, low, None);
+        found |= fd_leak(sp, cfg, fix, undo, low, None, held);
         if undo.wants_room() {
             return NOTHING;
         }
@@ -327,12 +334,25 @@ fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
 
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low) -> bool {
+fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low, held: &mut Held) -> bool {
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep);
     let who = Who::new(sp.parent_side);
     let mut fds = fds::FdIter::after(3, low);
-    fds.any(|fd| policy::marks_child(fate(fd, &keep, cfg, &who)))
+    let mut any = false;
+    // Every fd, not up to the first: the survivors are the new program's record.
+    #[allow(clippy::while_let_on_iterator)]
+    while let Some(fd) = fds.next() {
+        let f = fate(fd, &keep, cfg, &who);
+        any |= policy::marks_child(f);
+        if f != FdFate::Closed {
+            held.push(fd);
+        }
+    }
+    if !fds.exact() {
+        held.spoil();
+    }
+    any
 }
 
 fn header(ev: &mut Event, sp: &Spawn) {
@@ -404,7 +424,7 @@ const SEEN_MAX: usize = 256;
 /// (in a fork child each touched page is a copy-on-write fault).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, low: fds::Low, mut listeners: Option<&mut u32>) -> bool {
+fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, low: fds::Low, mut listeners: Option<&mut u32>, held: &mut Held) -> bool {
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep);
     let who = Who::new(sp.parent_side);
@@ -425,6 +445,11 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, low: fd
     #[allow(clippy::while_let_on_iterator)]
     while let Some(fd) = fds.next() {
         let f = fate(fd, &keep, cfg, &who);
+        // What survives the exec: all but the close-on-exec ones, and the leaked
+        // ones fix mode closes.
+        if f != FdFate::Closed && !(fix && f == FdFate::Leaked) {
+            held.push(fd);
+        }
         if f != FdFate::Leaked {
             if policy::marks_child(f) {
                 kept_any = true;
@@ -453,6 +478,9 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, low: fd
                 fix_errors += 1;
             }
         }
+    }
+    if !fds.exact() || fix_errors > 0 {
+        held.spoil();
     }
     if total == 0 {
         // Nothing to report, but fds handed over on purpose or passed through still
@@ -718,7 +746,10 @@ pub struct ParentPlan {
 /// (recorded in `undo`, which the hook reverts right after the spawn). With
 /// `want_listeners`, `listeners` counts the listening sockets among all the fds.
 #[link_section = ".text.hot.execguard"]
-pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want_listeners: bool) -> ParentPlan {
+///
+/// `held` gets the fds ≥ 3 the child will hold (policy::Held); the caller spoils it
+/// first when the spawn itself changes fds (file actions of the caller's).
+pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want_listeners: bool, held: &mut Held) -> ParentPlan {
     let _e = sys::ErrnoGuard::new();
     let mut plan = ParentPlan { found: false, sigs: Sigs::default(), child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
     let Some(cfg) = config::get() else { return plan };
@@ -727,14 +758,17 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want
     let fix = config::mode() == Mode::Fix;
     let low = fds::Low::read();
     let no_fds = low.none_above_stdio();
+    if !crate::hooks::fork::known_single_threaded() {
+        held.spoil();
+    }
     // Signals this process started with and still hands on are passed through.
     let (start_ign, start_blocked) = startfds::signals();
     if cfg.is_shell {
-        plan.found |= (!no_fds && any_leak(sp, cfg, low)) || child_ign & !keep_ignored() != 0;
+        plan.found |= (!no_fds && any_leak(sp, cfg, low, held)) || child_ign & !keep_ignored() != 0;
     } else {
         let mut listeners = 0u32;
         let count = if want_listeners { Some(&mut listeners) } else { None };
-        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo, low, count);
+        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo, low, count, held);
         plan.listeners = want_listeners.then_some(listeners);
         plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;

@@ -7,7 +7,7 @@ use super::audit::Sigs;
 use super::line::{cstr, Buf};
 use super::sys;
 use crate::config;
-use crate::policy::{self, FdRanges};
+use crate::policy::{self, FdRanges, Held};
 use libc::{c_char, c_int};
 
 pub type Argv = *const *const c_char;
@@ -155,9 +155,10 @@ pub enum Mark {
 
 /// Async-signal-safe: call `f` with the environment the new program should get.
 /// `mark` asks for `EXECGUARD_AUDITED=<pid>` (or `^<parent pid>`) when the new
-/// program runs the shim.
+/// program runs the shim; with it goes `EXECGUARD_HELD`, the fds ≥ 3 the new
+/// program starts with, when `held` is vouched for (policy::Held).
 #[link_section = ".text.startup.execguard"]
-pub fn with_env(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> c_int) -> c_int {
+pub fn with_env(envp: Argv, mark: Mark, held: Option<&Held>, f: impl FnOnce(Argv) -> c_int) -> c_int {
     let (mark, mark_parent, sigs) = match mark {
         Mark::No => (false, false, Sigs::default()),
         Mark::SelfPid(s) => (true, false, s),
@@ -175,7 +176,11 @@ pub fn with_env(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> c_int) -> c_int 
     // inherited names nothing the child holds, and below a parent the shim is not in
     // it would hide what that parent opens at those numbers. One branch unless this
     // process started with the variable.
-    let stale = !mark && !cfg.outside.is_empty() && get(envp, b"EXECGUARD_OUTSIDE").is_some();
+    // So does an inherited EXECGUARD_HELD: it describes this process's start, not
+    // what the new program will hold.
+    let stale = !mark
+        && ((!cfg.outside.is_empty() && get(envp, b"EXECGUARD_OUTSIDE").is_some())
+            || (cfg.held_env && get(envp, b"EXECGUARD_HELD").is_some()));
     if !need_follow && !need_mark && !stale {
         return f(envp);
     }
@@ -188,9 +193,9 @@ pub fn with_env(envp: Argv, mark: Mark, f: impl FnOnce(Argv) -> c_int) -> c_int 
     let mut call = Once(Some(f));
     let small = count(envp, SMALL_ENV) < SMALL_ENV;
     if small {
-        rebuilt::<{ SMALL_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs), cold, &mut call)
+        rebuilt::<{ SMALL_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs, held), cold, &mut call)
     } else {
-        rebuilt::<{ MAX_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs), cold, &mut call)
+        rebuilt::<{ MAX_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs, held), cold, &mut call)
     }
 }
 
@@ -241,7 +246,7 @@ fn rebuilt<const N: usize>(
     envp: Argv,
     need_follow: bool,
     need_mark: bool,
-    (mark_parent, sigs): (bool, Sigs),
+    (mark_parent, sigs, held): (bool, Sigs, Option<&Held>),
     cold: &config::Cold,
     f: &mut dyn ExecWith,
 ) -> c_int {
@@ -252,6 +257,7 @@ fn rebuilt<const N: usize>(
     let mut preload = Buf::<2048>::new();
     let mut marker = Buf::<96>::new();
     let mut outside = Buf::<512>::new();
+    let mut held_var = Buf::<{ 16 + 24 * crate::policy::HELD_RUNS }>::new();
     let mut push = |arr: &mut [core::mem::MaybeUninit<*const c_char>; N], p: *const c_char| -> bool {
         match arr.get_mut(n) {
             Some(slot) if n < N - 1 => {
@@ -277,6 +283,7 @@ fn rebuilt<const N: usize>(
         // Without a mark the exec passed nothing: an inherited EXECGUARD_OUTSIDE goes too.
         if s.starts_with(b"EXECGUARD_AUDITED=")
             || s.starts_with(b"EXECGUARD_OUTSIDE=")
+            || s.starts_with(b"EXECGUARD_HELD=")
             || (need_follow && s.starts_with(b"LD_PRELOAD="))
         {
             continue;
@@ -327,6 +334,10 @@ fn rebuilt<const N: usize>(
         // names them again, even past a parent the shim is not in.
         if ok && super::startfds::any() && super::startfds::outside_env(&mut outside) {
             ok = push(&mut arr, outside.as_bytes().as_ptr() as *const c_char);
+        }
+        // What the new program holds, so that it need not list its fds to know.
+        if ok && held.is_some_and(|h| super::startfds::held_env(&mut held_var, h)) {
+            ok = push(&mut arr, held_var.as_bytes().as_ptr() as *const c_char);
         }
     }
     if !ok {

@@ -24,6 +24,8 @@ const PROBE_BATCH: usize = 128;
 pub struct FdIter {
     src: Src,
     from: i32,
+    /// Every open fd ≥ `from` is listed (not the capped fallback).
+    exact: bool,
 }
 
 // The small variant is the common one and must not pay for the others' buffers:
@@ -121,7 +123,7 @@ impl FdIter {
         if let Some((open, false)) = low {
             if table_is_small() {
                 let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
-                return FdIter { src: Src::Small(open & !below), from };
+                return FdIter { src: Src::Small(open & !below), from, exact: true };
             }
         }
         // A larger table, up to POLL_LIST_MAX slots: ppoll in batches. Listing
@@ -129,7 +131,7 @@ impl FdIter {
         // each here), ppoll costs nanoseconds per slot.
         if low.is_some() {
             if let Some(limit) = table_bound() {
-                return FdIter { src: Src::Probe(Probe::new(from, limit)), from };
+                return FdIter { src: Src::Probe(Probe::new(from, limit)), from, exact: true };
             }
         }
         let dir = sys::open(b"/proc/self/fd\0", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).unwrap_or(-1);
@@ -138,12 +140,22 @@ impl FdIter {
             // stores beside the uninitialised buffer were merged into one memset of
             // the whole buffer, a call to libc's memset (a page of its text in a
             // fork child).
-            return FdIter { src: Src::Proc(ProcDir { dir, buf: [MaybeUninit::uninit(); 1024], pos: 1, len: 0 }), from };
+            // Not vouched for: a getdents64 that fails midway ends the listing.
+            return FdIter { src: Src::Proc(ProcDir { dir, buf: [MaybeUninit::uninit(); 1024], pos: 1, len: 0 }), from, exact: false };
         }
         let (limit, soft) = probe_limit();
         let mut probe = Probe::new(from, limit);
         probe.batch_max = soft.clamp(1, PROBE_BATCH as u64) as usize;
-        FdIter { src: Src::Probe(probe), from }
+        FdIter { src: Src::Probe(probe), from, exact: false }
+    }
+}
+
+impl FdIter {
+    /// Async-signal-safe: the listing covers every open fd ≥ `from` (a table of up
+    /// to POLL_LIST_MAX slots, listed by ppoll), as far as the process's own threads
+    /// leave it alone.
+    pub fn exact(&self) -> bool {
+        self.exact
     }
 }
 

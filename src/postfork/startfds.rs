@@ -231,6 +231,51 @@ pub fn outside() -> impl Iterator<Item = i32> {
     entries().iter().filter(|e| e.outside.load(Ordering::Relaxed)).map(|e| e.fd.load(Ordering::Relaxed))
 }
 
+/// Async-signal-safe: `EXECGUARD_HELD=…` (NUL-terminated) into `out`: the fds the
+/// new program starts with, as ascending runs (`10,251-253`; empty: none). False
+/// when the list is not vouched for or does not fit: the new program lists them.
+#[link_section = ".text.hot.execguard"]
+pub fn held_env<const N: usize>(out: &mut super::line::Buf<N>, held: &crate::policy::Held) -> bool {
+    let Some(runs) = held.runs() else { return false };
+    out.clear();
+    out.s("EXECGUARD_HELD=");
+    let head = out.len();
+    for (lo, hi) in runs {
+        if out.len() > head {
+            out.byte(b',');
+        }
+        out.int(lo as i64);
+        if hi > lo {
+            out.byte(b'-');
+            out.int(hi as i64);
+        }
+    }
+    out.byte(0);
+    !out.overflowed()
+}
+
+/// Constructor only, in a process whose exec was audited: record what the marker's
+/// `EXECGUARD_HELD` says this process started with (see policy::Held), the outside
+/// ones among them as `outside` names them. False, with nothing recorded, when there
+/// is no such list or it is not one: the caller lists the fds itself.
+pub fn record_held(value: Option<&[u8]>, outside: &crate::policy::FdRanges) -> bool {
+    let Some(held) = value.and_then(crate::policy::Held::parse) else { return false };
+    let Some(runs) = held.runs() else { return false };
+    for (lo, hi) in runs {
+        for fd in lo..=hi {
+            if full() || !record(fd) {
+                // Past the record's room (or the hooks' per-fd table): counted as
+                // created here, as a listing would leave it.
+                return true;
+            }
+            if outside.contains(fd) {
+                set_outside(fd);
+            }
+        }
+    }
+    true
+}
+
 /// Async-signal-safe: `EXECGUARD_OUTSIDE=…` (NUL-terminated) into `out`: the fds that
 /// came from outside and that this exec still passes on unchanged, as a comma list
 /// with runs folded (`10,251-253`). False when there is none. What does not fit is

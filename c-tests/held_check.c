@@ -1,0 +1,138 @@
+/* What a new program is told it holds (EXECGUARD_HELD, beside the marker) against
+ * what it holds. Run under stray_launch (fds 10, 251 and 500 from the caller).
+ *
+ *   held_check OUT          the parent: runs the probe by each way below, one at
+ *                           a time, and exits 0 when every one ran
+ *   held_check probe OUT CASE [pass]
+ *                           the probe: appends one line to OUT,
+ *                           {"case":CASE,"held":"<EXECGUARD_HELD or null>","fds":[..]}
+ *                           (its fds >= 3, from /proc/self/fd); with "pass" it then
+ *                           execs "held_check probe OUT CASE/grandchild", handing
+ *                           on everything it holds
+ *
+ * The ways: fork+exec; posix_spawn; posix_spawn with a file action that opens
+ * /dev/null at fd 20 (the audit cannot see what the child gets: no list, and fd 20
+ * is the child's inheritance, passed through at its own exec); system(); popen();
+ * and fork+exec from a process with a second thread running. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+static const char *self;
+
+static int probe(const char *out, const char *name, int pass)
+{
+    char line[4096];
+    int n = snprintf(line, sizeof line, "{\"case\":\"%s\",\"held\":", name);
+    const char *held = getenv("EXECGUARD_HELD");
+    n += held ? snprintf(line + n, sizeof line - n, "\"%s\"", held) : snprintf(line + n, sizeof line - n, "null");
+    n += snprintf(line + n, sizeof line - n, ",\"fds\":[");
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return 3;
+    int first = 1, fds[1024], nfd = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && fd >= 3 && fd != dirfd(d) && nfd < 1024)
+            fds[nfd++] = fd;
+    }
+    closedir(d);
+    for (int i = 0; i < nfd; i++)
+        for (int j = i + 1; j < nfd; j++)
+            if (fds[j] < fds[i]) {
+                int t = fds[i];
+                fds[i] = fds[j];
+                fds[j] = t;
+            }
+    for (int i = 0; i < nfd && n < (int)sizeof line - 16; i++) {
+        n += snprintf(line + n, sizeof line - n, "%s%d", first ? "" : ",", fds[i]);
+        first = 0;
+    }
+    n += snprintf(line + n, sizeof line - n, "]}\n");
+    int o = open(out, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (o < 0 || write(o, line, n) != n)
+        return 4;
+    close(o);
+    if (pass) {
+        char grand[256];
+        snprintf(grand, sizeof grand, "%s/grandchild", name);
+        execl(self, self, "probe", out, grand, (char *)NULL);
+        return 5;
+    }
+    return 0;
+}
+
+static int waited(pid_t pid)
+{
+    int st = 0;
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int fork_exec(const char *out, const char *name)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl(self, self, "probe", out, name, (char *)NULL);
+        _exit(127);
+    }
+    return waited(pid);
+}
+
+static void *idle(void *arg)
+{
+    (void)arg;
+    pause();
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    self = "/proc/self/exe";
+    static char exe[4096];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k > 0) {
+        exe[k] = 0;
+        self = exe;
+    }
+    if (argc >= 4 && strcmp(argv[1], "probe") == 0)
+        return probe(argv[2], argv[3], argc > 4 && strcmp(argv[4], "pass") == 0);
+    if (argc != 2) {
+        fprintf(stderr, "usage: held_check OUT | held_check probe OUT CASE [pass]\n");
+        return 2;
+    }
+    const char *out = argv[1];
+    int ok = 1;
+    ok &= fork_exec(out, "forkexec");
+
+    pid_t pid;
+    char *pargs[] = { (char *)self, "probe", (char *)out, "posix_spawn", NULL };
+    ok &= posix_spawn(&pid, self, NULL, NULL, pargs, environ) == 0 && waited(pid);
+
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 20, "/dev/null", O_RDONLY, 0);
+    char *aargs[] = { (char *)self, "probe", (char *)out, "actions", "pass", NULL };
+    ok &= posix_spawn(&pid, self, &fa, NULL, aargs, environ) == 0 && waited(pid);
+    posix_spawn_file_actions_destroy(&fa);
+
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' probe '%s' system", self, out);
+    ok &= system(cmd) == 0;
+    snprintf(cmd, sizeof cmd, "'%s' probe '%s' popen", self, out);
+    FILE *f = popen(cmd, "r");
+    ok &= f && pclose(f) == 0;
+
+    pthread_t t;
+    ok &= pthread_create(&t, NULL, idle, NULL) == 0;
+    ok &= fork_exec(out, "threaded");
+    printf("status=%s\n", ok ? "ok" : "failed");
+    return ok ? 0 : 1;
+}
