@@ -121,6 +121,7 @@ pub(crate) fn has_shim(envp: Argv, lib: &[u8]) -> bool {
 
 /// Does an `LD_PRELOAD` value name the shim: an entry with "execguard" in it, or
 /// `lib` itself (entries are separated by `:` or spaces, as ld.so reads them)?
+#[link_section = ".text.hot.execguard"]
 fn names_shim(v: &[u8], lib: &[u8]) -> bool {
     contains(v, b"execguard") || (!lib.is_empty() && v.split(|&b| b == b':' || b == b' ').any(|e| e == lib))
 }
@@ -129,10 +130,12 @@ fn names_shim(v: &[u8], lib: &[u8]) -> bool {
 /// library under another name (a copy renamed by a package or a user): the mark
 /// that keeps its start side quiet must reach it then too. A program that loads no
 /// shim ignores the mark, and so do its children (it names another pid).
+#[link_section = ".text.hot.execguard"]
 pub(crate) fn may_load_shim(envp: Argv) -> bool {
     get(envp, b"LD_PRELOAD").is_some_and(|v| v.iter().any(|&b| b != b' ' && b != b':'))
 }
 
+#[link_section = ".text.hot.execguard"]
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -192,11 +195,27 @@ pub fn with_env(envp: Argv, mark: Mark, held: Option<&Held>, f: impl FnOnce(Argv
     // child faults in each 64 KiB window of text it runs).
     let mut call = Once(Some(f));
     let small = count(envp, SMALL_ENV) < SMALL_ENV;
-    if small {
-        rebuilt::<{ SMALL_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs, held), cold, &mut call)
-    } else {
-        rebuilt::<{ MAX_ENV + 10 }>(envp, need_follow, need_mark, (mark_parent, sigs, held), cold, &mut call)
+    let how = (need_mark, mark_parent, sigs, held);
+    match (small, need_follow) {
+        (true, false) => rebuilt::<{ SMALL_ENV + 10 }>(envp, None, how, cold, &mut call),
+        (false, false) => rebuilt::<{ MAX_ENV + 10 }>(envp, None, how, cold, &mut call),
+        (true, true) => following::<{ SMALL_ENV + 10 }>(envp, how, cold, &mut call),
+        (false, true) => following::<{ MAX_ENV + 10 }>(envp, how, cold, &mut call),
     }
+}
+
+/// What the marker says: (write it, `^` for the parent's pid, the signals, the fds).
+type How<'h> = (bool, bool, Sigs, Option<&'h Held>);
+
+/// Async-signal-safe: `rebuilt` with room for a new `LD_PRELOAD` (follow mode), in
+/// a frame of its own: the 2 KiB are not in the frame of every marked exec, where
+/// they took it past a page (stack probes then write a second page, a fault in
+/// every fork child that passes a caller's fds on).
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+fn following<const N: usize>(envp: Argv, how: How, cold: &config::Cold, f: &mut dyn ExecWith) -> c_int {
+    let mut preload = Buf::<2048>::new();
+    rebuilt::<N>(envp, Some(&mut preload), how, cold, f)
 }
 
 /// Environments up to this many entries are rebuilt in the small frame.
@@ -244,17 +263,16 @@ impl<F: FnOnce(Argv) -> c_int> ExecWith for Once<F> {
 #[link_section = ".text.hot.execguard"]
 fn rebuilt<const N: usize>(
     envp: Argv,
-    need_follow: bool,
-    need_mark: bool,
-    (mark_parent, sigs, held): (bool, Sigs, Option<&Held>),
+    follow: Option<&mut Buf<2048>>,
+    (need_mark, mark_parent, sigs, held): How,
     cold: &config::Cold,
     f: &mut dyn ExecWith,
 ) -> c_int {
+    let need_follow = follow.is_some();
     // Written below `n` only (zeroing it was a call to libc's memset, see
     // line::copy_bytes); the entry after the last is set NULL before use.
     let mut arr: [core::mem::MaybeUninit<*const c_char>; N] = [core::mem::MaybeUninit::uninit(); N];
     let mut n = 0usize;
-    let mut preload = Buf::<2048>::new();
     let mut marker = Buf::<96>::new();
     let mut outside = Buf::<512>::new();
     let mut held_var = Buf::<{ 16 + 24 * crate::policy::HELD_RUNS }>::new();
@@ -293,7 +311,7 @@ fn rebuilt<const N: usize>(
             break;
         }
     }
-    if ok && need_follow {
+    if let (true, Some(preload)) = (ok, follow) {
         let lib = cold.lib_path.as_bytes();
         let lib = lib.strip_suffix(&[0]).unwrap_or(lib);
         preload.s("LD_PRELOAD=");

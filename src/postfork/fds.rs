@@ -60,6 +60,8 @@ struct Probe {
     limit: i32,
     /// ppoll takes at most RLIMIT_NOFILE (soft) entries per call.
     batch_max: usize,
+    /// Open fds below `next` the first look found, listed before the batches.
+    low: u64,
     /// ppoll refused this batch: one fcntl per fd instead.
     refused: bool,
     batch_len: usize,
@@ -120,18 +122,21 @@ impl FdIter {
         // Most processes have a small table: then one ppoll lists everything, where
         // /proc/self/fd would cost a new process about 20 µs (see small_table_fds).
         let low = low.0;
+        let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
         if let Some((open, false)) = low {
             if table_is_small() {
-                let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
                 return FdIter { src: Src::Small(open & !below), from, exact: true };
             }
         }
-        // A larger table, up to POLL_LIST_MAX slots: ppoll in batches. Listing
-        // /proc/self/fd makes the kernel build an entry per open fd (some 2.5 µs
-        // each here), ppoll costs nanoseconds per slot.
-        if low.is_some() {
+        // A larger table, up to POLL_LIST_MAX slots: ppoll in batches from fd 64 on
+        // (the first look has the ones below). Listing /proc/self/fd makes the kernel
+        // build an entry per open fd (some 2.5 µs each here), ppoll costs
+        // nanoseconds per slot.
+        if let Some((open, _)) = low {
             if let Some(limit) = table_bound() {
-                return FdIter { src: Src::Probe(Probe::new(from, limit)), from, exact: true };
+                let mut probe = Probe::new(from.max(SMALL_TABLE), limit);
+                probe.low = open & !below;
+                return FdIter { src: Src::Probe(probe), from, exact: true };
             }
         }
         let dir = sys::open(b"/proc/self/fd\0", libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC, 0).unwrap_or(-1);
@@ -162,7 +167,7 @@ impl FdIter {
 impl Probe {
     /// Async-signal-safe.
     fn new(from: i32, limit: i32) -> Self {
-        Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, refused: false, batch_len: 0, batch_pos: 1, batch: [MaybeUninit::uninit(); PROBE_BATCH] }
+        Probe { next: from.max(0), limit, batch_max: PROBE_BATCH, low: 0, refused: false, batch_len: 0, batch_pos: 1, batch: [MaybeUninit::uninit(); PROBE_BATCH] }
     }
 }
 
@@ -202,6 +207,11 @@ impl Probe {
     #[inline(never)]
     #[link_section = ".text.hot.execguard"]
     fn next(&mut self) -> Option<i32> {
+        if self.low != 0 {
+            let fd = self.low.trailing_zeros() as i32;
+            self.low &= self.low - 1;
+            return Some(fd);
+        }
         loop {
             while self.batch_pos < self.batch_len {
                 // SAFETY: entries below batch_len were written by this batch's refill.
