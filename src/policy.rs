@@ -191,19 +191,23 @@ pub const HELD_RUNS: usize = 32;
 /// ppoll over every slot, at each start below a caller with stray fds). The audit
 /// vouches for it only when nothing can change the fds between its listing and the
 /// exec (`spoil` otherwise): then the new program lists them itself, as before.
-/// Written element by element (not zeroed: a fork child calls no libc memset).
+/// Written element by element (not zeroed: a fork child calls no libc memset). In
+/// this order (`repr(C)`): a zero `n` stored next to the uninitialised runs was
+/// merged with them into one memset, a call to libc's (a page of its text in every
+/// fork child that execs).
 #[derive(Clone, Copy)]
+#[repr(C)]
 pub struct Held {
-    runs: [core::mem::MaybeUninit<(i32, i32)>; HELD_RUNS],
     n: usize,
     exact: bool,
+    runs: [core::mem::MaybeUninit<(i32, i32)>; HELD_RUNS],
 }
 
 impl Held {
     /// Async-signal-safe: empty, and vouched for until spoilt.
     #[inline]
     pub const fn new() -> Self {
-        Held { runs: [core::mem::MaybeUninit::uninit(); HELD_RUNS], n: 0, exact: true }
+        Held { n: 0, exact: true, runs: [core::mem::MaybeUninit::uninit(); HELD_RUNS] }
     }
 
     /// Async-signal-safe: the next surviving fd (ascending). An fd out of order, or
@@ -252,11 +256,20 @@ impl Held {
         Some(self.runs.iter().take(n).map(|r| unsafe { r.assume_init() }))
     }
 
-    /// `EXECGUARD_HELD`'s value: `10,251-253`, ascending runs of fds ≥ 3 (empty:
-    /// none). None when it is not such a list: the new program then lists its fds.
+    /// `EXECGUARD_HELD`'s value into `self` (empty, as `new` makes it): `10,251-253`,
+    /// ascending runs of fds ≥ 3 (empty: none). False, and `self` spoilt, when it is
+    /// not such a list: the new program then lists its fds. (Filled in place: a
+    /// returned `Held` is a call to libc's memcpy.)
     #[link_section = ".text.startup.execguard"]
-    pub fn parse(v: &[u8]) -> Option<Held> {
-        let mut h = Held::new();
+    pub fn parse(&mut self, v: &[u8]) -> bool {
+        let ok = self.parse_runs(v).is_some();
+        if !ok {
+            self.exact = false;
+        }
+        ok
+    }
+
+    fn parse_runs(&mut self, v: &[u8]) -> Option<()> {
         for item in v.split(|&b| b == b',') {
             if item.is_empty() && v.is_empty() {
                 break;
@@ -265,13 +278,13 @@ impl Held {
                 Some(dash) => (fd_num(item.get(..dash)?)?, fd_num(item.get(dash + 1..)?)?),
                 None => (fd_num(item)?, fd_num(item)?),
             };
-            if lo < 3 || hi < lo || h.last().is_some_and(|(_, top)| lo <= top + 1) || h.n >= HELD_RUNS {
+            if lo < 3 || hi < lo || self.last().is_some_and(|(_, top)| lo <= top + 1) || self.n >= HELD_RUNS {
                 return None;
             }
-            h.runs.get_mut(h.n)?.write((lo, hi));
-            h.n += 1;
+            self.runs.get_mut(self.n)?.write((lo, hi));
+            self.n += 1;
         }
-        Some(h)
+        Some(())
     }
 }
 
@@ -590,14 +603,20 @@ mod tests {
     /// EXECGUARD_HELD: what `push` would have made, or nothing at all.
     #[test]
     fn held_list_parses_strictly() {
-        assert_eq!(Held::parse(b"").as_ref().and_then(held_runs), Some(vec![]));
-        assert_eq!(Held::parse(b"10").as_ref().and_then(held_runs), Some(vec![(10, 10)]));
-        assert_eq!(Held::parse(b"3-5,10,251-252").as_ref().and_then(held_runs), Some(vec![(3, 5), (10, 10), (251, 252)]));
+        let parsed = |v: &[u8]| -> Option<Vec<(i32, i32)>> {
+            let mut h = Held::new();
+            let ok = h.parse(v);
+            assert_eq!(ok, held_runs(&h).is_some(), "{}", String::from_utf8_lossy(v));
+            held_runs(&h)
+        };
+        assert_eq!(parsed(b""), Some(vec![]));
+        assert_eq!(parsed(b"10"), Some(vec![(10, 10)]));
+        assert_eq!(parsed(b"3-5,10,251-252"), Some(vec![(3, 5), (10, 10), (251, 252)]));
         let long: String = (0..HELD_RUNS).map(|i| (3 + 2 * i).to_string()).collect::<Vec<_>>().join(",");
-        assert_eq!(Held::parse(long.as_bytes()).as_ref().and_then(held_runs).map(|r| r.len()), Some(HELD_RUNS));
+        assert_eq!(parsed(long.as_bytes()).map(|r| r.len()), Some(HELD_RUNS));
         let too_long = format!("{long},{}", 10_000);
         for bad in [&b"2"[..], b"0-4", b"5-4", b"10,10", b"10,11", b"10,9", b"4-6,6", b"x", b"10,", b",10", b"-5", b"5-", b"1-2-3", too_long.as_bytes()] {
-            assert!(Held::parse(bad).is_none(), "{}", String::from_utf8_lossy(bad));
+            assert!(parsed(bad).is_none(), "{}", String::from_utf8_lossy(bad));
         }
     }
 

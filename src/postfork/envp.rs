@@ -167,14 +167,7 @@ pub fn with_env(envp: Argv, mark: Mark, held: Option<&Held>, f: impl FnOnce(Argv
         Mark::SelfPid(s) => (true, false, s),
         Mark::ParentPid(s) => (true, true, s),
     };
-    let (Some(cfg), Some(cold)) = (config::get(), config::cold()) else { return f(envp) };
-    let lib = cold.lib_path.as_bytes();
-    let loads = has_shim(envp, lib.strip_suffix(&[0]).unwrap_or(lib));
-    let follow = cfg.follow && cold.lib_path.len() > 1;
-    let need_follow = follow
-        && (!loads
-            || cold.follow_env.iter().take(cold.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none()));
-    let need_mark = mark && (loads || follow || may_load_shim(envp));
+    let Some(cfg) = config::get() else { return f(envp) };
     // An unmarked exec hands over no fd ≥ 3 at all: an EXECGUARD_OUTSIDE this process
     // inherited names nothing the child holds, and below a parent the shim is not in
     // it would hide what that parent opens at those numbers. One branch unless this
@@ -184,6 +177,21 @@ pub fn with_env(envp: Argv, mark: Mark, held: Option<&Held>, f: impl FnOnce(Argv
     let stale = !mark
         && ((!cfg.outside.is_empty() && get(envp, b"EXECGUARD_OUTSIDE").is_some())
             || (cfg.held_env && get(envp, b"EXECGUARD_HELD").is_some()));
+    // The common exec (no mark, no follow mode) reads neither the environment nor
+    // the cold configuration: in a fork child its page is one its parent may never
+    // have touched (a fault), and the scan for LD_PRELOAD costs a pass over every
+    // variable.
+    if !mark && !cfg.follow && !stale {
+        return f(envp);
+    }
+    let Some(cold) = config::cold() else { return f(envp) };
+    let lib = cold.lib_path.as_bytes();
+    let loads = has_shim(envp, lib.strip_suffix(&[0]).unwrap_or(lib));
+    let follow = cfg.follow && cold.lib_path.len() > 1;
+    let need_follow = follow
+        && (!loads
+            || cold.follow_env.iter().take(cold.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none()));
+    let need_mark = mark && (loads || follow || may_load_shim(envp));
     if !need_follow && !need_mark && !stale {
         return f(envp);
     }

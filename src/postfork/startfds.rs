@@ -259,7 +259,11 @@ pub fn held_env<const N: usize>(out: &mut super::line::Buf<N>, held: &crate::pol
 /// ones among them as `outside` names them. False, with nothing recorded, when there
 /// is no such list or it is not one: the caller lists the fds itself.
 pub fn record_held(value: Option<&[u8]>, outside: &crate::policy::FdRanges) -> bool {
-    let Some(held) = value.and_then(crate::policy::Held::parse) else { return false };
+    let Some(value) = value else { return false };
+    let mut held = crate::policy::Held::new();
+    if !held.parse(value) {
+        return false;
+    }
     let Some(runs) = held.runs() else { return false };
     for (lo, hi) in runs {
         for fd in lo..=hi {
