@@ -13,7 +13,13 @@
  * The ways: fork+exec; posix_spawn; posix_spawn with a file action that opens
  * /dev/null at fd 20 (the audit cannot see what the child gets: no list, and fd 20
  * is the child's inheritance, passed through at its own exec); system(); popen();
- * and fork+exec from a process with a second thread running. */
+ * and fork+exec from a process with a second thread running.
+ *
+ *   held_check flags OUT    fd 10's close-on-exec flag, learnt by the first fork
+ *                           and vfork (postfork/fdgen.rs, `learn`), then set and
+ *                           cleared again through fcntl: each fork+exec and
+ *                           vfork+exec probe after a change must see it
+ *                           (cases flags-fork-N, flags-vfork-N) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -86,6 +92,25 @@ static int fork_exec(const char *out, const char *name)
     return waited(pid);
 }
 
+static int vfork_exec(const char *out, const char *name)
+{
+    pid_t pid = vfork();
+    if (pid == 0) {
+        execl(self, self, "probe", out, name, (char *)NULL);
+        _exit(127);
+    }
+    return waited(pid);
+}
+
+/* Both ways, named by the step. */
+static int both(const char *out, int step)
+{
+    char a[64], b[64];
+    snprintf(a, sizeof a, "flags-fork-%d", step);
+    snprintf(b, sizeof b, "flags-vfork-%d", step);
+    return fork_exec(out, a) & vfork_exec(out, b);
+}
+
 static void *idle(void *arg)
 {
     (void)arg;
@@ -104,6 +129,15 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && strcmp(argv[1], "probe") == 0)
         return probe(argv[2], argv[3], argc > 4 && strcmp(argv[4], "pass") == 0);
+    if (argc == 3 && strcmp(argv[1], "flags") == 0) {
+        int ok = both(argv[2], 1);                    /* fd 10 inherited, learnt */
+        ok &= fcntl(10, F_SETFD, FD_CLOEXEC) == 0;
+        ok &= both(argv[2], 2);                       /* closed at exec */
+        ok &= fcntl(10, F_SETFD, 0) == 0;
+        ok &= both(argv[2], 3);                       /* passed again */
+        printf("status=%s\n", ok ? "ok" : "failed");
+        return ok ? 0 : 1;
+    }
     if (argc != 2) {
         fprintf(stderr, "usage: held_check OUT | held_check probe OUT CASE [pass]\n");
         return 2;

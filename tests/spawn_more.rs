@@ -210,3 +210,38 @@ fn the_held_list_is_exact_or_absent() {
         assert_eq!(named(&evs, "startup_fds").len(), 1, "the strays are named once, where they came in\n{ctx}");
     }
 }
+
+/// The close-on-exec flags of inherited fds are learnt once, before the first fork
+/// or vfork, and taken from there at later execs: a change through `fcntl` after
+/// that must reach both the exec (fd 10 closed, then passed again) and the list the
+/// new program is given.
+#[test]
+fn learnt_flags_of_inherited_fds_follow_a_change() {
+    let d = common::tmpdir("held-flags");
+    let log = d.join("log.jsonl");
+    let out = d.join("probes.jsonl");
+    let res = Command::new(common::c_prog("stray_launch"))
+        .arg(common::c_prog("held_check"))
+        .arg("flags")
+        .arg(&out)
+        .current_dir(&d)
+        .env_remove("LD_PRELOAD")
+        .env("STRAY_PRELOAD", common::shim())
+        .env("EXECGUARD_LOG", &log)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let ctx = format!("{}\n{}\nprobes:\n{text}\nlog:\n{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr), common::read_lossy(&log));
+    assert!(res.status.success(), "{ctx}");
+    let probes: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for way in ["fork", "vfork"] {
+        for (step, fds, held) in [(1, vec![10, 251, 500], "10,251,500"), (2, vec![251, 500], "251,500"), (3, vec![10, 251, 500], "10,251,500")] {
+            let name = format!("flags-{way}-{step}");
+            let p = probes.iter().find(|p| p["case"] == name.as_str()).unwrap_or_else(|| panic!("no probe {name}\n{ctx}"));
+            let got: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f.as_u64()).collect();
+            assert_eq!(got, fds, "{name}\n{ctx}");
+            assert_eq!(p["held"], held, "{name}\n{ctx}");
+        }
+    }
+    assert!(named(&common::events(&log), "exec_fd_leak").is_empty(), "{ctx}");
+}

@@ -76,6 +76,10 @@ extern "C" fn before_vfork() {
     let _e = sys::ErrnoGuard::new();
     if config::mode() != Mode::Off {
         repeat::adopt_if_orphaned();
+        // The flags of the fds this process inherited, learnt once here, in the
+        // parent: the child's exec audit then asks the kernel for none of them
+        // (a shell runs each command so).
+        crate::postfork::startfds::prefault_for_children();
         // Before the child shares this thread's memory: its hooks must not record
         // its fd flags as ours (fdgen::made).
         tls::vforking(sys::getpid());

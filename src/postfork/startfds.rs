@@ -162,7 +162,8 @@ pub fn forked(pid: i32) {
 /// A page this process never touched is not in what a fork child inherits: each
 /// child would fault it in again (a caller's fds 10 and 251 cost every fork+exec
 /// four such faults). Reading them here maps the zero page, shared, for good. And
-/// their close-on-exec flags are learnt (fdgen::learn), one `fcntl` each, here.
+/// their close-on-exec flags are learnt (fdgen::learn), one `fcntl` each, here (the
+/// vfork hook calls it too: a vfork child reads the flags from its parent's memory).
 pub fn prefault_for_children() {
     // A load first: a store at every fork would itself be a fault (fork leaves this
     // page write-protected in the parent).
