@@ -34,6 +34,11 @@
 extern char **environ;
 static const char *self;
 
+static int by_number(const void *a, const void *b)
+{
+    return *(const int *)a - *(const int *)b;
+}
+
 static int probe(const char *out, const char *name, int pass)
 {
     char line[4096];
@@ -51,13 +56,7 @@ static int probe(const char *out, const char *name, int pass)
             fds[nfd++] = fd;
     }
     closedir(d);
-    for (int i = 0; i < nfd; i++)
-        for (int j = i + 1; j < nfd; j++)
-            if (fds[j] < fds[i]) {
-                int t = fds[i];
-                fds[i] = fds[j];
-                fds[j] = t;
-            }
+    qsort(fds, nfd, sizeof *fds, by_number);
     for (int i = 0; i < nfd && n < (int)sizeof line - 16; i++) {
         n += snprintf(line + n, sizeof line - n, "%s%d", first ? "" : ",", fds[i]);
         first = 0;
@@ -82,9 +81,11 @@ static int waited(pid_t pid)
     return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
-static int fork_exec(const char *out, const char *name)
+/* The probe by fork+exec, or by vfork+exec (the child only execs or exits, in
+ * this function's frame). */
+static int fork_exec_by(const char *out, const char *name, int by_vfork)
 {
-    pid_t pid = fork();
+    pid_t pid = by_vfork ? vfork() : fork();
     if (pid == 0) {
         execl(self, self, "probe", out, name, (char *)NULL);
         _exit(127);
@@ -92,14 +93,9 @@ static int fork_exec(const char *out, const char *name)
     return waited(pid);
 }
 
-static int vfork_exec(const char *out, const char *name)
+static int fork_exec(const char *out, const char *name)
 {
-    pid_t pid = vfork();
-    if (pid == 0) {
-        execl(self, self, "probe", out, name, (char *)NULL);
-        _exit(127);
-    }
-    return waited(pid);
+    return fork_exec_by(out, name, 0);
 }
 
 /* Both ways, named by the step. */
@@ -108,7 +104,7 @@ static int both(const char *out, int step)
     char a[64], b[64];
     snprintf(a, sizeof a, "flags-fork-%d", step);
     snprintf(b, sizeof b, "flags-vfork-%d", step);
-    return fork_exec(out, a) & vfork_exec(out, b);
+    return fork_exec_by(out, a, 0) & fork_exec_by(out, b, 1);
 }
 
 static void *idle(void *arg)

@@ -242,17 +242,23 @@ pub fn held_env<const N: usize>(out: &mut super::line::Buf<N>, held: &crate::pol
     out.s("EXECGUARD_HELD=");
     let head = out.len();
     for (lo, hi) in runs {
-        if out.len() > head {
-            out.byte(b',');
-        }
-        out.int(lo as i64);
-        if hi > lo {
-            out.byte(b'-');
-            out.int(hi as i64);
-        }
+        push_run(out, head, lo, hi);
     }
     out.byte(0);
     !out.overflowed()
+}
+
+/// Async-signal-safe: one run of an fd list (`10` or `251-253`) after `head`,
+/// comma-separated from the one before.
+fn push_run<const N: usize>(out: &mut super::line::Buf<N>, head: usize, lo: i32, hi: i32) {
+    if out.len() > head {
+        out.byte(b',');
+    }
+    out.int(lo as i64);
+    if hi > lo {
+        out.byte(b'-');
+        out.int(hi as i64);
+    }
 }
 
 /// Constructor only, in a process whose exec was audited: record what the marker's
@@ -302,14 +308,7 @@ pub fn outside_env<const N: usize>(out: &mut super::line::Buf<N>) -> bool {
             (prev, next) => {
                 if let Some((lo, hi)) = prev {
                     let keep = out.len();
-                    if out.len() > head {
-                        out.byte(b',');
-                    }
-                    out.int(lo as i64);
-                    if hi > lo {
-                        out.byte(b'-');
-                        out.int(hi as i64);
-                    }
+                    push_run(out, head, lo, hi);
                     // Room for the NUL.
                     if out.overflowed() || out.room() < 1 {
                         out.truncate(keep);
