@@ -745,10 +745,10 @@ pub struct ParentPlan {
 /// `child_ign` are what the child would start with; leaked fds get FD_CLOEXEC
 /// (recorded in `undo`, which the hook reverts right after the spawn). With
 /// `want_listeners`, `listeners` counts the listening sockets among all the fds.
-#[link_section = ".text.hot.execguard"]
 ///
 /// `held` gets the fds ≥ 3 the child will hold (policy::Held); the caller spoils it
 /// first when the spawn itself changes fds (file actions of the caller's).
+#[link_section = ".text.hot.execguard"]
 pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want_listeners: bool, held: &mut Held) -> ParentPlan {
     let _e = sys::ErrnoGuard::new();
     let mut plan = ParentPlan { found: false, sigs: Sigs::default(), child_mask: None, child_default: 0, fds_fixed: false, listeners: None };

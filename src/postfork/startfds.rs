@@ -166,8 +166,9 @@ pub fn forked(pid: i32) {
 /// vfork hook calls it too: a vfork child reads the flags from its parent's memory).
 pub fn prefault_for_children() {
     // A load first: a store at every fork would itself be a fault (fork leaves this
-    // page write-protected in the parent).
-    if !any() || PREFAULTED.load(Ordering::Relaxed) || PREFAULTED.swap(true, Ordering::Relaxed) {
+    // page write-protected in the parent). Not in a vfork child that forks or vforks
+    // again: the memory, and the flag, are its parent's.
+    if !any() || PREFAULTED.load(Ordering::Relaxed) || !super::tls::may_record() || PREFAULTED.swap(true, Ordering::Relaxed) {
         return;
     }
     for e in entries() {
