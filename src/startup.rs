@@ -26,7 +26,7 @@ pub fn audit(cfg: &Config, fix: bool) {
     // A marked start whose marker says what it holds records that: no listing.
     let held = quiet && cfg.held_env && startfds::record_held(crate::postfork::envp::get(crate::hooks::exec::environ(), b"EXECGUARD_HELD"), &cfg.outside);
     if !held {
-        let low = fds::Low::read();
+        let mut low = fds::Low::read();
         if !low.none_above_stdio() {
             if quiet {
                 record_fds(cfg, low);

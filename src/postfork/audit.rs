@@ -228,7 +228,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     // Only one repair can touch errno (libc's sigaction, in `set_disposition`,
     // which keeps it): everything else here is a direct system call. Not reading
     // errno at all keeps a page of libc out of every fork child.
-    let low = fds::Low::read();
+    let mut low = fds::Low::read();
     let no_fds = low.none_above_stdio();
     let mask = sys::sigmask(libc::SIG_BLOCK, None).unwrap_or(0);
     let ign = crate::hooks::sigdisp::ignored(31);
@@ -756,7 +756,7 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want
     // This process counts its children's findings: its exec or exit must write them.
     repeat::adopt_if_orphaned();
     let fix = config::mode() == Mode::Fix;
-    let low = fds::Low::read();
+    let mut low = fds::Low::read();
     let no_fds = low.none_above_stdio();
     if !crate::hooks::fork::known_single_threaded() {
         held.spoil();

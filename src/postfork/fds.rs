@@ -75,19 +75,23 @@ struct Probe {
 /// (one ppoll; None if ppoll refuses). An audit takes it once and hands it to what
 /// lists the fds after it.
 #[derive(Clone, Copy)]
-pub struct Low(Option<(u64, bool)>);
+pub struct Low {
+    first: Option<(u64, bool)>,
+    /// `table_bound`'s answer, once `none_above_stdio` asked it (None: not asked).
+    bound: Option<Option<i32>>,
+}
 
 impl Low {
     /// Async-signal-safe: one ppoll.
     #[link_section = ".text.startup.execguard"]
     pub fn read() -> Low {
-        Low(poll_low())
+        Low { first: poll_low(), bound: None }
     }
 
     /// Async-signal-safe: true when no fd ≥ 3 is open (see `none_above_stdio`).
     #[link_section = ".text.startup.execguard"]
-    pub fn none_above_stdio(self) -> bool {
-        let Some((open, fd64)) = self.0 else {
+    pub fn none_above_stdio(&mut self) -> bool {
+        let Some((open, fd64)) = self.first else {
             // A soft RLIMIT_NOFILE below 65 (EINVAL): ask /proc.
             return none_above_stdio_proc();
         };
@@ -101,7 +105,10 @@ impl Low {
         // caller's pipe at 251), or one that was closed again. Up to 256 slots the
         // listing answers for two ppolls; /proc would cost a new process (a fork
         // child, a new program) some 12 µs at its first look.
-        if table_bound().is_some_and(|b| b <= 2 * PROBE_BATCH as i32) {
+        // The listing after it reuses the bound.
+        let bound = table_bound();
+        self.bound = Some(bound);
+        if bound.is_some_and(|b| b <= 2 * PROBE_BATCH as i32) {
             return false;
         }
         none_above_stdio_proc()
@@ -121,10 +128,12 @@ impl FdIter {
     pub fn after(from: i32, low: Low) -> Self {
         // Most processes have a small table: then one ppoll lists everything, where
         // /proc/self/fd would cost a new process about 20 µs (see small_table_fds).
-        let low = low.0;
+        let bound = low.bound;
+        let low = low.first;
         let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
         if let Some((open, false)) = low {
-            if table_is_small() {
+            // A bound already found means the table is not the small one.
+            if bound.is_none() && table_is_small() {
                 return FdIter { src: Src::Small(open & !below), from, exact: true };
             }
         }
@@ -133,7 +142,7 @@ impl FdIter {
         // build an entry per open fd (some 2.5 µs each here), ppoll costs
         // nanoseconds per slot.
         if let Some((open, _)) = low {
-            if let Some(limit) = table_bound() {
+            if let Some(limit) = bound.unwrap_or_else(table_bound) {
                 let mut probe = Probe::new(from.max(SMALL_TABLE), limit);
                 probe.low = open & !below;
                 return FdIter { src: Src::Probe(probe), from, exact: true };
