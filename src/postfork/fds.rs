@@ -587,6 +587,48 @@ mod tests {
         }
     }
 
+    /// A caller's lone high fd (nothing open in 3–64, a table of 256 slots): the
+    /// first look says "not only stdio", keeps the table bound it found, and the
+    /// listing after it finds the fd without probing the table again.
+    #[test]
+    fn a_lone_high_fd_is_listed_with_the_bound_already_found() {
+        let mut p = [0i32; 2];
+        // SAFETY: a pipe for the child's verdict.
+        assert_eq!(unsafe { libc::pipe(p.as_mut_ptr()) }, 0);
+        // SAFETY: the child only makes system calls and exits.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: our own child: only the verdict pipe, moved to fd 250; then a
+            // grandchild, whose table is sized by what is open now (256 slots).
+            unsafe {
+                libc::dup2(p[1], 250);
+                libc::syscall(libc::SYS_close_range, 3u32, 249u32, 0u32);
+                libc::syscall(libc::SYS_close_range, 251u32, u32::MAX, 0u32);
+                if libc::fork() == 0 {
+                    let mut low = Low::read();
+                    let lone = !low.none_above_stdio() && low.bound == Some(Some(256));
+                    let listed: Vec<i32> = FdIter::after(3, low).collect();
+                    let ok = lone && listed == [250] && FdIter::after(3, low).exact();
+                    let _ = sys::write(250, if ok { b"ok" } else { b"no" });
+                    libc::_exit(0);
+                }
+                let mut st = 0;
+                libc::wait(&mut st);
+                // Leave without the test harness's exit path.
+                libc::_exit(0);
+            }
+        }
+        // SAFETY: closing our copy of the write end.
+        unsafe { libc::close(p[1]) };
+        let mut buf = [0u8; 8];
+        let n = sys::read(p[0], &mut buf).unwrap_or(0);
+        sys::close(p[0]);
+        let mut st = 0;
+        // SAFETY: waiting for our child.
+        unsafe { libc::waitpid(pid, &mut st, 0) };
+        assert_eq!(&buf[..n], b"ok");
+    }
+
     #[test]
     fn parse_names() {
         assert_eq!(parse_fd(b"17\0"), Some(17));
