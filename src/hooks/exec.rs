@@ -60,11 +60,11 @@ fn guarded_with<F: FnOnce(Argv) -> c_int>(sp: &Spawn, mut undo: Undo<'_>, exec: 
     }
     // The process loses its findings' table at exec: what is pending is written now
     // if it is this process's to write (repeat::flush_at_end).
-    crate::postfork::repeat::flush_at_exec();
+    crate::postfork::repeat::flush_at_exec(out.ids.map(|i| i.pid));
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
     let mark = if out.found { Mark::SelfPid(out.sigs) } else { Mark::No };
-    let r = envp::with_env(sp.envp, mark, Some(&held), exec);
+    let r = envp::with_env(sp.envp, mark, (Some(&held), out.ids), exec);
     // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();
     Ok(r)

@@ -205,7 +205,7 @@ fn spawn_sh(
     let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
     let attr = attr_with(core::ptr::null(), mask, default);
     let mut pid: pid_t = 0;
-    let r = envp::with_env(environ(), mark, Some(held), |env| {
+    let r = envp::with_env(environ(), mark, (Some(held), None), |env| {
         // SAFETY: valid argv/attr; file actions are ours or NULL.
         unsafe { real::posix_spawn(&mut pid, SH.as_ptr() as *const c_char, fa, &attr, argv.as_ptr(), env) }
     });
@@ -241,7 +241,7 @@ fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child
     let target = unsafe { cstr(cmd, 4096) };
     let sp = Spawn { via, target, target_c: core::ptr::null(), argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
     let mut held = crate::policy::Held::new();
-    let plan = audit::parent(&sp, child_mask, child_ign, &mut undo, true, &mut held);
+    let plan = audit::parent(&sp, (child_mask, child_ign), &mut undo, (true, false), &mut held);
     let listeners = plan.listeners.unwrap_or_else(listeners);
     Audit { undo, plan, held, listeners }
 }

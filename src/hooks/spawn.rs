@@ -121,10 +121,8 @@ unsafe fn spawn(
     } else {
         target.raw(name);
     }
-    if !audit::executable(target.as_bytes()) {
-        // The spawn will fail (ENOENT, EACCES): nothing will be inherited.
-        return call(attr, envp);
-    }
+    // A spawn that will fail (ENOENT, EACCES) hands nothing over: the audit asks
+    // (audit::parent's `check_target`) once it has something to report or fix.
     let Some(inside) = tls::enter() else { return call(attr, envp) };
     let saved = sys::errno();
     let (mask, ign) = child_state(attr);
@@ -148,7 +146,7 @@ unsafe fn spawn(
     if !fa.is_null() {
         held.spoil();
     }
-    let plan = audit::parent(&sp, mask, ign, &mut undo, false, &mut held);
+    let plan = audit::parent(&sp, (mask, ign), &mut undo, (false, true), &mut held);
     // SAFETY: all-zero is a valid value to hand to posix_spawn_file_actions_init.
     let mut actions: posix_spawn_file_actions_t = unsafe { core::mem::zeroed() };
     let actions_made = own_actions && plan.fds_fixed && close_actions(&mut actions, &undo);
@@ -166,7 +164,7 @@ unsafe fn spawn(
     sys::set_errno(saved);
     let mark = if plan.found { Mark::ParentPid(plan.sigs) } else { Mark::No };
     let use_fa = if actions_made { &actions as *const posix_spawn_file_actions_t } else { fa };
-    let r = envp::with_env(envp, mark, Some(&held), |env| call_with(use_fa, use_attr, env));
+    let r = envp::with_env(envp, mark, (Some(&held), None), |env| call_with(use_fa, use_attr, env));
     if actions_made {
         // SAFETY: initialised by close_actions.
         unsafe { real::posix_spawn_file_actions_destroy(&mut actions) };

@@ -202,6 +202,9 @@ pub struct Outcome {
     pub found: bool,
     /// The signals the new program starts with (ignored, blocked), for its marker.
     pub sigs: Sigs,
+    /// This process's pid and parent's, when the audit asked them (what comes after
+    /// it in the exec hook uses them rather than asking again).
+    pub ids: Option<sys::Ids>,
 }
 
 /// Ignored and blocked signal sets (kernel words) a new program is handed.
@@ -211,13 +214,45 @@ pub struct Sigs {
     pub blocked: u64,
 }
 
-const NOTHING: Outcome = Outcome { found: false, sigs: Sigs { ign: 0, blocked: 0 } };
+const NOTHING: Outcome = Outcome { found: false, sigs: Sigs { ign: 0, blocked: 0 }, ids: None };
+
+/// Can the exec succeed? One `faccessat(X_OK)`, asked only once something is to be
+/// reported or fixed: an exec that only passes fds or signals through reports
+/// nothing, and its marker is harmless to an exec that fails.
+struct CanRun<'a> {
+    sp: &'a Spawn<'a>,
+    known: Option<bool>,
+}
+
+impl<'a> CanRun<'a> {
+    fn new(sp: &'a Spawn<'a>) -> Self {
+        // An exec of an open fd (fexecve) is not checked by path.
+        CanRun { sp, known: (sp.exec_fd >= 0).then_some(true) }
+    }
+
+    /// A parent-side audit (posix_spawn, system): the spawn reports its own failure.
+    fn assumed(sp: &'a Spawn<'a>) -> Self {
+        CanRun { sp, known: Some(true) }
+    }
+
+    /// Async-signal-safe: at most one `faccessat` per audit.
+    fn ok(&mut self) -> bool {
+        let sp = self.sp;
+        *self.known.get_or_insert_with(|| spawn_executable(sp))
+    }
+
+    /// The check was made, and said the exec will fail.
+    fn refused(&self) -> bool {
+        self.known == Some(false)
+    }
+}
 
 /// Async-signal-safe: audit one exec; in fix mode repair and record in `undo`.
 /// The state is read first (fds, mask, dispositions): an exec with nothing to
-/// report costs no more, not even the check that it can succeed. An exec that
+/// report costs no more, not even the check that it can succeed, and neither does
+/// one that only passes on what this process was handed (`CanRun`). An exec that
 /// cannot succeed (`faccessat(X_OK)` fails: CPython tries every PATH entry with
-/// execve) is not audited: nothing will be inherited.
+/// execve) reports nothing and changes nothing: nothing will be inherited.
 ///
 /// `held` gets the fds ≥ 3 that survive the exec, for the new program's marker
 /// (policy::Held), or is spoilt when the audit cannot vouch for them.
@@ -235,39 +270,48 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     if no_fds && mask & !policy::GLIBC_INTERNAL == 0 && ign & !keep_ignored() == 0 {
         return NOTHING;
     }
-    if sp.exec_fd < 0 && !spawn_executable(sp) {
-        return NOTHING;
-    }
+    let mut runs = CanRun::new(sp);
     // Another thread could open an fd between this listing and the exec.
     if !crate::hooks::fork::known_single_threaded() {
         held.spoil();
     }
     let mut found = false;
+    let mut ids = None;
     if no_fds {
         // Nothing beyond 0-2 is open: no fd can leak.
-    } else if cfg.is_shell {
-        // A shell hands its fds and ignored signals to its commands on purpose; only
-        // note that there was something, so the command's start side stays quiet.
-        found |= any_leak(sp, cfg, low, held);
     } else {
-        found |= fd_leak(sp, cfg, fix, undo, low, None, held);
-        if undo.wants_room() {
-            return NOTHING;
+        let asked = sys::Ids::ask();
+        ids = Some(asked);
+        if cfg.is_shell {
+            // A shell hands its fds and ignored signals to its commands on purpose;
+            // only note that there was something, so the command's start side stays
+            // quiet.
+            found |= any_leak(sp, cfg, low, held, asked);
+        } else {
+            found |= fd_leak(sp, cfg, (fix, &mut runs), undo, low, None, held, asked);
+            if undo.wants_room() || runs.refused() {
+                return NOTHING;
+            }
         }
     }
     // Signals this process started with and still has are passed through, like its
     // inherited fds: reported where they came in, not again at every exec below.
     let (start_ign, start_blocked) = startfds::signals();
+    let to_report = mask & !policy::GLIBC_INTERNAL & !start_blocked != 0
+        || (!cfg.is_shell && ign & !keep_ignored() & !start_ign != 0);
+    if to_report && !runs.ok() {
+        return NOTHING;
+    }
     let (mask_found, blocked) = sigmask(sp, fix, undo, mask, start_blocked);
     found |= mask_found;
     let (ign_found, ign) = if cfg.is_shell { (ign & !keep_ignored() != 0, ign) } else { sigign(sp, fix, undo, ign, start_ign) };
     found |= ign_found;
-    Outcome { found, sigs: Sigs { ign, blocked } }
+    Outcome { found, sigs: Sigs { ign, blocked }, ids }
 }
 
 #[link_section = ".text.hot.execguard"]
-fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep) {
-    let new_pid = if sp.parent_side { None } else { Some(sys::getpid()) };
+fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep, pid: i32) {
+    let new_pid = if sp.parent_side { None } else { Some(pid) };
     policy::exec_keep_into(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd), keep)
 }
 
@@ -286,10 +330,9 @@ struct Who {
 }
 
 impl Who {
-    /// Async-signal-safe: two getpid-class calls and two thread-local loads.
+    /// Async-signal-safe: two thread-local loads.
     #[link_section = ".text.hot.execguard"]
-    fn new(parent_side: bool) -> Self {
-        let (pid, ppid) = (sys::getpid(), sys::getppid());
+    fn new(parent_side: bool, sys::Ids { pid, ppid }: sys::Ids) -> Self {
         Who {
             pid,
             ppid,
@@ -334,10 +377,10 @@ fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
 
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low, held: &mut Held) -> bool {
+fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low, held: &mut Held, ids: sys::Ids) -> bool {
     let mut keep = ExecKeep::new();
-    keep_set(sp, cfg, &mut keep);
-    let who = Who::new(sp.parent_side);
+    keep_set(sp, cfg, &mut keep, ids.pid);
+    let who = Who::new(sp.parent_side, ids);
     let mut fds = fds::FdIter::after(3, low);
     let mut any = false;
     // Every fd, not up to the first: the survivors are the new program's record.
@@ -424,10 +467,20 @@ const SEEN_MAX: usize = 256;
 /// (in a fork child each touched page is a copy-on-write fault).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, low: fds::Low, mut listeners: Option<&mut u32>, held: &mut Held) -> bool {
+#[allow(clippy::too_many_arguments)]
+fn fd_leak(
+    sp: &Spawn,
+    cfg: &config::Config,
+    (fix, runs): (bool, &mut CanRun<'_>),
+    undo: &mut Undo,
+    low: fds::Low,
+    mut listeners: Option<&mut u32>,
+    held: &mut Held,
+    ids: sys::Ids,
+) -> bool {
     let mut keep = ExecKeep::new();
-    keep_set(sp, cfg, &mut keep);
-    let who = Who::new(sp.parent_side);
+    keep_set(sp, cfg, &mut keep, ids.pid);
+    let who = Who::new(sp.parent_side, ids);
     let id = repeat::mix(repeat::seed(LEAK, Severity::Warn, fix), cap(sp.target, 1024));
     // The fds leaked here are the auditing process's own, unchanged since it forked
     // us (our own set-up work is never "leaked"): its pid salts their generations.
@@ -459,6 +512,11 @@ fn fd_leak(sp: &Spawn, cfg: &config::Config, fix: bool, undo: &mut Undo, low: fd
                 *l += classify::kind(fd).is_listener() as u32;
             }
             continue;
+        }
+        // The first leak: will the exec run at all? (Nothing was changed or counted
+        // yet; the caller sees `runs.refused()`.)
+        if total == 0 && !runs.ok() {
+            return false;
         }
         total += 1;
         layout = layout.zip(fdgen::of(fd)).map(|(h, g)| repeat::mix_int(repeat::mix_int(h, fd as u64), g as u64));
@@ -749,10 +807,15 @@ pub struct ParentPlan {
 /// `held` gets the fds ≥ 3 the child will hold (policy::Held); the caller spoils it
 /// first when the spawn itself changes fds (file actions of the caller's).
 #[link_section = ".text.hot.execguard"]
-pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want_listeners: bool, held: &mut Held) -> ParentPlan {
+pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, (want_listeners, check_target): (bool, bool), held: &mut Held) -> ParentPlan {
     let _e = sys::ErrnoGuard::new();
-    let mut plan = ParentPlan { found: false, sigs: Sigs::default(), child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
+    const UNTOUCHED: ParentPlan = ParentPlan { found: false, sigs: Sigs { ign: 0, blocked: 0 }, child_mask: None, child_default: 0, fds_fixed: false, listeners: None };
+    let mut plan = UNTOUCHED;
     let Some(cfg) = config::get() else { return plan };
+    // `check_target`: the spawn runs `sp.target` (posix_spawn), which may not exist;
+    // asked only once something is to be reported or fixed, as at an exec. A spawn
+    // that will fail hands nothing over: the plan then changes nothing.
+    let mut runs = if check_target { CanRun::new(sp) } else { CanRun::assumed(sp) };
     // This process counts its children's findings: its exec or exit must write them.
     repeat::adopt_if_orphaned();
     let fix = config::mode() == Mode::Fix;
@@ -764,16 +827,23 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want
     // Signals this process started with and still hands on are passed through.
     let (start_ign, start_blocked) = startfds::signals();
     if cfg.is_shell {
-        plan.found |= (!no_fds && any_leak(sp, cfg, low, held)) || child_ign & !keep_ignored() != 0;
+        plan.found |= (!no_fds && any_leak(sp, cfg, low, held, sys::Ids::ask())) || child_ign & !keep_ignored() != 0;
     } else {
         let mut listeners = 0u32;
         let count = if want_listeners { Some(&mut listeners) } else { None };
-        let leaked = !no_fds && fd_leak(sp, cfg, fix, undo, low, count, held);
+        let leaked = !no_fds && fd_leak(sp, cfg, (fix, &mut runs), undo, low, count, held, sys::Ids::ask());
+        if runs.refused() {
+            return UNTOUCHED;
+        }
         plan.listeners = want_listeners.then_some(listeners);
         plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;
         let notable = child_ign & !keep_ignored();
         let report = notable & !start_ign;
+        let mask_report = child_mask & !policy::GLIBC_INTERNAL & !start_blocked;
+        if (report != 0 || mask_report != 0) && !runs.ok() {
+            return UNTOUCHED;
+        }
         if report != 0 {
             report_sigign(sp, report, child_ign & keep_ignored(), fix);
             if fix {
@@ -784,6 +854,9 @@ pub fn parent(sp: &Spawn, child_mask: u64, child_ign: u64, undo: &mut Undo, want
     }
     let blocked = child_mask & !policy::GLIBC_INTERNAL;
     let report = blocked & !start_blocked;
+    if report != 0 && !runs.ok() {
+        return UNTOUCHED;
+    }
     if report != 0 {
         report_sigmask(sp, report, fix);
         if fix {

@@ -37,7 +37,10 @@ pub const MAX_FD: usize = super::storm::MAX_FD;
 /// In .bss: a page is touched only by a process that uses fds in its range. The
 /// close trampoline (hooks/conn.rs) adds 1 here itself.
 pub(crate) static GEN: super::PageAligned<[AtomicU32; MAX_FD]> = super::PageAligned([const { AtomicU32::new(0) }; MAX_FD]);
-/// Moved by every change that may touch many numbers at once.
+/// Moved by every change that may touch many numbers at once. On the page the
+/// loader writes anyway (relocations): in .bss it had a page to itself, a fault in
+/// every process whose audit reads a learnt flag.
+#[link_section = ".data.execguard_hot"]
 static EPOCH: AtomicU64 = AtomicU64::new(0);
 
 /// Async-signal-safe: what `fd` holds may have changed.

@@ -98,15 +98,12 @@ impl Low {
         if open >> 3 != 0 || fd64 {
             return false;
         }
-        if table_is_small() {
-            return true;
-        }
+        let Some(bound) = larger_table_bound() else { return true };
         // A table that grew past 64 slots, nothing open in 3–64: a high fd (a
         // caller's pipe at 251), or one that was closed again. Up to 256 slots the
         // listing answers for two ppolls; /proc would cost a new process (a fork
         // child, a new program) some 12 µs at its first look.
         // The listing after it reuses the bound.
-        let bound = table_bound();
         self.bound = Some(bound);
         if bound.is_some_and(|b| b <= 2 * PROBE_BATCH as i32) {
             return false;
@@ -128,13 +125,16 @@ impl FdIter {
     pub fn after(from: i32, low: Low) -> Self {
         // Most processes have a small table: then one ppoll lists everything, where
         // /proc/self/fd would cost a new process about 20 µs (see small_table_fds).
-        let bound = low.bound;
+        let mut bound = low.bound;
         let low = low.first;
         let below = if from <= 0 { 0 } else if from >= 64 { u64::MAX } else { (1u64 << from) - 1 };
         if let Some((open, false)) = low {
             // A bound already found means the table is not the small one.
-            if bound.is_none() && table_is_small() {
-                return FdIter { src: Src::Small(open & !below), from, exact: true };
+            if bound.is_none() {
+                match larger_table_bound() {
+                    None => return FdIter { src: Src::Small(open & !below), from, exact: true },
+                    Some(b) => bound = Some(b),
+                }
             }
         }
         // A larger table, up to POLL_LIST_MAX slots: ppoll in batches from fd 64 on
@@ -142,7 +142,7 @@ impl FdIter {
         // build an entry per open fd (some 2.5 µs each here), ppoll costs
         // nanoseconds per slot.
         if let Some((open, _)) = low {
-            if let Some(limit) = bound.unwrap_or_else(table_bound) {
+            if let Some(limit) = bound.unwrap_or_else(|| table_bound_from(crate::postfork::startfds::highest_held())) {
                 let mut probe = Probe::new(from.max(SMALL_TABLE), limit);
                 probe.low = open & !below;
                 return FdIter { src: Src::Probe(probe), from, exact: true };
@@ -355,10 +355,16 @@ const POLL_LIST_MAX: usize = 4096;
 /// fd lies below; None beyond POLL_LIST_MAX. For each candidate P, one `pselect6`
 /// on fd P (see `table_has_slot`): EBADF (closed, with a slot) or a ready fd says
 /// the table reaches P; only a 0 (no slot, or an open fd that is not ready) costs
-/// an fcntl to tell which. A 256-slot table costs two calls here.
+/// an fcntl to tell which. The search starts at the first power of two above `hint`
+/// (any fd whose slot exists; 0: none known): a bound found from there is no less an
+/// upper bound, and a table smaller than the hint only makes the listing longer. A
+/// 256-slot table costs three calls from 128, two from a hint of 251.
 #[link_section = ".text.hot.execguard"]
-fn table_bound() -> Option<i32> {
+fn table_bound_from(hint: i32) -> Option<i32> {
     let mut p = 2 * SMALL_TABLE;
+    while p <= hint && (p as usize) <= POLL_LIST_MAX {
+        p *= 2;
+    }
     while p as usize <= POLL_LIST_MAX {
         if !table_has_slot(p) && sys::fcntl(p, libc::F_GETFD, 0).is_err() {
             return Some(p);
@@ -366,6 +372,20 @@ fn table_bound() -> Option<i32> {
         p *= 2;
     }
     None
+}
+
+/// Async-signal-safe: None for a table of SMALL_TABLE slots (fd 64 must be closed),
+/// else `table_bound`'s answer. A number this process started with and, as far as
+/// the hooks saw, still holds (a caller's pipe at 251) says the table is larger: the
+/// search starts there (two calls for 256 slots, where it took four). A wrong hint
+/// (closed by a raw system call) costs only a longer listing.
+#[link_section = ".text.hot.execguard"]
+fn larger_table_bound() -> Option<Option<i32>> {
+    let hint = crate::postfork::startfds::highest_held();
+    if hint < SMALL_TABLE && table_is_small() {
+        return None;
+    }
+    Some(table_bound_from(hint))
 }
 
 /// Async-signal-safe: the fd table has exactly SMALL_TABLE slots (fd 64 must be
@@ -503,9 +523,9 @@ mod tests {
 
     /// The ppoll listings agree with /proc: in a process with a small table for sure,
     /// in ones whose table grew to 256, 1024 and 8192 slots (the last listed through
-    /// /proc), with the high fd open or closed again. A fork sizes the child's table
-    /// by the fds open in the parent, so the child closes everything above 2 and
-    /// forks again.
+    /// /proc), with the high fd open or closed again; and the table's bound searched
+    /// from hints above and below its size. A fork sizes the child's table by the fds
+    /// open in the parent, so the child closes everything above 2 and forks again.
     #[test]
     fn ppoll_listings_agree_with_proc() {
         fn check(high: Option<(i32, bool)>, verdict_fd: i32) -> Result<(), String> {
@@ -525,7 +545,7 @@ mod tests {
             }
             let listed: Vec<i32> = FdIter::new(3).filter(|&fd| fd != verdict_fd).collect();
             let small = small_table_fds().is_some();
-            let bound = table_bound();
+            let bound = table_bound_from(0);
             let want_bound = match high {
                 None => None,
                 Some((fd, _)) if fd < 4096 => Some((fd as u32 + 1).next_power_of_two().max(128) as i32),
@@ -533,6 +553,17 @@ mod tests {
             };
             if listed != want || small != high.is_none() || (!small && bound != want_bound) {
                 return Err(format!("listed {listed:?} want {want:?} small {small} bound {bound:?} want {want_bound:?}"));
+            }
+            // From a hint (startfds::highest_held), right or wrong: the larger of the
+            // table's size and the first power of two above the hint, none past 4096.
+            let table = high.map_or(64, |(fd, _)| (fd as u32 + 1).next_power_of_two().max(128) as i32);
+            for hint in [0, 63, 100, 200, 251, 256, 700, 5000] {
+                let from_hint = (hint as u32 + 1).next_power_of_two().max(128) as i32;
+                let want = Some(from_hint.max(table)).filter(|&b| b <= 4096);
+                let got = table_bound_from(hint);
+                if got != want {
+                    return Err(format!("table {table}, hint {hint}: bound {got:?} want {want:?}"));
+                }
             }
             Ok(())
         }

@@ -504,9 +504,9 @@ pub fn keep_body(slot: usize, body: &[u8], shown: u64) {
 /// every exec of a fork child asks, and a shared page not yet touched in the child
 /// would cost it a fault.
 #[inline(always)]
-pub fn flush_at_exec() {
+pub fn flush_at_exec(pid: Option<i32>) {
     if !TABLE.load(Ordering::Relaxed).is_null() {
-        let me = sys::getpid();
+        let me = pid.unwrap_or_else(sys::getpid);
         if OWNER.load(Ordering::Relaxed) == me || COUNTED_BY.load(Ordering::Relaxed) == me {
             flush_owned(false);
         }

@@ -173,9 +173,11 @@ pub fn prefault_for_children() {
     }
     for e in entries() {
         let fd = e.fd.load(Ordering::Relaxed);
-        super::fdgen::prefault(fd);
-        // And their flags, once here rather than one fcntl each in every child.
+        // Their flags, once here rather than one fcntl each in every child; learnt
+        // first: a read of the record's page before its first write would map the
+        // zero page, and the write then fault a second time.
         let _ = super::fdgen::learn(fd);
+        super::fdgen::prefault(fd);
     }
 }
 
@@ -190,6 +192,16 @@ pub struct Since {
     pub start: bool,
     /// ... and it came from outside the audited tree.
     pub outside: bool,
+}
+
+/// Async-signal-safe, loads only: the highest fd this process started with that no
+/// hook has seen closed or replaced (by anyone), or 0. A hint, not a fact: a raw
+/// close leaves no tag. Its slot exists in the fd table (tables never shrink, and a
+/// fork child's reaches its highest open fd), so a search for the table's size can
+/// start there.
+#[link_section = ".text.hot.execguard"]
+pub fn highest_held() -> i32 {
+    entries().iter().rev().find(|e| e.changed_by.load(Ordering::Relaxed) == 0).map_or(0, |e| e.fd.load(Ordering::Relaxed))
 }
 
 /// Async-signal-safe: loads only.
@@ -293,8 +305,7 @@ pub fn record_held(value: Option<&[u8]>, outside: &crate::policy::FdRanges) -> b
 /// with runs folded (`10,251-253`). False when there is none. What does not fit is
 /// left out (a child of an unaudited process may then name it once more).
 #[link_section = ".text.hot.execguard"]
-pub fn outside_env<const N: usize>(out: &mut super::line::Buf<N>) -> bool {
-    let (pid, ppid) = (sys::getpid(), sys::getppid());
+pub fn outside_env<const N: usize>(out: &mut super::line::Buf<N>, sys::Ids { pid, ppid }: sys::Ids) -> bool {
     out.clear();
     out.s("EXECGUARD_OUTSIDE=");
     let head = out.len();

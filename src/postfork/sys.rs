@@ -88,6 +88,23 @@ pub fn getpid() -> i32 {
     unsafe { syscall!(libc::SYS_getpid) as i32 }
 }
 
+/// This process's pid and its parent's, asked once for a whole exec audit and
+/// handed to everything after it that needs them (the keep rules, the start record,
+/// the marker, the findings' owner) rather than asked again by each.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Ids {
+    pub pid: i32,
+    pub ppid: i32,
+}
+
+impl Ids {
+    /// Async-signal-safe: two system calls.
+    #[inline]
+    pub fn ask() -> Ids {
+        Ids { pid: getpid(), ppid: getppid() }
+    }
+}
+
 /// Async-signal-safe: do processes `a` and `b` share one address space (a vfork
 /// child and its parent)? `kcmp(KCMP_VM)`: Some(answer), or None where the kernel
 /// or a seccomp filter refuses it (Docker's default profile does, without
