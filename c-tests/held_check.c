@@ -19,7 +19,15 @@
  *                           and vfork (postfork/fdgen.rs, `learn`), then set and
  *                           cleared again through fcntl: each fork+exec and
  *                           vfork+exec probe after a change must see it
- *                           (cases flags-fork-N, flags-vfork-N) */
+ *                           (cases flags-fork-N, flags-vfork-N)
+ *   held_check marked OUT   execs itself as "held_check vouched OUT": a program
+ *                           whose parent's audit vouched for fds 10, 251 and 500
+ *                           (EXECGUARD_HELD), which then sets and clears fd 10's
+ *                           flag through ioctl FIOCLEX/FIONCLEX and fcntl F_SETFD,
+ *                           then fd 500's through close_range CLOSE_RANGE_CLOEXEC
+ *                           (where glibc and the kernel have it) and fcntl, with a
+ *                           fork+exec and a vfork+exec probe after each (cases
+ *                           vouched-fork-N, vouched-vfork-N) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,6 +36,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -99,12 +110,52 @@ static int fork_exec(const char *out, const char *name)
 }
 
 /* Both ways, named by the step. */
-static int both(const char *out, int step)
+static int both_as(const char *out, const char *prefix, int step)
 {
     char a[64], b[64];
-    snprintf(a, sizeof a, "flags-fork-%d", step);
-    snprintf(b, sizeof b, "flags-vfork-%d", step);
+    snprintf(a, sizeof a, "%s-fork-%d", prefix, step);
+    snprintf(b, sizeof b, "%s-vfork-%d", prefix, step);
     return fork_exec_by(out, a, 0) & fork_exec_by(out, b, 1);
+}
+
+static int both(const char *out, int step)
+{
+    return both_as(out, "flags", step);
+}
+
+/* `fd` close-on-exec through close_range (glibc's function: a hook sees it, as a
+ * change to many numbers at once), or through fcntl where there is none (musl) or
+ * the kernel or a filter refuses. */
+static int cloexec_by_range(int fd)
+{
+#ifdef __GLIBC__
+    if (close_range(fd, fd, CLOSE_RANGE_CLOEXEC) == 0)
+        return 1;
+    if (errno != ENOSYS && errno != EPERM && errno != EINVAL)
+        return 0;
+#endif
+    return fcntl(fd, F_SETFD, FD_CLOEXEC) == 0;
+}
+
+/* The vouched program's steps (see the usage above). */
+static int vouched(const char *out)
+{
+    int ok = both_as(out, "vouched", 1);              /* passed on as handed */
+    ok &= ioctl(10, FIOCLEX) == 0;
+    ok &= both_as(out, "vouched", 2);                 /* closed at exec */
+    ok &= ioctl(10, FIONCLEX) == 0;
+    ok &= both_as(out, "vouched", 3);
+    ok &= fcntl(10, F_SETFD, FD_CLOEXEC) == 0;
+    ok &= both_as(out, "vouched", 4);
+    ok &= fcntl(10, F_SETFD, 0) == 0;
+    ok &= both_as(out, "vouched", 5);
+    /* fd 500, untouched so far: only the change to many numbers says it moved. */
+    ok &= cloexec_by_range(500);
+    ok &= both_as(out, "vouched", 6);
+    ok &= fcntl(500, F_SETFD, 0) == 0;
+    ok &= both_as(out, "vouched", 7);
+    printf("status=%s\n", ok ? "ok" : "failed");
+    return ok ? 0 : 1;
 }
 
 static void *idle(void *arg)
@@ -125,6 +176,12 @@ int main(int argc, char **argv)
     }
     if (argc >= 4 && strcmp(argv[1], "probe") == 0)
         return probe(argv[2], argv[3], argc > 4 && strcmp(argv[4], "pass") == 0);
+    if (argc == 3 && strcmp(argv[1], "marked") == 0) {
+        execl(self, self, "vouched", argv[2], (char *)NULL);
+        return 127;
+    }
+    if (argc == 3 && strcmp(argv[1], "vouched") == 0)
+        return vouched(argv[2]);
     if (argc == 3 && strcmp(argv[1], "flags") == 0) {
         int ok = both(argv[2], 1);                    /* fd 10 inherited, learnt */
         ok &= fcntl(10, F_SETFD, FD_CLOEXEC) == 0;

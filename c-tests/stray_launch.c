@@ -5,6 +5,7 @@
  * Signals are left as they came (the caller's choice), nothing else is changed.
  * STRAY_LISTENER=PORT: fd 500 is a TCP listener on 127.0.0.1:PORT instead (what a
  * server that runs commands without CLOEXEC leaves behind).
+ * STRAY_EXTRA=N: N more, /dev/null at fds 600 to 600+N-1 (a caller holding many).
  *
  * usage: stray_launch CMD [ARG...]   (exits 127 if CMD cannot be run) */
 #define _GNU_SOURCE
@@ -51,6 +52,10 @@ int main(int argc, char **argv)
     } else {
         at(socket(AF_UNIX, SOCK_DGRAM, 0), 500);
     }
+    const char *extra = getenv("STRAY_EXTRA");
+    for (int i = 0, n = extra ? atoi(extra) : 0; i < n && i < 400; i++)
+        at(open("/dev/null", O_RDONLY), 600 + i);
+    unsetenv("STRAY_EXTRA");
     /* The write end is closed: nothing ever waits on the stray pipe. */
     close(p[1]);
     const char *pre = getenv("STRAY_PRELOAD");

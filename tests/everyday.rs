@@ -510,29 +510,36 @@ fn every_spawn_path_passes_strays_through() {
 /// Another open file on an inherited number makes it the program's own: reported,
 /// by every route a number changes hands — dup2 (even of the same inode: /dev/null
 /// onto /dev/null), close then open, fclose of a stream over it then fopen (libc
-/// closes and opens inside), close_range then open.
+/// closes and opens inside), close_range then open. From a caller with three strays
+/// (the start record tells its numbers apart by a mask) and with 43 (past
+/// startfds::BY_MASK: by storm's per-fd bits).
 #[test]
 fn dup2_onto_an_inherited_fd_is_a_creation() {
     let shim = common::shim();
     let probe = common::c_prog("probe");
     let prog = common::c_prog("replace_fd");
-    for how in ["same", "other", "close", "fclose", "range"] {
-        for mode in ["log", "fix"] {
-            let d = dir(&format!("replace-{how}-{mode}"));
-            let log = d.join("log.jsonl");
-            let run = launch(
-                &d,
-                &[prog.to_str().unwrap(), how, probe.to_str().unwrap()],
-                &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
-            );
-            let ctx = format!("[{how} {mode}]\n{}\n{}", run.stdout, show(&common::events(&log)));
-            assert!(run.code == 0 && run.stdout.contains("status=0"), "{ctx}");
-            let leaks: Vec<Value> = warnings(&log).into_iter().filter(|e| e["event"] == "exec_fd_leak").collect();
-            assert_eq!(leaks.len(), 1, "{ctx}");
-            assert_eq!(fd_numbers(&leaks[0]), [10], "{ctx}");
-            let held = probe_fds(&run.stdout);
-            let want: Vec<i64> = if mode == "fix" { vec![251, 500] } else { STRAYS.to_vec() };
-            assert_eq!(held, want, "{ctx}");
+    for extra in [0i64, 40] {
+        let extras: Vec<i64> = (600..600 + extra).collect();
+        for how in ["same", "other", "close", "fclose", "range"] {
+            for mode in ["log", "fix"] {
+                let d = dir(&format!("replace-{how}-{mode}-{extra}"));
+                let log = d.join("log.jsonl");
+                let n = extra.to_string();
+                let run = launch(
+                    &d,
+                    &[prog.to_str().unwrap(), how, probe.to_str().unwrap()],
+                    &[("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode), ("STRAY_EXTRA", &n)],
+                );
+                let ctx = format!("[{how} {mode} +{extra}]\n{}\n{}", run.stdout, show(&common::events(&log)));
+                assert!(run.code == 0 && run.stdout.contains("status=0"), "{ctx}");
+                let leaks: Vec<Value> = warnings(&log).into_iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+                assert_eq!(leaks.len(), 1, "{ctx}");
+                assert_eq!(fd_numbers(&leaks[0]), [10], "{ctx}");
+                let held = probe_fds(&run.stdout);
+                let mut want: Vec<i64> = if mode == "fix" { vec![251, 500] } else { STRAYS.to_vec() };
+                want.extend(&extras);
+                assert_eq!(held, want, "{ctx}");
+            }
         }
     }
 }

@@ -78,6 +78,7 @@ fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
     match cmd {
         libc::F_SETFD => {
             fdgen::made(fd, arg & libc::FD_CLOEXEC as c_ulong != 0);
+            start_flag_changed(fd);
             if arg & libc::FD_CLOEXEC as c_ulong == 0 {
                 cleared(fd)
             }
@@ -129,6 +130,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
     let r = unsafe { real::ioctl(fd, req, arg) };
     if r == 0 && (req == libc::FIONCLEX as c_ulong || req == libc::FIOCLEX as c_ulong) {
         fdgen::made(fd, req == libc::FIOCLEX as c_ulong);
+        start_flag_changed(fd);
         if req == libc::FIONCLEX as c_ulong {
             cleared(fd);
         }
@@ -182,6 +184,14 @@ pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
     r
 }
 
+/// Async-signal-safe: `fd`'s close-on-exec flag was set or cleared; the start record
+/// learns it when the number is one this process was handed (only for a marked fd).
+fn start_flag_changed(fd: c_int) {
+    if crate::postfork::startfds::marked(fd) {
+        crate::postfork::startfds::flag_changed(fd);
+    }
+}
+
 /// Async-signal-safe: libc closed `fd` (or -1) where the close hook does not see it.
 /// Its generation moves on, and the start record learns that an inherited number is
 /// gone (only for a marked fd).
@@ -190,7 +200,7 @@ pub(crate) fn closed_inside_libc(fd: c_int) {
         return;
     }
     fdgen::bump(fd);
-    if fd >= 3 && crate::postfork::storm::word(fd) & crate::postfork::storm::F_START != 0 {
+    if crate::postfork::startfds::marked(fd) {
         crate::postfork::storm::forget(fd);
     }
 }

@@ -352,7 +352,10 @@ fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
     // A parent-side audit (posix_spawn, system) runs in the process that owns the
     // fd table: what it learns serves its next audits. A fork child's would only
     // cost it a copy-on-write fault.
-    let cloexec = match fdgen::known_cloexec(fd) {
+    // A number its parent vouched for, unchanged since: from the start record alone
+    // (no page of fdgen's tables touched, see startfds::passed_flag).
+    let passed = if who.starts { startfds::passed_flag(fd, who.pid, who.ppid) } else { None };
+    let cloexec = match passed.or_else(|| fdgen::known_cloexec(fd)) {
         Some(c) => c,
         None if who.parent_side => matches!(fdgen::learn(fd), Ok(true) | Err(_)),
         None => matches!(fds::cloexec(fd), Ok(true) | Err(_)),

@@ -4,9 +4,12 @@
 //! unchanged) from "created here". No system call per fd: whatever takes such a
 //! number away (close, dup2/dup3 onto it, close_range, closefrom, fclose, or a new fd
 //! landing on it after a close we did not see) reaches `changed` through a hook that
-//! finds the fd's `storm::F_START` bit, and tags the entry with the pid that did it.
-//! Small room: the readers are lock-free loads; the writers after start are
-//! `changed` and `forked`, pid-tagged.
+//! finds the number marked (`marked`: a bit of `START_MASK` and the record itself
+//! for up to BY_MASK fds, the fd's `storm::F_START` bit past that), and tags the
+//! entry with the pid that did it; a flag changed through a hook reaches
+//! `flag_changed` the same way. Small room: the readers are lock-free loads; the
+//! writers after start are `changed`, `flag_changed`, `retire` and `forked`,
+//! pid-tagged.
 
 use super::{storm, sys};
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
@@ -23,12 +26,30 @@ struct Entry {
     /// parent's tags over (`forked`); a vfork child's tag, written into its parent's
     /// memory, names a pid the parent never trusts.
     changed_by: AtomicI32,
+    /// Recorded from the parent's `EXECGUARD_HELD` (its exec audit's exact listing of
+    /// what survives the exec): open and not close-on-exec when this process began.
+    vouched: AtomicBool,
+    /// The pid that changed this fd's close-on-exec flag through a hook (F_SETFD,
+    /// FIOCLEX, FIONCLEX), tagged as `changed_by` is.
+    flag_by: AtomicI32,
+    /// The record's owner saw the number change (`retire`): later changes at this
+    /// number are not the record's business. What storm's F_START bit says, for a
+    /// record small enough to go without those bits (`BY_MASK`).
+    retired: AtomicBool,
 }
 
 // All zero: the table lives in .bss (an initialised one would grow the library's
 // data, which every process start maps and relocates — measured: +4 page faults).
 #[allow(clippy::declare_interior_mutable_const)]
-const EMPTY: Entry = Entry { fd: AtomicI32::new(0), outside: AtomicBool::new(false), changed_by: AtomicI32::new(0) };
+const EMPTY: Entry =
+    Entry {
+        fd: AtomicI32::new(0),
+        outside: AtomicBool::new(false),
+        changed_by: AtomicI32::new(0),
+        vouched: AtomicBool::new(false),
+        flag_by: AtomicI32::new(0),
+        retired: AtomicBool::new(false),
+    };
 
 // In .bss: a process that starts with fds 0–2 only never touches these pages.
 static TABLE: [Entry; MAX] = [EMPTY; MAX];
@@ -37,9 +58,22 @@ static TABLE: [Entry; MAX] = [EMPTY; MAX];
 #[link_section = ".data.execguard_hot"]
 static LEN: AtomicUsize = AtomicUsize::new(0);
 /// The process whose fd table the record describes: the constructor's, then each
-/// fork child's (`forked`). Only it clears an fd's F_START bit.
+/// fork child's (`forked`). Only it clears an fd's mark (F_START bit, or `retire`).
 #[link_section = ".data.execguard_hot"]
 static OWNER: AtomicI32 = AtomicI32::new(0);
+
+/// A record of up to this many fds tells its numbers apart by `START_MASK` and the
+/// record itself: a process handed a few fds (a caller's 10 and 251) then writes
+/// no page of storm's per-fd words at start, one page fault fewer in every program
+/// below a terminal or CI runner that holds strays. A larger record (a pool) marks
+/// each number's F_START bit there instead, as a close must find it in one load.
+pub const BY_MASK: usize = 32;
+
+/// Bit `fd % 64` set for every number of a record of up to BY_MASK fds: the
+/// common answer ("not a start fd") in one load. On the page the loader writes
+/// anyway.
+#[link_section = ".data.execguard_hot"]
+static START_MASK: AtomicU64 = AtomicU64::new(0);
 
 /// Constructor only: record `fd` (called in increasing fd order). False when the
 /// table is full or the fd is past the hooks' per-fd table: the fd then counts as
@@ -54,9 +88,51 @@ pub fn record(fd: i32) -> bool {
         OWNER.store(sys::getpid(), Ordering::Relaxed);
     }
     e.fd.store(fd, Ordering::Relaxed);
-    storm::mark_start(fd);
+    if n < BY_MASK {
+        START_MASK.fetch_or(1u64 << (fd as u32 % 64), Ordering::Relaxed);
+    } else {
+        if n == BY_MASK {
+            // Past the mask's room: every number so far gets its F_START bit.
+            for e in entries() {
+                storm::mark_start(e.fd.load(Ordering::Relaxed));
+            }
+        }
+        storm::mark_start(fd);
+    }
     LEN.store(n + 1, Ordering::Release);
     true
+}
+
+/// Async-signal-safe: `fd` is a number this process started with and whose change
+/// the record has yet to learn (the owner's change retires it). One load for a
+/// process that started with nothing, two for any number whose bit is clear.
+#[inline]
+pub fn marked(fd: i32) -> bool {
+    let n = LEN.load(Ordering::Relaxed);
+    if n == 0 || fd < 3 {
+        return false;
+    }
+    if n > BY_MASK {
+        return storm::word(fd) & storm::F_START != 0;
+    }
+    START_MASK.load(Ordering::Relaxed) & (1u64 << (fd as u32 % 64)) != 0 && find(fd).is_some_and(|e| !e.retired.load(Ordering::Relaxed))
+}
+
+/// Async-signal-safe: a record small enough for the mask (storm's words then
+/// hold no F_START bit, and `storm::forget` asks here).
+#[inline]
+pub fn by_mask() -> bool {
+    let n = LEN.load(Ordering::Relaxed);
+    n != 0 && n <= BY_MASK
+}
+
+/// Async-signal-safe: the owner learnt that `fd` changed (see `changed`): later
+/// changes at the number skip the record. For a larger record storm clears the
+/// number's F_START bit itself.
+pub fn retire(fd: i32) {
+    if let Some(e) = find(fd) {
+        e.retired.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Constructor only: `fd` (recorded) came from outside the audited tree.
@@ -96,8 +172,8 @@ fn trusted(tag: i32, pid: i32, ppid: i32) -> bool {
 /// Async-signal-safe: the start fd under `fd` is gone or replaced (closed, a dup2
 /// target, or a new fd landed on its number). Tags the entry unless it already says
 /// so to this process. True when this process owns the record (then the caller may
-/// clear the fd's F_START bit; a vfork child must leave its parent's bit alone).
-/// Two getpid-class calls: only reached for an fd whose F_START bit is set.
+/// clear the fd's F_START bit, or `retire` it; a vfork child must leave its
+/// parent's mark alone). Two getpid-class calls: only reached for a marked fd.
 #[cold]
 pub fn changed(fd: i32) -> bool {
     let _e = sys::ErrnoGuard::new();
@@ -109,6 +185,38 @@ pub fn changed(fd: i32) -> bool {
         }
     }
     owns(me)
+}
+
+/// Async-signal-safe: the close-on-exec flag of the start fd under `fd` was set or
+/// cleared through a hook: what the start record knows of it no longer holds for
+/// this process (`passed_flag`). Tags the entry as `changed` does; two getpid-class
+/// calls, only for a marked fd.
+#[cold]
+pub fn flag_changed(fd: i32) {
+    let _e = sys::ErrnoGuard::new();
+    let me = sys::getpid();
+    if let Some(e) = find(fd) {
+        if !trusted(e.flag_by.load(Ordering::Relaxed), me, sys::getppid()) {
+            e.flag_by.store(me, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Async-signal-safe, loads only: `fd`'s close-on-exec flag as the start record
+/// knows it, for the process `pid` whose parent is `ppid`. A number its parent
+/// vouched for (`EXECGUARD_HELD`) was open and not close-on-exec at start; it still
+/// is while no hook has seen the number change, its flag change, or a change to many
+/// numbers at once (fdgen's epoch: close_range, closefrom). None otherwise: ask
+/// fdgen or the kernel. Reads only the record's page: a fork or vfork child's exec
+/// audit then touches none of fdgen's tables for what its process was handed.
+#[link_section = ".text.hot.execguard"]
+pub fn passed_flag(fd: i32, pid: i32, ppid: i32) -> Option<bool> {
+    let e = find(fd)?;
+    let unchanged = e.vouched.load(Ordering::Relaxed)
+        && !trusted(e.changed_by.load(Ordering::Relaxed), pid, ppid)
+        && !trusted(e.flag_by.load(Ordering::Relaxed), pid, ppid)
+        && super::fdgen::epoch() == 0;
+    unchanged.then_some(false)
 }
 
 /// Async-signal-safe: process `me` owns the record: the one that made it, or a fork
@@ -136,7 +244,7 @@ pub fn closed_range(lo: u32, hi: u32) {
     }
     for e in entries() {
         let fd = e.fd.load(Ordering::Relaxed);
-        if fd as u32 >= lo && fd as u32 <= hi && storm::word(fd) & storm::F_START != 0 {
+        if fd as u32 >= lo && fd as u32 <= hi && marked(fd) {
             storm::forget(fd);
         }
     }
@@ -153,6 +261,9 @@ pub fn forked(pid: i32) {
     for e in entries() {
         if e.changed_by.load(Ordering::Relaxed) == ppid {
             e.changed_by.store(pid, Ordering::Relaxed);
+        }
+        if e.flag_by.load(Ordering::Relaxed) == ppid {
+            e.flag_by.store(pid, Ordering::Relaxed);
         }
     }
 }
@@ -171,8 +282,13 @@ pub fn prefault_for_children() {
     if !any() || PREFAULTED.load(Ordering::Relaxed) || !super::tls::may_record() || PREFAULTED.swap(true, Ordering::Relaxed) {
         return;
     }
+    let ids = sys::Ids::ask();
     for e in entries() {
         let fd = e.fd.load(Ordering::Relaxed);
+        // The children take a vouched number's flag from the record itself.
+        if passed_flag(fd, ids.pid, ids.ppid).is_some() {
+            continue;
+        }
         // Their flags, once here rather than one fcntl each in every child; learnt
         // first: a read of the record's page before its first write would map the
         // zero page, and the write then fault a second time.
@@ -292,6 +408,9 @@ pub fn record_held(value: Option<&[u8]>, outside: &crate::policy::FdRanges) -> b
                 // created here, as a listing would leave it.
                 return true;
             }
+            if let Some(e) = find(fd) {
+                e.vouched.store(true, Ordering::Relaxed);
+            }
             if outside.contains(fd) {
                 set_outside(fd);
             }
@@ -311,7 +430,7 @@ pub fn outside_env<const N: usize>(out: &mut super::line::Buf<N>, sys::Ids { pid
     let head = out.len();
     let mut run: Option<(i32, i32)> = None;
     let passed = outside().filter(|&fd| {
-        let cloexec = super::fdgen::known_cloexec(fd).map(Ok).unwrap_or_else(|| super::fds::cloexec(fd));
+        let cloexec = passed_flag(fd, pid, ppid).or_else(|| super::fdgen::known_cloexec(fd)).map(Ok).unwrap_or_else(|| super::fds::cloexec(fd));
         cloexec == Ok(false) && since(fd, pid, ppid).start
     });
     for fd in passed.map(Some).chain(core::iter::once(None)) {

@@ -84,6 +84,10 @@ pub fn word(fd: i32) -> u64 {
 /// with the pid (a vfork child's tag is not its parent's; see startfds.rs).
 #[inline]
 pub fn forget(fd: i32) {
+    // A small start record keeps its numbers out of these words (startfds::BY_MASK).
+    if super::startfds::by_mask() && super::startfds::marked(fd) && super::startfds::changed(fd) {
+        super::startfds::retire(fd);
+    }
     if let Some(w) = FDS.get(fd as usize) {
         let old = w.load(Relaxed);
         if old == 0 {
