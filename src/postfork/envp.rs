@@ -431,9 +431,9 @@ mod tests {
             assert_ne!(m, libc::MAP_FAILED);
             assert_eq!(libc::mprotect((m as *mut u8).add(page).cast(), page, libc::PROT_NONE), 0);
             let entry = (m as *mut u8).add(page - 5);
-            core::ptr::copy_nonoverlapping(b"EXEC\0".as_ptr(), entry, 5);
+            core::ptr::copy_nonoverlapping(c"EXEC".to_bytes_with_nul().as_ptr(), entry, 5);
             assert!(!has_prefix(entry.cast(), b"EXECGUARD_HELD="));
-            core::ptr::copy_nonoverlapping(b"LD_P\0".as_ptr(), entry, 5);
+            core::ptr::copy_nonoverlapping(c"LD_P".to_bytes_with_nul().as_ptr(), entry, 5);
             assert!(!has_prefix(entry.cast(), b"LD_PRELOAD="));
             libc::munmap(m, 2 * page);
         }
