@@ -114,7 +114,7 @@ pub fn message(f: &Finding, sym: &mut Symbolizer, o: &Opts) -> String {
     if f.occurrences > 1 {
         m.push_str(&format!("; {} times", f.occurrences));
     }
-    if f.from_outside() {
+    if f.is_from_outside() {
         m.push_str("; inherited from outside the run");
     }
     m

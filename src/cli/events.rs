@@ -334,6 +334,14 @@ pub fn parse_event(v: &Value) -> Option<Event> {
     })
 }
 
+/// Unit tests of the CLI: the events of a JSON Lines text.
+#[cfg(test)]
+pub fn parse_for_tests(text: &str) -> Vec<Event> {
+    let mut l = Log::default();
+    l.read_from(text.as_bytes()).unwrap();
+    l.events
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -373,12 +381,4 @@ mod tests {
         assert_eq!(e.kind_counts()["udp"], 1030);
         assert_eq!(e.fds_total, 1030);
     }
-}
-
-/// Unit tests of the CLI: the events of a JSON Lines text.
-#[cfg(test)]
-pub fn parse_for_tests(text: &str) -> Vec<Event> {
-    let mut l = Log::default();
-    l.read_from(text.as_bytes()).unwrap();
-    l.events
 }

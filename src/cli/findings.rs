@@ -24,7 +24,7 @@ impl<'a> Finding<'a> {
 
     /// Inherited from outside the audited tree (a CI runner's stray fds): shown, but
     /// not the suite's fault and not failing it.
-    pub fn from_outside(&self) -> bool {
+    pub fn is_from_outside(&self) -> bool {
         self.events.iter().all(|e| e.from.as_deref() == Some(FROM_OUTSIDE))
     }
 
@@ -126,7 +126,7 @@ pub fn by_test_text(events: &[Event]) -> String {
             let (from, to) = super::report::from_to(e);
             let to = to.map(|t| format!(" → {t}")).unwrap_or_default();
             let times = if f.occurrences > 1 { format!(" (×{})", f.occurrences) } else { String::new() };
-            let outside = if f.from_outside() { " [from outside the run]" } else { "" };
+            let outside = if f.is_from_outside() { " [from outside the run]" } else { "" };
             let _ = writeln!(o, "     {} {}{to}: {}{times}{outside}", e.event, from, super::tree::short(e));
         }
     }

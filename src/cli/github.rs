@@ -32,7 +32,7 @@ pub fn render(events: &[Event], sym: &mut Symbolizer, o: &Opts) -> String {
             msg.push_str(&format!("\n{} at {}", s.what, ci::site_text(s)));
         }
         msg.push_str(&format!("\nfix: {}", rule.help));
-        let level = if f.from_outside() { "notice" } else { "warning" };
+        let level = if f.is_from_outside() { "notice" } else { "warning" };
         out.push_str(&format!("::{level} {}::{}\n", props.join(","), data(&msg)));
     }
     out

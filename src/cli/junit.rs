@@ -33,7 +33,7 @@ pub fn render(events: &[Event], sym: &mut Symbolizer, o: &Opts) -> String {
         for f in list {
             let e = f.first();
             let rule = rules::rule(&e.event);
-            let mut status = if f.from_outside() {
+            let mut status = if f.is_from_outside() {
                 let mut s = TestCaseStatus::skipped();
                 s.set_message("inherited from outside the run: not this suite's doing");
                 s

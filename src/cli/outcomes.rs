@@ -69,7 +69,7 @@ mod tests {
         assert_eq!(errno_name(libc::ENOTCONN), "ENOTCONN");
         let e = io::Error::from_raw_os_error(libc::EACCES);
         assert_eq!(io_error(&e), "Permission denied (EACCES)");
-        let e = io::Error::new(io::ErrorKind::Other, "plain");
+        let e = io::Error::other("plain");
         assert_eq!(io_error(&e), "plain");
     }
 

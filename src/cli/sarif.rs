@@ -77,7 +77,7 @@ fn result(f: &findings::Finding, sym: &mut Symbolizer, o: &Opts) -> s::Result {
     props.insert("tests".to_string(), json!(f.tests));
     props.insert("processes".to_string(), json!(f.events.iter().map(|e| e.pid).collect::<std::collections::BTreeSet<_>>()));
     props.insert("fixed".to_string(), json!(f.fixed()));
-    if f.from_outside() {
+    if f.is_from_outside() {
         props.insert("from".to_string(), json!(FROM_OUTSIDE));
     }
     let mut fp = BTreeMap::new();
@@ -85,7 +85,7 @@ fn result(f: &findings::Finding, sym: &mut Symbolizer, o: &Opts) -> s::Result {
     let rule_index = WARNING_KINDS.iter().position(|k| *k == e.event);
     let mut r = s::Result::builder()
         .rule_id(rules::rule(&e.event).id)
-        .level(if f.from_outside() { s::ResultLevel::Note } else { s::ResultLevel::Warning })
+        .level(if f.is_from_outside() { s::ResultLevel::Note } else { s::ResultLevel::Warning })
         .message(s::Message::builder().text(ci::message(f, sym, o)).build())
         .partial_fingerprints(fp)
         .occurrence_count(f.occurrences as i64)

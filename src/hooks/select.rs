@@ -151,7 +151,7 @@ unsafe fn overflow(func: &str, nfds: c_int, sets: [*mut fd_set; 3]) {
                     bits |= src.get(i).copied().unwrap_or(0);
                 }
             }
-            if w + 1 == words && limit % 64 != 0 {
+            if w + 1 == words && !limit.is_multiple_of(64) {
                 bits &= (1u64 << (limit % 64)) - 1;
             }
             while bits != 0 {

@@ -202,7 +202,7 @@ fn spawn_sh(
     held: &crate::policy::Held,
     undo: &Undo,
 ) -> Result<pid_t, c_int> {
-    let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
+    let argv: [*const c_char; 4] = [c"sh".as_ptr(), c"-c".as_ptr(), cmd, core::ptr::null()];
     let attr = attr_with(core::ptr::null(), mask, default);
     let mut pid: pid_t = 0;
     let r = envp::with_env(environ(), mark, (Some(held), None), |env| {
@@ -231,7 +231,7 @@ struct Audit<'s> {
 /// `defer`: fix mode closes leaked fds in the shell by close actions of our own
 /// (see `spawn::close_actions`), not by marking them in the caller and back.
 fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child_ign: u64, spill: &'s mut Spill, defer: bool) -> Audit<'s> {
-    let argv: [*const c_char; 4] = [b"sh\0".as_ptr() as *const c_char, b"-c\0".as_ptr() as *const c_char, cmd, core::ptr::null()];
+    let argv: [*const c_char; 4] = [c"sh".as_ptr(), c"-c".as_ptr(), cmd, core::ptr::null()];
     let mut undo = Undo::with_spill(spill);
     if defer {
         undo.defer_fds();
@@ -292,8 +292,9 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     if reset_quit {
         default |= crate::policy::bit(libc::SIGQUIT);
     }
-    let child_mask = Some(a.plan.child_mask.unwrap_or(omask));
-    let sigs = audit::Sigs { ign: a.plan.sigs.ign & !default, blocked: child_mask.unwrap_or(0) & !crate::policy::GLIBC_INTERNAL };
+    let mask = a.plan.child_mask.unwrap_or(omask);
+    let child_mask = Some(mask);
+    let sigs = audit::Sigs { ign: a.plan.sigs.ign & !default, blocked: mask & !crate::policy::GLIBC_INTERNAL };
     let mark = if a.plan.found { Mark::ParentPid(sigs) } else { Mark::No };
     // SAFETY: cmd is the caller's C string.
     let command = unsafe { cstr(cmd, 4096) };

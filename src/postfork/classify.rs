@@ -231,9 +231,8 @@ pub fn link<const N: usize>(fd: c_int, out: &mut Buf<N>) {
     path.int(fd as i64);
     path.byte(0);
     let mut tmp = [0u8; 160];
-    match sys::readlink(path.as_bytes(), &mut tmp) {
-        Ok(n) => out.text(tmp.get(..n).unwrap_or(&[])),
-        Err(_) => {}
+    if let Ok(n) = sys::readlink(path.as_bytes(), &mut tmp) {
+        out.text(tmp.get(..n).unwrap_or(&[]));
     }
 }
 

@@ -449,7 +449,7 @@ fn none_above_stdio_proc() -> bool {
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     // SAFETY: NUL-terminated path, valid out-pointer.
     let r = unsafe {
-        crate::postfork::sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, b"/proc/self/fd\0".as_ptr(), &mut st as *mut libc::stat, 0)
+        crate::postfork::sys::syscall!(libc::SYS_newfstatat, libc::AT_FDCWD, c"/proc/self/fd".as_ptr(), &mut st as *mut libc::stat, 0)
     };
     if r != 0 || st.st_size <= 0 {
         return false;

@@ -86,7 +86,7 @@ mod tests {
     #[test]
     fn finds_own_code() {
         let mut b = Buf::<512>::new();
-        assert!(module_offset(finds_own_code as usize, &mut b));
+        assert!(module_offset(finds_own_code as *const () as usize, &mut b));
         let s = core::str::from_utf8(b.as_bytes()).unwrap();
         assert!(s.contains("+0x"), "{s}");
     }

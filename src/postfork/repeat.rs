@@ -436,6 +436,8 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
     for k in 0..SLOTS {
         let i = (start + k) % SLOTS;
         let m = t.meta.get(i)?;
+        // Not collapsed into guards: waiting for a claim is not a pattern's test.
+        #[allow(clippy::collapsible_match)]
         match m.key.load(Ordering::Acquire) {
             v if v == id => return Some((i, m, false)),
             BUSY => {
@@ -623,6 +625,51 @@ fn destructor_flush() {
     flush_owned(true);
 }
 
+/// Async-signal-safe: a layout key as the table stores it (never 0, a free entry,
+/// or BUSY, one being written).
+#[link_section = ".text.hot.execguard"]
+pub fn layout_key(h: u64) -> u64 {
+    let k = finish(h, 1);
+    if k == BUSY {
+        2
+    } else {
+        k
+    }
+}
+
+fn known_slot(t: &Table, key: u64) -> Option<&Known> {
+    t.known.get((key % KNOWN as u64) as usize)
+}
+
+/// Async-signal-safe: what an earlier audit of this process family found for the
+/// leak layout `key` (fd numbers, their generations, the auditing process: see
+/// audit.rs): the finding's identity and the listening sockets among the leaked
+/// fds. Loads only; a layout being rewritten reads as unknown.
+#[link_section = ".text.hot.execguard"]
+pub fn known(key: u64) -> Option<(u64, u32)> {
+    let k = known_slot(table()?, key)?;
+    if k.key.load(Ordering::Acquire) != key {
+        return None;
+    }
+    let (id, listeners) = (k.id.load(Ordering::Relaxed), k.listeners.load(Ordering::Relaxed));
+    core::sync::atomic::fence(Ordering::Acquire);
+    (k.key.load(Ordering::Relaxed) == key).then_some((id, listeners))
+}
+
+/// Async-signal-safe: remember what the audit of layout `key` found (making the
+/// table where `occur` would). Another writer on the same entry wins; nothing waits.
+#[link_section = ".text.hot.execguard"]
+pub fn learn(key: u64, id: u64, listeners: u32) {
+    let Some(k) = prepared().and_then(|t| known_slot(t, key)) else { return };
+    let cur = k.key.load(Ordering::Relaxed);
+    if cur == key || cur == BUSY || k.key.compare_exchange(cur, BUSY, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        return;
+    }
+    k.id.store(id, Ordering::Relaxed);
+    k.listeners.store(listeners, Ordering::Relaxed);
+    k.key.store(key, Ordering::Release);
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
@@ -721,49 +768,4 @@ mod tests {
         flush(table().unwrap());
         assert_eq!(pending(id), 0);
     }
-}
-
-/// Async-signal-safe: a layout key as the table stores it (never 0, a free entry,
-/// or BUSY, one being written).
-#[link_section = ".text.hot.execguard"]
-pub fn layout_key(h: u64) -> u64 {
-    let k = finish(h, 1);
-    if k == BUSY {
-        2
-    } else {
-        k
-    }
-}
-
-fn known_slot(t: &Table, key: u64) -> Option<&Known> {
-    t.known.get((key % KNOWN as u64) as usize)
-}
-
-/// Async-signal-safe: what an earlier audit of this process family found for the
-/// leak layout `key` (fd numbers, their generations, the auditing process: see
-/// audit.rs): the finding's identity and the listening sockets among the leaked
-/// fds. Loads only; a layout being rewritten reads as unknown.
-#[link_section = ".text.hot.execguard"]
-pub fn known(key: u64) -> Option<(u64, u32)> {
-    let k = known_slot(table()?, key)?;
-    if k.key.load(Ordering::Acquire) != key {
-        return None;
-    }
-    let (id, listeners) = (k.id.load(Ordering::Relaxed), k.listeners.load(Ordering::Relaxed));
-    core::sync::atomic::fence(Ordering::Acquire);
-    (k.key.load(Ordering::Relaxed) == key).then_some((id, listeners))
-}
-
-/// Async-signal-safe: remember what the audit of layout `key` found (making the
-/// table where `occur` would). Another writer on the same entry wins; nothing waits.
-#[link_section = ".text.hot.execguard"]
-pub fn learn(key: u64, id: u64, listeners: u32) {
-    let Some(k) = prepared().and_then(|t| known_slot(t, key)) else { return };
-    let cur = k.key.load(Ordering::Relaxed);
-    if cur == key || cur == BUSY || k.key.compare_exchange(cur, BUSY, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        return;
-    }
-    k.id.store(id, Ordering::Relaxed);
-    k.listeners.store(listeners, Ordering::Relaxed);
-    k.key.store(key, Ordering::Release);
 }
