@@ -221,86 +221,73 @@ fn the_held_list_is_exact_or_absent() {
     }
 }
 
+/// Runs `held_check MODE OUT` under stray_launch (fds 10, 251 and 500 from the
+/// caller) and checks each step's fork+exec and vfork+exec probe, `PREFIX-WAY-N`:
+/// it holds exactly `steps[N-1]`'s fds and, where the exec could vouch (not on musl,
+/// or a list came anyway), is told exactly that list. No `exec_fd_leak` anywhere.
+/// Returns the log's events.
+fn flag_steps(mode: &str, prefix: &str, steps: &[&[u64]]) -> Vec<serde_json::Value> {
+    let vouched = !common::is_musl();
+    let d = common::tmpdir(&format!("held-{mode}-{}-{}", common::is_musl(), common::seccomp_flavour().unwrap_or("none")));
+    let log = d.join("log.jsonl");
+    let out = d.join("probes.jsonl");
+    let res = common::command(&common::c_prog("stray_launch"))
+        .arg(common::c_prog("held_check"))
+        .arg(mode)
+        .arg(&out)
+        .current_dir(&d)
+        .env_remove("LD_PRELOAD")
+        .env("STRAY_PRELOAD", common::shim())
+        .env("EXECGUARD_LOG", &log)
+        .output()
+        .unwrap();
+    let text = std::fs::read_to_string(&out).unwrap_or_default();
+    let ctx = format!("{}\n{}\nprobes:\n{text}\nlog:\n{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr), common::read_lossy(&log));
+    assert!(res.status.success(), "{ctx}");
+    let probes: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for way in ["fork", "vfork"] {
+        for (step, &fds) in steps.iter().enumerate() {
+            let name = format!("{prefix}-{way}-{}", step + 1);
+            let p = probes.iter().find(|p| p["case"] == name.as_str()).unwrap_or_else(|| panic!("no probe {name}\n{ctx}"));
+            let got: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f.as_u64()).collect();
+            assert_eq!(got, fds, "{name}\n{ctx}");
+            let list = fds.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(",");
+            if vouched || !p["held"].is_null() {
+                assert_eq!(p["held"], list.as_str(), "{name}\n{ctx}");
+            }
+        }
+    }
+    let events = common::events(&log);
+    assert!(named(&events, "exec_fd_leak").is_empty(), "{ctx}");
+    events
+}
+
+const ALL: &[u64] = &[10, 251, 500];
+const NO_10: &[u64] = &[251, 500];
+const NO_500: &[u64] = &[10, 251];
+
 /// The close-on-exec flags of inherited fds are learnt once, before the first fork
 /// or vfork, and taken from there at later execs: a change through `fcntl` after
 /// that must reach both the exec (fd 10 closed, then passed again) and the list the
 /// new program is given.
 #[test]
 fn learnt_flags_of_inherited_fds_follow_a_change() {
-    let vouched = !common::is_musl();
-    let d = common::tmpdir(&format!("held-flags-{}-{}", common::is_musl(), common::seccomp_flavour().unwrap_or("none")));
-    let log = d.join("log.jsonl");
-    let out = d.join("probes.jsonl");
-    let res = common::command(&common::c_prog("stray_launch"))
-        .arg(common::c_prog("held_check"))
-        .arg("flags")
-        .arg(&out)
-        .current_dir(&d)
-        .env_remove("LD_PRELOAD")
-        .env("STRAY_PRELOAD", common::shim())
-        .env("EXECGUARD_LOG", &log)
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let ctx = format!("{}\n{}\nprobes:\n{text}\nlog:\n{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr), common::read_lossy(&log));
-    assert!(res.status.success(), "{ctx}");
-    let probes: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    for way in ["fork", "vfork"] {
-        for (step, fds, held) in [(1, vec![10, 251, 500], "10,251,500"), (2, vec![251, 500], "251,500"), (3, vec![10, 251, 500], "10,251,500")] {
-            let name = format!("flags-{way}-{step}");
-            let p = probes.iter().find(|p| p["case"] == name.as_str()).unwrap_or_else(|| panic!("no probe {name}\n{ctx}"));
-            let got: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f.as_u64()).collect();
-            assert_eq!(got, fds, "{name}\n{ctx}");
-            if vouched || !p["held"].is_null() {
-                assert_eq!(p["held"], held, "{name}\n{ctx}");
-            }
-        }
-    }
-    assert!(named(&common::events(&log), "exec_fd_leak").is_empty(), "{ctx}");
+    flag_steps("flags", "flags", &[ALL, NO_10, ALL]);
 }
 
 /// A program whose parent's audit vouched for the fds it hands over (EXECGUARD_HELD)
 /// takes their flags from its start record (startfds::passed_flag), touching none of
 /// fdgen's tables, until a hook sees the flag change: fd 10 made close-on-exec and
 /// back by ioctl and fcntl, fd 500 by close_range (a change to many numbers) and
-/// fcntl, with a fork+exec and a vfork+exec probe after each step. Every probe holds what the kernel left it and is told exactly
-/// that. Fails if the record's answer outlives a change (checked by making
-/// `passed_flag` ignore `flag_by`, and the epoch).
+/// fcntl, with a fork+exec and a vfork+exec probe after each step. Every probe holds
+/// what the kernel left it and is told exactly that. Fails if the record's answer
+/// outlives a change (checked by making `passed_flag` ignore `flag_by`, and the
+/// epoch).
 #[test]
 fn a_vouched_flag_follows_every_change_a_hook_sees() {
-    let vouched = !common::is_musl();
-    let d = common::tmpdir(&format!("held-vouched-{}-{}", common::is_musl(), common::seccomp_flavour().unwrap_or("none")));
-    let log = d.join("log.jsonl");
-    let out = d.join("probes.jsonl");
-    let res = common::command(&common::c_prog("stray_launch"))
-        .arg(common::c_prog("held_check"))
-        .arg("marked")
-        .arg(&out)
-        .current_dir(&d)
-        .env_remove("LD_PRELOAD")
-        .env("STRAY_PRELOAD", common::shim())
-        .env("EXECGUARD_LOG", &log)
-        .output()
-        .unwrap();
-    let text = std::fs::read_to_string(&out).unwrap_or_default();
-    let ctx = format!("{}\n{}\nprobes:\n{text}\nlog:\n{}", String::from_utf8_lossy(&res.stdout), String::from_utf8_lossy(&res.stderr), common::read_lossy(&log));
-    assert!(res.status.success(), "{ctx}");
-    let probes: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let (all, no10, no500) = ((vec![10, 251, 500], "10,251,500"), (vec![251, 500], "251,500"), (vec![10, 251], "10,251"));
-    for way in ["fork", "vfork"] {
-        for (step, (fds, held)) in [&all, &no10, &all, &no10, &all, &no500, &all].into_iter().enumerate() {
-            let name = format!("vouched-{way}-{}", step + 1);
-            let p = probes.iter().find(|p| p["case"] == name.as_str()).unwrap_or_else(|| panic!("no probe {name}\n{ctx}"));
-            let got: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f.as_u64()).collect();
-            assert_eq!(&got, fds, "{name}\n{ctx}");
-            if vouched || !p["held"].is_null() {
-                assert_eq!(p["held"], *held, "{name}\n{ctx}");
-            }
-        }
-    }
-    assert!(named(&common::events(&log), "exec_fd_leak").is_empty(), "{ctx}");
+    let events = flag_steps("marked", "vouched", &[ALL, NO_10, ALL, NO_10, ALL, NO_500, ALL]);
     // Said once, at the first program (the one that re-execs itself).
-    assert_eq!(named(&common::events(&log), "startup_fds").len(), 1, "{ctx}");
+    assert_eq!(named(&events, "startup_fds").len(), 1, "{events:?}");
 }
 
 // The same on musl and under seccomp filters that refuse newer system calls.
