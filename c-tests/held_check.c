@@ -27,7 +27,10 @@
  *                           then fd 500's through close_range CLOSE_RANGE_CLOEXEC
  *                           (where glibc and the kernel have it) and fcntl, with a
  *                           fork+exec and a vfork+exec probe after each (cases
- *                           vouched-fork-N, vouched-vfork-N) */
+ *                           vouched-fork-N, vouched-vfork-N); then a vfork child
+ *                           sets fd 10 close-on-exec itself before its exec
+ *                           (vouched-vfork-set), and the next step's probes must
+ *                           still get fd 10 */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
@@ -154,6 +157,16 @@ static int vouched(const char *out)
     ok &= both_as(out, "vouched", 6);
     ok &= fcntl(500, F_SETFD, 0) == 0;
     ok &= both_as(out, "vouched", 7);
+    /* A vfork child's own change (in its own fd table, tagged in our memory with
+     * its pid): its exec drops fd 10; ours still pass it on. */
+    pid_t pid = vfork();
+    if (pid == 0) {
+        if (fcntl(10, F_SETFD, FD_CLOEXEC) == 0)
+            execl(self, self, "probe", out, "vouched-vfork-set", (char *)NULL);
+        _exit(127);
+    }
+    ok &= waited(pid);
+    ok &= both_as(out, "vouched", 8);
     printf("status=%s\n", ok ? "ok" : "failed");
     return ok ? 0 : 1;
 }

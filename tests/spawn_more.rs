@@ -225,8 +225,8 @@ fn the_held_list_is_exact_or_absent() {
 /// caller) and checks each step's fork+exec and vfork+exec probe, `PREFIX-WAY-N`:
 /// it holds exactly `steps[N-1]`'s fds and, where the exec could vouch (not on musl,
 /// or a list came anyway), is told exactly that list. No `exec_fd_leak` anywhere.
-/// Returns the log's events.
-fn flag_steps(mode: &str, prefix: &str, steps: &[&[u64]]) -> Vec<serde_json::Value> {
+/// Returns the log's events and the probes' lines.
+fn flag_steps(mode: &str, prefix: &str, steps: &[&[u64]]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let vouched = !common::is_musl();
     let d = common::tmpdir(&format!("held-{mode}-{}-{}", common::is_musl(), common::seccomp_flavour().unwrap_or("none")));
     let log = d.join("log.jsonl");
@@ -259,7 +259,7 @@ fn flag_steps(mode: &str, prefix: &str, steps: &[&[u64]]) -> Vec<serde_json::Val
     }
     let events = common::events(&log);
     assert!(named(&events, "exec_fd_leak").is_empty(), "{ctx}");
-    events
+    (events, probes)
 }
 
 const ALL: &[u64] = &[10, 251, 500];
@@ -272,7 +272,7 @@ const NO_500: &[u64] = &[10, 251];
 /// new program is given.
 #[test]
 fn learnt_flags_of_inherited_fds_follow_a_change() {
-    flag_steps("flags", "flags", &[ALL, NO_10, ALL]);
+    let _ = flag_steps("flags", "flags", &[ALL, NO_10, ALL]);
 }
 
 /// A program whose parent's audit vouched for the fds it hands over (EXECGUARD_HELD)
@@ -280,14 +280,22 @@ fn learnt_flags_of_inherited_fds_follow_a_change() {
 /// fdgen's tables, until a hook sees the flag change: fd 10 made close-on-exec and
 /// back by ioctl and fcntl, fd 500 by close_range (a change to many numbers) and
 /// fcntl, with a fork+exec and a vfork+exec probe after each step. Every probe holds
-/// what the kernel left it and is told exactly that. Fails if the record's answer
+/// what the kernel left it and is told exactly that. Then a vfork child sets fd 10
+/// close-on-exec in its own fd table before its exec: its probe lacks 10, and the
+/// parent's next probes (step 8) still get it. Fails if the record's answer
 /// outlives a change (checked by making `passed_flag` ignore `flag_by`, and the
 /// epoch).
 #[test]
 fn a_vouched_flag_follows_every_change_a_hook_sees() {
-    let events = flag_steps("marked", "vouched", &[ALL, NO_10, ALL, NO_10, ALL, NO_500, ALL]);
+    let (events, probes) = flag_steps("marked", "vouched", &[ALL, NO_10, ALL, NO_10, ALL, NO_500, ALL, ALL]);
     // Said once, at the first program (the one that re-execs itself).
     assert_eq!(named(&events, "startup_fds").len(), 1, "{events:?}");
+    let p = probes.iter().find(|p| p["case"] == "vouched-vfork-set").unwrap_or_else(|| panic!("{probes:?}"));
+    let got: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f.as_u64()).collect();
+    assert_eq!(got, NO_10, "{p}");
+    if !common::is_musl() || !p["held"].is_null() {
+        assert_eq!(p["held"], "251,500", "{p}");
+    }
 }
 
 // The same on musl and under seccomp filters that refuse newer system calls.
