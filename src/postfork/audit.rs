@@ -297,8 +297,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     // Signals this process started with and still has are passed through, like its
     // inherited fds: reported where they came in, not again at every exec below.
     let (start_ign, start_blocked) = startfds::signals();
-    let to_report = mask & !policy::GLIBC_INTERNAL & !start_blocked != 0
-        || (!cfg.is_shell && ign & !keep_ignored() & !start_ign != 0);
+    let to_report = mask_to_report(mask, start_blocked) != 0 || (!cfg.is_shell && ign_to_report(ign, start_ign) != 0);
     if to_report && !runs.ok() {
         return NOTHING;
     }
@@ -842,9 +841,8 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
         plan.fds_fixed = fix && (undo.n > 0 || undo.spilled);
         plan.found |= leaked;
         let notable = child_ign & !keep_ignored();
-        let report = notable & !start_ign;
-        let mask_report = child_mask & !policy::GLIBC_INTERNAL & !start_blocked;
-        if (report != 0 || mask_report != 0) && !runs.ok() {
+        let report = ign_to_report(child_ign, start_ign);
+        if (report != 0 || mask_to_report(child_mask, start_blocked) != 0) && !runs.ok() {
             return UNTOUCHED;
         }
         if report != 0 {
@@ -856,7 +854,7 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
         plan.found |= notable != 0;
     }
     let blocked = child_mask & !policy::GLIBC_INTERNAL;
-    let report = blocked & !start_blocked;
+    let report = mask_to_report(child_mask, start_blocked);
     if report != 0 && !runs.ok() {
         return UNTOUCHED;
     }
@@ -874,12 +872,26 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
     plan
 }
 
+/// The blocked signals of `mask` an exec reports: not glibc's own, not `passed`
+/// (held since start). What `sigmask` reports, and what makes an audit ask whether
+/// the exec can run (`CanRun`).
+#[inline]
+fn mask_to_report(mask: u64, passed: u64) -> u64 {
+    mask & !policy::GLIBC_INTERNAL & !passed
+}
+
+/// The ignored signals of `ign` an exec reports: not kept by policy, not `passed`.
+#[inline]
+fn ign_to_report(ign: u64, passed: u64) -> u64 {
+    ign & !keep_ignored() & !passed
+}
+
 /// Async-signal-safe: blocked signals at an exec, those not `passed` (held since
 /// start) reported and, in fix mode, unblocked. (found, what the program gets).
 #[link_section = ".text.startup.execguard"]
 fn sigmask(sp: &Spawn, fix: bool, undo: &mut Undo, old: u64, passed: u64) -> (bool, u64) {
     let blocked = old & !policy::GLIBC_INTERNAL;
-    let report = blocked & !passed;
+    let report = mask_to_report(old, passed);
     if report == 0 {
         return (blocked != 0, blocked);
     }
@@ -974,7 +986,7 @@ pub fn set_disposition(sig: i32, disp: libc::sighandler_t) -> bool {
 #[link_section = ".text.startup.execguard"]
 fn sigign(sp: &Spawn, fix: bool, undo: &mut Undo, ign: u64, passed: u64) -> (bool, u64) {
     let notable = ign & !keep_ignored();
-    let report = notable & !passed;
+    let report = ign_to_report(ign, passed);
     if report == 0 {
         return (notable != 0, ign);
     }

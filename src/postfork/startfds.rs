@@ -176,15 +176,22 @@ fn trusted(tag: i32, pid: i32, ppid: i32) -> bool {
 /// parent's mark alone). Two getpid-class calls: only reached for a marked fd.
 #[cold]
 pub fn changed(fd: i32) -> bool {
+    owns(tag(fd, |e| &e.changed_by))
+}
+
+/// Async-signal-safe: tag `fd`'s entry (the field `which` picks) with this
+/// process's pid, unless it already names this process or its parent; returns the
+/// pid. Two getpid-class calls; errno kept.
+fn tag(fd: i32, which: impl Fn(&Entry) -> &AtomicI32) -> i32 {
     let _e = sys::ErrnoGuard::new();
     let me = sys::getpid();
     if let Some(e) = find(fd) {
-        let tag = e.changed_by.load(Ordering::Relaxed);
-        if !trusted(tag, me, sys::getppid()) {
-            e.changed_by.store(me, Ordering::Relaxed);
+        let field = which(e);
+        if !trusted(field.load(Ordering::Relaxed), me, sys::getppid()) {
+            field.store(me, Ordering::Relaxed);
         }
     }
-    owns(me)
+    me
 }
 
 /// Async-signal-safe: the close-on-exec flag of the start fd under `fd` was set or
@@ -193,13 +200,7 @@ pub fn changed(fd: i32) -> bool {
 /// calls, only for a marked fd.
 #[cold]
 pub fn flag_changed(fd: i32) {
-    let _e = sys::ErrnoGuard::new();
-    let me = sys::getpid();
-    if let Some(e) = find(fd) {
-        if !trusted(e.flag_by.load(Ordering::Relaxed), me, sys::getppid()) {
-            e.flag_by.store(me, Ordering::Relaxed);
-        }
-    }
+    tag(fd, |e| &e.flag_by);
 }
 
 /// Async-signal-safe, loads only: `fd`'s close-on-exec flag as the start record
