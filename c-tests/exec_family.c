@@ -52,6 +52,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "raw_fork.h"
 
 extern char **environ;
 extern int fcntl64(int fd, int cmd, ...); /* glibc >= 2.28; hooked separately */
@@ -173,7 +174,7 @@ static int run_via(const char *which, int raw)
     leak(0);
     printf("pid=%d\n", getpid());
     fflush(stdout);
-    pid_t pid = raw ? (pid_t)syscall(SYS_fork) : fork();
+    pid_t pid = raw ? raw_fork() : fork();
     if (pid == 0) {
         char *args[] = {probe, NULL};
         exec_by(which, probe, args);

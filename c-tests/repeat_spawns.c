@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "raw_fork.h"
 
 extern char **environ;
 
@@ -69,7 +70,7 @@ static void spawn_one(const char *how)
         if (pid < 0 || waitpid(pid, &st, 0) != pid)
             exit(98);
     } else if (!strcmp(how, "forkexec") || !strcmp(how, "rawfork")) {
-        pid_t pid = strcmp(how, "rawfork") ? fork() : syscall(SYS_fork);
+        pid_t pid = strcmp(how, "rawfork") ? fork() : raw_fork();
         if (pid == 0) {
             execv("/bin/true", argv);
             _exit(127);

@@ -16,11 +16,13 @@ use libc::{c_char, c_int, c_long, c_ulong, c_void, pid_t, sigset_t, timespec, ti
 /// entry is resolved, else go on at label `3:` (the Rust body: an entry not looked
 /// up yet is 0, one found missing is MISSING). Needs the operands `table`
 /// (`real::TABLE`), `off` (the entry's offset) and `missing` (`real::MISSING`).
+#[cfg(target_arch = "x86_64")]
 macro_rules! jump_to_libc {
     () => {
         "mov rax, qword ptr [rip + {table} + {off}]\ncmp rax, {missing}\njbe 3f\njmp rax"
     };
 }
+#[cfg(target_arch = "x86_64")]
 pub(crate) use jump_to_libc;
 
 /// What a hook returns when the real function does not exist in this libc.
@@ -190,6 +192,8 @@ fn fill_rest() {
 /// its one write is an entry's atomic word, with the value the parent would store —
 /// shared with the parent, which then finds it filled. (Filling all 50 entries cost
 /// every shell that vforks its command, i.e. every `system()`, 5–18 µs.)
+// Only the x86-64 vfork trampoline exists (docs/design.md, "arm64").
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub fn fill_for_vfork() {
     if !crate::resolve::serving() {
         fill_all();

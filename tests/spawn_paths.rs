@@ -592,3 +592,22 @@ fn seccomp_system_blocking_names_its_fallback() {
         });
     }
 }
+
+// The C spawn paths on arm64. Left out, for what qemu-user shows: a static parent's
+// /proc/PID/exe (c_static_parent_*: it is qemu), and the probe's SigIgn in
+// /proc/self/status (fix_keeps_nohup_sighup, fix_keeps_shell_trap_ignore: qemu's own
+// handlers). The Python scenarios run the x86-64 interpreter: nothing arm64 in them.
+on_aarch64_too!(
+    c_system,
+    c_popen,
+    c_posix_spawn,
+    c_posix_spawnp,
+    c_vfork_execve,
+    c_posix_spawn_file_actions_and_mask_honoured,
+    c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
+    c_system_popen_file_leak_reported_once,
+    c_system_blocking_while_child_connects_back,
+    fix_keeps_bash_redirection,
+    c_system_semantics_unchanged,
+    c_system_pclose_echild_kept,
+);

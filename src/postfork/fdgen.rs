@@ -184,6 +184,12 @@ mod tests {
     fn hooks_record_and_void_the_flag() {
         let fd = MAX_FD as i32 - 7;
         assert_eq!(known_cloexec(fd), None);
+        if !recording() {
+            // No vfork hook on this architecture: nothing is ever recorded.
+            made(fd, false);
+            assert_eq!(known_cloexec(fd), None);
+            return;
+        }
         made(fd, false);
         assert_eq!(known_cloexec(fd), Some(false));
         renew(fd);

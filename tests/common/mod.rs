@@ -12,7 +12,16 @@ pub fn root() -> PathBuf {
 }
 
 /// Path of `libexecguard.so`: `$EXECGUARD_LIB` if set, else built on first use.
+/// Inside `on_aarch64`, a path with ld.so's `$PLATFORM` in it, which each process
+/// expands to its own architecture's copy (`shim_for_any_arch`).
 pub fn shim() -> PathBuf {
+    if AARCH64.with(|a| a.get()) {
+        return shim_for_any_arch();
+    }
+    shim_native()
+}
+
+fn shim_native() -> PathBuf {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
         if let Some(p) = std::env::var_os("EXECGUARD_LIB") {
@@ -33,10 +42,14 @@ pub fn shim() -> PathBuf {
 }
 
 /// Compile `c-tests/<name>.c` once per test run into `target/c-tests/<name>` — or,
-/// inside `on_musl`, with musl-gcc into `target/c-tests/musl/<name>`.
+/// inside `on_musl`, with musl-gcc into `target/c-tests/musl/<name>`; inside
+/// `on_aarch64`, for arm64 into `target/c-tests/aarch64/<name>`.
 pub fn c_prog(name: &str) -> PathBuf {
     if MUSL.with(|m| m.get()) {
         return c_prog_musl(name);
+    }
+    if AARCH64.with(|a| a.get()) {
+        return c_prog_with(name, AARCH64_CC, &[], "aarch64", None);
     }
     c_prog_with(name, &std::env::var("CC").unwrap_or_else(|_| "cc".into()), &[], "", None)
 }
@@ -74,6 +87,7 @@ fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&
 
 thread_local! {
     static MUSL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static AARCH64: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static SECCOMP: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
 }
 
@@ -92,6 +106,96 @@ pub fn on_musl(test: impl FnOnce()) {
     MUSL.with(|m| m.set(true));
     test();
     MUSL.with(|m| m.set(false));
+}
+
+/// The cross compiler of `on_aarch64` (Debian's gcc-aarch64-linux-gnu).
+const AARCH64_CC: &str = "aarch64-linux-gnu-gcc";
+
+/// Run a test body with every `c_prog` of this thread built for arm64 and run by
+/// the kernel through qemu-user (binfmt_misc; the test command registers it), and
+/// `shim()` naming both builds of the library: each process, arm64 or x86-64
+/// (`/bin/sh`, `/bin/true`), loads its own architecture's copy. What differs on
+/// aarch64 is the shim's own: its system call numbers (no `open`, `poll`, `dup2`,
+/// `fork` there), the hooks written in assembly, the kernel structures it reads.
+/// qemu-user runs a vfork as a fork, so no vfork child shares its parent's memory.
+pub fn on_aarch64(test: impl FnOnce()) {
+    aarch64_ready();
+    AARCH64.with(|a| a.set(true));
+    test();
+    AARCH64.with(|a| a.set(false));
+}
+
+/// This thread's test runs its C programs built for arm64 (`on_aarch64`).
+pub fn is_aarch64() -> bool {
+    AARCH64.with(|a| a.get())
+}
+
+/// The machine runs arm64 programs, or the test says what is missing: the test
+/// command installs qemu-user-static, registers it with binfmt_misc, and installs
+/// the cross compiler and arm64's libc (Debian multiarch).
+fn aarch64_ready() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = READY.get_or_init(|| {
+        let dir = root().join("target").join("c-tests").join("aarch64");
+        std::fs::create_dir_all(&dir).unwrap();
+        let src = "int main(void) { return 42; }\n";
+        let prog = {
+            let c = dir.join("ready.c");
+            std::fs::write(&c, src).unwrap();
+            let o = dir.join("ready");
+            match Command::new(AARCH64_CC).arg("-o").arg(&o).arg(&c).status() {
+                Ok(st) if st.success() => o,
+                r => return Err(format!("{AARCH64_CC} cannot build an arm64 program ({r:?})")),
+            }
+        };
+        match Command::new(&prog).status() {
+            Ok(st) if st.code() == Some(42) => Ok(()),
+            r => Err(format!(
+                "this machine does not run arm64 programs ({r:?}): qemu-user-static registered with \
+                 binfmt_misc and libc6:arm64 are installed by scripts/test"
+            )),
+        }
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+/// A directory with `x86_64/libexecguard.so` (the native build) and
+/// `aarch64/libexecguard.so` (cross-built once per run into target/shim-aarch64),
+/// named through `$PLATFORM`, which ld.so expands per process.
+fn shim_for_any_arch() -> PathBuf {
+    static LIB: OnceLock<PathBuf> = OnceLock::new();
+    LIB.get_or_init(|| {
+        let native = shim_native();
+        let target = root().join("target").join("shim-aarch64");
+        let release = !cfg!(debug_assertions);
+        let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        cmd.current_dir(root())
+            .args(["build", "--lib", "--quiet", "--target", "aarch64-unknown-linux-gnu"])
+            .env("CARGO_TARGET_DIR", &target)
+            .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", AARCH64_CC)
+            .env("CC_aarch64_unknown_linux_gnu", AARCH64_CC);
+        if release {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build --lib --target aarch64-unknown-linux-gnu");
+        assert!(st.success(), "building the arm64 libexecguard.so failed (rustup target add aarch64-unknown-linux-gnu)");
+        let built = target
+            .join("aarch64-unknown-linux-gnu")
+            .join(if release { "release" } else { "debug" })
+            .join("libexecguard.so");
+        let platforms = target.join("platforms");
+        for (arch, lib) in [("x86_64", &native), ("aarch64", &built)] {
+            let d = platforms.join(arch);
+            std::fs::create_dir_all(&d).unwrap();
+            let link = d.join("libexecguard.so");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(lib, &link).unwrap();
+        }
+        platforms.join("$PLATFORM").join("libexecguard.so")
+    })
+    .clone()
 }
 
 /// This thread's test runs its C programs built against musl (`on_musl`).
@@ -114,6 +218,20 @@ macro_rules! in_other_environments {
         }
         mod seccomp_eperm {
             $( #[test] fn $t() { crate::common::under_seccomp("eperm", super::$t) } )*
+        }
+    };
+}
+
+/// Every scenario named, again built for arm64 with the arm64 shim, under qemu-user
+/// (`aarch64::NAME`; see `on_aarch64`). A scenario that qemu-user itself fails
+/// without the shim, or whose check reads what qemu changes (a probe's
+/// /proc/self/status shows qemu's own signal handlers; /proc/PID/exe of an emulated
+/// parent is qemu), is left out where it is listed, with the reason.
+#[allow(unused_macros)]
+macro_rules! on_aarch64_too {
+    ($($t:ident),* $(,)?) => {
+        mod aarch64 {
+            $( #[test] fn $t() { crate::common::on_aarch64(super::$t) } )*
         }
     };
 }
@@ -439,11 +557,12 @@ pub fn c_prog_static(name: &str) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = root().join("c-tests").join(format!("{name}.c"));
-    let outdir = root().join("target").join("c-tests");
+    let (sub, cc) = if is_aarch64() { ("aarch64", AARCH64_CC.into()) } else { ("", std::env::var("CC").unwrap_or_else(|_| "cc".into())) };
+    let outdir = root().join("target").join("c-tests").join(sub);
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join(format!("{name}-static"));
     if !fresh(&out, &src) {
-        let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        let st = Command::new(cc)
             .args(["-static", "-O1", "-g", "-w", "-pthread", "-o"])
             .arg(&out)
             .arg(&src)
