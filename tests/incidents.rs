@@ -540,27 +540,35 @@ fn musl_a_program_run_as_sh_is_treated_as_a_shell() {
 // kernel) or EPERM (a strict container profile).
 
 in_other_environments!(
-    listen_leak_noshim_child_holds_listener,
-    listen_leak_log_names_listener_and_changes_nothing,
-    listen_leak_fix_child_gets_no_listener,
-    udp_pool_noshim_child_socket_past_fd_setsize,
-    udp_pool_log_warns_at_exec_and_at_select,
-    udp_pool_fix_child_fds_stay_low,
-    thread_mask_noshim_alarm_never_arrives,
-    thread_mask_log_names_blocked_signals_and_who,
-    sigmask_block_is_rate_limited,
-    blocked_by_names_the_last_site_that_blocked,
-    thread_mask_fix_child_gets_alarm,
-    sigpipe_noshim_writer_sees_epipe,
-    sigpipe_log_reports_sigpipe_keeps_sighup,
-    sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
-    listen_leak_human_line_on_stderr_without_log_path,
-    listen_leak_mode_off_changes_and_logs_nothing,
-    listen_leak_bad_mode_warns_once_and_logs,
-    select_nfds_beyond_the_set_same_result_no_crash,
-    select_and_sigmask_errors_unchanged,
-    environment_scribbled_over_config_still_holds,
-    realtime_signals_named_as_the_libc_names_them,
+    everywhere: [
+        listen_leak_noshim_child_holds_listener,
+        listen_leak_log_names_listener_and_changes_nothing,
+        listen_leak_fix_child_gets_no_listener,
+        thread_mask_noshim_alarm_never_arrives,
+        thread_mask_log_names_blocked_signals_and_who,
+        sigmask_block_is_rate_limited,
+        blocked_by_names_the_last_site_that_blocked,
+        thread_mask_fix_child_gets_alarm,
+        sigpipe_noshim_writer_sees_epipe,
+        sigpipe_log_reports_sigpipe_keeps_sighup,
+        sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
+        listen_leak_human_line_on_stderr_without_log_path,
+        listen_leak_mode_off_changes_and_logs_nothing,
+        listen_leak_bad_mode_warns_once_and_logs,
+        select_and_sigmask_errors_unchanged,
+        environment_scribbled_over_config_still_holds,
+        realtime_signals_named_as_the_libc_names_them,
+    ],
+    // On arm64 qemu-user fails these without the shim: udp_pool_* (1 030 sockets:
+    // qemu's own fd_set aborts past 1 024) and select_nfds_* (qemu answers EFAULT
+    // where the kernel reads only the set's bytes).
+    not_on_aarch64: [
+        udp_pool_noshim_child_socket_past_fd_setsize,
+        udp_pool_log_warns_at_exec_and_at_select,
+        udp_pool_fix_child_fds_stay_low,
+        select_nfds_beyond_the_set_same_result_no_crash,
+    ],
+    only_on_aarch64: [],
 );
 
 /// The harness really refuses: pidfd_open and close_range fail with the flavour's
@@ -621,23 +629,3 @@ fn seccomp_degraded_paths_are_logged_once_not_printed() {
         });
     }
 }
-
-// The incidents on arm64. Left out, because qemu-user fails them without the shim:
-// udp_pool_* (1 030 sockets: qemu's own fd_set aborts past 1 024) and
-// select_nfds_* (qemu answers EFAULT where the kernel reads only the set's bytes).
-on_aarch64_too!(
-    listen_leak_noshim_child_holds_listener,
-    listen_leak_log_names_listener_and_changes_nothing,
-    listen_leak_fix_child_gets_no_listener,
-    thread_mask_noshim_alarm_never_arrives,
-    thread_mask_log_names_blocked_signals_and_who,
-    sigmask_block_is_rate_limited,
-    blocked_by_names_the_last_site_that_blocked,
-    thread_mask_fix_child_gets_alarm,
-    sigpipe_noshim_writer_sees_epipe,
-    sigpipe_log_reports_sigpipe_keeps_sighup,
-    sigpipe_fix_writer_dies_by_sigpipe_sighup_stays_ignored,
-    listen_leak_human_line_on_stderr_without_log_path,
-    listen_leak_mode_off_changes_and_logs_nothing,
-    listen_leak_bad_mode_warns_once_and_logs,
-);

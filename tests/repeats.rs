@@ -457,9 +457,28 @@ fn the_recorded_flag_follows_every_change_seen_with_strays_from_the_caller() {
 // The known-layout cache on musl (its fclose and fopen, its posix_spawn) and under
 // seccomp filters that refuse newer system calls.
 in_other_environments!(
-    another_file_on_the_leaked_number_is_another_finding,
-    the_recorded_flag_follows_every_change_seen,
-    vfork_children_count_into_the_parents_finding,
+    everywhere: [
+        another_file_on_the_leaked_number_is_another_finding,
+        the_recorded_flag_follows_every_change_seen,
+    ],
+    // On arm64 qemu-user runs a vfork as a fork: the child never shares its
+    // parent's memory, where the table is made.
+    not_on_aarch64: [
+        vfork_children_count_into_the_parents_finding,
+    ],
+    // Left out on arm64 too: the per-process fork counts (multi_threaded_forks_*:
+    // qemu accepts MADV_WIPEONFORK and does not apply it, and its page faults are
+    // the emulator's).
+    only_on_aarch64: [
+        thousand_identical_spawns_one_finding_each_path,
+        exit_in_the_middle_of_the_loop_still_writes_the_count,
+        an_exec_of_the_counting_process_writes_the_count_first,
+        workers_that_outlive_the_owner_still_write_their_counts,
+        forked_workers_count_into_the_parents_finding,
+        a_raw_fork_child_without_the_table_writes_in_full,
+        strays_from_the_caller_stay_out_of_the_finding,
+        the_recorded_flag_follows_every_change_seen_with_strays_from_the_caller,
+    ],
 );
 
 /// A shell that vforks its command (dash, every `system()`) makes no table of
@@ -595,21 +614,3 @@ fn multi_threaded_forks_count_per_process_with_strays_from_the_caller() {
     let fds: Vec<u64> = starts[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
     assert_eq!((fds, &starts[0]["from"]), (vec![10, 251, 500], &"outside".into()), "{ctx}");
 }
-
-// One finding, one line on arm64. Left out, for what qemu-user does: a vfork
-// child's count (vfork_children_count_*: qemu runs a vfork as a fork, so the child
-// never shares its parent's memory, where the table is made), and the per-process
-// fork counts (multi_threaded_forks_*: qemu accepts MADV_WIPEONFORK and does not
-// apply it, and its page faults are the emulator's).
-on_aarch64_too!(
-    thousand_identical_spawns_one_finding_each_path,
-    exit_in_the_middle_of_the_loop_still_writes_the_count,
-    an_exec_of_the_counting_process_writes_the_count_first,
-    workers_that_outlive_the_owner_still_write_their_counts,
-    forked_workers_count_into_the_parents_finding,
-    a_raw_fork_child_without_the_table_writes_in_full,
-    strays_from_the_caller_stay_out_of_the_finding,
-    another_file_on_the_leaked_number_is_another_finding,
-    the_recorded_flag_follows_every_change_seen,
-    the_recorded_flag_follows_every_change_seen_with_strays_from_the_caller,
-);

@@ -299,14 +299,18 @@ fn a_vouched_flag_follows_every_change_a_hook_sees() {
 }
 
 // The same on musl and under seccomp filters that refuse newer system calls.
-in_other_environments!(the_held_list_is_exact_or_absent, learnt_flags_of_inherited_fds_follow_a_change, a_vouched_flag_follows_every_change_a_hook_sees);
-
-// On arm64. Left out: every_way_of_ignoring_a_signal_*, whose probe reads SigIgn in
-// /proc/self/status, where qemu-user shows its own handlers.
-on_aarch64_too!(
-    posix_spawn_fix_does_not_steal_fds_other_threads_keep_on_purpose,
-    start_side_stays_quiet_about_what_the_exec_reported,
-    the_held_list_is_exact_or_absent,
-    learnt_flags_of_inherited_fds_follow_a_change,
-    a_vouched_flag_follows_every_change_a_hook_sees,
+in_other_environments!(
+    everywhere: [
+        the_held_list_is_exact_or_absent,
+        learnt_flags_of_inherited_fds_follow_a_change,
+        a_vouched_flag_follows_every_change_a_hook_sees,
+    ],
+    not_on_aarch64: [
+    ],
+    // Left out on arm64: every_way_of_ignoring_a_signal_*, whose probe reads SigIgn
+    // in /proc/self/status, where qemu-user shows its own handlers.
+    only_on_aarch64: [
+        posix_spawn_fix_does_not_steal_fds_other_threads_keep_on_purpose,
+        start_side_stays_quiet_about_what_the_exec_reported,
+    ],
 );

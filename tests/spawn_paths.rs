@@ -553,26 +553,35 @@ fn c_system_pclose_echild_kept() {
 // CPython's close_fds then falls back from close_range to closing one by one).
 
 in_other_environments!(
-    c_system,
-    c_popen,
-    c_posix_spawn,
-    c_posix_spawnp,
-    c_vfork_execve,
-    c_posix_spawn_file_actions_and_mask_honoured,
-    c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
-    c_static_parent_caught_by_start_side,
-    c_system_popen_file_leak_reported_once,
-    c_system_blocking_while_child_connects_back,
-    fix_keeps_bash_redirection,
-    fix_keeps_nohup_sighup,
-    fix_keeps_shell_trap_ignore,
-    c_system_semantics_unchanged,
-    c_system_pclose_echild_kept,
-    python_subprocess_close_fds_false,
-    python_os_system_leaks_fd_and_sigpipe,
-    python_os_posix_spawn,
-    python_pass_fds_kept_and_not_reported,
-    python_os_popen_nothing_to_report,
+    everywhere: [
+        c_system,
+        c_popen,
+        c_posix_spawn,
+        c_posix_spawnp,
+        c_vfork_execve,
+        c_posix_spawn_file_actions_and_mask_honoured,
+        c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
+        c_system_popen_file_leak_reported_once,
+        c_system_blocking_while_child_connects_back,
+        fix_keeps_bash_redirection,
+        c_system_semantics_unchanged,
+        c_system_pclose_echild_kept,
+    ],
+    // On arm64: a static parent's /proc/PID/exe is qemu (c_static_parent_*), the
+    // probe's SigIgn in /proc/self/status shows qemu's own handlers
+    // (fix_keeps_nohup_sighup, fix_keeps_shell_trap_ignore), and the Python
+    // scenarios run the x86-64 interpreter: nothing arm64 in them.
+    not_on_aarch64: [
+        c_static_parent_caught_by_start_side,
+        fix_keeps_nohup_sighup,
+        fix_keeps_shell_trap_ignore,
+        python_subprocess_close_fds_false,
+        python_os_system_leaks_fd_and_sigpipe,
+        python_os_posix_spawn,
+        python_pass_fds_kept_and_not_reported,
+        python_os_popen_nothing_to_report,
+    ],
+    only_on_aarch64: [],
 );
 
 /// Without pidfd_open the blocked system() is watched by polling: the scenario
@@ -592,22 +601,3 @@ fn seccomp_system_blocking_names_its_fallback() {
         });
     }
 }
-
-// The C spawn paths on arm64. Left out, for what qemu-user shows: a static parent's
-// /proc/PID/exe (c_static_parent_*: it is qemu), and the probe's SigIgn in
-// /proc/self/status (fix_keeps_nohup_sighup, fix_keeps_shell_trap_ignore: qemu's own
-// handlers). The Python scenarios run the x86-64 interpreter: nothing arm64 in them.
-on_aarch64_too!(
-    c_system,
-    c_popen,
-    c_posix_spawn,
-    c_posix_spawnp,
-    c_vfork_execve,
-    c_posix_spawn_file_actions_and_mask_honoured,
-    c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
-    c_system_popen_file_leak_reported_once,
-    c_system_blocking_while_child_connects_back,
-    fix_keeps_bash_redirection,
-    c_system_semantics_unchanged,
-    c_system_pclose_echild_kept,
-);

@@ -206,19 +206,33 @@ pub fn is_musl() -> bool {
 /// Every scenario named, again in the other environments of issue 12: programs
 /// linked against musl (`musl::NAME`), and under c-tests/seccomp_deny.c in both
 /// flavours (`seccomp_enosys::NAME`, `seccomp_eperm::NAME`). The scenarios are the
-/// calling file's own test functions, run unchanged.
+/// calling file's own test functions, run unchanged. The sectioned form also runs
+/// them on arm64 (`aarch64::NAME`, see `on_aarch64_too`): `everywhere` in all four,
+/// `not_on_aarch64` in the first three (the invocation says why), `only_on_aarch64`
+/// in the last.
 #[allow(unused_macros)]
 macro_rules! in_other_environments {
-    ($($t:ident),* $(,)?) => {
+    (
+        everywhere: [$($e:ident),* $(,)?],
+        not_on_aarch64: [$($n:ident),* $(,)?],
+        only_on_aarch64: [$($o:ident),* $(,)?] $(,)?
+    ) => {
         mod musl {
-            $( #[test] fn $t() { crate::common::on_musl(super::$t) } )*
+            $( #[test] fn $e() { crate::common::on_musl(super::$e) } )*
+            $( #[test] fn $n() { crate::common::on_musl(super::$n) } )*
         }
         mod seccomp_enosys {
-            $( #[test] fn $t() { crate::common::under_seccomp("enosys", super::$t) } )*
+            $( #[test] fn $e() { crate::common::under_seccomp("enosys", super::$e) } )*
+            $( #[test] fn $n() { crate::common::under_seccomp("enosys", super::$n) } )*
         }
         mod seccomp_eperm {
-            $( #[test] fn $t() { crate::common::under_seccomp("eperm", super::$t) } )*
+            $( #[test] fn $e() { crate::common::under_seccomp("eperm", super::$e) } )*
+            $( #[test] fn $n() { crate::common::under_seccomp("eperm", super::$n) } )*
         }
+        on_aarch64_too!($($e,)* $($o,)*);
+    };
+    ($($t:ident),* $(,)?) => {
+        in_other_environments!(everywhere: [], not_on_aarch64: [$($t),*], only_on_aarch64: []);
     };
 }
 
