@@ -27,5 +27,13 @@ fn main() {
     // `.data.execguard_hot`) then shares one page with the start of .bss, which the
     // loader writes anyway, wherever the sizes of the segments before it land.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
+    // The vfork hook is an assembly trampoline, written for x86-64 and arm64
+    // (src/hooks/fork.rs); elsewhere there is none, and a vfork child's hooks cannot
+    // be told from its parent's (src/postfork/fdgen.rs, `recording`).
+    println!("cargo::rustc-check-cfg=cfg(execguard_vfork_hook)");
+    let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    if arch == "x86_64" || arch == "aarch64" {
+        println!("cargo:rustc-cfg=execguard_vfork_hook");
+    }
     cc::Build::new().file("src/c/execl.c").file("src/c/tls.c").flag_if_supported("-fvisibility=default").compile("execguard_execl");
 }

@@ -192,8 +192,8 @@ fn fill_rest() {
 /// its one write is an entry's atomic word, with the value the parent would store —
 /// shared with the parent, which then finds it filled. (Filling all 50 entries cost
 /// every shell that vforks its command, i.e. every `system()`, 5–18 µs.)
-// Only the x86-64 vfork trampoline exists (docs/design.md, "arm64").
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+// Only the vfork trampolines call it (x86-64 and arm64: build.rs).
+#[cfg_attr(not(execguard_vfork_hook), allow(dead_code))]
 pub fn fill_for_vfork() {
     if !crate::resolve::serving() {
         fill_all();

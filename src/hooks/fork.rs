@@ -43,11 +43,11 @@ pub unsafe extern "C" fn fork() -> pid_t {
 /// `vfork`: its children audit their exec in the parent's memory, and must count
 /// into one shared table of findings (repeat.rs), or each of them writes in full
 /// (CPython's subprocess): the hook marks the thread, and the first child with
-/// something to count makes the table for the parent. A naked trampoline: it calls `before_vfork` (an ordinary
-/// call that returns), then jumps to libc's vfork with the caller's return address
-/// untouched on the stack — a Rust frame around vfork would be clobbered by the
-/// child returning through it.
-#[cfg(target_arch = "x86_64")]
+/// something to count makes the table for the parent. A naked trampoline: it calls
+/// `before_vfork` (an ordinary call that returns), then jumps to libc's vfork with
+/// the caller's return address untouched on the stack — a Rust frame around vfork
+/// would be clobbered by the child returning through it.
+#[cfg(all(execguard_vfork_hook, target_arch = "x86_64"))]
 #[unsafe(naked)]
 #[no_mangle]
 pub unsafe extern "C" fn vfork() -> pid_t {
@@ -66,12 +66,44 @@ pub unsafe extern "C" fn vfork() -> pid_t {
     )
 }
 
+/// `vfork` on arm64: as on x86-64. The caller's return address is in x30 and its
+/// frame pointer in x29; both are kept on the stack across the call to
+/// `vfork_target` and popped before the branch to libc's vfork, so the stack is
+/// the caller's again when the child starts, and the child returns through nothing
+/// of ours. The branch goes through x16, which a BTI landing pad at libc's entry
+/// (`bti c`) accepts.
+#[cfg(all(execguard_vfork_hook, target_arch = "aarch64"))]
+#[unsafe(naked)]
+#[no_mangle]
+pub unsafe extern "C" fn vfork() -> pid_t {
+    core::arch::naked_asm!(
+        "stp x29, x30, [sp, #-16]!",
+        "mov x29, sp",
+        "bl {target}",
+        "mov x16, x0",
+        "ldp x29, x30, [sp], #16",
+        "br x16",
+        target = sym vfork_target,
+    )
+}
+
+/// Async-signal-safe: `before_vfork`, then where the arm64 trampoline goes on:
+/// libc's vfork, or `vfork_missing`.
+#[cfg(all(execguard_vfork_hook, target_arch = "aarch64"))]
+extern "C" fn vfork_target() -> usize {
+    before_vfork();
+    match real::TABLE.vfork.load(Ordering::Relaxed) {
+        p if p > real::MISSING => p,
+        _ => vfork_missing as *const () as usize,
+    }
+}
+
 /// Async-signal-safe (vfork may be called from a signal handler): mark the thread
 /// (the child makes the table for us if it has something to count: repeat.rs,
 /// `make`), take an orphaned table over, and resolve what the child cannot resolve
 /// itself (`real::fill_for_vfork`), vfork's entry included, before the child shares
 /// our memory.
-#[cfg(target_arch = "x86_64")]
+#[cfg(execguard_vfork_hook)]
 extern "C" fn before_vfork() {
     let _e = sys::ErrnoGuard::new();
     if config::mode() != Mode::Off {
@@ -88,7 +120,7 @@ extern "C" fn before_vfork() {
 }
 
 /// libc has no vfork (never on Linux libcs): fail as a missing function does.
-#[cfg(target_arch = "x86_64")]
+#[cfg(execguard_vfork_hook)]
 extern "C" fn vfork_missing() -> pid_t {
     sys::set_errno(libc::ENOSYS);
     -1

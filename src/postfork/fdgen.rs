@@ -150,11 +150,12 @@ pub fn learn(fd: i32) -> super::sys::R<bool> {
     Ok(flag)
 }
 
-/// Where the vfork hook is not (only the x86-64 trampoline exists), a vfork child's
-/// hooks could not be told from its parent's: nothing is recorded there.
+/// Where the vfork hook is not (it is written for x86-64 and arm64: build.rs), a
+/// vfork child's hooks could not be told from its parent's: nothing is recorded
+/// there.
 #[inline]
 const fn recording() -> bool {
-    cfg!(target_arch = "x86_64")
+    cfg!(execguard_vfork_hook)
 }
 
 #[cfg(test)]

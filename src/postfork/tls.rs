@@ -159,8 +159,8 @@ pub fn forked(pid: i32) {
 
 /// Async-signal-safe: the vfork hook, in the parent, before the child shares this
 /// thread's memory. A vfork child that vforks again keeps its parent's mark.
-// Only the x86-64 vfork trampoline exists (docs/design.md, "arm64").
-#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+// Only the vfork trampolines call it (x86-64 and arm64: build.rs).
+#[cfg_attr(not(execguard_vfork_hook), allow(dead_code))]
 pub fn vforking(pid: i32) {
     TS.with(|t| {
         if t.vfork_pid.get() == 0 {
