@@ -258,6 +258,38 @@ fn a_raw_fork_child_without_the_table_writes_in_full() {
     assert_eq!(by_finding(&evs, "exec_fd_leak").len(), 1, "the same finding each time");
 }
 
+/// The same raw-fork children where a table was made before they ran: the strays
+/// from the caller (c-tests/stray_launch.c) make the parent log `startup_fds`, and
+/// its first event makes the table. Each child counts into it in memory of its own
+/// (no hook saw the fork), so only the table can tell the parent, at exit, that
+/// there are counts to write: Σ(1 + repeats) is exact. The same holds for a vfork
+/// (`vfork`), which qemu-user runs as a fork (`aarch64::`).
+#[test]
+fn raw_fork_children_count_into_a_table_made_before_them() {
+    use std::os::unix::process::CommandExt;
+    let prog = common::c_prog("repeat_spawns");
+    let launcher = common::c_prog("stray_launch");
+    for how in ["rawfork", "vfork"] {
+        let dir = common::tmpdir(&format!("repeats-raw-{how}"));
+        let log = dir.join("log.jsonl");
+        let mut cmd = std::process::Command::new(&launcher);
+        cmd.arg(&prog).args([how, "200"]).env_remove("LD_PRELOAD").process_group(0);
+        cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log).env("EXECGUARD_MODE", "log");
+        common::isolate(&mut cmd);
+        let out = cmd.output().unwrap();
+        let evs = common::events(&log);
+        let ctx = format!("[{how}] {}\n{}", String::from_utf8_lossy(&out.stderr), evs.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"));
+        assert!(out.status.success(), "{ctx}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "spawned=200", "{ctx}");
+        assert_eq!(named(&evs, "startup_fds").len(), 1, "the table is made at start: {ctx}");
+        let leaks = by_finding(&evs, "exec_fd_leak");
+        assert_eq!(leaks.len(), 1, "one finding: {ctx}");
+        let lines = leaks.values().next().unwrap();
+        assert!(lines.len() <= 3, "{} lines: {ctx}", lines.len());
+        assert_eq!(occurrences(lines.iter().copied()), 200, "Σ(1 + repeats): {ctx}");
+    }
+}
+
 #[test]
 fn a_test_name_at_the_edge_of_a_full_line_never_loses_the_finding() {
     // 300 leaked UDP sockets fill the exec_fd_leak line up to its list reserve. A
@@ -470,6 +502,7 @@ in_other_environments!(
     // qemu accepts MADV_WIPEONFORK and does not apply it, and its page faults are
     // the emulator's).
     only_on_aarch64: [
+        raw_fork_children_count_into_a_table_made_before_them,
         thousand_identical_spawns_one_finding_each_path,
         exit_in_the_middle_of_the_loop_still_writes_the_count,
         an_exec_of_the_counting_process_writes_the_count_first,

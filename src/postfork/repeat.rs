@@ -14,8 +14,18 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32,
 pub const SLOTS: usize = 64;
 /// Room for a finding's first line (after its header), replayed at exit.
 const BODY_MAX: usize = 4040;
-/// A slot being claimed: its name is written before its key is published.
+/// A layout entry being written (`learn`).
 const BUSY: u64 = u64::MAX;
+/// A finding's slot being claimed: these 32 high bits and the claimer's pid in the
+/// low 32. The name is written before the key is published; a racing occurrence
+/// waits for the key while the claimer lives (`wait_claimed`).
+const CLAIMING: u64 = 0xFFFF_FFFF_0000_0000;
+
+/// The pid that is claiming a slot whose key is `k`, if `k` is a claim mark.
+#[inline]
+fn claiming(k: u64) -> Option<i32> {
+    (k & CLAIMING == CLAIMING).then_some(k as u32 as i32)
+}
 
 /// Word-wise mixing (FNV's offset and prime, one multiply per 8 bytes): an
 /// exec_fd_leak with 200 fds mixes 800 words per exec, and the byte-wise FNV-1a it
@@ -71,15 +81,25 @@ pub fn mix_fd(h: u64, fd: i32, st: Option<&libc::stat>) -> u64 {
 }
 
 /// Async-signal-safe: the final identity: the program mixed in, then a finalizer
-/// (splitmix64) so that the hex spreads; never 0 (a free slot) or BUSY.
+/// (splitmix64) so that the hex spreads; never 0 (a free slot), nor a claim mark
+/// (`CLAIMING`) or BUSY.
 #[link_section = ".text.hot.execguard"]
 pub fn finish(h: u64, exe: u64) -> u64 {
     let mut z = mix_int(h, if exe != 0 { exe } else { exe_hash() });
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
-    if z == 0 || z == BUSY {
+    settle(z)
+}
+
+/// An identity that is neither 0 (a free slot) nor a claim mark (BUSY included):
+/// one identity in 2^32 moves.
+#[inline]
+fn settle(z: u64) -> u64 {
+    if z == 0 {
         1
+    } else if z & CLAIMING == CLAIMING {
+        z & !(1 << 63)
     } else {
         z
     }
@@ -176,7 +196,13 @@ struct Table {
     exe: AtomicU64,
     /// Occurrences written in full because the table was full.
     untracked: AtomicU64,
-    _pad: [u64; 5],
+    /// Some process counted a repeat into the table. `COUNTED_BY` says so for this
+    /// process and its vfork children; a child forked where no hook sees it (a raw
+    /// `clone`, Go's exec, qemu-user's vfork) counts in its own memory, and only
+    /// this shared word tells the owner, at exit, that there is something to write.
+    counted: AtomicU32,
+    _pad32: u32,
+    _pad: [u64; 4],
     /// Beside the header and the slots' metadata: a repeat reads the header, one
     /// layout and one slot's metadata, and each page of this shared mapping that a
     /// fork child touches is a fault of its own.
@@ -397,6 +423,13 @@ fn occur_at(id: u64, name: &str, sev: Severity, fixed: bool, clock: fn() -> i64)
     if COUNTED_BY.load(Ordering::Relaxed) != me {
         COUNTED_BY.store(me, Ordering::Relaxed);
     }
+    // A child no fork hook saw (nor a vfork child, whose memory may be its own
+    // under qemu-user) tells its parent through the table: its COUNTED_BY is its
+    // own copy, and its parent's exit would skip the flush. Only such a child
+    // touches the header's page here (one fault in a fork child).
+    if !image_is_mine(me) && t.counted.load(Ordering::Relaxed) == 0 {
+        t.counted.store(1, Ordering::Relaxed);
+    }
     let now = clock().max(1);
     let last = m.last_ms.load(Ordering::Relaxed);
     if last == 0 || now - last < interval || m.last_ms.compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed).is_err() {
@@ -410,14 +443,19 @@ fn occur_at(id: u64, name: &str, sev: Severity, fixed: bool, clock: fn() -> i64)
 }
 
 /// Async-signal-safe: the key of a slot that another process or thread is claiming
-/// (BUSY), once it is published — a handful of stores away, so a short wait keeps
-/// one finding in one slot when workers race to its first occurrence. Bounded: a
-/// claimer that never finishes (killed in between) costs each later probe at most
-/// 16 `sched_yield`s, and the finding then takes another slot.
+/// (`CLAIMING`), once it is published — a handful of stores away, so a short wait
+/// keeps one finding in one slot when workers race to its first occurrence. A
+/// claimer descheduled in between (a busy machine; qemu-user, where it took longer
+/// than 16 `sched_yield`s and the finding got a second slot and a fourth line) is
+/// waited for while it lives, in 100 µs sleeps, at most 100 ms. One that died in
+/// between never finishes: its pid is in the mark, and the wait ends at the first
+/// look after the spins; the finding then takes another slot, and the sum over its
+/// lines stays exact.
 fn wait_claimed(m: &Meta) -> u64 {
+    let mut k = 0;
     for round in 0..256u32 {
-        let k = m.key.load(Ordering::Acquire);
-        if k != BUSY {
+        k = m.key.load(Ordering::Acquire);
+        if claiming(k).is_none() {
             return k;
         }
         if round % 16 == 15 {
@@ -427,7 +465,17 @@ fn wait_claimed(m: &Meta) -> u64 {
             core::hint::spin_loop();
         }
     }
-    BUSY
+    let nap = libc::timespec { tv_sec: 0, tv_nsec: 100_000 };
+    for _ in 0..1000 {
+        match claiming(k) {
+            Some(pid) if alive(pid) => {}
+            _ => return k,
+        }
+        // SAFETY: a valid timespec; no remainder wanted.
+        unsafe { sys::syscall!(libc::SYS_nanosleep, &nap as *const libc::timespec, 0) };
+        k = m.key.load(Ordering::Acquire);
+    }
+    k
 }
 
 #[link_section = ".text.hot.execguard"]
@@ -440,13 +488,17 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
         #[allow(clippy::collapsible_match)]
         match m.key.load(Ordering::Acquire) {
             v if v == id => return Some((i, m, false)),
-            BUSY => {
+            v if claiming(v).is_some() => {
                 if wait_claimed(m) == id {
                     return Some((i, m, false));
                 }
             }
             0 => {
-                if m.key.compare_exchange(0, BUSY, Ordering::Acquire, Ordering::Acquire).is_err() {
+                // The clock and the pid first: no system call between the mark and
+                // the key keeps racing workers waiting.
+                let now = sys::mono_ms_raw().max(1);
+                let mark = CLAIMING | sys::getpid() as u32 as u64;
+                if m.key.compare_exchange(0, mark, Ordering::Acquire, Ordering::Acquire).is_err() {
                     if wait_claimed(m) == id {
                         return Some((i, m, false));
                     }
@@ -467,7 +519,7 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
                     dst.store(w, Ordering::Relaxed);
                 }
                 m.flags.store((sev == Severity::Warn) as u32 | (fixed as u32) << 1 | (n as u32) << 8, Ordering::Relaxed);
-                m.last_ms.store(sys::mono_ms_raw().max(1), Ordering::Relaxed);
+                m.last_ms.store(now, Ordering::Relaxed);
                 m.key.store(id, Ordering::Release);
                 return Some((i, m, true));
             }
@@ -528,11 +580,16 @@ fn flush_owned(at_exit: bool) {
         return;
     }
     let me = sys::getpid();
-    if at_exit && OWNER.load(Ordering::Relaxed) == me && !FORKED.load(Ordering::Relaxed) && COUNTED_BY.load(Ordering::Relaxed) == 0 {
+    if at_exit
+        && OWNER.load(Ordering::Relaxed) == me
+        && !FORKED.load(Ordering::Relaxed)
+        && COUNTED_BY.load(Ordering::Relaxed) == 0
+        && t.counted.load(Ordering::Relaxed) == 0
+    {
         // Nothing was ever counted into it — not by this process, nor by a vfork
-        // child (which shares COUNTED_BY) — and no fork child of ours shares it
-        // (vfork children have exec'd by now): nothing to write, and no page of it
-        // is made now.
+        // child (which shares COUNTED_BY), nor by a child forked where no hook saw
+        // it (`counted`) — and no fork child of ours shares it (vfork children have
+        // exec'd by now): nothing to write.
         return;
     }
     if owner_of(t) == me {
@@ -563,7 +620,7 @@ fn alive(pid: i32) -> bool {
 fn flush(t: &Table) {
     for (i, m) in t.meta.iter().enumerate() {
         let key = m.key.load(Ordering::Acquire);
-        if key == 0 || key == BUSY || m.pending.load(Ordering::Relaxed) == 0 {
+        if key == 0 || claiming(key).is_some() || m.pending.load(Ordering::Relaxed) == 0 {
             continue;
         }
         let p = m.pending.swap(0, Ordering::SeqCst);
@@ -685,6 +742,40 @@ mod tests {
         assert_ne!(s, seed("exec_sigmask", Severity::Warn, false));
         assert_ne!(finish(s, 7), finish(s, 8));
         assert_ne!(finish(s, 7), 0);
+    }
+
+    #[test]
+    fn no_identity_reads_as_a_free_slot_or_a_claim() {
+        for z in [0, BUSY, CLAIMING, CLAIMING | 4242, u64::MAX - 1] {
+            let k = settle(z);
+            assert!(k != 0 && claiming(k).is_none(), "{z:#x} -> {k:#x}");
+        }
+        assert_eq!(settle(0x1234_5678_9abc_def0), 0x1234_5678_9abc_def0);
+        assert_eq!(claiming(CLAIMING | 4242), Some(4242));
+        assert_eq!(claiming(0x7fff_ffff_0000_0001), None);
+    }
+
+    /// A claimer that is slow to publish (descheduled: a busy machine, qemu-user) is
+    /// waited for while it lives; one that is gone is not.
+    #[test]
+    fn a_claim_is_waited_for_while_its_claimer_lives() {
+        // SAFETY: all-zero atomics are valid.
+        let m: &'static Meta = Box::leak(Box::new(unsafe { core::mem::zeroed::<Meta>() }));
+        m.key.store(CLAIMING | sys::getpid() as u32 as u64, Ordering::Release);
+        let publisher = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            m.key.store(0x0123_4567_89ab_cdef, Ordering::Release);
+        });
+        assert_eq!(wait_claimed(m), 0x0123_4567_89ab_cdef, "the key, not the mark");
+        publisher.join().unwrap();
+        // A claimer that died between its mark and its key: the mark comes back (the
+        // finding takes another slot).
+        let mut child = std::process::Command::new("/bin/true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let mark = CLAIMING | dead as u64;
+        m.key.store(mark, Ordering::Release);
+        assert_eq!(wait_claimed(m), mark);
     }
 
     #[test]
