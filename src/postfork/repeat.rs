@@ -197,8 +197,9 @@ struct Table {
     /// Occurrences written in full because the table was full.
     untracked: AtomicU64,
     /// Some process counted a repeat into the table. `COUNTED_BY` says so for this
-    /// process and its vfork children; a child forked where no hook sees it (a raw
-    /// `clone`, Go's exec, qemu-user's vfork) counts in its own memory, and only
+    /// process and its vfork children; a child forked where no hook sees it
+    /// (`syscall(SYS_fork)`, a raw `clone` without CLONE_VM, qemu-user's vfork)
+    /// counts in its own memory, and only
     /// this shared word tells the owner, at exit, that there is something to write.
     counted: AtomicU32,
     _pad32: u32,
