@@ -199,8 +199,8 @@ struct Table {
     /// Some process counted a repeat into the table. `COUNTED_BY` says so for this
     /// process and its vfork children; a child forked where no hook sees it
     /// (`syscall(SYS_fork)`, a raw `clone` without CLONE_VM, qemu-user's vfork)
-    /// counts in its own memory, and only
-    /// this shared word tells the owner, at exit, that there is something to write.
+    /// counts in its own memory, and only this shared word tells the owner, at
+    /// exit, that there is something to write.
     counted: AtomicU32,
     _pad32: u32,
     _pad: [u64; 4],
