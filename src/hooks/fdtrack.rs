@@ -227,7 +227,7 @@ fn mode_cloexec(mode: *const libc::c_char) -> bool {
     }
     for i in 0..32 {
         // SAFETY: NUL-terminated (fopen's contract); read byte by byte up to the NUL.
-        match unsafe { *mode.add(i) } as u8 {
+        match unsafe { *mode.cast::<u8>().add(i) } {
             0 | b',' => return false,
             b'e' => return true,
             _ => {}

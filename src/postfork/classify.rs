@@ -325,7 +325,7 @@ pub fn addr<const N: usize>(ss: &libc::sockaddr_storage, len: usize, out: &mut B
             let off = core::mem::size_of::<libc::sa_family_t>();
             let plen = len.saturating_sub(off).min(sun.sun_path.len());
             // SAFETY: sun_path is plen bytes of c_char, reinterpret as u8.
-            let path = unsafe { core::slice::from_raw_parts(sun.sun_path.as_ptr() as *const u8, plen) };
+            let path = unsafe { core::slice::from_raw_parts(sun.sun_path.as_ptr().cast::<u8>(), plen) };
             match path.first() {
                 None => {}
                 Some(0) => {

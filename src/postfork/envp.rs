@@ -41,7 +41,7 @@ impl Iterator for EnvIter<'_> {
             self.p = unsafe { self.p.add(1) };
             self.left -= 1;
             // SAFETY: e is a NUL-terminated string, so its first byte is readable.
-            if !self.firsts.is_empty() && !self.firsts.contains(&unsafe { *(e as *const u8) }) {
+            if !self.firsts.is_empty() && !self.firsts.contains(&unsafe { *e.cast::<u8>() }) {
                 continue;
             }
             // SAFETY: e is a NUL-terminated string.
@@ -78,7 +78,7 @@ pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
         // SAFETY: advancing within the array.
         p = unsafe { p.add(1) };
         left -= 1;
-        let e = e as *const u8;
+        let e = e.cast::<u8>();
         let mut i = 0;
         // SAFETY: every byte read is at or before the entry's NUL: the loop stops at
         // the first byte unlike `name`'s, and `name` holds no NUL.
@@ -390,7 +390,7 @@ fn rebuilt<const N: usize>(
 /// `e` is a NUL-terminated string.
 #[inline]
 unsafe fn has_prefix(e: *const c_char, prefix: &[u8]) -> bool {
-    let e = e as *const u8;
+    let e = e.cast::<u8>();
     for (i, &b) in prefix.iter().enumerate() {
         // SAFETY: bytes 0..i matched `prefix`, none of them NUL: byte i exists.
         if unsafe { *e.add(i) } != b {

@@ -234,7 +234,7 @@ pub unsafe fn cstr<'a>(p: *const libc::c_char, max: usize) -> &'a [u8] {
         n += 1;
     }
     // SAFETY: the n bytes before the NUL (or max) are readable.
-    unsafe { core::slice::from_raw_parts(p as *const u8, n) }
+    unsafe { core::slice::from_raw_parts(p.cast::<u8>(), n) }
 }
 
 
