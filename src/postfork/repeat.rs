@@ -14,6 +14,8 @@ use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicPtr, AtomicU32,
 pub const SLOTS: usize = 64;
 /// Room for a finding's first line (after its header), replayed at exit.
 const BODY_MAX: usize = 4040;
+/// `Table::state`: the owner is gone.
+const GONE: u64 = 1 << 32;
 /// A layout entry being written (`learn`).
 const BUSY: u64 = u64::MAX;
 /// A finding's slot being claimed: these 32 high bits and the claimer's pid in the
@@ -187,12 +189,13 @@ pub const KNOWN: usize = 32;
 
 #[repr(C)]
 struct Table {
-    /// The process that took the table over (`adopt`), or 0: the one that made it
-    /// (`MAKER`). The maker does not write it, so a table nobody counted into is never
-    /// touched (see `owner_of`). The owner flushes at exit or exec.
-    owner: AtomicI32,
-    /// The owner exited or exec'd: every process flushes what it sees then.
-    gone: AtomicU32,
+    /// Who owns the table, and whether it is gone, in one word, so that a takeover
+    /// and the end of "gone" are one compare-exchange (`adopt`). Low 32 bits: the
+    /// process that took the table over, or 0: the one that made it (`MAKER`). The
+    /// maker does not write it, so a table nobody counted into is never touched (see
+    /// `owner_of`). The owner flushes at exit or exec. `GONE`: the owner exited or
+    /// exec'd, and every process flushes what it sees then.
+    state: AtomicU64,
     exe: AtomicU64,
     /// Occurrences written in full because the table was full.
     untracked: AtomicU64,
@@ -310,14 +313,29 @@ fn adopt() {
     if !image_is_mine(pid) {
         return;
     }
-    let raw = t.owner.load(Ordering::Relaxed);
-    let owner = if raw == 0 { MAKER.load(Ordering::Relaxed) } else { raw };
-    let dead = t.gone.load(Ordering::SeqCst) != 0 || !alive(owner);
-    if dead && t.owner.compare_exchange(raw, pid, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-        OWNER.store(pid, Ordering::Relaxed);
-        // Survivors that end from now on leave their counts to this process.
-        t.gone.store(0, Ordering::SeqCst);
+    let w = t.state.load(Ordering::SeqCst);
+    if let Some(next) = takeover(w, MAKER.load(Ordering::Relaxed), pid, alive) {
+        // From the word it judged: two helpers that find the owner gone at once
+        // take it over once (with separate owner and gone words, the second could
+        // read the first's new owner with the old "gone", take it over too, and
+        // leave the first believing it owned the table; its children then each
+        // wrote a line of their own).
+        if t.state.compare_exchange(w, next, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+            OWNER.store(pid, Ordering::Relaxed);
+        }
     }
+}
+
+/// The table's state word after `pid` takes it over from `w` (whose owner is
+/// `maker` while its low half is 0), or None while its owner is there: the new
+/// owner, and no longer gone (survivors that end from now on leave their counts
+/// to it).
+fn takeover(w: u64, maker: i32, pid: i32, alive: impl Fn(i32) -> bool) -> Option<u64> {
+    let owner = match w as u32 as i32 {
+        0 => maker,
+        o => o,
+    };
+    (w & GONE != 0 || !alive(owner)).then_some(pid as u32 as u64)
 }
 
 fn prepared() -> Option<&'static Table> {
@@ -595,16 +613,16 @@ fn flush_owned(at_exit: bool) {
     }
     if owner_of(t) == me {
         // First say so: a child that ends after this point flushes for itself.
-        t.gone.store(1, Ordering::SeqCst);
-    } else if t.gone.load(Ordering::SeqCst) == 0 {
+        t.state.fetch_or(GONE, Ordering::SeqCst);
+    } else if t.state.load(Ordering::SeqCst) & GONE == 0 {
         return;
     }
     flush(t);
 }
 
-/// Async-signal-safe: the table's owner (see `Table::owner`).
+/// Async-signal-safe: the table's owner (see `Table::state`).
 fn owner_of(t: &Table) -> i32 {
-    match t.owner.load(Ordering::Relaxed) {
+    match t.state.load(Ordering::Relaxed) as u32 as i32 {
         0 => MAKER.load(Ordering::Acquire),
         pid => pid,
     }
@@ -743,6 +761,26 @@ mod tests {
         assert_ne!(s, seed("exec_sigmask", Severity::Warn, false));
         assert_ne!(finish(s, 7), finish(s, 8));
         assert_ne!(finish(s, 7), 0);
+    }
+
+    /// Two helpers find the owner gone: the one whose compare-exchange lands first
+    /// owns the table and it is no longer gone; the other, judging from the same
+    /// word, fails, and from the new word sees a live owner.
+    #[test]
+    fn a_gone_owner_is_taken_over_once() {
+        let (maker, a, b) = (100, 200, 300);
+        let live = |p: i32| p == a || p == b;
+        let state = AtomicU64::new(GONE);
+        let w = state.load(Ordering::SeqCst);
+        let (na, nb) = (takeover(w, maker, a, live).unwrap(), takeover(w, maker, b, live).unwrap());
+        assert!(state.compare_exchange(w, na, Ordering::SeqCst, Ordering::SeqCst).is_ok());
+        assert!(state.compare_exchange(w, nb, Ordering::SeqCst, Ordering::SeqCst).is_err());
+        let now = state.load(Ordering::SeqCst);
+        assert_eq!((now as u32 as i32, now & GONE), (a, 0));
+        assert_eq!(takeover(now, maker, b, live), None, "a live owner that is not gone");
+        // A dead maker (the low half 0) is taken over without "gone".
+        assert_eq!(takeover(0, maker, b, live), Some(b as u64));
+        assert_eq!(takeover(a as u64, maker, b, |_| true), None);
     }
 
     #[test]
