@@ -695,9 +695,10 @@ fn host<const N: usize>(l: &mut Buf<N>) {
 #[link_section = ".data.execguard_hot"]
 static WARNED: AtomicI32 = AtomicI32::new(0);
 
-/// Async-signal-safe: append one line to the log (or stderr).
+/// Async-signal-safe: append one line to the log (or stderr). Raw system calls only,
+/// which leave errno alone: no `ErrnoGuard` here (its `__errno_location` was one more
+/// page of libc's text to fault in, in every first report's fork child).
 pub fn write_line(bytes: &[u8]) {
-    let _e = sys::ErrnoGuard::new();
     let Some(cfg) = config::get() else { return };
     if bytes.len() > LINE_MAX {
         return;
