@@ -466,10 +466,10 @@ fn occur_at(id: u64, name: &str, sev: Severity, fixed: bool, clock: fn() -> i64)
 /// keeps one finding in one slot when workers race to its first occurrence. A
 /// claimer descheduled in between (a busy machine; qemu-user, where it took longer
 /// than 16 `sched_yield`s and the finding got a second slot and a fourth line) is
-/// waited for while it lives, in 100 µs sleeps, at most 100 ms. One that died in
-/// between never finishes: its pid is in the mark, and the wait ends at the first
-/// look after the spins; the finding then takes another slot, and the sum over its
-/// lines stays exact.
+/// waited for while it lives, in 100 µs sleeps, at most 100 ms, once: then the
+/// slot is marked abandoned. One that died in between never finishes: its pid is
+/// in the mark, and the wait ends at the first look after the spins. Either way
+/// the finding then takes another slot, and the sum over its lines stays exact.
 fn wait_claimed(m: &Meta) -> u64 {
     let mut k = 0;
     for round in 0..256u32 {
@@ -493,6 +493,12 @@ fn wait_claimed(m: &Meta) -> u64 {
         // SAFETY: a valid timespec; no remainder wanted.
         unsafe { sys::syscall!(libc::SYS_nanosleep, &nap as *const libc::timespec, 0) };
         k = m.key.load(Ordering::Acquire);
+    }
+    // Still claimed after 100 ms (a stopped claimer, or a killed one not reaped
+    // yet): marked abandoned (pid 0, never alive), so that no later occurrence
+    // waits for it again. A claimer that does finish stores its key over the mark.
+    if claiming(k).is_some() {
+        let _ = m.key.compare_exchange(k, CLAIMING, Ordering::AcqRel, Ordering::Acquire);
     }
     k
 }
@@ -815,6 +821,14 @@ mod tests {
         let mark = CLAIMING | dead as u64;
         m.key.store(mark, Ordering::Release);
         assert_eq!(wait_claimed(m), mark);
+        // A claimer that lives and never publishes (stopped): waited for once, up to
+        // the bound, then the slot is marked abandoned and nobody waits again.
+        let mark = CLAIMING | sys::getpid() as u32 as u64;
+        m.key.store(mark, Ordering::Release);
+        assert_eq!(wait_claimed(m), mark);
+        assert_eq!(m.key.load(Ordering::Acquire), CLAIMING, "abandoned");
+        assert_eq!(claiming(CLAIMING), Some(0));
+        assert!(!alive(0));
     }
 
     #[test]
