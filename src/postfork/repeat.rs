@@ -468,14 +468,17 @@ fn occur_at(id: u64, name: &str, sev: Severity, fixed: bool, clock: fn() -> i64)
 /// than 16 `sched_yield`s and the finding got a second slot and a fourth line) is
 /// waited for while it lives, in 100 µs sleeps, at most 100 ms, once: then the
 /// slot is marked abandoned. One that died in between never finishes: its pid is
-/// in the mark, and the wait ends at the first look after the spins. Either way
-/// the finding then takes another slot, and the sum over its lines stays exact.
+/// in the mark, the wait ends at the first look after the spins, and the slot is
+/// marked abandoned too. Either way the finding then takes another slot, and the
+/// sum over its lines stays exact.
 fn wait_claimed(m: &Meta) -> u64 {
     let mut k = 0;
     for round in 0..256u32 {
         k = m.key.load(Ordering::Acquire);
-        if claiming(k).is_none() {
-            return k;
+        match claiming(k) {
+            // Published, or abandoned (pid 0): nothing to wait for.
+            None | Some(0) => return k,
+            Some(_) => {}
         }
         if round % 16 == 15 {
             // SAFETY: no arguments; never fails in a way that matters here.
@@ -487,16 +490,18 @@ fn wait_claimed(m: &Meta) -> u64 {
     let nap = libc::timespec { tv_sec: 0, tv_nsec: 100_000 };
     for _ in 0..1000 {
         match claiming(k) {
+            None => return k,
             Some(pid) if alive(pid) => {}
-            _ => return k,
+            Some(_) => break,
         }
         // SAFETY: a valid timespec; no remainder wanted.
         unsafe { sys::syscall!(libc::SYS_nanosleep, &nap as *const libc::timespec, 0) };
         k = m.key.load(Ordering::Acquire);
     }
-    // Still claimed after 100 ms (a stopped claimer, or a killed one not reaped
-    // yet): marked abandoned (pid 0, never alive), so that no later occurrence
-    // waits for it again. A claimer that does finish stores its key over the mark.
+    // A claimer that died inside its claim, or one still there after 100 ms (stopped,
+    // or killed and not reaped yet): the slot is marked abandoned (pid 0, never
+    // alive), so that no later occurrence spins or waits for it again. A claimer
+    // that does finish stores its key over the mark.
     if claiming(k).is_some() {
         let _ = m.key.compare_exchange(k, CLAIMING, Ordering::AcqRel, Ordering::Acquire);
     }
@@ -707,16 +712,11 @@ fn destructor_flush() {
     flush_owned(true);
 }
 
-/// Async-signal-safe: a layout key as the table stores it (never 0, a free entry,
-/// or BUSY, one being written).
+/// Async-signal-safe: a layout key as the table stores it: `finish` is never 0 (a
+/// free entry) or BUSY (one being written).
 #[link_section = ".text.hot.execguard"]
 pub fn layout_key(h: u64) -> u64 {
-    let k = finish(h, 1);
-    if k == BUSY {
-        2
-    } else {
-        k
-    }
+    finish(h, 1)
 }
 
 fn known_slot(t: &Table, key: u64) -> Option<&Known> {
@@ -821,6 +821,8 @@ mod tests {
         let mark = CLAIMING | dead as u64;
         m.key.store(mark, Ordering::Release);
         assert_eq!(wait_claimed(m), mark);
+        assert_eq!(m.key.load(Ordering::Acquire), CLAIMING, "abandoned at once");
+        assert_eq!(wait_claimed(m), CLAIMING, "and never waited for again");
         // A claimer that lives and never publishes (stopped): waited for once, up to
         // the bound, then the slot is marked abandoned and nobody waits again.
         let mark = CLAIMING | sys::getpid() as u32 as u64;
