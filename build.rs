@@ -16,10 +16,13 @@ fn main() {
     let script = out.join("startup-first.ld");
     // Then `.text.hot.*`: what a fork child runs between fork and exec when it has
     // fds to audit (the leak audit, fd listing, repeat table, environment rebuild),
-    // so that such a child faults in one more window, not three.
+    // and what a shell calls before its first command (the signal hooks, the first
+    // lookup of a real function), so that such a child faults in one more window,
+    // not three. Then `.text.warm.*`: the fd hooks (open, close, fcntl, fopen, the
+    // read family) that most programs call at start, together after it.
     std::fs::write(
         &script,
-        "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } .text.hot : { *(.text.hot .text.hot.*) } } INSERT BEFORE .text;\n",
+        "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } .text.hot : { *(.text.hot .text.hot.*) } .text.warm : { *(.text.warm .text.warm.*) } } INSERT BEFORE .text;\n",
     )
         .expect("write linker script");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", script.display());

@@ -109,24 +109,51 @@ pub struct Config {
     pub log_path: Buf<512>,
 }
 
-/// What only some configurations fill (extra shell names, following children),
-/// kept apart from `Config` in zero-initialised memory: a process start that does
-/// not use them never touches their pages. Same discipline as `Config`: written by
-/// the constructor before publication, read-only after.
+/// What only some configurations fill (following children, test names, extra shell
+/// names), kept apart from `Config` in zero-initialised memory: a process start that
+/// does not use them never touches their pages. Same discipline as `Config`: written
+/// by the constructor before publication, read-only after.
+///
+/// Under `execguard run` every start fills `follow`, so what it needs shares one page,
+/// and the constructor writes that page before anything reads it: a zero page read
+/// first would cost a second fault, the copy-on-write of the write that follows.
+#[repr(C, align(4096))]
 pub struct Cold {
-    pub shells_extra: Buf<256>,
-    /// NUL-terminated path of libexecguard.so (for following children).
-    pub lib_path: Buf<512>,
-    /// `NAME=value` entries to re-inject into a child's environment when following.
-    pub follow_env: [Buf<600>; 6],
-    pub follow_env_n: usize,
+    pub follow: Follow,
     /// `EXECGUARD_TEST_ENV`: colon list of variable names (their values are read per event).
     pub test_env: Buf<256>,
+    /// Second page: rarely set.
+    pub shells_extra: Buf<256>,
+}
+
+/// What following a child needs: this library's path and the `EXECGUARD_*` entries
+/// to put back into an environment that lost them, packed.
+pub struct Follow {
+    /// NUL-terminated path of libexecguard.so.
+    pub lib_path: Buf<512>,
+    /// `NAME=value` entries, each with its NUL.
+    env: Buf<FOLLOW_ENV_BYTES>,
+}
+
+/// Room for the remembered entries; one that does not fit whole is left out.
+pub const FOLLOW_ENV_BYTES: usize = 3200;
+
+const _: () = assert!(core::mem::offset_of!(Cold, shells_extra) <= 4096);
+
+impl Follow {
+    /// Async-signal-safe: the remembered entries, each a C string (NUL included).
+    pub fn entries(&self) -> impl Iterator<Item = &[u8]> {
+        self.env.as_bytes().split_inclusive(|&b| b == 0)
+    }
 }
 
 impl Cold {
     pub const fn new() -> Self {
-        Cold { shells_extra: Buf::new(), lib_path: Buf::new(), follow_env: [const { Buf::new() }; 6], follow_env_n: 0, test_env: Buf::new() }
+        Cold {
+            follow: Follow { lib_path: Buf::new(), env: Buf::new() },
+            test_env: Buf::new(),
+            shells_extra: Buf::new(),
+        }
     }
 }
 
@@ -283,8 +310,10 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 };
                 if cfg.sink != Sink::Lines {
                     // a fixed system socket, not a path: kept under AT_SECURE too
-                } else if !value.is_empty() && value.len() < 511 && !value.contains(&0) {
-                    cfg.log_path.raw(value);
+                } else if !value.is_empty() && value.len() < 511 && !value.iter().any(|&b| b == 0) {
+                    // (A byte loop, not `contains`: that calls core's memchr, on a text
+                    // page no other start code is on.)
+                    cfg.log_path.raw_at_start(value);
                     cfg.log_path.byte(0);
                 } else if !value.is_empty() {
                     w.push("EXECGUARD_LOG");
@@ -339,7 +368,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 // The names are copied now (nginx rewrites its environment later);
                 // the values are read only when an event is written.
                 cold.test_env.clear();
-                cold.test_env.raw(value);
+                cold.test_env.raw_at_start(value);
                 if cold.test_env.overflowed() || value.contains(&b'=') {
                     cold.test_env.clear();
                     w.push("EXECGUARD_TEST_ENV");
@@ -405,16 +434,17 @@ fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
 
 /// Remember the `EXECGUARD_*` entries (but not the per-exec marks `EXECGUARD_AUDITED`
 /// and `EXECGUARD_OUTSIDE`) for re-injection.
+#[link_section = ".text.startup.execguard"]
 pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cold: &mut Cold) {
+    let env = &mut cold.follow.env;
+    env.clear();
     for e in entries {
-        let mark = e.starts_with(b"EXECGUARD_AUDITED=") || e.starts_with(b"EXECGUARD_OUTSIDE=");
-        if e.starts_with(b"EXECGUARD_") && !mark && e.len() < 599 {
-            if let Some(slot) = cold.follow_env.get_mut(cold.follow_env_n) {
-                slot.clear();
-                slot.raw(e);
-                slot.byte(0);
-                cold.follow_env_n += 1;
-            }
+        // The marks are this hop's, rewritten at every exec (envp::rebuilt): a copy
+        // put back would stand before the new one, and getenv finds the first.
+        let mark = e.starts_with(b"EXECGUARD_AUDITED=") || e.starts_with(b"EXECGUARD_OUTSIDE=") || e.starts_with(b"EXECGUARD_HELD=");
+        if e.starts_with(b"EXECGUARD_") && !mark && e.len() < env.room() {
+            env.raw_at_start(e);
+            env.byte(0);
         }
     }
 }
@@ -484,6 +514,36 @@ mod tests {
         assert_eq!((w.n, c.repeat_interval_ms), (1, 60_000));
         let (c, w) = parse(&[b"EXECGUARD_KEEP_IGNORED=SIGNOPE"], 1);
         assert_eq!((w.n, c.keep_ignored), (1, policy::KEEP_IGNORED));
+    }
+
+    #[test]
+    fn follow_keeps_settings_whole_and_leaves_the_marks() {
+        let mut cold = Box::new(Cold::new());
+        let long = [b"EXECGUARD_X=".as_slice(), &[b'a'; FOLLOW_ENV_BYTES - 60]].concat();
+        let env: [&[u8]; 8] = [
+            b"PATH=/bin",
+            b"EXECGUARD_MODE=fix",
+            b"EXECGUARD_AUDITED=^12",
+            b"EXECGUARD_HELD=10,251",
+            b"EXECGUARD_OUTSIDE=10",
+            &long,
+            b"EXECGUARD_LOG=/tmp/a-path-that-no-longer-fits.jsonl",
+            b"EXECGUARD_FOLLOW=1",
+        ];
+        remember_follow_env(env.iter().copied(), &mut cold);
+        let got: Vec<&[u8]> = cold.follow.entries().collect();
+        assert_eq!(got, [&b"EXECGUARD_MODE=fix\0"[..], &[long.as_slice(), b"\0"].concat()[..], b"EXECGUARD_FOLLOW=1\0"]);
+        // A second start's walk replaces the first's.
+        remember_follow_env([b"EXECGUARD_LOG=/x".as_slice()].into_iter(), &mut cold);
+        assert_eq!(cold.follow.entries().collect::<Vec<_>>(), [b"EXECGUARD_LOG=/x\0"]);
+        remember_follow_env(core::iter::empty(), &mut cold);
+        assert_eq!(cold.follow.entries().count(), 0);
+    }
+
+    #[test]
+    fn cold_follow_shares_one_page() {
+        assert_eq!(core::mem::align_of::<Cold>(), 4096);
+        assert!(core::mem::offset_of!(Cold, test_env) + core::mem::size_of::<Buf<256>>() <= 4096);
     }
 
     #[test]

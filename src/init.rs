@@ -22,7 +22,8 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     let crate::libc_kind::StartArgs { arg0, envp } = crate::libc_kind::start_args(argv, envp);
     // The objects after ours, for the hooks' lookups on first use: one walk here,
     // instead of 36 symbol lookups at every start (most programs call few hooks).
-    if !crate::resolve::snapshot() {
+    let mut my_name = core::ptr::null();
+    if !crate::resolve::snapshot_named(&mut my_name) {
         real::resolve_all_dlsym();
     }
     real::resolve_data();
@@ -46,7 +47,7 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     // Cold memory is read only when the knob was set: its page is not touched otherwise.
     cfg.is_shell = is_shell(arg0, if cfg.shells_extra { shells_extra(cold) } else { &[] });
     if cfg.follow {
-        lib_path(cold);
+        lib_path(cold, my_name);
         config::remember_follow_env(envp::iter(envp), cold);
     }
     for name in warnings.bad.iter().take(warnings.n).flatten() {
@@ -86,30 +87,42 @@ fn is_shell(arg0: *const c_char, extra: &[u8]) -> bool {
     policy::is_shell(arg0, extra) || policy::is_shell(execfn, extra)
 }
 
-fn lib_path(cfg: &mut config::Cold) {
-    // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address of ours.
-    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
-    // SAFETY: any address inside this library works.
-    let ok = unsafe { libc::dladdr(constructor as *const libc::c_void, &mut info) } != 0;
-    cfg.lib_path.clear();
-    if ok && !info.dli_fname.is_null() {
-        // SAFETY: dli_fname is a C string owned by the loader.
-        let name = unsafe { cstr(info.dli_fname, 500) };
+/// `known`: this library's name from the snapshot's walk, or null (then `dladdr`).
+#[link_section = ".text.startup.execguard"]
+fn lib_path(cfg: &mut config::Cold, known: *const c_char) {
+    cfg.follow.lib_path.clear();
+    let name = if known.is_null() { dladdr_name() } else { known };
+    if !name.is_null() {
+        // SAFETY: a C string owned by the loader (l_name).
+        let name = unsafe { cstr(name, 500) };
         if name.first() == Some(&b'/') {
-            cfg.lib_path.raw(name);
+            cfg.follow.lib_path.raw_at_start(name);
         } else {
             // A relative LD_PRELOAD path would not survive a chdir: make it absolute.
             let mut cwd = [0u8; 500];
             if let Ok(n) = sys::readlink(b"/proc/self/cwd\0", &mut cwd) {
-                cfg.lib_path.raw(cwd.get(..n).unwrap_or(&[]));
-                cfg.lib_path.byte(b'/');
+                cfg.follow.lib_path.raw_at_start(cwd.get(..n).unwrap_or(&[]));
+                cfg.follow.lib_path.byte(b'/');
             }
-            cfg.lib_path.raw(name.strip_prefix(b"./").unwrap_or(name));
+            cfg.follow.lib_path.raw_at_start(name.strip_prefix(b"./").unwrap_or(name));
         }
-        cfg.lib_path.byte(0);
-        if cfg.lib_path.overflowed() {
-            cfg.lib_path.clear();
+        cfg.follow.lib_path.byte(0);
+        if cfg.follow.lib_path.overflowed() {
+            cfg.follow.lib_path.clear();
         }
+    }
+}
+
+#[cold]
+fn dladdr_name() -> *const c_char {
+    // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address of ours.
+    let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
+    // SAFETY: any address inside this library works.
+    let ok = unsafe { libc::dladdr(constructor as *const libc::c_void, &mut info) } != 0;
+    if ok {
+        info.dli_fname
+    } else {
+        core::ptr::null()
     }
 }
 

@@ -83,6 +83,10 @@ macro_rules! real_table {
         /// table for the loader to relocate.
         const NAMES: &[u8] = concat!($(stringify!($name), "\0"),*).as_bytes();
 
+        /// Where each name starts in NAMES, worked out at compile time: a lookup
+        /// finds its name in one load instead of walking the names before it.
+        const STARTS: [u16; COUNT + 1] = name_starts::<{ COUNT + 1 }>(NAMES);
+
         const _: () = assert!(core::mem::size_of::<Table>() == COUNT * core::mem::size_of::<AtomicUsize>());
         $(
             /// Async-signal-safe: an atomic load and a call (the first call looks the
@@ -115,12 +119,29 @@ fn slots() -> &'static [AtomicUsize; COUNT] {
     unsafe { &*(&TABLE as *const Table as *const [AtomicUsize; COUNT]) }
 }
 
-/// Async-signal-safe: entry `i`'s C name (NUL-terminated) and slot. Finding the name
-/// walks the names before it: only for a lookup, never on a path taken per call.
+/// The start of each NUL-terminated name in `names`, and the end of the last one.
+/// Evaluated by the compiler only (`STARTS`): an index out of range is a build error.
+#[allow(clippy::indexing_slicing)]
+const fn name_starts<const N: usize>(names: &[u8]) -> [u16; N] {
+    let mut out = [0u16; N];
+    let (mut i, mut k) = (0, 1);
+    while i < names.len() {
+        if names[i] == 0 {
+            assert!(k < N, "more names than slots");
+            out[k] = (i + 1) as u16;
+            k += 1;
+        }
+        i += 1;
+    }
+    assert!(k == N, "fewer names than slots");
+    out
+}
+
+/// Async-signal-safe: entry `i`'s C name (NUL-terminated) and slot.
 fn entry(i: usize) -> Option<(&'static [u8], &'static AtomicUsize)> {
     let slot = slots().get(i)?;
-    let name = NAMES.split_inclusive(|&b| b == 0).nth(i)?;
-    Some((name, slot))
+    let (start, end) = (*STARTS.get(i)? as usize, *STARTS.get(i + 1)? as usize);
+    Some((NAMES.get(start..end)?, slot))
 }
 
 /// Every slot has been looked up (set by `fill_all` in the process that filled it).
@@ -132,14 +153,15 @@ static ALL_FILLED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBo
 /// process computes for it; the fork hook fills every entry in the parent first, so
 /// a fork child never gets here. Before the constructor, or where the snapshot cannot
 /// serve (then the constructor resolved everything already), dlsym answers.
-#[cold]
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn fill(i: usize) -> usize {
     let Some((name, slot)) = entry(i) else { return 0 };
     fill_slot(name, slot)
 }
 
 /// Async-signal-safe (as `fill`): look `name` up into `slot`.
+#[link_section = ".text.hot.execguard"]
 fn fill_slot(name: &[u8], slot: &AtomicUsize) -> usize {
     let p = match crate::resolve::find(name) {
         Found::Addr(a) => a,
@@ -194,6 +216,7 @@ fn fill_rest() {
 /// every shell that vforks its command, i.e. every `system()`, 5–18 µs.)
 // Only the vfork trampolines call it (x86-64 and arm64: build.rs).
 #[cfg_attr(not(execguard_vfork_hook), allow(dead_code))]
+#[link_section = ".text.hot.execguard"]
 pub fn fill_for_vfork() {
     if !crate::resolve::serving() {
         fill_all();

@@ -98,6 +98,14 @@ pub enum Found {
 /// be served from it.
 #[link_section = ".text.startup.execguard"]
 pub fn snapshot() -> bool {
+    snapshot_named(&mut core::ptr::null())
+}
+
+/// `snapshot`, which also sets `name` to this library's file name as the loader has
+/// it (the `LD_PRELOAD` entry that loaded it) when this call took the snapshot:
+/// following children needs that name, and `dladdr` would search for it again.
+#[link_section = ".text.startup.execguard"]
+pub fn snapshot_named(name: &mut *const libc::c_char) -> bool {
     match SCOPE.state.compare_exchange(0, TAKING, Ordering::Acquire, Ordering::Acquire) {
         Ok(_) => {}
         Err(UNUSABLE) => return false,
@@ -110,6 +118,7 @@ pub fn snapshot() -> bool {
     let objs = unsafe { &mut *SCOPE.objs.get() };
     let mut c = Collect::new(objs);
     walk(&mut c);
+    *name = c.name;
     let state = if c.usable() { c.n + 1 } else { UNUSABLE };
     SCOPE.state.store(state, Ordering::Release);
     state != UNUSABLE
@@ -130,6 +139,7 @@ pub fn serving() -> bool {
 /// loader's tables only): the first default-version definition of `name`
 /// (NUL-terminated or not) in the objects after this library. Before that, in the
 /// loader's own context, it takes the snapshot itself.
+#[link_section = ".text.hot.execguard"]
 pub fn find(name: &[u8]) -> Found {
     let name = name.strip_suffix(&[0]).unwrap_or(name);
     let mut state = SCOPE.state.load(Ordering::Acquire);
@@ -201,11 +211,12 @@ struct Collect<'a> {
     me: usize,
     seen_me: bool,
     ok: bool,
+    name: *const libc::c_char,
 }
 
 impl<'a> Collect<'a> {
     fn new(list: &'a mut [Obj; SCOPE_MAX]) -> Self {
-        Collect { list, n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true }
+        Collect { list, n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true, name: core::ptr::null() }
     }
 
     fn usable(&self) -> bool {
@@ -231,6 +242,7 @@ unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut 
     }
     if mine {
         c.seen_me = true;
+        c.name = info.dlpi_name;
         return 0;
     }
     if !c.seen_me || dynamic == 0 {
@@ -323,6 +335,7 @@ pub fn find_object(name: &[u8], size: u64) -> Option<usize> {
 ///
 /// # Safety
 /// `obj`'s tables must be those of a loaded object.
+#[link_section = ".text.hot.execguard"]
 unsafe fn lookup(obj: &Obj, name: &[u8], want: Want) -> Option<Def> {
     if obj.hash.is_null() || obj.symtab.is_null() || obj.strtab.is_null() {
         return None;

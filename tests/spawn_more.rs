@@ -72,6 +72,29 @@ fn follow_reinjects_the_shim_into_an_env_dropping_child() {
     assert_eq!(lines[1], "mode=fix", "{with}");
 }
 
+/// An environment dropped below a hop that vouched for an fd (`EXECGUARD_HELD`): the
+/// settings are put back once each, and the marks are the new hop's own, not a copy
+/// of the ones the dropping program started with (getenv finds the first).
+#[test]
+fn follow_puts_each_variable_back_once() {
+    let dir = common::tmpdir("follow-once");
+    let log = dir.join("log.jsonl");
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", "exec 9</dev/null; sh -c 'env -i /usr/bin/env'"])
+        .env("LD_PRELOAD", common::shim())
+        .env("EXECGUARD_LOG", &log)
+        .env("EXECGUARD_FOLLOW", "1");
+    common::isolate(&mut cmd);
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let names: Vec<&str> = text.lines().filter_map(|l| l.split_once('=')).map(|(n, _)| n).collect();
+    for name in ["LD_PRELOAD", "EXECGUARD_LOG", "EXECGUARD_FOLLOW", "EXECGUARD_AUDITED", "EXECGUARD_HELD"] {
+        assert_eq!(names.iter().filter(|n| **n == name).count(), 1, "{name} once in the re-injected environment:\n{text}");
+    }
+    assert!(text.lines().any(|l| l == "EXECGUARD_HELD=9"), "{text}");
+}
+
 #[test]
 fn start_side_stays_quiet_about_what_the_exec_reported() {
     // listen_leak forks and execs the probe with a leaked listener (see incidents.rs).

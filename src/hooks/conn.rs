@@ -23,6 +23,7 @@ macro_rules! gate {
         #[cfg(target_arch = "x86_64")]
         #[unsafe(naked)]
         #[no_mangle]
+        #[link_section = ".text.warm.execguard"]
         /// Async-signal-safe.
         pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
             core::arch::naked_asm!(
@@ -56,6 +57,7 @@ macro_rules! gate {
         #[cfg(target_arch = "aarch64")]
         #[unsafe(naked)]
         #[no_mangle]
+        #[link_section = ".text.warm.execguard"]
         /// Async-signal-safe.
         pub unsafe extern "C" fn $name($($a: $t),*) -> $ret {
             core::arch::naked_asm!(concat!("mov ", $armreg, ", x30"), "b {imp}", imp = sym $imp)
@@ -65,6 +67,7 @@ macro_rules! gate {
 
 gate!(connect, connect_impl, u64::MAX, "rcx", "x3", (fd: c_int, a: *const sockaddr, l: socklen_t) -> c_int);
 
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, caller: usize) -> c_int {
     // SAFETY: forwarded unchanged.
     let r = unsafe { real::connect(fd, a, l) };
@@ -91,6 +94,7 @@ unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, c
 gate!(@with ["lea rax, [rip + {gens}]", "add dword ptr [rax + r11*4], 1"] [gens = fdgen::GEN]
     close, close_impl, u64::MAX, "rsi", "x1", (fd: c_int) -> c_int);
 
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn close_impl(fd: c_int, _caller: usize) -> c_int {
     #[cfg(not(target_arch = "x86_64"))]
     fdgen::bump(fd);
@@ -109,6 +113,7 @@ unsafe extern "C" fn close_impl(fd: c_int, _caller: usize) -> c_int {
 
 gate!(shutdown, shutdown_impl, F_TRACKED, "rdx", "x2", (fd: c_int, how: c_int) -> c_int);
 
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn shutdown_impl(fd: c_int, how: c_int, _caller: usize) -> c_int {
     if how != libc::SHUT_RD && storm::word(fd) & F_TRACKED != 0 {
         storm::shut(fd);
@@ -131,6 +136,7 @@ macro_rules! reader {
     ($name:ident, $imp:ident, $x86reg:literal, $armreg:literal, ($fd:ident: c_int $(, $a:ident: $t:ty)*)) => {
         gate!($name, $imp, F_TRACKED, $x86reg, $armreg, ($fd: c_int $(, $a: $t)*) -> isize);
 
+        #[link_section = ".text.warm.execguard"]
         unsafe extern "C" fn $imp($fd: c_int $(, $a: $t)*, _caller: usize) -> isize {
             // SAFETY: forwarded.
             seen($fd, unsafe { real::$name($fd $(, $a)*) })
@@ -150,6 +156,7 @@ reader!(recvmsg, recvmsg_impl, "rcx", "x3", (fd: c_int, m: *mut msghdr, f: c_int
 // its body does without it.
 gate!(recvfrom, recvfrom_impl, F_TRACKED, "r11", "x9", (fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut sockaddr, l: *mut socklen_t) -> isize);
 
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn recvfrom_impl(fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut sockaddr, l: *mut socklen_t) -> isize {
     // SAFETY: forwarded.
     seen(fd, unsafe { real::recvfrom(fd, b, n, f, a, l) })

@@ -26,37 +26,46 @@ pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
     // that (fds leaked one apart) need the 8 KiB bitmap, two stack pages. Most
     // leaks are a few runs, so the audit first goes without it, and starts again
     // with it only when it ran out of room, before it changed or wrote anything.
-    match guarded_with(sp, Undo::new(), exec) {
-        Ok(r) => r,
-        Err(exec) => guarded_fix(sp, exec),
+    // The exec goes in as a `dyn` call: one copy of the audit's path for every exec
+    // entry point (there were six, 14 KiB of the text every start maps).
+    let mut once = Some(exec);
+    let mut call = |env: Argv| match once.take() {
+        Some(f) => f(env),
+        // guarded_with gives up before it calls the exec, never after: not reached.
+        None => -1,
+    };
+    match guarded_with(sp, Undo::new(), &mut call) {
+        Some(r) => r,
+        None => guarded_fix(sp, &mut call),
     }
 }
 
 /// Async-signal-safe: fix mode, with room to undo any number of repairs.
 #[inline(never)]
 #[cold]
-fn guarded_fix(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
+fn guarded_fix(sp: &Spawn, exec: &mut dyn FnMut(Argv) -> c_int) -> c_int {
     let mut spill = Spill::uninit();
     match guarded_with(sp, Undo::with_spill(&mut spill), exec) {
-        Ok(r) => r,
+        Some(r) => r,
         // With the bitmap the record never runs out of room (fds past 65 535 are
         // fixed without undo): not reached.
-        Err(exec) => exec(sp.envp),
+        None => exec(sp.envp),
     }
 }
 
-/// Async-signal-safe. `Err(exec)` when the undo record ran out of room: nothing was
-/// changed, written or counted, and the caller audits again with more room.
+/// Async-signal-safe. `None` when the undo record ran out of room: nothing was
+/// changed, written or counted, the exec not called, and the caller audits again
+/// with more room.
 #[inline(never)]
 #[link_section = ".text.startup.execguard"]
-fn guarded_with<F: FnOnce(Argv) -> c_int>(sp: &Spawn, mut undo: Undo<'_>, exec: F) -> Result<c_int, F> {
-    let Some(inside) = tls::enter() else { return Ok(exec(sp.envp)) };
+fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: &mut dyn FnMut(Argv) -> c_int) -> Option<c_int> {
+    let Some(inside) = tls::enter() else { return Some(exec(sp.envp)) };
     // The audit keeps errno as it was (see audit::exec).
     let mut held = crate::policy::Held::new();
     let out = audit::exec(sp, &mut undo, &mut held);
     if undo.wants_room() {
         drop(inside);
-        return Err(exec);
+        return None;
     }
     // The process loses its findings' table at exec: what is pending is written now
     // if it is this process's to write (repeat::flush_at_end).
@@ -67,7 +76,7 @@ fn guarded_with<F: FnOnce(Argv) -> c_int>(sp: &Spawn, mut undo: Undo<'_>, exec: 
     let r = envp::with_env(sp.envp, mark, (Some(&held), out.ids), exec);
     // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();
-    Ok(r)
+    Some(r)
 }
 
 pub(crate) fn environ() -> Argv {

@@ -10,6 +10,7 @@ use crate::real;
 use libc::{c_int, c_ulong};
 
 #[inline]
+#[link_section = ".text.warm.execguard"]
 fn note(fd: c_int) {
     if fd >= 3 && config::mode() != Mode::Off {
         let _e = sys::ErrnoGuard::new();
@@ -22,12 +23,14 @@ fn note(fd: c_int) {
 /// and the record (fdgen::made, after it) asks the kernel instead of trusting the
 /// old record.
 #[inline]
+#[link_section = ".text.warm.execguard"]
 fn before_change(fd: c_int) {
     fdgen::bump(fd);
 }
 
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
         before_change(new);
@@ -45,6 +48,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     before_change(new);
     // SAFETY: forwarded.
@@ -62,6 +66,7 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 /// CLOEXEC cleared on purpose: set-up work in a child, and a standing "children
 /// get this" in any process.
 #[inline]
+#[link_section = ".text.warm.execguard"]
 fn cleared(fd: c_int) {
     note(fd);
     if fd >= 3 && config::mode() != Mode::Off {
@@ -71,6 +76,7 @@ fn cleared(fd: c_int) {
 }
 
 #[inline]
+#[link_section = ".text.warm.execguard"]
 fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
     if r < 0 {
         return;
@@ -98,6 +104,7 @@ fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
 
 /// Async-signal-safe. Variadic in C; see real.rs for why a fixed third argument is right.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     if cmd == libc::F_SETFD {
         before_change(fd);
@@ -110,6 +117,7 @@ pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 
 /// Async-signal-safe. glibc ≥ 2.28 sends 64-bit-offset builds' fcntl here.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
     if cmd == libc::F_SETFD {
         before_change(fd);
@@ -122,6 +130,7 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: c_ulong) -> c_int {
 
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
     if req == libc::FIONCLEX as c_ulong || req == libc::FIOCLEX as c_ulong {
         before_change(fd);
@@ -141,6 +150,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int {
 /// Async-signal-safe: a sweep to the top of the fd space means the survivors are
 /// chosen (a child keeping pass_fds closes the gaps around them this way).
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, flags: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::close_range(first, last, flags) };
@@ -159,6 +169,7 @@ pub unsafe extern "C" fn close_range(first: libc::c_uint, last: libc::c_uint, fl
 
 /// Async-signal-safe: closes every fd from `low` up.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn closefrom(low: c_int) {
     // SAFETY: forwarded.
     unsafe { real::closefrom(low) };
@@ -176,6 +187,7 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
 /// must tell the start record that the number is no longer the inherited file. One
 /// `fileno` per call, and the start record only for a marked fd.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
     let fd = stream_fd(f);
     // SAFETY: forwarded.
@@ -186,6 +198,7 @@ pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
 
 /// Async-signal-safe: `fd`'s close-on-exec flag was set or cleared; the start record
 /// learns it when the number is one this process was handed (only for a marked fd).
+#[link_section = ".text.warm.execguard"]
 fn start_flag_changed(fd: c_int) {
     if crate::postfork::startfds::marked(fd) {
         crate::postfork::startfds::flag_changed(fd);
@@ -195,6 +208,7 @@ fn start_flag_changed(fd: c_int) {
 /// Async-signal-safe: libc closed `fd` (or -1) where the close hook does not see it.
 /// Its generation moves on, and the start record learns that an inherited number is
 /// gone (only for a marked fd).
+#[link_section = ".text.warm.execguard"]
 pub(crate) fn closed_inside_libc(fd: c_int) {
     if fd < 0 {
         return;
@@ -209,6 +223,7 @@ pub(crate) fn closed_inside_libc(fd: c_int) {
 /// flags: its generation moves on (a recorded flag with it), so that a repeated leak
 /// counts its listeners again.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     // SAFETY: forwarded.
     let r = unsafe { real::listen(fd, backlog) };
@@ -221,6 +236,7 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
 /// Does an `fopen` mode ask for close-on-exec? glibc reads the mode's letters up to
 /// a `,` (`"r,ccs=euc-jp"` is not "e"); musl reads them all and has no `,ccs=`.
 /// At most 32 bytes.
+#[link_section = ".text.warm.execguard"]
 fn mode_cloexec(mode: *const libc::c_char) -> bool {
     if mode.is_null() {
         return false;
@@ -238,6 +254,7 @@ fn mode_cloexec(mode: *const libc::c_char) -> bool {
 
 /// Async-signal-safe as far as `fileno` is: a stream opened inside libc made an fd
 /// this way (the open hooks do not see libc's own open).
+#[link_section = ".text.warm.execguard"]
 fn stream_made(f: *mut libc::FILE, mode: *const libc::c_char) {
     if f.is_null() || config::mode() == Mode::Off {
         return;
@@ -251,6 +268,7 @@ fn stream_made(f: *mut libc::FILE, mode: *const libc::c_char) {
 /// fopen opens its file inside libc: the fd's generation moves on and its flag
 /// (mode "e") is recorded, as the open hooks do for `open`.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn fopen(path: *const libc::c_char, mode: *const libc::c_char) -> *mut libc::FILE {
     // SAFETY: forwarded.
     let f = unsafe { real::fopen(path, mode) };
@@ -260,6 +278,7 @@ pub unsafe extern "C" fn fopen(path: *const libc::c_char, mode: *const libc::c_c
 
 /// As fopen.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn fopen64(path: *const libc::c_char, mode: *const libc::c_char) -> *mut libc::FILE {
     // SAFETY: forwarded.
     let f = unsafe { real::fopen64(path, mode) };
@@ -280,6 +299,7 @@ pub(crate) fn stream_fd(f: *mut libc::FILE) -> c_int {
 /// freopen closes the stream's fd and opens another inside libc (usually on the
 /// same number): both seen, as fclose and fopen.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn freopen(path: *const libc::c_char, mode: *const libc::c_char, f: *mut libc::FILE) -> *mut libc::FILE {
     let old = stream_fd(f);
     // SAFETY: forwarded.
@@ -290,6 +310,7 @@ pub unsafe extern "C" fn freopen(path: *const libc::c_char, mode: *const libc::c
 
 /// As freopen.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn freopen64(path: *const libc::c_char, mode: *const libc::c_char, f: *mut libc::FILE) -> *mut libc::FILE {
     let old = stream_fd(f);
     // SAFETY: forwarded.
@@ -298,6 +319,7 @@ pub unsafe extern "C" fn freopen64(path: *const libc::c_char, mode: *const libc:
     r
 }
 
+#[link_section = ".text.warm.execguard"]
 fn reopened(old: c_int, r: *mut libc::FILE, mode: *const libc::c_char) {
     closed_inside_libc(old);
     stream_made(r, mode);
@@ -306,6 +328,7 @@ fn reopened(old: c_int, r: *mut libc::FILE, mode: *const libc::c_char) {
 /// closedir closes its fd inside libc (`fdopendir(10)` then `closedir` gives the
 /// number up): as fclose.
 #[no_mangle]
+#[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn closedir(d: *mut libc::DIR) -> c_int {
     let fd = if !d.is_null() && config::mode() != Mode::Off {
         let _e = sys::ErrnoGuard::new();
@@ -326,7 +349,7 @@ mod tests {
     use super::mode_cloexec;
 
     #[test]
-    fn fopen_modes() {
+        fn fopen_modes() {
         for (m, want) in [(&b"re\0"[..], true), (b"r\0", false), (b"w+e\0", true), (b"r,ccs=euc-jp\0", false), (b"\0", false)] {
             assert_eq!(mode_cloexec(m.as_ptr() as *const libc::c_char), want, "{m:?}");
         }

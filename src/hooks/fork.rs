@@ -50,6 +50,7 @@ pub unsafe extern "C" fn fork() -> pid_t {
 #[cfg(all(execguard_vfork_hook, target_arch = "x86_64"))]
 #[unsafe(naked)]
 #[no_mangle]
+#[link_section = ".text.hot.execguard"]
 pub unsafe extern "C" fn vfork() -> pid_t {
     core::arch::naked_asm!(
         "sub rsp, 8",
@@ -75,6 +76,7 @@ pub unsafe extern "C" fn vfork() -> pid_t {
 #[cfg(all(execguard_vfork_hook, target_arch = "aarch64"))]
 #[unsafe(naked)]
 #[no_mangle]
+#[link_section = ".text.hot.execguard"]
 pub unsafe extern "C" fn vfork() -> pid_t {
     core::arch::naked_asm!(
         "stp x29, x30, [sp, #-16]!",
@@ -90,6 +92,7 @@ pub unsafe extern "C" fn vfork() -> pid_t {
 /// Async-signal-safe: `before_vfork`, then where the arm64 trampoline goes on:
 /// libc's vfork, or `vfork_missing`.
 #[cfg(all(execguard_vfork_hook, target_arch = "aarch64"))]
+#[link_section = ".text.hot.execguard"]
 extern "C" fn vfork_target() -> usize {
     before_vfork();
     match real::TABLE.vfork.load(Ordering::Relaxed) {
@@ -104,6 +107,7 @@ extern "C" fn vfork_target() -> usize {
 /// itself (`real::fill_for_vfork`), vfork's entry included, before the child shares
 /// our memory.
 #[cfg(execguard_vfork_hook)]
+#[link_section = ".text.hot.execguard"]
 extern "C" fn before_vfork() {
     let _e = sys::ErrnoGuard::new();
     if config::mode() != Mode::Off {

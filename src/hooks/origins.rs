@@ -23,12 +23,14 @@ static ADDR: [AtomicUsize; MAX_FD] = [const { AtomicUsize::new(0) }; MAX_FD];
 static INO: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
 
 /// Constructor only.
+#[link_section = ".text.warm.execguard"]
 pub fn enable() {
     ON.store(true, Ordering::Relaxed);
 }
 
 /// Async-signal-safe: `fd` was made, close-on-exec or not as the call said.
 #[inline]
+#[link_section = ".text.warm.execguard"]
 fn record(fd: c_int, cloexec: bool, caller: usize) {
     if fd < 0 {
         return;
@@ -48,11 +50,13 @@ fn record(fd: c_int, cloexec: bool, caller: usize) {
 
 /// Async-signal-safe: an fd a stream opened inside libc (fopen): as the fd-making
 /// hooks, with no caller to record.
+#[link_section = ".text.warm.execguard"]
 pub fn made_inside_libc(fd: c_int, cloexec: bool) {
     record(fd, cloexec, 0);
 }
 
 /// Async-signal-safe: where `fd` was made, if recorded and still the same file.
+#[link_section = ".text.warm.execguard"]
 pub fn of(fd: c_int) -> usize {
     if fd < 0 || !ON.load(Ordering::Relaxed) {
         return 0;
@@ -76,6 +80,7 @@ macro_rules! hook {
         #[cfg(target_arch = "x86_64")]
         #[unsafe(naked)]
         #[no_mangle]
+        #[link_section = ".text.warm.execguard"]
         /// Async-signal-safe.
         pub unsafe extern "C" fn $name($($a: $t),*) -> c_int {
             core::arch::naked_asm!(concat!("mov ", $x86reg, ", [rsp]"), "jmp {imp}", imp = sym $imp)
@@ -84,6 +89,7 @@ macro_rules! hook {
         #[cfg(target_arch = "aarch64")]
         #[unsafe(naked)]
         #[no_mangle]
+        #[link_section = ".text.warm.execguard"]
         /// Async-signal-safe.
         pub unsafe extern "C" fn $name($($a: $t),*) -> c_int {
             core::arch::naked_asm!(concat!("mov ", $armreg, ", x30"), "b {imp}", imp = sym $imp)
@@ -94,6 +100,7 @@ macro_rules! hook {
 /// `$cloexec`: whether the new fd is close-on-exec, from the call's own arguments.
 macro_rules! body {
     ($imp:ident, $real:ident, ($($a:ident: $t:ty),*), $cloexec:expr) => {
+        #[link_section = ".text.warm.execguard"]
         unsafe extern "C" fn $imp($($a: $t,)* caller: usize) -> c_int {
             // SAFETY: forwarded unchanged.
             let r = unsafe { real::$real($($a),*) };
@@ -104,6 +111,7 @@ macro_rules! body {
 }
 
 hook!(socket, socket_impl, "rcx", "x3", (d: c_int, t: c_int, p: c_int));
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn socket_impl(d: c_int, t: c_int, p: c_int, caller: usize) -> c_int {
     // SAFETY: forwarded unchanged.
     let r = unsafe { real::socket(d, t, p) };
@@ -147,6 +155,7 @@ hook!(eventfd, eventfd_impl, "rdx", "x2", (v: c_uint, f: c_int));
 body!(eventfd_impl, eventfd, (v: c_uint, f: c_int), f & libc::EFD_CLOEXEC != 0);
 
 hook!(pipe, pipe_impl, "rsi", "x1", (p: *mut c_int));
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn pipe_impl(p: *mut c_int, caller: usize) -> c_int {
     // SAFETY: forwarded unchanged; on success p holds two fds.
     let r = unsafe { real::pipe(p) };
@@ -158,6 +167,7 @@ unsafe extern "C" fn pipe_impl(p: *mut c_int, caller: usize) -> c_int {
 }
 
 hook!(pipe2, pipe2_impl, "rdx", "x2", (p: *mut c_int, f: c_int));
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn pipe2_impl(p: *mut c_int, f: c_int, caller: usize) -> c_int {
     // SAFETY: as in pipe_impl.
     let r = unsafe { real::pipe2(p, f) };
@@ -169,6 +179,7 @@ unsafe extern "C" fn pipe2_impl(p: *mut c_int, f: c_int, caller: usize) -> c_int
 }
 
 hook!(socketpair, socketpair_impl, "r8", "x4", (d: c_int, t: c_int, pr: c_int, sv: *mut c_int));
+#[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn socketpair_impl(d: c_int, t: c_int, pr: c_int, sv: *mut c_int, caller: usize) -> c_int {
     // SAFETY: as in pipe_impl.
     let r = unsafe { real::socketpair(d, t, pr, sv) };
@@ -179,6 +190,7 @@ unsafe extern "C" fn socketpair_impl(d: c_int, t: c_int, pr: c_int, sv: *mut c_i
     r
 }
 
+#[link_section = ".text.warm.execguard"]
 unsafe fn pair(p: *const c_int, cloexec: bool, caller: usize) {
     if p.is_null() {
         return;

@@ -78,6 +78,7 @@ pub fn ignored(upto: i32) -> u64 {
 
 /// `sigaction(2)`. Async-signal-safe, like libc's.
 #[no_mangle]
+#[link_section = ".text.hot.execguard"]
 pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     if !act.is_null() {
         touch(sig);
@@ -88,6 +89,7 @@ pub unsafe extern "C" fn sigaction(sig: c_int, act: *const libc::sigaction, old:
 
 /// glibc's other name for `sigaction`.
 #[no_mangle]
+#[link_section = ".text.hot.execguard"]
 pub unsafe extern "C" fn __sigaction(sig: c_int, act: *const libc::sigaction, old: *mut libc::sigaction) -> c_int {
     if !act.is_null() {
         touch(sig);
@@ -100,6 +102,7 @@ macro_rules! handler_setters {
     ($($name:ident),*) => {$(
         /// Sets a disposition inside libc (not through `sigaction`): marked here.
         #[no_mangle]
+        #[link_section = ".text.hot.execguard"]
         pub unsafe extern "C" fn $name(sig: c_int, handler: sighandler_t) -> sighandler_t {
             touch(sig);
             // SAFETY: forwarded.

@@ -23,6 +23,7 @@ macro_rules! trampoline {
         #[cfg(target_arch = "x86_64")]
         #[unsafe(naked)]
         #[no_mangle]
+        #[link_section = ".text.hot.execguard"]
         /// Async-signal-safe.
         pub unsafe extern "C" fn $name(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
             core::arch::naked_asm!(
@@ -55,6 +56,7 @@ macro_rules! trampoline {
         #[cfg(target_arch = "aarch64")]
         #[unsafe(naked)]
         #[no_mangle]
+        #[link_section = ".text.hot.execguard"]
         /// Async-signal-safe.
         pub unsafe extern "C" fn $name(how: c_int, set: *const sigset_t, old: *mut sigset_t) -> c_int {
             core::arch::naked_asm!("mov x3, x30", "b {imp}", imp = sym $imp)
@@ -73,11 +75,13 @@ macro_rules! trampoline {
 trampoline!(pthread_sigmask, pthread_sigmask_impl);
 trampoline!(sigprocmask, sigprocmask_impl);
 
+#[link_section = ".text.hot.execguard"]
 unsafe extern "C" fn pthread_sigmask_impl(how: c_int, set: *const sigset_t, old: *mut sigset_t, caller: usize) -> c_int {
     // SAFETY: forwarded; the caller's set and old follow libc's contract.
     unsafe { around("pthread_sigmask", how, set, old, caller, |h, s, o| real::pthread_sigmask(h, s, o), 0) }
 }
 
+#[link_section = ".text.hot.execguard"]
 unsafe extern "C" fn sigprocmask_impl(how: c_int, set: *const sigset_t, old: *mut sigset_t, caller: usize) -> c_int {
     // SAFETY: as above (sigprocmask returns -1 and sets errno on failure).
     unsafe { around("sigprocmask", how, set, old, caller, |h, s, o| real::sigprocmask(h, s, o), 0) }
@@ -147,6 +151,7 @@ static SEEN: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
 /// Async-signal-safe: `caller`'s site was reported already (or the table is full,
 /// so it never will be).
 #[inline]
+#[link_section = ".text.hot.execguard"]
 fn seen(caller: usize) -> bool {
     let key = caller.max(1);
     for slot in SEEN.iter() {

@@ -189,11 +189,11 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     // and a marked exec's fork or vfork child would fault its page in to read an
     // empty one.
     let cold = if cfg.follow { config::cold() } else { None };
-    let lib = cold.map_or(&[][..], |c| c.lib_path.as_bytes());
+    let lib = cold.map_or(&[][..], |c| c.follow.lib_path.as_bytes());
     let loads = has_shim(envp, lib.strip_suffix(&[0]).unwrap_or(lib));
-    let follow = cold.filter(|c| c.lib_path.len() > 1);
+    let follow = cold.filter(|c| c.follow.lib_path.len() > 1);
     let need_follow = follow.is_some_and(|cold| {
-        !loads || cold.follow_env.iter().take(cold.follow_env_n).any(|e| get(envp, name_of(e.as_bytes())).is_none())
+        !loads || cold.follow.entries().any(|e| get(envp, name_of(e)).is_none())
     });
     let need_mark = mark && (loads || follow.is_some() || may_load_shim(envp));
     if !need_follow && !need_mark && !stale {
@@ -327,7 +327,7 @@ fn rebuilt<const N: usize>(
         }
     }
     if let (true, Some((preload, cold))) = (ok, follow) {
-        let lib = cold.lib_path.as_bytes();
+        let lib = cold.follow.lib_path.as_bytes();
         let lib = lib.strip_suffix(&[0]).unwrap_or(lib);
         preload.s("LD_PRELOAD=");
         preload.raw(lib);
@@ -343,9 +343,9 @@ fn rebuilt<const N: usize>(
         }
         preload.byte(0);
         ok = !preload.overflowed() && push(&mut arr, preload.as_bytes().as_ptr() as *const c_char);
-        for e in cold.follow_env.iter().take(cold.follow_env_n) {
-            if ok && get(envp, name_of(e.as_bytes())).is_none() {
-                ok = push(&mut arr, e.as_bytes().as_ptr() as *const c_char);
+        for e in cold.follow.entries() {
+            if ok && get(envp, name_of(e)).is_none() {
+                ok = push(&mut arr, e.as_ptr() as *const c_char);
             }
         }
     }

@@ -140,6 +140,7 @@ pub fn known_cloexec(fd: i32) -> Option<bool> {
 /// hook saw made (those inherited at start): a later audit of this process, or of
 /// a fork child of it, takes the flag from here instead of one `fcntl` each.
 /// Err: not open.
+#[link_section = ".text.warm.execguard"]
 pub fn learn(fd: i32) -> super::sys::R<bool> {
     let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return super::fds::cloexec(fd) };
     let (gen, epoch) = (g.load(Relaxed), epoch());

@@ -80,6 +80,26 @@ impl<const N: usize> Buf<N> {
     }
 
     pub fn raw(&mut self, s: &[u8]) {
+        self.put(s)
+    }
+
+    /// `raw`, placed with the constructor: the copies a start makes (the log path,
+    /// the follow entries) touch no text page beyond the constructor's own.
+    #[link_section = ".text.startup.execguard"]
+    pub fn raw_at_start(&mut self, s: &[u8]) {
+        let end = self.len + s.len();
+        match self.buf.get_mut(self.len..end) {
+            Some(dst) => {
+                // SAFETY: dst is exactly s.len() bytes, exclusively borrowed.
+                unsafe { copy_ptr_inline(dst.as_mut_ptr().cast::<u8>(), s.as_ptr(), s.len()) };
+                self.len = end;
+            }
+            None => self.overflowed = true,
+        }
+    }
+
+    #[inline(always)]
+    fn put(&mut self, s: &[u8]) {
         let end = self.len + s.len();
         match self.buf.get_mut(self.len..end) {
             Some(dst) => {
@@ -94,31 +114,18 @@ impl<const N: usize> Buf<N> {
         self.raw(s.as_bytes())
     }
 
-    #[link_section = ".text.hot.execguard"]
-    pub fn uint(&mut self, mut v: u64) {
+    #[inline]
+    pub fn uint(&mut self, v: u64) {
         let mut tmp = [0u8; 20];
-        let mut i = tmp.len();
-        loop {
-            i -= 1;
-            if let Some(d) = tmp.get_mut(i) {
-                *d = b'0' + (v % 10) as u8;
-            }
-            v /= 10;
-            if v == 0 || i == 0 {
-                break;
-            }
-        }
+        let i = digits(v, &mut tmp);
         self.raw(tmp.get(i..).unwrap_or(&[]))
     }
 
-    #[link_section = ".text.hot.execguard"]
+    #[inline]
     pub fn int(&mut self, v: i64) {
-        if v < 0 {
-            self.byte(b'-');
-            self.uint(v.unsigned_abs())
-        } else {
-            self.uint(v as u64)
-        }
+        let mut tmp = [0u8; 21];
+        let i = signed_digits(v, &mut tmp);
+        self.raw(tmp.get(i..).unwrap_or(&[]))
     }
 
     pub fn hex(&mut self, v: u64) {
@@ -238,6 +245,42 @@ pub unsafe fn cstr<'a>(p: *const libc::c_char, max: usize) -> &'a [u8] {
 }
 
 
+/// Async-signal-safe: `v` in decimal at the end of `tmp`; returns where it starts.
+/// One copy for every size of line (as a method of `Buf<N>` it was one per size,
+/// 4 KiB of the text every start maps).
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+fn digits(mut v: u64, tmp: &mut [u8; 20]) -> usize {
+    let mut i = tmp.len();
+    loop {
+        i -= 1;
+        if let Some(d) = tmp.get_mut(i) {
+            *d = b'0' + (v % 10) as u8;
+        }
+        v /= 10;
+        if v == 0 || i == 0 {
+            break;
+        }
+    }
+    i
+}
+
+/// Async-signal-safe: `digits` with a sign.
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+fn signed_digits(v: i64, tmp: &mut [u8; 21]) -> usize {
+    let (_, tail) = tmp.split_at_mut(1);
+    let Ok(tail) = <&mut [u8; 20]>::try_from(tail) else { return tmp.len() };
+    let i = digits(v.unsigned_abs(), tail) + 1;
+    if v >= 0 {
+        return i;
+    }
+    if let Some(d) = tmp.get_mut(i - 1) {
+        *d = b'-';
+    }
+    i - 1
+}
+
 /// Async-signal-safe: `src` into `dst` (the shorter of the two). Not a call to libc's
 /// memcpy, which a plain copy loop becomes: in a fork child, where the shim's
 /// audit runs before exec, each page of libc's text it calls into is a page fault
@@ -257,6 +300,16 @@ pub fn copy_bytes(dst: &mut [core::mem::MaybeUninit<u8>], src: &[u8]) {
 /// `d` and `s` valid for `n` bytes, not overlapping.
 #[inline]
 pub unsafe fn copy_ptr(d: *mut u8, s: *const u8, n: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { copy_ptr_inline(d, s, n) }
+}
+
+/// `copy_ptr`, always inlined: for code placed with the constructor.
+///
+/// # Safety
+/// As `copy_ptr`.
+#[inline(always)]
+unsafe fn copy_ptr_inline(d: *mut u8, s: *const u8, n: usize) {
     // SAFETY (every arm): the caller's ranges; each access lies within [0, n).
     unsafe {
         match n {
@@ -286,7 +339,7 @@ pub unsafe fn copy_ptr(d: *mut u8, s: *const u8, n: usize) {
 ///
 /// # Safety
 /// `d` and `s` valid for `n` bytes, not overlapping.
-#[inline]
+#[inline(always)]
 unsafe fn copy_long(d: *mut u8, s: *const u8, n: usize) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the caller's ranges; rep movsb copies forwards with the direction flag

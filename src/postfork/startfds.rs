@@ -276,11 +276,21 @@ pub fn forked(pid: i32) {
 /// four such faults). Reading them here maps the zero page, shared, for good. And
 /// their close-on-exec flags are learnt (fdgen::learn), one `fcntl` each, here (the
 /// vfork hook calls it too: a vfork child reads the flags from its parent's memory).
+#[inline]
 pub fn prefault_for_children() {
     // A load first: a store at every fork would itself be a fault (fork leaves this
-    // page write-protected in the parent). Not in a vfork child that forks or vforks
-    // again: the memory, and the flag, are its parent's.
-    if !any() || PREFAULTED.load(Ordering::Relaxed) || !super::tls::may_record() || PREFAULTED.swap(true, Ordering::Relaxed) {
+    // page write-protected in the parent). The common answer inline, in the hook.
+    if any() && !PREFAULTED.load(Ordering::Relaxed) {
+        prefault_now();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn prefault_now() {
+    // Not in a vfork child that forks or vforks again: the memory, and the flag,
+    // are its parent's.
+    if !super::tls::may_record() || PREFAULTED.swap(true, Ordering::Relaxed) {
         return;
     }
     let ids = sys::Ids::ask();

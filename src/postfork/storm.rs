@@ -83,6 +83,7 @@ pub fn word(fd: i32) -> u64 {
 /// An fd inherited at start (F_START) is told to the start record, which tags it
 /// with the pid (a vfork child's tag is not its parent's; see startfds.rs).
 #[inline]
+#[link_section = ".text.warm.execguard"]
 pub fn forget(fd: i32) {
     // A small start record keeps its numbers out of these words (startfds::BY_MASK).
     if super::startfds::by_mask() && super::startfds::marked(fd) && super::startfds::changed(fd) {
