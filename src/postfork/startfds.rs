@@ -285,8 +285,10 @@ pub fn prefault_for_children() {
     }
 }
 
-#[cold]
+/// Beside the fork hooks (`.text.hot`): every shell below a terminal or CI runner
+/// that holds strays comes here at its first fork or vfork.
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn prefault_now() {
     // Not in a vfork child that forks or vforks again: the memory, and the flag,
     // are its parent's.
