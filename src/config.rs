@@ -310,9 +310,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 };
                 if cfg.sink != Sink::Lines {
                     // a fixed system socket, not a path: kept under AT_SECURE too
-                } else if !value.is_empty() && value.len() < 511 && !value.iter().any(|&b| b == 0) {
-                    // (A byte loop, not `contains`: that calls core's memchr, on a text
-                    // page no other start code is on.)
+                } else if !value.is_empty() && value.len() < 511 && !crate::postfork::line::has_byte(value, 0) {
                     cfg.log_path.raw_at_start(value);
                     cfg.log_path.byte(0);
                 } else if !value.is_empty() {
@@ -369,7 +367,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 // the values are read only when an event is written.
                 cold.test_env.clear();
                 cold.test_env.raw_at_start(value);
-                if cold.test_env.overflowed() || value.contains(&b'=') {
+                if cold.test_env.overflowed() || crate::postfork::line::has_byte(value, b'=') {
                     cold.test_env.clear();
                     w.push("EXECGUARD_TEST_ENV");
                 }

@@ -90,8 +90,9 @@ unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, c
 }
 
 // `close`: first the fd's generation moves on (postfork/fdgen.rs): one add to
-// memory, no Rust frame (on aarch64, close_impl does it).
-gate!(@with ["lea rax, [rip + {gens}]", "add dword ptr [rax + r11*4], 1"] [gens = fdgen::GEN]
+// memory, no Rust frame (on aarch64, close_impl does it). The generation is at
+// `16 * fd + 8` in fdgen::RECS (checked there at compile time); r10 is scratch.
+gate!(@with ["mov r10, r11", "shl r10, 4", "lea rax, [rip + {gens}]", "add dword ptr [rax + r10 + 8], 1"] [gens = fdgen::RECS]
     close, close_impl, u64::MAX, "rsi", "x1", (fd: c_int) -> c_int);
 
 #[link_section = ".text.warm.execguard"]

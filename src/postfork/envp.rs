@@ -64,7 +64,7 @@ pub fn iter_first(envp: Argv, firsts: &[u8]) -> EnvIter<'_> {
 /// Each entry is compared with `name=` byte by byte, up to the first difference: a
 /// long entry (PATH, LS_COLORS) is not measured unless it is the one asked for.
 pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
-    if name.is_empty() || name.contains(&0) || name.len() >= ENTRY_MAX {
+    if name.is_empty() || super::line::has_byte(name, 0) || name.len() >= ENTRY_MAX {
         return None;
     }
     let mut p = envp;

@@ -34,9 +34,32 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 /// slow path.
 pub const MAX_FD: usize = super::storm::MAX_FD;
 
-/// In .bss: a page is touched only by a process that uses fds in its range. The
-/// close trampoline (hooks/conn.rs) adds 1 here itself.
-pub(crate) static GEN: super::PageAligned<[AtomicU32; MAX_FD]> = super::PageAligned([const { AtomicU32::new(0) }; MAX_FD]);
+/// One number's entries side by side: the first files a process opens write one
+/// page of this table, where the generation and the flag in two tables cost two
+/// zero-fill faults at the start of nearly every program. In .bss: a page is
+/// touched only by a process that uses fds in its range.
+#[repr(C)]
+pub(crate) struct Rec {
+    /// The flag each number had when a hook last saw it set: `pack(epoch,
+    /// generation, cloexec)`, 0 for none.
+    known: AtomicU64,
+    /// The generation. The close trampoline (hooks/conn.rs) adds 1 here itself, at
+    /// `16 * fd + 8`.
+    gen: AtomicU32,
+    _pad: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Rec>() == 16 && core::mem::offset_of!(Rec, gen) == 8);
+
+pub(crate) static RECS: super::PageAligned<[Rec; MAX_FD]> =
+    super::PageAligned([const { Rec { known: AtomicU64::new(0), gen: AtomicU32::new(0), _pad: 0 } }; MAX_FD]);
+
+/// Async-signal-safe: `fd`'s generation and flag record, None past the table.
+#[inline]
+fn rec(fd: i32) -> Option<(&'static AtomicU32, &'static AtomicU64)> {
+    RECS.get(fd as usize).map(|r| (&r.gen, &r.known))
+}
+
 /// Moved by every change that may touch many numbers at once. On the page the
 /// loader writes anyway (relocations): in .bss it had a page to itself, a fault in
 /// every process whose audit reads a learnt flag.
@@ -46,7 +69,7 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 /// Async-signal-safe: what `fd` holds may have changed.
 #[inline]
 pub fn bump(fd: i32) {
-    if let Some(g) = GEN.get(fd as usize) {
+    if let Some((g, _)) = rec(fd) {
         g.fetch_add(1, Relaxed);
     }
 }
@@ -60,15 +83,14 @@ pub fn bump_all() {
 /// Async-signal-safe: read `fd`'s entries and the epoch, so that their pages are
 /// mapped in this process (see startfds::prefault_for_children).
 pub fn prefault(fd: i32) {
-    core::hint::black_box(of(fd));
-    core::hint::black_box(KNOWN.get(fd as usize).map(|k| k.load(Relaxed)));
+    core::hint::black_box(rec(fd).map(|(g, k)| (g.load(Relaxed), k.load(Relaxed))));
     core::hint::black_box(epoch());
 }
 
 /// Async-signal-safe: `fd`'s generation, None past the table.
 #[inline]
 pub fn of(fd: i32) -> Option<u32> {
-    GEN.get(fd as usize).map(|g| g.load(Relaxed))
+    rec(fd).map(|(g, _)| g.load(Relaxed))
 }
 
 /// Async-signal-safe.
@@ -76,10 +98,6 @@ pub fn of(fd: i32) -> Option<u32> {
 pub fn epoch() -> u64 {
     EPOCH.load(Relaxed)
 }
-
-/// The flag each number had when a hook last saw it set: `pack(epoch, generation,
-/// cloexec)`, 0 for none. In .bss, like GEN.
-static KNOWN: super::PageAligned<[AtomicU64; MAX_FD]> = super::PageAligned([const { AtomicU64::new(0) }; MAX_FD]);
 
 /// A record: the low 30 bits of the epoch, the generation, "seen", the flag.
 #[inline]
@@ -104,7 +122,7 @@ const fn read(record: u64, epoch: u64, gen: u32) -> Option<bool> {
 /// unless this thread is a vfork child's (its fd table is not ours).
 #[inline]
 pub fn made(fd: i32, cloexec: bool) {
-    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return };
+    let Some((g, k)) = rec(fd) else { return };
     let gen = g.fetch_add(1, Relaxed).wrapping_add(1);
     if recording() && super::tls::may_record() {
         k.store(pack(epoch(), gen, cloexec), Relaxed);
@@ -115,7 +133,7 @@ pub fn made(fd: i32, cloexec: bool) {
 /// starts to listen): the generation moves on and a valid record moves with it.
 #[inline]
 pub fn renew(fd: i32) {
-    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return };
+    let Some((g, k)) = rec(fd) else { return };
     let old = g.fetch_add(1, Relaxed);
     let epoch = epoch();
     if let Some(cloexec) = read(k.load(Relaxed), epoch, old) {
@@ -129,7 +147,7 @@ pub fn renew(fd: i32) {
 /// a hook saw has changed the number since. None: ask the kernel.
 #[inline]
 pub fn known_cloexec(fd: i32) -> Option<bool> {
-    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return None };
+    let (g, k) = rec(fd)?;
     read(k.load(Relaxed), epoch(), g.load(Relaxed))
 }
 
@@ -142,7 +160,7 @@ pub fn known_cloexec(fd: i32) -> Option<bool> {
 /// Err: not open.
 #[link_section = ".text.warm.execguard"]
 pub fn learn(fd: i32) -> super::sys::R<bool> {
-    let (Some(g), Some(k)) = (GEN.get(fd as usize), KNOWN.get(fd as usize)) else { return super::fds::cloexec(fd) };
+    let Some((g, k)) = rec(fd) else { return super::fds::cloexec(fd) };
     let (gen, epoch) = (g.load(Relaxed), epoch());
     let flag = super::fds::cloexec(fd)?;
     if recording() && super::tls::may_record() {

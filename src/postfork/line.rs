@@ -245,6 +245,15 @@ pub unsafe fn cstr<'a>(p: *const libc::c_char, max: usize) -> &'a [u8] {
 }
 
 
+/// Async-signal-safe: does `s` hold the byte `b`? A loop in the caller's own code:
+/// `contains` calls core's memchr for 16 bytes or more, on a text page that no other
+/// start or exec code is on (each such page is a fault-around window, 5–10 µs).
+#[inline(always)]
+#[allow(clippy::manual_contains)]
+pub fn has_byte(s: &[u8], b: u8) -> bool {
+    s.iter().any(|&c| c == b)
+}
+
 /// Async-signal-safe: `v` in decimal at the end of `tmp`; returns where it starts.
 /// One copy for every size of line (as a method of `Buf<N>` it was one per size,
 /// 4 KiB of the text every start maps).
