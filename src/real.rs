@@ -191,6 +191,7 @@ pub fn fill_all() {
 
 #[cold]
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn fill_rest() {
     let mut all = true;
     // One walk over the names (`entry(i)` for each i walked them again from the

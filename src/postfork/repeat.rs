@@ -352,6 +352,7 @@ fn prepared() -> Option<&'static Table> {
 /// and an munmap at exit, about 10 µs of every `system()`.
 #[cold]
 #[inline(never)]
+#[link_section = ".text.hot.execguard"]
 fn make() -> Option<&'static Table> {
     let me = sys::getpid();
     let pid = if image_is_mine(me) {

@@ -1,0 +1,114 @@
+//! The text a start maps (docs/design.md, "the three text blocks"): everyday programs
+//! run, from the shim's text, only code that lies in the block the constructor's own
+//! page fault maps. Each further 64 KiB fault-around window of the shim's text that a
+//! start runs code in is one more page fault and 5–10 µs of every process start
+//! (docs/performance.md), and nothing else shows it: a hook body or a helper that
+//! drifts out of `.text.startup`/`.text.hot`/`.text.warm` still works.
+//!
+//! The measure is the resident size of the shim's text mapping in the process, read
+//! from `/proc/PID/smaps` at the end of its start: the pages its faults mapped. The
+//! library is placed on a 2 MiB boundary (its memory is about 4 MiB), so the
+//! windows fall at the same offsets in every process, and a program whose code all
+//! lies in the first block shows the same size as a program that runs the
+//! constructor alone. A program that reaches another window shows that window's
+//! pages on top.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+/// Prints the resident kB of the shim's text mapping in this process, reading its
+/// own smaps with raw system calls (no hooked call before the read).
+const SELF_RSS: &str = r#"
+#define _GNU_SOURCE
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <stdio.h>
+static char buf[1 << 20];
+int main(void) {
+    long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 2;
+    size_t n = 0;
+    for (;;) {
+        long r = syscall(SYS_read, fd, buf + n, sizeof buf - 1 - n);
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    buf[n] = 0;
+    syscall(SYS_write, 1, buf, n);
+    return 0;
+}
+"#;
+
+/// kB resident in the r-xp mapping of `lib` in an smaps text.
+fn text_rss_kb(smaps: &str, lib: &str) -> Option<u64> {
+    let mut lines = smaps.lines();
+    while let Some(l) = lines.next() {
+        if l.contains(" r-xp ") && l.ends_with(lib) {
+            for l in lines.by_ref() {
+                if let Some(v) = l.strip_prefix("Rss:") {
+                    return v.trim().trim_end_matches("kB").trim().parse().ok();
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Runs `argv` under the shim from a clean parent; its output is an smaps text.
+fn rss_of(argv: &[&str], env: &[(&str, &str)], log: &Path) -> (u64, String) {
+    let lib = common::shim();
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]).env_clear().env("PATH", "/usr/bin:/bin").env("LD_PRELOAD", &lib).env("EXECGUARD_LOG", log);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    common::isolate(&mut cmd);
+    let out = cmd.output().expect("run");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let lib = lib.to_str().unwrap();
+    let kb = text_rss_kb(&text, lib).unwrap_or_else(|| panic!("{argv:?}: no r-xp mapping of {lib} in:\n{text}"));
+    (kb, text)
+}
+
+#[test]
+fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
+    if cfg!(debug_assertions) {
+        eprintln!("skipped: a debug build's text is not laid out for start-up");
+        return;
+    }
+    let dir = common::tmpdir("start-pages");
+    let log = dir.join("log.jsonl");
+    let reader = common::cc(&dir, "self_rss", SELF_RSS, &["-O2"]);
+    let reader = reader.to_str().unwrap();
+    // Twice each, the first run only to bring the library's pages into the page
+    // cache (fault-around maps only pages that are there).
+    let py = "import sys; sys.stdout.write(open('/proc/self/smaps').read())";
+    let cases: [(&str, Vec<&str>); 6] = [
+        ("a program that calls no hooked function", vec![reader]),
+        // dash: sigaction, sigprocmask, vfork, and execve in the vfork child, whose
+        // pages count in the shell's own mapping (a vfork child shares it)
+        ("sh running a command", vec!["/bin/sh", "-c", "cat /proc/$$/smaps"]),
+        ("bash running two commands", vec!["/bin/bash", "-c", "cat /proc/$$/smaps; :"]),
+        ("python3 opening a file", vec!["python3", "-c", py]),
+        ("perl opening a file", vec!["perl", "-e", "open F, '/proc/self/smaps' or die; print <F>"]),
+        ("cat with fopen-free reads", vec!["cat", "/proc/self/smaps"]),
+    ];
+    for env in [vec![], vec![("EXECGUARD_FOLLOW", "1"), ("EXECGUARD_MODE", "fix")]] {
+        let mut base = None;
+        for (what, argv) in &cases {
+            rss_of(argv, &env, &log);
+            let (kb, text) = rss_of(argv, &env, &log);
+            let base = *base.get_or_insert(kb);
+            assert!(
+                kb <= base,
+                "{what} ({argv:?}, env {env:?}): {kb} kB of the shim's text mapped, where the constructor alone maps {base} kB: \
+                 code it runs lies outside the start blocks (to see which: perf record -e page-faults -d, docs/performance.md)\n{text}"
+            );
+        }
+    }
+}
