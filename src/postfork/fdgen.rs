@@ -9,7 +9,7 @@
 //! The close-on-exec flag, too, when a hook saw it set: the call that made the fd
 //! (`O_CLOEXEC`, `SOCK_CLOEXEC`, `dup3`'s flags, `F_DUPFD_CLOEXEC`; plain `dup`,
 //! `dup2`, `pipe`, `accept` make none) or the last `F_SETFD`/`FIOCLEX`/`FIONCLEX`.
-//! `KNOWN` keeps it with the generation and epoch it was seen at, so that any later
+//! Each number's record (`RECS`) keeps it with the generation and epoch it was seen at, so that any later
 //! change through a hook (a close, a new file at that number, `close_range`) voids
 //! it, and an audit asks the kernel (`F_GETFD`) only for the fds whose flag no hook
 //! saw. A repeated leak of 200 fds made that way costs no system call per fd.
