@@ -19,10 +19,12 @@ fn main() {
     // and what a shell calls before its first command (the signal hooks, the first
     // lookup of a real function), so that such a child faults in one more window,
     // not three. Then `.text.warm.*`: the fd hooks (open, close, fcntl, fopen, the
-    // read family) that most programs call at start, together after it.
+    // read family) that most programs call at start, together after it. Last
+    // `.text.leak.*`: what only an exec that leaks runs (the leak's identity, the
+    // repeat table's claim, fix mode's repairs), out of the window every start maps.
     std::fs::write(
         &script,
-        "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } .text.hot : { *(.text.hot .text.hot.*) } .text.warm : { *(.text.warm .text.warm.*) } } INSERT BEFORE .text;\n",
+        "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } .text.hot : { *(.text.hot .text.hot.*) } .text.warm : { *(.text.warm .text.warm.*) } .text.leak : { *(.text.leak .text.leak.*) } } INSERT BEFORE .text;\n",
     )
         .expect("write linker script");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", script.display());

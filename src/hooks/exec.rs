@@ -10,46 +10,70 @@ use crate::postfork::{classify, sys, tls};
 use crate::real;
 use libc::{c_char, c_int};
 
-/// Async-signal-safe: audit, repair (fix mode), then call `exec` with the environment
-/// to pass; on failure undo the repairs and return the real result and errno.
+/// What an exec hook asks the kernel to run once the environment is chosen. A value,
+/// not a closure: a closure's body is a generic instance the compiler places with
+/// the rest of the text, outside the block every start maps (one more 64 KiB window
+/// at every exec, 5–10 µs).
+#[derive(Clone, Copy)]
+pub(crate) enum ExecCall {
+    Execve(*const c_char, Argv),
+    Execvpe(*const c_char, Argv),
+    Fexecve(c_int, Argv),
+    Execveat(c_int, *const c_char, Argv, c_int),
+}
+
+impl ExecCall {
+    /// Async-signal-safe: the real call, with `env` for the environment.
+    #[link_section = ".text.startup.execguard"]
+    fn run(self, env: Argv) -> c_int {
+        // SAFETY: the hook's caller's own arguments, forwarded with our environment
+        // array (execvpe keeps execvp's search and ENOEXEC fallback).
+        unsafe {
+            match self {
+                ExecCall::Execve(path, argv) => real::execve(path, argv, env),
+                ExecCall::Execvpe(file, argv) => real::execvpe(file, argv, env),
+                ExecCall::Fexecve(fd, argv) => real::fexecve(fd, argv, env),
+                ExecCall::Execveat(dirfd, path, argv, flags) => real::execveat(dirfd, path, argv, env, flags),
+            }
+        }
+    }
+}
+
+/// Async-signal-safe: audit, repair (fix mode), then make the exec `call` with the
+/// environment to pass; on failure undo the repairs and return the real result and
+/// errno.
 ///
 /// Inlined into every exec hook, so it stays small: the work is in functions of
 /// their own, whose frames exist only when they run. (Stack probes touch every page
 /// of a frame on entry, and in a fork child each touched page is a copy-on-write
 /// fault: an exec hook with one 20 KiB frame cost five of them, even in off mode.)
 #[inline(always)]
-pub(crate) fn guarded(sp: &Spawn, exec: impl FnOnce(Argv) -> c_int) -> c_int {
+pub(crate) fn guarded(sp: &Spawn, call: ExecCall) -> c_int {
     if config::mode() == Mode::Off {
-        return exec(sp.envp);
+        return call.run(sp.envp);
     }
     // Fix mode records its repairs for undo in 128 runs of fds; more runs than
     // that (fds leaked one apart) need the 8 KiB bitmap, two stack pages. Most
     // leaks are a few runs, so the audit first goes without it, and starts again
     // with it only when it ran out of room, before it changed or wrote anything.
-    // The exec goes in as a `dyn` call: one copy of the audit's path for every exec
-    // entry point (there were six, 14 KiB of the text every start maps).
-    let mut once = Some(exec);
-    let mut call = |env: Argv| match once.take() {
-        Some(f) => f(env),
-        // guarded_with gives up before it calls the exec, never after: not reached.
-        None => -1,
-    };
-    match guarded_with(sp, Undo::new(), &mut call) {
+    // One copy of the audit's path for every exec entry point (it was generic over
+    // the exec: six copies, 14 KiB of the text every start maps).
+    match guarded_with(sp, Undo::new(), call) {
         Some(r) => r,
-        None => guarded_fix(sp, &mut call),
+        None => guarded_fix(sp, call),
     }
 }
 
 /// Async-signal-safe: fix mode, with room to undo any number of repairs.
 #[inline(never)]
 #[cold]
-fn guarded_fix(sp: &Spawn, exec: &mut dyn FnMut(Argv) -> c_int) -> c_int {
+fn guarded_fix(sp: &Spawn, call: ExecCall) -> c_int {
     let mut spill = Spill::uninit();
-    match guarded_with(sp, Undo::with_spill(&mut spill), exec) {
+    match guarded_with(sp, Undo::with_spill(&mut spill), call) {
         Some(r) => r,
         // With the bitmap the record never runs out of room (fds past 65 535 are
         // fixed without undo): not reached.
-        None => exec(sp.envp),
+        None => call.run(sp.envp),
     }
 }
 
@@ -58,8 +82,8 @@ fn guarded_fix(sp: &Spawn, exec: &mut dyn FnMut(Argv) -> c_int) -> c_int {
 /// with more room.
 #[inline(never)]
 #[link_section = ".text.startup.execguard"]
-fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: &mut dyn FnMut(Argv) -> c_int) -> Option<c_int> {
-    let Some(inside) = tls::enter() else { return Some(exec(sp.envp)) };
+fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, call: ExecCall) -> Option<c_int> {
+    let Some(inside) = tls::enter() else { return Some(call.run(sp.envp)) };
     // The audit keeps errno as it was (see audit::exec).
     let mut held = crate::policy::Held::new();
     let out = audit::exec(sp, &mut undo, &mut held);
@@ -73,7 +97,7 @@ fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, exec: &mut dyn FnMut(Argv) -> c_
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
     let mark = if out.found { Mark::SelfPid(out.sigs) } else { Mark::No };
-    let r = envp::with_env(sp.envp, mark, (Some(&held), out.ids), exec);
+    let r = envp::with_env(sp.envp, mark, (Some(&held), out.ids), |env| call.run(env));
     // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();
     Some(r)
@@ -130,8 +154,7 @@ pub(crate) fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
     let sp = Spawn { via: "execve", target: unsafe { audit::target(path) }, target_c: path, argv, envp, exec_fd: -1, parent_side: false };
-    // SAFETY: forwarding the caller's arguments with our environment array.
-    guarded(&sp, |env| unsafe { real::execve(path, argv, env) })
+    guarded(&sp, ExecCall::Execve(path, argv))
 }
 
 /// Async-signal-safe.
@@ -140,8 +163,8 @@ pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> 
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
     let sp = Spawn { via: "execv", target: unsafe { audit::target(path) }, target_c: path, argv, envp: environ(), exec_fd: -1, parent_side: false };
-    // SAFETY: execv is execve with environ.
-    guarded(&sp, |env| unsafe { real::execve(path, argv, env) })
+    // execv is execve with environ.
+    guarded(&sp, ExecCall::Execve(path, argv))
 }
 
 /// Async-signal-safe.
@@ -151,8 +174,8 @@ unsafe fn execvp_via(via: &'static str, file: *const c_char, argv: Argv, envp: A
     // SAFETY: the caller's file is a C string.
     resolve_path(unsafe { cstr(file, 4096) }, &mut resolved);
     let sp = Spawn { via, target: resolved.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: false };
-    // SAFETY: execvpe keeps execvp's search and ENOEXEC fallback.
-    guarded(&sp, |env| unsafe { real::execvpe(file, argv, env) })
+    // execvpe keeps execvp's search and ENOEXEC fallback.
+    guarded(&sp, ExecCall::Execvpe(file, argv))
 }
 
 /// Async-signal-safe.
@@ -176,8 +199,7 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     classify::link(fd, &mut t);
     // The program's own fd is kept: a script run by fexecve needs it open.
     let sp = Spawn { via: "fexecve", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: fd, parent_side: false };
-    // SAFETY: forwarded.
-    guarded(&sp, |env| unsafe { real::fexecve(fd, argv, env) })
+    guarded(&sp, ExecCall::Fexecve(fd, argv))
 }
 
 /// Async-signal-safe.
@@ -204,8 +226,7 @@ pub unsafe extern "C" fn execveat(dirfd: c_int, path: *const c_char, argv: Argv,
         }
     }
     let sp = Spawn { via: "execveat", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: dirfd, parent_side: false };
-    // SAFETY: forwarded.
-    guarded(&sp, |env| unsafe { real::execveat(dirfd, path, argv, env, flags) })
+    guarded(&sp, ExecCall::Execveat(dirfd, path, argv, flags))
 }
 
 /// Called by the variadic C entry points (src/c/execl.c) with a stack argv.
@@ -220,8 +241,7 @@ pub unsafe extern "C" fn execguard_execl_impl(which: c_int, path: *const c_char,
             let (via, env) = if which == 2 { ("execle", envp) } else { ("execl", environ()) };
             // SAFETY: the caller's path is a C string.
             let sp = Spawn { via, target: unsafe { audit::target(path) }, target_c: path, argv, envp: env, exec_fd: -1, parent_side: false };
-            // SAFETY: forwarded.
-            guarded(&sp, |e| unsafe { real::execve(path, argv, e) })
+            guarded(&sp, ExecCall::Execve(path, argv))
         }
     }
 }

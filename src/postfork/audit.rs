@@ -468,7 +468,7 @@ const SEEN_MAX: usize = 256;
 /// this one's, so a repeat's stack probes touch as few pages as the clean path's
 /// (in a fork child each touched page is a copy-on-write fault).
 #[inline(never)]
-#[link_section = ".text.hot.execguard"]
+#[link_section = ".text.leak.execguard"]
 #[allow(clippy::too_many_arguments)]
 fn fd_leak(
     sp: &Spawn,
@@ -665,7 +665,7 @@ fn identify_rest(mut id: u64, after: i32, (keep, cfg, who): (&ExecKeep, &config:
 
 /// Async-signal-safe: one leaked fd's identity (one `fstat`: its type, device and
 /// inode) into `s` and mixed into `h`; a listening socket among them is counted.
-#[link_section = ".text.hot.execguard"]
+#[link_section = ".text.leak.execguard"]
 fn identify(h: u64, s: &mut Seen, listeners: &mut u32) -> u64 {
     let st = sys::fstat(s.fd).ok();
     let h = repeat::mix_fd(h, s.fd, st.as_ref());
@@ -710,7 +710,7 @@ fn report_leak<I: Iterator<Item = i32>>(
 }
 
 /// Async-signal-safe: FD_CLOEXEC on every fd recorded in `undo`; the failures.
-#[link_section = ".text.hot.execguard"]
+#[link_section = ".text.leak.execguard"]
 fn apply_fixes(undo: &Undo) -> u32 {
     if undo.deferred {
         return 0;

@@ -85,7 +85,7 @@ pub fn mix_fd(h: u64, fd: i32, st: Option<&libc::stat>) -> u64 {
 /// Async-signal-safe: the final identity: the program mixed in, then a finalizer
 /// (splitmix64) so that the hex spreads; never 0 (a free slot), nor a claim mark
 /// (`CLAIMING`) or BUSY.
-#[link_section = ".text.hot.execguard"]
+#[link_section = ".text.leak.execguard"]
 pub fn finish(h: u64, exe: u64) -> u64 {
     let mut z = mix_int(h, if exe != 0 { exe } else { exe_hash() });
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -408,7 +408,7 @@ fn interval_ms() -> i64 {
 }
 
 /// Async-signal-safe: one occurrence of finding `id` (from `finish`).
-#[link_section = ".text.hot.execguard"]
+#[link_section = ".text.leak.execguard"]
 pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
     occur_at(id, name, sev, fixed, sys::mono_ms_raw)
 }
@@ -509,7 +509,7 @@ fn wait_claimed(m: &Meta) -> u64 {
     k
 }
 
-#[link_section = ".text.hot.execguard"]
+#[link_section = ".text.leak.execguard"]
 fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bool) -> Option<(usize, &'t Meta, bool)> {
     let start = (id % SLOTS as u64) as usize;
     for k in 0..SLOTS {
