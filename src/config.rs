@@ -430,8 +430,8 @@ fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
     (n >= 2 && (1..=3_600_000).contains(&ms)).then_some((n as u32, ms))
 }
 
-/// Remember the `EXECGUARD_*` entries (but not the per-exec marks `EXECGUARD_AUDITED`
-/// and `EXECGUARD_OUTSIDE`) for re-injection.
+/// Remember the `EXECGUARD_*` entries (but not the per-hop marks, envp::HOP_MARKS)
+/// for re-injection.
 #[link_section = ".text.startup.execguard"]
 pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cold: &mut Cold) {
     let env = &mut cold.follow.env;
@@ -439,7 +439,7 @@ pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cold: &m
     for e in entries {
         // The marks are this hop's, rewritten at every exec (envp::rebuilt): a copy
         // put back would stand before the new one, and getenv finds the first.
-        let mark = e.starts_with(b"EXECGUARD_AUDITED=") || e.starts_with(b"EXECGUARD_OUTSIDE=") || e.starts_with(b"EXECGUARD_HELD=");
+        let mark = crate::postfork::envp::HOP_MARKS.iter().any(|m| e.starts_with(m));
         if e.starts_with(b"EXECGUARD_") && !mark && e.len() < env.room() {
             env.raw_at_start(e);
             env.byte(0);

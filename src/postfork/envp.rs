@@ -140,6 +140,11 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The marks one hop writes for the next (the audited pid and its signals, the fds
+/// from outside, the fds vouched for): rewritten at every marked exec, dropped at an
+/// unmarked one, and never copied for re-injection (config::remember_follow_env).
+pub(crate) const HOP_MARKS: [&[u8]; 3] = [b"EXECGUARD_AUDITED=", b"EXECGUARD_OUTSIDE=", b"EXECGUARD_HELD="];
+
 fn name_of(entry: &[u8]) -> &[u8] {
     let eq = entry.iter().position(|&b| b == b'=').unwrap_or(entry.len());
     entry.get(..eq).unwrap_or(entry)
@@ -312,12 +317,9 @@ fn rebuilt<const N: usize>(
         // Compared as prefixes: measuring every entry (PATH, LS_COLORS…) was a pass
         // over the whole environment, about 1 µs of a marked fork+exec.
         // SAFETY: NUL-terminated entry.
-        let dropped = unsafe {
-            has_prefix(e, b"EXECGUARD_AUDITED=")
-                || has_prefix(e, b"EXECGUARD_OUTSIDE=")
-                || has_prefix(e, b"EXECGUARD_HELD=")
-                || (need_follow && has_prefix(e, b"LD_PRELOAD="))
-        };
+        let dropped = HOP_MARKS.iter().any(|m| unsafe { has_prefix(e, m) })
+            // SAFETY: as above.
+            || (need_follow && unsafe { has_prefix(e, b"LD_PRELOAD=") });
         if dropped {
             continue;
         }

@@ -87,23 +87,17 @@ impl<const N: usize> Buf<N> {
     /// the follow entries) touch no text page beyond the constructor's own.
     #[link_section = ".text.startup.execguard"]
     pub fn raw_at_start(&mut self, s: &[u8]) {
-        let end = self.len + s.len();
-        match self.buf.get_mut(self.len..end) {
-            Some(dst) => {
-                // SAFETY: dst is exactly s.len() bytes, exclusively borrowed.
-                unsafe { copy_ptr_inline(dst.as_mut_ptr().cast::<u8>(), s.as_ptr(), s.len()) };
-                self.len = end;
-            }
-            None => self.overflowed = true,
-        }
+        self.put(s)
     }
 
+    /// The copy inlined whole, so that it lands in whichever section its caller is.
     #[inline(always)]
     fn put(&mut self, s: &[u8]) {
         let end = self.len + s.len();
         match self.buf.get_mut(self.len..end) {
             Some(dst) => {
-                copy_bytes(dst, s);
+                // SAFETY: dst is exactly s.len() bytes, exclusively borrowed.
+                unsafe { copy_ptr_inline(dst.as_mut_ptr().cast::<u8>(), s.as_ptr(), s.len()) };
                 self.len = end;
             }
             None => self.overflowed = true,
