@@ -22,9 +22,12 @@ fn main() {
     // read family) that most programs call at start, together after it. Last
     // `.text.leak.*`: what only an exec that leaks runs (the leak's identity, the
     // repeat table's claim, fix mode's repairs), out of the window every start maps.
+    // Then `.text.report.*`: what writing a line runs (the event, its fd items, the
+    // log file): a fork child's first report faults in the window after the leak's,
+    // not two windows further on.
     std::fs::write(
         &script,
-        "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } .text.hot : { *(.text.hot .text.hot.*) } .text.warm : { *(.text.warm .text.warm.*) } .text.leak : { *(.text.leak .text.leak.*) } } INSERT BEFORE .text;\n",
+        "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } .text.hot : { *(.text.hot .text.hot.*) } .text.warm : { *(.text.warm .text.warm.*) } .text.leak : { *(.text.leak .text.leak.*) } .text.report : { *(.text.report .text.report.*) } } INSERT BEFORE .text;\n",
     )
         .expect("write linker script");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", script.display());

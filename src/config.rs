@@ -83,6 +83,10 @@ pub struct Config {
     pub is_shell: bool,
     /// `EXECGUARD_SHELLS` was given (its names are in `Cold`).
     pub shells_extra: bool,
+    /// `EXECGUARD_TEST_ENV` was given (its names are in `Cold`): without it, a line
+    /// reads no page of `Cold` (in a fork child whose parent never touched it, a
+    /// page fault per first report).
+    pub test_env: bool,
     /// `EXECGUARD_LOG=journal|syslog`; `log_path` is then empty.
     pub sink: Sink,
     /// syslog facility code (already shifted: LOG_USER = 8).
@@ -188,6 +192,7 @@ impl Config {
             audited_sigs: (0, 0),
             is_shell: false,
             shells_extra: false,
+            test_env: false,
             sink: Sink::Lines,
             syslog_facility: 8,
         }
@@ -371,6 +376,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                     cold.test_env.clear();
                     w.push("EXECGUARD_TEST_ENV");
                 }
+                cfg.test_env = cold.test_env.len() > 0;
             }
             b"EXECGUARD_AUDITED" => {
                 if let Some((parent, pid, ign, blocked)) = policy::parse_audited(value) {
@@ -550,9 +556,11 @@ mod tests {
         let mut cfg = Box::new(Config::new());
         let w = parse_env([b"EXECGUARD_TEST_ENV=CI_JOB:MY_TEST".as_slice()].into_iter(), 1, false, &mut cfg, &mut cold);
         assert_eq!((w.n, cold.test_env.as_bytes()), (0, b"CI_JOB:MY_TEST".as_slice()));
+        assert!(cfg.test_env);
         let long = [b"EXECGUARD_TEST_ENV=".as_slice(), &[b'A'; 300]].concat();
         let w = parse_env([long.as_slice()].into_iter(), 1, false, &mut cfg, &mut cold);
         assert_eq!((w.n, cold.test_env.len()), (1, 0));
+        assert!(!cfg.test_env);
     }
 
     #[test]

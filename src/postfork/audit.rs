@@ -400,6 +400,7 @@ fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low, held: &mut Held, id
     any
 }
 
+#[link_section = ".text.report.execguard"]
 fn header(ev: &mut Event, sp: &Spawn) {
     ev.exec_env(sp.envp);
     ev.str("via", sp.via.as_bytes());
@@ -410,6 +411,7 @@ fn cap(s: &[u8], n: usize) -> &[u8] {
     s.get(..n).unwrap_or(s)
 }
 
+#[link_section = ".text.report.execguard"]
 fn argv(ev: &mut Event, argv: Argv) {
     // argv gets at most about a third of the line: the fds matter more.
     ev.soft_limit(Some(1600));
@@ -427,6 +429,7 @@ fn argv(ev: &mut Event, argv: Argv) {
     ev.soft_limit(None);
 }
 
+#[link_section = ".text.report.execguard"]
 fn leak_event<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, sp: &Spawn, fix: bool) -> &'e mut Event {
     let ev = Event::start_in(slot, "exec_fd_leak", Severity::Warn, fix);
     ev.say(b" ");
@@ -441,12 +444,63 @@ fn leak_event<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, sp: &Spawn, fix: 
     ev
 }
 
-/// One leaked fd as the identity pass saw it (its fstat), for the words pass.
+/// One listed fd as the identity pass saw it (its fstat), for the words pass.
 #[derive(Clone, Copy)]
 struct Seen {
     fd: i32,
     mode: u32,
     ino: u64,
+}
+
+/// What the identity pass keeps of the leaked fds for the words: type and inode of
+/// the first DETAIL_MAX (the ones a line lists), the file type of every remembered
+/// one (the kinds counted). 1.3 KiB, where a type and inode for each was 4 KiB: in a
+/// fork child each stack page a first report writes is a copy-on-write fault.
+struct Words {
+    seen: [core::mem::MaybeUninit<Seen>; DETAIL_MAX as usize],
+    /// `st_mode >> 12` (0: fstat failed).
+    types: [core::mem::MaybeUninit<u8>; SEEN_MAX],
+    n: usize,
+}
+
+impl Words {
+    /// Async-signal-safe: empty, in the caller's `slot`, without writing the arrays
+    /// (a `Words` literal became a call to libc's memset: in a fork child, a page of
+    /// libc's text).
+    fn new_in(slot: &mut core::mem::MaybeUninit<Words>) -> &mut Words {
+        let p = slot.as_mut_ptr();
+        // SAFETY: the arrays are MaybeUninit and need nothing; `n` is written here.
+        unsafe {
+            core::ptr::addr_of_mut!((*p).n).write(0);
+            slot.assume_init_mut()
+        }
+    }
+
+    /// Async-signal-safe: the next leaked fd's fstat (the `n`th of `leaked`).
+    fn push(&mut self, fd: i32, id: Option<sys::FileId>) {
+        let (mode, ino) = id.map(|id| (id.mode, id.ino)).unwrap_or((0, 0));
+        if let Some(s) = self.seen.get_mut(self.n) {
+            s.write(Seen { fd, mode, ino });
+        }
+        if let Some(t) = self.types.get_mut(self.n) {
+            t.write((mode >> 12) as u8);
+            self.n += 1;
+        }
+    }
+
+    fn seen(&self) -> &[Seen] {
+        let s = self.seen.get(..self.n.min(self.seen.len())).unwrap_or(&[]);
+        // SAFETY: the first min(n, DETAIL_MAX) entries were written by push;
+        // MaybeUninit<Seen> has Seen's layout.
+        unsafe { &*(s as *const [core::mem::MaybeUninit<Seen>] as *const [Seen]) }
+    }
+
+    fn types(&self) -> &[u8] {
+        let t = self.types.get(..self.n).unwrap_or(&[]);
+        // SAFETY: the first n entries were written by push; MaybeUninit<u8> has
+        // u8's layout.
+        unsafe { &*(t as *const [core::mem::MaybeUninit<u8>] as *const [u8]) }
+    }
 }
 
 /// Leaked fds remembered between the two passes; past these, the words pass walks
@@ -587,6 +641,7 @@ struct Found {
 /// for the line when it is `Err` (a known finding whose line is due).
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
+#[link_section = ".text.report.execguard"]
 fn leak_identity(
     sp: &Spawn,
     (keep, cfg, who): (&ExecKeep, &config::Config, &Who),
@@ -597,29 +652,26 @@ fn leak_identity(
     id: Result<u64, (u64, Verdict)>,
     listeners: Option<&mut u32>,
 ) {
-    let mut seen = [core::mem::MaybeUninit::<Seen>::uninit(); SEEN_MAX];
-    for (slot, &fd) in seen.iter_mut().zip(leaked) {
-        slot.write(Seen { fd, mode: 0, ino: 0 });
-    }
-    let n_seen = leaked.len().min(SEEN_MAX);
-    let seen = seen.get_mut(..n_seen).unwrap_or(&mut []);
-    // SAFETY: the first n_seen entries were written above; MaybeUninit<Seen> has
-    // Seen's layout.
-    let seen: &mut [Seen] = unsafe { &mut *(seen as *mut [core::mem::MaybeUninit<Seen>] as *mut [Seen]) };
+    let mut slot = core::mem::MaybeUninit::uninit();
+    let words = Words::new_in(&mut slot);
+    let leaked = leaked.get(..SEEN_MAX).unwrap_or(leaked);
+    let after = leaked.last().map(|&fd| fd + 1).unwrap_or(3);
     let (id, verdict) = match id {
         Err(known) => {
-            for s in seen.iter_mut() {
-                identify(0, s, &mut 0);
+            // The identity is known: each fd's type and inode only, for the words.
+            for &fd in leaked {
+                words.push(fd, sys::fstat_id(fd));
             }
             known
         }
         Ok(mut id) => {
             let mut leaked_listeners = 0u32;
-            for s in seen.iter_mut() {
-                id = identify(id, s, &mut leaked_listeners);
+            for &fd in leaked {
+                let (h, fid) = identify(id, fd, &mut leaked_listeners);
+                id = h;
+                words.push(fd, fid);
             }
             if found.total as usize > SEEN_MAX {
-                let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
                 id = identify_rest(id, after, (keep, cfg, who), &mut leaked_listeners);
             }
             if let Some(sum) = listeners {
@@ -639,12 +691,8 @@ fn leak_identity(
             (id, verdict)
         }
     };
-    let seen: &[Seen] = seen;
-    let rest = || {
-        let after = seen.last().map(|s| s.fd + 1).unwrap_or(3);
-        fds::FdIter::new(after).filter(move |&fd| fate(fd, keep, cfg, who) == FdFate::Leaked)
-    };
-    report_leak(sp, fix, seen, found.total, (id, verdict), undo, found.fix_errors, rest);
+    let rest = || fds::FdIter::new(after).filter(move |&fd| fate(fd, keep, cfg, who) == FdFate::Leaked);
+    report_leak(sp, fix, (leaked, words), found.total, (id, verdict), undo, found.fix_errors, rest);
 }
 
 /// Async-signal-safe: the identities of the leaked fds from `after` on (past the
@@ -657,7 +705,7 @@ fn identify_rest(mut id: u64, after: i32, (keep, cfg, who): (&ExecKeep, &config:
     #[allow(clippy::while_let_on_iterator)]
     while let Some(fd) = fds.next() {
         if fate(fd, keep, cfg, who) == FdFate::Leaked {
-            id = identify(id, &mut Seen { fd, mode: 0, ino: 0 }, listeners);
+            id = identify(id, fd, listeners).0;
         }
     }
     id
@@ -666,15 +714,13 @@ fn identify_rest(mut id: u64, after: i32, (keep, cfg, who): (&ExecKeep, &config:
 /// Async-signal-safe: one leaked fd's identity (one `fstat`: its type, device and
 /// inode) into `s` and mixed into `h`; a listening socket among them is counted.
 #[link_section = ".text.leak.execguard"]
-fn identify(h: u64, s: &mut Seen, listeners: &mut u32) -> u64 {
-    let st = sys::fstat(s.fd).ok();
-    let h = repeat::mix_fd(h, s.fd, st.as_ref());
-    let (mode, ino) = st.map(|st| (st.st_mode, st.st_ino)).unwrap_or((0, 0));
-    if mode & libc::S_IFMT == libc::S_IFSOCK {
-        *listeners += classify::classify_stat(s.fd, mode, ino, classify::Want::Kind).kind.is_listener() as u32;
+fn identify(h: u64, fd: i32, listeners: &mut u32) -> (u64, Option<sys::FileId>) {
+    let id = sys::fstat_id(fd);
+    let h = repeat::mix_fd(h, fd, id);
+    if let Some(i) = id.filter(|i| i.mode & libc::S_IFMT == libc::S_IFSOCK) {
+        *listeners += classify::kind_of_stat(fd, i.mode, i.ino).is_listener() as u32;
     }
-    *s = Seen { fd: s.fd, mode, ino };
-    h
+    (h, id)
 }
 
 /// A line that is written. Out of line, with the event in its own frame: a repeat,
@@ -682,10 +728,11 @@ fn identify(h: u64, s: &mut Seen, listeners: &mut u32) -> u64 {
 /// a page fault).
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
+#[link_section = ".text.report.execguard"]
 fn report_leak<I: Iterator<Item = i32>>(
     sp: &Spawn,
     fix: bool,
-    seen: &[Seen],
+    (leaked, words): (&[i32], &Words),
     total: u32,
     (id, verdict): (u64, Verdict),
     undo: &mut Undo,
@@ -697,7 +744,7 @@ fn report_leak<I: Iterator<Item = i32>>(
     // text) and more stack pages, both faults in a fork child.
     let mut slot = core::mem::MaybeUninit::uninit();
     let ev = leak_event(&mut slot, sp, fix);
-    leak_words(ev, sp, seen, total, rest);
+    leak_words(ev, sp, (leaked, words), total, rest);
     if fix {
         fix_errors += apply_fixes(undo);
     }
@@ -739,13 +786,16 @@ const LEAK: &str = "exec_fd_leak";
 /// for PATHS_MAX of them), kinds counted for all; `rest` yields the leaked fds past
 /// the remembered ones.
 #[inline(always)]
-fn leak_words<I: Iterator<Item = i32>>(ev: &mut Event, sp: &Spawn, seen: &[Seen], total: u32, rest: impl FnOnce() -> I) {
+fn leak_words<I: Iterator<Item = i32>>(ev: &mut Event, sp: &Spawn, (leaked, words): (&[i32], &Words), total: u32, rest: impl FnOnce() -> I) {
     ev.ident(cap(sp.target, 1024));
     let (mut listed, mut omitted, mut paths) = (0u32, 0u64, 0u32);
     let mut counts = [0u32; KINDS.len()];
     let mut info = classify::FdInfo::new();
-    for s in seen {
-        let kind = if listed < DETAIL_MAX {
+    let (seen, types) = (words.seen(), words.types());
+    for (i, (&fd, &ty)) in leaked.iter().zip(types).enumerate() {
+        // `listed` never passes the index: the first DETAIL_MAX have their Seen.
+        let listing = if listed < DETAIL_MAX { seen.get(i) } else { None };
+        let kind = if let Some(s) = listing {
             let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
             classify::classify_stat_into(&mut info, s.fd, s.mode, s.ino, want);
             paths += info.linked as u32;
@@ -759,13 +809,13 @@ fn leak_words<I: Iterator<Item = i32>>(ev: &mut Event, sp: &Spawn, seen: &[Seen]
             info.kind
         } else {
             omitted += 1;
-            classify::classify_stat(s.fd, s.mode, s.ino, classify::Want::Kind).kind
+            classify::kind_of_stat(fd, (ty as u32) << 12, 0)
         };
         if let Some(k) = counts.get_mut(kind.index()) {
             *k += 1;
         }
     }
-    if seen.len() == SEEN_MAX {
+    if leaked.len() == SEEN_MAX {
         for (i, fd) in rest().enumerate() {
             omitted += 1;
             // Beyond this many leaked fds, kinds are no longer counted (each costs syscalls).

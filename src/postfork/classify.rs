@@ -57,6 +57,23 @@ impl Kind {
         }
     }
 
+    /// The JSON between an fd item's number and its detail: `,"kind":"NAME","detail":`
+    /// in one piece (one copy per listed fd where there were three).
+    pub fn json_between(self) -> &'static str {
+        match self {
+            Kind::TcpListen => ",\"kind\":\"tcp_listen\",\"detail\":",
+            Kind::Tcp => ",\"kind\":\"tcp\",\"detail\":",
+            Kind::Udp => ",\"kind\":\"udp\",\"detail\":",
+            Kind::UnixListen => ",\"kind\":\"unix_listen\",\"detail\":",
+            Kind::Unix => ",\"kind\":\"unix\",\"detail\":",
+            Kind::Pipe => ",\"kind\":\"pipe\",\"detail\":",
+            Kind::File => ",\"kind\":\"file\",\"detail\":",
+            Kind::Epoll => ",\"kind\":\"epoll\",\"detail\":",
+            Kind::Eventfd => ",\"kind\":\"eventfd\",\"detail\":",
+            Kind::Timerfd | Kind::Signalfd | Kind::Inotify | Kind::Other => ",\"kind\":\"other\",\"detail\":",
+        }
+    }
+
     pub fn index(self) -> usize {
         self as usize
     }
@@ -139,12 +156,19 @@ fn classify_into(fd: c_int, info: &mut FdInfo, want: Want) -> Kind {
     }
 }
 
-/// Async-signal-safe: as `classify_with`, for an fd whose fstat the caller already
-/// made (the exec audit's identity pass): the calls that fstat left open only.
-pub fn classify_stat(fd: c_int, mode: u32, ino: u64, want: Want) -> FdInfo {
-    let mut info = FdInfo::new();
-    classify_stat_into(&mut info, fd, mode, ino, want);
-    info
+/// Async-signal-safe: the kind of an fd whose fstat the caller already made (the
+/// exec audit's identity pass). The types that need no further call are answered
+/// here, inline: a first report counts the kinds of every leaked fd it does not list.
+#[inline]
+pub fn kind_of_stat(fd: c_int, mode: u32, ino: u64) -> Kind {
+    match mode & libc::S_IFMT {
+        libc::S_IFIFO => Kind::Pipe,
+        libc::S_IFDIR | libc::S_IFCHR | libc::S_IFBLK | libc::S_IFLNK => Kind::File,
+        _ => {
+            let mut info = FdInfo::new();
+            classify_known(fd, mode, ino, &mut info, Want::Kind)
+        }
+    }
 }
 
 /// Async-signal-safe: `classify_stat` into the caller's `info` (whatever it held
@@ -156,12 +180,17 @@ pub fn classify_stat_into(info: &mut FdInfo, fd: c_int, mode: u32, ino: u64, wan
     info.detail.clear();
     info.origin = 0;
     info.linked = false;
-    info.kind = classify_known(fd, mode, ino, info, want);
+    // Devices, directories and links without a path wanted: a file, no call.
+    info.kind = match mode & libc::S_IFMT {
+        libc::S_IFDIR | libc::S_IFCHR | libc::S_IFBLK | libc::S_IFLNK if want != Want::Full => Kind::File,
+        _ => classify_known(fd, mode, ino, info, want),
+    };
     if want != Want::Kind {
         info.origin = crate::hooks::origins::of(fd);
     }
 }
 
+#[link_section = ".text.report.execguard"]
 fn classify_known(fd: c_int, mode: u32, ino: u64, info: &mut FdInfo, want: Want) -> Kind {
     let ty = mode & libc::S_IFMT;
     match ty {
@@ -224,7 +253,10 @@ fn anon_kind(text: &[u8]) -> Kind {
     }
 }
 
-/// Async-signal-safe: readlink("/proc/self/fd/N") into `out`.
+/// Async-signal-safe: readlink("/proc/self/fd/N") into `out`. Out of line: its
+/// buffers are not in the frame of every fd a report classifies.
+#[inline(never)]
+#[link_section = ".text.report.execguard"]
 pub fn link<const N: usize>(fd: c_int, out: &mut Buf<N>) {
     let mut path = Buf::<40>::new();
     path.s("/proc/self/fd/");
@@ -236,6 +268,7 @@ pub fn link<const N: usize>(fd: c_int, out: &mut Buf<N>) {
     }
 }
 
+#[inline(never)]
 fn socket(fd: c_int, detail: &mut Detail, want_detail: bool, ino: u64) -> Kind {
     let domain = sys::sockopt_int(fd, libc::SO_DOMAIN).unwrap_or(-1);
     let ty = sys::sockopt_int(fd, libc::SO_TYPE).unwrap_or(-1);
@@ -346,6 +379,13 @@ pub fn addr<const N: usize>(ss: &libc::sockaddr_storage, len: usize, out: &mut B
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_between_names_the_kind() {
+        for k in KINDS {
+            assert_eq!(k.json_between(), format!(",\"kind\":\"{}\",\"detail\":", k.name()));
+        }
+    }
 
     fn sock(domain: c_int, ty: c_int) -> c_int {
         // SAFETY: plain socket(2).

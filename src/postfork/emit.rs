@@ -112,6 +112,7 @@ impl Event {
     /// Async-signal-safe: `start`, built in the caller's `slot`: an event is 5 KiB,
     /// and returning one is a call to libc's memcpy (in a fork child, a page of
     /// libc's text) and a second 5 KiB of stack. A first report's line uses it.
+    #[link_section = ".text.report.execguard"]
     pub fn start_in<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, name: &'static str, sev: Severity, fixed: bool) -> &'e mut Event {
         let ev = Event::begin_in(slot, name, sev, fixed);
         ev.name = name;
@@ -147,6 +148,7 @@ impl Event {
     }
 
     /// Async-signal-safe: `begin` in place (see `start_in`).
+    #[link_section = ".text.report.execguard"]
     pub fn begin_in<'e>(slot: &'e mut core::mem::MaybeUninit<Event>, name: &str, sev: Severity, fixed: bool) -> &'e mut Event {
         let cfg = config::get();
         let sink = cfg.map(|c| c.sink).unwrap_or(Sink::Lines);
@@ -229,6 +231,7 @@ impl Event {
 
     /// The environment this exec hands to the new program: its test marker names
     /// the test (see testname).
+    #[link_section = ".text.report.execguard"]
     pub fn exec_env(&mut self, envp: super::envp::Argv) {
         self.exec_env = envp;
     }
@@ -236,16 +239,19 @@ impl Event {
     /// Async-signal-safe: mix `part` into this finding's identity. The event name and
     /// the program are always part of it; mark what makes two occurrences the same
     /// finding (target, fds, signals, …), never times, pids, argv or counts.
+    #[link_section = ".text.report.execguard"]
     pub fn ident(&mut self, part: &[u8]) {
         self.marked = true;
         self.id = repeat::mix(self.id, part);
     }
 
     /// Async-signal-safe: an fd item's identity: number, kind and detail.
+    #[link_section = ".text.report.execguard"]
     pub fn ident_fd(&mut self, info: &FdInfo) {
-        self.ident(&(info.fd as i64).to_le_bytes());
-        self.ident(info.kind.name().as_bytes());
-        self.ident(info.detail.as_bytes());
+        self.marked = true;
+        // As `ident` of the number's 8 bytes (little-endian): their length, one word.
+        let h = repeat::mix_int(repeat::mix_int(self.id, 8), info.fd as i64 as u64);
+        self.id = repeat::mix(repeat::mix(h, info.kind.name().as_bytes()), info.detail.as_bytes());
     }
 
     /// Async-signal-safe: the identity (from `repeat::finish`) and verdict were
@@ -287,6 +293,7 @@ impl Event {
     }
 
     /// Human form only: free text at this point of the sentence.
+    #[link_section = ".text.report.execguard"]
     pub fn say(&mut self, text: &[u8]) {
         each!(self, |l, json| {
             if !json {
@@ -295,6 +302,7 @@ impl Event {
         });
     }
 
+    #[link_section = ".text.report.execguard"]
     pub fn str(&mut self, key: &str, v: &[u8]) {
         each!(self, |l, json| {
             put_key(l, json, key);
@@ -306,6 +314,7 @@ impl Event {
         });
     }
 
+    #[link_section = ".text.report.execguard"]
     pub fn int(&mut self, key: &str, v: i64) {
         each!(self, |l, json| {
             put_key(l, json, key);
@@ -324,6 +333,7 @@ impl Event {
     }
 
     /// Open a list field.
+    #[link_section = ".text.report.execguard"]
     pub fn list(&mut self, key: &str) {
         self.list_first = true;
         each!(self, |l, json| {
@@ -333,6 +343,7 @@ impl Event {
     }
 
     /// Close a list field; `omitted` items did not fit.
+    #[link_section = ".text.report.execguard"]
     pub fn end_list(&mut self, omitted: Option<(&str, u64)>) {
         each!(self, |l, json| {
             l.byte(b']');
@@ -358,6 +369,7 @@ impl Event {
 
     /// One list item into each rendering; the main line decides whether it fits
     /// (false, and nothing written, when it does not).
+    #[link_section = ".text.report.execguard"]
     fn item(&mut self, it: Item) -> bool {
         if self.on & MAIN != 0 && (self.line.room() < RESERVE || self.line.len() >= self.soft_limit) {
             return false;
@@ -382,7 +394,30 @@ impl Event {
         true
     }
 
+    #[link_section = ".text.report.execguard"]
     pub fn fd_item(&mut self, info: &FdInfo) -> bool {
+        // The common case of a first report's many items in one go: the JSON line
+        // only (no journal copy), no origin, a detail that needs no escape. The same
+        // checks as `item`, before and after.
+        if self.on == MAIN && self.json && info.origin == 0 && info.fd >= 0 {
+            if self.line.room() < RESERVE || self.line.len() >= self.soft_limit {
+                return false;
+            }
+            let mark = self.line.len();
+            if !self.list_first {
+                self.line.byte(b',');
+            }
+            if self.line.fd_json_plain(info.fd as u32, info.kind.json_between(), info.detail.as_bytes()) {
+                self.line.byte(b'}');
+                if self.line.room() < RESERVE || self.line.overflowed() || self.line.len() > self.soft_limit {
+                    self.line.truncate(mark);
+                    return false;
+                }
+                self.list_first = false;
+                return true;
+            }
+            self.line.truncate(mark);
+        }
         self.item(Item::Fd(info))
     }
 
@@ -437,6 +472,7 @@ impl Event {
     }
 
     /// `kinds`: count of fds per schema kind name.
+    #[link_section = ".text.report.execguard"]
     pub fn kinds(&mut self, counts: &[u32; KINDS.len()]) {
         let mut merged = [0u32; KINDS.len()];
         for (k, n) in KINDS.iter().zip(counts.iter()) {
@@ -481,6 +517,7 @@ impl Event {
     /// Async-signal-safe: close the line and write it (or send it to the sink) —
     /// unless it repeats a finding already written (repeat.rs: counted, and written
     /// later as `repeats`).
+    #[link_section = ".text.report.execguard"]
     pub fn emit(&mut self) {
         if self.muted || self.line.overflowed() {
             // Never write a torn line.
@@ -603,14 +640,13 @@ pub fn info_nowhere() -> bool {
 }
 
 /// Async-signal-safe: one item in one rendering.
+#[link_section = ".text.report.execguard"]
 fn render<const N: usize>(l: &mut Buf<N>, json: bool, it: &Item) {
     match *it {
         Item::Fd(info) if json => {
             l.s("{\"fd\":");
             l.int(info.fd as i64);
-            l.s(",\"kind\":\"");
-            l.s(info.kind.name());
-            l.s("\",\"detail\":");
+            l.s(info.kind.json_between());
             l.json_str(info.detail.as_bytes());
             if info.origin != 0 {
                 let mark = l.len();
@@ -652,6 +688,7 @@ fn render<const N: usize>(l: &mut Buf<N>, json: bool, it: &Item) {
 }
 
 /// `,"key":` in JSON, ` key=` in the human form.
+#[link_section = ".text.report.execguard"]
 fn put_key<const N: usize>(l: &mut Buf<N>, json: bool, key: &str) {
     if json {
         l.s(",\"");
@@ -673,6 +710,7 @@ fn human_head<const N: usize>(l: &mut Buf<N>, name: &str, sev: Severity) {
 
 /// Async-signal-safe: the node name as a JSON string (uname(2) per event: events are
 /// rare, and a cached name would go stale after a rename or in a new UTS namespace).
+#[link_section = ".text.report.execguard"]
 fn host<const N: usize>(l: &mut Buf<N>) {
     // Not zeroed (390 bytes: a call to libc's memset, in a fork child a page of
     // libc's text): read only after the kernel filled it.
@@ -698,6 +736,7 @@ static WARNED: AtomicI32 = AtomicI32::new(0);
 /// Async-signal-safe: append one line to the log (or stderr). Raw system calls only,
 /// which leave errno alone: no `ErrnoGuard` here (its `__errno_location` was one more
 /// page of libc's text to fault in, in every first report's fork child).
+#[link_section = ".text.report.execguard"]
 pub fn write_line(bytes: &[u8]) {
     let Some(cfg) = config::get() else { return };
     if bytes.len() > LINE_MAX {
@@ -741,6 +780,7 @@ fn room_for(fd: i32, len: usize) -> bool {
 /// The log is appended to, never truncated; created 0600; a symlink as its last
 /// component is refused (O_NOFOLLOW), and so is anything but a regular file, a FIFO
 /// or a character device (/dev/null, /dev/stderr's target).
+#[link_section = ".text.report.execguard"]
 fn open_log(path: &[u8]) -> sys::R<i32> {
     let fd = sys::open(
         path,
@@ -779,4 +819,73 @@ fn warn_once(what: &[u8], err: i32) {
     names::errno(err, &mut l);
     l.s("); events of this process are lost\n");
     let _ = sys::write(2, l.as_bytes());
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn json_event() -> Event {
+        let mut ev = Event::start("exec_fd_leak", Severity::Warn, false);
+        ev.json = true;
+        ev.line.clear();
+        ev
+    }
+
+    fn info(fd: i32, kind: Kind, detail: &[u8]) -> FdInfo {
+        let mut i = FdInfo::new();
+        i.fd = fd;
+        i.kind = kind;
+        i.detail.raw(detail);
+        i
+    }
+
+    /// `fd_item`'s one-piece path writes what `item` writes, and leaves to it the
+    /// details that need escapes.
+    #[test]
+    fn fd_items_in_one_piece_match_the_general_path() {
+        let items = [
+            info(3, Kind::File, b"/dev/null"),
+            info(12, Kind::File, b""),
+            info(251, Kind::Pipe, b"pipe:[87772548]"),
+            info(1023, Kind::TcpListen, b"127.0.0.1:8080"),
+            info(7, Kind::File, b"/tmp/a \"quoted\" \\ name\n"),
+            info(65535, Kind::Inotify, b"anon_inode:inotify"),
+        ];
+        let (mut fast, mut slow) = (json_event(), json_event());
+        fast.list("fds");
+        slow.list("fds");
+        for i in &items {
+            assert!(fast.fd_item(i));
+            assert!(slow.item(Item::Fd(i)));
+        }
+        fast.end_list(None);
+        slow.end_list(None);
+        let f = core::str::from_utf8(fast.line.as_bytes()).unwrap().to_string();
+        assert_eq!(f, core::str::from_utf8(slow.line.as_bytes()).unwrap());
+        assert!(f.starts_with(",\"fds\":[{\"fd\":3,\"kind\":\"file\",\"detail\":\"/dev/null\"},{\"fd\":12,"), "{f}");
+        assert!(f.contains("{\"fd\":7,\"kind\":\"file\",\"detail\":\"/tmp/a \\\"quoted\\\" \\\\ name\\n\"}"), "{f}");
+        assert!(f.ends_with("{\"fd\":65535,\"kind\":\"other\",\"detail\":\"anon_inode:inotify\"}]"), "{f}");
+    }
+
+    /// Past the soft limit, both paths refuse the item and leave the line as it was.
+    #[test]
+    fn fd_items_stop_at_the_soft_limit_on_both_paths() {
+        let (mut fast, mut slow) = (json_event(), json_event());
+        for ev in [&mut fast, &mut slow] {
+            ev.list("fds");
+            ev.soft_limit(Some(100));
+        }
+        let (mut nf, mut ns) = (0, 0);
+        for fd in 3..40 {
+            let i = info(fd, Kind::File, b"/dev/null");
+            nf += fast.fd_item(&i) as u32;
+            ns += slow.item(Item::Fd(&i)) as u32;
+        }
+        assert_eq!(nf, ns);
+        assert!(nf > 0 && nf < 37);
+        assert_eq!(fast.line.as_bytes(), slow.line.as_bytes());
+        assert!(!fast.line.overflowed());
+    }
 }

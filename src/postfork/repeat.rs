@@ -42,14 +42,33 @@ const WORD_MUL: u64 = 0x9e37_79b9_7f4a_7c15;
 #[link_section = ".text.hot.execguard"]
 pub fn mix(mut h: u64, part: &[u8]) -> u64 {
     h = mix_int(h, part.len() as u64);
-    for chunk in part.chunks(8) {
-        let mut w = 0u64;
-        for (i, &b) in chunk.iter().enumerate() {
-            w |= (b as u64) << (8 * i);
-        }
+    // Whole words read as such; the tail (1..7 bytes) zero-padded, little-endian.
+    let mut words = part.chunks_exact(8);
+    for chunk in &mut words {
+        let w = <[u8; 8]>::try_from(chunk).map(u64::from_le_bytes).unwrap_or(0);
         h = mix_int(h, w);
     }
+    let tail = words.remainder();
+    if !tail.is_empty() {
+        h = mix_int(h, tail_word(tail));
+    }
     h
+}
+
+/// Async-signal-safe: 1 to 7 bytes as a little-endian word, zero-padded: two
+/// overlapping loads (an overlapping byte is the same in both, so `|` keeps it).
+#[inline]
+fn tail_word(t: &[u8]) -> u64 {
+    let n = t.len();
+    let byte = |i: usize| t.get(i).copied().unwrap_or(0) as u64;
+    let word4 = |i: usize| t.get(i..i + 4).and_then(|b| <[u8; 4]>::try_from(b).ok()).map(u32::from_le_bytes).unwrap_or(0) as u64;
+    if n >= 4 {
+        word4(0) | (word4(n - 4) << (8 * (n - 4)))
+    } else if n > 0 {
+        byte(0) | (byte(n / 2) << (8 * (n / 2))) | (byte(n - 1) << (8 * (n - 1)))
+    } else {
+        0
+    }
 }
 
 /// Async-signal-safe: mix one integer. For a fixed `v` each step is a bijection of
@@ -74,10 +93,10 @@ pub fn seed(name: &str, sev: Severity, fixed: bool) -> u64 {
 /// keeps its inode: that is the one case where kind or detail can change under
 /// the same identity (docs/performance.md, "Repeated findings").
 #[link_section = ".text.hot.execguard"]
-pub fn mix_fd(h: u64, fd: i32, st: Option<&libc::stat>) -> u64 {
+pub fn mix_fd(h: u64, fd: i32, id: Option<sys::FileId>) -> u64 {
     let h = mix_int(h, fd as u64);
-    match st {
-        Some(st) => mix_int(mix_int(mix_int(h, (st.st_mode & libc::S_IFMT) as u64), st.st_dev), st.st_ino),
+    match id {
+        Some(id) => mix_int(mix_int(mix_int(h, (id.mode & libc::S_IFMT) as u64), id.dev), id.ino),
         None => mix_int(h, u64::MAX),
     }
 }
@@ -133,6 +152,7 @@ pub fn exe_hash() -> u64 {
 }
 
 /// Async-signal-safe: remember the program's identity for the family.
+#[link_section = ".text.report.execguard"]
 pub fn learn_exe(h: u64) {
     if let Some(t) = table() {
         t.exe.store(h, Ordering::Relaxed);
@@ -439,8 +459,12 @@ fn occur_at(id: u64, name: &str, sev: Severity, fixed: bool, clock: fn() -> i64)
     // Stored only when it changes: a store into a page that the last fork
     // write-protected is a fault (with TLB shootdowns in a busy parent) at every
     // repeat of a multi-threaded fork.
+    // A fork child that does not own the table notes it in its own thread state
+    // instead, a page its fork already wrote (the owner's exit, which reads
+    // COUNTED_BY, is never this child's).
     let me = sys::getpid();
-    if COUNTED_BY.load(Ordering::Relaxed) != me {
+    let noted = OWNER.load(Ordering::Relaxed) != me && super::tls::note_counted_in_fork_child(me);
+    if !noted && COUNTED_BY.load(Ordering::Relaxed) != me {
         COUNTED_BY.store(me, Ordering::Relaxed);
     }
     // A child no fork hook saw (nor a vfork child, whose memory may be its own
@@ -562,6 +586,7 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
 
 /// Async-signal-safe: keep the first line's body (everything after its header) for
 /// lines written later without an occurrence at hand (exit, exec).
+#[link_section = ".text.report.execguard"]
 pub fn keep_body(slot: usize, body: &[u8], shown: u64) {
     let Some(t) = table() else { return };
     let (Some(m), Some(b)) = (t.meta.get(slot), t.bodies.get(slot)) else { return };
@@ -592,7 +617,10 @@ pub fn keep_body(slot: usize, body: &[u8], shown: u64) {
 pub fn flush_at_exec(pid: Option<i32>) {
     if !TABLE.load(Ordering::Relaxed).is_null() {
         let me = pid.unwrap_or_else(sys::getpid);
-        if OWNER.load(Ordering::Relaxed) == me || COUNTED_BY.load(Ordering::Relaxed) == me {
+        if OWNER.load(Ordering::Relaxed) == me
+            || COUNTED_BY.load(Ordering::Relaxed) == me
+            || super::tls::counted_in_fork_child(me)
+        {
             flush_owned(false);
         }
     }
@@ -836,21 +864,37 @@ mod tests {
 
     #[test]
     fn fd_identity_is_number_and_open_file() {
-        // SAFETY: zeroed stat is valid.
-        let mut a: libc::stat = unsafe { core::mem::zeroed() };
-        a.st_mode = libc::S_IFREG | 0o644;
-        a.st_dev = 3;
-        a.st_ino = 42;
-        let mut b = a;
-        b.st_ino = 43;
-        let mut c = a;
-        c.st_mode = libc::S_IFREG | 0o600;
+        let a = sys::FileId { mode: libc::S_IFREG | 0o644, dev: 3, ino: 42 };
+        let b = sys::FileId { ino: 43, ..a };
+        let c = sys::FileId { mode: libc::S_IFREG | 0o600, ..a };
         let h = seed("exec_fd_leak", Severity::Warn, false);
-        assert_ne!(mix_fd(h, 5, Some(&a)), mix_fd(h, 6, Some(&a)));
-        assert_ne!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, Some(&b)));
+        assert_ne!(mix_fd(h, 5, Some(a)), mix_fd(h, 6, Some(a)));
+        assert_ne!(mix_fd(h, 5, Some(a)), mix_fd(h, 5, Some(b)));
         // Permission bits are not identity: the same open file.
-        assert_eq!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, Some(&c)));
-        assert_ne!(mix_fd(h, 5, Some(&a)), mix_fd(h, 5, None));
+        assert_eq!(mix_fd(h, 5, Some(a)), mix_fd(h, 5, Some(c)));
+        assert_ne!(mix_fd(h, 5, Some(a)), mix_fd(h, 5, None));
+    }
+
+    /// The word-wise reading is the byte-wise definition (a finding's hex must not
+    /// change between releases: baselines and `--since` compare them).
+    #[test]
+    fn mix_reads_words_as_the_bytewise_definition() {
+        fn bytewise(mut h: u64, part: &[u8]) -> u64 {
+            h = mix_int(h, part.len() as u64);
+            for chunk in part.chunks(8) {
+                let mut w = 0u64;
+                for (i, &b) in chunk.iter().enumerate() {
+                    w |= (b as u64) << (8 * i);
+                }
+                h = mix_int(h, w);
+            }
+            h
+        }
+        let bytes: [u8; 41] = core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(1));
+        for n in 0..=bytes.len() {
+            let part = bytes.get(..n).unwrap();
+            assert_eq!(mix(FNV_OFFSET, part), bytewise(FNV_OFFSET, part), "{n} bytes");
+        }
     }
 
     fn pending(id: u64) -> u64 {

@@ -201,11 +201,35 @@ pub fn readlink(path: &[u8], buf: &mut [u8]) -> R<usize> {
 
 /// Async-signal-safe.
 pub fn fstat(fd: c_int) -> R<libc::stat> {
-    // SAFETY: an all-zero stat is a valid value; the kernel fills it.
-    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: st is a valid out-pointer.
-    cvt(unsafe { syscall!(libc::SYS_fstat, fd as c_long, &mut st as *mut libc::stat) })?;
-    Ok(st)
+    cvt(unsafe { syscall!(libc::SYS_fstat, fd as c_long, st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded: the kernel wrote the whole struct.
+    Ok(unsafe { st.assume_init() })
+}
+
+/// Which open file an fd is: its type bits, device and inode (fstat's), the facts an
+/// identity needs.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct FileId {
+    pub mode: u32,
+    pub dev: u64,
+    pub ino: u64,
+}
+
+/// Async-signal-safe: `fstat` reduced to its `FileId`, without moving the whole
+/// struct through a `Result` (an exec audit asks this for every leaked fd).
+#[inline]
+pub fn fstat_id(fd: c_int) -> Option<FileId> {
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: st is a valid out-pointer.
+    let r = unsafe { syscall!(libc::SYS_fstat, fd as c_long, st.as_mut_ptr()) };
+    if r < 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded: the kernel wrote the whole struct.
+    let st = unsafe { st.assume_init_ref() };
+    Some(FileId { mode: st.st_mode, dev: st.st_dev, ino: st.st_ino })
 }
 
 /// Async-signal-safe: an int-valued SOL_SOCKET option.

@@ -19,11 +19,15 @@ pub fn find(exec_env: Argv) -> Option<&'static [u8]> {
     lookup(exec_env).or_else(|| lookup(crate::hooks::exec::environ()))
 }
 
+#[link_section = ".text.report.execguard"]
 fn lookup(env: Argv) -> Option<&'static [u8]> {
     if env.is_null() {
         return None;
     }
-    let names = config::cold().map(|c| c.test_env.as_bytes()).unwrap_or(&[]);
+    let names = match config::get() {
+        Some(c) if c.test_env => config::cold().map(|c| c.test_env.as_bytes()).unwrap_or(&[]),
+        _ => &[],
+    };
     core::iter::once(PYTEST)
         .chain(names.split(|&b| b == b':').filter(|n| !n.is_empty()))
         .find_map(|name| envp::get(env, name).filter(|v| !v.is_empty()))
@@ -34,6 +38,7 @@ fn lookup(env: Argv) -> Option<&'static [u8]> {
 /// written, and the finding matters more than its test's name. Out of line: its
 /// buffer stays out of the frames of the hooks that call `emit`.
 #[inline(never)]
+#[link_section = ".text.report.execguard"]
 pub fn add(line: &mut Line, json: bool, exec_env: Argv) {
     let Some(name) = find(exec_env) else { return };
     let name = name.get(..VALUE_MAX).unwrap_or(name);

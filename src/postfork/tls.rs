@@ -23,6 +23,10 @@ pub struct ThreadState {
     /// Set by the fork hook in the child: this thread is a fork child's only thread,
     /// and fds it creates before exec are made for the new program.
     fork_child: Cell<i32>,
+    /// A fork child that counted a repeat into the table (repeat.rs): its pid. Here,
+    /// beside `fork_child` (a page the fork hook has written in the child), not in
+    /// the library's data: a store there is a copy-on-write fault per repeat.
+    counted_pid: Cell<i32>,
     /// The pid that closed fds in bulk up to the top (close_range/closefrom): what
     /// survives in it was chosen (CPython's close_fds with pass_fds).
     swept_pid: Cell<i32>,
@@ -51,6 +55,7 @@ const _: () = assert!(core::mem::size_of::<ThreadState>() <= 1024, "src/c/tls.c 
 /// Read once per thread: a first report needs it twice (the finding's identity and
 /// the line's `exe`), and each readlink of /proc/self/exe costs microseconds in a
 /// fork child.
+#[link_section = ".text.report.execguard"]
 pub fn exe(out: &mut [core::mem::MaybeUninit<u8>; EXE_MAX]) -> usize {
     TS.with(|t| {
         // SAFETY: this thread's own block; `exe` is only touched here, and a signal
@@ -201,6 +206,27 @@ pub fn may_record() -> bool {
 #[inline]
 pub fn fork_child() -> i32 {
     TS.with(|t| t.fork_child.get())
+}
+
+/// Async-signal-safe: this thread is the fork child `pid`: it notes that it counted
+/// into the repeat table (and says so); otherwise nothing is written.
+#[inline]
+pub fn note_counted_in_fork_child(pid: i32) -> bool {
+    TS.with(|t| {
+        if t.fork_child.get() != pid {
+            return false;
+        }
+        if t.counted_pid.get() != pid {
+            t.counted_pid.set(pid);
+        }
+        true
+    })
+}
+
+/// Async-signal-safe: did this thread, as the fork child `pid`, count into the table?
+#[inline]
+pub fn counted_in_fork_child(pid: i32) -> bool {
+    TS.with(|t| t.counted_pid.get() == pid)
 }
 
 /// Async-signal-safe: an fd was created; in a fork child that is set-up work for
