@@ -8,7 +8,9 @@ use crate::postfork::classify::Kind;
 #[derive(Clone, Copy)]
 pub struct FdRanges {
     r: [(i32, i32); 32],
-    n: usize,
+    /// A u32, not a usize: four of these sit in the configuration, on the data page
+    /// that every start writes, which has no byte to spare (docs/design.md).
+    n: u32,
     saturated: bool,
 }
 
@@ -21,7 +23,7 @@ impl FdRanges {
         if lo > hi || hi < 0 {
             return;
         }
-        match self.r.get_mut(self.n) {
+        match self.r.get_mut(self.n as usize) {
             Some(slot) => {
                 *slot = (lo.max(0), hi);
                 self.n += 1;
@@ -31,7 +33,7 @@ impl FdRanges {
     }
 
     pub fn contains(&self, fd: i32) -> bool {
-        self.saturated || self.r.iter().take(self.n).any(|&(lo, hi)| lo <= fd && fd <= hi)
+        self.saturated || self.r.iter().take(self.n as usize).any(|&(lo, hi)| lo <= fd && fd <= hi)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -40,7 +42,7 @@ impl FdRanges {
 
     /// Add every range of `other` (entry by entry: no memcpy call).
     pub fn extend(&mut self, other: &FdRanges) {
-        for &(lo, hi) in other.r.iter().take(other.n) {
+        for &(lo, hi) in other.r.iter().take(other.n as usize) {
             self.add(lo, hi);
         }
         self.saturated |= other.saturated;

@@ -131,3 +131,37 @@ fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
         }
     }
 }
+
+/// `(name, address, size)` of every section of an ELF64 little-endian file.
+fn sections(elf: &[u8]) -> Vec<(String, u64, u64)> {
+    let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |o: usize| u32::from_le_bytes(elf[o..o + 4].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(elf[o..o + 8].try_into().unwrap());
+    assert_eq!(&elf[..5], b"\x7fELF\x02", "not an ELF64 file");
+    let (shoff, shentsize, shnum, shstrndx) = (u64_at(0x28) as usize, u16_at(0x3a), u16_at(0x3c), u16_at(0x3e));
+    let header = |i: usize| shoff + i * shentsize;
+    let names = u64_at(header(shstrndx) + 0x18) as usize;
+    (0..shnum)
+        .map(|i| {
+            let h = header(i);
+            let at = names + u32_at(h);
+            let end = at + elf[at..].iter().position(|&b| b == 0).unwrap();
+            (String::from_utf8_lossy(&elf[at..end]).into_owned(), u64_at(h + 0x10), u64_at(h + 0x20))
+        })
+        .collect()
+}
+
+/// The library's initialised writable data (`.data`: the configuration, the lookup
+/// snapshot, the function table, the hot statics) is one page, which every start
+/// writes and which also holds the start of `.bss`. A byte more and the loader
+/// zeroes the rest of a second page: one more page fault in every process, that no
+/// other test shows (an 8-byte field added to the configuration did it once).
+#[test]
+fn the_writable_data_of_a_start_is_one_page() {
+    let lib = common::shim();
+    let elf = std::fs::read(&lib).unwrap();
+    let secs = sections(&elf);
+    let (_, addr, size) = secs.iter().find(|(n, _, _)| n == ".data").expect(".data").clone();
+    assert_eq!(addr % 4096, 0, ".data does not start a page: {secs:?}");
+    assert!(size <= 4096, ".data is {size} bytes: past one page (see docs/design.md, the hot data page)");
+}
