@@ -33,6 +33,12 @@ macro_rules! gate {
                 "cmp r11, {max}",
                 "jae 2f",
                 $($pre,)*
+                // No stream socket made and no fd inherited at start marked: every
+                // word is 0, and the table's page is not even read (a zero-page
+                // fault in every process that closes or reads anything).
+                "lea rax, [rip + {used}]",
+                "cmp byte ptr [rax], 0",
+                "je 2f",
                 "lea rax, [rip + {fds}]",
                 "mov rax, qword ptr [rax + r11*8]",
                 "test rax, {mask}",
@@ -45,6 +51,7 @@ macro_rules! gate {
                 "jmp {imp}",
                 max = const storm::MAX_FD,
                 fds = sym storm::FDS,
+                used = sym storm::USED,
                 mask = const $mask,
                 table = sym real::TABLE,
                 missing = const real::MISSING,

@@ -8,7 +8,7 @@ use super::emit::{Event, Severity};
 use super::line::Buf;
 use super::{classify, maps, sys, tls};
 use crate::config;
-use core::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// fds at or above this are not followed (counted in `DROPPED`): the table is fixed.
 pub const MAX_FD: usize = 65536;
@@ -31,6 +31,20 @@ pub const F_START: u64 = 64;
 const FAMILY: u64 = F_INET | F_UNIX;
 
 pub(crate) static FDS: super::PageAligned<[AtomicU64; MAX_FD]> = super::PageAligned([const { AtomicU64::new(0) }; MAX_FD]);
+/// Some word of `FDS` was ever set (a stream socket made, an inherited fd marked):
+/// until then every word is 0, and no hook reads the table (each of its pages read
+/// is a zero-page fault, and every process closes or reads something). A byte on
+/// the hot data page; written once, never in a fork child that makes no socket.
+#[link_section = ".data.execguard_hot"]
+pub(crate) static USED: AtomicBool = AtomicBool::new(false);
+
+/// Async-signal-safe: a word is about to be set.
+#[inline]
+fn use_table() {
+    if !USED.load(Relaxed) {
+        USED.store(true, Relaxed);
+    }
+}
 static CALLERS: [AtomicUsize; MAX_FD] = [const { AtomicUsize::new(0) }; MAX_FD];
 /// fds past the table, peers that found no slot: followed by nobody, but counted.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
@@ -69,6 +83,9 @@ pub fn address_taken(err: i32) -> bool {
 /// Async-signal-safe: the fd's word (0: nothing to do).
 #[inline(always)]
 pub fn word(fd: i32) -> u64 {
+    if !USED.load(Relaxed) {
+        return 0;
+    }
     match FDS.get(fd as usize) {
         Some(w) => w.load(Relaxed),
         None => 0,
@@ -88,6 +105,9 @@ pub fn forget(fd: i32) {
     // A small start record keeps its numbers out of these words (startfds::BY_MASK).
     if super::startfds::by_mask() && super::startfds::marked(fd) && super::startfds::changed(fd) {
         super::startfds::retire(fd);
+    }
+    if !USED.load(Relaxed) {
+        return;
     }
     if let Some(w) = FDS.get(fd as usize) {
         let old = w.load(Relaxed);
@@ -109,6 +129,7 @@ pub fn forget(fd: i32) {
 /// Constructor only: `fd` was inherited (startfds::record).
 pub fn mark_start(fd: i32) {
     if let Some(w) = FDS.get(fd as usize) {
+        use_table();
         w.fetch_or(F_START, Relaxed);
     }
 }
@@ -126,7 +147,10 @@ pub fn made(fd: i32, domain: i32, ty: i32, proto: i32) {
     };
     match FDS.get(fd as usize) {
         // A vfork child's socket keeps its parent's start bit (forget left it).
-        Some(w) => w.store(flag | (w.load(Relaxed) & F_START), Relaxed),
+        Some(w) => {
+            use_table();
+            w.store(flag | (w.load(Relaxed) & F_START), Relaxed)
+        }
         None => {
             DROPPED.fetch_add(1, Relaxed);
         }
