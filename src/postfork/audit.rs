@@ -488,6 +488,7 @@ impl Words {
         }
     }
 
+    /// Async-signal-safe: the listed fds' type and inode.
     fn seen(&self) -> &[Seen] {
         let s = self.seen.get(..self.n.min(self.seen.len())).unwrap_or(&[]);
         // SAFETY: the first min(n, DETAIL_MAX) entries were written by push;
@@ -495,6 +496,7 @@ impl Words {
         unsafe { &*(s as *const [core::mem::MaybeUninit<Seen>] as *const [Seen]) }
     }
 
+    /// Async-signal-safe: every remembered fd's file type, in `leaked`'s order.
     fn types(&self) -> &[u8] {
         let t = self.types.get(..self.n).unwrap_or(&[]);
         // SAFETY: the first n entries were written by push; MaybeUninit<u8> has
@@ -712,7 +714,8 @@ fn identify_rest(mut id: u64, after: i32, (keep, cfg, who): (&ExecKeep, &config:
 }
 
 /// Async-signal-safe: one leaked fd's identity (one `fstat`: its type, device and
-/// inode) into `s` and mixed into `h`; a listening socket among them is counted.
+/// inode) mixed into `h`, and the `fstat`'s answer for the words; a listening socket
+/// among them is counted.
 #[link_section = ".text.leak.execguard"]
 fn identify(h: u64, fd: i32, listeners: &mut u32) -> (u64, Option<sys::FileId>) {
     let id = sys::fstat_id(fd);

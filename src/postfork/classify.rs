@@ -57,8 +57,9 @@ impl Kind {
         }
     }
 
-    /// The JSON between an fd item's number and its detail: `,"kind":"NAME","detail":`
-    /// in one piece (one copy per listed fd where there were three).
+    /// Async-signal-safe: the JSON between an fd item's number and its detail,
+    /// `,"kind":"NAME","detail":` in one piece (one copy per listed fd where there
+    /// were three).
     pub fn json_between(self) -> &'static str {
         match self {
             Kind::TcpListen => ",\"kind\":\"tcp_listen\",\"detail\":",

@@ -394,6 +394,8 @@ impl Event {
         true
     }
 
+    /// Async-signal-safe: one fd as a list item; false when it did not fit (the
+    /// line is as it was).
     #[link_section = ".text.report.execguard"]
     pub fn fd_item(&mut self, info: &FdInfo) -> bool {
         // The common case of a first report's many items in one go: the JSON line

@@ -382,10 +382,10 @@ unsafe fn copy_ptr_inline(d: *mut u8, s: *const u8, n: usize) {
     }
 }
 
-/// `copy_ptr_inline`, with two 16-byte loads and stores for 17 to 32 bytes (an fd
-/// item's `,"kind":"file","detail":`), where `rep movsb` starts slowly. Apart from
-/// `copy_ptr_inline`: its every copy site (most in the start and fork-child code)
-/// would grow by the arm.
+/// Async-signal-safe: `copy_ptr_inline`, with two 16-byte loads and stores for 17
+/// to 32 bytes (an fd item's `,"kind":"file","detail":`), where `rep movsb` starts
+/// slowly. Apart from `copy_ptr_inline`: its every copy site (most in the start and
+/// fork-child code) would grow by the arm.
 ///
 /// # Safety
 /// As `copy_ptr`.
