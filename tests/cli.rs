@@ -182,7 +182,23 @@ fn missing_library_is_one_line_with_the_fix() {
 fn signals_are_forwarded_and_the_inherited_state_kept() {
     let d = common::tmpdir("cli-signals");
     for (sig, code) in [(libc::SIGTERM, 143), (libc::SIGINT, 130), (libc::SIGHUP, 129)] {
-        let mut child = fake_env(&d).args(["run", "--", "sleep", "5"]).stderr(Stdio::null()).spawn().unwrap();
+        let mut c = fake_env(&d);
+        c.args(["run", "--", "sleep", "5"]).stderr(Stdio::null());
+        // The signal at its default and unblocked, whatever this test was started
+        // with: a background job of a shell without job control (a CI step's `&`)
+        // starts with SIGINT ignored, and `execguard run` rightly hands that on.
+        // SAFETY: async-signal-safe calls between fork and exec.
+        unsafe {
+            c.pre_exec(move || {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, sig);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::signal(sig, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = c.spawn().unwrap();
         std::thread::sleep(Duration::from_millis(300));
         // SAFETY: our own child.
         unsafe { libc::kill(child.id() as i32, sig) };
