@@ -174,3 +174,58 @@ fn a_callers_pool_never_fails_the_run() {
     drop(pool);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A caller that ignores SIGINT and SIGQUIT (what a shell without job control does
+/// to a background job, `cmd &` in a CI script) and blocks SIGUSR2: the command's
+/// first process reports it at its start, once, and the run names it as the
+/// caller's; `--fail-on warn` does not fail a command that did nothing wrong, in log
+/// and in fix mode. What the command ignores itself is still its own warning.
+#[test]
+fn a_callers_ignored_and_blocked_signals_never_fail_the_run() {
+    use std::os::unix::process::CommandExt;
+    let d = common::tmpdir("shim-caller-sigs");
+    let run = |mode: &str, log: &Path, cmd: &[&str]| {
+        let mut c = bin();
+        c.args(["run", "--mode", mode, "--fail-on", "warn", "--log"]).arg(log).arg("--").args(cmd);
+        // SAFETY: async-signal-safe calls between fork and exec.
+        unsafe {
+            c.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_IGN);
+                libc::signal(libc::SIGQUIT, libc::SIG_IGN);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, libc::SIGUSR2);
+                libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+                Ok(())
+            });
+        }
+        let o = out(&mut c);
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    for mode in ["log", "fix"] {
+        let log = d.join(format!("{mode}.jsonl"));
+        let (code, stderr) = run(mode, &log, &["sh", "-c", "sh -c true; ls / >/dev/null"]);
+        assert_eq!(code, Some(0), "{mode}: {stderr}");
+        assert!(stderr.contains("SUMMARY: no warnings"), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("started with SIGINT, SIGQUIT ignored and SIGUSR2 blocked from its caller: not this command's"),
+            "{mode}: {stderr}"
+        );
+        let evs = common::events(&log);
+        assert_eq!(common::named(&evs, "startup_sigign").len(), 1, "{mode}: reported once, at the top: {evs:?}");
+        assert_eq!(common::named(&evs, "startup_sigmask").len(), 1, "{mode}: {evs:?}");
+        assert!(common::named(&evs, "exec_sigign").is_empty(), "{mode}: passed on, not the command's: {evs:?}");
+    }
+    // The command's own SIG_IGN, passed to a program it execs, is its warning.
+    let log = d.join("own.jsonl");
+    let own = "import signal, os; signal.signal(signal.SIGTERM, signal.SIG_IGN); os.execvp('true', ['true'])";
+    let (code, stderr) = run("log", &log, &["python3", "-c", own]);
+    assert_eq!(code, Some(66), "{stderr}");
+    let evs = common::events(&log);
+    let ign = common::named(&evs, "exec_sigign");
+    assert_eq!(ign.len(), 1, "{evs:?}");
+    let sigs: Vec<&str> = ign[0]["signals"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert!(sigs.contains(&"SIGTERM") && !sigs.contains(&"SIGINT") && !sigs.contains(&"SIGQUIT"), "{sigs:?}");
+    assert!(stderr.contains("SIGINT, SIGQUIT ignored and SIGUSR2 blocked from its caller"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&d);
+}

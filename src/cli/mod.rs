@@ -2,6 +2,7 @@
 //! here, once, and documented in docs/cli.md.
 
 mod caller_fds;
+mod caller_sigs;
 mod ci;
 mod demo;
 mod demo_child;

@@ -2,7 +2,7 @@
 //! exit as a shell would report CMD, and print a sanitizer-style summary of the log.
 
 use super::events::Log;
-use super::{caller_fds, inherited, style, FailOn, RunArgs};
+use super::{caller_fds, caller_sigs, inherited, style, FailOn, RunArgs};
 use super::{EXIT_CANNOT_EXEC, EXIT_NOT_FOUND, EXIT_TOOL_ERROR, EXIT_WARNINGS};
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::{OsStr, OsString};
@@ -256,7 +256,8 @@ pub fn run(a: RunArgs) -> i32 {
         _ => EXIT_TOOL_ERROR,
     };
 
-    let summary = match summarize(&log, &caller) {
+    let caller_sigs = caller_sigs::CallerSigs::at_start();
+    let summary = match summarize(&log, &caller, &caller_sigs) {
         Ok(s) => s,
         Err(e) => {
             style::error_line(&format!("cannot read the log {}: {}", log.path.display(), super::outcomes::io_error(&e)));
@@ -266,6 +267,9 @@ pub fn run(a: RunArgs) -> i32 {
     if !a.quiet {
         print_summary(&summary, &log, status.signal());
         if let Some(line) = caller_fds::summary_line(&caller) {
+            let _ = writeln!(anstream::stderr(), "execguard: {line}");
+        }
+        if let Some(line) = caller_sigs::summary_line(&summary.callers_signals) {
             let _ = writeln!(anstream::stderr(), "execguard: {line}");
         }
     }
@@ -301,16 +305,23 @@ pub struct Summary {
     pub skipped: super::events::Skipped,
     /// One line per degraded path the shim took (src/cli/degraded.rs).
     pub degraded: Vec<String>,
+    /// The command's start-side events about the signal state the run itself was
+    /// started with (src/cli/caller_sigs.rs): the caller's, not warnings.
+    pub callers_signals: Vec<super::events::Event>,
 }
 
-fn summarize(log: &LogFile, caller: &[caller_fds::CallerFd]) -> std::io::Result<Summary> {
+fn summarize(log: &LogFile, caller: &[caller_fds::CallerFd], sigs: &caller_sigs::CallerSigs) -> std::io::Result<Summary> {
     let mut f = File::open(&log.path)?;
     f.seek(SeekFrom::Start(log.start))?;
     let mut l = Log::default();
     l.read_from(f)?;
-    // The caller's fds are named in a line of their own, never as the command's warnings.
+    // The caller's fds and signals are named in lines of their own, never as the
+    // command's warnings.
     l.events.retain(|e| !caller_fds::is_callers(e, caller));
-    Ok(summary_of(&l))
+    let me = std::process::id();
+    let (callers_signals, events) = std::mem::take(&mut l.events).into_iter().partition(|e| caller_sigs::is_callers(e, sigs, me));
+    l.events = events;
+    Ok(Summary { callers_signals, ..summary_of(&l) })
 }
 
 pub fn summary_of(l: &Log) -> Summary {
