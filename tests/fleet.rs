@@ -316,18 +316,6 @@ fn journal_all(since: f64) -> usize {
     String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.contains("EXECGUARD_JSON")).count()
 }
 
-/// The test harness's own fds (cargo's, the CI runner's) are no part of a test: they
-/// go at exec, as in `common::run_mode`.
-fn without_harness_fds(cmd: &mut Command) {
-    // SAFETY: one raw system call, async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
-            Ok(())
-        })
-    };
-}
-
 fn execguard() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_execguard"));
     c.env("NO_COLOR", "1");
@@ -579,7 +567,7 @@ fn drops_show_up_on_the_next_event_that_gets_through() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     // The harness's fds would be a startup_fds event: a second drop.
-    without_harness_fds(&mut cmd);
+    common::isolate(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let pid = child.id() as u64;
     let mut out = BufReader::new(child.stdout.take().unwrap());
@@ -617,7 +605,7 @@ fn on_host(name: &str, log: &Path) {
         .env("EXECGUARD_MODE", "log")
         .env_remove("LD_PRELOAD")
         .env_remove("EXECGUARD_FOLLOW");
-    without_harness_fds(&mut cmd);
+    common::isolate(&mut cmd);
     let st = cmd.status().expect("unshare (util-linux)");
     assert!(st.success(), "listen_leak on {name}");
 }
@@ -771,7 +759,7 @@ fn deb_installs_runs_from_usr_bin_and_removes() {
     let from_usr = |args: &[&str]| {
         let mut c = Command::new("/usr/bin/execguard");
         c.args(args).current_dir(&away).env_remove("EXECGUARD_LIB").env_remove("LD_PRELOAD").env("NO_COLOR", "1");
-        without_harness_fds(&mut c);
+        common::isolate(&mut c);
         c.output().unwrap()
     };
     let demo = from_usr(&["demo"]);
@@ -888,7 +876,7 @@ fn at_secure_uses_the_journal_but_no_path_from_the_environment() {
             .arg(&probe)
             .env_remove("LD_PRELOAD")
             .stdin(Stdio::null());
-        without_harness_fds(&mut c);
+        common::isolate(&mut c);
         let o = c.output().expect("setpriv (util-linux)");
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         o

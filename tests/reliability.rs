@@ -61,16 +61,16 @@ fn bounded(mut cmd: Command, timeout: Duration, umask: Option<u32>) -> Out {
         .stdout(std::fs::File::create(&so).unwrap())
         .stderr(std::fs::File::create(&se).unwrap())
         .process_group(0);
-    // SAFETY: raw syscalls only between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32 /* CLOSE_RANGE_CLOEXEC */);
-            if let Some(m) = umask {
+    common::isolate(&mut cmd);
+    if let Some(m) = umask {
+        // SAFETY: umask(2) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
                 libc::umask(m as libc::mode_t);
-            }
-            Ok(())
-        })
-    };
+                Ok(())
+            })
+        };
+    }
     let mut child = cmd.spawn().expect("spawn");
     let deadline = Instant::now() + timeout;
     let status = loop {
@@ -898,13 +898,7 @@ fn concurrent(per_process: usize) {
             let mut c = Command::new(driver());
             c.args(["forkloop", &per_process.to_string(), fds]).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
             shim_env(&mut c, "log", Some(&log));
-            // SAFETY: one raw syscall between fork and exec.
-            unsafe {
-                c.pre_exec(|| {
-                    libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 4u32);
-                    Ok(())
-                })
-            };
+            common::isolate(&mut c);
             c.spawn().unwrap()
         })
         .collect();

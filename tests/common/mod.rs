@@ -481,7 +481,9 @@ pub fn run_mode_with(
 }
 
 /// The child starts as from a clean terminal: whatever the harness itself inherited
-/// (cargo's, the CI runner's fds) goes at exec, and ignored signals are reset.
+/// (cargo's, the CI runner's fds) goes at exec, ignored signals are reset and the
+/// mask is emptied (a CI step run as a background job of a shell without job control
+/// starts with SIGINT and SIGQUIT ignored: the tests' programs would each report it).
 pub fn isolate(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: one raw syscall, async-signal-safe. Whatever the harness itself
@@ -501,6 +503,8 @@ pub fn isolate(cmd: &mut Command) {
                     libc::syscall(libc::SYS_rt_sigaction, sig, dfl.as_ptr(), std::ptr::null_mut::<usize>(), 8usize);
                 }
             }
+            let empty = 0u64;
+            libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &empty as *const u64, std::ptr::null_mut::<u64>(), 8usize);
             Ok(())
         })
     };
