@@ -186,7 +186,9 @@ fn a_callers_ignored_and_blocked_signals_never_fail_the_run() {
     let d = common::tmpdir("shim-caller-sigs");
     let run = |mode: &str, log: &Path, cmd: &[&str]| {
         let mut c = bin();
-        c.args(["run", "--mode", mode, "--fail-on", "warn", "--log"]).arg(log).arg("--").args(cmd);
+        let junit = log.with_extension("xml");
+        c.args(["run", "--mode", mode, "--fail-on", "warn", "--log"]).arg(log);
+        c.arg("--report").arg(format!("junit={}", junit.display())).arg("--").args(cmd);
         // SAFETY: async-signal-safe calls between fork and exec.
         unsafe {
             c.pre_exec(|| {
@@ -215,6 +217,10 @@ fn a_callers_ignored_and_blocked_signals_never_fail_the_run() {
         assert_eq!(common::named(&evs, "startup_sigign").len(), 1, "{mode}: reported once, at the top: {evs:?}");
         assert_eq!(common::named(&evs, "startup_sigmask").len(), 1, "{mode}: {evs:?}");
         assert!(common::named(&evs, "exec_sigign").is_empty(), "{mode}: passed on, not the command's: {evs:?}");
+        // The run's reports say the same: from outside the run, not the suite's failures.
+        let xml = std::fs::read_to_string(log.with_extension("xml")).unwrap();
+        assert!(xml.contains(r#"failures="0""#) && xml.contains(r#"skipped="2""#), "{mode}: {xml}");
+        assert!(xml.contains("inherited from outside the run"), "{mode}: {xml}");
     }
     // The command's own SIG_IGN, passed to a program it execs, is its warning.
     let log = d.join("own.jsonl");
@@ -226,6 +232,8 @@ fn a_callers_ignored_and_blocked_signals_never_fail_the_run() {
     assert_eq!(ign.len(), 1, "{evs:?}");
     let sigs: Vec<&str> = ign[0]["signals"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
     assert!(sigs.contains(&"SIGTERM") && !sigs.contains(&"SIGINT") && !sigs.contains(&"SIGQUIT"), "{sigs:?}");
+    let xml = std::fs::read_to_string(log.with_extension("xml")).unwrap();
+    assert!(xml.contains(r#"failures="1""#), "the command's own is a failing case: {xml}");
     assert!(stderr.contains("SIGINT, SIGQUIT ignored and SIGUSR2 blocked from its caller"), "{stderr}");
     let _ = std::fs::remove_dir_all(&d);
 }

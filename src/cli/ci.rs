@@ -230,7 +230,17 @@ pub fn write_all(specs: &[ReportSpec], log: &Log, o: &Opts) -> Result<(), String
 
 /// `execguard run --report …`: the reports of this run's part of the log (from byte
 /// `start`: the file may hold earlier runs).
-pub fn write_run_reports(specs: &[ReportSpec], log: &Path, start: u64, root: Option<&Path>) -> Result<(), String> {
+/// The reports at the end of `execguard run`. The command's start-side events about
+/// signals the run itself was started with are its caller's, as the summary says
+/// (src/cli/caller_sigs.rs): they are reported as from outside the run, like the
+/// caller's fds (a note, a skipped case), never as the suite's failures.
+pub fn write_run_reports(
+    specs: &[ReportSpec],
+    log: &Path,
+    start: u64,
+    root: Option<&Path>,
+    caller_sigs: &super::caller_sigs::CallerSigs,
+) -> Result<(), String> {
     use std::io::{Seek, SeekFrom};
     if specs.is_empty() {
         return Ok(());
@@ -242,6 +252,10 @@ pub fn write_run_reports(specs: &[ReportSpec], log: &Path, start: u64, root: Opt
     });
     read.map_err(|e| format!("cannot read the log {} for the reports: {}", log.display(), super::outcomes::io_error(&e)))?;
     l.events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+    let me = std::process::id();
+    for e in l.events.iter_mut().filter(|e| super::caller_sigs::is_callers(e, caller_sigs, me)) {
+        e.from = Some(super::events::FROM_OUTSIDE.to_string());
+    }
     write_all(specs, &l, &Opts::new(root, true))
 }
 

@@ -273,7 +273,7 @@ pub fn run(a: RunArgs) -> i32 {
             let _ = writeln!(anstream::stderr(), "execguard: {line}");
         }
     }
-    let reports = super::ci::write_run_reports(&a.report, &log.path, log.start, a.source_root.as_deref());
+    let reports = super::ci::write_run_reports(&a.report, &log.path, log.start, a.source_root.as_deref(), &caller_sigs);
     if let Err(e) = &reports {
         style::error_line(e);
     }
