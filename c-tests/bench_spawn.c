@@ -44,9 +44,11 @@
  *   count time spent waiting for a CPU that other work on the machine holds;
  *   self_cpu_ns_per_iter = the part of it spent in this process (where a
  *   parent-side audit and its report run: posix_spawn, system, popen), the rest
- *   being the children's (outside lockstep only);
+ *   being the children's;
  *   failures = children that did not exit 0;
- *   wall_us / cpu_us = every child's own time, comma separated (in lockstep).
+ *   wall_us / cpu_us / self_us = per child: its wall time, the CPU time of this
+ *   process and its children over it, and the part of that spent in this process
+ *   (comma separated, in lockstep).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -89,12 +91,19 @@ static long long self_cpu_ns(void) {
     return tv_ns(self.ru_utime) + tv_ns(self.ru_stime);
 }
 
-/* user + system time of this process and its reaped descendants */
-static long long cpu_ns(void) {
+/* user + system time of this process and its reaped descendants; *own gets the
+ * part that is this process's */
+static long long cpu_ns_own(long long *own) {
     struct rusage self, kids;
     getrusage(RUSAGE_SELF, &self);
     getrusage(RUSAGE_CHILDREN, &kids);
-    return tv_ns(self.ru_utime) + tv_ns(self.ru_stime) + tv_ns(kids.ru_utime) + tv_ns(kids.ru_stime);
+    *own = tv_ns(self.ru_utime) + tv_ns(self.ru_stime);
+    return *own + tv_ns(kids.ru_utime) + tv_ns(kids.ru_stime);
+}
+
+static long long cpu_ns(void) {
+    long long own;
+    return cpu_ns_own(&own);
 }
 
 static int leak_one(const char *kind, int i) {
@@ -298,31 +307,38 @@ int main(int argc, char **argv) {
         }
         long long *wall = calloc((size_t)iters, sizeof *wall);
         long long *cpu = calloc((size_t)iters, sizeof *cpu);
-        if (!wall || !cpu) return 1;
+        long long *own = calloc((size_t)iters, sizeof *own);
+        if (!wall || !cpu || !own) return 1;
         long n = 0;
-        long long wall_sum = 0, cpu_sum = 0;
+        long long wall_sum = 0, cpu_sum = 0, own_sum = 0;
         if (write(done, "R", 1) != 1) return 1;
         while (n < iters) {
             char c;
             ssize_t r = read(go, &c, 1);
             if (r < 0 && errno == EINTR) continue;
             if (r != 1 || c == 'q') break;
-            long long c0 = cpu_ns(), t0 = now_ns();
+            long long o0, o1;
+            long long c0 = cpu_ns_own(&o0), t0 = now_ns();
             failures += !one(mode, target, env);
-            long long t1 = now_ns(), c1 = cpu_ns();
+            long long t1 = now_ns(), c1 = cpu_ns_own(&o1);
             wall[n] = t1 - t0;
             cpu[n] = c1 - c0;
+            own[n] = o1 - o0;
             wall_sum += wall[n];
             cpu_sum += cpu[n];
+            own_sum += own[n];
             n++;
             if (write(done, "d", 1) != 1) return 1;
         }
         if (n == 0) return 1;
-        printf("mode=%s iters=%ld leak=%ld leak_kind=%s ns_per_iter=%.1f cpu_ns_per_iter=%.1f total_ns=%lld failures=%ld wall_us=",
-               mode, n, leaked, kind, (double)wall_sum / n, (double)cpu_sum / n, wall_sum, failures);
+        printf("mode=%s iters=%ld leak=%ld leak_kind=%s ns_per_iter=%.1f cpu_ns_per_iter=%.1f self_cpu_ns_per_iter=%.1f "
+               "total_ns=%lld failures=%ld wall_us=",
+               mode, n, leaked, kind, (double)wall_sum / n, (double)cpu_sum / n, (double)own_sum / n, wall_sum, failures);
         for (long i = 0; i < n; i++) printf("%s%.1f", i ? "," : "", wall[i] / 1000.0);
         printf(" cpu_us=");
         for (long i = 0; i < n; i++) printf("%s%.1f", i ? "," : "", cpu[i] / 1000.0);
+        printf(" self_us=");
+        for (long i = 0; i < n; i++) printf("%s%.1f", i ? "," : "", own[i] / 1000.0);
         printf("\n");
         return failures ? 3 : 0;
     }
