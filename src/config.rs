@@ -364,7 +364,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             },
             b"EXECGUARD_SHELLS" => {
                 cold.shells_extra.clear();
-                cold.shells_extra.raw(value);
+                cold.shells_extra.raw_at_start(value);
                 cfg.shells_extra = true;
             }
             b"EXECGUARD_TEST_ENV" => {
@@ -416,6 +416,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
 }
 
 /// `N/S`: N ≥ 2 connections within S seconds (S may have a fraction: `20/0.5`).
+#[link_section = ".text.startup.execguard"]
 fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
     let slash = v.iter().position(|&b| b == b'/')?;
     let n = policy::parse_pid(v.get(..slash)?)?;

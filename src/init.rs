@@ -63,8 +63,10 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     }
 }
 
-/// Out of line, so that the compiler cannot load it ahead of the test.
+/// Out of line, so that the compiler cannot load it ahead of the test; placed with
+/// the constructor.
 #[inline(never)]
+#[link_section = ".text.startup.execguard"]
 fn shells_extra(cold: &config::Cold) -> &[u8] {
     cold.shells_extra.as_bytes()
 }

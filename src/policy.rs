@@ -157,7 +157,9 @@ pub fn parse_listen(fds: &[u8], pid: &[u8], my_pid: i32, out: &mut FdRanges) -> 
     }
 }
 
-/// A decimal pid, for `EXECGUARD_AUDITED`.
+/// A decimal pid, for `EXECGUARD_AUDITED`, and the numbers of the settings that take
+/// one. Placed with the constructor, which parses them (see `config::parse_env`).
+#[link_section = ".text.startup.execguard"]
 pub fn parse_pid(s: &[u8]) -> Option<i32> {
     fd_num(s)
 }

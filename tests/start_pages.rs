@@ -132,6 +132,62 @@ fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
     }
 }
 
+/// Every setting a user or a deployment may put in the environment is parsed by code
+/// in the constructor's block. A parser elsewhere in the text (a number's, a signal
+/// list's, a facility's) cost every process that had the setting one more fault-around
+/// window: measured, 4 µs of each start with `EXECGUARD_REPEAT_INTERVAL` set, and 8 µs
+/// on each `sh -c` child (the shell and its command) — the first-report benchmark's
+/// children paid it.
+#[test]
+fn settings_in_the_environment_parse_within_the_first_block() {
+    if cfg!(debug_assertions) {
+        eprintln!("skipped: a debug build's text is not laid out for start-up");
+        return;
+    }
+    let dir = common::tmpdir("start-pages-settings");
+    let log = dir.join("log.jsonl");
+    let reader = common::cc(&dir, "self_rss", SELF_RSS, &["-O2"]);
+    let reader = [reader.to_str().unwrap()];
+    let not_us = "1"; // init's pid: LISTEN_FDS and EXECGUARD_AUDITED name another process
+    let every: Vec<(&str, &str)> = vec![
+        ("EXECGUARD_MODE", "fix"),
+        ("EXECGUARD_KEEP_FDS", "7,9"),
+        ("EXECGUARD_FOLLOW", "1"),
+        ("EXECGUARD_ORIGINS", "1"),
+        ("EXECGUARD_INFO", "1"),
+        ("EXECGUARD_KEEP_IGNORED", "SIGHUP,SIGPIPE,SIGXFSZ,SIGRTMIN+1"),
+        ("EXECGUARD_BLOCK_INTERVAL", "5"),
+        ("EXECGUARD_STORM", "20/0.5"),
+        ("EXECGUARD_REPEAT_INTERVAL", "30"),
+        ("EXECGUARD_POOL_MIN", "8"),
+        ("EXECGUARD_SHELLS", "zsh:fish"),
+        ("EXECGUARD_TEST_ENV", "PYTEST_CURRENT_TEST"),
+        ("EXECGUARD_SYSLOG_FACILITY", "local3"),
+        ("EXECGUARD_AUDITED", not_us),
+        ("EXECGUARD_OUTSIDE", "10,251"),
+        ("MAKEFLAGS", " -j4 --jobserver-auth=3,4"),
+        ("NGINX", "7;8;"),
+        ("LISTEN_FDS", "2"),
+        ("LISTEN_PID", not_us),
+    ];
+    rss_of(&reader, &[], &log, false);
+    let base = rss_of(&reader, &[], &log, false).0;
+    let journal: Vec<(&str, &str)> = vec![("EXECGUARD_LOG", "journal"), ("EXECGUARD_SYSLOG_FACILITY", "daemon")];
+    let syslog: Vec<(&str, &str)> = vec![("EXECGUARD_LOG", "syslog"), ("EXECGUARD_REPEAT_INTERVAL", "0")];
+    let singles: Vec<Vec<(&str, &str)>> = every.iter().map(|&kv| vec![kv]).collect();
+    for env in [&every, &journal, &syslog].into_iter().chain(singles.iter()) {
+        rss_of(&reader, env, &log, false);
+        let (kb, text) = rss_of(&reader, env, &log, false);
+        assert!(
+            kb <= base,
+            "a start with {env:?} maps {kb} kB of the shim's text, one without {base} kB: a setting's parser lies \
+             outside the constructor's block (#[link_section = \".text.startup.execguard\"])\n{text}"
+        );
+    }
+    let lines = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(lines.is_empty(), "these starts should report nothing:\n{lines}");
+}
+
 /// `(name, address, size)` of every section of an ELF64 little-endian file.
 fn sections(elf: &[u8]) -> Vec<(String, u64, u64)> {
     let u16_at = |o: usize| u16::from_le_bytes(elf[o..o + 2].try_into().unwrap()) as usize;
@@ -149,6 +205,38 @@ fn sections(elf: &[u8]) -> Vec<(String, u64, u64)> {
             (String::from_utf8_lossy(&elf[at..end]).into_owned(), u64_at(h + 0x10), u64_at(h + 0x20))
         })
         .collect()
+}
+
+/// The three blocks a start or a fork child runs in (`.text.startup`, `.text.hot`,
+/// `.text.warm`) lie within the 64 KiB that the constructor's page fault maps: the
+/// startup block opens the text segment (its page is the mapping's first, so the
+/// kernel's fault-around maps the 16 pages from there), and the warm block ends
+/// inside them. A build that grows past it still works, and every program that
+/// calls a hook at the end of the warm block pays one more fault at each start; the
+/// test above sees that only for the hooks its programs happen to call.
+#[test]
+fn the_start_blocks_fit_the_constructors_fault_around_window() {
+    if cfg!(debug_assertions) {
+        eprintln!("skipped: a debug build's text is not laid out for start-up");
+        return;
+    }
+    let lib = common::shim();
+    let elf = std::fs::read(&lib).unwrap();
+    let secs = sections(&elf);
+    let find = |name: &str| secs.iter().find(|(n, _, _)| n == name).cloned().unwrap_or_else(|| panic!("no {name}: {secs:?}"));
+    let (startup, hot, warm) = (find(".text.startup"), find(".text.hot"), find(".text.warm"));
+    assert_eq!(startup.1 % 4096, 0, ".text.startup does not start a page: {secs:?}");
+    assert!(startup.1 < hot.1 && hot.1 < warm.1, "the blocks are out of order: {secs:?}");
+    let end = warm.1 + warm.2;
+    assert!(
+        end <= startup.1 + 64 * 1024,
+        "the startup, hot and warm blocks end {} bytes past the 64 KiB from the start of the text \
+         (startup {} B, hot {} B, warm {} B): move what a start does not run out of them (docs/design.md)",
+        end - startup.1 - 64 * 1024,
+        startup.2,
+        hot.2,
+        warm.2
+    );
 }
 
 /// The library's initialised writable data (`.data`: the configuration, the lookup

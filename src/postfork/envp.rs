@@ -214,8 +214,8 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     let small = count(envp, SMALL_ENV) < SMALL_ENV;
     let how = (need_mark, mark_parent, sigs, held, ids);
     match (small, follow.filter(|_| need_follow)) {
-        (true, None) => rebuilt::<{ SMALL_ENV + 10 }>(envp, None, how, &mut call),
-        (false, None) => rebuilt::<{ MAX_ENV + 10 }>(envp, None, how, &mut call),
+        (true, None) => sized::<{ SMALL_ENV + 10 }>(envp, None, how, &mut call),
+        (false, None) => sized::<{ MAX_ENV + 10 }>(envp, None, how, &mut call),
         (true, Some(cold)) => following::<{ SMALL_ENV + 10 }>(envp, how, cold, &mut call),
         (false, Some(cold)) => following::<{ MAX_ENV + 10 }>(envp, how, cold, &mut call),
     }
@@ -233,7 +233,19 @@ type How<'h> = (bool, bool, Sigs, Option<&'h Held>, Option<sys::Ids>);
 #[link_section = ".text.hot.execguard"]
 fn following<const N: usize>(envp: Argv, how: How, cold: &config::Cold, f: &mut dyn ExecWith) -> c_int {
     let mut preload = Buf::<2048>::new();
-    rebuilt::<N>(envp, Some((&mut preload, cold)), how, f)
+    sized::<N>(envp, Some((&mut preload, cold)), how, f)
+}
+
+/// Async-signal-safe: `rebuilt` into an array of N entries, in a frame of its own.
+/// Only the array is per size: one copy of the body (two were 4.6 KiB each of the
+/// text every start and fork child runs in, see docs/design.md).
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+fn sized<const N: usize>(envp: Argv, follow: Option<(&mut Buf<2048>, &config::Cold)>, how: How, f: &mut dyn ExecWith) -> c_int {
+    // Written below `n` only (zeroing it was a call to libc's memset, see
+    // line::copy_bytes); the entry after the last is set NULL before use.
+    let mut arr: [core::mem::MaybeUninit<*const c_char>; N] = [core::mem::MaybeUninit::uninit(); N];
+    rebuilt(&mut arr, envp, follow, how, f)
 }
 
 /// Environments up to this many entries are rebuilt in the small frame.
@@ -275,27 +287,26 @@ impl<F: FnOnce(Argv) -> c_int> ExecWith for Once<F> {
     }
 }
 
-/// Async-signal-safe: the environment rebuilt on the stack (room for N - 10 entries
-/// and ours: a frame of its own, entered only when something must change).
+/// Async-signal-safe: the environment rebuilt on the stack in `arr` (room for its
+/// length - 10 entries and ours; entered only when something must change).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn rebuilt<const N: usize>(
+fn rebuilt(
+    arr: &mut [core::mem::MaybeUninit<*const c_char>],
     envp: Argv,
     follow: Option<(&mut Buf<2048>, &config::Cold)>,
     (need_mark, mark_parent, sigs, held, ids): How,
     f: &mut dyn ExecWith,
 ) -> c_int {
     let need_follow = follow.is_some();
-    // Written below `n` only (zeroing it was a call to libc's memset, see
-    // line::copy_bytes); the entry after the last is set NULL before use.
-    let mut arr: [core::mem::MaybeUninit<*const c_char>; N] = [core::mem::MaybeUninit::uninit(); N];
     let mut n = 0usize;
     let mut marker = Buf::<96>::new();
     let mut outside = Buf::<512>::new();
     let mut held_var = Buf::<{ 16 + 24 * crate::policy::HELD_RUNS }>::new();
-    let mut push = |arr: &mut [core::mem::MaybeUninit<*const c_char>; N], p: *const c_char| -> bool {
+    let mut push = |arr: &mut [core::mem::MaybeUninit<*const c_char>], p: *const c_char| -> bool {
+        let room = arr.len().saturating_sub(1);
         match arr.get_mut(n) {
-            Some(slot) if n < N - 1 => {
+            Some(slot) if n < room => {
                 slot.write(p);
                 n += 1;
                 true
@@ -323,7 +334,7 @@ fn rebuilt<const N: usize>(
         if dropped {
             continue;
         }
-        if !push(&mut arr, e) {
+        if !push(arr, e) {
             ok = false;
             break;
         }
@@ -344,10 +355,10 @@ fn rebuilt<const N: usize>(
             }
         }
         preload.byte(0);
-        ok = !preload.overflowed() && push(&mut arr, preload.as_bytes().as_ptr() as *const c_char);
+        ok = !preload.overflowed() && push(arr, preload.as_bytes().as_ptr() as *const c_char);
         for e in cold.follow.entries() {
             if ok && get(envp, name_of(e)).is_none() {
-                ok = push(&mut arr, e.as_ptr() as *const c_char);
+                ok = push(arr, e.as_ptr() as *const c_char);
             }
         }
     }
@@ -364,15 +375,15 @@ fn rebuilt<const N: usize>(
             }
         }
         marker.byte(0);
-        ok = push(&mut arr, marker.as_bytes().as_ptr() as *const c_char);
+        ok = push(arr, marker.as_bytes().as_ptr() as *const c_char);
         // Outside fds passed on: the names travel with them, so that no process below
         // names them again, even past a parent the shim is not in.
         if ok && super::startfds::any() && super::startfds::outside_env(&mut outside, ids.unwrap_or_else(sys::Ids::ask)) {
-            ok = push(&mut arr, outside.as_bytes().as_ptr() as *const c_char);
+            ok = push(arr, outside.as_bytes().as_ptr() as *const c_char);
         }
         // What the new program holds, so that it need not list its fds to know.
         if ok && held.is_some_and(|h| super::startfds::held_env(&mut held_var, h)) {
-            ok = push(&mut arr, held_var.as_bytes().as_ptr() as *const c_char);
+            ok = push(arr, held_var.as_bytes().as_ptr() as *const c_char);
         }
     }
     if !ok {

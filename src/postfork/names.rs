@@ -73,7 +73,9 @@ const ERRNOS: [[u8; 16]; 134] = [
 ];
 
 /// A signal by name (`SIGPIPE`, `PIPE`, `SIGRTMIN+2`, real-time ones counted from
-/// `rtmin`) or number; None if unknown.
+/// `rtmin`) or number; None if unknown. Placed with the constructor, its one caller
+/// (`EXECGUARD_KEEP_IGNORED`).
+#[link_section = ".text.startup.execguard"]
 pub fn parse_signal(s: &[u8], rtmin: i32) -> Option<i32> {
     let s = s.strip_prefix(b"SIG").unwrap_or(s);
     if let Some(i) = SIGNALS.iter().position(|n| unfixed(n).get(3..) == Some(s)) {

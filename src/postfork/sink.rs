@@ -42,7 +42,9 @@ fn settle(delivered: bool, reported: u32) {
 }
 
 /// Syslog facility code (shifted, as in `<PRI>`) from its name; `kern` is refused
-/// (glibc's syslog(3) takes facility 0 to mean "the default").
+/// (glibc's syslog(3) takes facility 0 to mean "the default"). Placed with the
+/// constructor, its one caller (`EXECGUARD_SYSLOG_FACILITY`).
+#[link_section = ".text.startup.execguard"]
 pub fn facility(name: &[u8]) -> Option<u8> {
     let code = match name {
         b"user" => 1,
