@@ -170,6 +170,10 @@ impl<'s> Undo<'s> {
 
     /// Async-signal-safe: put back what the fixes changed (after a failed exec).
     pub fn revert(&self) {
+        // Nothing recorded (the clean spawn): no errno to keep, no loop to run.
+        if self.n == 0 && !self.spilled && self.old_mask.is_none() && self.reset_ign == 0 {
+            return;
+        }
         let _e = sys::ErrnoGuard::new();
         let ranged = self.fd_ranges().iter().flat_map(|&(lo, hi)| lo..=hi);
         // FD_CLOEXEC is the only fd flag, and these fds had it clear before we set
@@ -182,10 +186,10 @@ impl<'s> Undo<'s> {
         if let Some(m) = self.old_mask {
             let _ = sys::sigmask(libc::SIG_SETMASK, Some(m));
         }
-        for sig in 1..=64 {
-            if self.reset_ign & policy::bit(sig) != 0 {
-                set_disposition(sig, libc::SIG_IGN);
-            }
+        let mut left = self.reset_ign;
+        while left != 0 {
+            set_disposition(left.trailing_zeros() as i32 + 1, libc::SIG_IGN);
+            left &= left - 1;
         }
     }
 }
