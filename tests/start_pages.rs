@@ -15,7 +15,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Prints the resident kB of the shim's text mapping in this process, reading its
@@ -82,15 +82,21 @@ fn rss_of(argv: &[&str], env: &[(&str, &str)], log: &Path, strays: bool) -> (u64
     (kb, text)
 }
 
-#[test]
-fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
+/// A log path and the smaps reader, built in a directory of `name`; None (the test
+/// is skipped) in a debug build, whose text is not laid out for start-up.
+fn log_and_reader(name: &str) -> Option<(PathBuf, PathBuf)> {
     if cfg!(debug_assertions) {
         eprintln!("skipped: a debug build's text is not laid out for start-up");
-        return;
+        return None;
     }
-    let dir = common::tmpdir("start-pages");
-    let log = dir.join("log.jsonl");
+    let dir = common::tmpdir(name);
     let reader = common::cc(&dir, "self_rss", SELF_RSS, &["-O2"]);
+    Some((dir.join("log.jsonl"), reader))
+}
+
+#[test]
+fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
+    let Some((log, reader)) = log_and_reader("start-pages") else { return };
     let reader = reader.to_str().unwrap();
     // Twice each, the first run only to bring the library's pages into the page
     // cache (fault-around maps only pages that are there).
@@ -140,13 +146,7 @@ fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
 /// children paid it.
 #[test]
 fn settings_in_the_environment_parse_within_the_first_block() {
-    if cfg!(debug_assertions) {
-        eprintln!("skipped: a debug build's text is not laid out for start-up");
-        return;
-    }
-    let dir = common::tmpdir("start-pages-settings");
-    let log = dir.join("log.jsonl");
-    let reader = common::cc(&dir, "self_rss", SELF_RSS, &["-O2"]);
+    let Some((log, reader)) = log_and_reader("start-pages-settings") else { return };
     let reader = [reader.to_str().unwrap()];
     let not_us = "1"; // init's pid: LISTEN_FDS and EXECGUARD_AUDITED name another process
     let every: Vec<(&str, &str)> = vec![
