@@ -2,6 +2,7 @@
 fn main() {
     println!("cargo:rerun-if-changed=src/c/execl.c");
     println!("cargo:rerun-if-changed=src/c/tls.c");
+    println!("cargo:rerun-if-changed=src/c/mem.c");
     // No C runtime start files: the constructor is an .init_array entry of our own,
     // and crtbegin/crtend would add a destructor that runs at every process exit
     // (through the PLT, on a text page nothing else touches: one more page fault per
@@ -43,5 +44,15 @@ fn main() {
     if arch == "x86_64" || arch == "aarch64" {
         println!("cargo:rustc-cfg=execguard_vfork_hook");
     }
+    // The library's own memcpy, memmove, memset and bcmp (src/c/mem.c): freestanding,
+    // and with no loop-idiom recognition, which could turn their loops back into
+    // calls to themselves.
+    cc::Build::new()
+        .file("src/c/mem.c")
+        .flag("-ffreestanding")
+        .opt_level_str("s")
+        .flag_if_supported("-fno-tree-loop-distribute-patterns")
+        .flag_if_supported("-fno-tree-vectorize")
+        .compile("execguard_mem");
     cc::Build::new().file("src/c/execl.c").file("src/c/tls.c").flag_if_supported("-fvisibility=default").compile("execguard_execl");
 }

@@ -115,12 +115,22 @@ fn lib_path(cfg: &mut config::Cold, known: *const c_char) {
     }
 }
 
+/// Only where the snapshot could not name us. `dladdr` by `dlsym`, here: an import
+/// would be one more symbol for the loader to bind at every start.
 #[cold]
 fn dladdr_name() -> *const c_char {
+    type Dladdr = unsafe extern "C" fn(*const libc::c_void, *mut libc::Dl_info) -> c_int;
+    // SAFETY: a NUL-terminated name; load time, where dlsym may run.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"dladdr".as_ptr()) };
+    if f.is_null() {
+        return core::ptr::null();
+    }
+    // SAFETY: dlsym found libc's dladdr, of this type.
+    let dladdr: Dladdr = unsafe { core::mem::transmute(f) };
     // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address of ours.
     let mut info: libc::Dl_info = unsafe { core::mem::zeroed() };
     // SAFETY: any address inside this library works.
-    let ok = unsafe { libc::dladdr(constructor as *const libc::c_void, &mut info) } != 0;
+    let ok = unsafe { dladdr(constructor as *const libc::c_void, &mut info) } != 0;
     if ok {
         info.dli_fname
     } else {
@@ -128,6 +138,10 @@ fn dladdr_name() -> *const c_char {
     }
 }
 
+/// A bad setting: rare, and out of the constructor's block (kept out of line, or
+/// the inliner may pull its line-building into the first text window).
+#[cold]
+#[inline(never)]
 fn warn_bad(pid: i32, name: &str, value: &[u8]) {
     let mut l = Line::new();
     l.s("execguard[");

@@ -20,8 +20,7 @@
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    // SAFETY: abort(3) never returns.
-    unsafe { libc::abort() }
+    crate::postfork::sys::abort()
 }
 
 /// The precompiled `core` names an unwinding personality even with panic = "abort"
@@ -36,6 +35,8 @@ mod hooks;
 mod init;
 mod libc_kind;
 mod lock;
+#[cfg(test)]
+mod mem_tests;
 mod policy;
 mod postfork;
 #[cfg(test)]

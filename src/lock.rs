@@ -22,8 +22,9 @@ impl<T> SpinLock<T> {
 
     pub fn lock(&self) -> Guard<'_, T> {
         while self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            // SAFETY: sched_yield has no preconditions.
-            unsafe { libc::sched_yield() };
+            // SAFETY: sched_yield has no preconditions. The system call itself: one
+            // import fewer for the loader to bind at every start.
+            unsafe { crate::postfork::sys::syscall!(libc::SYS_sched_yield) };
         }
         Guard { lock: self }
     }

@@ -264,3 +264,47 @@ fn the_writable_data_of_a_start_is_one_page() {
     assert_eq!(addr % 4096, 0, ".data does not start a page: {secs:?}");
     assert!(size <= 4096, ".data is {size} bytes: past one page (see docs/design.md, the hot data page)");
 }
+
+/// What the loader binds in the library at every process start, before any of its
+/// code runs: each import is a symbol lookup through the objects of the process
+/// (about 0.3 µs here, with an IFUNC's resolver on top for the string functions),
+/// and so is each relocation that names one of the library's own exported symbols.
+/// Eight imports, and nothing of its own: a new libc call belongs in the real-function
+/// table (src/real.rs, looked up on first use), a system call, or src/c/mem.c
+/// (docs/design.md, "Every Linux userland").
+#[test]
+fn the_loader_binds_only_eight_imports() {
+    use object::{Object, ObjectSymbol, ObjectSymbolTable, RelocationTarget};
+    let lib = common::shim();
+    let data = std::fs::read(&lib).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    let mut imports: Vec<String> =
+        file.dynamic_symbols().filter(|s| s.is_undefined() && !s.name().unwrap_or("").is_empty()).map(|s| s.name().unwrap().to_owned()).collect();
+    imports.sort();
+    let want = [
+        "__errno_location",
+        "__libc_single_threaded",
+        "dl_iterate_phdr",
+        "dlsym",
+        "environ",
+        "getauxval",
+        "gnu_get_libc_version",
+        "program_invocation_name",
+    ];
+    assert_eq!(imports, want, "the library's imports changed: each is bound at every process start");
+    let dynsym = file.dynamic_symbol_table().expect("a dynamic symbol table");
+    let mut own = Vec::new();
+    for (at, rel) in file.dynamic_relocations().expect("dynamic relocations") {
+        if let RelocationTarget::Symbol(i) = rel.target() {
+            let sym = dynsym.symbol_by_index(i).unwrap();
+            let name = sym.name().unwrap_or("").to_owned();
+            if !sym.is_undefined() && !name.is_empty() {
+                own.push(format!("{name} at {at:#x}"));
+            }
+        }
+    }
+    assert!(
+        own.is_empty(),
+        "relocations bind the library's own exported symbols at every start (call the Rust body, not the exported name): {own:?}"
+    );
+}

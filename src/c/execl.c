@@ -6,7 +6,8 @@
 #include <stddef.h>
 
 extern char **environ;
-int execguard_execl_impl(int which, const char *path, char *const argv[], char *const envp[]);
+/* Hidden: a direct call, and not a symbol the loader binds at every start. */
+__attribute__((visibility("hidden"))) int execguard_execl_impl(int which, const char *path, char *const argv[], char *const envp[]);
 
 enum { EXECL = 0, EXECLP = 1, EXECLE = 2 };
 

@@ -189,6 +189,15 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
 #[no_mangle]
 #[link_section = ".text.warm.execguard"]
 pub unsafe extern "C" fn fclose(f: *mut libc::FILE) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { closing(f) }
+}
+
+/// Async-signal-safe as far as fclose itself is: the hook's body, for the library's
+/// own streams too (popen's). Not exported: a call from inside the library to the
+/// exported `fclose` goes through a symbol the loader binds at every start.
+#[link_section = ".text.warm.execguard"]
+pub(crate) unsafe fn closing(f: *mut libc::FILE) -> c_int {
     let fd = stream_fd(f);
     // SAFETY: forwarded.
     let r = unsafe { real::fclose(f) };

@@ -167,6 +167,13 @@ unsafe extern "C" fn pipe_impl(p: *mut c_int, caller: usize) -> c_int {
 }
 
 hook!(pipe2, pipe2_impl, "rdx", "x2", (p: *mut c_int, f: c_int));
+
+/// Async-signal-safe: `pipe2` for the library's own pipes (popen's), seen by the
+/// hook's body as a call from here, without a symbol for the loader to bind.
+pub(crate) unsafe fn pipe2_here(p: *mut c_int, f: c_int) -> c_int {
+    // SAFETY: forwarded; the caller is an address of ours, as the hook would see it.
+    unsafe { pipe2_impl(p, f, pipe2_here as *const () as usize) }
+}
 #[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn pipe2_impl(p: *mut c_int, f: c_int, caller: usize) -> c_int {
     // SAFETY: as in pipe_impl.

@@ -416,7 +416,7 @@ unsafe fn own_popen(cmd: *const c_char, reading: bool, cloexec: bool, a: &mut Au
     };
     let mut p = [0 as c_int; 2];
     // SAFETY: p has room for two fds.
-    if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+    if unsafe { super::origins::pipe2_here(p.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         a.undo.revert();
         return Err(sys::errno());
     }
@@ -497,8 +497,9 @@ pub unsafe extern "C" fn pclose(f: *mut FILE) -> c_int {
         super::fdtrack::closed_inside_libc(fd);
         return r;
     };
-    // SAFETY: our fdopen'd stream.
-    unsafe { libc::fclose(f) };
+    // SAFETY: our fdopen'd stream. The hook's body: `libc::fclose` would be a
+    // symbol the loader binds at every start.
+    unsafe { super::fdtrack::closing(f) };
     let saved = sys::errno();
     let status = wait_child(s.pid, if s.monitor { Some(("popen", s.command.as_bytes())) } else { None });
     // As in system: a failed wait answers with its own errno.

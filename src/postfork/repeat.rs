@@ -430,7 +430,7 @@ fn interval_ms() -> i64 {
 /// Async-signal-safe: one occurrence of finding `id` (from `finish`).
 #[link_section = ".text.leak.execguard"]
 pub fn occur(id: u64, name: &str, sev: Severity, fixed: bool) -> Verdict {
-    occur_at(id, name, sev, fixed, sys::mono_ms_raw)
+    occur_at(id, name, sev, fixed, sys::mono_ms)
 }
 
 /// Async-signal-safe: `occur` for a hook that runs in a process's own context (not
@@ -551,7 +551,7 @@ fn find_or_claim<'t>(t: &'t Table, id: u64, name: &str, sev: Severity, fixed: bo
             0 => {
                 // The clock and the pid first: no system call between the mark and
                 // the key keeps racing workers waiting.
-                let now = sys::mono_ms_raw().max(1);
+                let now = sys::mono_ms().max(1);
                 let mark = CLAIMING | sys::getpid() as u32 as u64;
                 if m.key.compare_exchange(0, mark, Ordering::Acquire, Ordering::Acquire).is_err() {
                     if wait_claimed(m) == id {
@@ -686,7 +686,7 @@ fn flush(t: &Table) {
         if p == 0 {
             continue;
         }
-        m.last_ms.store(sys::mono_ms_raw().max(1), Ordering::Relaxed);
+        m.last_ms.store(sys::mono_ms().max(1), Ordering::Relaxed);
         replay(t, i, m, key, p - 1);
     }
 }

@@ -319,7 +319,7 @@ pub fn close_range(first: u32, last: u32, flags: u32) -> R<()> {
 pub const CLOSE_RANGE_CLOEXEC: u32 = 4;
 
 /// Async-signal-safe: realtime clock as (seconds, microseconds), a line's `ts`. By
-/// the system call, as `mono_ms_raw`: most lines are written in fork children on
+/// the system call, as `mono_ms`: most lines are written in fork children on
 /// their way to exec, where libc's `clock_gettime` and the vDSO are pages of their
 /// own to fault in (three faults in a first report's child, with errno's); a line
 /// anywhere else is rare enough that the call's 0.1 µs does not count.
@@ -330,19 +330,36 @@ pub fn now() -> (i64, i64) {
     (ts.tv_sec, ts.tv_nsec / 1000)
 }
 
-/// Async-signal-safe: monotonic milliseconds.
-pub fn mono_ms() -> i64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: as in now().
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+/// Async-signal-safe: the end of the process, for the panic handler only (nothing in
+/// the library is meant to panic). What abort(3) does, by system calls: SIGABRT
+/// unblocked and raised, then with its default action, and an exit if it was caught
+/// and returned or is ignored at the kernel's level.
+#[cfg_attr(test, allow(dead_code))]
+pub fn abort() -> ! {
+    let abrt = 1u64 << (libc::SIGABRT - 1);
+    // The kernel's struct sigaction, all zero: SIG_DFL, no flags, an empty mask (four
+    // words on every 64-bit Linux, as in sig_handler).
+    let dfl = [0usize; 4];
+    // SAFETY: plain system calls on this process and thread.
+    unsafe {
+        let _ = syscall!(libc::SYS_rt_sigprocmask, libc::SIG_UNBLOCK, &abrt as *const u64, 0, 8);
+        let _ = syscall!(libc::SYS_tgkill, getpid(), gettid(), libc::SIGABRT);
+        let _ = syscall!(libc::SYS_rt_sigaction, libc::SIGABRT, dfl.as_ptr(), 0, 8);
+        let _ = syscall!(libc::SYS_tgkill, getpid(), gettid(), libc::SIGABRT);
+        loop {
+            let _ = syscall!(libc::SYS_exit_group, 127);
+        }
+    }
 }
 
-/// Async-signal-safe: monotonic milliseconds by the system call itself. For code that
-/// runs in fork children (every repeated finding asks the time): the vDSO's code and
-/// data pages are not in a fresh child's page tables, and faulting them in (two
-/// faults) costs more than the call.
-pub fn mono_ms_raw() -> i64 {
+/// Async-signal-safe: monotonic milliseconds by the system call itself (0.1 µs).
+/// Most callers run in fork children (every repeated finding asks the time), where
+/// the vDSO's code and data pages are not in a fresh child's page tables and
+/// faulting them in (two faults) costs more than the call; the others (`system`'s
+/// wait, a fruitless connect for `connect_storm`) cost far more than it. libc's
+/// `clock_gettime` would also be one more import for the loader to bind at every
+/// process start.
+pub fn mono_ms() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: ts is a valid out-pointer.
     let _ = unsafe { syscall!(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC as libc::c_long, &mut ts as *mut libc::timespec) };
