@@ -242,8 +242,8 @@ fn following<const N: usize>(envp: Argv, how: How, cold: &config::Cold, f: &mut 
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
 fn sized<const N: usize>(envp: Argv, follow: Option<(&mut Buf<2048>, &config::Cold)>, how: How, f: &mut dyn ExecWith) -> c_int {
-    // Written below `n` only (zeroing it was a call to libc's memset, see
-    // line::copy_bytes); the entry after the last is set NULL before use.
+    // Written below `n` only (zeroing it was a memset of the whole array, up to
+    // 8 KiB); the entry after the last is set NULL before use.
     let mut arr: [core::mem::MaybeUninit<*const c_char>; N] = [core::mem::MaybeUninit::uninit(); N];
     rebuilt(&mut arr, envp, follow, how, f)
 }

@@ -417,8 +417,8 @@ fn table_has_slot(fd: i32) -> bool {
 /// `table_has_slot`); `W` words must hold fd + 1 bits.
 #[link_section = ".text.startup.execguard"]
 fn select_one<const W: usize>(fd: i32) -> bool {
-    // Only the fd / 64 + 1 words the kernel reads are zeroed, and not by libc's
-    // memset (a page of libc's text in a fork child: see line::copy_bytes).
+    // Only the fd / 64 + 1 words the kernel reads are zeroed, inline (see
+    // line::copy_bytes).
     let mut set = [core::mem::MaybeUninit::<u64>::uninit(); W];
     let fd = fd.clamp(0, (W * 64 - 1) as i32) as usize;
     let used = set.get_mut(..fd / 64 + 1).unwrap_or(&mut []);

@@ -328,10 +328,12 @@ fn signed_digits(v: i64, tmp: &mut [u8; 21]) -> usize {
     i - 1
 }
 
-/// Async-signal-safe: `src` into `dst` (the shorter of the two). Not a call to libc's
-/// memcpy, which a plain copy loop becomes: in a fork child, where the shim's
-/// audit runs before exec, each page of libc's text it calls into is a page fault
-/// (file mappings' page tables are not copied at fork). Short copies are a pair of
+/// Async-signal-safe: `src` into `dst` (the shorter of the two), inline rather than
+/// a call to `memcpy`, which a plain copy loop becomes. Written when that call went to
+/// libc (in a fork child each page of libc's text it called into was a page fault:
+/// file mappings' page tables are not copied at fork); the call now goes to the
+/// library's own (src/c/mem.c, in the startup block), and what this still saves is
+/// the call on the line writer's many short copies. Short copies are a pair of
 /// overlapping loads and stores, longer ones `rep movsb`.
 #[inline]
 pub fn copy_bytes(dst: &mut [core::mem::MaybeUninit<u8>], src: &[u8]) {
@@ -427,7 +429,7 @@ unsafe fn copy_long(d: *mut u8, s: *const u8, n: usize) {
     }
 }
 
-/// Async-signal-safe: zeros into `dst`, not by a call to libc's memset (see
+/// Async-signal-safe: zeros into `dst`, inline rather than a call to `memset` (see
 /// `copy_bytes`).
 #[inline]
 pub fn zero_words(dst: &mut [core::mem::MaybeUninit<u64>]) {
