@@ -123,38 +123,27 @@ pub struct Config {
 /// first would cost a second fault, the copy-on-write of the write that follows.
 #[repr(C, align(4096))]
 pub struct Cold {
-    pub follow: Follow,
+    pub follow: Buf<FOLLOW_COLD_BYTES>,
     /// `EXECGUARD_TEST_ENV`: colon list of variable names (their values are read per event).
     pub test_env: Buf<256>,
     /// Second page: rarely set.
     pub shells_extra: Buf<256>,
 }
 
-/// What following a child needs: this library's path and the `EXECGUARD_*` entries
-/// to put back into an environment that lost them, packed.
-pub struct Follow {
-    /// NUL-terminated path of libexecguard.so.
-    pub lib_path: Buf<512>,
-    /// `NAME=value` entries, each with its NUL.
-    env: Buf<FOLLOW_ENV_BYTES>,
-}
+/// The follow copy when it does not fit FOLLOW_HOT: this library's path
+/// (NUL-terminated, at most LIB_MAX bytes) then the `NAME=value` entries, each with
+/// its NUL; an entry that does not fit whole is left out.
+pub const FOLLOW_COLD_BYTES: usize = 3712;
 
-/// Room for the remembered entries; one that does not fit whole is left out.
-pub const FOLLOW_ENV_BYTES: usize = 3200;
+/// The longest library path followed, its NUL included.
+const LIB_MAX: usize = 512;
 
 const _: () = assert!(core::mem::offset_of!(Cold, shells_extra) <= 4096);
-
-impl Follow {
-    /// Async-signal-safe: the remembered entries, each a C string (NUL included).
-    pub fn entries(&self) -> impl Iterator<Item = &[u8]> {
-        self.env.as_bytes().split_inclusive(|&b| b == 0)
-    }
-}
 
 impl Cold {
     pub const fn new() -> Self {
         Cold {
-            follow: Follow { lib_path: Buf::new(), env: Buf::new() },
+            follow: Buf::new(),
             test_env: Buf::new(),
             shells_extra: Buf::new(),
         }
@@ -437,21 +426,110 @@ fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
     (n >= 2 && (1..=3_600_000).contains(&ms)).then_some((n as u32, ms))
 }
 
-/// Remember the `EXECGUARD_*` entries (but not the per-hop marks, envp::HOP_MARKS)
-/// for re-injection.
+/// An entry the follow copy keeps: the `EXECGUARD_*` settings, not the per-hop marks
+/// (envp::HOP_MARKS: rewritten at every exec by envp::rebuilt, a copy put back would
+/// stand before the new one, and getenv finds the first).
 #[link_section = ".text.startup.execguard"]
-pub fn remember_follow_env<'a>(entries: impl Iterator<Item = &'a [u8]>, cold: &mut Cold) {
-    let env = &mut cold.follow.env;
-    env.clear();
-    for e in entries {
-        // The marks are this hop's, rewritten at every exec (envp::rebuilt): a copy
-        // put back would stand before the new one, and getenv finds the first.
-        let mark = crate::postfork::envp::HOP_MARKS.iter().any(|m| e.starts_with(m));
-        if e.starts_with(b"EXECGUARD_") && !mark && e.len() < env.room() {
-            env.raw_at_start(e);
-            env.byte(0);
+fn followed(e: &[u8]) -> bool {
+    e.starts_with(b"EXECGUARD_") && !crate::postfork::envp::HOP_MARKS.iter().any(|m| e.starts_with(m))
+}
+
+/// Room for the follow copy in the page every start writes anyway: the library's
+/// path and the remembered entries, each NUL-terminated, one after the other. Under
+/// `execguard run` they come to a few hundred bytes (the path, `EXECGUARD_LOG`,
+/// `EXECGUARD_FOLLOW`, the mode); in `Cold` they cost every such start a page
+/// fault (4 µs, docs/performance.md). A copy that does not fit goes to `Cold`.
+const FOLLOW_HOT_BYTES: usize = 400;
+
+struct FollowCell(UnsafeCell<Buf<FOLLOW_HOT_BYTES>>);
+// SAFETY: as Cell.
+unsafe impl Sync for FollowCell {}
+
+#[link_section = ".data.execguard_hot"]
+static FOLLOW_HOT: FollowCell = FollowCell(UnsafeCell::new(Buf::new()));
+
+/// Where the follow copy is: 0 nowhere (not following), 1 FOLLOW_HOT, 2 `Cold`.
+#[link_section = ".data.execguard_hot"]
+static FOLLOW_AT: AtomicU8 = AtomicU8::new(0);
+
+/// The follow copy: this library's path (NUL-terminated; a lone NUL when unknown)
+/// and the `NAME=value` entries to put back into an environment that lost them.
+#[derive(Clone, Copy)]
+pub struct FollowRef<'a> {
+    pub lib: &'a [u8],
+    env: &'a [u8],
+}
+
+impl<'a> FollowRef<'a> {
+    /// Async-signal-safe: the remembered entries, each a C string (NUL included).
+    pub fn entries(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.env.split_inclusive(|&b| b == 0)
+    }
+}
+
+/// Async-signal-safe: the follow copy, once the constructor published it in follow
+/// mode; the `Cold` page is read only when the copy is there. Out of line: every
+/// exec path asks.
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+pub fn follow() -> Option<FollowRef<'static>> {
+    get()?;
+    // SAFETY: written by the constructor before READY; never again.
+    let hot = unsafe { &*FOLLOW_HOT.0.get() };
+    view(FOLLOW_AT.load(Ordering::Relaxed), hot, cold)
+}
+
+/// Async-signal-safe: the copy where `at` says it is; `cold` is asked only then.
+#[inline]
+fn view<'a>(at: u8, hot: &'a Buf<FOLLOW_HOT_BYTES>, cold: impl FnOnce() -> Option<&'a Cold>) -> Option<FollowRef<'a>> {
+    let all = match at {
+        1 => hot.as_bytes(),
+        2 => cold()?.follow.as_bytes(),
+        _ => return None,
+    };
+    let lib_end = all.iter().position(|&b| b == 0).map_or(0, |i| i + 1);
+    Some(FollowRef { lib: all.get(..lib_end).unwrap_or(&[]), env: all.get(lib_end..).unwrap_or(&[]) })
+}
+
+/// Constructor only (before `publish`): remember `lib` (this library's path,
+/// NUL-terminated, or empty) and the followed entries of `entries` for
+/// re-injection, in FOLLOW_HOT when all of it fits, else in `cold`. Both copies
+/// are made by the same code in the constructor's block: a start with many or long
+/// settings maps no other text (tests/start_pages.rs).
+#[link_section = ".text.startup.execguard"]
+pub fn remember_follow<'a, I: Iterator<Item = &'a [u8]> + Clone>(lib: &[u8], entries: I, cold: &mut Cold) {
+    // SAFETY: the constructor is the only writer, before publish().
+    let hot = unsafe { &mut *FOLLOW_HOT.0.get() };
+    if pack(hot, lib, entries.clone()) {
+        FOLLOW_AT.store(1, Ordering::Relaxed);
+        return;
+    }
+    hot.clear();
+    pack(&mut cold.follow, lib, entries);
+    FOLLOW_AT.store(2, Ordering::Relaxed);
+}
+
+/// Constructor only: `lib` (a lone NUL when empty or longer than LIB_MAX), then
+/// each followed entry of `entries` that fits whole with its NUL, into `out`.
+/// False when something was left out.
+#[link_section = ".text.startup.execguard"]
+fn pack<'a, const N: usize>(out: &mut Buf<N>, lib: &[u8], entries: impl Iterator<Item = &'a [u8]>) -> bool {
+    out.clear();
+    let mut whole = lib.len() <= LIB_MAX && lib.len() < out.room();
+    if whole && !lib.is_empty() {
+        out.raw_at_start(lib);
+    } else {
+        out.byte(0);
+    }
+    for e in entries.filter(|e| followed(e)) {
+        if e.len() < out.room() {
+            out.raw_at_start(e);
+            out.byte(0);
+        } else {
+            whole = false;
         }
     }
+    whole && !out.overflowed()
 }
 
 #[cfg(test)]
@@ -521,10 +599,41 @@ mod tests {
         assert_eq!((w.n, c.keep_ignored), (1, policy::KEEP_IGNORED));
     }
 
+    /// What `follow()` would answer after `remember_follow` (the statics are the
+    /// constructor's; this is the only test that writes them).
+    fn followed_copy(cold: &Cold) -> (u8, Vec<u8>, Vec<Vec<u8>>) {
+        let at = FOLLOW_AT.load(Ordering::Relaxed);
+        // SAFETY: no other test touches FOLLOW_HOT.
+        let hot = unsafe { &*FOLLOW_HOT.0.get() };
+        let v = view(at, hot, || Some(cold)).unwrap();
+        (at, v.lib.to_vec(), v.entries().map(|e| e.to_vec()).collect())
+    }
+
     #[test]
-    fn follow_keeps_settings_whole_and_leaves_the_marks() {
+    fn follow_copy_in_the_hot_page_or_whole_settings_in_cold() {
         let mut cold = Box::new(Cold::new());
-        let long = [b"EXECGUARD_X=".as_slice(), &[b'a'; FOLLOW_ENV_BYTES - 60]].concat();
+        let lib = b"/usr/lib/libexecguard.so\0";
+        // The usual copy (under `execguard run`) fits the hot page: no Cold write.
+        let env: [&[u8]; 6] = [
+            b"PATH=/bin",
+            b"EXECGUARD_MODE=fix",
+            b"EXECGUARD_AUDITED=^12",
+            b"EXECGUARD_HELD=10,251",
+            b"EXECGUARD_LOG=/tmp/events.jsonl",
+            b"EXECGUARD_FOLLOW=1",
+        ];
+        remember_follow(lib, env.iter().copied(), &mut cold);
+        let (at, got_lib, got) = followed_copy(&cold);
+        assert_eq!((at, got_lib.as_slice()), (1, &lib[..]));
+        assert_eq!(got, [&b"EXECGUARD_MODE=fix\0"[..], b"EXECGUARD_LOG=/tmp/events.jsonl\0", b"EXECGUARD_FOLLOW=1\0"]);
+        assert!(cold.follow.as_bytes().is_empty(), "the cold copy was written");
+        // An unknown path: a lone NUL, which follows nobody.
+        remember_follow(b"", [b"EXECGUARD_MODE=log".as_slice()].into_iter(), &mut cold);
+        let (at, got_lib, got) = followed_copy(&cold);
+        assert_eq!((at, got_lib.as_slice(), got.len()), (1, &b"\0"[..], 1));
+        // Too much for the hot page: all of it in Cold, where a setting that does not
+        // fit whole is left out.
+        let long = [b"EXECGUARD_X=".as_slice(), &[b'a'; FOLLOW_COLD_BYTES - 100]].concat();
         let env: [&[u8]; 8] = [
             b"PATH=/bin",
             b"EXECGUARD_MODE=fix",
@@ -535,14 +644,23 @@ mod tests {
             b"EXECGUARD_LOG=/tmp/a-path-that-no-longer-fits.jsonl",
             b"EXECGUARD_FOLLOW=1",
         ];
-        remember_follow_env(env.iter().copied(), &mut cold);
-        let got: Vec<&[u8]> = cold.follow.entries().collect();
+        remember_follow(lib, env.iter().copied(), &mut cold);
+        let (at, got_lib, got) = followed_copy(&cold);
+        assert_eq!((at, got_lib.as_slice()), (2, &lib[..]));
         assert_eq!(got, [&b"EXECGUARD_MODE=fix\0"[..], &[long.as_slice(), b"\0"].concat()[..], b"EXECGUARD_FOLLOW=1\0"]);
-        // A second start's walk replaces the first's.
-        remember_follow_env([b"EXECGUARD_LOG=/x".as_slice()].into_iter(), &mut cold);
-        assert_eq!(cold.follow.entries().collect::<Vec<_>>(), [b"EXECGUARD_LOG=/x\0"]);
-        remember_follow_env(core::iter::empty(), &mut cold);
-        assert_eq!(cold.follow.entries().count(), 0);
+        // A second start's walk replaces the first's, back in the hot page.
+        remember_follow(lib, [b"EXECGUARD_LOG=/x".as_slice()].into_iter(), &mut cold);
+        let (at, _, got) = followed_copy(&cold);
+        assert_eq!((at, got), (1, vec![b"EXECGUARD_LOG=/x\0".to_vec()]));
+        // A path too long for the hot page goes to Cold with the settings; one longer
+        // than LIB_MAX is not followed (a lone NUL), the settings still copied.
+        for (len, at_want, followed_lib) in [(FOLLOW_HOT_BYTES + 20, 2, true), (LIB_MAX + 1, 2, false)] {
+            let path = [b"/".as_slice(), &vec![b'l'; len - 2], b"\0"].concat();
+            remember_follow(&path, [b"EXECGUARD_MODE=fix".as_slice()].into_iter(), &mut cold);
+            let (at, got_lib, got) = followed_copy(&cold);
+            let want_lib = if followed_lib { path.clone() } else { b"\0".to_vec() };
+            assert_eq!((at, got_lib, got), (at_want, want_lib, vec![b"EXECGUARD_MODE=fix\0".to_vec()]), "path of {len} bytes");
+        }
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::config::{self, Mode};
 use crate::postfork::envp;
-use crate::postfork::line::{cstr, Line};
+use crate::postfork::line::{cstr, Buf, Line};
 use crate::postfork::sys;
 use crate::{policy, real, startup};
 use libc::{c_char, c_int};
@@ -47,8 +47,9 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     // Cold memory is read only when the knob was set: its page is not touched otherwise.
     cfg.is_shell = is_shell(arg0, if cfg.shells_extra { shells_extra(cold) } else { &[] });
     if cfg.follow {
-        lib_path(cold, my_name);
-        config::remember_follow_env(envp::iter(envp), cold);
+        let mut lib = Buf::<512>::new();
+        lib_path(&mut lib, my_name);
+        config::remember_follow(lib.as_bytes(), envp::iter_first(envp, b"E"), cold);
     }
     for name in warnings.bad.iter().take(warnings.n).flatten() {
         warn_bad(pid, name, envp::get(envp, name.as_bytes()).unwrap_or(&[]));
@@ -89,30 +90,38 @@ fn is_shell(arg0: *const c_char, extra: &[u8]) -> bool {
     policy::is_shell(arg0, extra) || policy::is_shell(execfn, extra)
 }
 
-/// `known`: this library's name from the snapshot's walk, or null (then `dladdr`).
+/// This library's path, NUL-terminated, into `path` (left empty when unknown).
+/// `known`: its name from the snapshot's walk, or null (then `dladdr`).
 #[link_section = ".text.startup.execguard"]
-fn lib_path(cfg: &mut config::Cold, known: *const c_char) {
-    cfg.follow.lib_path.clear();
+fn lib_path(path: &mut Buf<512>, known: *const c_char) {
+    path.clear();
     let name = if known.is_null() { dladdr_name() } else { known };
     if !name.is_null() {
         // SAFETY: a C string owned by the loader (l_name).
         let name = unsafe { cstr(name, 500) };
         if name.first() == Some(&b'/') {
-            cfg.follow.lib_path.raw_at_start(name);
+            path.raw_at_start(name);
         } else {
-            // A relative LD_PRELOAD path would not survive a chdir: make it absolute.
-            let mut cwd = [0u8; 500];
-            if let Ok(n) = sys::readlink(b"/proc/self/cwd\0", &mut cwd) {
-                cfg.follow.lib_path.raw_at_start(cwd.get(..n).unwrap_or(&[]));
-                cfg.follow.lib_path.byte(b'/');
-            }
-            cfg.follow.lib_path.raw_at_start(name.strip_prefix(b"./").unwrap_or(name));
+            relative(path, name);
         }
-        cfg.follow.lib_path.byte(0);
-        if cfg.follow.lib_path.overflowed() {
-            cfg.follow.lib_path.clear();
+        path.byte(0);
+        if path.overflowed() {
+            path.clear();
         }
     }
+}
+
+/// A relative LD_PRELOAD path would not survive a chdir: made absolute. Rare, and
+/// out of line, but in the constructor's block all the same.
+#[inline(never)]
+#[link_section = ".text.startup.execguard"]
+fn relative(path: &mut Buf<512>, name: &[u8]) {
+    let mut cwd = [0u8; 500];
+    if let Ok(n) = sys::readlink(b"/proc/self/cwd\0", &mut cwd) {
+        path.raw_at_start(cwd.get(..n).unwrap_or(&[]));
+        path.byte(b'/');
+    }
+    path.raw_at_start(name.strip_prefix(b"./").unwrap_or(name));
 }
 
 /// Only where the snapshot could not name us. `dladdr` by `dlsym`, here: an import

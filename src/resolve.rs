@@ -48,22 +48,30 @@ struct Sym {
     size: u64,
 }
 
+/// An object's tables, as offsets from its base (0: absent): 24 bytes where four
+/// pointers took 40, so that the snapshot leaves room in the page every start
+/// writes (config::FOLLOW_HOT).
 #[derive(Clone, Copy)]
 struct Obj {
     base: usize,
-    hash: *const u32,
-    symtab: *const Sym,
-    strtab: *const u8,
-    versym: *const u16,
+    hash: u32,
+    symtab: u32,
+    strtab: u32,
+    versym: u32,
 }
 
-const NO_OBJ: Obj = Obj {
-    base: 0,
-    hash: core::ptr::null(),
-    symtab: core::ptr::null(),
-    strtab: core::ptr::null(),
-    versym: core::ptr::null(),
-};
+const NO_OBJ: Obj = Obj { base: 0, hash: 0, symtab: 0, strtab: 0, versym: 0 };
+
+impl Obj {
+    /// Async-signal-safe: the table at `off`, or null.
+    fn at<T>(&self, off: u32) -> *const T {
+        if off == 0 {
+            core::ptr::null()
+        } else {
+            self.base.wrapping_add(off as usize) as *const T
+        }
+    }
+}
 
 /// `state`: 0 before the snapshot, n + 1 once `objs[..n]` are published, UNUSABLE
 /// when lookups must go through dlsym.
@@ -260,23 +268,38 @@ unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut 
         // glibc relocates these in place on most targets, not for the vDSO or
         // read-only dynamic sections: an address below the base is still relative.
         let addr = if val < base { val.wrapping_add(base) } else { val };
-        match tag {
-            DT_GNU_HASH => obj.hash = addr as *const u32,
-            DT_SYMTAB => obj.symtab = addr as *const Sym,
-            DT_STRTAB => obj.strtab = addr as *const u8,
-            DT_VERSYM => obj.versym = addr as *const u16,
-            _ => {}
+        // As an offset from the base: one that does not fit (never seen) leaves the
+        // lookups to dlsym.
+        let off = || match u32::try_from(addr.wrapping_sub(base)) {
+            Ok(o) if o != 0 => Some(o),
+            _ => None,
+        };
+        let slot = match tag {
+            DT_GNU_HASH => Some(&mut obj.hash),
+            DT_SYMTAB => Some(&mut obj.symtab),
+            DT_STRTAB => Some(&mut obj.strtab),
+            DT_VERSYM => Some(&mut obj.versym),
+            _ => None,
+        };
+        if let Some(slot) = slot {
+            match off() {
+                Some(o) => *slot = o,
+                None => {
+                    c.ok = false;
+                    return 1;
+                }
+            }
         }
         // SAFETY: still inside the dynamic array (DT_NULL not reached).
         d = unsafe { d.add(1) };
     }
-    if obj.symtab.is_null() || obj.strtab.is_null() {
+    if obj.symtab == 0 || obj.strtab == 0 {
         // No symbols at all: nothing to find there.
         return 0;
     }
     match c.list.get_mut(c.n) {
         // Without a GNU hash table only dlsym can search it.
-        Some(slot) if !obj.hash.is_null() => {
+        Some(slot) if obj.hash != 0 => {
             *slot = obj;
             c.n += 1;
             0
@@ -337,14 +360,14 @@ pub fn find_object(name: &[u8], size: u64) -> Option<usize> {
 /// `obj`'s tables must be those of a loaded object.
 #[link_section = ".text.hot.execguard"]
 unsafe fn lookup(obj: &Obj, name: &[u8], want: Want) -> Option<Def> {
-    if obj.hash.is_null() || obj.symtab.is_null() || obj.strtab.is_null() {
+    let (gh, symtab, strtab, versym) = (obj.at::<u32>(obj.hash), obj.at::<Sym>(obj.symtab), obj.at::<u8>(obj.strtab), obj.at::<u16>(obj.versym));
+    if gh.is_null() || symtab.is_null() || strtab.is_null() {
         return None;
     }
     // SAFETY (whole body): reading the object's GNU hash table, laid out as
     // [nbuckets, symoffset, bloom_size, bloom_shift, bloom[bloom_size] (u64),
     //  buckets[nbuckets], chain[]].
     unsafe {
-        let gh = obj.hash;
         let (nbuckets, symoffset, bloom_size, bloom_shift) = (*gh, *gh.add(1), *gh.add(2), *gh.add(3));
         if nbuckets == 0 || bloom_size == 0 {
             return None;
@@ -365,15 +388,15 @@ unsafe fn lookup(obj: &Obj, name: &[u8], want: Want) -> Option<Def> {
         loop {
             let h2 = *chain.add((i - symoffset) as usize);
             if h | 1 == h2 | 1 {
-                let sym = &*obj.symtab.add(i as usize);
+                let sym = &*symtab.add(i as usize);
                 let ty = sym.info & 0xf;
                 let bind = sym.info >> 4;
-                let hidden = !obj.versym.is_null() && *obj.versym.add(i as usize) & VERSYM_HIDDEN != 0;
+                let hidden = !versym.is_null() && *versym.add(i as usize) & VERSYM_HIDDEN != 0;
                 let kind_ok = match want {
                     Want::Func => ty == STT_FUNC || ty == STT_GNU_IFUNC,
                     Want::Object(size) => ty == STT_OBJECT && sym.size == size,
                 };
-                if sym.shndx != 0 && !hidden && kind_ok && (bind == STB_GLOBAL || bind == STB_WEAK) && named(obj.strtab.add(sym.name as usize), name) {
+                if sym.shndx != 0 && !hidden && kind_ok && (bind == STB_GLOBAL || bind == STB_WEAK) && named(strtab.add(sym.name as usize), name) {
                     let addr = obj.base.wrapping_add(sym.value as usize);
                     return Some(if ty == STT_GNU_IFUNC { Def::Ifunc(addr) } else { Def::Func(addr) });
                 }

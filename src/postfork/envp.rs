@@ -17,6 +17,7 @@ const MAX_ENV: usize = 1024;
 const ENTRY_MAX: usize = 1 << 20;
 
 /// Async-signal-safe: iterate `NAME=value` entries of an envp array.
+#[derive(Clone)]
 pub struct EnvIter<'f> {
     p: Argv,
     left: usize,
@@ -190,16 +191,14 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     if !mark && !cfg.follow && !stale {
         return f(envp);
     }
-    // The cold configuration only in follow mode: its library path is set only then,
-    // and a marked exec's fork or vfork child would fault its page in to read an
-    // empty one.
-    let cold = if cfg.follow { config::cold() } else { None };
-    let lib = cold.map_or(&[][..], |c| c.follow.lib_path.as_bytes());
+    // The follow copy only in follow mode: it is made only then (and where it did
+    // not fit the hot page, a marked exec's fork or vfork child would fault the cold
+    // one in to read an empty one).
+    let copy = if cfg.follow { config::follow() } else { None };
+    let lib = copy.map_or(&[][..], |c| c.lib);
     let loads = has_shim(envp, lib.strip_suffix(&[0]).unwrap_or(lib));
-    let follow = cold.filter(|c| c.follow.lib_path.len() > 1);
-    let need_follow = follow.is_some_and(|cold| {
-        !loads || cold.follow.entries().any(|e| get(envp, name_of(e)).is_none())
-    });
+    let follow = copy.filter(|c| c.lib.len() > 1);
+    let need_follow = follow.is_some_and(|copy| !loads || copy.entries().any(|e| get(envp, name_of(e)).is_none()));
     let need_mark = mark && (loads || follow.is_some() || may_load_shim(envp));
     if !need_follow && !need_mark && !stale {
         return f(envp);
@@ -216,8 +215,8 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     match (small, follow.filter(|_| need_follow)) {
         (true, None) => sized::<{ SMALL_ENV + 10 }>(envp, None, how, &mut call),
         (false, None) => sized::<{ MAX_ENV + 10 }>(envp, None, how, &mut call),
-        (true, Some(cold)) => following::<{ SMALL_ENV + 10 }>(envp, how, cold, &mut call),
-        (false, Some(cold)) => following::<{ MAX_ENV + 10 }>(envp, how, cold, &mut call),
+        (true, Some(copy)) => following::<{ SMALL_ENV + 10 }>(envp, how, copy, &mut call),
+        (false, Some(copy)) => following::<{ MAX_ENV + 10 }>(envp, how, copy, &mut call),
     }
 }
 
@@ -231,9 +230,9 @@ type How<'h> = (bool, bool, Sigs, Option<&'h Held>, Option<sys::Ids>);
 /// every fork child that passes a caller's fds on).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn following<const N: usize>(envp: Argv, how: How, cold: &config::Cold, f: &mut dyn ExecWith) -> c_int {
+fn following<const N: usize>(envp: Argv, how: How, copy: config::FollowRef<'_>, f: &mut dyn ExecWith) -> c_int {
     let mut preload = Buf::<2048>::new();
-    sized::<N>(envp, Some((&mut preload, cold)), how, f)
+    sized::<N>(envp, Some((&mut preload, copy)), how, f)
 }
 
 /// Async-signal-safe: `rebuilt` into an array of N entries, in a frame of its own.
@@ -241,7 +240,7 @@ fn following<const N: usize>(envp: Argv, how: How, cold: &config::Cold, f: &mut 
 /// text every start and fork child runs in, see docs/design.md).
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn sized<const N: usize>(envp: Argv, follow: Option<(&mut Buf<2048>, &config::Cold)>, how: How, f: &mut dyn ExecWith) -> c_int {
+fn sized<const N: usize>(envp: Argv, follow: Option<(&mut Buf<2048>, config::FollowRef<'_>)>, how: How, f: &mut dyn ExecWith) -> c_int {
     // Written below `n` only (zeroing it was a memset of the whole array, up to
     // 8 KiB); the entry after the last is set NULL before use.
     let mut arr: [core::mem::MaybeUninit<*const c_char>; N] = [core::mem::MaybeUninit::uninit(); N];
@@ -294,7 +293,7 @@ impl<F: FnOnce(Argv) -> c_int> ExecWith for Once<F> {
 fn rebuilt(
     arr: &mut [core::mem::MaybeUninit<*const c_char>],
     envp: Argv,
-    follow: Option<(&mut Buf<2048>, &config::Cold)>,
+    follow: Option<(&mut Buf<2048>, config::FollowRef<'_>)>,
     (need_mark, mark_parent, sigs, held, ids): How,
     f: &mut dyn ExecWith,
 ) -> c_int {
@@ -339,8 +338,8 @@ fn rebuilt(
             break;
         }
     }
-    if let (true, Some((preload, cold))) = (ok, follow) {
-        let lib = cold.follow.lib_path.as_bytes();
+    if let (true, Some((preload, copy))) = (ok, follow) {
+        let lib = copy.lib;
         let lib = lib.strip_suffix(&[0]).unwrap_or(lib);
         preload.s("LD_PRELOAD=");
         preload.raw(lib);
@@ -356,7 +355,7 @@ fn rebuilt(
         }
         preload.byte(0);
         ok = !preload.overflowed() && push(arr, preload.as_bytes().as_ptr() as *const c_char);
-        for e in cold.follow.entries() {
+        for e in copy.entries() {
             if ok && get(envp, name_of(e)).is_none() {
                 ok = push(arr, e.as_ptr() as *const c_char);
             }
