@@ -220,11 +220,18 @@ struct Collect<'a> {
     seen_me: bool,
     ok: bool,
     name: *const libc::c_char,
+    /// The vDSO's ELF header (0: none): the vDSO is in the loader's list but not in
+    /// any scope `dlsym` searches, and it defines `clock_gettime`, `gettimeofday`,
+    /// `time` and `getcpu` too. Listed after us (as in a program that is itself the
+    /// caller, the unit tests' binary), its definitions would win over libc's.
+    vdso: usize,
 }
 
 impl<'a> Collect<'a> {
     fn new(list: &'a mut [Obj; SCOPE_MAX]) -> Self {
-        Collect { list, n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true, name: core::ptr::null() }
+        // SAFETY: getauxval is always safe to call.
+        let vdso = unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } as usize;
+        Collect { list, n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true, name: core::ptr::null(), vdso }
     }
 
     fn usable(&self) -> bool {
@@ -253,8 +260,11 @@ unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut 
         c.name = info.dlpi_name;
         return 0;
     }
-    if !c.seen_me || dynamic == 0 {
-        // Before us in the search order, or nothing to search (no dynamic section).
+    // The vDSO is linked at address 0: its base is its ELF header's address. (With
+    // no vDSO that is 0, the base of a non-PIE main program only: never after us.)
+    if !c.seen_me || dynamic == 0 || base == c.vdso {
+        // Before us in the search order, nothing to search (no dynamic section), or
+        // the vDSO (no scope holds it).
         return 0;
     }
     let mut obj = Obj { base, ..NO_OBJ };
@@ -434,9 +444,12 @@ mod tests {
     #[test]
     fn agrees_with_dlsym() {
         assert!(snapshot(), "a glibc system: every object has a GNU hash table");
-        let names: [&[u8]; 12] = [
+        let names: [&[u8]; 16] = [
             b"execve\0", b"execvpe\0", b"fork\0", b"select\0", b"pthread_sigmask\0", b"fcntl\0", b"fcntl64\0",
             b"posix_spawn\0", b"system\0", b"popen\0", b"close_range\0", b"no_such_function_here\0",
+            // The vDSO defines these too, and in this binary it comes after the
+            // caller: dlsym's answer is libc's.
+            b"clock_gettime\0", b"gettimeofday\0", b"time\0", b"getcpu\0",
         ];
         for name in names {
             // SAFETY: NUL-terminated name.
