@@ -118,9 +118,10 @@ pub struct Config {
 /// does not use them never touches their pages. Same discipline as `Config`: written
 /// by the constructor before publication, read-only after.
 ///
-/// Under `execguard run` every start fills `follow`, so what it needs shares one page,
-/// and the constructor writes that page before anything reads it: a zero page read
-/// first would cost a second fault, the copy-on-write of the write that follows.
+/// `follow` holds the follow copy only when it does not fit the hot page
+/// (FOLLOW_HOT: long paths, many settings); the constructor then writes that page
+/// before anything reads it: a zero page read first would cost a second fault, the
+/// copy-on-write of the write that follows.
 #[repr(C, align(4096))]
 pub struct Cold {
     pub follow: Buf<FOLLOW_COLD_BYTES>,
