@@ -2,7 +2,7 @@
  *
  *   bench_spawn MODE ITERS LEAK [TARGET]
  *
- * MODE    forkexec | vforkexec | posix_spawn | system | popen | start
+ * MODE    forkexec | forkexecvp | vforkexec | posix_spawn | system | popen | start
  * ITERS   children started (and waited for) in the timed loop
  * LEAK    fds >= 3 opened WITHOUT O_CLOEXEC before the loop, so that every child
  *         inherits them; BENCH_LEAK_KIND picks what they are:
@@ -13,6 +13,9 @@
  *
  * BENCH_THREADS=N starts N busy threads first (each wakes every millisecond and
  * works ~20 µs): a multi-threaded parent, as uWSGI workers and JVMs are.
+ *
+ * MODE forkexecvp is forkexec through execvp with TARGET's basename, searched in
+ * PATH (perl's system, xargs, env, nohup and many C daemons exec so).
  *
  * MODE start measures process start alone: it posix_spawns TARGET with an
  * environment that has LD_PRELOAD=$BENCH_CHILD_PRELOAD (none when empty), so
@@ -206,6 +209,18 @@ static int one(const char *mode, const char *target, char **env) {
         }
         return pid > 0 && wait_ok(pid);
     }
+    if (strcmp(mode, "forkexecvp") == 0) {
+        const char *slash = strrchr(target, '/');
+        const char *name = slash ? slash + 1 : target;
+        char *vpargv[] = {(char *)name, NULL};
+        pid_t pid = fork();
+        if (pid == 0) {
+            floor_calls(target);
+            execvp(name, vpargv);
+            _exit(127);
+        }
+        return pid > 0 && wait_ok(pid);
+    }
     if (strcmp(mode, "vforkexec") == 0) {
         pid_t pid = vfork();
         if (pid == 0) {
@@ -252,14 +267,14 @@ static void *busy(void *arg) {
 
 int main(int argc, char **argv) {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s forkexec|vforkexec|posix_spawn|system|popen|start ITERS LEAK [TARGET]\n", argv[0]);
+        fprintf(stderr, "usage: %s forkexec|forkexecvp|vforkexec|posix_spawn|system|popen|start ITERS LEAK [TARGET]\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
     long iters = atol(argv[2]);
     long leak = atol(argv[3]);
     const char *target = argc > 4 ? argv[4] : "/bin/true";
-    static const char *modes[] = {"forkexec", "vforkexec", "posix_spawn", "system", "popen", "start"};
+    static const char *modes[] = {"forkexec", "forkexecvp", "vforkexec", "posix_spawn", "system", "popen", "start"};
     int known = 0;
     for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) known |= strcmp(mode, modes[i]) == 0;
     if (!known || iters < 1 || leak < 0) {

@@ -43,11 +43,12 @@ impl ExecCall {
 /// environment to pass; on failure undo the repairs and return the real result and
 /// errno.
 ///
-/// Inlined into every exec hook, so it stays small: the work is in functions of
-/// their own, whose frames exist only when they run. (Stack probes touch every page
-/// of a frame on entry, and in a fork child each touched page is a copy-on-write
-/// fault: an exec hook with one 20 KiB frame cost five of them, even in off mode.)
-#[inline(always)]
+/// Small, and shared by every exec hook: the work is in functions of their own,
+/// whose frames exist only when they run. (Stack probes touch every page of a frame
+/// on entry, and in a fork child each touched page is a copy-on-write fault: an exec
+/// hook with one 20 KiB frame cost five of them, even in off mode.)
+#[inline(never)]
+#[link_section = ".text.startup.execguard"]
 pub(crate) fn guarded(sp: &Spawn, call: ExecCall) -> c_int {
     if config::mode() == Mode::Off {
         return call.run(sp.envp);
@@ -120,18 +121,21 @@ unsafe fn libc_environ() -> Argv {
 }
 
 /// Async-signal-safe: where execvp would find `file` (for the report only; the real
-/// execvp still does its own search). Falls back to `file` itself.
+/// execvp still does its own search). Falls back to `file` itself. In the start
+/// block with the exec hooks: a fork child that runs `execvp` (perl, xargs, env,
+/// nohup, most C daemons) would otherwise fault in two more 64 KiB windows of text.
+#[link_section = ".text.startup.execguard"]
 pub(crate) fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
     if file.is_empty() || file.contains(&b'/') {
-        out.raw(file);
+        out.raw_at_start(file);
         return;
     }
     let path = envp::get(environ(), b"PATH").unwrap_or(b"/bin:/usr/bin");
     for dir in path.split(|&b| b == b':') {
         out.clear();
-        out.raw(if dir.is_empty() { b"." } else { dir });
+        out.raw_at_start(if dir.is_empty() { b"." } else { dir });
         out.byte(b'/');
-        out.raw(file);
+        out.raw_at_start(file);
         out.byte(0);
         if out.overflowed() {
             continue;
@@ -145,29 +149,37 @@ pub(crate) fn resolve_path(file: &[u8], out: &mut Buf<1024>) {
         }
     }
     out.clear();
-    out.raw(file);
+    out.raw_at_start(file);
 }
 
 /// Async-signal-safe.
 #[no_mangle]
 #[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn execve(path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    // SAFETY: the caller's path is a C string.
-    let sp = Spawn { via: "execve", target: unsafe { audit::target(path) }, target_c: path, argv, envp, exec_fd: -1, parent_side: false };
-    guarded(&sp, ExecCall::Execve(path, argv))
+    // SAFETY: forwarded.
+    unsafe { execve_via("execve", path, argv, envp) }
 }
 
 /// Async-signal-safe.
 #[no_mangle]
 #[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
+    // SAFETY: forwarded; execv is execve with environ.
+    unsafe { execve_via("execv", path, argv, environ()) }
+}
+
+/// Async-signal-safe: the body of every exec by path (execve, execv, execl, execle):
+/// one copy of the audit's way in, in the block every start maps.
+#[inline(never)]
+#[link_section = ".text.startup.execguard"]
+unsafe fn execve_via(via: &'static str, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
-    let sp = Spawn { via: "execv", target: unsafe { audit::target(path) }, target_c: path, argv, envp: environ(), exec_fd: -1, parent_side: false };
-    // execv is execve with environ.
+    let sp = Spawn { via, target: unsafe { audit::target(path) }, target_c: path, argv, envp, exec_fd: -1, parent_side: false };
     guarded(&sp, ExecCall::Execve(path, argv))
 }
 
 /// Async-signal-safe.
+#[inline(never)]
 #[link_section = ".text.startup.execguard"]
 unsafe fn execvp_via(via: &'static str, file: *const c_char, argv: Argv, envp: Argv) -> c_int {
     let mut resolved = Buf::<1024>::new();
@@ -180,6 +192,7 @@ unsafe fn execvp_via(via: &'static str, file: *const c_char, argv: Argv, envp: A
 
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
     // SAFETY: forwarded.
     unsafe { execvp_via("execvp", file, argv, environ()) }
@@ -187,6 +200,7 @@ pub unsafe extern "C" fn execvp(file: *const c_char, argv: Argv) -> c_int {
 
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn execvpe(file: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: forwarded.
     unsafe { execvp_via("execvpe", file, argv, envp) }
@@ -233,15 +247,14 @@ pub unsafe extern "C" fn execveat(dirfd: c_int, path: *const c_char, argv: Argv,
 /// `which`: 0 = execl (path, environ), 1 = execlp (PATH search), 2 = execle (envp).
 /// Async-signal-safe.
 #[no_mangle]
+#[link_section = ".text.startup.execguard"]
 pub unsafe extern "C" fn execguard_execl_impl(which: c_int, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
-    match which {
-        // SAFETY: forwarded.
-        1 => unsafe { execvp_via("execlp", path, argv, environ()) },
-        _ => {
-            let (via, env) = if which == 2 { ("execle", envp) } else { ("execl", environ()) };
-            // SAFETY: the caller's path is a C string.
-            let sp = Spawn { via, target: unsafe { audit::target(path) }, target_c: path, argv, envp: env, exec_fd: -1, parent_side: false };
-            guarded(&sp, ExecCall::Execve(path, argv))
+    // SAFETY: forwarded.
+    unsafe {
+        match which {
+            1 => execvp_via("execlp", path, argv, environ()),
+            2 => execve_via("execle", path, argv, envp),
+            _ => execve_via("execl", path, argv, environ()),
         }
     }
 }

@@ -169,11 +169,21 @@ impl<'s> Undo<'s> {
     }
 
     /// Async-signal-safe: put back what the fixes changed (after a failed exec).
+    /// The test is inlined into the exec hook: a clean spawn whose exec failed (a
+    /// shell's command not found, a PATH search by hand) runs no code beyond the
+    /// start blocks for it.
+    #[inline(always)]
     pub fn revert(&self) {
         // Nothing recorded (the clean spawn): no errno to keep, no loop to run.
         if self.n == 0 && !self.spilled && self.old_mask.is_none() && self.reset_ign == 0 {
             return;
         }
+        self.revert_recorded();
+    }
+
+    /// Async-signal-safe: `revert`'s work, when something was recorded.
+    #[inline(never)]
+    fn revert_recorded(&self) {
         let _e = sys::ErrnoGuard::new();
         let ranged = self.fd_ranges().iter().flat_map(|&(lo, hi)| lo..=hi);
         // FD_CLOEXEC is the only fd flag, and these fds had it clear before we set

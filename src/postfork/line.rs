@@ -84,7 +84,9 @@ impl<const N: usize> Buf<N> {
     }
 
     /// `raw`, placed with the constructor: the copies a start makes (the log path,
-    /// the follow entries) touch no text page beyond the constructor's own.
+    /// the follow entries) and an execvp's path search (`exec::resolve_path`) touch
+    /// no text page beyond the constructor's own.
+    #[inline(never)]
     #[link_section = ".text.startup.execguard"]
     pub fn raw_at_start(&mut self, s: &[u8]) {
         self.put(s)
