@@ -199,6 +199,14 @@ pub const HELD_RUNS: usize = 32;
 /// this order (`repr(C)`): a zero `n` stored next to the uninitialised runs was
 /// merged with them into one memset, a call to libc's (a page of its text in every
 /// fork child that execs).
+/// A place in a `Held` list (`Held::mark`).
+#[derive(Clone, Copy)]
+pub struct HeldMark {
+    n: usize,
+    exact: bool,
+    last: Option<(i32, i32)>,
+}
+
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct Held {
@@ -239,6 +247,25 @@ impl Held {
                 self.n += 1;
             }
             _ => self.exact = false,
+        }
+    }
+
+    /// Async-signal-safe: where the list stands, to go back to with `rewind`.
+    #[inline]
+    pub fn mark(&self) -> HeldMark {
+        HeldMark { n: self.n, exact: self.exact, last: self.last() }
+    }
+
+    /// Async-signal-safe: the list as it was at `m` (what was pushed since is gone,
+    /// a spoil since too; the last run as it was, if a push extended it).
+    #[inline]
+    pub fn rewind(&mut self, m: HeldMark) {
+        self.n = m.n;
+        self.exact = m.exact;
+        if let (Some(run), Some(i)) = (m.last, m.n.checked_sub(1)) {
+            if let Some(r) = self.runs.get_mut(i) {
+                r.write(run);
+            }
         }
     }
 
@@ -653,6 +680,39 @@ mod tests {
         let mut spoilt = h;
         spoilt.spoil();
         assert!(held_runs(&spoilt).is_none());
+    }
+
+    /// The exec audit's scan records the survivors, and when it meets a leak the leak
+    /// audit records them again from the first: `rewind` takes the list back to its
+    /// mark, a run the scan extended, a run it added and a spoil included.
+    #[test]
+    fn held_rewinds_to_a_mark() {
+        let mut h = Held::new();
+        let empty = h.mark();
+        for fd in [3, 4, 10] {
+            h.push(fd);
+        }
+        let mark = h.mark();
+        let before = held_runs(&h);
+        for fd in [11, 12, 20] {
+            h.push(fd);
+        }
+        assert_eq!(held_runs(&h), Some(vec![(3, 4), (10, 12), (20, 20)]));
+        h.rewind(mark);
+        assert_eq!(held_runs(&h), before);
+        h.push(5);
+        assert_eq!(held_runs(&h), None, "spoilt: out of order");
+        h.rewind(mark);
+        assert_eq!(held_runs(&h), Some(vec![(3, 4), (10, 10)]));
+        h.push(11);
+        assert_eq!(held_runs(&h), Some(vec![(3, 4), (10, 11)]), "what follows the rewind folds as before");
+        h.rewind(empty);
+        assert_eq!(held_runs(&h), Some(vec![]));
+        let mut spoilt = Held::new();
+        spoilt.spoil();
+        let m = spoilt.mark();
+        spoilt.rewind(m);
+        assert!(held_runs(&spoilt).is_none(), "a spoil before the mark stays");
     }
 
     /// EXECGUARD_HELD: what `push` would have made, or nothing at all.

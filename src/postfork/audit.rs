@@ -296,16 +296,9 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     } else {
         let asked = sys::Ids::ask();
         ids = Some(asked);
-        if cfg.is_shell {
-            // A shell hands its fds and ignored signals to its commands on purpose;
-            // only note that there was something, so the command's start side stays
-            // quiet.
-            found |= any_leak(sp, cfg, low, held, asked);
-        } else {
-            found |= fd_leak(sp, cfg, (fix, &mut runs), undo, low, None, held, asked);
-            if undo.wants_room() || runs.refused() {
-                return NOTHING;
-            }
+        found |= fd_audit(sp, cfg, (fix, &mut runs), undo, low, held, asked);
+        if undo.wants_room() || runs.refused() {
+            return NOTHING;
         }
     }
     // Signals this process started with and still has are passed through, like its
@@ -391,19 +384,74 @@ fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
     policy::fd_fate(&facts(fd, keep, cfg, who))
 }
 
+/// The fd audit of an exec: what every fd ≥ 3 is, and what becomes of it. First a
+/// scan that only sorts (`scan`); only when it meets an fd that leaks does the leak
+/// audit (`fd_leak`, in the leak block) run, from the first fd again. A fork child
+/// below a caller with strays, whose fds are all passed through, so runs no code
+/// outside the first 64 KiB of text (one page fault fewer in each such child). A
+/// shell hands its fds and ignored signals to its commands on purpose: for it the
+/// scan only notes that there was something, so the command's start side stays
+/// quiet. True when the new program's start audit should stay quiet.
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low, held: &mut Held, ids: sys::Ids) -> bool {
+fn fd_audit(sp: &Spawn, cfg: &config::Config, runs: (bool, &mut CanRun<'_>), undo: &mut Undo, low: fds::Low, held: &mut Held, ids: sys::Ids) -> bool {
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep, ids.pid);
     let who = Who::new(sp.parent_side, ids);
+    let mark = held.mark();
+    match scan(cfg, low, held, undo, (&keep, &who), !cfg.is_shell) {
+        Scan::Clean(any) => any,
+        Scan::Leaks => {
+            // The leak audit lists and records the fds again, from the first.
+            held.rewind(mark);
+            fd_leak(sp, cfg, runs, undo, low, None, held, (&keep, &who))
+        }
+    }
+}
+
+/// The parent side's leak audit (posix_spawn, system, popen), which also counts the
+/// listeners: it runs in the parent, whose text stays mapped, so with no scan first.
+#[inline(never)]
+fn parent_fd_leak(sp: &Spawn, cfg: &config::Config, runs: (bool, &mut CanRun<'_>), undo: &mut Undo, low: fds::Low, count: Option<&mut u32>, held: &mut Held) -> bool {
+    let ids = sys::Ids::ask();
+    let mut keep = ExecKeep::new();
+    keep_set(sp, cfg, &mut keep, ids.pid);
+    let who = Who::new(sp.parent_side, ids);
+    fd_leak(sp, cfg, runs, undo, low, count, held, (&keep, &who))
+}
+
+/// What `scan` found.
+enum Scan {
+    /// No fd leaks: each is passed through, kept, handed over or closed at the exec;
+    /// true when the new program gets any of them.
+    Clean(bool),
+    /// An fd leaks (only when asked to stop there): nothing else was decided.
+    Leaks,
+}
+
+/// Async-signal-safe: the fds ≥ 3 sorted by their fate, recording what `fd_leak`
+/// records for them when none leaks (the survivors in `held`; the highest fd the
+/// child gets on purpose in `undo.top_kept`). `stop_at_leak`: return at the first
+/// fd that leaks (a shell hands every fd on: it does not stop). A frame of its own,
+/// with the listing's buffer, gone before `fd_leak`'s is made.
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+fn scan(cfg: &config::Config, low: fds::Low, held: &mut Held, undo: &mut Undo, (keep, who): (&ExecKeep, &Who), stop_at_leak: bool) -> Scan {
     let mut fds = fds::FdIter::after(3, low);
     let mut any = false;
     // Every fd, not up to the first: the survivors are the new program's record.
     #[allow(clippy::while_let_on_iterator)]
     while let Some(fd) = fds.next() {
-        let f = fate(fd, &keep, cfg, &who);
-        any |= policy::marks_child(f);
+        let f = fate(fd, keep, cfg, who);
+        if f == FdFate::Leaked && stop_at_leak {
+            return Scan::Leaks;
+        }
+        if policy::marks_child(f) {
+            any = true;
+            if stop_at_leak {
+                undo.top_kept = fd;
+            }
+        }
         if f != FdFate::Closed {
             held.push(fd);
         }
@@ -411,7 +459,7 @@ fn any_leak(sp: &Spawn, cfg: &config::Config, low: fds::Low, held: &mut Held, id
     if !fds.exact() {
         held.spoil();
     }
-    any
+    Scan::Clean(any)
 }
 
 #[link_section = ".text.report.execguard"]
@@ -548,11 +596,8 @@ fn fd_leak(
     low: fds::Low,
     mut listeners: Option<&mut u32>,
     held: &mut Held,
-    ids: sys::Ids,
+    (keep, who): (&ExecKeep, &Who),
 ) -> bool {
-    let mut keep = ExecKeep::new();
-    keep_set(sp, cfg, &mut keep, ids.pid);
-    let who = Who::new(sp.parent_side, ids);
     let id = repeat::mix(repeat::seed(LEAK, Severity::Warn, fix), cap(sp.target, 1024));
     // The fds leaked here are the auditing process's own, unchanged since it forked
     // us (our own set-up work is never "leaked"): its pid salts their generations.
@@ -569,7 +614,7 @@ fn fd_leak(
     let mut fds = fds::FdIter::after(3, low);
     #[allow(clippy::while_let_on_iterator)]
     while let Some(fd) = fds.next() {
-        let f = fate(fd, &keep, cfg, &who);
+        let f = fate(fd, keep, cfg, who);
         // What survives the exec: all but the close-on-exec ones, and the leaked
         // ones fix mode closes.
         if f != FdFate::Closed && !(fix && f == FdFate::Leaked) {
@@ -636,9 +681,9 @@ fn fd_leak(
                 }
                 return true;
             }
-            leak_identity(sp, (&keep, cfg, &who), fix, undo, leaked, found, Err((known_id, verdict)), listeners);
+            leak_identity(sp, (keep, cfg, who), fix, undo, leaked, found, Err((known_id, verdict)), listeners);
         }
-        None => leak_identity(sp, (&keep, cfg, &who), fix, undo, leaked, found, Ok(id), listeners),
+        None => leak_identity(sp, (keep, cfg, who), fix, undo, leaked, found, Ok(id), listeners),
     }
     true
 }
@@ -896,11 +941,11 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
     // Signals this process started with and still hands on are passed through.
     let (start_ign, start_blocked) = startfds::signals();
     if cfg.is_shell {
-        plan.found |= (!no_fds && any_leak(sp, cfg, low, held, sys::Ids::ask())) || child_ign & !keep_ignored() != 0;
+        plan.found |= (!no_fds && fd_audit(sp, cfg, (fix, &mut runs), undo, low, held, sys::Ids::ask())) || child_ign & !keep_ignored() != 0;
     } else {
         let mut listeners = 0u32;
         let count = if want_listeners { Some(&mut listeners) } else { None };
-        let leaked = !no_fds && fd_leak(sp, cfg, (fix, &mut runs), undo, low, count, held, sys::Ids::ask());
+        let leaked = !no_fds && parent_fd_leak(sp, cfg, (fix, &mut runs), undo, low, count, held);
         if runs.refused() {
             return UNTOUCHED;
         }
