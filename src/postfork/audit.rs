@@ -401,10 +401,11 @@ fn fd_audit(sp: &Spawn, cfg: &config::Config, runs: (bool, &mut CanRun<'_>), und
     let mark = held.mark();
     match scan(cfg, low, held, undo, (&keep, &who), !cfg.is_shell) {
         Scan::Clean(any) => any,
-        Scan::Leaks => {
-            // The leak audit lists and records the fds again, from the first.
+        Scan::Leaks(limit) => {
+            // The leak audit lists and records the fds again, from the first, with
+            // the table's size the scan found.
             held.rewind(mark);
-            fd_leak(sp, cfg, runs, undo, low, None, held, (&keep, &who))
+            fd_leak(sp, cfg, runs, undo, low.bounded(limit), None, held, (&keep, &who))
         }
     }
 }
@@ -425,8 +426,9 @@ enum Scan {
     /// No fd leaks: each is passed through, kept, handed over or closed at the exec;
     /// true when the new program gets any of them.
     Clean(bool),
-    /// An fd leaks (only when asked to stop there): nothing else was decided.
-    Leaks,
+    /// An fd leaks (only when asked to stop there): nothing else was decided. With
+    /// the table's size the listing went by (`FdIter::bound`).
+    Leaks(Option<i32>),
 }
 
 /// Async-signal-safe: the fds ≥ 3 sorted by their fate, recording what `fd_leak`
@@ -444,7 +446,7 @@ fn scan(cfg: &config::Config, low: fds::Low, held: &mut Held, undo: &mut Undo, (
     while let Some(fd) = fds.next() {
         let f = fate(fd, keep, cfg, who);
         if f == FdFate::Leaked && stop_at_leak {
-            return Scan::Leaks;
+            return Scan::Leaks(fds.bound());
         }
         if policy::marks_child(f) {
             any = true;

@@ -82,6 +82,16 @@ pub struct Low {
 }
 
 impl Low {
+    /// Async-signal-safe: the same look, with the table's size an earlier listing
+    /// from it found (`FdIter::bound`; None: as it was).
+    #[inline]
+    pub fn bounded(self, limit: Option<i32>) -> Low {
+        match limit {
+            Some(l) => Low { bound: Some(Some(l)), ..self },
+            None => self,
+        }
+    }
+
     /// Async-signal-safe: one ppoll.
     #[link_section = ".text.startup.execguard"]
     pub fn read() -> Low {
@@ -165,6 +175,19 @@ impl FdIter {
 }
 
 impl FdIter {
+    /// Async-signal-safe: the table's size this listing went by, for another listing
+    /// from the same first look (`Low::bounded`), which then asks the kernel nothing
+    /// more about it (a larger table's bound is up to four system calls). None where
+    /// it lists /proc or guesses.
+    #[inline]
+    pub fn bound(&self) -> Option<i32> {
+        match &self.src {
+            Src::Small(_) => Some(SMALL_TABLE),
+            Src::Probe(p) if self.exact => Some(p.limit),
+            _ => None,
+        }
+    }
+
     /// Async-signal-safe: the listing covers every open fd ≥ `from` (a table of up
     /// to POLL_LIST_MAX slots, listed by ppoll), as far as the process's own threads
     /// leave it alone.
