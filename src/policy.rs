@@ -199,20 +199,20 @@ pub const HELD_RUNS: usize = 32;
 /// this order (`repr(C)`): a zero `n` stored next to the uninitialised runs was
 /// merged with them into one memset, a call to libc's (a page of its text in every
 /// fork child that execs).
-/// A place in a `Held` list (`Held::mark`).
-#[derive(Clone, Copy)]
-pub struct HeldMark {
-    n: usize,
-    exact: bool,
-    last: Option<(i32, i32)>,
-}
-
 #[derive(Clone, Copy)]
 #[repr(C)]
 pub struct Held {
     n: usize,
     exact: bool,
     runs: [core::mem::MaybeUninit<(i32, i32)>; HELD_RUNS],
+}
+
+/// A place in a `Held` list (`Held::mark`).
+#[derive(Clone, Copy)]
+pub struct HeldMark {
+    n: usize,
+    exact: bool,
+    last: Option<(i32, i32)>,
 }
 
 impl Held {
