@@ -345,6 +345,35 @@ fn the_writable_data_of_a_start_is_one_page() {
     assert!(size <= 4096, ".data is {size} bytes: past one page (see docs/design.md, the hot data page)");
 }
 
+/// The per-fd tables and records that most programs touch (fdgen's records at the
+/// first open or close, the start record below a caller with stray fds, storm's
+/// words and peers for sockets) open `.bss`, and end within the library's first
+/// 2 MiB. The library is longer than that, so the kernel maps it on a 2 MiB
+/// boundary: each further 2 MiB of it that a process touches is a page table of its
+/// own, which the process allocates, every fork child copies and the exit frees (the
+/// records sat 2 MiB in: 2–3 % of a fork+exec that leaks the same fds at every
+/// spawn, 3–4 µs of a `cat` start; docs/performance.md).
+#[test]
+fn what_most_programs_touch_in_bss_shares_the_first_page_table() {
+    use object::{Object, ObjectSymbol};
+    let lib = common::shim();
+    let elf = std::fs::read(&lib).unwrap();
+    let secs = sections(&elf);
+    let (_, low, low_size) = secs.iter().find(|(n, _, _)| n == ".bss.execguard_low").expect(".bss.execguard_low").clone();
+    let (_, data, _) = secs.iter().find(|(n, _, _)| n == ".data").expect(".data").clone();
+    assert_eq!(low, data + 4096, "the low tables do not follow the data page: {secs:?}");
+    assert!(low + low_size <= 2 << 20, "the low tables end {:#x} bytes into the library: past its first 2 MiB", low + low_size);
+    let file = object::File::parse(&*elf).unwrap();
+    for part in ["fdgen4RECS", "storm3FDS", "storm5PEERS", "startfds5TABLE"] {
+        let sym = file.symbols().find(|s| s.name().unwrap_or("").contains(part)).unwrap_or_else(|| panic!("no symbol {part}"));
+        assert!(
+            (low..low + low_size).contains(&sym.address()),
+            "{part} at {:#x}, outside .bss.execguard_low ({low:#x}+{low_size:#x})",
+            sym.address()
+        );
+    }
+}
+
 /// What the loader binds in the library at every process start, before any of its
 /// code runs: each import is a symbol lookup through the objects of the process
 /// (about 0.3 µs here, with an IFUNC's resolver on top for the string functions),

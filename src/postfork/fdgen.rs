@@ -51,6 +51,9 @@ pub(crate) struct Rec {
 
 const _: () = assert!(core::mem::size_of::<Rec>() == 16 && core::mem::offset_of!(Rec, gen) == 8);
 
+/// At the start of `.bss` (build.rs): its low pages, which nearly every program
+/// writes, share a page table with the library's own pages.
+#[link_section = ".bss.execguard_low"]
 pub(crate) static RECS: super::PageAligned<[Rec; MAX_FD]> =
     super::PageAligned([const { Rec { known: AtomicU64::new(0), gen: AtomicU32::new(0), _pad: 0 } }; MAX_FD]);
 

@@ -51,7 +51,9 @@ const EMPTY: Entry =
         retired: AtomicBool::new(false),
     };
 
-// In .bss: a process that starts with fds 0–2 only never touches these pages.
+// In .bss, at its start (build.rs): a process that starts with fds 0–2 only never
+// touches these pages.
+#[link_section = ".bss.execguard_low"]
 static TABLE: [Entry; MAX] = [EMPTY; MAX];
 /// Entries filled, in increasing fd order (published with Release). On the page the
 /// loader writes anyway, as OWNER: read by every hook that asks `any()`.

@@ -30,6 +30,8 @@ pub const F_SHUT: u64 = 32;
 pub const F_START: u64 = 64;
 const FAMILY: u64 = F_INET | F_UNIX;
 
+/// At the start of `.bss`, after fdgen's records (build.rs).
+#[link_section = ".bss.execguard_low"]
 pub(crate) static FDS: super::PageAligned<[AtomicU64; MAX_FD]> = super::PageAligned([const { AtomicU64::new(0) }; MAX_FD]);
 /// Some word of `FDS` was ever set (a stream socket made, an inherited fd marked):
 /// until then every word is 0, and no hook reads the table (each of its pages read
@@ -228,6 +230,7 @@ const PEER: Peer = Peer {
     last: AtomicI64::new(0),
     caller: AtomicUsize::new(0),
 };
+#[link_section = ".bss.execguard_low"]
 static PEERS: [Peer; SLOTS] = [PEER; SLOTS];
 
 fn probe(key: u64) -> impl Iterator<Item = &'static Peer> {
