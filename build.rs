@@ -28,8 +28,8 @@ fn main() {
     // not two windows further on.
     // In `.bss`, first the per-fd tables and records that most programs touch
     // (`.bss.execguard_low`: fdgen's records, storm's words and peers, the start
-    // record), then the rest. The library is over 2 MiB long, so the kernel maps it
-    // on a 2 MiB boundary, and every 2 MiB of it that a process touches is a page
+    // record), then the rest. The library is over 2 MiB long, so the kernel (6.x)
+    // maps it on a 2 MiB boundary, and every 2 MiB of it that a process touches is a page
     // table of its own to allocate, to copy at each fork and to free: what most
     // programs touch now lies in the first 2 MiB, with the library's text and data.
     std::fs::write(

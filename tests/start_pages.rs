@@ -298,6 +298,11 @@ fn sections(elf: &[u8]) -> Vec<(String, u64, u64)> {
         .collect()
 }
 
+/// The address and size of the section `name`.
+fn section(secs: &[(String, u64, u64)], name: &str) -> (u64, u64) {
+    secs.iter().find(|(n, _, _)| n == name).map(|&(_, a, s)| (a, s)).unwrap_or_else(|| panic!("no section {name}: {secs:?}"))
+}
+
 /// The three blocks a start or a fork child runs in (`.text.startup`, `.text.hot`,
 /// `.text.warm`) lie within the 64 KiB that the constructor's page fault maps: the
 /// startup block opens the text segment (its page is the mapping's first, so the
@@ -337,10 +342,9 @@ fn the_start_blocks_fit_the_constructors_fault_around_window() {
 /// other test shows (an 8-byte field added to the configuration did it once).
 #[test]
 fn the_writable_data_of_a_start_is_one_page() {
-    let lib = common::shim();
-    let elf = std::fs::read(&lib).unwrap();
+    let elf = std::fs::read(common::shim()).unwrap();
     let secs = sections(&elf);
-    let (_, addr, size) = secs.iter().find(|(n, _, _)| n == ".data").expect(".data").clone();
+    let (addr, size) = section(&secs, ".data");
     assert_eq!(addr % 4096, 0, ".data does not start a page: {secs:?}");
     assert!(size <= 4096, ".data is {size} bytes: past one page (see docs/design.md, the hot data page)");
 }
@@ -351,16 +355,15 @@ fn the_writable_data_of_a_start_is_one_page() {
 /// 2 MiB. The library is longer than that, so the kernel maps it on a 2 MiB
 /// boundary: each further 2 MiB of it that a process touches is a page table of its
 /// own, which the process allocates, every fork child copies and the exit frees (the
-/// records sat 2 MiB in: 2–3 % of a fork+exec that leaks the same fds at every
+/// records sat 2 MiB in: about 2–3 % of a fork+exec that leaks the same fds at every
 /// spawn, 3–4 µs of a `cat` start; docs/performance.md).
 #[test]
 fn what_most_programs_touch_in_bss_shares_the_first_page_table() {
     use object::{Object, ObjectSymbol};
-    let lib = common::shim();
-    let elf = std::fs::read(&lib).unwrap();
+    let elf = std::fs::read(common::shim()).unwrap();
     let secs = sections(&elf);
-    let (_, low, low_size) = secs.iter().find(|(n, _, _)| n == ".bss.execguard_low").expect(".bss.execguard_low").clone();
-    let (_, data, _) = secs.iter().find(|(n, _, _)| n == ".data").expect(".data").clone();
+    let (low, low_size) = section(&secs, ".bss.execguard_low");
+    let (data, _) = section(&secs, ".data");
     assert_eq!(low, data + 4096, "the low tables do not follow the data page: {secs:?}");
     assert!(low + low_size <= 2 << 20, "the low tables end {:#x} bytes into the library: past its first 2 MiB", low + low_size);
     let file = object::File::parse(&*elf).unwrap();
