@@ -26,22 +26,26 @@ fn main() {
     // Then `.text.report.*`: what writing a line runs (the event, its fd items, the
     // log file): a fork child's first report faults in the window after the leak's,
     // not two windows further on.
-    // In `.bss`, first the per-fd tables and records that most programs touch
-    // (`.bss.execguard_low`: fdgen's records, storm's words and peers, the start
-    // record), then the rest. The library is over 2 MiB long, so the kernel (6.x)
-    // maps it on a 2 MiB boundary, and every 2 MiB of it that a process touches is a page
-    // table of its own to allocate, to copy at each fork and to free: what most
-    // programs touch now lies in the first 2 MiB, with the library's text and data.
+    // `.bss` goes into the file, after `.data` (`.data.execguard_bss`, made a data
+    // section by one byte of src/postfork/arena.rs, `IN_FILE`): the writable segment
+    // then ends where the file does, and the loader maps no anonymous memory for the
+    // library, a mapping to make and to tear down in every process that loads it.
+    // What is left in `.bss` is small (the start record, storm's peers, the shell's
+    // streams, the cold configuration: about 56 KiB, pages read from the file only
+    // where touched); the per-fd tables are a mapping made when first written
+    // (src/postfork/arena.rs). The image is then about 300 KiB, placed by the kernel
+    // on any page, as a small library is (tests/start_pages.rs).
     std::fs::write(
         &script,
         "SECTIONS { .text.startup : { *(.text.startup .text.startup.*) } .text.hot : { *(.text.hot .text.hot.*) } .text.warm : { *(.text.warm .text.warm.*) } .text.leak : { *(.text.leak .text.leak.*) } .text.report : { *(.text.report .text.report.*) } } INSERT BEFORE .text;\n\
-         SECTIONS { .bss.execguard_low : { *(.bss.execguard_low) } } INSERT BEFORE .bss;\n",
+         SECTIONS { .data.execguard_bss : { *(.data.execguard_bss) *(.bss .bss.*) *(COMMON) } } INSERT AFTER .data;\n",
     )
         .expect("write linker script");
     println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", script.display());
     // Every segment starts on a page of its own: the hot writable data (about 2 KiB,
-    // `.data.execguard_hot`) then shares one page with the start of .bss, which the
-    // loader writes anyway, wherever the sizes of the segments before it land.
+    // `.data.execguard_hot`) then opens the data page, the one page of the library
+    // that a process which only starts and exits writes, wherever the sizes of the
+    // segments before it land.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
     // The vfork hook is an assembly trampoline, written for x86-64 and arm64
     // (src/hooks/fork.rs); elsewhere there is none, and a vfork child's hooks cannot

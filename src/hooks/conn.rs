@@ -7,7 +7,7 @@
 
 use crate::config::{self, Mode};
 use crate::postfork::storm::{self, F_TRACKED};
-use crate::postfork::{fdgen, sys};
+use crate::postfork::sys;
 use crate::real;
 use libc::{c_int, c_void, iovec, msghdr, sockaddr, socklen_t};
 
@@ -39,8 +39,9 @@ macro_rules! gate {
                 "lea rax, [rip + {used}]",
                 "cmp byte ptr [rax], 0",
                 "je 2f",
-                "lea rax, [rip + {fds}]",
-                "mov rax, qword ptr [rax + r11*8]",
+                // Set only once the tables are made (postfork/storm.rs).
+                "mov rax, qword ptr [rip + {arena}]",
+                "mov rax, qword ptr [rax + r11*8 + {words}]",
                 "test rax, {mask}",
                 "jnz 3f",
                 "2:",
@@ -50,7 +51,8 @@ macro_rules! gate {
                 concat!("mov ", $x86reg, ", qword ptr [rsp]"),
                 "jmp {imp}",
                 max = const storm::MAX_FD,
-                fds = sym storm::FDS,
+                arena = sym crate::postfork::arena::ARENA,
+                words = const core::mem::offset_of!(crate::postfork::arena::Arena, storm),
                 used = sym storm::USED,
                 mask = const $mask,
                 table = sym real::TABLE,
@@ -98,14 +100,28 @@ unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, c
 
 // `close`: first the fd's generation moves on (postfork/fdgen.rs): one add to
 // memory, no Rust frame (on aarch64, close_impl does it). The generation is at
-// `16 * fd + 8` in fdgen::RECS (checked there at compile time); r10 is scratch.
-gate!(@with ["mov r10, r11", "shl r10, 4", "lea rax, [rip + {gens}]", "add dword ptr [rax + r10 + 8], 1"] [gens = fdgen::RECS]
+// `16 * fd + 8` in the tables' mapping (checked in fdgen at compile time); r10 is
+// scratch. Before the tables are made, `close_first` makes them and moves it.
+// The stack is 16-byte aligned for the call after the push; r11 is reloaded after it.
+gate!(@with ["mov rax, qword ptr [rip + {arena}]", "test rax, rax", "jnz 5f",
+             "push rdi", "call {first}", "pop rdi", "mov r11d, edi", "test rax, rax", "jz 6f", "5:",
+             "mov r10, r11", "shl r10, 4", "add dword ptr [rax + r10 + 8], 1", "6:"] [first = tables_for_close]
     close, close_impl, u64::MAX, "rsi", "x1", (fd: c_int) -> c_int);
+
+/// x86_64, async-signal-safe: the close trampoline's call while the tables are not
+/// made (once per process that closes an fd in the table's range through the hook):
+/// make them, and give their address (0: refused). Raw system calls only: errno is
+/// untouched.
+#[cfg(target_arch = "x86_64")]
+#[link_section = ".text.warm.execguard"]
+extern "C" fn tables_for_close() -> usize {
+    crate::postfork::arena::make().map_or(0, |a| a as *const _ as usize)
+}
 
 #[link_section = ".text.warm.execguard"]
 unsafe extern "C" fn close_impl(fd: c_int, _caller: usize) -> c_int {
     #[cfg(not(target_arch = "x86_64"))]
-    fdgen::bump(fd);
+    crate::postfork::fdgen::bump(fd);
     let w = storm::word(fd);
     if w != 0 {
         // Before the real close: the socket's state is gone after it, and the number
@@ -130,7 +146,10 @@ unsafe extern "C" fn shutdown_impl(fd: c_int, how: c_int, _caller: usize) -> c_i
     unsafe { real::shutdown(fd, how) }
 }
 
-#[inline(always)]
+/// One copy for the seven read-like hooks (the room in the start blocks): they come
+/// here only for a tracked connection.
+#[inline(never)]
+#[link_section = ".text.warm.execguard"]
 fn seen(fd: c_int, r: isize) -> isize {
     if storm::word(fd) & F_TRACKED != 0 {
         storm::after_read(fd, r);

@@ -75,7 +75,8 @@ fn cleared(fd: c_int) {
     }
 }
 
-#[inline]
+/// One copy, out of line: fcntl and fcntl64 share it (the start blocks' room).
+#[inline(never)]
 #[link_section = ".text.warm.execguard"]
 fn after_fcntl(fd: c_int, cmd: c_int, arg: c_ulong, r: c_int) {
     if r < 0 {

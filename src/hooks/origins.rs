@@ -13,14 +13,11 @@
 
 use crate::postfork::sys;
 use crate::real;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use libc::{c_char, c_int, c_uint, mode_t, sockaddr, socklen_t};
 
 #[link_section = ".data.execguard_hot"]
 static ON: AtomicBool = AtomicBool::new(false);
-const MAX_FD: usize = 65536;
-static ADDR: [AtomicUsize; MAX_FD] = [const { AtomicUsize::new(0) }; MAX_FD];
-static INO: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
 
 /// Constructor only.
 #[link_section = ".text.warm.execguard"]
@@ -41,7 +38,9 @@ fn record(fd: c_int, cloexec: bool, caller: usize) {
     if !ON.load(Ordering::Relaxed) {
         return;
     }
-    let (Some(a), Some(i)) = (ADDR.get(fd as usize), INO.get(fd as usize)) else { return };
+    // fdgen::made above made the tables (arena.rs: `origins_addr`, `origins_ino`).
+    let Some(t) = crate::postfork::arena::get() else { return };
+    let (Some(a), Some(i)) = (t.origins_addr.get(fd as usize), t.origins_ino.get(fd as usize)) else { return };
     let _e = sys::ErrnoGuard::new();
     let ino = sys::fstat(fd).map(|st| st.st_ino).unwrap_or(0);
     a.store(caller, Ordering::Relaxed);
@@ -61,7 +60,8 @@ pub fn of(fd: c_int) -> usize {
     if fd < 0 || !ON.load(Ordering::Relaxed) {
         return 0;
     }
-    let (Some(a), Some(i)) = (ADDR.get(fd as usize), INO.get(fd as usize)) else { return 0 };
+    let Some(t) = crate::postfork::arena::get() else { return 0 };
+    let (Some(a), Some(i)) = (t.origins_addr.get(fd as usize), t.origins_ino.get(fd as usize)) else { return 0 };
     let addr = a.load(Ordering::Relaxed);
     if addr == 0 {
         return 0;

@@ -9,20 +9,21 @@
 //! trusts.
 
 use super::sys;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 
-const MAX_FD: usize = 65536;
-static PID: [AtomicI32; MAX_FD] = [const { AtomicI32::new(0) }; MAX_FD];
-static INO: [AtomicU64; MAX_FD] = [const { AtomicU64::new(0) }; MAX_FD];
 /// Some entry was ever written (by this process or a fork parent): until then an
-/// audit reads none of the 256 KiB above (each page read in a fork child is a
-/// fault, even on zeros).
+/// audit reads none of the entries (arena.rs: `deliberate_pid`, `deliberate_ino`;
+/// each page read in a fork child is a fault, even on zeros).
 #[link_section = ".data.execguard_hot"]
 static ANY: AtomicBool = AtomicBool::new(false);
 
 /// Async-signal-safe: `fd` was made inheritable on purpose by this process.
 pub fn mark(fd: i32) {
-    let (Some(p), Some(i)) = (PID.get(fd as usize), INO.get(fd as usize)) else { return };
+    if fd as u32 as usize >= super::arena::MAX_FD {
+        return;
+    }
+    let Some(a) = super::arena::make() else { return };
+    let (Some(p), Some(i)) = (a.deliberate_pid.get(fd as usize), a.deliberate_ino.get(fd as usize)) else { return };
     let Ok(st) = sys::fstat(fd) else { return };
     i.store(st.st_ino, Ordering::Relaxed);
     p.store(sys::getpid(), Ordering::Relaxed);
@@ -37,7 +38,8 @@ pub fn trusted(fd: i32, pid: i32, ppid: i32) -> bool {
     if !ANY.load(Ordering::Relaxed) {
         return false;
     }
-    let (Some(p), Some(i)) = (PID.get(fd as usize), INO.get(fd as usize)) else { return false };
+    let Some(a) = super::arena::get() else { return false };
+    let (Some(p), Some(i)) = (a.deliberate_pid.get(fd as usize), a.deliberate_ino.get(fd as usize)) else { return false };
     let tag = p.load(Ordering::Relaxed);
     if tag == 0 || (tag != pid && tag != ppid) {
         return false;

@@ -9,7 +9,7 @@
 //! The close-on-exec flag, too, when a hook saw it set: the call that made the fd
 //! (`O_CLOEXEC`, `SOCK_CLOEXEC`, `dup3`'s flags, `F_DUPFD_CLOEXEC`; plain `dup`,
 //! `dup2`, `pipe`, `accept` make none) or the last `F_SETFD`/`FIOCLEX`/`FIONCLEX`.
-//! Each number's record (`RECS`) keeps it with the generation and epoch it was seen at, so that any later
+//! Each number's record (arena.rs, `recs`) keeps it with the generation and epoch it was seen at, so that any later
 //! change through a hook (a close, a new file at that number, `close_range`) voids
 //! it, and an audit asks the kernel (`F_GETFD`) only for the fds whose flag no hook
 //! saw. A repeated leak of 200 fds made that way costs no system call per fd.
@@ -32,35 +32,43 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Numbers at and past this have no generation; an audit that leaks one takes the
 /// slow path.
-pub const MAX_FD: usize = super::storm::MAX_FD;
+pub const MAX_FD: usize = super::arena::MAX_FD;
 
 /// One number's entries side by side: the first files a process opens write one
 /// page of this table, where the generation and the flag in two tables cost two
-/// zero-fill faults at the start of nearly every program. In .bss: a page is
-/// touched only by a process that uses fds in its range.
+/// zero-fill faults at the start of nearly every program. In the tables' mapping
+/// (arena.rs), made by the first change a hook records: a page is touched only by a
+/// process that uses fds in its range.
 #[repr(C)]
 pub(crate) struct Rec {
     /// The flag each number had when a hook last saw it set: `pack(epoch,
     /// generation, cloexec)`, 0 for none.
     known: AtomicU64,
     /// The generation. The close trampoline (hooks/conn.rs) adds 1 here itself, at
-    /// `16 * fd + 8`.
+    /// `16 * fd + 8` from the start of the mapping.
     gen: AtomicU32,
     _pad: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<Rec>() == 16 && core::mem::offset_of!(Rec, gen) == 8);
 
-/// At the start of `.bss` (build.rs): its low pages, which nearly every program
-/// writes, share a page table with the library's own pages.
-#[link_section = ".bss.execguard_low"]
-pub(crate) static RECS: super::PageAligned<[Rec; MAX_FD]> =
-    super::PageAligned([const { Rec { known: AtomicU64::new(0), gen: AtomicU32::new(0), _pad: 0 } }; MAX_FD]);
-
-/// Async-signal-safe: `fd`'s generation and flag record, None past the table.
+/// Async-signal-safe: `fd`'s generation and flag record, None past the table or
+/// before the tables are made (every record is then zero: see `of`).
 #[inline]
 fn rec(fd: i32) -> Option<(&'static AtomicU32, &'static AtomicU64)> {
-    RECS.get(fd as usize).map(|r| (&r.gen, &r.known))
+    super::arena::get()?.recs.get(fd as usize).map(|r| (&r.gen, &r.known))
+}
+
+/// Async-signal-safe: the same, the tables made first: a generation must never
+/// miss a move (a number closed and reused would pass for the same file). One copy,
+/// out of line: every fd hook calls it, and the hooks must fit the start blocks.
+#[inline(never)]
+#[link_section = ".text.warm.execguard"]
+fn rec_made(fd: i32) -> Option<(&'static AtomicU32, &'static AtomicU64)> {
+    if fd as u32 as usize >= MAX_FD {
+        return None;
+    }
+    super::arena::make()?.recs.get(fd as usize).map(|r| (&r.gen, &r.known))
 }
 
 /// Moved by every change that may touch many numbers at once. On the page the
@@ -72,7 +80,7 @@ static EPOCH: AtomicU64 = AtomicU64::new(0);
 /// Async-signal-safe: what `fd` holds may have changed.
 #[inline]
 pub fn bump(fd: i32) {
-    if let Some((g, _)) = rec(fd) {
+    if let Some((g, _)) = rec_made(fd) {
         g.fetch_add(1, Relaxed);
     }
 }
@@ -90,10 +98,16 @@ pub fn prefault(fd: i32) {
     core::hint::black_box(epoch());
 }
 
-/// Async-signal-safe: `fd`'s generation, None past the table.
+/// Async-signal-safe: `fd`'s generation, None past the table (or where the tables
+/// could not be made: a move may have been lost). 0 before they are made: every
+/// move makes them.
 #[inline]
 pub fn of(fd: i32) -> Option<u32> {
-    rec(fd).map(|(g, _)| g.load(Relaxed))
+    match rec(fd) {
+        Some((g, _)) => Some(g.load(Relaxed)),
+        None if (fd as u32 as usize) < MAX_FD && super::arena::get().is_none() && !super::arena::refused() => Some(0),
+        None => None,
+    }
 }
 
 /// Async-signal-safe.
@@ -125,7 +139,7 @@ const fn read(record: u64, epoch: u64, gen: u32) -> Option<bool> {
 /// unless this thread is a vfork child's (its fd table is not ours).
 #[inline]
 pub fn made(fd: i32, cloexec: bool) {
-    let Some((g, k)) = rec(fd) else { return };
+    let Some((g, k)) = rec_made(fd) else { return };
     let gen = g.fetch_add(1, Relaxed).wrapping_add(1);
     if recording() && super::tls::may_record() {
         k.store(pack(epoch(), gen, cloexec), Relaxed);
@@ -136,7 +150,7 @@ pub fn made(fd: i32, cloexec: bool) {
 /// starts to listen): the generation moves on and a valid record moves with it.
 #[inline]
 pub fn renew(fd: i32) {
-    let Some((g, k)) = rec(fd) else { return };
+    let Some((g, k)) = rec_made(fd) else { return };
     let old = g.fetch_add(1, Relaxed);
     let epoch = epoch();
     if let Some(cloexec) = read(k.load(Relaxed), epoch, old) {
@@ -163,7 +177,7 @@ pub fn known_cloexec(fd: i32) -> Option<bool> {
 /// Err: not open.
 #[link_section = ".text.warm.execguard"]
 pub fn learn(fd: i32) -> super::sys::R<bool> {
-    let Some((g, k)) = rec(fd) else { return super::fds::cloexec(fd) };
+    let Some((g, k)) = rec_made(fd) else { return super::fds::cloexec(fd) };
     let (gen, epoch) = (g.load(Relaxed), epoch());
     let flag = super::fds::cloexec(fd)?;
     if recording() && super::tls::may_record() {

@@ -13,6 +13,7 @@
 //! After vfork, additionally: the "in hook" flag is cleared before the real exec, and
 //! nothing here may leave state the parent would trust when it resumes.
 
+pub mod arena;
 pub mod audit;
 pub mod classify;
 pub mod degraded;
@@ -31,18 +32,3 @@ pub mod storm;
 pub mod sys;
 pub mod testname;
 pub mod tls;
-
-/// A per-fd table that starts on a page boundary, so that the low fds every process
-/// uses share as few pages as the entry size allows (fds 0–511 of an 8-byte table on
-/// one page). Each page of such a table a process touches is a page fault in it; a
-/// fork child reading one its parent never touched faults it in again.
-#[repr(C, align(4096))]
-pub struct PageAligned<T>(pub T);
-
-impl<T> core::ops::Deref for PageAligned<T> {
-    type Target = T;
-    #[inline(always)]
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}

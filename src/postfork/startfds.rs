@@ -38,8 +38,9 @@ struct Entry {
     retired: AtomicBool,
 }
 
-// All zero: the table lives in .bss (an initialised one would grow the library's
-// data, which every process start maps and relocates — measured: +4 page faults).
+// All zero: the table is in .bss, which build.rs keeps in the file's data segment,
+// after the page the loader writes (an initialised one would be placed among the
+// data every start maps and relocates — measured: +4 page faults).
 #[allow(clippy::declare_interior_mutable_const)]
 const EMPTY: Entry =
     Entry {
@@ -51,9 +52,7 @@ const EMPTY: Entry =
         retired: AtomicBool::new(false),
     };
 
-// In .bss, at its start (build.rs): a process that starts with fds 0–2 only never
-// touches these pages.
-#[link_section = ".bss.execguard_low"]
+// A process that starts with fds 0–2 only never touches these pages.
 static TABLE: [Entry; MAX] = [EMPTY; MAX];
 /// Entries filled, in increasing fd order (published with Release). On the page the
 /// loader writes anyway, as OWNER: read by every hook that asks `any()`.
@@ -79,7 +78,8 @@ static START_MASK: AtomicU64 = AtomicU64::new(0);
 
 /// Constructor only: record `fd` (called in increasing fd order). False when the
 /// table is full or the fd is past the hooks' per-fd table: the fd then counts as
-/// created here. No system call.
+/// created here. No system call. Inline: in its callers' pages (startup.rs).
+#[inline]
 pub fn record(fd: i32) -> bool {
     let n = LEN.load(Ordering::Relaxed);
     let Some(e) = TABLE.get(n) else { return false };

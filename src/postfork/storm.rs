@@ -11,7 +11,7 @@ use crate::config;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 /// fds at or above this are not followed (counted in `DROPPED`): the table is fixed.
-pub const MAX_FD: usize = 65536;
+pub const MAX_FD: usize = super::arena::MAX_FD;
 
 /// Per-fd word: flags in the low byte, the peer's key above.
 pub const F_INET: u64 = 1;
@@ -30,24 +30,50 @@ pub const F_SHUT: u64 = 32;
 pub const F_START: u64 = 64;
 const FAMILY: u64 = F_INET | F_UNIX;
 
-/// At the start of `.bss`, after fdgen's records (build.rs).
-#[link_section = ".bss.execguard_low"]
-pub(crate) static FDS: super::PageAligned<[AtomicU64; MAX_FD]> = super::PageAligned([const { AtomicU64::new(0) }; MAX_FD]);
-/// Some word of `FDS` was ever set (a stream socket made, an inherited fd marked):
-/// until then every word is 0, and no hook reads the table (each of its pages read
-/// is a zero-page fault, and every process closes or reads something). A byte on
-/// the hot data page; written once, never in a fork child that makes no socket.
+/// Some word of the table (arena.rs, `storm`) was ever set (a stream socket made,
+/// an inherited fd marked): until then every word is 0, and no hook reads the table
+/// (each of its pages read is a zero-page fault, and every process closes or reads
+/// something). Set only once the tables are made: where it is set, the close and
+/// read trampolines (hooks/conn.rs) find them. A byte on the hot data page; written
+/// once, never in a fork child that makes no socket.
 #[link_section = ".data.execguard_hot"]
 pub(crate) static USED: AtomicBool = AtomicBool::new(false);
 
-/// Async-signal-safe: a word is about to be set.
-#[inline]
-fn use_table() {
+/// Async-signal-safe: the words, once one was set.
+#[inline(always)]
+fn words() -> Option<&'static [AtomicU64; MAX_FD]> {
+    if !USED.load(Relaxed) {
+        return None;
+    }
+    super::arena::get().map(|a| &a.storm)
+}
+
+/// Async-signal-safe: `fd`'s word, which is about to be set (the tables made first).
+#[inline(never)]
+#[link_section = ".text.warm.execguard"]
+fn word_to_set(fd: i32) -> Option<&'static AtomicU64> {
+    if fd as u32 as usize >= MAX_FD {
+        return None;
+    }
+    let w = super::arena::make()?.storm.get(fd as usize)?;
     if !USED.load(Relaxed) {
         USED.store(true, Relaxed);
     }
+    Some(w)
 }
-static CALLERS: [AtomicUsize; MAX_FD] = [const { AtomicUsize::new(0) }; MAX_FD];
+
+/// Async-signal-safe: `fd`'s word, if any was ever set.
+#[inline(always)]
+fn word_of(fd: i32) -> Option<&'static AtomicU64> {
+    words()?.get(fd as usize)
+}
+
+/// Async-signal-safe: the code address that connected `fd` (0: none kept).
+#[inline]
+fn caller_of(fd: i32) -> Option<&'static AtomicUsize> {
+    super::arena::get()?.callers.get(fd as usize)
+}
+
 /// fds past the table, peers that found no slot: followed by nobody, but counted.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// The process whose tables these are; a vfork child (same memory, other pid) never
@@ -85,10 +111,7 @@ pub fn address_taken(err: i32) -> bool {
 /// Async-signal-safe: the fd's word (0: nothing to do).
 #[inline(always)]
 pub fn word(fd: i32) -> u64 {
-    if !USED.load(Relaxed) {
-        return 0;
-    }
-    match FDS.get(fd as usize) {
+    match word_of(fd) {
         Some(w) => w.load(Relaxed),
         None => 0,
     }
@@ -108,10 +131,7 @@ pub fn forget(fd: i32) {
     if super::startfds::by_mask() && super::startfds::marked(fd) && super::startfds::changed(fd) {
         super::startfds::retire(fd);
     }
-    if !USED.load(Relaxed) {
-        return;
-    }
-    if let Some(w) = FDS.get(fd as usize) {
+    if let Some(w) = word_of(fd) {
         let old = w.load(Relaxed);
         if old == 0 {
             return;
@@ -130,8 +150,7 @@ pub fn forget(fd: i32) {
 
 /// Constructor only: `fd` was inherited (startfds::record).
 pub fn mark_start(fd: i32) {
-    if let Some(w) = FDS.get(fd as usize) {
-        use_table();
+    if let Some(w) = word_to_set(fd) {
         w.fetch_or(F_START, Relaxed);
     }
 }
@@ -147,12 +166,9 @@ pub fn made(fd: i32, domain: i32, ty: i32, proto: i32) {
         libc::AF_UNIX => F_UNIX,
         _ => return,
     };
-    match FDS.get(fd as usize) {
+    match word_to_set(fd) {
         // A vfork child's socket keeps its parent's start bit (forget left it).
-        Some(w) => {
-            use_table();
-            w.store(flag | (w.load(Relaxed) & F_START), Relaxed)
-        }
+        Some(w) => w.store(flag | (w.load(Relaxed) & F_START), Relaxed),
         None => {
             DROPPED.fetch_add(1, Relaxed);
         }
@@ -162,7 +178,7 @@ pub fn made(fd: i32, domain: i32, ty: i32, proto: i32) {
 /// Async-signal-safe: after a read-like call on a tracked fd returned `r`.
 #[inline]
 pub fn after_read(fd: i32, r: isize) {
-    let Some(w) = FDS.get(fd as usize) else { return };
+    let Some(w) = word_of(fd) else { return };
     if r > 0 {
         // Data came: this connection was answered, whatever happens next.
         w.store(0, Relaxed);
@@ -176,7 +192,7 @@ pub fn after_read(fd: i32, r: isize) {
 /// Async-signal-safe: `shutdown` with a write side on a tracked fd.
 #[inline]
 pub fn shut(fd: i32) {
-    if let Some(w) = FDS.get(fd as usize) {
+    if let Some(w) = word_of(fd) {
         if w.load(Relaxed) & (F_EOF | F_RESET) == 0 {
             w.fetch_or(F_SHUT, Relaxed);
         }
@@ -230,7 +246,6 @@ const PEER: Peer = Peer {
     last: AtomicI64::new(0),
     caller: AtomicUsize::new(0),
 };
-#[link_section = ".bss.execguard_low"]
 static PEERS: [Peer; SLOTS] = [PEER; SLOTS];
 
 fn probe(key: u64) -> impl Iterator<Item = &'static Peer> {
@@ -247,7 +262,7 @@ fn find(key: u64) -> Option<&'static Peer> {
 /// data; a refusal counts at once.
 #[inline]
 pub fn connected(fd: i32, sa: &[u8], r: i32, err: i32, caller: usize) {
-    let Some(w) = FDS.get(fd as usize) else { return };
+    let Some(w) = word_of(fd) else { return };
     let fam = w.load(Relaxed) & FAMILY;
     if fam == 0 {
         return;
@@ -259,7 +274,7 @@ pub fn connected(fd: i32, sa: &[u8], r: i32, err: i32, caller: usize) {
             return;
         }
         w.store((key << 8) | fam | F_TRACKED, Relaxed);
-        if let Some(c) = CALLERS.get(fd as usize) {
+        if let Some(c) = caller_of(fd) {
             c.store(caller, Relaxed);
         }
     } else if let Some(o) = outcome_of(err) {
@@ -318,7 +333,7 @@ pub fn closing(fd: i32, w: u64) {
     let _e = sys::ErrnoGuard::new();
     let outcome = if w & F_INET != 0 { tcp_outcome(fd, w) } else { unix_outcome(fd, w) };
     if let Some(o) = outcome {
-        let caller = CALLERS.get(fd as usize).map(|c| c.load(Relaxed)).unwrap_or(0);
+        let caller = caller_of(fd).map(|c| c.load(Relaxed)).unwrap_or(0);
         fruitless(w >> 8, o, caller);
     }
 }
