@@ -39,8 +39,11 @@ macro_rules! gate {
                 "lea rax, [rip + {used}]",
                 "cmp byte ptr [rax], 0",
                 "je 2f",
-                // Set only once the tables are made (postfork/storm.rs).
+                // Set only once the tables are made (postfork/storm.rs); their
+                // address is tested all the same.
                 "mov rax, qword ptr [rip + {arena}]",
+                "test rax, rax",
+                "jz 2f",
                 "mov rax, qword ptr [rax + r11*8 + {words}]",
                 "test rax, {mask}",
                 "jnz 3f",
