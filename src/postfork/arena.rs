@@ -85,27 +85,14 @@ fn make_slow() -> Option<&'static Arena> {
     if refused() {
         return None;
     }
-    // SAFETY: a fresh private anonymous mapping, zero-filled.
-    let p = unsafe {
-        sys::syscall!(
-            libc::SYS_mmap,
-            0,
-            BYTES,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-            -1i32,
-            0
-        )
-    };
-    if p < 0 {
+    let Some(p) = sys::map_zeroed(BYTES, false) else {
         REFUSED.store(true, Ordering::Relaxed);
         return None;
-    }
+    };
     let p = p as *mut Arena;
-    if let Err(_other) = ARENA.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire) {
+    if ARENA.compare_exchange(core::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Acquire).is_err() {
         // Another thread (or a signal handler) was first: its mapping is the one.
-        // SAFETY: our own mapping, never published.
-        unsafe { sys::syscall!(libc::SYS_munmap, p, BYTES) };
+        sys::unmap(p as *mut u8, BYTES);
     }
     get()
 }

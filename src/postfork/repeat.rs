@@ -389,22 +389,8 @@ fn make() -> Option<&'static Table> {
             _ => return None,
         }
     };
-    // SAFETY: a fresh anonymous shared mapping; zero-filled, so every slot is free.
-    let p = unsafe {
-        sys::syscall!(
-            libc::SYS_mmap,
-            0,
-            TABLE_BYTES,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1i32,
-            0
-        )
-    };
-    if p < 0 {
-        return None;
-    }
-    let p = p as *mut Table;
+    // Zero-filled, so every slot is free.
+    let p = sys::map_zeroed(TABLE_BYTES, true)? as *mut Table;
     // Not a word written into the mapping: its owner is MAKER while `owner` is 0. A
     // page of it first touched costs a shared page's allocation (and the exit its
     // release): about 20 µs of every shell that forks, where nothing is found.
@@ -416,8 +402,7 @@ fn make() -> Option<&'static Table> {
         }
         Err(_) => {
             // Another thread of this process was first.
-            // SAFETY: our own mapping, never published.
-            unsafe { sys::syscall!(libc::SYS_munmap, p, TABLE_BYTES) };
+            sys::unmap(p as *mut u8, TABLE_BYTES);
             table()
         }
     }

@@ -88,6 +88,24 @@ pub fn getpid() -> i32 {
     unsafe { syscall!(libc::SYS_getpid) as i32 }
 }
 
+/// Async-signal-safe: a fresh zero-filled anonymous mapping of `bytes`, readable and
+/// writable, shared with fork children (`shared`) or private; None where the kernel
+/// refuses it. Raw system call: errno is untouched.
+#[inline]
+pub fn map_zeroed(bytes: usize, shared: bool) -> Option<*mut u8> {
+    let kind = if shared { libc::MAP_SHARED } else { libc::MAP_PRIVATE };
+    // SAFETY: a new mapping at an address the kernel picks; nothing of ours is replaced.
+    let p = unsafe { syscall!(libc::SYS_mmap, 0, bytes, libc::PROT_READ | libc::PROT_WRITE, kind | libc::MAP_ANONYMOUS, -1i32, 0) };
+    (p >= 0).then_some(p as *mut u8)
+}
+
+/// Async-signal-safe: unmap what `map_zeroed` made and nobody was handed.
+#[inline]
+pub fn unmap(p: *mut u8, bytes: usize) {
+    // SAFETY: the caller's own mapping of `bytes`, never published.
+    unsafe { syscall!(libc::SYS_munmap, p, bytes) };
+}
+
 /// This process's pid and its parent's, asked once for a whole exec audit and
 /// handed to everything after it that needs them (the keep rules, the start record,
 /// the marker, the findings' owner) rather than asked again by each.
