@@ -14,6 +14,10 @@
 //! return) maps the aligned window around it. Code that all lies in the first 64
 //! KiB of the text therefore maps nothing past the aligned window that holds the
 //! block's end (`block_bound_kb`); code further on maps its own window past it.
+//! Each case is also held against a reference program run the same way (the
+//! constructor alone, a fork child that calls nothing): a loaded machine drops
+//! pages of the library from the page cache, and a page faulted in later maps the
+//! window around it, in the reference as in the case.
 
 mod common;
 
@@ -141,12 +145,21 @@ fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
         (vec![], true),
         (vec![("EXECGUARD_FOLLOW", "1")], true),
     ] {
-        for (what, argv) in &cases {
+        let baseline = &cases[0].1;
+        rss_of(baseline, &env, &log, strays);
+        let mut base = rss_of(baseline, &env, &log, strays).0;
+        for (what, argv) in &cases[1..] {
             rss_of(argv, &env, &log, strays);
-            let (kb, bound, text) = rss_of(argv, &env, &log, strays);
+            let (mut kb, mut bound, mut text) = rss_of(argv, &env, &log, strays);
+            if kb > bound.max(base) {
+                // Once more, the baseline too: a page the kernel dropped from its
+                // cache between two runs maps a window of its own later.
+                base = rss_of(baseline, &env, &log, strays).0;
+                (kb, bound, text) = rss_of(argv, &env, &log, strays);
+            }
             assert!(
-                kb <= bound,
-                "{what} ({argv:?}, env {env:?}, strays from its parent: {strays}): {kb} kB of the shim's text mapped, where the start blocks' windows hold {bound} kB at this placement: \
+                kb <= bound.max(base),
+                "{what} ({argv:?}, env {env:?}, strays from its parent: {strays}): {kb} kB of the shim's text mapped, where the start blocks' windows hold {bound} kB at this placement and the constructor alone mapped {base} kB: \
                  code it runs lies outside the start blocks (to see which: perf record -e page-faults -d, docs/performance.md)\n{text}"
             );
         }
@@ -190,14 +203,21 @@ fn settings_in_the_environment_parse_within_the_first_block() {
     let singles: Vec<Vec<(&str, &str)>> = every.iter().map(|&kv| vec![kv]).collect();
     // From a clean parent, then below a shell that hands it strays (a marked start).
     for strays in [false, true] {
+        rss_of(&reader, &[], &log, strays);
+        let mut base = rss_of(&reader, &[], &log, strays).0;
         for env in [&every, &journal, &syslog].into_iter().chain(singles.iter()) {
             rss_of(&reader, env, &log, strays);
-            let (kb, bound, text) = rss_of(&reader, env, &log, strays);
+            let (mut kb, mut bound, mut text) = rss_of(&reader, env, &log, strays);
+            if kb > bound.max(base) {
+                // Once more, the baseline too (see the test above).
+                base = rss_of(&reader, &[], &log, strays).0;
+                (kb, bound, text) = rss_of(&reader, env, &log, strays);
+            }
             assert!(
-                kb <= bound,
+                kb <= bound.max(base),
                 "a start with {env:?} (strays from its parent: {strays}) maps {kb} kB of the shim's text, where the \
-                 constructor's block's windows hold {bound} kB at this placement: a setting's parser lies outside the \
-                 constructor's block (#[link_section = \".text.startup.execguard\"])\n{text}"
+                 constructor's block's windows hold {bound} kB at this placement and a start without it mapped {base} kB: \
+                 a setting's parser lies outside the constructor's block (#[link_section = \".text.startup.execguard\"])\n{text}"
             );
         }
         if !strays {
@@ -268,13 +288,21 @@ fn a_fork_childs_exec_runs_in_the_first_block_by_every_entry_point() {
     let prog = common::cc(&dir, "fork_exec_rss", FORK_EXEC_RSS, &["-O2"]);
     let prog = prog.to_str().unwrap();
     for strays in [false, true] {
-        for how in ["none", "execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle"] {
+        let reference = "none";
+        rss_of(&[prog, reference], &[], &log, strays);
+        let mut base = rss_of(&[prog, reference], &[], &log, strays).0;
+        for how in ["execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle"] {
             rss_of(&[prog, how], &[], &log, strays);
-            let (kb, bound, text) = rss_of(&[prog, how], &[], &log, strays);
+            let (mut kb, mut bound, mut text) = rss_of(&[prog, how], &[], &log, strays);
+            if kb > bound.max(base) {
+                base = rss_of(&[prog, reference], &[], &log, strays).0;
+                (kb, bound, text) = rss_of(&[prog, how], &[], &log, strays);
+            }
             assert!(
-                kb <= bound,
+                kb <= bound.max(base),
                 "a fork child's {how} (strays from its parent: {strays}) maps {kb} kB of the shim's text, where the start \
-                 blocks' windows hold {bound} kB at this placement: code an exec hook runs lies outside the start blocks\n{text}"
+                 blocks' windows hold {bound} kB at this placement and one that calls {reference} mapped {base} kB: code an \
+                 exec hook runs lies outside the start blocks\n{text}"
             );
         }
     }
