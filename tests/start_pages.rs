@@ -54,16 +54,17 @@ int main(void) {
 
 /// kB resident in the r-xp mapping of `lib` in an smaps text, with the mapping's
 /// start and end addresses.
-fn text_rss_kb(smaps: &str, lib: &str) -> Option<(u64, u64, u64)> {
+fn text_rss_kb(smaps: &str, lib: &str) -> Option<(u64, u64, u64, u64)> {
     let mut lines = smaps.lines();
     while let Some(l) = lines.next() {
         if l.contains(" r-xp ") && l.ends_with(lib) {
-            let range = l.split_whitespace().next()?;
-            let (lo, hi) = range.split_once('-')?;
+            let mut fields = l.split_whitespace();
+            let (lo, hi) = fields.next()?.split_once('-')?;
             let (lo, hi) = (u64::from_str_radix(lo, 16).ok()?, u64::from_str_radix(hi, 16).ok()?);
+            let offset = u64::from_str_radix(fields.nth(1)?, 16).ok()?;
             for l in lines.by_ref() {
                 if let Some(v) = l.strip_prefix("Rss:") {
-                    return Some((v.trim().trim_end_matches("kB").trim().parse().ok()?, lo, hi));
+                    return Some((v.trim().trim_end_matches("kB").trim().parse().ok()?, lo, hi, offset));
                 }
             }
         }
@@ -72,20 +73,51 @@ fn text_rss_kb(smaps: &str, lib: &str) -> Option<(u64, u64, u64)> {
 }
 
 /// The most a process whose shim code all lies in the start blocks (the first 64 KiB
-/// of the text) can have resident of the text mapping `lo..hi`: the pages from its
-/// start to the end of the 64 KiB-aligned window that holds the blocks' end.
-fn block_bound_kb(lo: u64, hi: u64) -> u64 {
+/// of the text) can have resident of the text mapping `lo..hi` (file offset
+/// `offset`): the pages from its start to the end of the 64 KiB-aligned window that
+/// holds the blocks' end, or of the 128 KiB folio of the file that holds it (a page
+/// the kernel dropped and reads again may come back in a large folio, which a fault
+/// maps whole: folios are aligned in the file, windows in memory).
+fn block_bound_kb(lo: u64, hi: u64, offset: u64) -> u64 {
     const WINDOW: u64 = 64 << 10;
-    let end = (lo + WINDOW).next_multiple_of(WINDOW).min(hi);
-    (end - lo) >> 10
+    const FOLIO: u64 = 128 << 10;
+    let window_end = (lo + WINDOW).next_multiple_of(WINDOW);
+    let folio_end = lo + ((offset + WINDOW).next_multiple_of(FOLIO) - offset);
+    (window_end.max(folio_end).min(hi) - lo) >> 10
+}
+
+/// Runs `case` until it maps no more than the start blocks' windows allow or than
+/// its reference maps (run again each time, the largest kept): at most three more
+/// times, and the run that mapped least is the answer. On a loaded machine a page
+/// of the library dropped from the page cache between two faults maps a window of
+/// its own when faulted again.
+fn settle(mut case: impl FnMut() -> (u64, u64, String), mut reference: impl FnMut() -> u64, base: &mut u64) -> (u64, u64, String) {
+    let mut best = case();
+    for _ in 0..3 {
+        if best.0 <= best.1.max(*base) {
+            break;
+        }
+        *base = (*base).max(reference());
+        let again = case();
+        if again.0 < best.0 || again.0 <= again.1.max(*base) {
+            best = again;
+        }
+    }
+    best
 }
 
 #[test]
-fn the_bound_is_the_block_where_windows_line_up_and_a_window_more_where_not() {
-    assert_eq!(block_bound_kb(0x7f00_0001_0000, 0x7f00_0004_0000), 64);
-    assert_eq!(block_bound_kb(0x7f00_0000_9000, 0x7f00_0004_0000), 64 + 28);
-    assert_eq!(block_bound_kb(0x7f00_0000_f000, 0x7f00_0004_0000), 64 + 4);
-    assert_eq!(block_bound_kb(0x7f00_0000_9000, 0x7f00_0001_0000), 28);
+fn the_bound_holds_the_window_and_the_folio_where_the_blocks_end() {
+    // The text at file offset 0x9000: its blocks end at 0x19000, in the folio that
+    // ends at 0x20000 (92 KiB from the text's start).
+    assert_eq!(block_bound_kb(0x7f00_0001_0000, 0x7f00_0004_0000, 0x9000), 92);
+    assert_eq!(block_bound_kb(0x7f00_0000_9000, 0x7f00_0004_0000, 0x9000), 92);
+    assert_eq!(block_bound_kb(0x7f00_0000_2000, 0x7f00_0004_0000, 0x9000), 120);
+    assert_eq!(block_bound_kb(0x7f00_0000_9000, 0x7f00_0001_0000, 0x9000), 28);
+    // A text that starts a folio: the blocks end in its second half.
+    assert_eq!(block_bound_kb(0x7f00_0001_0000, 0x7f00_0008_0000, 0x20000), 128);
+    // A text at offset 0x10000: the window past the blocks reaches further.
+    assert_eq!(block_bound_kb(0x7f00_0000_1000, 0x7f00_0008_0000, 0x10000), 124);
 }
 
 /// A shell (bash: dash takes one-digit fds only) under the shim that opens fds 10 and 251 itself and execs the program in
@@ -97,7 +129,7 @@ const STRAYS: &str = "exec 10</dev/null 251</dev/null; exec \"$0\" \"$@\"";
 /// strays); its output is an smaps text. The shim's text resident in it, in kB, and
 /// the most the start blocks' windows hold at its placement (`block_bound_kb`).
 fn rss_of(argv: &[&str], env: &[(&str, &str)], log: &Path, strays: bool) -> (u64, u64, String) {
-    let lib = common::shim();
+    let lib = small_folio_copy();
     let argv: Vec<&str> = if strays { ["/bin/bash", "-c", STRAYS].iter().chain(argv).copied().collect() } else { argv.to_vec() };
     let mut cmd = Command::new(argv[0]);
     cmd.args(&argv[1..]).env_clear().env("PATH", "/usr/bin:/bin").env("LD_PRELOAD", &lib).env("EXECGUARD_LOG", log);
@@ -121,8 +153,31 @@ fn rss_of(argv: &[&str], env: &[(&str, &str)], log: &Path, strays: bool) -> (u64
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{argv:?}: {}", String::from_utf8_lossy(&out.stderr));
     let lib = lib.to_str().unwrap();
-    let (kb, lo, hi) = text_rss_kb(&text, lib).unwrap_or_else(|| panic!("{argv:?}: no r-xp mapping of {lib} in:\n{text}"));
-    (kb, block_bound_kb(lo, hi), text)
+    let (kb, lo, hi, offset) = text_rss_kb(&text, lib).unwrap_or_else(|| panic!("{argv:?}: no r-xp mapping of {lib} in:\n{text}"));
+    (kb, block_bound_kb(lo, hi, offset), text)
+}
+
+/// The library as these tests preload it: a copy written 4 KiB at a time, so that
+/// its page cache holds it in 4 KiB folios. A freshly linked library may sit in
+/// large folios, which a fault maps whole: a CI run mapped 128 to 184 kB of the
+/// text where the fault-around windows alone hold 64 to 80, and what a process maps
+/// then says where its folios end, not where its code is.
+fn small_folio_copy() -> PathBuf {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        let bytes = std::fs::read(common::shim()).expect("read the library");
+        let path = common::tmpdir("start-pages-lib").join("libexecguard.so");
+        let mut f = std::fs::File::create(&path).expect("create the copy");
+        for chunk in bytes.chunks(4096) {
+            f.write_all(chunk).expect("write the copy");
+        }
+        f.sync_all().expect("sync the copy");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod the copy");
+        path
+    })
+    .clone()
 }
 
 /// A log path and the smaps reader, built in a directory of `name`; None (the test
@@ -165,13 +220,7 @@ fn everyday_starts_map_only_the_first_block_of_the_shim_text() {
         let mut base = rss_of(baseline, &env, &log, strays).0;
         for (what, argv) in &cases[1..] {
             rss_of(argv, &env, &log, strays);
-            let (mut kb, mut bound, mut text) = rss_of(argv, &env, &log, strays);
-            if kb > bound.max(base) {
-                // Once more, the baseline too: a page the kernel dropped from its
-                // cache between two runs maps a window of its own later.
-                base = rss_of(baseline, &env, &log, strays).0;
-                (kb, bound, text) = rss_of(argv, &env, &log, strays);
-            }
+            let (kb, bound, text) = settle(|| rss_of(argv, &env, &log, strays), || rss_of(baseline, &env, &log, strays).0, &mut base);
             assert!(
                 kb <= bound.max(base),
                 "{what} ({argv:?}, env {env:?}, strays from its parent: {strays}): {kb} kB of the shim's text mapped, where the start blocks' windows hold {bound} kB at this placement and the constructor alone mapped {base} kB: \
@@ -222,12 +271,7 @@ fn settings_in_the_environment_parse_within_the_first_block() {
         let mut base = rss_of(&reader, &[], &log, strays).0;
         for env in [&every, &journal, &syslog].into_iter().chain(singles.iter()) {
             rss_of(&reader, env, &log, strays);
-            let (mut kb, mut bound, mut text) = rss_of(&reader, env, &log, strays);
-            if kb > bound.max(base) {
-                // Once more, the baseline too (see the test above).
-                base = rss_of(&reader, &[], &log, strays).0;
-                (kb, bound, text) = rss_of(&reader, env, &log, strays);
-            }
+            let (kb, bound, text) = settle(|| rss_of(&reader, env, &log, strays), || rss_of(&reader, &[], &log, strays).0, &mut base);
             assert!(
                 kb <= bound.max(base),
                 "a start with {env:?} (strays from its parent: {strays}) maps {kb} kB of the shim's text, where the \
@@ -308,11 +352,7 @@ fn a_fork_childs_exec_runs_in_the_first_block_by_every_entry_point() {
         let mut base = rss_of(&[prog, reference], &[], &log, strays).0;
         for how in ["execve", "execv", "execvp", "execvpe", "execl", "execlp", "execle"] {
             rss_of(&[prog, how], &[], &log, strays);
-            let (mut kb, mut bound, mut text) = rss_of(&[prog, how], &[], &log, strays);
-            if kb > bound.max(base) {
-                base = rss_of(&[prog, reference], &[], &log, strays).0;
-                (kb, bound, text) = rss_of(&[prog, how], &[], &log, strays);
-            }
+            let (kb, bound, text) = settle(|| rss_of(&[prog, how], &[], &log, strays), || rss_of(&[prog, reference], &[], &log, strays).0, &mut base);
             assert!(
                 kb <= bound.max(base),
                 "a fork child's {how} (strays from its parent: {strays}) maps {kb} kB of the shim's text, where the start \
