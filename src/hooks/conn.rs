@@ -104,7 +104,8 @@ unsafe extern "C" fn connect_impl(fd: c_int, a: *const sockaddr, l: socklen_t, c
 // `close`: first the fd's generation moves on (postfork/fdgen.rs): one add to
 // memory, no Rust frame (on aarch64, close_impl does it). The generation is at
 // `16 * fd + 8` in the tables' mapping (checked in fdgen at compile time); r10 is
-// scratch. Before the tables are made, `close_first` makes them and moves it.
+// scratch. Before the tables are made, `tables_for_close` makes them (or, where
+// the kernel refuses, the add is skipped: every generation is then unknown).
 // The stack is 16-byte aligned for the call after the push; r11 is reloaded after it.
 gate!(@with ["mov rax, qword ptr [rip + {arena}]", "test rax, rax", "jnz 5f",
              "push rdi", "call {first}", "pop rdi", "mov r11d, edi", "test rax, rax", "jz 6f", "5:",
