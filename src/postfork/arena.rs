@@ -59,8 +59,8 @@ pub fn get() -> Option<&'static Arena> {
     unsafe { ARENA.load(Ordering::Acquire).as_ref() }
 }
 
-/// Async-signal-safe: the tables, made now if need be. None only where the kernel
-/// refused the mapping. errno is untouched (raw system calls).
+/// Async-signal-safe: the tables, made now if need be. None where the kernel
+/// refused the mapping, and in `off` mode. errno is untouched (raw system calls).
 #[inline]
 pub fn make() -> Option<&'static Arena> {
     match get() {
@@ -83,6 +83,12 @@ pub fn refused() -> bool {
 #[link_section = ".text.warm.execguard"]
 fn make_slow() -> Option<&'static Arena> {
     if refused() {
+        return None;
+    }
+    // `off` passes everything through: nothing ever reads a table, and the moves a
+    // hook still makes there (the close trampoline's) are skipped. Before the
+    // constructor has published the mode, a move is kept: it may be log or fix.
+    if crate::config::get().is_some() && crate::config::mode() == crate::config::Mode::Off {
         return None;
     }
     let Some(p) = sys::map_zeroed(BYTES, false) else {
