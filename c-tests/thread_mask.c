@@ -13,6 +13,10 @@
  *            site A blocks SIGALRM again; then a fork+exec (--quick child, exit 0).
  *            The exec's blocked_by must name the last site that blocked something
  *            new, A or B.
+ *        thread_mask --chld-first pthread|proc
+ *            one site blocks SIGCHLD alone and unblocks it (the waitpid idiom: no
+ *            event, but the site is the thread's last blocker), then blocks and
+ *            unblocks SIGALRM 1000 times: one sigmask_block, for SIGALRM.
  * stdout: child_pid=N  then  child=exit:N|signal:N */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -138,6 +142,30 @@ static __attribute__((noinline)) void site_b(void)
     __asm__ volatile("" ::: "memory");
 }
 
+static __attribute__((noinline)) void site_c(int how, int sig, int pthread)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, sig);
+    if (pthread)
+        pthread_sigmask(how, &s, NULL);
+    else
+        sigprocmask(how, &s, NULL);
+    __asm__ volatile("" ::: "memory");
+}
+
+static int chld_first(int pthread)
+{
+    site_c(SIG_BLOCK, SIGCHLD, pthread);
+    site_c(SIG_UNBLOCK, SIGCHLD, pthread);
+    for (int i = 0; i < 1000; i++) {
+        site_c(SIG_BLOCK, SIGALRM, pthread);
+        site_c(SIG_UNBLOCK, SIGALRM, pthread);
+    }
+    printf("done\n");
+    return 0;
+}
+
 static int last_blocker(char which)
 {
     site_a(SIG_BLOCK);
@@ -157,6 +185,8 @@ int main(int argc, char **argv)
         self = argv[0];
         return last_blocker(argv[2][0]);
     }
+    if (argc == 3 && strcmp(argv[1], "--chld-first") == 0)
+        return chld_first(strcmp(argv[2], "pthread") == 0);
     if (argc == 2 && strcmp(argv[1], "--child") == 0)
         return child();
     if (argc == 2 && strcmp(argv[1], "--errors") == 0)

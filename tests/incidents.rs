@@ -279,6 +279,27 @@ fn sigmask_block_is_rate_limited() {
     assert_eq!(common::strs(&blk[0]["signals"]), ["SIGALRM"], "{}", blk[0]);
 }
 
+/// A site whose first block was SIGCHLD alone (the waitpid idiom, never reported)
+/// is the thread's last blocker without having been reported: when it later blocks
+/// SIGALRM, that is judged and reported once, through both functions (the x86-64
+/// trampolines send a call from the last blocker straight to libc only once its
+/// site was reported).
+#[test]
+fn a_last_blocker_not_yet_reported_is_still_judged() {
+    let prog = common::c_prog("thread_mask");
+    for (arg, func) in [("pthread", "pthread_sigmask"), ("proc", "sigprocmask")] {
+        let run = run_mode(Mode::Log, &prog, &["--chld-first", arg], &[], T);
+        assert_eq!(run.stdout, "done\n", "{}", run.context());
+        let evs = run.events();
+        let blk = named(&evs, "sigmask_block");
+        assert_eq!(blk.len(), 1, "{func}: one event for the site\n{}", run.context());
+        assert_eq!(blk[0]["func"], func, "{}", blk[0]);
+        assert_eq!(common::strs(&blk[0]["signals"]), ["SIGALRM"], "{}", blk[0]);
+        let caller = blk[0]["caller"].as_str().unwrap_or_default();
+        assert!(module_offset(caller, "thread_mask"), "caller as thread_mask+0xOFFSET: {}", blk[0]);
+    }
+}
+
 /// `blocked_by` at the exec names the last site that blocked something new: site A
 /// blocks SIGALRM, unblocks it, site B blocks SIGTERM, and (in the A run) A blocks
 /// SIGALRM again. A's repeat call comes from a site already reported, but it is not

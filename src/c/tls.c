@@ -4,10 +4,11 @@
  * initial-exec: a preloaded library's TLS is in the static block, so an access is
  * one %fs-relative load, never a lazy allocation (safe after fork and in vfork
  * children). The Rust side (src/postfork/tls.rs) owns the layout; zero is its
- * initial state. Async-signal-safe. */
+ * initial state. Async-signal-safe. Hidden, not static: the x86-64 signal-mask
+ * trampolines read one field of it themselves (src/hooks/sigmask.rs). */
 #define EXECGUARD_TLS_SIZE 1024
 
-static __thread __attribute__((tls_model("initial-exec"), aligned(16)))
+__thread __attribute__((tls_model("initial-exec"), aligned(16), visibility("hidden")))
 unsigned char execguard_tls_block[EXECGUARD_TLS_SIZE];
 
 /* In the startup section with the hook paths that call it (see build.rs). */

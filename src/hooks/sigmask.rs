@@ -35,8 +35,29 @@ macro_rules! trampoline {
                 "movabs r10, {needed}",
                 "test rax, r10",
                 "jz 2f",
-                // A notable set: the Rust body, with the return address as 4th argument.
+                // A notable set. From a site that is this thread's last blocker and
+                // was reported already, judging it would change nothing (see
+                // `around`, which asks the same): straight to libc. The thread's
+                // `blocked_by` first (one %fs-relative load), then the sites seen.
                 "mov rcx, qword ptr [rsp]",
+                "mov rax, qword ptr [rip + {tls}@GOTTPOFF]",
+                "cmp rcx, qword ptr fs:[rax + {blocked_by}]",
+                "jne 4f",
+                "lea rax, [rip + {seen}]",
+                "lea r10, [rax + {seen_bytes}]",
+                "5:",
+                "mov r11, qword ptr [rax]",
+                "cmp r11, rcx",
+                "je 2f",
+                "test r11, r11",
+                "jz 4f",
+                "add rax, 8",
+                "cmp rax, r10",
+                "jb 5b",
+                // Every slot holds another site: `seen` says true (never reported).
+                "jmp 2f",
+                "4:",
+                // The Rust body, with the return address as 4th argument.
                 "jmp {imp}",
                 "2:",
                 // Nothing to look at: straight to libc, if resolved.
@@ -46,6 +67,10 @@ macro_rules! trampoline {
                 "jmp {imp}",
                 unblock = const libc::SIG_UNBLOCK,
                 needed = const policy::NEEDED,
+                tls = sym tls::execguard_tls_block,
+                blocked_by = const tls::BLOCKED_BY_AT,
+                seen = sym SEEN,
+                seen_bytes = const core::mem::size_of::<[AtomicUsize; SEEN_SLOTS]>(),
                 table = sym real::TABLE,
                 missing = const real::MISSING,
                 off = const core::mem::offset_of!(real::Table, $name),
@@ -146,7 +171,8 @@ fn newly_blocked(func: &str, how: c_int, blocked: u64, caller: usize) {
 
 /// Calling sites already reported (rate limit: once per site, at most 32 sites).
 #[link_section = ".data.execguard_hot"]
-static SEEN: [AtomicUsize; 32] = [const { AtomicUsize::new(0) }; 32];
+static SEEN: [AtomicUsize; SEEN_SLOTS] = [const { AtomicUsize::new(0) }; SEEN_SLOTS];
+const SEEN_SLOTS: usize = 32;
 
 /// Async-signal-safe: `caller`'s site was reported already (or the table is full,
 /// so it never will be).

@@ -46,6 +46,10 @@ pub const EXE_MAX: usize = 512;
 
 extern "C" {
     fn execguard_tls() -> *mut ThreadState;
+    /// The block itself (a thread-local, initial-exec): only the x86-64 signal-mask
+    /// trampolines name it, to read `blocked_by` at its %fs-relative address.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) static execguard_tls_block: u8;
     static execguard_tls_bytes: libc::c_ulong;
 }
 
@@ -76,6 +80,11 @@ pub fn exe(out: &mut [core::mem::MaybeUninit<u8>; EXE_MAX]) -> usize {
         len
     })
 }
+
+/// Where `blocked_by` lies in the thread's block (the x86-64 signal-mask trampolines
+/// read it there).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) const BLOCKED_BY_AT: usize = core::mem::offset_of!(ThreadState, blocked_by);
 
 /// Async-signal-safe: this thread's state (a thread-local block in src/c/tls.c).
 struct Ts;
