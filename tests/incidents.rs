@@ -569,6 +569,7 @@ in_other_environments!(
         thread_mask_log_names_blocked_signals_and_who,
         sigmask_block_is_rate_limited,
         blocked_by_names_the_last_site_that_blocked,
+        a_last_blocker_not_yet_reported_is_still_judged,
         thread_mask_fix_child_gets_alarm,
         sigpipe_noshim_writer_sees_epipe,
         sigpipe_log_reports_sigpipe_keeps_sighup,
