@@ -3,8 +3,10 @@
 //! and log `sigmask_block` once per calling site.
 //!
 //! The exported symbols are assembly trampolines. On x86_64 the common case — no
-//! set, SIG_UNBLOCK, or a set without any of the signals that matter — tests the
-//! set and tail-jumps straight to libc's function: no Rust frame at all. Otherwise
+//! set, SIG_UNBLOCK, a set without any of the signals that matter, or a call from
+//! the thread's last blocker whose site was reported already — tests the set (and
+//! then that thread-local and the reported sites) and tail-jumps straight to libc's
+//! function: no Rust frame at all. Otherwise
 //! it passes the caller's return address as a fourth argument to the Rust body,
 //! which calls the real function first and judges by the old mask the call returns
 //! (no extra syscall). Small room: may run between fork and exec.
