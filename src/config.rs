@@ -245,10 +245,15 @@ pub unsafe fn init_mut() -> (&'static mut Config, &'static mut Cold) {
     unsafe { (&mut *CONFIG.0.get(), &mut *COLD.0.get()) }
 }
 
-/// Constructor only: make the configuration visible to hooks.
+/// Constructor only: make the configuration visible to hooks. The mode first: a
+/// reader that finds the configuration published (`get`, an Acquire load) then
+/// reads the mode it was published with, never the Off it held before (arena.rs
+/// leaves the per-fd tables unmade only in a process published as `off`). A reader
+/// that sees the mode first and no configuration yet passes through, as before the
+/// constructor.
 pub fn publish(mode: Mode) {
-    READY.store(true, Ordering::Release);
     MODE.store(mode as u8, Ordering::Relaxed);
+    READY.store(true, Ordering::Release);
 }
 
 /// Problems found while parsing, reported once by the constructor.
