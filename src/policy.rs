@@ -510,6 +510,100 @@ pub struct FdFacts {
     pub since_start: bool,
     /// Handed to this program for its own use (`LISTEN_FDS` naming its pid, `NGINX`).
     pub handed: bool,
+    /// What the caller's `posix_spawn` file actions do to the number in the child
+    /// (`file_action_effect`); `None` at every other exec.
+    pub action: ActionEffect,
+}
+
+/// One `posix_spawn` file action, as far as the child's fd table goes: the source of
+/// a `dup2` does not matter (the caller's fd is left as it was), only the number it
+/// lands on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum FileAction {
+    /// `addclose(fd)`.
+    Close(i32),
+    /// `adddup2(_, fd)` (also onto itself, which clears FD_CLOEXEC) or
+    /// `addopen(fd, …)`: the child gets a number the caller chose for it.
+    Target(i32),
+    /// `addclosefrom_np(fd)`: every number from `fd` up.
+    CloseFrom(i32),
+}
+
+/// What a spawn's file actions do to one number of the caller's fd table.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub enum ActionEffect {
+    /// Untouched: the child gets the caller's fd as an exec would hand it on.
+    #[default]
+    None,
+    /// Closed before the exec: the child does not get it.
+    Closes,
+    /// Replaced or set up for the child on purpose.
+    SetsUp,
+}
+
+/// Most file actions of one `posix_spawn_file_actions_t` the shim follows; past
+/// them it does not know what the child gets (hooks/spawn_actions.rs).
+pub const FILE_ACTIONS_MAX: usize = 32;
+
+/// The file actions of one spawn, in the caller's order.
+#[derive(Clone, Copy)]
+pub struct FileActions {
+    n: usize,
+    acts: [FileAction; FILE_ACTIONS_MAX],
+}
+
+impl FileActions {
+    /// Async-signal-safe: none.
+    pub const fn new() -> Self {
+        FileActions { n: 0, acts: [FileAction::Close(-1); FILE_ACTIONS_MAX] }
+    }
+
+    /// Async-signal-safe: append one; false (nothing kept) when full.
+    pub fn push(&mut self, a: FileAction) -> bool {
+        match self.acts.get_mut(self.n) {
+            Some(slot) => {
+                *slot = a;
+                self.n += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn as_slice(&self) -> &[FileAction] {
+        self.acts.get(..self.n).unwrap_or(&[])
+    }
+
+    /// Async-signal-safe: what they do to the caller's `fd` (`file_action_effect`).
+    pub fn effect(&self, fd: i32) -> ActionEffect {
+        file_action_effect(self.as_slice(), fd)
+    }
+
+    /// Async-signal-safe: some action gives the child a number ≥ 3 the caller chose
+    /// for it. Then the new program's start stays quiet about what it holds, as
+    /// below a fork child that set fds up with `dup2`: it was not handed them from
+    /// outside.
+    pub fn sets_up_any(&self) -> bool {
+        self.as_slice().iter().any(|a| matches!(*a, FileAction::Target(fd) if fd >= 3))
+    }
+}
+
+impl Default for FileActions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The child runs the actions in order, then execs: the last action that names
+/// `fd` (a close, a close-from below it, a dup2 or open onto it) decides what the
+/// child holds there. `None` when no action names it.
+pub fn file_action_effect(acts: &[FileAction], fd: i32) -> ActionEffect {
+    acts.iter().fold(ActionEffect::None, |e, a| match *a {
+        FileAction::Close(f) if f == fd => ActionEffect::Closes,
+        FileAction::CloseFrom(f) if fd >= f => ActionEffect::Closes,
+        FileAction::Target(f) if f == fd => ActionEffect::SetsUp,
+        _ => e,
+    })
 }
 
 /// What happens to an fd at an exec.
@@ -529,9 +623,15 @@ pub enum FdFate {
 
 /// Blame the creator: an fd is this program's leak only if it made the fd (or
 /// replaced it, or was handed it for its own use) and nothing says it is meant for
-/// the child.
+/// the child. A spawn's file actions come first: the child does not get a number
+/// they close, and gets one they set up on purpose.
 #[link_section = ".text.hot.execguard"]
 pub fn fd_fate(f: &FdFacts) -> FdFate {
+    match f.action {
+        ActionEffect::Closes => return FdFate::Closed,
+        ActionEffect::SetsUp => return FdFate::Kept,
+        ActionEffect::None => {}
+    }
     if f.cloexec {
         FdFate::Closed
     } else if f.kept || f.set_up || (f.jobserver && f.fifo) {
@@ -839,6 +939,47 @@ mod tests {
         assert!(!marks_child(FdFate::Closed));
         assert!(marks_child(FdFate::PassedThrough) && marks_child(FdFate::Kept) && marks_child(FdFate::Leaked));
         assert!(needs_more_facts(false) && !needs_more_facts(true));
+    }
+
+    #[test]
+    fn a_spawns_file_actions_decide_first() {
+        use FileAction::{Close, CloseFrom, Target};
+        let acts = [Target(9), Close(3), CloseFrom(40), Target(5), Target(41), Close(9)];
+        let effect = |fd| file_action_effect(&acts, fd);
+        // Closed, then nothing names it again.
+        assert_eq!(effect(3), ActionEffect::Closes);
+        // A dup2 onto 9, then a close of 9: the last one decides.
+        assert_eq!(effect(9), ActionEffect::Closes);
+        assert_eq!(effect(5), ActionEffect::SetsUp);
+        // Above a close-from, unless set up after it.
+        assert_eq!(effect(40), ActionEffect::Closes);
+        assert_eq!(effect(1000), ActionEffect::Closes);
+        assert_eq!(effect(41), ActionEffect::SetsUp);
+        // Named by nothing; a dup2's source is not touched.
+        assert_eq!(effect(4), ActionEffect::None);
+        assert_eq!(file_action_effect(&[Target(7), Close(7), Target(7)], 7), ActionEffect::SetsUp);
+        assert_eq!(file_action_effect(&[], 3), ActionEffect::None);
+
+        let open = FdFacts::default();
+        // Whatever else is known: an fd the child does not get is not its leak, one
+        // set up for it is kept (dup2 onto itself clears CLOEXEC).
+        assert_eq!(fd_fate(&FdFacts { action: ActionEffect::Closes, ..open }), FdFate::Closed);
+        assert_eq!(fd_fate(&FdFacts { action: ActionEffect::Closes, handed: true, ..open }), FdFate::Closed);
+        assert_eq!(fd_fate(&FdFacts { action: ActionEffect::SetsUp, cloexec: true, ..open }), FdFate::Kept);
+        assert_eq!(fd_fate(&FdFacts { action: ActionEffect::None, ..open }), FdFate::Leaked);
+
+        let mut fa = FileActions::new();
+        assert!(!fa.sets_up_any());
+        assert!(fa.push(Target(1)) && fa.push(Close(3)));
+        assert!(!fa.sets_up_any(), "stdio set-ups and closes leave the start audit alone");
+        assert!(fa.push(Target(12)) && fa.sets_up_any());
+        assert_eq!(fa.effect(12), ActionEffect::SetsUp);
+        assert_eq!(fa.effect(3), ActionEffect::Closes);
+        for i in fa.as_slice().len()..FILE_ACTIONS_MAX {
+            assert!(fa.push(Close(100 + i as i32)));
+        }
+        assert!(!fa.push(Close(7)), "full: the caller then knows nothing");
+        assert_eq!(fa.as_slice().len(), FILE_ACTIONS_MAX);
     }
 
     #[test]

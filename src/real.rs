@@ -306,6 +306,16 @@ real_table! {
     __recv_chk: fn(fd: c_int, b: *mut c_void, n: usize, cap: usize, f: c_int) -> isize;
     recvfrom: fn(fd: c_int, b: *mut c_void, n: usize, f: c_int, a: *mut libc::sockaddr, l: *mut libc::socklen_t) -> isize;
     recvmsg: fn(fd: c_int, m: *mut libc::msghdr, f: c_int) -> isize;
+    // Hooked (hooks/spawn_actions.rs), and called by the shim for its own close
+    // actions (hooks/spawn.rs).
+    posix_spawn_file_actions_init: fn(fa: *mut libc::posix_spawn_file_actions_t) -> c_int;
+    posix_spawn_file_actions_destroy: fn(fa: *mut libc::posix_spawn_file_actions_t) -> c_int;
+    posix_spawn_file_actions_adddup2: fn(fa: *mut libc::posix_spawn_file_actions_t, fd: c_int, new: c_int) -> c_int;
+    posix_spawn_file_actions_addclose: fn(fa: *mut libc::posix_spawn_file_actions_t, fd: c_int) -> c_int;
+    posix_spawn_file_actions_addopen: fn(fa: *mut libc::posix_spawn_file_actions_t, fd: c_int, path: *const c_char, flags: c_int, mode: libc::mode_t) -> c_int;
+    // glibc ≥ 2.34; elsewhere Missing (-1), and the shim's own close actions are
+    // not used.
+    posix_spawn_file_actions_addclosefrom_np: fn(fa: *mut libc::posix_spawn_file_actions_t, from: c_int) -> c_int;
     // Not hooked: libc functions the shim itself calls, looked up here on first use
     // rather than bound by the loader at every process start (each import is a
     // symbol lookup through every library in the process, in every process).
@@ -317,12 +327,6 @@ real_table! {
     posix_spawnattr_setsigmask: fn(a: *mut libc::posix_spawnattr_t, m: *const sigset_t) -> c_int;
     posix_spawnattr_getsigdefault: fn(a: *const libc::posix_spawnattr_t, m: *mut sigset_t) -> c_int;
     posix_spawnattr_setsigdefault: fn(a: *mut libc::posix_spawnattr_t, m: *const sigset_t) -> c_int;
-    posix_spawn_file_actions_init: fn(fa: *mut libc::posix_spawn_file_actions_t) -> c_int;
-    posix_spawn_file_actions_destroy: fn(fa: *mut libc::posix_spawn_file_actions_t) -> c_int;
-    posix_spawn_file_actions_adddup2: fn(fa: *mut libc::posix_spawn_file_actions_t, fd: c_int, new: c_int) -> c_int;
-    posix_spawn_file_actions_addclose: fn(fa: *mut libc::posix_spawn_file_actions_t, fd: c_int) -> c_int;
-    // glibc ≥ 2.34; elsewhere Missing (-1), and the fds are closed one by one.
-    posix_spawn_file_actions_addclosefrom_np: fn(fa: *mut libc::posix_spawn_file_actions_t, from: c_int) -> c_int;
     fdopen: fn(fd: c_int, mode: *const c_char) -> *mut FILE;
     waitpid: fn(pid: pid_t, status: *mut c_int, options: c_int) -> pid_t;
     poll: fn(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int;

@@ -224,6 +224,84 @@ fn c_posix_spawn_file_actions_and_mask_honoured() {
     }
 }
 
+/// posix_spawn with the caller's own file actions (hooks/spawn_actions.rs), from a
+/// caller that left stray fds open (10, 251, 500: stray_launch). fd 3 (a listener)
+/// and fd 4 (/dev/null) are the program's, inheritable; fd 5 a close-on-exec pipe.
+/// Each case: what the child holds without the shim, and which fds the shim reports
+/// (and in fix mode closes) — only those the actions leave the child as the caller
+/// holds them. An fd the actions close is not reported; one they put at a number on
+/// purpose (dup2, open) is reported neither by the caller nor by the child's start.
+/// More actions than the shim follows, or actions destroyed before the spawn: each
+/// fd is judged as the caller holds it, as before.
+#[test]
+fn c_posix_spawn_file_actions_decide_what_the_child_holds() {
+    const STRAYS: [u64; 3] = [10, 251, 500];
+    let cases: [(&str, &[u64], &[u64]); 10] = [
+        ("none", &[3, 4], &[3, 4]),
+        ("empty", &[3, 4], &[3, 4]),
+        ("close", &[4], &[4]),
+        ("closefrom", &[], &[]),
+        ("dup2_away", &[4, 9], &[4]),
+        ("dup2_self", &[3, 4, 5], &[3, 4]),
+        ("open", &[12], &[]),
+        ("full", &[4], &[3, 4]),
+        ("reinit", &[3, 4], &[3, 4]),
+        ("fork", &[4], &[4]),
+    ];
+    for (case, holds, leaks) in cases {
+        if case == "closefrom" && common::is_musl() {
+            continue; // musl has no posix_spawn_file_actions_addclosefrom_np
+        }
+        for mode in Mode::ALL {
+            let d = common::tmpdir(&format!("spawn-actions-{case}-{}", mode.name()));
+            let log = d.join("log.jsonl");
+            let mut cmd = common::command(&common::c_prog("stray_launch"));
+            cmd.arg(common::c_prog("spawn_actions")).arg(case).arg(probe()).current_dir(&d);
+            for v in ["LD_PRELOAD", "STRAY_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW"] {
+                cmd.env_remove(v);
+            }
+            if mode != Mode::NoShim {
+                cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log).env("EXECGUARD_MODE", mode.name());
+            }
+            let out = cmd.output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let ctx = format!("[{case} {}]\n{stdout}\n{}\n{}", mode.name(), String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&log).unwrap_or_default());
+            assert!(stdout.contains("status=exit:0"), "{ctx}");
+            assert!(stdout.contains("parent=3:0,4:0"), "the caller's flags are as they were\n{ctx}");
+            let line = stdout.lines().find_map(|l| l.find('{').map(|i| &l[i..])).unwrap_or_else(|| panic!("{ctx}"));
+            let p: Value = serde_json::from_str(line).unwrap();
+            let got: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+            let strays: Vec<u64> = got.iter().copied().filter(|fd| STRAYS.contains(fd)).collect();
+            let own: Vec<u64> = got.iter().copied().filter(|fd| !STRAYS.contains(fd)).collect();
+            let want: Vec<u64> = holds.iter().copied().filter(|fd| mode != Mode::Fix || !leaks.contains(fd)).collect();
+            assert_eq!(own, want, "what the child holds\n{ctx}");
+            // The caller's strays pass through (a close-from takes them too).
+            assert_eq!(strays, if case == "closefrom" { vec![] } else { STRAYS.to_vec() }, "{ctx}");
+            if mode == Mode::NoShim {
+                continue;
+            }
+            let evs = common::events(&log);
+            let spawned: Vec<_> = named(&evs, "exec_fd_leak").into_iter().filter(|e| e["via"] == "posix_spawn").collect();
+            if leaks.is_empty() {
+                assert!(spawned.is_empty(), "nothing the child gets is the caller's leak\n{ctx}");
+            } else {
+                assert_eq!(spawned.len(), 1, "{ctx}");
+                check_common(spawned[0], mode, "warn", mode.action());
+                let fds: Vec<u64> = spawned[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+                assert_eq!(fds, leaks, "{ctx}");
+            }
+            // The strays are named once, where they came in (the program); the probe
+            // reports nothing of what it was handed, on purpose or not.
+            let starts = named(&evs, "startup_fds");
+            assert_eq!(starts.len(), 1, "{ctx}");
+            let s: Vec<u64> = starts[0]["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect();
+            assert_eq!(s, STRAYS, "{ctx}");
+            assert_eq!(starts[0]["from"], "outside", "{ctx}");
+            assert_eq!(evs.iter().filter(|e| e["event"] == "exec_fd_leak").count(), spawned.len(), "{ctx}");
+        }
+    }
+}
+
 #[test]
 fn c_static_parent_caught_by_start_side() {
     let prog = common::c_prog_static("spawn_paths");
@@ -560,6 +638,7 @@ in_other_environments!(
         c_posix_spawnp,
         c_vfork_execve,
         c_posix_spawn_file_actions_and_mask_honoured,
+        c_posix_spawn_file_actions_decide_what_the_child_holds,
         c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
         c_system_popen_file_leak_reported_once,
         c_system_blocking_while_child_connects_back,

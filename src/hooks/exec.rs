@@ -174,7 +174,7 @@ pub unsafe extern "C" fn execv(path: *const c_char, argv: Argv) -> c_int {
 #[link_section = ".text.startup.execguard"]
 unsafe fn execve_via(via: &'static str, path: *const c_char, argv: Argv, envp: Argv) -> c_int {
     // SAFETY: the caller's path is a C string.
-    let sp = Spawn { via, target: unsafe { audit::target(path) }, target_c: path, argv, envp, exec_fd: -1, parent_side: false };
+    let sp = Spawn { via, target: unsafe { audit::target(path) }, target_c: path, argv, envp, exec_fd: -1, parent_side: false, actions: None };
     guarded(&sp, ExecCall::Execve(path, argv))
 }
 
@@ -185,7 +185,7 @@ unsafe fn execvp_via(via: &'static str, file: *const c_char, argv: Argv, envp: A
     let mut resolved = Buf::<1024>::new();
     // SAFETY: the caller's file is a C string.
     resolve_path(unsafe { cstr(file, 4096) }, &mut resolved);
-    let sp = Spawn { via, target: resolved.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: false };
+    let sp = Spawn { via, target: resolved.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: false, actions: None };
     // execvpe keeps execvp's search and ENOEXEC fallback.
     guarded(&sp, ExecCall::Execvpe(file, argv))
 }
@@ -212,7 +212,7 @@ pub unsafe extern "C" fn fexecve(fd: c_int, argv: Argv, envp: Argv) -> c_int {
     let mut t = Buf::<1024>::new();
     classify::link(fd, &mut t);
     // The program's own fd is kept: a script run by fexecve needs it open.
-    let sp = Spawn { via: "fexecve", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: fd, parent_side: false };
+    let sp = Spawn { via: "fexecve", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: fd, parent_side: false, actions: None };
     guarded(&sp, ExecCall::Fexecve(fd, argv))
 }
 
@@ -239,7 +239,7 @@ pub unsafe extern "C" fn execveat(dirfd: c_int, path: *const c_char, argv: Argv,
             t.raw(p);
         }
     }
-    let sp = Spawn { via: "execveat", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: dirfd, parent_side: false };
+    let sp = Spawn { via: "execveat", target: t.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: dirfd, parent_side: false, actions: None };
     guarded(&sp, ExecCall::Execveat(dirfd, path, argv, flags))
 }
 

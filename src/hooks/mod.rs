@@ -13,3 +13,4 @@ pub mod shell;
 pub mod sigdisp;
 pub mod sigmask;
 pub mod spawn;
+pub mod spawn_actions;

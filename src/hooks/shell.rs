@@ -239,7 +239,7 @@ fn audit_shell<'s>(via: &'static str, cmd: *const c_char, child_mask: u64, child
     // The command names what the user meant to run (`curl …`); argv shows the shell.
     // SAFETY: cmd is the caller's C string.
     let target = unsafe { cstr(cmd, 4096) };
-    let sp = Spawn { via, target, target_c: core::ptr::null(), argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true };
+    let sp = Spawn { via, target, target_c: core::ptr::null(), argv: argv.as_ptr(), envp: environ(), exec_fd: -1, parent_side: true, actions: None };
     let mut held = crate::policy::Held::new();
     let plan = audit::parent(&sp, (child_mask, child_ign), &mut undo, (true, false), &mut held);
     let listeners = plan.listeners.unwrap_or_else(listeners);

@@ -1,5 +1,7 @@
 //! `posix_spawn`/`posix_spawnp`: audited from the parent (glibc's child calls its
-//! internal execve, which no hook sees). Fix mode works through the spawn itself:
+//! internal execve, which no hook sees), each fd as the child will hold it after the
+//! caller's file actions when the shim followed them (spawn_actions.rs), as the
+//! caller holds it otherwise. Fix mode works through the spawn itself:
 //! the caller's attributes are copied and given an empty mask / SIG_DFL for ignored
 //! signals. Leaked fds are closed in the child by close actions of our own when the
 //! caller passes no file actions and one close-from covers them (at most a few below
@@ -137,11 +139,14 @@ unsafe fn spawn(
     if own_actions {
         undo.defer_fds();
     }
-    let sp = Spawn { via, target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true };
+    // The caller's file actions, as the shim followed them (None: not known, and
+    // each fd is judged as the caller holds it).
+    let actions = if fa.is_null() { None } else { super::spawn_actions::of(fa) };
+    let sp = Spawn { via, target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true, actions: actions.as_ref() };
     // posix_spawn has no use for the listener count (system_blocking is system's
     // and popen's): no fstat per fd that does not leak.
-    // The caller's file actions change the child's fds after this audit: then the
-    // child lists its own.
+    // The caller's file actions change the child's fds after this audit (an
+    // `addopen` the audit cannot see): then the child lists its own.
     let mut held = crate::policy::Held::new();
     if !fa.is_null() {
         held.spoil();

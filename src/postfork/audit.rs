@@ -32,6 +32,9 @@ pub struct Spawn<'a> {
     /// True when auditing in the parent for a child it spawns (posix_spawn, system,
     /// popen): the child's pid is not known, and its own set-up fds are not ours.
     pub parent_side: bool,
+    /// The caller's `posix_spawn` file actions, when the shim followed them all
+    /// (hooks/spawn_actions.rs): each fd is judged as the child will hold it.
+    pub actions: Option<&'a policy::FileActions>,
 }
 
 /// What was done, so that the hook can undo it if the exec fails: runs of fds in
@@ -323,7 +326,7 @@ fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep, pid: i32) {
 
 /// Who is auditing, asked once per audit rather than once per fd: `pid`/`ppid` are
 /// this process's; a parent-side audit (posix_spawn) trusts only its own acts.
-struct Who {
+struct Who<'a> {
     pid: i32,
     ppid: i32,
     parent_side: bool,
@@ -333,12 +336,15 @@ struct Who {
     setup: bool,
     /// The start record holds anything.
     starts: bool,
+    /// The spawn's file actions (`Spawn::actions`).
+    actions: Option<&'a policy::FileActions>,
 }
 
-impl Who {
+impl<'a> Who<'a> {
     /// Async-signal-safe: two thread-local loads.
     #[link_section = ".text.hot.execguard"]
-    fn new(parent_side: bool, sys::Ids { pid, ppid }: sys::Ids) -> Self {
+    fn new(sp: &Spawn<'a>, sys::Ids { pid, ppid }: sys::Ids) -> Self {
+        let parent_side = sp.parent_side;
         Who {
             pid,
             ppid,
@@ -346,6 +352,7 @@ impl Who {
             swept: !parent_side && tls::swept(pid),
             setup: !parent_side && tls::has_setup(pid),
             starts: startfds::any(),
+            actions: sp.actions,
         }
     }
 }
@@ -353,6 +360,14 @@ impl Who {
 /// Async-signal-safe: the facts about `fd` at this exec.
 #[link_section = ".text.hot.execguard"]
 fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
+    // The spawn's own file actions close it or put something there on purpose: the
+    // caller's fd is not what the child gets.
+    if let Some(a) = who.actions {
+        let action = a.effect(fd);
+        if action != policy::ActionEffect::None {
+            return FdFacts { action, ..FdFacts::default() };
+        }
+    }
     // The flag a hook saw set, while nothing a hook saw has changed the number
     // since (fdgen.rs); the kernel's answer otherwise.
     // A parent-side audit (posix_spawn, system) runs in the process that owns the
@@ -376,7 +391,7 @@ fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
     let since_start = who.starts && startfds::since(fd, who.pid, who.ppid).start;
     let jobserver = keep.jobserver.contains(fd);
     let fifo = jobserver && fds::is_fifo(fd);
-    FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd) }
+    FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd), action: policy::ActionEffect::None }
 }
 
 #[link_section = ".text.hot.execguard"]
@@ -397,7 +412,7 @@ fn fate(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFate {
 fn fd_audit(sp: &Spawn, cfg: &config::Config, runs: (bool, &mut CanRun<'_>), undo: &mut Undo, low: fds::Low, held: &mut Held, ids: sys::Ids) -> bool {
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep, ids.pid);
-    let who = Who::new(sp.parent_side, ids);
+    let who = Who::new(sp, ids);
     let mark = held.mark();
     match scan(cfg, low, held, undo, (&keep, &who), !cfg.is_shell) {
         Scan::Clean(any) => any,
@@ -417,7 +432,7 @@ fn parent_fd_leak(sp: &Spawn, cfg: &config::Config, runs: (bool, &mut CanRun<'_>
     let ids = sys::Ids::ask();
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep, ids.pid);
-    let who = Who::new(sp.parent_side, ids);
+    let who = Who::new(sp, ids);
     fd_leak(sp, cfg, runs, undo, low, count, held, (&keep, &who))
 }
 
@@ -967,6 +982,8 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
         }
         plan.found |= notable != 0;
     }
+    // A number ≥ 3 the file actions set up: the child holds it on purpose.
+    plan.found |= sp.actions.is_some_and(|a| a.sets_up_any());
     let blocked = child_mask & !policy::GLIBC_INTERNAL;
     let report = mask_to_report(child_mask, start_blocked);
     if report != 0 && !runs.ok() {

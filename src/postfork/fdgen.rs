@@ -190,7 +190,7 @@ pub fn learn(fd: i32) -> super::sys::R<bool> {
 /// vfork child's hooks could not be told from its parent's: nothing is recorded
 /// there.
 #[inline]
-const fn recording() -> bool {
+pub(crate) const fn recording() -> bool {
     cfg!(execguard_vfork_hook)
 }
 
