@@ -673,6 +673,9 @@ pub struct ExecKeepFacts<'a> {
     pub new_pid: Option<i32>,
     /// fexecve's fd, execveat's dirfd (negative: none).
     pub exec_fd: i32,
+    /// The new program is a spawn helper (`is_spawn_helper`): every fd is handed to
+    /// it on purpose.
+    pub spawn_helper: bool,
 }
 
 /// The fds kept at an exec by the rules.
@@ -713,6 +716,27 @@ pub fn exec_keep_into(f: &ExecKeepFacts, k: &mut ExecKeep) {
     if f.exec_fd >= 0 {
         k.rules.add(f.exec_fd, f.exec_fd);
     }
+    if f.spawn_helper {
+        k.rules.add(3, i32::MAX);
+    }
+}
+
+/// Programs a parent runs only to start the real child from what it hands them:
+/// each takes its stdio and the fds its arguments name, clears the signal mask,
+/// closes every other fd and execs the target (which its own exec audit judges, the
+/// shim being preloaded there too). OpenJDK's `jspawnhelper`: `ProcessBuilder` and
+/// `Runtime.exec` run every child through it (the POSIX_SPAWN launch mechanism, the
+/// default on Linux), from a `posix_spawn` that hands it the stdio pipes, the pipes
+/// its arguments name (`10:11:13`) and whatever else the JVM holds.
+const SPAWN_HELPERS: [&[u8]; 1] = [b"jspawnhelper"];
+
+/// The exec or spawn of `target` hands a spawn helper everything on purpose: no fd
+/// of the caller's is its leak there and no signal state its finding, and fix mode
+/// leaves them alone (the helper needs them; what the real child gets is judged at
+/// the helper's own exec). By the basename of the path the caller runs.
+pub fn is_spawn_helper(target: &[u8]) -> bool {
+    let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
+    SPAWN_HELPERS.iter().any(|h| same(h, base))
 }
 
 /// What the start side does with one inherited fd when the parent was not audited.
@@ -994,6 +1018,7 @@ mod tests {
             listen_pid: b"42",
             new_pid: Some(42),
             exec_fd: 30,
+            spawn_helper: false,
         };
         let k = exec_keep(&facts);
         for fd in [3, 8, 20, 21, 30] {
@@ -1002,6 +1027,11 @@ mod tests {
         assert!(!k.rules.contains(4) && !k.rules.contains(7) && !k.rules.contains(5));
         assert!(k.jobserver.contains(5) && k.jobserver.contains(6) && !k.jobserver.contains(3));
         // Parent side: LISTEN_PID cannot name the child.
+        // A spawn helper gets every fd.
+        let k = exec_keep(&ExecKeepFacts { spawn_helper: true, ..facts });
+        assert!(k.rules.contains(3) && k.rules.contains(4) && k.rules.contains(70_000) && k.rules.contains(i32::MAX));
+        assert!(is_spawn_helper(b"/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper") && is_spawn_helper(b"jspawnhelper"));
+        assert!(!is_spawn_helper(b"/usr/bin/jspawnhelper2") && !is_spawn_helper(b"/opt/jspawnhelper/bin/java") && !is_spawn_helper(b""));
         let k = exec_keep(&ExecKeepFacts { new_pid: None, exec_fd: -1, ..facts });
         assert!(!k.rules.contains(3) && !k.rules.contains(30));
         // A jobserver fd is kept only while it is the jobserver's pipe.

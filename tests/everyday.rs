@@ -284,6 +284,47 @@ fn node_child_process() {
     everyday("node", &d, "node work.js");
 }
 
+/// Java's `ProcessBuilder` and `Runtime.exec` start every child through OpenJDK's
+/// `jspawnhelper` (the POSIX_SPAWN launch mechanism, Linux's default), from a
+/// `posix_spawn` that hands it the stdio pipes, the pipes its arguments name and the
+/// JVM's own inheritable fds; the helper keeps what it needs, clears the signal mask
+/// (the JVM's threads block SIGQUIT), closes the rest and execs the child. Fix mode
+/// must not take any of it away (the helper then refuses to run: every spawn of the
+/// JVM fails), and none of it is the JVM's leak.
+#[test]
+fn java_process_builder() {
+    let installed = Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success());
+    assert!(installed, "java is not installed: scripts/test installs openjdk-17-jdk-headless");
+    let d = dir("java");
+    write(
+        &d,
+        &[(
+            "Work.java",
+            "import java.io.*;\n\
+             public class Work {\n\
+               static String out(Process p) throws Exception {\n\
+                 String s = new String(p.getInputStream().readAllBytes());\n\
+                 if (p.waitFor() != 0) System.exit(10);\n\
+                 return s;\n\
+               }\n\
+               public static void main(String[] a) throws Exception {\n\
+                 for (int i = 0; i < 5; i++) if (new ProcessBuilder(\"true\").start().waitFor() != 0) System.exit(1);\n\
+                 if (!out(new ProcessBuilder(\"sh\", \"-c\", \"echo hi\").start()).equals(\"hi\\n\")) System.exit(2);\n\
+                 Process c = Runtime.getRuntime().exec(new String[] {\"sh\", \"-c\", \"cat\"});\n\
+                 c.getOutputStream().close();\n\
+                 if (!out(c).isEmpty()) System.exit(3);\n\
+                 Process p = new ProcessBuilder(\"sh\", \"-c\", \"read x; echo got $x >&2\").redirectErrorStream(true).start();\n\
+                 p.getOutputStream().write(\"it\\n\".getBytes()); p.getOutputStream().close();\n\
+                 if (!out(p).equals(\"got it\\n\")) System.exit(4);\n\
+                 File f = new File(\"redirected\");\n\
+                 if (new ProcessBuilder(\"sh\", \"-c\", \"echo to file\").redirectOutput(f).start().waitFor() != 0) System.exit(5);\n\
+               }\n\
+             }\n",
+        )],
+    );
+    everyday("java", &d, "java -Xshare:auto Work.java && test \"$(cat redirected)\" = 'to file'");
+}
+
 #[test]
 fn tar_gzip_xz() {
     let d = dir("tar");

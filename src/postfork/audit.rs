@@ -306,7 +306,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     }
     // Signals this process started with and still has are passed through, like its
     // inherited fds: reported where they came in, not again at every exec below.
-    let (start_ign, start_blocked) = startfds::signals();
+    let (start_ign, start_blocked) = passed_signals(sp);
     let to_report = mask_to_report(mask, start_blocked) != 0 || (!cfg.is_shell && ign_to_report(ign, start_ign) != 0);
     if to_report && !runs.ok() {
         return NOTHING;
@@ -321,7 +321,21 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
 #[link_section = ".text.hot.execguard"]
 fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep, pid: i32) {
     let new_pid = if sp.parent_side { None } else { Some(pid) };
-    policy::exec_keep_into(&envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd), keep)
+    let mut facts = envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd);
+    facts.spawn_helper = policy::is_spawn_helper(sp.target);
+    policy::exec_keep_into(&facts, keep)
+}
+
+/// Async-signal-safe: the signals an exec passes on rather than hands over (ignored,
+/// blocked): those this process started with and still has, reported where they
+/// came in; every one for a spawn helper, which sets up the real child's itself.
+#[inline]
+fn passed_signals(sp: &Spawn) -> (u64, u64) {
+    if policy::is_spawn_helper(sp.target) {
+        (u64::MAX, u64::MAX)
+    } else {
+        startfds::signals()
+    }
 }
 
 /// Who is auditing, asked once per audit rather than once per fd: `pid`/`ppid` are
@@ -956,7 +970,7 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
         held.spoil();
     }
     // Signals this process started with and still hands on are passed through.
-    let (start_ign, start_blocked) = startfds::signals();
+    let (start_ign, start_blocked) = passed_signals(sp);
     if cfg.is_shell {
         plan.found |= (!no_fds && fd_audit(sp, cfg, (fix, &mut runs), undo, low, held, sys::Ids::ask())) || child_ign & !keep_ignored() != 0;
     } else {

@@ -98,7 +98,7 @@ pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
 /// Async-signal-safe: the keep-rule facts of an exec (see `policy::exec_keep`).
 #[link_section = ".text.hot.execguard"]
 pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec_fd: i32) -> policy::ExecKeepFacts<'k> {
-    let mut f = policy::ExecKeepFacts { keep, makeflags: &[], nginx: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd };
+    let mut f = policy::ExecKeepFacts { keep, makeflags: &[], nginx: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd, spawn_helper: false };
     for e in iter_first(envp, b"MNL") {
         if let Some(v) = e.strip_prefix(b"MAKEFLAGS=") {
             f.makeflags = v;
