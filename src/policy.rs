@@ -722,18 +722,19 @@ pub fn exec_keep_into(f: &ExecKeepFacts, k: &mut ExecKeep) {
 }
 
 /// Programs a parent runs only to start the real child from what it hands them:
-/// each takes its stdio and the fds its arguments name, clears the signal mask,
-/// closes every other fd and execs the target (which its own exec audit judges, the
+/// each takes its stdio and the fds its arguments name, closes every other fd and
+/// execs the target (which its own exec audit judges, the
 /// shim being preloaded there too). OpenJDK's `jspawnhelper`: `ProcessBuilder` and
 /// `Runtime.exec` run every child through it (the POSIX_SPAWN launch mechanism, the
 /// default on Linux), from a `posix_spawn` that hands it the stdio pipes, the pipes
 /// its arguments name (`10:11:13`) and whatever else the JVM holds.
 const SPAWN_HELPERS: [&[u8]; 1] = [b"jspawnhelper"];
 
-/// The exec or spawn of `target` hands a spawn helper everything on purpose: no fd
-/// of the caller's is its leak there and no signal state its finding, and fix mode
-/// leaves them alone (the helper needs them; what the real child gets is judged at
-/// the helper's own exec). By the basename of the path the caller runs.
+/// The exec or spawn of `target` hands a spawn helper its fds on purpose: none of
+/// the caller's is its leak there, and fix mode leaves them alone (the helper needs
+/// them; what the real child gets is judged at the helper's own exec, and so is the
+/// blocked mask, which the helper may clear). By the basename of the path the
+/// caller runs.
 pub fn is_spawn_helper(target: &[u8]) -> bool {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
     SPAWN_HELPERS.iter().any(|h| same(h, base))

@@ -287,12 +287,15 @@ fn node_child_process() {
 /// Java's `ProcessBuilder` and `Runtime.exec` start every child through OpenJDK's
 /// `jspawnhelper` (the POSIX_SPAWN launch mechanism, Linux's default), from a
 /// `posix_spawn` that hands it the stdio pipes, the pipes its arguments name and the
-/// JVM's own inheritable fds; the helper keeps what it needs, clears the signal mask
-/// (the JVM's threads block SIGQUIT), closes the rest and execs the child. Fix mode
-/// must not take any of it away (the helper then refuses to run: every spawn of the
-/// JVM fails), and none of it is the JVM's leak.
+/// JVM's own inheritable fds (docs/policy.md, "Spawn helpers"); the helper keeps what
+/// it needs, closes the rest and execs the child. Fix mode must not take any of it
+/// away (the helper then refuses to run: every spawn of the JVM failed), and none of
+/// it is the JVM's leak. The JVM's threads block SIGQUIT: OpenJDK 17's helper hands
+/// that on to every child (18 and later clear it), which its own exec reports, one
+/// line per spawn (each helper is a process of its own), and fix mode clears.
 #[test]
 fn java_process_builder() {
+    const SPAWNS: usize = 10;
     let installed = Command::new("java").arg("-version").output().is_ok_and(|o| o.status.success());
     assert!(installed, "java is not installed: scripts/test installs openjdk-17-jdk-headless");
     let d = dir("java");
@@ -318,11 +321,61 @@ fn java_process_builder() {
                  if (!out(p).equals(\"got it\\n\")) System.exit(4);\n\
                  File f = new File(\"redirected\");\n\
                  if (new ProcessBuilder(\"sh\", \"-c\", \"echo to file\").redirectOutput(f).start().waitFor() != 0) System.exit(5);\n\
+                 System.out.print(\"child \" + out(new ProcessBuilder(\"grep\", \"SigBlk\", \"/proc/self/status\").start()));\n\
                }\n\
              }\n",
         )],
     );
-    everyday("java", &d, "java -Xshare:auto Work.java && test \"$(cat redirected)\" = 'to file'");
+    let script = "java Work.java && test \"$(cat redirected)\" = 'to file'";
+    // The signal mask the last child started with, as its own /proc/self/status says.
+    let child_mask = |stdout: &str| -> u64 {
+        let hex = stdout.lines().find_map(|l| l.strip_prefix("child SigBlk:")).map(str::trim);
+        u64::from_str_radix(hex.unwrap_or_else(|| panic!("no child line in {stdout:?}")), 16).unwrap()
+    };
+    const SIGQUIT: u64 = 1 << 2;
+    let base = launch(&d, &["sh", "-c", script], &[]);
+    assert_eq!(base.code, 0, "[java] fails even without the shim:\n{}\n{}", base.stdout, base.stderr);
+    let handed_on = child_mask(&base.stdout) & SIGQUIT != 0;
+    // What the log must hold besides the strays' start record: nothing, or one
+    // exec_sigmask per spawn, at the helper's exec.
+    let check = |what: &str, warns: &[Value], action: &str| {
+        let masks: Vec<&Value> = warns.iter().filter(|e| e["event"] == "exec_sigmask").collect();
+        assert_eq!(masks.len(), if handed_on { SPAWNS } else { 0 }, "[java {what}]\n{}", show(warns));
+        for e in masks {
+            assert!(e["exe"].as_str().unwrap().ends_with("/jspawnhelper"), "[java {what}] at the helper's exec: {e}");
+            assert_eq!(e["signals"], serde_json::json!(["SIGQUIT"]), "{e}");
+            assert_eq!(e["action"], action, "{e}");
+        }
+        let rest: Vec<&Value> = warns.iter().filter(|e| e["event"] != "exec_sigmask" && e["event"] != "startup_fds").collect();
+        assert!(rest.is_empty(), "[java {what}] nothing else: no fd is the JVM's leak\n{}", show(warns));
+    };
+    let shim = common::shim();
+    let shim = shim.to_str().unwrap();
+    let eg = env!("CARGO_BIN_EXE_execguard");
+    for mode in ["log", "fix"] {
+        let log = d.join(format!("run-{mode}.jsonl"));
+        let run = launch(
+            &d,
+            &[eg, "run", "--mode", mode, "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", "sh", "-c", script],
+            &[("EXECGUARD_LIB", shim)],
+        );
+        let warns = warnings(&log);
+        check(mode, &warns, if mode == "fix" { "fixed" } else { "logged" });
+        assert_eq!(run.code, if handed_on { 66 } else { 0 }, "[java {mode}] every spawn works:\n{}\n{}", run.stdout, run.stderr);
+        let want = if mode == "fix" { child_mask(&base.stdout) & !SIGQUIT } else { child_mask(&base.stdout) };
+        assert_eq!(child_mask(&run.stdout), want, "[java {mode}]");
+        assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "[java {mode}] the caller's fds, once:\n{}", run.stderr);
+    }
+    // Under a bare LD_PRELOAD: the strays once, at the top.
+    let log = d.join("bare.jsonl");
+    let bare = launch(&d, &["sh", "-c", script], &[("STRAY_PRELOAD", shim), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", "log")]);
+    assert_eq!(bare.code, 0, "[java] LD_PRELOAD changed the exit status:\n{}", bare.stderr);
+    let warns = warnings(&log);
+    check("bare", &warns, "logged");
+    let starts: Vec<&Value> = warns.iter().filter(|e| e["event"] == "startup_fds").collect();
+    assert_eq!(starts.len(), 1, "[java bare]\n{}", show(&warns));
+    assert_eq!(starts[0]["pid"].as_u64(), Some(bare.pid as u64), "at the top of the tree: {}", starts[0]);
+    assert_eq!(fd_numbers(starts[0]), STRAYS, "{}", starts[0]);
 }
 
 #[test]

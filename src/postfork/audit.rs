@@ -315,7 +315,7 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     found |= mask_found;
     let (ign_found, ign) = if cfg.is_shell { (ign & !keep_ignored() != 0, ign) } else { sigign(sp, fix, undo, ign, start_ign) };
     found |= ign_found;
-    Outcome { found, sigs: Sigs { ign, blocked }, ids }
+    Outcome { found, sigs: Sigs { ign, blocked: helper_mark(sp, blocked) }, ids }
 }
 
 #[link_section = ".text.hot.execguard"]
@@ -328,13 +328,30 @@ fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep, pid: i32) {
 
 /// Async-signal-safe: the signals an exec passes on rather than hands over (ignored,
 /// blocked): those this process started with and still has, reported where they
-/// came in; every one for a spawn helper, which sets up the real child's itself.
+/// came in. For a spawn helper, every blocked one: the helper sets up the real
+/// child's mask itself (OpenJDK 25's clears it), and its own exec judges what it
+/// hands on (`helper_mark`).
 #[inline]
 fn passed_signals(sp: &Spawn) -> (u64, u64) {
+    let (ign, blocked) = startfds::signals();
     if policy::is_spawn_helper(sp.target) {
-        (u64::MAX, u64::MAX)
+        (ign, u64::MAX)
     } else {
-        startfds::signals()
+        (ign, blocked)
+    }
+}
+
+/// Async-signal-safe: the blocked signals the new program's marker names as passed
+/// through to it (`blocked`: what it gets). A spawn helper is told only of those this
+/// process passed through itself: a signal this process blocked is then the
+/// helper's to hand on, and its exec reports it if the real child would get it
+/// (OpenJDK 17's helper leaves the JVM's SIGQUIT blocked).
+#[inline]
+fn helper_mark(sp: &Spawn, blocked: u64) -> u64 {
+    if policy::is_spawn_helper(sp.target) {
+        blocked & startfds::signals().1
+    } else {
+        blocked
     }
 }
 
@@ -1012,7 +1029,7 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
     plan.found |= blocked != 0;
     plan.sigs = Sigs {
         ign: child_ign & !plan.child_default,
-        blocked: plan.child_mask.unwrap_or(child_mask) & !policy::GLIBC_INTERNAL,
+        blocked: helper_mark(sp, plan.child_mask.unwrap_or(child_mask) & !policy::GLIBC_INTERNAL),
     };
     plan
 }
