@@ -575,6 +575,9 @@ impl FileActions {
     }
 
     /// Async-signal-safe: what they do to the caller's `fd` (`file_action_effect`).
+    /// Out of line and out of the start blocks: only a parent-side audit of a spawn
+    /// with file actions asks, in a process whose text is mapped already.
+    #[inline(never)]
     pub fn effect(&self, fd: i32) -> ActionEffect {
         file_action_effect(self.as_slice(), fd)
     }
@@ -583,6 +586,7 @@ impl FileActions {
     /// for it. Then the new program's start stays quiet about what it holds, as
     /// below a fork child that set fds up with `dup2`: it was not handed them from
     /// outside.
+    #[inline(never)]
     pub fn sets_up_any(&self) -> bool {
         self.as_slice().iter().any(|a| matches!(*a, FileAction::Target(fd) if fd >= 3))
     }
@@ -734,7 +738,9 @@ const SPAWN_HELPERS: [&[u8]; 1] = [b"jspawnhelper"];
 /// the caller's is its leak there, and fix mode leaves them alone (the helper needs
 /// them; what the real child gets is judged at the helper's own exec, and so is the
 /// blocked mask, which the helper may clear). By the basename of the path the
-/// caller runs.
+/// caller runs. One copy, in the hot block: a fork child's exec audit asks.
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
 pub fn is_spawn_helper(target: &[u8]) -> bool {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
     SPAWN_HELPERS.iter().any(|h| same(h, base))
