@@ -435,6 +435,13 @@ elif case == "os_system":
 elif case == "posix_spawn":
     pid = os.posix_spawn(probe, [probe], os.environ)
     r = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+elif case == "posix_spawn_close":
+    pid = os.posix_spawn(probe, [probe], os.environ, file_actions=[(os.POSIX_SPAWN_CLOSE, fd)])
+    r = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+elif case == "posix_spawn_dup2":
+    acts = [(os.POSIX_SPAWN_DUP2, fd, 9), (os.POSIX_SPAWN_CLOSE, fd)]
+    pid = os.posix_spawn(probe, [probe], os.environ, file_actions=acts)
+    r = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 elif case == "os_popen":
     with os.popen(probe) as f:
         sys.stdout.write(f.read())
@@ -475,6 +482,32 @@ fn python_os_system_leaks_fd_and_sigpipe() {
 fn python_os_posix_spawn() {
     for mode in Mode::ALL {
         check_leak_path(mode, &py(mode, "posix_spawn"), &["posix_spawn"], Some(&probe()));
+    }
+}
+
+/// CPython's `os.posix_spawn` builds its `file_actions` with the public calls the
+/// shim follows (hooks/spawn_actions.rs): a close action takes the leaked listener
+/// away from the child, so nothing is reported; a dup2 action hands it over at fd 9
+/// on purpose, which neither side reports and fix mode leaves in place.
+#[test]
+fn python_os_posix_spawn_file_actions() {
+    for (case, child_fd) in [("posix_spawn_close", None), ("posix_spawn_dup2", Some(9))] {
+        for mode in Mode::ALL {
+            let run = py(mode, case);
+            assert!(run.stdout.contains("status=0"), "{}", run.context());
+            let l = listener_obj(&run);
+            let want = match child_fd {
+                Some(n) => json!([{"fd": n, "kind": "tcp_listen", "detail": l["detail"]}]),
+                None => json!([]),
+            };
+            assert_eq!(probe_out(&run)["fds"], want, "[{case}] what the actions leave the child\n{}", run.context());
+            if mode == Mode::NoShim {
+                continue;
+            }
+            let evs = run.events();
+            let reported: Vec<_> = evs.iter().filter(|e| e["event"] == "exec_fd_leak" || e["event"] == "startup_fds").collect();
+            assert!(reported.is_empty(), "[{case}] nothing the child gets is a leak\n{}", run.context());
+        }
     }
 }
 
@@ -657,6 +690,7 @@ in_other_environments!(
         python_subprocess_close_fds_false,
         python_os_system_leaks_fd_and_sigpipe,
         python_os_posix_spawn,
+        python_os_posix_spawn_file_actions,
         python_pass_fds_kept_and_not_reported,
         python_os_popen_nothing_to_report,
     ],
