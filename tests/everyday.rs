@@ -291,7 +291,7 @@ fn node_child_process() {
 /// it needs, closes the rest and execs the child. Fix mode must not take any of it
 /// away (the helper then refuses to run: every spawn of the JVM failed), and none of
 /// it is the JVM's leak. The JVM's threads block SIGQUIT: OpenJDK 17's helper hands
-/// that on to every child (18 and later clear it), which its own exec reports, one
+/// that on to every child (Temurin 25's clears it), which its own exec reports, one
 /// line per spawn (each helper is a process of its own), and fix mode clears.
 #[test]
 fn java_process_builder() {

@@ -329,7 +329,7 @@ fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep, pid: i32) {
 /// Async-signal-safe: the signals an exec passes on rather than hands over (ignored,
 /// blocked): those this process started with and still has, reported where they
 /// came in. For a spawn helper, every blocked one: the helper sets up the real
-/// child's mask itself (OpenJDK 25's clears it), and its own exec judges what it
+/// child's mask itself (Temurin 25's clears it), and its own exec judges what it
 /// hands on (`helper_mark`).
 #[inline]
 fn passed_signals(sp: &Spawn) -> (u64, u64) {
