@@ -156,7 +156,8 @@ pub unsafe extern "C" fn posix_spawn_file_actions_destroy(fa: *mut posix_spawn_f
     unsafe { real::posix_spawn_file_actions_destroy(fa) }
 }
 
-/// `posix_spawn_file_actions_addclose`.
+/// `posix_spawn_file_actions_addclose`. Async-signal-safe as far as the shim goes
+/// (atomics on its own table; libc's call allocates).
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_file_actions_t, fd: c_int) -> c_int {
     // SAFETY: forwarded.
@@ -168,7 +169,8 @@ pub unsafe extern "C" fn posix_spawn_file_actions_addclose(fa: *mut posix_spawn_
 }
 
 /// `posix_spawn_file_actions_adddup2`: the child gets `new` on purpose (also when
-/// `new == fd`, which clears its FD_CLOEXEC in the child).
+/// `new == fd`, which clears its FD_CLOEXEC in the child). Async-signal-safe as far
+/// as the shim goes.
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(fa: *mut posix_spawn_file_actions_t, fd: c_int, new: c_int) -> c_int {
     // SAFETY: forwarded.
@@ -180,6 +182,7 @@ pub unsafe extern "C" fn posix_spawn_file_actions_adddup2(fa: *mut posix_spawn_f
 }
 
 /// `posix_spawn_file_actions_addopen`: the child gets `fd` on purpose.
+/// Async-signal-safe as far as the shim goes.
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawn_file_actions_addopen(fa: *mut posix_spawn_file_actions_t, fd: c_int, path: *const c_char, flags: c_int, mode: mode_t) -> c_int {
     // SAFETY: forwarded.
@@ -190,7 +193,8 @@ pub unsafe extern "C" fn posix_spawn_file_actions_addopen(fa: *mut posix_spawn_f
     r
 }
 
-/// `posix_spawn_file_actions_addclosefrom_np` (glibc ≥ 2.34).
+/// `posix_spawn_file_actions_addclosefrom_np` (glibc ≥ 2.34). Async-signal-safe as
+/// far as the shim goes.
 #[no_mangle]
 pub unsafe extern "C" fn posix_spawn_file_actions_addclosefrom_np(fa: *mut posix_spawn_file_actions_t, from: c_int) -> c_int {
     // SAFETY: forwarded.
