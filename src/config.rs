@@ -80,6 +80,10 @@ pub struct Config {
     pub held_env: bool,
     /// ... and handed us these (ignored, blocked) signal sets (policy::parse_audited).
     pub audited_sigs: (u64, u64),
+    /// ... and the exec was this program's reload of itself: the fds it started with
+    /// are its own, but those from outside, and so are its signals, but those
+    /// `audited_sigs` names (policy::Audited::own).
+    pub own_start: bool,
     pub is_shell: bool,
     /// `EXECGUARD_SHELLS` was given (its names are in `Cold`).
     pub shells_extra: bool,
@@ -180,6 +184,7 @@ impl Config {
             audited: false,
             held_env: false,
             audited_sigs: (0, 0),
+            own_start: false,
             is_shell: false,
             shells_extra: false,
             test_env: false,
@@ -374,10 +379,11 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 cfg.test_env = cold.test_env.len() > 0;
             }
             b"EXECGUARD_AUDITED" => {
-                if let Some((parent, pid, ign, blocked)) = policy::parse_audited(value) {
-                    cfg.audited = pid == if parent { crate::postfork::sys::getppid() } else { my_pid };
+                if let Some(a) = policy::parse_audited(value) {
+                    cfg.audited = a.pid == if a.parent { crate::postfork::sys::getppid() } else { my_pid };
                     if cfg.audited {
-                        cfg.audited_sigs = (ign, blocked);
+                        cfg.audited_sigs = (a.ign, a.blocked);
+                        cfg.own_start = a.own;
                     }
                 }
             }
@@ -394,7 +400,7 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
             b"MAKEFLAGS" => {
                 policy::parse_makeflags(value, &mut cfg.inherited_keep);
             }
-            b"NGINX" => {
+            b"NGINX" | b"GUNICORN_FD" => {
                 policy::parse_nginx(value, &mut cfg.inherited_keep);
                 policy::parse_nginx(value, &mut cfg.handed);
             }

@@ -131,7 +131,8 @@ pub fn parse_makeflags(s: &[u8], out: &mut FdRanges) -> usize {
     added
 }
 
-/// nginx's binary upgrade: `NGINX=7;8;9;` (also accepts `:` and `,` separators).
+/// nginx's binary upgrade: `NGINX=7;8;9;` (also accepts `:` and `,` separators),
+/// and Gunicorn's re-exec: `GUNICORN_FD=5,6` (`RELOAD_FD_VARS`).
 #[link_section = ".text.hot.execguard"]
 pub fn parse_nginx(s: &[u8], out: &mut FdRanges) -> usize {
     let mut added = 0;
@@ -164,16 +165,32 @@ pub fn parse_pid(s: &[u8]) -> Option<i32> {
     fd_num(s)
 }
 
-/// `EXECGUARD_AUDITED`'s value: `PID` or `^PID` (the parent's), then optionally
-/// `:IGN:BLOCKED`, the signal sets (hex kernel words) the new program was handed:
-/// ignored and blocked signals it starts with that the auditing parent saw, so that
-/// at its own exec they count as passed through (see docs/policy.md). Returns
-/// (whether it names the parent, the pid, the sets).
+/// `EXECGUARD_AUDITED`'s value: `PID`, `^PID` (the parent's) or `+PID` (a reload:
+/// `Audited::own`), then optionally `:IGN:BLOCKED`, the signal sets (hex kernel
+/// words) the new program was handed: ignored and blocked signals it starts with
+/// that the auditing parent saw, so that at its own exec they count as passed
+/// through (see docs/policy.md).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Audited {
+    /// The pid named is the parent's (`^`: a spawn audited in the parent).
+    pub parent: bool,
+    pub pid: i32,
+    pub ign: u64,
+    pub blocked: u64,
+    /// The exec was a server's reload of itself (`+`, `Role::Reload`): every fd it
+    /// starts with that did not come from outside is its own, as it was the old
+    /// image's: passing one on is its act, as `NGINX`'s fds are the new nginx's. So
+    /// are its signals, but `ign` and `blocked`, which the old image passed through
+    /// (it reads what it ignores from the kernel: the sets name only those).
+    pub own: bool,
+}
+
 #[link_section = ".text.startup.execguard"]
-pub fn parse_audited(v: &[u8]) -> Option<(bool, i32, u64, u64)> {
-    let (parent, v) = match v.strip_prefix(b"^") {
-        Some(rest) => (true, rest),
-        None => (false, v),
+pub fn parse_audited(v: &[u8]) -> Option<Audited> {
+    let (parent, own, v) = match v.first() {
+        Some(b'^') => (true, false, v.get(1..)?),
+        Some(b'+') => (false, true, v.get(1..)?),
+        _ => (false, false, v),
     };
     let mut parts = v.split(|&b| b == b':');
     let pid = parse_pid(parts.next()?)?;
@@ -182,7 +199,7 @@ pub fn parse_audited(v: &[u8]) -> Option<(bool, i32, u64, u64)> {
         (Some(i), Some(b), None) => (hex(i)?, hex(b)?),
         _ => return None,
     };
-    Some((parent, pid, ign, blocked))
+    Some(Audited { parent, pid, ign, blocked, own })
 }
 
 /// Runs a `Held` list keeps: past them the list is not vouched for.
@@ -666,9 +683,10 @@ pub fn marks_child(fate: FdFate) -> bool {
 pub struct ExecKeepFacts<'a> {
     /// `EXECGUARD_KEEP_FDS` of this process.
     pub keep: &'a FdRanges,
-    /// The new program's environment: `MAKEFLAGS`, `NGINX`, `LISTEN_FDS`, `LISTEN_PID`.
+    /// The new program's environment: `MAKEFLAGS`, `NGINX` or `GUNICORN_FD`
+    /// (`RELOAD_FD_VARS`: one server sets one), `LISTEN_FDS`, `LISTEN_PID`.
     pub makeflags: &'a [u8],
-    pub nginx: &'a [u8],
+    pub reload_fds: &'a [u8],
     pub listen_fds: &'a [u8],
     pub listen_pid: &'a [u8],
     /// The new program's pid, when known (an exec in this process); a parent-side
@@ -677,9 +695,9 @@ pub struct ExecKeepFacts<'a> {
     pub new_pid: Option<i32>,
     /// fexecve's fd, execveat's dirfd (negative: none).
     pub exec_fd: i32,
-    /// The new program is a spawn helper (`is_spawn_helper`): every fd is handed to
-    /// it on purpose.
-    pub spawn_helper: bool,
+    /// Every fd is handed to the new program on purpose: a spawn helper, or a
+    /// server's reload of itself (`Role`).
+    pub keep_all: bool,
 }
 
 /// The fds kept at an exec by the rules.
@@ -713,14 +731,14 @@ pub fn exec_keep(f: &ExecKeepFacts) -> ExecKeep {
 pub fn exec_keep_into(f: &ExecKeepFacts, k: &mut ExecKeep) {
     k.rules.extend(f.keep);
     parse_makeflags(f.makeflags, &mut k.jobserver);
-    parse_nginx(f.nginx, &mut k.rules);
+    parse_nginx(f.reload_fds, &mut k.rules);
     if let Some(pid) = f.new_pid {
         parse_listen(f.listen_fds, f.listen_pid, pid, &mut k.rules);
     }
     if f.exec_fd >= 0 {
         k.rules.add(f.exec_fd, f.exec_fd);
     }
-    if f.spawn_helper {
+    if f.keep_all {
         k.rules.add(3, i32::MAX);
     }
 }
@@ -734,16 +752,83 @@ pub fn exec_keep_into(f: &ExecKeepFacts, k: &mut ExecKeep) {
 /// its arguments name (`10:11:13`) and whatever else the JVM holds.
 const SPAWN_HELPERS: [&[u8]; 1] = [b"jspawnhelper"];
 
-/// The exec or spawn of `target` hands a spawn helper its fds on purpose: none of
-/// the caller's is its leak there, and fix mode leaves them alone (the helper needs
-/// them; what the real child gets is judged at the helper's own exec, and so is the
-/// blocked mask, which the helper may clear). By the basename of the path the
-/// caller runs. One copy, in the hot block: a fork child's exec audit asks.
+/// Servers that reload by exec'ing their own binary in place, keeping what the new
+/// image needs open across the exec (their listening sockets, so that no connection
+/// is refused meanwhile; the channels to their workers), and the variable each has
+/// in its environment then. Each closes what it does not hand over itself, so every
+/// fd it keeps is kept on purpose. uWSGI's master (SIGHUP, `--reload`,
+/// touch-reload, the master FIFO's `r`) keeps its sockets, emperor fds and log pipes
+/// and execs `binary_path` with its own arguments; `UWSGI_RELOADS` is in the
+/// environment of every uWSGI process (it sets it at start). HAProxy's master in
+/// master-worker mode (`-W`, `-Ws` under systemd) re-execs itself at start (into
+/// its wait mode) and at every reload (USR2), keeping the socketpairs to its
+/// workers, with `HAPROXY_MWORKER_REEXEC=1` (taken out of the environment of the
+/// programs it runs). Matched by basename: `uwsgi`, `haproxy`, and their variants
+/// after a `-` or `_` (Debian's `uwsgi-core`, `uwsgi_python3`).
+const RELOADERS: [(&[u8], &[u8]); 2] = [(b"uwsgi", b"UWSGI_RELOADS"), (b"haproxy", b"HAPROXY_MWORKER_REEXEC")];
+
+/// The variables with which a server names the fds it hands a new image of itself
+/// (its listeners) when it upgrades or reloads by exec, set only for that exec:
+/// nginx's binary upgrade (`NGINX=7;8;`, from a fork child of the old master) and
+/// Gunicorn's USR2 re-exec (`GUNICORN_FD=5,6`, the same; the new master takes it out
+/// of its environment). The fds named are kept at that exec and are the new
+/// image's own (`parse_nginx` reads both); an exec with one of these in its new
+/// environment is a `Role::Reload` for the signals this process hands on.
+pub const RELOAD_FD_VARS: [&[u8]; 2] = [b"NGINX", b"GUNICORN_FD"];
+
+/// Async-signal-safe: a reloader's variable names at least one fd (`parse_nginx`'s
+/// separators).
+pub fn names_fds(v: &[u8]) -> bool {
+    v.split(|&b| b == b';' || b == b':' || b == b',').any(|item| fd_num(item).is_some())
+}
+
+/// What the program an exec starts is to the program that starts it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Role {
+    /// Any program: each fd and signal it gets is judged.
+    Plain,
+    /// A spawn helper (`SPAWN_HELPERS`): the fds are handed to it on purpose: none
+    /// of the caller's is its leak there, and fix mode leaves them alone (the helper
+    /// needs them; what the real child gets is judged at the helper's own exec, and
+    /// so is the blocked mask, which the helper may clear).
+    SpawnHelper,
+    /// Possibly a server's reload of itself (`RELOADERS`): it is one when the new
+    /// environment holds this variable and the exec happens in the process itself
+    /// (not a spawn). A reload hands the old image's state to the new one: fds it
+    /// keeps (for `RELOADERS`, all: they closed the rest themselves) and signals it
+    /// ignores or blocks are nobody's leak there, and are the new image's own after
+    /// it (`Audited::own`). So is an exec with `RELOAD_FD_VARS` in its new
+    /// environment, whatever its name: its fds are kept by name.
+    Reload(&'static [u8]),
+}
+
+/// Async-signal-safe: the basename of `target` starts as a name `role` knows (its
+/// first two bytes): most execs never look the names up. One copy, in the hot
+/// block: a fork child's exec audit asks.
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
-pub fn is_spawn_helper(target: &[u8]) -> bool {
+pub fn may_have_role(target: &[u8]) -> bool {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
-    SPAWN_HELPERS.iter().any(|h| same(h, base))
+    let two = base.get(..2).unwrap_or(base);
+    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).any(|n| n.starts_with(two) && two.len() == 2)
+}
+
+/// The role of `target`, by the basename of the path the caller runs. Out of the
+/// start blocks: asked only when `may_have_role`.
+#[inline(never)]
+pub fn role(target: &[u8]) -> Role {
+    let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
+    if SPAWN_HELPERS.iter().any(|h| same(h, base)) {
+        return Role::SpawnHelper;
+    }
+    for (name, var) in RELOADERS {
+        if let Some(rest) = base.strip_prefix(name) {
+            if rest.is_empty() || rest.first().is_some_and(|&b| b == b'-' || b == b'_') {
+                return Role::Reload(var);
+            }
+        }
+    }
+    Role::Plain
 }
 
 /// What the start side does with one inherited fd when the parent was not audited.
@@ -868,12 +953,16 @@ mod tests {
 
     #[test]
     fn audited_marker_names_the_pid_and_the_signals_handed_over() {
-        assert_eq!(parse_audited(b"1234"), Some((false, 1234, 0, 0)));
-        assert_eq!(parse_audited(b"^77"), Some((true, 77, 0, 0)));
-        assert_eq!(parse_audited(b"^77:1000:200"), Some((true, 77, 0x1000, 0x200)));
-        assert_eq!(parse_audited(b"5:ffffffffffffffff:0"), Some((false, 5, u64::MAX, 0)));
+        let a = |parent, pid, ign, blocked, own| Some(Audited { parent, pid, ign, blocked, own });
+        assert_eq!(parse_audited(b"1234"), a(false, 1234, 0, 0, false));
+        assert_eq!(parse_audited(b"^77"), a(true, 77, 0, 0, false));
+        assert_eq!(parse_audited(b"^77:1000:200"), a(true, 77, 0x1000, 0x200, false));
+        assert_eq!(parse_audited(b"5:ffffffffffffffff:0"), a(false, 5, u64::MAX, 0, false));
+        // A reload: the signals it passes through, and that the rest is its own.
+        assert_eq!(parse_audited(b"+5:800:0"), a(false, 5, 0x800, 0, true));
+        assert_eq!(parse_audited(b"+5"), a(false, 5, 0, 0, true));
         // Malformed: the whole marker is refused (the start side then audits itself).
-        for bad in [&b""[..], b"x", b"5:", b"5:1", b"5:1:2:3", b"5:g:0", b"5:10000000000000000:0", b"-3"] {
+        for bad in [&b""[..], b"x", b"5:", b"5:1", b"5:1:2:3", b"5:g:0", b"5:10000000000000000:0", b"-3", b"+", b"^", b"+^5", b"^+5", b"++5", b"5+", b"+-5"] {
             assert_eq!(parse_audited(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
@@ -1020,25 +1109,40 @@ mod tests {
         let facts = ExecKeepFacts {
             keep: &keep,
             makeflags: b"-j2 --jobserver-auth=5,6",
-            nginx: b"8;",
+            reload_fds: b"8;11,12",
             listen_fds: b"1",
             listen_pid: b"42",
             new_pid: Some(42),
             exec_fd: 30,
-            spawn_helper: false,
+            keep_all: false,
         };
         let k = exec_keep(&facts);
-        for fd in [3, 8, 20, 21, 30] {
+        for fd in [3, 8, 11, 12, 20, 21, 30] {
             assert!(k.rules.contains(fd), "{fd}");
         }
         assert!(!k.rules.contains(4) && !k.rules.contains(7) && !k.rules.contains(5));
         assert!(k.jobserver.contains(5) && k.jobserver.contains(6) && !k.jobserver.contains(3));
         // Parent side: LISTEN_PID cannot name the child.
         // A spawn helper gets every fd.
-        let k = exec_keep(&ExecKeepFacts { spawn_helper: true, ..facts });
+        let k = exec_keep(&ExecKeepFacts { keep_all: true, ..facts });
         assert!(k.rules.contains(3) && k.rules.contains(4) && k.rules.contains(70_000) && k.rules.contains(i32::MAX));
-        assert!(is_spawn_helper(b"/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper") && is_spawn_helper(b"jspawnhelper"));
-        assert!(!is_spawn_helper(b"/usr/bin/jspawnhelper2") && !is_spawn_helper(b"/opt/jspawnhelper/bin/java") && !is_spawn_helper(b""));
+        for helper in [&b"/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper"[..], b"jspawnhelper"] {
+            assert_eq!(role(helper), Role::SpawnHelper);
+        }
+        for uwsgi in [&b"/usr/bin/uwsgi"[..], b"uwsgi", b"/usr/bin/uwsgi-core", b"/usr/bin/uwsgi_python3", b"./uwsgi_python311"] {
+            assert_eq!(role(uwsgi), Role::Reload(b"UWSGI_RELOADS"), "{}", String::from_utf8_lossy(uwsgi));
+        }
+        assert_eq!(role(b"/usr/sbin/haproxy"), Role::Reload(b"HAPROXY_MWORKER_REEXEC"));
+        // The quick look at two bytes lets every known name through, and most others not.
+        for named in [&b"/usr/lib/jvm/x/lib/jspawnhelper"[..], b"uwsgi_python3", b"/usr/sbin/haproxy", b"/usr/bin/uwsgitop"] {
+            assert!(may_have_role(named), "{}", String::from_utf8_lossy(named));
+        }
+        for other in [&b"/bin/sh"[..], b"/usr/bin/python3", b"java", b"u", b"", b"/usr/bin/", b"/usr/bin/head"] {
+            assert!(!may_have_role(other), "{}", String::from_utf8_lossy(other));
+        }
+        for plain in [&b"/usr/bin/jspawnhelper2"[..], b"/opt/jspawnhelper/bin/java", b"", b"/usr/bin/uwsgitop", b"/opt/uwsgi/bin/python3", b"/usr/bin/xuwsgi", b"/usr/sbin/haproxyctl"] {
+            assert_eq!(role(plain), Role::Plain, "{}", String::from_utf8_lossy(plain));
+        }
         let k = exec_keep(&ExecKeepFacts { new_pid: None, exec_fd: -1, ..facts });
         assert!(!k.rules.contains(3) && !k.rules.contains(30));
         // A jobserver fd is kept only while it is the jobserver's pipe.

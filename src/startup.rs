@@ -43,11 +43,14 @@ pub fn audit(cfg: &Config, fix: bool) {
         // start audit that read them (19 rt_sigaction calls fewer at each exec of a
         // marked process: every process below `execguard run` from a caller with
         // stray fds). Not when a hook saw a change before this constructor (another
-        // library's): then nothing is trusted, and every exec asks.
+        // library's): then nothing is trusted, and every exec asks. After a reload
+        // the marker names only what the old image passed through: the start reads
+        // the rest, as an unmarked one does.
         let before = crate::hooks::sigdisp::marks();
         if before == 0 {
             let audited = (1u64 << 31) - 1;
-            crate::hooks::sigdisp::started(cfg.audited_sigs.0 & audited & !policy::NOT_AUDITED_IGNORED, before);
+            let ign = if cfg.own_start { ignored_set(31) } else { cfg.audited_sigs.0 & audited & !policy::NOT_AUDITED_IGNORED };
+            crate::hooks::sigdisp::started(ign, before);
         }
         return;
     }

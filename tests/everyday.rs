@@ -392,17 +392,14 @@ fn find_exec() {
     everyday("find", &d, "find . -name '*.c' -exec true {} \\; && find . -name '*.c' -exec cat {} + >/dev/null");
 }
 
-#[test]
-fn nginx_reload() {
-    let nginx = Path::new("/usr/sbin/nginx");
-    assert!(nginx.exists(), "nginx is installed by scripts/test");
-    let d = dir("nginx");
+/// nginx's configuration for the reload tests, listening on 127.0.0.1:`port`.
+fn nginx_conf(d: &Path, port: u16) {
     let p = d.to_str().unwrap();
     for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
         std::fs::create_dir_all(d.join(format!("tmp-{t}"))).unwrap();
     }
     write(
-        &d,
+        d,
         &[(
             "nginx.conf",
             &format!(
@@ -410,10 +407,19 @@ fn nginx_reload() {
                  events {{ worker_connections 16; }}\nhttp {{\n    access_log off;\n\
                  \x20   client_body_temp_path {p}/tmp-body;\n    proxy_temp_path {p}/tmp-proxy;\n\
                  \x20   fastcgi_temp_path {p}/tmp-fastcgi;\n    uwsgi_temp_path {p}/tmp-uwsgi;\n    scgi_temp_path {p}/tmp-scgi;\n\
-                 \x20   server {{ listen 127.0.0.1:22080; return 204; }}\n}}\n"
+                 \x20   server {{ listen 127.0.0.1:{port}; return 204; }}\n}}\n"
             ),
         )],
     );
+}
+
+#[test]
+fn nginx_reload() {
+    let nginx = Path::new("/usr/sbin/nginx");
+    assert!(nginx.exists(), "nginx is installed by scripts/test");
+    let d = dir("nginx");
+    let p = d.to_str().unwrap();
+    nginx_conf(&d, 22080);
     // Start, reload, quit; wait (bounded) until the master is gone, so that the next
     // run can bind the port again.
     let script = format!(
@@ -423,6 +429,232 @@ fn nginx_reload() {
         nginx.display()
     );
     everyday("nginx reload", &d, &script);
+}
+
+/// nginx's binary upgrade ("upgrading the executable on the fly"): USR2 makes the
+/// master fork and exec the binary again with its listeners named in `NGINX`, then
+/// QUIT ends the old master. The new master gets the old one's blocked signals and
+/// its ignored SIGPIPE: its own state handed to itself, nobody's leak (before: an
+/// `exec_sigmask` and an `exec_sigign` at every upgrade).
+#[test]
+fn nginx_binary_upgrade() {
+    let nginx = Path::new("/usr/sbin/nginx");
+    assert!(nginx.exists(), "nginx is installed by scripts/test");
+    let d = dir("nginx-upgrade");
+    let p = d.to_str().unwrap();
+    nginx_conf(&d, 22081);
+    // Every wait bounded (5 s); the old master leaves nginx.pid.oldbin while it lives.
+    let script = format!(
+        "N='{} -p {p} -e {p}/error.log -c {p}/nginx.conf'; $N || exit 1; old=$(cat {p}/nginx.pid); \
+         kill -USR2 $old || exit 2; \
+         i=0; until [ -e {p}/nginx.pid.oldbin ] && [ -e {p}/nginx.pid ]; do [ $i -lt 100 ] || exit 3; sleep 0.05; i=$((i+1)); done; \
+         new=$(cat {p}/nginx.pid); [ \"$new\" != \"$old\" ] || exit 4; \
+         [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:22081/)\" = 204 ] || exit 5; \
+         kill -QUIT $old; i=0; while kill -0 $old 2>/dev/null; do [ $i -lt 100 ] || exit 6; sleep 0.05; i=$((i+1)); done; \
+         [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:22081/)\" = 204 ] || exit 7; \
+         kill -QUIT $new; i=0; while [ -e {p}/nginx.pid ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; [ ! -e {p}/nginx.pid ]",
+        nginx.display()
+    );
+    everyday("nginx binary upgrade", &d, &script);
+}
+
+/// Gunicorn's USR2 re-exec: the master forks a child that execs the interpreter
+/// again with its listeners named in `GUNICORN_FD`; TERM then ends the old master.
+/// The new master gets the old one's ignored SIGPIPE and SIGXFSZ (CPython's own):
+/// nobody's leak (before: an `exec_sigign` at every re-exec).
+#[test]
+fn gunicorn_usr2_reexec() {
+    let installed = Command::new("gunicorn").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(installed, "gunicorn is installed by scripts/test");
+    let d = dir("gunicorn");
+    let p = d.to_str().unwrap();
+    write(&d, &[("app.py", RELOAD_APP)]);
+    let get = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22113/";
+    let script = format!(
+        "gunicorn -D -w 2 -b 127.0.0.1:22113 --chdir {p} --pid {p}/g.pid --log-file {p}/g.log app:application || exit 1; \
+         i=0; until [ -e {p}/g.pid ] && [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
+         old=$(cat {p}/g.pid); kill -USR2 $old || exit 3; \
+         i=0; until [ -s {p}/g.pid.2 ]; do [ $i -lt 200 ] || exit 4; sleep 0.05; i=$((i+1)); done; new=$(cat {p}/g.pid.2); \
+         kill -TERM $old; i=0; while kill -0 $old 2>/dev/null; do [ $i -lt 200 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
+         i=0; until [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done; \
+         kill -TERM $new; i=0; while kill -0 $new 2>/dev/null; do [ $i -lt 200 ] || exit 7; sleep 0.05; i=$((i+1)); done"
+    );
+    everyday("gunicorn USR2", &d, &script);
+}
+
+/// HAProxy in master-worker mode (`-W`; systemd's unit runs `-Ws`): the master
+/// re-execs itself at start (into its wait mode) and at every reload (USR2), with
+/// `HAPROXY_MWORKER_REEXEC=1`, keeping the socketpairs to its workers and its
+/// blocked and ignored signals. Its own state handed to itself: nobody's leak
+/// (before: an `exec_fd_leak`, an `exec_sigmask` and an `exec_sigign` at start, two
+/// more at each reload).
+#[test]
+fn haproxy_master_worker_reload() {
+    let installed = Command::new("haproxy").arg("-v").output().is_ok_and(|o| o.status.success());
+    assert!(installed, "haproxy is installed by scripts/test");
+    let d = dir("haproxy");
+    let p = d.to_str().unwrap();
+    write(
+        &d,
+        &[(
+            "h.cfg",
+            &format!(
+                "global\n    pidfile {p}/h.pid\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+                 frontend fe\n    bind 127.0.0.1:22114\n    http-request return status 200 content-type text/plain string ok\n"
+            ),
+        )],
+    );
+    // Every wait bounded (10 s). The worker a reloaded master forks runs with `-sf`
+    // (the old workers' pids) in its arguments. "Gone" counts a zombie (init reaps it).
+    let get = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22114/";
+    let script = format!(
+        "gone() {{ s=$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null); [ -z \"$s\" ] || [ \"$s\" = Z ]; }}; \
+         haproxy -W -D -f {p}/h.cfg || exit 1; \
+         i=0; until [ -s {p}/h.pid ] && [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
+         m=$(cat {p}/h.pid); kill -USR2 $m || exit 3; \
+         i=0; until pgrep -P $m -f -- ' -sf ' >/dev/null; do [ $i -lt 200 ] || exit 4; sleep 0.05; i=$((i+1)); done; \
+         i=0; until [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
+         kill -TERM $m; i=0; until gone $m; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done"
+    );
+    everyday("haproxy reload", &d, &script);
+}
+
+/// The WSGI app of the reload test: `/leak` runs a child that gets every fd the
+/// worker holds (`close_fds=False`): the listener is the server's own, and that is
+/// its leak, before the reload and after it.
+const RELOAD_APP: &str = "import subprocess\n\
+def application(env, start_response):\n\
+\x20   if env.get('PATH_INFO') == '/leak':\n\
+\x20       subprocess.run(['/bin/true'], close_fds=False)\n\
+\x20   start_response('200 OK', [('Content-Type', 'text/plain')])\n\
+\x20   return [b'ok\\n']\n";
+
+/// The client of the reload test: waits for the server, asks `/leak` once, then
+/// connects over and over while it sends the master SIGHUP, until the reloaded
+/// master has answered for a second; asks `/leak` again, stops the master (waiting,
+/// bounded, until it is gone) and prints what it saw as JSON. Every loop is bounded.
+const RELOAD_CLIENT: &str = r#"import json, os, signal, socket, sys, time
+port, d = int(sys.argv[1]), sys.argv[2]
+def get(path, timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\n\r\n")
+        return s.recv(100).split(b"\r\n")[0].split(b" ")[1:2] == [b"200"]
+    finally:
+        s.close()
+def log():
+    with open(os.path.join(d, "uw.log"), errors="replace") as f:
+        return f.read()
+end = time.time() + 20
+while time.time() < end:
+    try:
+        if get("/"): break
+    except OSError:
+        time.sleep(0.05)
+pid = int(open(os.path.join(d, "uw.pid")).read())
+get("/leak")
+ok = refused = other = 0
+start = time.time(); hup = None; answered = None
+while time.time() < start + 20:
+    if hup is None and time.time() > start + 0.3:
+        os.kill(pid, signal.SIGHUP); hup = time.time()
+    try:
+        if get("/"): ok += 1
+        else: other += 1
+    except ConnectionRefusedError:
+        refused += 1
+    except OSError:
+        other += 1
+    if hup and answered is None and "binary reloading" in log() and "spawned uWSGI worker" in log().split("binary reloading")[-1]:
+        answered = time.time()
+    if answered and time.time() > answered + 1:
+        break
+leak_after = get("/leak")
+os.kill(pid, signal.SIGINT)
+gone = False
+for _ in range(200):
+    try:
+        os.kill(pid, 0); time.sleep(0.05)
+    except ProcessLookupError:
+        gone = True; break
+text = log()
+print(json.dumps({"master": pid, "ok": ok, "refused": refused, "other": other, "reloaded": answered is not None,
+                  "reloads": text.count("binary reloading"), "inherited": "inherited INET address 127.0.0.1:%d fd" % port in text,
+                  "leak_after": leak_after, "gone": gone}))
+"#;
+
+/// uWSGI's graceful reload (SIGHUP): the master closes every fd but its sockets and
+/// execs its own binary in place, and the new image takes the listener over without
+/// refusing one connection. Run under load, from a caller with strays, three ways:
+/// without the shim, and under `execguard run` in log and fix mode. Under the shim
+/// the reload is nobody's leak (before: an `exec_fd_leak` and an `exec_sigign` at
+/// every reload, and fix mode closed the listener, so connections were refused
+/// while the new image bound a new one); the listener stays the server's own after
+/// it (a child that gets it is reported, as before the reload).
+fn uwsgi_graceful_reload(mode: &str, port: u16) {
+    let uwsgi = Path::new("/usr/bin/uwsgi");
+    assert!(uwsgi.exists(), "uwsgi is installed by scripts/test");
+    let d = dir(&format!("uwsgi-reload-{mode}"));
+    write(&d, &[("app.py", RELOAD_APP), ("client.py", RELOAD_CLIENT)]);
+    let p = d.to_str().unwrap();
+    let script = format!(
+        "uwsgi --plugin python3 --master --processes 2 --http-socket 127.0.0.1:{port} --wsgi-file {p}/app.py \
+         --pidfile {p}/uw.pid --daemonize2 {p}/uw.log || exit 1; exec {} {p}/client.py {port} {p}",
+        python()
+    );
+    let log = d.join("run.jsonl");
+    let shim = common::shim();
+    let eg = env!("CARGO_BIN_EXE_execguard");
+    let run = if mode == "none" {
+        launch(&d, &["sh", "-c", &script], &[])
+    } else {
+        launch(&d, &[eg, "run", "--mode", mode, "--log", log.to_str().unwrap(), "--", "sh", "-c", &script], &[("EXECGUARD_LIB", shim.to_str().unwrap())])
+    };
+    let uwlog = common::read_lossy(&d.join("uw.log"));
+    let line = run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("[uwsgi {mode}] no result:\n{}\n{}\n{uwlog}", run.stdout, run.stderr));
+    let seen: Value = serde_json::from_str(line).unwrap();
+    let what = format!("[uwsgi {mode}] {seen}\n{}\nuwsgi's log:\n{uwlog}", run.stderr);
+    assert_eq!(seen["reloaded"], true, "{what}");
+    assert_eq!(seen["reloads"], 1, "{what}");
+    assert_eq!(seen["gone"], true, "{what}");
+    assert_eq!(seen["leak_after"], true, "{what}");
+    assert!(seen["ok"].as_u64().unwrap() > 0, "{what}");
+    assert_eq!((seen["refused"].as_u64(), seen["other"].as_u64()), (Some(0), Some(0)), "no connection refused or dropped across the reload: {what}");
+    assert_eq!(seen["inherited"], true, "the new image took the listener over: {what}");
+    if mode == "none" {
+        return;
+    }
+    let master = seen["master"].as_u64().unwrap();
+    let warns = warnings(&log);
+    let all = show(&warns);
+    for e in &warns {
+        let target = e["target"].as_str().unwrap_or("");
+        assert!(!target.ends_with("/uwsgi") && e["via"] != "execvp", "[uwsgi {mode}] the reload is nobody's leak: {e}\n{all}");
+        assert_eq!(e["event"], "exec_fd_leak", "[uwsgi {mode}] only the app's leaks: {e}\n{all}");
+        assert_eq!(e["ppid"].as_u64(), Some(master), "[uwsgi {mode}] in a worker: {e}\n{all}");
+        assert_eq!(e["target"], "/bin/true", "{e}");
+        assert_eq!(e["action"], if mode == "fix" { "fixed" } else { "logged" }, "{e}");
+        let listener = e["fds"].as_array().unwrap().iter().any(|f| f["kind"] == "tcp_listen" && f["detail"] == format!("127.0.0.1:{port}"));
+        assert!(listener, "[uwsgi {mode}] the listener is the server's own, after the reload too: {e}\n{all}");
+    }
+    // One /leak before the reload, one after (each a new connection: a new finding).
+    assert_eq!(warns.len(), 2, "[uwsgi {mode}]\n{all}");
+    assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "[uwsgi {mode}] the caller's fds, once:\n{}", run.stderr);
+}
+
+#[test]
+fn uwsgi_graceful_reload_without_the_shim() {
+    uwsgi_graceful_reload("none", 22110);
+}
+
+#[test]
+fn uwsgi_graceful_reload_log() {
+    uwsgi_graceful_reload("log", 22111);
+}
+
+#[test]
+fn uwsgi_graceful_reload_fix() {
+    uwsgi_graceful_reload("fix", 22112);
 }
 
 /// The make tree with one real leak in the middle: a rule runs a program that opens a

@@ -302,6 +302,69 @@ fn c_posix_spawn_file_actions_decide_what_the_child_holds() {
     }
 }
 
+/// A server's reload of itself (uWSGI's master on SIGHUP): a program named `uwsgi`,
+/// holding a listener and an ignored SIGPIPE, with `UWSGI_RELOADS` in its
+/// environment, execs its own binary in place. That hands nothing to anyone: no
+/// report, and fix mode leaves the listener to the new image. After it the
+/// listener and the ignore are the new image's own: its `system()` passes them on,
+/// and that is reported (and fixed) as before the reload. Without the variable, under
+/// another name (`uwsgitop`), or spawned as a child, the same exec is an ordinary
+/// leak. From a caller with strays (they pass through everywhere).
+#[test]
+fn c_a_servers_reload_of_itself_is_not_its_leak() {
+    const STRAYS: [u64; 3] = [10, 251, 500];
+    let d = common::tmpdir("self-reload");
+    let prog = common::c_prog("self_reload");
+    // Links, not copies: a copy written here and exec'd at once can fail with
+    // ETXTBSY while another test thread's fork child still holds it open for writing.
+    for name in ["uwsgi", "uwsgitop"] {
+        std::os::unix::fs::symlink(&prog, d.join(name)).unwrap();
+    }
+    // (name, how, UWSGI_RELOADS set, is a reload)
+    let cases = [("uwsgi", "exec", "1", true), ("uwsgi", "exec", "0", false), ("uwsgitop", "exec", "1", false), ("uwsgi", "spawn", "1", false)];
+    for (name, how, set, reload) in cases {
+        for mode in Mode::ALL {
+            let log = d.join(format!("{name}-{how}-{set}-{}.jsonl", mode.name()));
+            let mut cmd = common::command(&common::c_prog("stray_launch"));
+            cmd.arg(d.join(name)).args([how, set]).current_dir(&d);
+            for v in ["LD_PRELOAD", "STRAY_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW", "UWSGI_RELOADS"] {
+                cmd.env_remove(v);
+            }
+            if mode != Mode::NoShim {
+                cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log).env("EXECGUARD_MODE", mode.name());
+            }
+            let out = cmd.output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let ctx = format!("[{name} {how} {set} {}]\n{stdout}\n{}\n{}", mode.name(), String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&log).unwrap_or_default());
+            assert!(out.status.success() && stdout.contains("status=exit:0"), "{ctx}");
+            let closed = mode == Mode::Fix && !reload;
+            assert!(stdout.contains(if closed { "held=0" } else { "held=1" }), "the new image's listener\n{ctx}");
+            if mode == Mode::NoShim {
+                continue;
+            }
+            let evs = common::events(&log);
+            let fds = |e: &Value| -> Vec<u64> { e["fds"].as_array().map(|a| a.iter().filter_map(|f| f["fd"].as_u64()).collect()).unwrap_or_default() };
+            // Where the listener and SIGPIPE are reported: the reloaded image's system(),
+            // or else the exec or spawn of the new image.
+            let via = if reload { "system" } else if how == "spawn" { "posix_spawn" } else { "execv" };
+            let leaks = named(&evs, "exec_fd_leak");
+            assert_eq!(leaks.len(), 1, "{ctx}");
+            check_common(leaks[0], mode, "warn", mode.action());
+            assert_eq!((leaks[0]["via"].as_str(), fds(leaks[0])), (Some(via), vec![3]), "{ctx}");
+            let ign = named(&evs, "exec_sigign");
+            assert_eq!(ign.len(), 1, "{ctx}");
+            assert_eq!((ign[0]["via"].as_str(), &ign[0]["signals"]), (Some(via), &json!(["SIGPIPE"])), "{ctx}");
+            if !reload {
+                assert!(leaks[0]["target"].as_str().unwrap().ends_with(&format!("/{name}")), "{ctx}");
+            }
+            // The strays are named once, where they came in.
+            let starts = named(&evs, "startup_fds");
+            assert_eq!(starts.len(), 1, "{ctx}");
+            assert_eq!((fds(starts[0]), starts[0]["from"].as_str()), (STRAYS.to_vec(), Some("outside")), "{ctx}");
+        }
+    }
+}
+
 #[test]
 fn c_static_parent_caught_by_start_side() {
     let prog = common::c_prog_static("spawn_paths");
@@ -672,6 +735,7 @@ in_other_environments!(
         c_vfork_execve,
         c_posix_spawn_file_actions_and_mask_honoured,
         c_posix_spawn_file_actions_decide_what_the_child_holds,
+        c_a_servers_reload_of_itself_is_not_its_leak,
         c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
         c_system_popen_file_leak_reported_once,
         c_system_blocking_while_child_connects_back,

@@ -97,7 +97,11 @@ fn guarded_with(sp: &Spawn, mut undo: Undo<'_>, call: ExecCall) -> Option<c_int>
     crate::postfork::repeat::flush_at_exec(out.ids.map(|i| i.pid));
     // Cleared before the real exec: a vfork child shares this thread's TLS.
     drop(inside);
-    let mark = if out.found { Mark::SelfPid(out.sigs) } else { Mark::No };
+    let mark = match (out.found, out.reload) {
+        (false, _) => Mark::No,
+        (true, false) => Mark::SelfPid(out.sigs),
+        (true, true) => Mark::Reload(out.sigs),
+    };
     let r = envp::with_env(sp.envp, mark, (Some(&held), out.ids), |env| call.run(env));
     // Reached only when the exec failed: revert keeps the exec's errno.
     undo.revert();

@@ -10,7 +10,7 @@ use super::envp::{self, Argv};
 use super::line::cstr;
 use super::{deliberate, fdgen, fds, maps, startfds, sys, tls};
 use crate::config::{self, Mode};
-use crate::policy::{self, ExecKeep, FdFacts, FdFate, Held};
+use crate::policy::{self, ExecKeep, FdFacts, FdFate, Held, Role};
 
 /// How many fds get a detail (address, path) in one event.
 const DETAIL_MAX: u32 = 64;
@@ -222,6 +222,10 @@ pub struct Outcome {
     /// This process's pid and parent's, when the audit asked them (what comes after
     /// it in the exec hook uses them rather than asking again).
     pub ids: Option<sys::Ids>,
+    /// The exec is a server's reload of itself (`policy::Role::Reload`): `sigs` are
+    /// then the signals this process passed through, and the rest of what the new
+    /// image holds is its own (envp::Mark::Reload).
+    pub reload: bool,
 }
 
 /// Ignored and blocked signal sets (kernel words) a new program is handed.
@@ -231,7 +235,7 @@ pub struct Sigs {
     pub blocked: u64,
 }
 
-const NOTHING: Outcome = Outcome { found: false, sigs: Sigs { ign: 0, blocked: 0 }, ids: None };
+const NOTHING: Outcome = Outcome { found: false, sigs: Sigs { ign: 0, blocked: 0 }, ids: None, reload: false };
 
 /// Can the exec succeed? One `faccessat(X_OK)`, asked only once something is to be
 /// reported or fixed: an exec that only passes fds or signals through reports
@@ -306,8 +310,15 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     }
     // Signals this process started with and still has are passed through, like its
     // inherited fds: reported where they came in, not again at every exec below.
-    let (start_ign, start_blocked) = passed_signals(sp);
-    let to_report = mask_to_report(mask, start_blocked) != 0 || (!cfg.is_shell && ign_to_report(ign, start_ign) != 0);
+    let (mut start_ign, mut start_blocked) = passed_signals(sp);
+    let mut to_report = mask_to_report(mask, start_blocked) != 0 || (!cfg.is_shell && ign_to_report(ign, start_ign) != 0);
+    // A server's reload of itself hands its own state to itself (policy::Role::Reload).
+    // The environment is read only for a reloader's name, or for signals of this
+    // process's own that would be reported.
+    let reload = matches!(role(sp, to_report), Role::Reload(_));
+    if reload {
+        (start_ign, start_blocked, to_report) = (u64::MAX, u64::MAX, false);
+    }
     if to_report && !runs.ok() {
         return NOTHING;
     }
@@ -315,43 +326,87 @@ pub fn exec(sp: &Spawn, undo: &mut Undo, held: &mut Held) -> Outcome {
     found |= mask_found;
     let (ign_found, ign) = if cfg.is_shell { (ign & !keep_ignored() != 0, ign) } else { sigign(sp, fix, undo, ign, start_ign) };
     found |= ign_found;
-    Outcome { found, sigs: Sigs { ign, blocked: helper_mark(sp, blocked) }, ids }
+    Outcome { found, sigs: mark_sigs(sp, ign, blocked, reload), ids, reload }
 }
 
 #[link_section = ".text.hot.execguard"]
 fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep, pid: i32) {
     let new_pid = if sp.parent_side { None } else { Some(pid) };
     let mut facts = envp::keep_facts(sp.envp, &cfg.keep, new_pid, sp.exec_fd);
-    facts.spawn_helper = policy::is_spawn_helper(sp.target);
+    // A reloader that names its fds (`NGINX`, `GUNICORN_FD`) has them kept by name.
+    facts.keep_all = role(sp, false) != Role::Plain;
     policy::exec_keep_into(&facts, keep)
+}
+
+/// Async-signal-safe: what the new program is to this one (policy::Role). A reload
+/// only where it is one: in this process itself (not a spawn audited in the
+/// parent), of a reloader's name with its variable in the new environment, or, when
+/// `own_sigs` (the exec hands signals of this process's own), of any program with a
+/// variable that names the fds a reloader hands its new image (`NGINX`,
+/// `GUNICORN_FD`: `Reload` of no name). The environment is read only then: one pass
+/// over it. The names are looked up only for a basename that starts as one of them
+/// (`policy::may_have_role`): the lookup is out of the start blocks.
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+fn role(sp: &Spawn, own_sigs: bool) -> Role {
+    let named = if policy::may_have_role(sp.target) { policy::role(sp.target) } else { Role::Plain };
+    match named {
+        Role::Reload(var) if sp.parent_side || !has_var(sp, var) => Role::Plain,
+        Role::Plain if own_sigs && !sp.parent_side && names_reload_fds(sp) => Role::Reload(b""),
+        r => r,
+    }
+}
+
+/// Async-signal-safe: the new environment holds `var`. Out of the start blocks:
+/// asked only at an exec of a reloader's name.
+#[cold]
+#[inline(never)]
+fn has_var(sp: &Spawn, var: &[u8]) -> bool {
+    envp::get(sp.envp, var).is_some()
+}
+
+/// Async-signal-safe: the new environment names fds for a reloaded server
+/// (policy::names_reload_fds). Out of the start blocks: asked only where signals of
+/// this process's own are handed on.
+#[cold]
+#[inline(never)]
+fn names_reload_fds(sp: &Spawn) -> bool {
+    policy::RELOAD_FD_VARS.iter().any(|v| envp::get(sp.envp, v).is_some_and(policy::names_fds))
 }
 
 /// Async-signal-safe: the signals an exec passes on rather than hands over (ignored,
 /// blocked): those this process started with and still has, reported where they
 /// came in. For a spawn helper, every blocked one: the helper sets up the real
 /// child's mask itself (Temurin 25's clears it), and its own exec judges what it
-/// hands on (`helper_mark`).
+/// hands on (`mark_sigs`). (A server's reload of itself passes all: `exec`.)
 #[inline]
 fn passed_signals(sp: &Spawn) -> (u64, u64) {
     let (ign, blocked) = startfds::signals();
-    if policy::is_spawn_helper(sp.target) {
+    if role(sp, false) == Role::SpawnHelper {
         (ign, u64::MAX)
     } else {
         (ign, blocked)
     }
 }
 
-/// Async-signal-safe: the blocked signals the new program's marker names as passed
-/// through to it (`blocked`: what it gets). A spawn helper is told only of those this
-/// process passed through itself: a signal this process blocked is then the
-/// helper's to hand on, and its exec reports it if the real child would get it
-/// (OpenJDK 17's helper leaves the JVM's SIGQUIT blocked).
-#[inline]
-fn helper_mark(sp: &Spawn, blocked: u64) -> u64 {
-    if policy::is_spawn_helper(sp.target) {
-        blocked & startfds::signals().1
+/// Async-signal-safe: the signals the new program's marker names (`ign`, `blocked`:
+/// what it gets). A spawn helper is told only of the blocked ones this process
+/// passed through itself: a signal this process blocked is then the helper's to
+/// hand on, and its exec reports it if the real child would get it (OpenJDK 17's
+/// helper leaves the JVM's SIGQUIT blocked). A reloaded server (`reload`) is told
+/// only of those this process passed through, and (its marker: envp::Mark::Reload)
+/// that the rest are its own, as they were the old image's (it reads what it
+/// ignores from the kernel).
+#[inline(never)]
+#[link_section = ".text.hot.execguard"]
+fn mark_sigs(sp: &Spawn, ign: u64, blocked: u64, reload: bool) -> Sigs {
+    if reload {
+        let (start_ign, start_blocked) = startfds::signals();
+        Sigs { ign: ign & start_ign, blocked: blocked & start_blocked }
+    } else if role(sp, false) == Role::SpawnHelper {
+        Sigs { ign, blocked: blocked & startfds::signals().1 }
     } else {
-        blocked
+        Sigs { ign, blocked }
     }
 }
 
@@ -419,10 +474,13 @@ fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
         || (who.setup && tls::is_setup(fd, who.pid))
         || deliberate::trusted(fd, who.pid, if who.parent_side { who.pid } else { who.ppid });
     // Only a jobserver-named fd costs a system call here (is it still a pipe?).
-    let since_start = who.starts && startfds::since(fd, who.pid, who.ppid).start;
+    let since = if who.starts { startfds::since(fd, who.pid, who.ppid) } else { startfds::Since { start: false, outside: false } };
     let jobserver = keep.jobserver.contains(fd);
     let fifo = jobserver && fds::is_fifo(fd);
-    FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start, handed: cfg.handed.contains(fd), action: policy::ActionEffect::None }
+    // After a reload of this program, what it started with is its own, as it was the
+    // old image's; what came from outside is still passed through.
+    let handed = cfg.handed.contains(fd) || (cfg.own_start && !since.outside);
+    FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start: since.start, handed, action: policy::ActionEffect::None }
 }
 
 #[link_section = ".text.hot.execguard"]
@@ -1027,10 +1085,7 @@ pub fn parent(sp: &Spawn, (child_mask, child_ign): (u64, u64), undo: &mut Undo, 
         }
     }
     plan.found |= blocked != 0;
-    plan.sigs = Sigs {
-        ign: child_ign & !plan.child_default,
-        blocked: helper_mark(sp, plan.child_mask.unwrap_or(child_mask) & !policy::GLIBC_INTERNAL),
-    };
+    plan.sigs = mark_sigs(sp, child_ign & !plan.child_default, plan.child_mask.unwrap_or(child_mask) & !policy::GLIBC_INTERNAL, false);
     plan
 }
 
@@ -1107,6 +1162,7 @@ pub fn keep_ignored() -> u64 {
 }
 
 /// Async-signal-safe: the set of signals 1..=`upto` whose disposition is SIG_IGN.
+#[inline(never)]
 #[link_section = ".text.startup.execguard"]
 pub fn ignored_set(upto: i32) -> u64 {
     read_ignored(upto, u64::MAX)

@@ -98,12 +98,12 @@ pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
 /// Async-signal-safe: the keep-rule facts of an exec (see `policy::exec_keep`).
 #[link_section = ".text.hot.execguard"]
 pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec_fd: i32) -> policy::ExecKeepFacts<'k> {
-    let mut f = policy::ExecKeepFacts { keep, makeflags: &[], nginx: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd, spawn_helper: false };
-    for e in iter_first(envp, b"MNL") {
+    let mut f = policy::ExecKeepFacts { keep, makeflags: &[], reload_fds: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd, keep_all: false };
+    for e in iter_first(envp, b"MNLG") {
         if let Some(v) = e.strip_prefix(b"MAKEFLAGS=") {
             f.makeflags = v;
-        } else if let Some(v) = e.strip_prefix(b"NGINX=") {
-            f.nginx = v;
+        } else if let Some(v) = e.strip_prefix(b"NGINX=").or_else(|| e.strip_prefix(b"GUNICORN_FD=")) {
+            f.reload_fds = v;
         } else if let Some(v) = e.strip_prefix(b"LISTEN_FDS=") {
             f.listen_fds = v;
         } else if let Some(v) = e.strip_prefix(b"LISTEN_PID=") {
@@ -160,6 +160,10 @@ pub enum Mark {
     SelfPid(Sigs),
     /// The exec happens in a child we spawn (posix_spawn): the new program's parent is us.
     ParentPid(Sigs),
+    /// A server's reload of itself in this process (policy::Role::Reload): `Sigs`
+    /// names only the signals this process passed through, and `:own` says that the
+    /// rest of what the new image holds is its own.
+    Reload(Sigs),
 }
 
 /// Async-signal-safe: call `f` with the environment the new program should get.
@@ -169,10 +173,13 @@ pub enum Mark {
 /// process's pid and parent's, if the audit has them already.
 #[link_section = ".text.startup.execguard"]
 pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys::Ids>), f: impl FnOnce(Argv) -> c_int) -> c_int {
-    let (mark, mark_parent, sigs) = match mark {
-        Mark::No => (false, false, Sigs::default()),
-        Mark::SelfPid(s) => (true, false, s),
-        Mark::ParentPid(s) => (true, true, s),
+    // The marker's pid prefix (policy::parse_audited): `^` names the new program's
+    // parent, `+` a reload (what the new image holds is its own but the signals named).
+    let (mark, prefix, sigs) = match mark {
+        Mark::No => (false, 0, Sigs::default()),
+        Mark::SelfPid(s) => (true, 0, s),
+        Mark::ParentPid(s) => (true, b'^', s),
+        Mark::Reload(s) => (true, b'+', s),
     };
     let Some(cfg) = config::get() else { return f(envp) };
     // An unmarked exec hands over no fd ≥ 3 at all: an EXECGUARD_OUTSIDE this process
@@ -211,7 +218,7 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     // child faults in each 64 KiB window of text it runs).
     let mut call = Once(Some(f));
     let small = count(envp, SMALL_ENV) < SMALL_ENV;
-    let how = (need_mark, mark_parent, sigs, held, ids);
+    let how = (need_mark, prefix, sigs, held, ids);
     match (small, follow.filter(|_| need_follow)) {
         (true, None) => sized::<{ SMALL_ENV + 10 }>(envp, None, how, &mut call),
         (false, None) => sized::<{ MAX_ENV + 10 }>(envp, None, how, &mut call),
@@ -220,9 +227,9 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     }
 }
 
-/// What the marker says: (write it, `^` for the parent's pid, the signals, the fds),
+/// What the marker says: (write it, the pid's prefix or 0, the signals, the fds),
 /// and this process's ids if known.
-type How<'h> = (bool, bool, Sigs, Option<&'h Held>, Option<sys::Ids>);
+type How<'h> = (bool, u8, Sigs, Option<&'h Held>, Option<sys::Ids>);
 
 /// Async-signal-safe: `rebuilt` with room for a new `LD_PRELOAD` (follow mode), in
 /// a frame of its own: the 2 KiB are not in the frame of every marked exec, where
@@ -294,7 +301,7 @@ fn rebuilt(
     arr: &mut [core::mem::MaybeUninit<*const c_char>],
     envp: Argv,
     follow: Option<(&mut Buf<2048>, config::FollowRef<'_>)>,
-    (need_mark, mark_parent, sigs, held, ids): How,
+    (need_mark, prefix, sigs, held, ids): How,
     f: &mut dyn ExecWith,
 ) -> c_int {
     let need_follow = follow.is_some();
@@ -341,16 +348,16 @@ fn rebuilt(
     if let (true, Some((preload, copy))) = (ok, follow) {
         let lib = copy.lib;
         let lib = lib.strip_suffix(&[0]).unwrap_or(lib);
-        preload.s("LD_PRELOAD=");
-        preload.raw(lib);
+        preload.raw_at_start(b"LD_PRELOAD=");
+        preload.raw_at_start(lib);
         if let Some(old) = get(envp, b"LD_PRELOAD") {
             if !names_shim(old, lib) && !old.is_empty() {
                 preload.byte(b':');
-                preload.raw(old);
+                preload.raw_at_start(old);
             } else if names_shim(old, lib) {
                 preload.clear();
-                preload.s("LD_PRELOAD=");
-                preload.raw(old);
+                preload.raw_at_start(b"LD_PRELOAD=");
+                preload.raw_at_start(old);
             }
         }
         preload.byte(0);
@@ -362,9 +369,9 @@ fn rebuilt(
         }
     }
     if ok && need_mark {
-        marker.s("EXECGUARD_AUDITED=");
-        if mark_parent {
-            marker.byte(b'^');
+        marker.raw_at_start(b"EXECGUARD_AUDITED=");
+        if prefix != 0 {
+            marker.byte(prefix);
         }
         marker.int(ids.map_or_else(sys::getpid, |i| i.pid) as i64);
         if sigs != Sigs::default() {

@@ -83,13 +83,15 @@ impl<const N: usize> Buf<N> {
         self.put(s)
     }
 
-    /// `raw`, placed with the constructor: the copies a start makes (the log path,
-    /// the follow entries) and an execvp's path search (`exec::resolve_path`) touch
-    /// no text page beyond the constructor's own.
-    #[inline(never)]
-    #[link_section = ".text.startup.execguard"]
+    /// `raw`, out of line and placed with the constructor: the copies a start makes
+    /// (the log path, the follow entries), an execvp's path search
+    /// (`exec::resolve_path`) and a marked exec's environment (`envp::rebuilt`)
+    /// touch no text page beyond the start blocks, and share one copy of the code
+    /// for every size of buffer (`put_into`; inlined, the copy was 160 bytes at each
+    /// call, and one per size was five).
+    #[inline(always)]
     pub fn raw_at_start(&mut self, s: &[u8]) {
-        self.put(s)
+        put_into(&mut self.buf, &mut self.len, &mut self.overflowed, s)
     }
 
     /// The copy inlined whole, so that it lands in whichever section its caller is.
@@ -357,6 +359,22 @@ pub unsafe fn copy_ptr(d: *mut u8, s: *const u8, n: usize) {
 
 /// `copy_ptr`, always inlined: for code placed with the constructor.
 ///
+/// Async-signal-safe: `Buf::raw_at_start`'s copy of `s` into `buf` after its `len`
+/// bytes, or `overflowed`.
+#[inline(never)]
+#[link_section = ".text.startup.execguard"]
+fn put_into(buf: &mut [core::mem::MaybeUninit<u8>], len: &mut usize, overflowed: &mut bool, s: &[u8]) {
+    let end = *len + s.len();
+    match buf.get_mut(*len..end) {
+        Some(dst) => {
+            // SAFETY: dst is exactly s.len() bytes, exclusively borrowed.
+            unsafe { copy_ptr_inline(dst.as_mut_ptr().cast::<u8>(), s.as_ptr(), s.len()) };
+            *len = end;
+        }
+        None => *overflowed = true,
+    }
+}
+
 /// # Safety
 /// As `copy_ptr`.
 #[inline(always)]
