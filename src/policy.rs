@@ -813,8 +813,8 @@ pub fn may_have_role(target: &[u8]) -> bool {
     SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).any(|n| n.starts_with(two) && two.len() == 2)
 }
 
-/// The role of `target`, by the basename of the path the caller runs. Out of the
-/// start blocks: asked only when `may_have_role`.
+/// Async-signal-safe: the role of `target`, by the basename of the path the caller
+/// runs. Out of the start blocks: asked only when `may_have_role`.
 #[inline(never)]
 pub fn role(target: &[u8]) -> Role {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);

@@ -256,9 +256,11 @@ fn settings_in_the_environment_parse_within_the_first_block() {
         ("EXECGUARD_TEST_ENV", "PYTEST_CURRENT_TEST"),
         ("EXECGUARD_SYSLOG_FACILITY", "local3"),
         ("EXECGUARD_AUDITED", not_us),
+        ("EXECGUARD_AUDITED", "+1:1000:0"),
         ("EXECGUARD_OUTSIDE", "10,251"),
         ("MAKEFLAGS", " -j4 --jobserver-auth=3,4"),
         ("NGINX", "7;8;"),
+        ("GUNICORN_FD", "5,6"),
         ("LISTEN_FDS", "2"),
         ("LISTEN_PID", not_us),
     ];
