@@ -1,10 +1,11 @@
 /* One real leak in the middle of an everyday tree: a program that opens a TCP
  * listener on 127.0.0.1 without CLOEXEC and runs a command with system(), as
  * nginx+Lua's os.execute does (incident 1). Socket activation is the same leak by
- * another road: when LISTEN_FDS/LISTEN_PID hand this program fd 3, that listener is
- * its own, and system() passes it to an unrelated child.
+ * another road: when LISTEN_FDS/LISTEN_PID (or GUNICORN_FD=3, as Gunicorn's re-exec
+ * names its listeners) hand this program fd 3, that listener is its own, and
+ * system() passes it to an unrelated child.
  *
- * usage: planted_leak PORT COMMAND   (PORT is ignored when LISTEN_FDS names us)
+ * usage: planted_leak PORT COMMAND   (PORT is ignored when fd 3 is handed to us)
  * stdout: listen_fd=N, then status=<system()'s exit status> */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -19,8 +20,8 @@
 
 static int activated(void)
 {
-    const char *n = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID");
-    return n && pid && atoi(n) >= 1 && atoi(pid) == getpid();
+    const char *n = getenv("LISTEN_FDS"), *pid = getenv("LISTEN_PID"), *g = getenv("GUNICORN_FD");
+    return (n && pid && atoi(n) >= 1 && atoi(pid) == getpid()) || (g && atoi(g) == 3);
 }
 
 int main(int argc, char **argv)
@@ -30,7 +31,11 @@ int main(int argc, char **argv)
         return 2;
     }
     int fd = 3;
-    if (!activated()) {
+    /* Gunicorn's new master takes the variable out of its environment, so that its
+     * children are not told of the listeners. */
+    int handed = activated();
+    unsetenv("GUNICORN_FD");
+    if (!handed) {
         fd = socket(AF_INET, SOCK_STREAM, 0); /* no SOCK_CLOEXEC: the leak */
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

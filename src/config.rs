@@ -105,10 +105,12 @@ pub struct Config {
     /// EXECGUARD_REPEAT_INTERVAL: the longest a repeating finding goes unwritten.
     pub repeat_interval_ms: i64,
     pub keep: FdRanges,
-    /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX, jobserver).
+    /// fds this process itself was handed on purpose (LISTEN_FDS for us, NGINX,
+    /// GUNICORN_FD, jobserver).
     pub inherited_keep: FdRanges,
     /// Of those, the ones handed to this program for its own use (LISTEN_FDS for
-    /// this pid, NGINX): passing them on is this program's act, not a pass-through.
+    /// this pid, NGINX, GUNICORN_FD): passing them on is this program's act, not a
+    /// pass-through.
     pub handed: FdRanges,
     /// `EXECGUARD_OUTSIDE`: fds that entered the audited tree higher up (already
     /// reported there, or the caller's of `execguard run`).
@@ -279,7 +281,7 @@ impl Warnings {
 }
 
 /// First bytes of every name `parse_env` reads.
-pub const ENV_FIRSTS: &[u8] = b"ELMN";
+pub const ENV_FIRSTS: &[u8] = b"EGLMN";
 
 /// Fill `cfg` from `NAME=value` environment entries. Pure over its inputs, so the
 /// fuzz/property tests can feed it any bytes.
@@ -718,7 +720,7 @@ mod tests {
     /// parse_env sees only the entries starting with ENV_FIRSTS.
     #[test]
     fn every_name_read_starts_with_env_firsts() {
-        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "EXECGUARD_OUTSIDE", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX"]);
+        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "EXECGUARD_OUTSIDE", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX", "GUNICORN_FD"]);
         for n in names {
             assert!(ENV_FIRSTS.contains(&n.as_bytes()[0]), "{n}");
         }
@@ -745,6 +747,9 @@ mod tests {
         assert!(!c.inherited_keep.contains(5));
         // The jobserver is for the whole tree; the others are this program's own.
         assert!(c.handed.contains(3) && c.handed.contains(9) && !c.handed.contains(11));
+        // Gunicorn's re-exec names its listeners the same way.
+        let (c, _) = parse(&[b"GUNICORN_FD=5,6"], 77);
+        assert!(c.handed.contains(5) && c.handed.contains(6) && c.inherited_keep.contains(6) && !c.handed.contains(7));
     }
 
     #[test]

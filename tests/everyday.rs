@@ -748,8 +748,12 @@ fn planted_leak_fix() {
 
 /// A socket-activated server (systemd hands it fd 3 with LISTEN_FDS/LISTEN_PID) runs a
 /// helper with system(): the listener is the server's own, and passing it on is its leak.
-fn activated(mode: &str, port: u16) {
-    let d = dir(&format!("activated-{mode}"));
+/// The same for a listener named by `GUNICORN_FD` (`how` "gunicorn": Gunicorn's new
+/// master after a re-exec, here from a parent the shim is not in): a declared
+/// listener, which fix mode does not close at start.
+fn activated(mode: &str, port: u16, how: &str) {
+    let d = dir(&format!("activated-{how}-{mode}"));
+    let handed = if how == "gunicorn" { "GUNICORN_FD='3'" } else { "LISTEN_FDS='1', LISTEN_PID=str(os.getpid())" };
     let log = d.join("log.jsonl");
     let server = common::c_prog("planted_leak");
     // Python plays systemd: it binds, puts the listener at fd 3, names the server's pid
@@ -761,7 +765,7 @@ fn activated(mode: &str, port: u16) {
          if fd != 3: os.dup2(fd, 3); os.close(fd)\n\
          os.set_inheritable(3, True)\n\
          for sig in (signal.SIGPIPE, signal.SIGXFSZ): signal.signal(sig, signal.SIG_DFL)\n\
-         env = dict(os.environ, LISTEN_FDS='1', LISTEN_PID=str(os.getpid()), LD_PRELOAD='{}',\n\
+         env = dict(os.environ, {handed}, LD_PRELOAD='{}',\n\
          \x20          EXECGUARD_LOG='{}', EXECGUARD_MODE='{mode}')\n\
          os.execve('{}', ['planted_leak', '0', 'true'], env)\n",
         common::shim().display(),
@@ -792,12 +796,22 @@ fn activated(mode: &str, port: u16) {
 
 #[test]
 fn socket_activated_server_system_log() {
-    activated("log", 22003);
+    activated("log", 22003, "listen");
 }
 
 #[test]
 fn socket_activated_server_system_fix() {
-    activated("fix", 22004);
+    activated("fix", 22004, "listen");
+}
+
+#[test]
+fn gunicorn_fd_server_system_log() {
+    activated("log", 22115, "gunicorn");
+}
+
+#[test]
+fn gunicorn_fd_server_system_fix() {
+    activated("fix", 22116, "gunicorn");
 }
 
 fn probe_fds(stdout: &str) -> Vec<i64> {

@@ -366,7 +366,7 @@ fn has_var(sp: &Spawn, var: &[u8]) -> bool {
 }
 
 /// Async-signal-safe: the new environment names fds for a reloaded server
-/// (policy::names_reload_fds). Out of the start blocks: asked only where signals of
+/// (`policy::RELOAD_FD_VARS`, `policy::names_fds`). Out of the start blocks: asked only where signals of
 /// this process's own are handed on.
 #[cold]
 #[inline(never)]

@@ -1,5 +1,5 @@
 //! The environment handed to an exec: read for the keep rules of the new program
-//! (LISTEN_FDS, MAKEFLAGS, NGINX), and rebuilt on the stack when the shim must follow
+//! (LISTEN_FDS, MAKEFLAGS, NGINX, GUNICORN_FD), and rebuilt on the stack when the shim must follow
 //! the child (its environment dropped LD_PRELOAD or EXECGUARD_*) or mark the exec as
 //! audited. Small room: pointer arrays and strings on the stack, nothing allocated.
 
@@ -161,8 +161,8 @@ pub enum Mark {
     /// The exec happens in a child we spawn (posix_spawn): the new program's parent is us.
     ParentPid(Sigs),
     /// A server's reload of itself in this process (policy::Role::Reload): `Sigs`
-    /// names only the signals this process passed through, and `:own` says that the
-    /// rest of what the new image holds is its own.
+    /// names only the signals this process passed through, and the marker's `+`
+    /// says that the rest of what the new image holds is its own.
     Reload(Sigs),
 }
 
