@@ -763,9 +763,11 @@ const SPAWN_HELPERS: [&[u8]; 1] = [b"jspawnhelper"];
 /// master-worker mode (`-W`, `-Ws` under systemd) re-execs itself at start (into
 /// its wait mode) and at every reload (USR2), keeping the socketpairs to its
 /// workers, with `HAPROXY_MWORKER_REEXEC=1` (taken out of the environment of the
-/// programs it runs). Matched by basename: `uwsgi`, `haproxy`, and their variants
-/// after a `-` or `_` (Debian's `uwsgi-core`, `uwsgi_python3`).
-const RELOADERS: [(&[u8], &[u8]); 2] = [(b"uwsgi", b"UWSGI_RELOADS"), (b"haproxy", b"HAPROXY_MWORKER_REEXEC")];
+/// programs it runs). PHP-FPM's master (USR2) re-execs itself with its listening
+/// sockets named in `FPM_SOCKETS`. Matched by basename: `uwsgi`, `haproxy`, `php-fpm`,
+/// and their variants after a `-`, `_` or a digit (Debian's `uwsgi-core`,
+/// `uwsgi_python3`, `php-fpm8.2`).
+const RELOADERS: [(&[u8], &[u8]); 3] = [(b"uwsgi", b"UWSGI_RELOADS"), (b"haproxy", b"HAPROXY_MWORKER_REEXEC"), (b"php-fpm", b"FPM_SOCKETS")];
 
 /// The variables with which a server names the fds it hands a new image of itself
 /// (its listeners) when it upgrades or reloads by exec, set only for that exec:
@@ -803,14 +805,15 @@ pub enum Role {
 }
 
 /// Async-signal-safe: the basename of `target` starts as a name `role` knows (its
-/// first two bytes): most execs never look the names up. One copy, in the hot
-/// block: a fork child's exec audit asks.
+/// first four bytes: `php-` lets the PHP interpreter, `php` or `php8.2`, through no
+/// more than `sh` or `python3`): most execs never look the names up. One copy, in
+/// the hot block: a fork child's exec audit asks.
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
 pub fn may_have_role(target: &[u8]) -> bool {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
-    let two = base.get(..2).unwrap_or(base);
-    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).any(|n| n.starts_with(two) && two.len() == 2)
+    let Some(four) = base.get(..4) else { return false };
+    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).any(|n| n.starts_with(four))
 }
 
 /// Async-signal-safe: the role of `target`, by the basename of the path the caller
@@ -823,7 +826,7 @@ pub fn role(target: &[u8]) -> Role {
     }
     for (name, var) in RELOADERS {
         if let Some(rest) = base.strip_prefix(name) {
-            if rest.is_empty() || rest.first().is_some_and(|&b| b == b'-' || b == b'_') {
+            if rest.first().is_none_or(|&b| b == b'-' || b == b'_' || b.is_ascii_digit()) {
                 return Role::Reload(var);
             }
         }
@@ -1129,18 +1132,20 @@ mod tests {
         for helper in [&b"/usr/lib/jvm/java-17-openjdk-amd64/lib/jspawnhelper"[..], b"jspawnhelper"] {
             assert_eq!(role(helper), Role::SpawnHelper);
         }
-        for uwsgi in [&b"/usr/bin/uwsgi"[..], b"uwsgi", b"/usr/bin/uwsgi-core", b"/usr/bin/uwsgi_python3", b"./uwsgi_python311"] {
+        assert_eq!(role(b"/usr/sbin/php-fpm8.2"), Role::Reload(b"FPM_SOCKETS"));
+        assert_eq!(role(b"php-fpm"), Role::Reload(b"FPM_SOCKETS"));
+        for uwsgi in [&b"/usr/bin/uwsgi"[..], b"uwsgi", b"/usr/bin/uwsgi-core", b"/usr/bin/uwsgi_python3", b"./uwsgi_python311", b"uwsgi2"] {
             assert_eq!(role(uwsgi), Role::Reload(b"UWSGI_RELOADS"), "{}", String::from_utf8_lossy(uwsgi));
         }
         assert_eq!(role(b"/usr/sbin/haproxy"), Role::Reload(b"HAPROXY_MWORKER_REEXEC"));
-        // The quick look at two bytes lets every known name through, and most others not.
-        for named in [&b"/usr/lib/jvm/x/lib/jspawnhelper"[..], b"uwsgi_python3", b"/usr/sbin/haproxy", b"/usr/bin/uwsgitop"] {
+        // The quick look at four bytes lets every known name through, and most others not.
+        for named in [&b"/usr/lib/jvm/x/lib/jspawnhelper"[..], b"uwsgi_python3", b"/usr/sbin/haproxy", b"/usr/bin/uwsgitop", b"/usr/sbin/php-fpm8.2"] {
             assert!(may_have_role(named), "{}", String::from_utf8_lossy(named));
         }
-        for other in [&b"/bin/sh"[..], b"/usr/bin/python3", b"java", b"u", b"", b"/usr/bin/", b"/usr/bin/head"] {
+        for other in [&b"/bin/sh"[..], b"/usr/bin/python3", b"java", b"u", b"", b"/usr/bin/", b"/usr/bin/head", b"/usr/bin/php", b"/usr/bin/php8.2", b"uws"] {
             assert!(!may_have_role(other), "{}", String::from_utf8_lossy(other));
         }
-        for plain in [&b"/usr/bin/jspawnhelper2"[..], b"/opt/jspawnhelper/bin/java", b"", b"/usr/bin/uwsgitop", b"/opt/uwsgi/bin/python3", b"/usr/bin/xuwsgi", b"/usr/sbin/haproxyctl"] {
+        for plain in [&b"/usr/bin/jspawnhelper2"[..], b"/opt/jspawnhelper/bin/java", b"", b"/usr/bin/uwsgitop", b"/opt/uwsgi/bin/python3", b"/usr/bin/xuwsgi", b"/usr/sbin/haproxyctl", b"/usr/bin/php8.2", b"php-fpm.conf.d"] {
             assert_eq!(role(plain), Role::Plain, "{}", String::from_utf8_lossy(plain));
         }
         let k = exec_keep(&ExecKeepFacts { new_pid: None, exec_fd: -1, ..facts });

@@ -529,6 +529,46 @@ fn haproxy_master_worker_reload() {
     everyday("haproxy reload", &d, &script);
 }
 
+/// PHP-FPM's reload (USR2): the master re-execs itself in place with its listening
+/// sockets named in `FPM_SOCKETS`, keeping its blocked signals and its ignored
+/// SIGPIPE; the new image takes the listener over ("using inherited socket") and
+/// daemonizes again. Nobody's leak (before: an `exec_sigmask` and an `exec_sigign`
+/// at every reload, and fix mode unblocked SIGUSR1, SIGUSR2 and SIGCHLD for the new
+/// image before it had handlers for them).
+#[test]
+fn php_fpm_reload() {
+    let fpm = std::fs::read_dir("/usr/sbin")
+        .ok()
+        .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("php-fpm"))));
+    let fpm = fpm.expect("php-fpm is installed by scripts/test");
+    let d = dir("php-fpm");
+    let p = d.to_str().unwrap();
+    write(
+        &d,
+        &[(
+            "fpm.conf",
+            &format!(
+                "[global]\npid = {p}/fpm.pid\nerror_log = {p}/error.log\ndaemonize = yes\n\
+                 [www]\nuser = nobody\ngroup = nogroup\nlisten = 127.0.0.1:22117\npm = static\npm.max_children = 2\n"
+            ),
+        )],
+    );
+    // Every wait bounded (10 s). The new image writes its own pid (it daemonizes
+    // again): USR2 goes to the first master until the pid file names another.
+    let script = format!(
+        "gone() {{ s=$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null); [ -z \"$s\" ] || [ \"$s\" = Z ]; }}; \
+         trap '[ -s {p}/fpm.pid ] && kill -QUIT $(cat {p}/fpm.pid) 2>/dev/null' EXIT; \
+         {} -y {p}/fpm.conf || exit 1; \
+         i=0; until [ -s {p}/fpm.pid ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; m=$(cat {p}/fpm.pid); \
+         i=0; until [ -s {p}/fpm.pid ] && [ \"$(cat {p}/fpm.pid)\" != $m ]; do [ $i -lt 200 ] || exit 3; \
+         [ $((i % 40)) = 0 ] && {{ kill -USR2 $m || exit 4; }}; sleep 0.05; i=$((i+1)); done; \
+         grep -q 'using inherited socket' {p}/error.log || exit 5; \
+         n=$(cat {p}/fpm.pid); kill -QUIT $n; i=0; until gone $n; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done",
+        fpm.display()
+    );
+    everyday("php-fpm reload", &d, &script);
+}
+
 /// The WSGI app of the reload test: `/leak` runs a child that gets every fd the
 /// worker holds (`close_fds=False`): the listener is the server's own, and that is
 /// its leak, before the reload and after it.
