@@ -448,19 +448,23 @@ fn nginx_binary_upgrade() {
     // may not act on the first (seen without the shim too, about one run in four
     // with the whole suite running).
     let script = format!(
-        "trap 'for f in {p}/nginx.pid {p}/nginx.pid.oldbin; do [ -s $f ] && kill -TERM $(cat $f) 2>/dev/null; done' EXIT; \
+        "{GONE} trap 'for f in {p}/nginx.pid {p}/nginx.pid.oldbin; do [ -s $f ] && kill -TERM $(cat $f) 2>/dev/null; done' EXIT; \
          N='{} -p {p} -e {p}/error.log -c {p}/nginx.conf'; $N || exit 1; old=$(cat {p}/nginx.pid); \
          i=0; until [ -e {p}/nginx.pid.oldbin ] && [ -e {p}/nginx.pid ]; do [ $i -lt 200 ] || exit 3; \
          [ $((i % 20)) = 0 ] && {{ kill -USR2 $old || exit 2; }}; sleep 0.05; i=$((i+1)); done; \
          new=$(cat {p}/nginx.pid); [ \"$new\" != \"$old\" ] || exit 4; \
          [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:22081/)\" = 204 ] || exit 5; \
-         kill -QUIT $old; i=0; while kill -0 $old 2>/dev/null; do [ $i -lt 100 ] || exit 6; sleep 0.05; i=$((i+1)); done; \
+         kill -QUIT $old; i=0; until gone $old; do [ $i -lt 100 ] || exit 6; sleep 0.05; i=$((i+1)); done; \
          [ \"$(curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:22081/)\" = 204 ] || exit 7; \
          kill -QUIT $new; i=0; while [ -e {p}/nginx.pid ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; [ ! -e {p}/nginx.pid ]",
         nginx.display()
     );
     everyday("nginx binary upgrade", &d, &script);
 }
+
+/// Shell: `gone PID` is true once the process has exited (a zombie counts: a daemon's
+/// parent is init, which reaps it in its own time).
+const GONE: &str = "gone() { s=$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null); [ -z \"$s\" ] || [ \"$s\" = Z ]; };";
 
 /// Gunicorn's USR2 re-exec: the master forks a child that execs the interpreter
 /// again with its listeners named in `GUNICORN_FD`; TERM then ends the old master.
@@ -475,14 +479,14 @@ fn gunicorn_usr2_reexec() {
     write(&d, &[("app.py", RELOAD_APP)]);
     let get = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22113/";
     let script = format!(
-        "trap 'for f in {p}/g.pid {p}/g.pid.2; do [ -s $f ] && kill -TERM $(cat $f) 2>/dev/null; done' EXIT; \
+        "{GONE} trap 'for f in {p}/g.pid {p}/g.pid.2; do [ -s $f ] && kill -TERM $(cat $f) 2>/dev/null; done' EXIT; \
          gunicorn -D -w 2 -b 127.0.0.1:22113 --chdir {p} --pid {p}/g.pid --log-file {p}/g.log app:application || exit 1; \
          i=0; until [ -e {p}/g.pid ] && [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
          old=$(cat {p}/g.pid); kill -USR2 $old || exit 3; \
          i=0; until [ -s {p}/g.pid.2 ]; do [ $i -lt 200 ] || exit 4; sleep 0.05; i=$((i+1)); done; new=$(cat {p}/g.pid.2); \
-         kill -TERM $old; i=0; while kill -0 $old 2>/dev/null; do [ $i -lt 200 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
+         kill -TERM $old; i=0; until gone $old; do [ $i -lt 200 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
          i=0; until [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done; \
-         kill -TERM $new; i=0; while kill -0 $new 2>/dev/null; do [ $i -lt 200 ] || exit 7; sleep 0.05; i=$((i+1)); done"
+         kill -TERM $new; i=0; until gone $new; do [ $i -lt 200 ] || exit 7; sleep 0.05; i=$((i+1)); done"
     );
     everyday("gunicorn USR2", &d, &script);
 }
@@ -513,10 +517,10 @@ fn haproxy_master_worker_reload() {
     // (the old workers' pids) in its arguments. USR2 is sent again every 2 s until
     // one is there: the master ignores it while it re-execs itself into its wait
     // mode after its first worker is up (HAProxy's own window, with or without the
-    // shim). "Gone" counts a zombie (init reaps it).
+    // shim).
     let get = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22114/";
     let script = format!(
-        "gone() {{ s=$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null); [ -z \"$s\" ] || [ \"$s\" = Z ]; }}; \
+        "{GONE} \
          trap '[ -s {p}/h.pid ] && kill -TERM $(cat {p}/h.pid) 2>/dev/null' EXIT; \
          haproxy -W -D -f {p}/h.cfg || exit 1; \
          i=0; until [ -s {p}/h.pid ] && [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
@@ -556,7 +560,7 @@ fn php_fpm_reload() {
     // Every wait bounded (10 s). The new image writes its own pid (it daemonizes
     // again): USR2 goes to the first master until the pid file names another.
     let script = format!(
-        "gone() {{ s=$(cut -d' ' -f3 /proc/$1/stat 2>/dev/null); [ -z \"$s\" ] || [ \"$s\" = Z ]; }}; \
+        "{GONE} \
          trap '[ -s {p}/fpm.pid ] && kill -QUIT $(cat {p}/fpm.pid) 2>/dev/null' EXIT; \
          {} -y {p}/fpm.conf || exit 1; \
          i=0; until [ -s {p}/fpm.pid ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; m=$(cat {p}/fpm.pid); \
