@@ -224,6 +224,21 @@ fn c_posix_spawn_file_actions_and_mask_honoured() {
     }
 }
 
+/// Run `prog args` in `dir` from a caller with stray fds (10, 251, 500:
+/// stray_launch), with the shim preloaded in `mode` (logging to `log`) unless
+/// `Mode::NoShim`; none of the caller's own settings (or `UWSGI_RELOADS`) reach it.
+fn under_strays(mode: Mode, dir: &Path, log: &Path, prog: &Path, args: &[&str]) -> std::process::Output {
+    let mut cmd = common::command(&common::c_prog("stray_launch"));
+    cmd.arg(prog).args(args).current_dir(dir);
+    for v in ["LD_PRELOAD", "STRAY_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW", "UWSGI_RELOADS"] {
+        cmd.env_remove(v);
+    }
+    if mode != Mode::NoShim {
+        cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", log).env("EXECGUARD_MODE", mode.name());
+    }
+    cmd.output().unwrap()
+}
+
 /// posix_spawn with the caller's own file actions (hooks/spawn_actions.rs), from a
 /// caller that left stray fds open (10, 251, 500: stray_launch). fd 3 (a listener)
 /// and fd 4 (/dev/null) are the program's, inheritable; fd 5 a close-on-exec pipe.
@@ -255,15 +270,8 @@ fn c_posix_spawn_file_actions_decide_what_the_child_holds() {
         for mode in Mode::ALL {
             let d = common::tmpdir(&format!("spawn-actions-{case}-{}", mode.name()));
             let log = d.join("log.jsonl");
-            let mut cmd = common::command(&common::c_prog("stray_launch"));
-            cmd.arg(common::c_prog("spawn_actions")).arg(case).arg(probe()).current_dir(&d);
-            for v in ["LD_PRELOAD", "STRAY_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW"] {
-                cmd.env_remove(v);
-            }
-            if mode != Mode::NoShim {
-                cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log).env("EXECGUARD_MODE", mode.name());
-            }
-            let out = cmd.output().unwrap();
+            let prog = common::c_prog("spawn_actions");
+            let out = under_strays(mode, &d, &log, &prog, &[case, &probe()]);
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
             let ctx = format!("[{case} {}]\n{stdout}\n{}\n{}", mode.name(), String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&log).unwrap_or_default());
             assert!(stdout.contains("status=exit:0"), "{ctx}");
@@ -325,15 +333,7 @@ fn c_a_servers_reload_of_itself_is_not_its_leak() {
     for (name, how, set, reload) in cases {
         for mode in Mode::ALL {
             let log = d.join(format!("{name}-{how}-{set}-{}.jsonl", mode.name()));
-            let mut cmd = common::command(&common::c_prog("stray_launch"));
-            cmd.arg(d.join(name)).args([how, set]).current_dir(&d);
-            for v in ["LD_PRELOAD", "STRAY_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW", "UWSGI_RELOADS"] {
-                cmd.env_remove(v);
-            }
-            if mode != Mode::NoShim {
-                cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", &log).env("EXECGUARD_MODE", mode.name());
-            }
-            let out = cmd.output().unwrap();
+            let out = under_strays(mode, &d, &log, &d.join(name), &[how, set]);
             let stdout = String::from_utf8_lossy(&out.stdout).to_string();
             let ctx = format!("[{name} {how} {set} {}]\n{stdout}\n{}\n{}", mode.name(), String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&log).unwrap_or_default());
             assert!(out.status.success() && stdout.contains("status=exit:0"), "{ctx}");
