@@ -9,6 +9,9 @@
  *
  * usage: self_reload exec|spawn SET   (SET 1: UWSGI_RELOADS=0 in the environment)
  *   exec: execv(argv[0]) in place; spawn: posix_spawn it as a child instead
+ * With SELF_RELOAD_PRELOAD set, the first image (started without the shim) puts
+ * LD_PRELOAD=$SELF_RELOAD_PRELOAD in its environment before the exec: the shim
+ * arrives at a reload, as when it is rolled out under a running server.
  * stdout: port=P, fd=N, then from the new image held=0|1 and status=exit:S */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -60,6 +63,9 @@ int main(int argc, char **argv)
     char num[16];
     snprintf(num, sizeof num, "%d", fd);
     char *args[] = { argv[0], "reloaded", num, NULL };
+    const char *rollout = getenv("SELF_RELOAD_PRELOAD");
+    if (rollout)
+        setenv("LD_PRELOAD", rollout, 1);
     if (strcmp(argv[1], "spawn") == 0) {
         pid_t pid;
         int err = posix_spawn(&pid, argv[0], NULL, NULL, args, environ);

@@ -834,6 +834,25 @@ pub fn role(target: &[u8]) -> Role {
     Role::Plain
 }
 
+/// A start that no audited parent marked, in a server that has just reloaded itself:
+/// the path it was run by is a reloader's (`role`) and its variable is in the
+/// environment, or a `RELOAD_FD_VARS` variable names an fd (nginx and Gunicorn take
+/// theirs out of what their children get). Its image before ran without the shim:
+/// the shim was rolled out under the running server (installed at a path
+/// `LD_PRELOAD` already named, or put in /etc/ld.so.preload). Everything it holds
+/// was kept across the exec on purpose, by a program that closes the rest itself,
+/// and its ignored and blocked signals are its own hand-over: the start reports the
+/// fds once (it cannot tell them from strays its first start inherited) but never
+/// repairs them, and treats the signals as the server's own (`startup_fd`). `env`
+/// looks a variable up. Cold: asked only when a start has something to report.
+pub fn reloaded_start<'e>(execfn: &[u8], env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
+    let by_name = match role(execfn) {
+        Role::Reload(var) => env(var).is_some(),
+        _ => false,
+    };
+    by_name || RELOAD_FD_VARS.iter().any(|v| env(v).is_some_and(names_fds))
+}
+
 /// What the start side does with one inherited fd when the parent was not audited.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum StartFd {
@@ -847,9 +866,11 @@ pub enum StartFd {
 
 /// Say once where stray fds came in: an fd named in `EXECGUARD_OUTSIDE` was reported
 /// (or named as `execguard run`'s caller's) higher up. The start-side fix rules
-/// still apply to it.
-pub fn startup_fd(repair: bool, known_outside: bool) -> StartFd {
-    if repair {
+/// (`repairable`: fix mode and `startup_repairable`) still apply to it, except in a
+/// server that reloaded itself (`reloaded_start`): what it kept across its own exec
+/// is its listeners and worker channels.
+pub fn startup_fd(repairable: bool, known_outside: bool, reloaded: bool) -> StartFd {
+    if repairable && !reloaded {
         StartFd::Repair
     } else if known_outside {
         StartFd::Known
@@ -1158,10 +1179,44 @@ mod tests {
 
     #[test]
     fn say_once_where_strays_came_in() {
-        assert_eq!(startup_fd(false, false), StartFd::Report);
-        assert_eq!(startup_fd(false, true), StartFd::Known);
+        assert_eq!(startup_fd(false, false, false), StartFd::Report);
+        assert_eq!(startup_fd(false, true, false), StartFd::Known);
         // The start-side fix rules still apply to what came from outside.
-        assert_eq!(startup_fd(true, true), StartFd::Repair);
-        assert_eq!(startup_fd(true, false), StartFd::Repair);
+        assert_eq!(startup_fd(true, true, false), StartFd::Repair);
+        assert_eq!(startup_fd(true, false, false), StartFd::Repair);
+        // ... but not in a server that reloaded itself into the shim: reported once.
+        assert_eq!(startup_fd(true, false, true), StartFd::Report);
+        assert_eq!(startup_fd(true, true, true), StartFd::Known);
+        assert_eq!(startup_fd(false, false, true), StartFd::Report);
+    }
+
+    /// A start the shim did not see coming is a server's reload of itself only by a
+    /// reloader's name with its variable, or by an fd a reload variable names.
+    #[test]
+    fn a_reload_into_the_shim_is_told_by_name_and_variable() {
+        type Vars = &'static [(&'static [u8], &'static [u8])];
+        let env = |vars: Vars| move |name: &[u8]| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        let reloads: [(&[u8], Vars); 6] = [
+            (b"/usr/bin/uwsgi", &[(b"UWSGI_RELOADS", b"0")]),
+            (b"./uwsgi_python3", &[(b"PATH", b"/bin"), (b"UWSGI_RELOADS", b"")]),
+            (b"/usr/sbin/php-fpm8.2", &[(b"FPM_SOCKETS", b"127.0.0.1:9000=7")]),
+            (b"/usr/sbin/haproxy", &[(b"HAPROXY_MWORKER_REEXEC", b"1")]),
+            (b"/usr/sbin/nginx", &[(b"NGINX", b"6;7;")]),
+            (b"/usr/bin/python3", &[(b"GUNICORN_FD", b"5,6")]),
+        ];
+        for (name, vars) in reloads {
+            assert!(reloaded_start(name, env(vars)), "{}", String::from_utf8_lossy(name));
+        }
+        let starts: [(&[u8], Vars); 6] = [
+            (b"/usr/bin/uwsgi", &[(b"PATH", b"/bin")]),
+            (b"/usr/bin/uwsgitop", &[(b"UWSGI_RELOADS", b"0")]),
+            (b"/usr/sbin/haproxy", &[(b"FPM_SOCKETS", b"x=3")]),
+            (b"/usr/sbin/nginx", &[(b"NGINX", b"")]),
+            (b"/usr/bin/python3", &[(b"GUNICORN_FD", b"x")]),
+            (b"", &[]),
+        ];
+        for (name, vars) in starts {
+            assert!(!reloaded_start(name, env(vars)), "{}", String::from_utf8_lossy(name));
+        }
     }
 }

@@ -70,15 +70,29 @@ pub fn audit(cfg: &Config, fix: bool) {
     startfds::set_signals(ign, blocked & !policy::GLIBC_INTERNAL);
 }
 
-/// The parent's executable, read only when an event needs it (most processes start
-/// with nothing to report and never pay the readlink).
+/// Where what this process started with came from, asked only when there is
+/// something to report (most processes start with nothing to report and never pay
+/// for it): the parent's executable, and whether this start is a server's reload
+/// of itself into the shim.
 #[derive(Default)]
 struct Parent {
     exe: Buf<512>,
     read: bool,
+    reloaded: Option<bool>,
 }
 
 impl Parent {
+    /// policy::reloaded_start, by the path this process was run by (AT_EXECFN, as
+    /// the exec side goes by the path an exec names) and its environment.
+    fn reloaded(&mut self) -> bool {
+        *self.reloaded.get_or_insert_with(|| {
+            // SAFETY: getauxval is always safe; AT_EXECFN is a C string in the auxv area.
+            let execfn = unsafe { crate::postfork::line::cstr(libc::getauxval(libc::AT_EXECFN) as *const libc::c_char, 500) };
+            let env = crate::hooks::exec::environ();
+            policy::reloaded_start(execfn, |var| crate::postfork::envp::get(env, var))
+        })
+    }
+
     fn exe(&mut self) -> &[u8] {
         if !self.read {
             self.read = true;
@@ -159,7 +173,7 @@ fn audit_fds(cfg: &Config, fix: bool, low: fds::Low, parent: &mut Parent) {
         let kind = classify::kind(fd);
         let n_kind = counts.get(kind.index()).copied().unwrap_or(0);
         let fixable = fix && policy::startup_repairable(kind, n_kind, cfg.pool_min);
-        let repair = match policy::startup_fd(fixable, cfg.outside.contains(fd)) {
+        let repair = match policy::startup_fd(fixable, cfg.outside.contains(fd), fixable && parent.reloaded()) {
             policy::StartFd::Known => {
                 startfds::set_outside(fd);
                 continue;
@@ -208,6 +222,10 @@ fn audit_fds(cfg: &Config, fix: bool, low: fds::Low, parent: &mut Parent) {
         ev.str("parent_exe", parent.exe());
         if entering {
             ev.str("from", b"outside");
+        }
+        // Held across the server's own exec, from an image the shim was not in.
+        if parent.reloaded() {
+            ev.str("via", b"reload");
         }
         ev.emit();
     }
@@ -265,8 +283,14 @@ impl Undo {
 }
 
 #[inline(never)]
-/// The mask was cleared (fix mode): true.
+/// The blocked signals are not passed through (true): the mask was cleared (fix
+/// mode), or they are a reloaded server's own (policy::reloaded_start; nothing
+/// reported or changed: its exec blocked them on purpose, and a pending signal
+/// unblocked before its handlers exist would end it).
 fn audit_mask(fix: bool, old: u64, parent: &mut Parent) -> bool {
+    if parent.reloaded() {
+        return true;
+    }
     let blocked = old & !policy::GLIBC_INTERNAL;
     let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
     let mut ev = Event::start("startup_sigmask", Severity::Warn, fixed);
@@ -278,9 +302,13 @@ fn audit_mask(fix: bool, old: u64, parent: &mut Parent) -> bool {
     fixed
 }
 
-/// The signals reset to SIG_DFL (fix mode).
+/// The ignored signals that are not passed through: those reset to SIG_DFL (fix
+/// mode), or all of a reloaded server's (its own, as in audit_mask).
 #[inline(never)]
 fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) -> u64 {
+    if parent.reloaded() {
+        return ign;
+    }
     let report = ign & !keep_ignored();
     let mut reset = 0u64;
     if fix {

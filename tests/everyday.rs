@@ -541,11 +541,19 @@ fn haproxy_master_worker_reload() {
 /// image before it had handlers for them).
 #[test]
 fn php_fpm_reload() {
+    let (fpm, d) = php_fpm("php-fpm", 22117);
+    let script = php_fpm_script(&d, &fpm, "", "");
+    everyday("php-fpm reload", &d, &script);
+}
+
+/// PHP-FPM installed and configured in a new directory: one pool of two children
+/// listening on 127.0.0.1:`port`.
+fn php_fpm(name: &str, port: u16) -> (PathBuf, Dir) {
     let fpm = std::fs::read_dir("/usr/sbin")
         .ok()
         .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("php-fpm"))));
     let fpm = fpm.expect("php-fpm is installed by scripts/test");
-    let d = dir("php-fpm");
+    let d = dir(name);
     let p = d.to_str().unwrap();
     write(
         &d,
@@ -553,24 +561,65 @@ fn php_fpm_reload() {
             "fpm.conf",
             &format!(
                 "[global]\npid = {p}/fpm.pid\nerror_log = {p}/error.log\ndaemonize = yes\n\
-                 [www]\nuser = nobody\ngroup = nogroup\nlisten = 127.0.0.1:22117\npm = static\npm.max_children = 2\n"
+                 [www]\nuser = nobody\ngroup = nogroup\nlisten = 127.0.0.1:{port}\npm = static\npm.max_children = 2\n"
             ),
         )],
     );
-    // Every wait bounded (10 s). The new image writes its own pid (it daemonizes
-    // again): USR2 goes to the first master until the pid file names another.
-    let script = format!(
+    (fpm, d)
+}
+
+/// Start PHP-FPM (its command line after `env`, e.g. `LD_PRELOAD=…`), run `before`
+/// once it is up, reload it with USR2 and stop the new master. Every wait bounded
+/// (10 s). The new image writes its own pid (it daemonizes again): USR2 goes to the
+/// first master until the pid file names another.
+fn php_fpm_script(d: &Path, fpm: &Path, env: &str, before: &str) -> String {
+    let p = d.to_str().unwrap();
+    format!(
         "{GONE} \
          trap '[ -s {p}/fpm.pid ] && kill -QUIT $(cat {p}/fpm.pid) 2>/dev/null' EXIT; \
-         {} -y {p}/fpm.conf || exit 1; \
+         {env} {} -y {p}/fpm.conf || exit 1; \
          i=0; until [ -s {p}/fpm.pid ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; m=$(cat {p}/fpm.pid); \
+         {before} \
          i=0; until [ -s {p}/fpm.pid ] && [ \"$(cat {p}/fpm.pid)\" != $m ]; do [ $i -lt 200 ] || exit 3; \
          [ $((i % 40)) = 0 ] && {{ kill -USR2 $m || exit 4; }}; sleep 0.05; i=$((i+1)); done; \
          grep -q 'using inherited socket' {p}/error.log || exit 5; \
-         n=$(cat {p}/fpm.pid); kill -QUIT $n; i=0; until gone $n; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done",
+         n=$(cat {p}/fpm.pid); echo \"master=$m\"; sleep 0.5; \
+         kill -QUIT $n; i=0; until gone $n; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done",
         fpm.display()
-    );
-    everyday("php-fpm reload", &d, &script);
+    )
+}
+
+/// The shim rolled out under a running PHP-FPM (as for uWSGI above): its next USR2
+/// re-exec is the first image under the shim, with no audited parent to mark its
+/// start, and fix mode. The new master keeps the listener `FPM_SOCKETS` names and
+/// its blocked and ignored signals: its pool starts once (before: fix mode closed
+/// the listener at that start, and the pool's children failed on it and were
+/// restarted some 200 times a second — "failed to retrieve TCP_INFO for socket:
+/// Bad file descriptor"; and it unblocked SIGUSR1, SIGUSR2 and SIGCHLD before the
+/// new image had handlers for them). What it held is named once, at its start.
+#[test]
+fn php_fpm_reload_into_a_newly_installed_shim() {
+    let (fpm, d) = php_fpm("php-fpm-rollout", 22120);
+    let p = d.to_str().unwrap();
+    let shim = common::shim();
+    let log = d.join("fleet.jsonl");
+    let env = format!("LD_PRELOAD={p}/lib/libexecguard.so EXECGUARD_MODE=fix EXECGUARD_LOG={}", log.display());
+    let install = format!("mkdir {p}/lib && ln -s {} {p}/lib/libexecguard.so || exit 9;", shim.display());
+    let run = launch(&d, &["sh", "-c", &php_fpm_script(&d, &fpm, &env, &install)], &[]);
+    let fpmlog = common::read_lossy(&d.join("error.log"));
+    let evs = common::events(&log);
+    let what = format!("[php-fpm rollout] {}\n{}\nphp-fpm's log:\n{fpmlog}\nevents:\n{}", run.stdout, run.stderr, show(&evs));
+    assert_eq!(run.code, 0, "{what}");
+    assert!(!fpmlog.contains("ERROR") && !fpmlog.contains("exited with code"), "{what}");
+    assert_eq!(fpmlog.matches("] child ").count(), 0, "no child of the pool restarted: {what}");
+    let master: u64 = run.stdout.lines().find_map(|l| l.strip_prefix("master=")).and_then(|m| m.trim().parse().ok()).unwrap_or_else(|| panic!("{what}"));
+    // The re-exec'd master: what it held, once, and nothing changed.
+    let at_master: Vec<&Value> = evs.iter().filter(|e| e["pid"].as_u64() == Some(master) && e["severity"] == "warn").collect();
+    assert_eq!(at_master.len(), 1, "{what}");
+    let start = at_master[0];
+    assert_eq!((start["event"].as_str(), start["action"].as_str(), start["via"].as_str()), (Some("startup_fds"), Some("logged"), Some("reload")), "{what}");
+    assert!(start["fds"].as_array().unwrap().iter().any(|f| f["kind"] == "tcp_listen" && f["detail"] == "127.0.0.1:22120"), "{what}");
+    assert!(evs.iter().all(|e| e["action"] != "fixed"), "{what}");
 }
 
 /// The WSGI app of the reload test: `/leak` runs a child that gets every fd the
@@ -713,6 +762,72 @@ fn uwsgi_graceful_reload_log() {
 #[test]
 fn uwsgi_graceful_reload_fix() {
     uwsgi_graceful_reload("fix", 22112);
+}
+
+/// The shim rolled out under a running uWSGI: its `LD_PRELOAD` names the library's
+/// path before the library is there (as a unit file set up ahead of the package
+/// would; ld.so skips it with an error line), the library is installed, and the
+/// next graceful reload is the first image under the shim, with no audited parent
+/// to mark its start. Run from a caller with strays, under load, without
+/// `execguard run` (the fleet path: a bare preload). The new image keeps the
+/// listener it was handed by itself in fix mode too, and no connection is refused
+/// (before: fix mode closed it as an inherited listener at an ordinary start, and
+/// reset the SIGPIPE it ignores). What it held is named once, at its start, as come
+/// from outside by a reload (the shim cannot tell it from strays there); so
+/// a worker's `close_fds=False` child after the reload is reported for what the new
+/// image made (the epoll, the connection), not for the listener again.
+fn uwsgi_reload_into_a_newly_installed_shim(mode: &str, port: u16) {
+    assert!(Path::new("/usr/bin/uwsgi").exists(), "uwsgi is installed by scripts/test");
+    let d = dir(&format!("uwsgi-rollout-{mode}"));
+    write(&d, &[("app.py", RELOAD_APP), ("client.py", RELOAD_CLIENT)]);
+    let p = d.to_str().unwrap();
+    let shim = common::shim();
+    let log = d.join("fleet.jsonl");
+    let script = format!(
+        "LD_PRELOAD={p}/lib/libexecguard.so EXECGUARD_MODE={mode} EXECGUARD_LOG={} \
+         uwsgi --plugin python3 --master --processes 2 --http-socket 127.0.0.1:{port} --wsgi-file {p}/app.py \
+         --pidfile {p}/uw.pid --daemonize2 {p}/uw.log || exit 1; \
+         mkdir {p}/lib && ln -s {} {p}/lib/libexecguard.so || exit 9; exec {} {p}/client.py {port} {p}",
+        log.display(),
+        shim.display(),
+        python()
+    );
+    let run = launch(&d, &["sh", "-c", &script], &[]);
+    let uwlog = common::read_lossy(&d.join("uw.log"));
+    let line = run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("[uwsgi rollout {mode}] no result:\n{}\n{}\n{uwlog}", run.stdout, run.stderr));
+    let seen: Value = serde_json::from_str(line).unwrap();
+    let evs = common::events(&log);
+    let all = show(&evs);
+    let what = format!("[uwsgi rollout {mode}] {seen}\n{}\nuwsgi's log:\n{uwlog}\nevents:\n{all}", run.stderr);
+    assert_eq!((seen["reloaded"].as_bool(), seen["reloads"].as_u64(), seen["gone"].as_bool()), (Some(true), Some(1), Some(true)), "{what}");
+    assert_eq!(seen["leak_after"], true, "{what}");
+    assert!(seen["ok"].as_u64().unwrap() > 0, "{what}");
+    assert_eq!((seen["refused"].as_u64(), seen["other"].as_u64()), (Some(0), Some(0)), "no connection refused or dropped across the reload: {what}");
+    assert_eq!(seen["inherited"], true, "the new image took its listener over: {what}");
+    let master = seen["master"].as_u64().unwrap();
+    let listener = |e: &Value| e["fds"].as_array().is_some_and(|a| a.iter().any(|f| f["kind"] == "tcp_listen" && f["detail"] == format!("127.0.0.1:{port}")));
+    // The master's new image: what it held, once, and nothing changed.
+    let at_master: Vec<&Value> = evs.iter().filter(|e| e["pid"].as_u64() == Some(master)).collect();
+    assert_eq!(at_master.len(), 1, "{what}");
+    let start = at_master[0];
+    assert_eq!((start["event"].as_str(), start["action"].as_str()), (Some("startup_fds"), Some("logged")), "{what}");
+    assert_eq!((start["from"].as_str(), start["via"].as_str()), (Some("outside"), Some("reload")), "{what}");
+    assert!(listener(start), "{what}");
+    // The new image's workers: the app's leak of what they made, the listener not again.
+    let after: Vec<&Value> = evs.iter().filter(|e| e["ppid"].as_u64() == Some(master) && e["event"] == "exec_fd_leak").collect();
+    assert_eq!(after.len(), 1, "{what}");
+    assert_eq!(after[0]["action"], if mode == "fix" { "fixed" } else { "logged" }, "{what}");
+    assert!(!listener(after[0]) && after[0]["fds"].as_array().unwrap().iter().any(|f| f["kind"] == "tcp"), "{what}");
+}
+
+#[test]
+fn uwsgi_reload_into_a_newly_installed_shim_log() {
+    uwsgi_reload_into_a_newly_installed_shim("log", 22118);
+}
+
+#[test]
+fn uwsgi_reload_into_a_newly_installed_shim_fix() {
+    uwsgi_reload_into_a_newly_installed_shim("fix", 22119);
 }
 
 /// The make tree with one real leak in the middle: a rule runs a program that opens a

@@ -228,15 +228,19 @@ fn c_posix_spawn_file_actions_and_mask_honoured() {
 /// stray_launch), with the shim preloaded in `mode` (logging to `log`) unless
 /// `Mode::NoShim`; none of the caller's own settings (or `UWSGI_RELOADS`) reach it.
 fn under_strays(mode: Mode, dir: &Path, log: &Path, prog: &Path, args: &[&str]) -> std::process::Output {
+    strays_command(mode, dir, log, prog, args).output().unwrap()
+}
+
+fn strays_command(mode: Mode, dir: &Path, log: &Path, prog: &Path, args: &[&str]) -> std::process::Command {
     let mut cmd = common::command(&common::c_prog("stray_launch"));
     cmd.arg(prog).args(args).current_dir(dir);
-    for v in ["LD_PRELOAD", "STRAY_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW", "UWSGI_RELOADS"] {
+    for v in ["LD_PRELOAD", "STRAY_PRELOAD", "SELF_RELOAD_PRELOAD", "EXECGUARD_MODE", "EXECGUARD_LOG", "EXECGUARD_KEEP_FDS", "EXECGUARD_FOLLOW", "UWSGI_RELOADS"] {
         cmd.env_remove(v);
     }
     if mode != Mode::NoShim {
         cmd.env("STRAY_PRELOAD", common::shim()).env("EXECGUARD_LOG", log).env("EXECGUARD_MODE", mode.name());
     }
-    cmd.output().unwrap()
+    cmd
 }
 
 /// posix_spawn with the caller's own file actions (hooks/spawn_actions.rs), from a
@@ -361,6 +365,58 @@ fn c_a_servers_reload_of_itself_is_not_its_leak() {
             let starts = named(&evs, "startup_fds");
             assert_eq!(starts.len(), 1, "{ctx}");
             assert_eq!((fds(starts[0]), starts[0]["from"].as_str()), (STRAYS.to_vec(), Some("outside")), "{ctx}");
+        }
+    }
+}
+
+/// The shim rolled out under a running server (put in /etc/ld.so.preload, or
+/// installed at a path its `LD_PRELOAD` already named): the server's next reload is
+/// the first image under the shim, and no audited parent marked its start. A program
+/// named `uwsgi` with `UWSGI_RELOADS`, started without the shim, puts the shim in its
+/// environment and execs itself as in the test above. What it kept across its own
+/// exec is reported once, as come from outside (the start cannot tell its listener
+/// from the strays its first start got), and fix mode closes nothing: the listener
+/// is still there for the new image (before: closed, as an inherited listener is at
+/// an ordinary start). Its ignored SIGPIPE is its own: reported, and fixed, where
+/// its `system()` passes it on (before: reset at its start). The same program under
+/// another name is an ordinary start: its listener is closed in fix mode.
+#[test]
+fn c_a_server_reloading_into_a_newly_installed_shim_keeps_what_it_holds() {
+    const HELD: [u64; 4] = [3, 10, 251, 500];
+    let d = common::tmpdir("reload-rollout");
+    let prog = common::c_prog("self_reload");
+    for name in ["uwsgi", "uwsgitop"] {
+        std::os::unix::fs::symlink(&prog, d.join(name)).unwrap();
+    }
+    for (name, reload) in [("uwsgi", true), ("uwsgitop", false)] {
+        for mode in [Mode::Log, Mode::Fix] {
+            let log = d.join(format!("{name}-{}.jsonl", mode.name()));
+            let mut cmd = strays_command(mode, &d, &log, &d.join(name), &["exec", "1"]);
+            let out = cmd.env_remove("STRAY_PRELOAD").env("SELF_RELOAD_PRELOAD", common::shim()).output().unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            let ctx = format!("[{name} {}]\n{stdout}\n{}\n{}", mode.name(), String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&log).unwrap_or_default());
+            assert!(out.status.success() && stdout.contains("status=exit:0"), "{ctx}");
+            let closed = mode == Mode::Fix && !reload;
+            assert!(stdout.contains(if closed { "held=0" } else { "held=1" }), "the new image's listener\n{ctx}");
+            let evs = common::events(&log);
+            let fds = |e: &Value| -> Vec<u64> { e["fds"].as_array().map(|a| a.iter().filter_map(|f| f["fd"].as_u64()).collect()).unwrap_or_default() };
+            let starts = named(&evs, "startup_fds");
+            let listed: Vec<(Vec<u64>, &str)> = starts.iter().map(|e| (fds(e), e["action"].as_str().unwrap_or(""))).collect();
+            let want: Vec<(Vec<u64>, &str)> = if closed { vec![(vec![3], "fixed"), (HELD[1..].to_vec(), "logged")] } else { vec![(HELD.to_vec(), "logged")] };
+            assert_eq!(listed, want, "{ctx}");
+            for e in &starts {
+                assert_eq!((e["from"].as_str(), e["via"].as_str()), (Some("outside"), reload.then_some("reload")), "{ctx}");
+            }
+            // Reported once: nothing of it again where system() passes it on.
+            assert!(named(&evs, "exec_fd_leak").is_empty(), "{ctx}");
+            // SIGPIPE: the server's own after a reload, reported where it is passed on;
+            // else reported (and reset) at the start, where it came in.
+            let (own, came) = (named(&evs, "exec_sigign"), named(&evs, "startup_sigign"));
+            let (at, other) = if reload { (&own, &came) } else { (&came, &own) };
+            assert_eq!(at.len(), 1, "{ctx}");
+            check_common(at[0], mode, "warn", mode.action());
+            assert_eq!(at[0]["signals"], json!(["SIGPIPE"]), "{ctx}");
+            assert!(other.is_empty(), "{ctx}");
         }
     }
 }
@@ -736,6 +792,7 @@ in_other_environments!(
         c_posix_spawn_file_actions_and_mask_honoured,
         c_posix_spawn_file_actions_decide_what_the_child_holds,
         c_a_servers_reload_of_itself_is_not_its_leak,
+        c_a_server_reloading_into_a_newly_installed_shim_keeps_what_it_holds,
         c_posix_spawn_fix_closes_in_the_child_and_leaves_the_parent_alone,
         c_system_popen_file_leak_reported_once,
         c_system_blocking_while_child_connects_back,
