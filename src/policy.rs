@@ -804,16 +804,37 @@ pub enum Role {
     Reload(&'static [u8]),
 }
 
-/// Async-signal-safe: the basename of `target` starts as a name `role` knows (its
-/// first four bytes: `php-` lets the PHP interpreter, `php` or `php8.2`, through no
-/// more than `sh` or `python3`): most execs never look the names up. One copy, in
-/// the hot block: a fork child's exec audit asks.
+/// Interpreters that may run a reloader as a script (`script_role`): pyuwsgi, uWSGI
+/// built as a Python module (`pip install pyuwsgi`, whose `uwsgi` command is a
+/// Python entry-point script), reloads by exec'ing the interpreter with the script
+/// and its arguments again (`python3.11 /usr/local/bin/uwsgi --master …`), keeping
+/// its sockets as uWSGI does.
+const SCRIPT_HOSTS: [&[u8]; 1] = [b"python"];
+
+/// Async-signal-safe: the basename of `target` starts as a name `role` or
+/// `script_role` knows (its first four bytes: `php-` lets the PHP interpreter,
+/// `php` or `php8.2`, through no more than `sh`): most execs never look the names
+/// up. One copy, in the hot block: a fork child's exec audit asks.
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
 pub fn may_have_role(target: &[u8]) -> bool {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
     let Some(four) = base.get(..4) else { return false };
-    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).any(|n| n.starts_with(four))
+    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).chain(SCRIPT_HOSTS.iter()).any(|n| n.starts_with(four))
+}
+
+/// Async-signal-safe: the role of `target` running `script` (its first argument),
+/// when `target` is an interpreter (`SCRIPT_HOSTS`: basename `python`, `python3`,
+/// `python3.11`) and `script` a reloader's name (`role`): a reload of that server
+/// (pyuwsgi), under the same conditions. Plain otherwise (a spawn helper is never
+/// run as a script).
+pub fn script_role(target: &[u8], script: &[u8]) -> Role {
+    let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
+    let host = SCRIPT_HOSTS.iter().any(|h| base.strip_prefix(*h).is_some_and(|rest| rest.iter().all(|&b| b.is_ascii_digit() || b == b'.')));
+    match role(script) {
+        r @ Role::Reload(_) if host => r,
+        _ => Role::Plain,
+    }
 }
 
 /// Async-signal-safe: the role of `target`, by the basename of the path the caller
@@ -836,7 +857,8 @@ pub fn role(target: &[u8]) -> Role {
 
 /// A start that no audited parent marked, in a server that has just reloaded itself:
 /// the path it was run by is a reloader's (`role`) and its variable is in the
-/// environment, or a `RELOAD_FD_VARS` variable names an fd (nginx and Gunicorn take
+/// environment (or the interpreter runs a reloader's script, `script_role`: `script`
+/// is its first argument), or a `RELOAD_FD_VARS` variable names an fd (nginx and Gunicorn take
 /// theirs out of what their children get). Its image before ran without the shim:
 /// the shim was rolled out under the running server (installed at a path
 /// `LD_PRELOAD` already named, or put in /etc/ld.so.preload). Everything it holds
@@ -845,9 +867,9 @@ pub fn role(target: &[u8]) -> Role {
 /// fds once (it cannot tell them from strays its first start inherited) but never
 /// repairs them, and treats the signals as the server's own (`startup_fd`). `env`
 /// looks a variable up. Cold: asked only when a start has something to report.
-pub fn reloaded_start<'e>(execfn: &[u8], env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
-    let by_name = match role(execfn) {
-        Role::Reload(var) => env(var).is_some(),
+pub fn reloaded_start<'e>(execfn: &[u8], script: &[u8], env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
+    let by_name = match (role(execfn), script_role(execfn, script)) {
+        (Role::Reload(var), _) | (_, Role::Reload(var)) => env(var).is_some(),
         _ => false,
     };
     by_name || RELOAD_FD_VARS.iter().any(|v| env(v).is_some_and(names_fds))
@@ -1163,7 +1185,22 @@ mod tests {
         for named in [&b"/usr/lib/jvm/x/lib/jspawnhelper"[..], b"uwsgi_python3", b"/usr/sbin/haproxy", b"/usr/bin/uwsgitop", b"/usr/sbin/php-fpm8.2"] {
             assert!(may_have_role(named), "{}", String::from_utf8_lossy(named));
         }
-        for other in [&b"/bin/sh"[..], b"/usr/bin/python3", b"java", b"u", b"", b"/usr/bin/", b"/usr/bin/head", b"/usr/bin/php", b"/usr/bin/php8.2", b"uws"] {
+        // An interpreter that may run a reloader's script (pyuwsgi).
+        for (host, script, r) in [
+            (&b"/usr/bin/python3.11"[..], &b"/usr/local/bin/uwsgi"[..], Role::Reload(b"UWSGI_RELOADS")),
+            (b"python3", b"./uwsgi_python3", Role::Reload(b"UWSGI_RELOADS")),
+            (b"/usr/bin/python", b"/usr/local/bin/uwsgi", Role::Reload(b"UWSGI_RELOADS")),
+            (b"/usr/bin/python3", b"/usr/bin/uwsgitop", Role::Plain),
+            (b"/usr/bin/python3", b"-c", Role::Plain),
+            (b"/usr/bin/python3", b"/usr/lib/jvm/x/lib/jspawnhelper", Role::Plain),
+            (b"/usr/bin/python3-config", b"uwsgi", Role::Plain),
+            (b"/usr/bin/perl", b"uwsgi", Role::Plain),
+            (b"/usr/local/bin/uwsgi", b"uwsgi", Role::Plain),
+        ] {
+            assert_eq!(script_role(host, script), r, "{} {}", String::from_utf8_lossy(host), String::from_utf8_lossy(script));
+        }
+        assert!(may_have_role(b"/usr/bin/python3.11") && may_have_role(b"python"));
+        for other in [&b"/bin/sh"[..], b"java", b"u", b"", b"/usr/bin/", b"/usr/bin/head", b"/usr/bin/php", b"/usr/bin/php8.2", b"uws"] {
             assert!(!may_have_role(other), "{}", String::from_utf8_lossy(other));
         }
         for plain in [&b"/usr/bin/jspawnhelper2"[..], b"/opt/jspawnhelper/bin/java", b"", b"/usr/bin/uwsgitop", b"/opt/uwsgi/bin/python3", b"/usr/bin/xuwsgi", b"/usr/sbin/haproxyctl", b"/usr/bin/php8.2", b"php-fpm.conf.d"] {
@@ -1205,8 +1242,14 @@ mod tests {
             (b"/usr/bin/python3", &[(b"GUNICORN_FD", b"5,6")]),
         ];
         for (name, vars) in reloads {
-            assert!(reloaded_start(name, env(vars)), "{}", String::from_utf8_lossy(name));
+            assert!(reloaded_start(name, b"", env(vars)), "{}", String::from_utf8_lossy(name));
         }
+        // pyuwsgi: the interpreter runs uWSGI's entry-point script.
+        let uwsgi_env = env(&[(b"UWSGI_RELOADS", b"1")]);
+        assert!(reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgi", uwsgi_env));
+        assert!(!reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgitop", uwsgi_env));
+        assert!(!reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgi", env(&[])));
+        assert!(!reloaded_start(b"/usr/bin/perl", b"/usr/local/bin/uwsgi", uwsgi_env));
         let starts: [(&[u8], Vars); 6] = [
             (b"/usr/bin/uwsgi", &[(b"PATH", b"/bin")]),
             (b"/usr/bin/uwsgitop", &[(b"UWSGI_RELOADS", b"0")]),
@@ -1216,7 +1259,7 @@ mod tests {
             (b"", &[]),
         ];
         for (name, vars) in starts {
-            assert!(!reloaded_start(name, env(vars)), "{}", String::from_utf8_lossy(name));
+            assert!(!reloaded_start(name, b"", env(vars)), "{}", String::from_utf8_lossy(name));
         }
     }
 }

@@ -83,13 +83,17 @@ struct Parent {
 
 impl Parent {
     /// policy::reloaded_start, by the path this process was run by (AT_EXECFN, as
-    /// the exec side goes by the path an exec names) and its environment.
+    /// the exec side goes by the path an exec names), its first argument (read
+    /// from /proc/self/cmdline, and only for an interpreter: `script_role`) and its
+    /// environment.
     fn reloaded(&mut self) -> bool {
         *self.reloaded.get_or_insert_with(|| {
             // SAFETY: getauxval is always safe; AT_EXECFN is a C string in the auxv area.
             let execfn = unsafe { crate::postfork::line::cstr(libc::getauxval(libc::AT_EXECFN) as *const libc::c_char, 500) };
+            let mut cmdline = [0u8; 512];
+            let script = if policy::may_have_role(execfn) { first_argument(&mut cmdline) } else { &[][..] };
             let env = crate::hooks::exec::environ();
-            policy::reloaded_start(execfn, |var| crate::postfork::envp::get(env, var))
+            policy::reloaded_start(execfn, script, |var| crate::postfork::envp::get(env, var))
         })
     }
 
@@ -107,6 +111,25 @@ impl Parent {
             }
         }
         self.exe.as_bytes()
+    }
+}
+
+/// This process's first argument (after argv[0]), from /proc/self/cmdline into
+/// `buf`; empty when it cannot be read or does not fit.
+fn first_argument(buf: &mut [u8; 512]) -> &[u8] {
+    let n = match sys::open(b"/proc/self/cmdline\0", libc::O_RDONLY | libc::O_CLOEXEC, 0) {
+        Ok(fd) => {
+            let n = sys::read(fd, buf).unwrap_or(0);
+            sys::close(fd);
+            n
+        }
+        Err(_) => 0,
+    };
+    let mut args = buf.get(..n).unwrap_or(&[]).split(|&b| b == 0);
+    // The last piece is cut short when the command line did not fit.
+    match (args.next(), args.next(), args.next()) {
+        (Some(_), Some(arg), Some(_)) => arg,
+        _ => &[],
     }
 }
 

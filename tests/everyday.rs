@@ -699,13 +699,41 @@ print(json.dumps({"master": pid, "ok": ok, "refused": refused, "other": other, "
 /// while the new image bound a new one); the listener stays the server's own after
 /// it (a child that gets it is reported, as before the reload).
 fn uwsgi_graceful_reload(mode: &str, port: u16) {
-    let uwsgi = Path::new("/usr/bin/uwsgi");
-    assert!(uwsgi.exists(), "uwsgi is installed by scripts/test");
-    let d = dir(&format!("uwsgi-reload-{mode}"));
+    assert!(Path::new("/usr/bin/uwsgi").exists(), "uwsgi is installed by scripts/test");
+    graceful_reload("uwsgi", "uwsgi --plugin python3", mode, port, &[]);
+}
+
+/// The same with pyuwsgi (uWSGI built as a Python module, `pip install pyuwsgi`):
+/// its `uwsgi` command is a Python entry-point script, and it reloads by exec'ing
+/// the interpreter with the script again (`python3.11 …/uwsgi --master …`). Before:
+/// as uWSGI before, an `exec_fd_leak` and an `exec_sigign` at every reload, and fix
+/// mode closed the listener.
+fn pyuwsgi_graceful_reload(mode: &str, port: u16) {
+    let (script, site) = pyuwsgi_script(mode);
+    graceful_reload("pyuwsgi", script.to_str().unwrap(), mode, port, &[("PYTHONPATH", site.to_str().unwrap())]);
+}
+
+/// pyuwsgi's `uwsgi` command as pip writes it (an entry-point script run by the
+/// tests' interpreter), in a directory of its own, and the directory scripts/test
+/// installed the module into, for PYTHONPATH.
+fn pyuwsgi_script(tag: &str) -> (PathBuf, PathBuf) {
+    let site = common::root().join("target").join("pyuwsgi");
+    assert!(site.join("pyuwsgi.libs").exists(), "pyuwsgi is installed into target/pyuwsgi by scripts/test");
+    let bin = common::tmpdir(&format!("pyuwsgi-bin-{tag}"));
+    let script = bin.join("uwsgi");
+    std::fs::write(&script, format!("#!{}\nimport sys\nfrom pyuwsgi import run\nsys.exit(run())\n", python())).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (script, site)
+}
+
+/// A uWSGI (`uwsgi`: its command) reloaded under load (see uwsgi_graceful_reload).
+fn graceful_reload(name: &str, uwsgi: &str, mode: &str, port: u16, env: &[(&str, &str)]) {
+    let d = dir(&format!("{name}-graceful-{mode}"));
     write(&d, &[("app.py", RELOAD_APP), ("client.py", RELOAD_CLIENT)]);
     let p = d.to_str().unwrap();
     let script = format!(
-        "uwsgi --plugin python3 --master --processes 2 --http-socket 127.0.0.1:{port} --wsgi-file {p}/app.py \
+        "{uwsgi} --master --processes 2 --http-socket 127.0.0.1:{port} --wsgi-file {p}/app.py \
          --pidfile {p}/uw.pid --daemonize2 {p}/uw.log || exit 1; exec {} {p}/client.py {port} {p}",
         python()
     );
@@ -713,14 +741,16 @@ fn uwsgi_graceful_reload(mode: &str, port: u16) {
     let shim = common::shim();
     let eg = env!("CARGO_BIN_EXE_execguard");
     let run = if mode == "none" {
-        launch(&d, &["sh", "-c", &script], &[])
+        launch(&d, &["sh", "-c", &script], env)
     } else {
-        launch(&d, &[eg, "run", "--mode", mode, "--log", log.to_str().unwrap(), "--", "sh", "-c", &script], &[("EXECGUARD_LIB", shim.to_str().unwrap())])
+        let mut env = env.to_vec();
+        env.push(("EXECGUARD_LIB", shim.to_str().unwrap()));
+        launch(&d, &[eg, "run", "--mode", mode, "--log", log.to_str().unwrap(), "--", "sh", "-c", &script], &env)
     };
     let uwlog = common::read_lossy(&d.join("uw.log"));
-    let line = run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("[uwsgi {mode}] no result:\n{}\n{}\n{uwlog}", run.stdout, run.stderr));
+    let line = run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("[{name} {mode}] no result:\n{}\n{}\n{uwlog}", run.stdout, run.stderr));
     let seen: Value = serde_json::from_str(line).unwrap();
-    let what = format!("[uwsgi {mode}] {seen}\n{}\nuwsgi's log:\n{uwlog}", run.stderr);
+    let what = format!("[{name} {mode}] {seen}\n{}\nuwsgi's log:\n{uwlog}", run.stderr);
     assert_eq!(seen["reloaded"], true, "{what}");
     assert_eq!(seen["reloads"], 1, "{what}");
     assert_eq!(seen["gone"], true, "{what}");
@@ -736,17 +766,17 @@ fn uwsgi_graceful_reload(mode: &str, port: u16) {
     let all = show(&warns);
     for e in &warns {
         let target = e["target"].as_str().unwrap_or("");
-        assert!(!target.ends_with("/uwsgi") && e["via"] != "execvp", "[uwsgi {mode}] the reload is nobody's leak: {e}\n{all}");
-        assert_eq!(e["event"], "exec_fd_leak", "[uwsgi {mode}] only the app's leaks: {e}\n{all}");
-        assert_eq!(e["ppid"].as_u64(), Some(master), "[uwsgi {mode}] in a worker: {e}\n{all}");
+        assert!(!target.ends_with("/uwsgi") && !target.contains("python") && e["via"] != "execvp", "[{name} {mode}] the reload is nobody's leak: {e}\n{all}");
+        assert_eq!(e["event"], "exec_fd_leak", "[{name} {mode}] only the app's leaks: {e}\n{all}");
+        assert_eq!(e["ppid"].as_u64(), Some(master), "[{name} {mode}] in a worker: {e}\n{all}");
         assert_eq!(e["target"], "/bin/true", "{e}");
         assert_eq!(e["action"], if mode == "fix" { "fixed" } else { "logged" }, "{e}");
         let listener = e["fds"].as_array().unwrap().iter().any(|f| f["kind"] == "tcp_listen" && f["detail"] == format!("127.0.0.1:{port}"));
-        assert!(listener, "[uwsgi {mode}] the listener is the server's own, after the reload too: {e}\n{all}");
+        assert!(listener, "[{name} {mode}] the listener is the server's own, after the reload too: {e}\n{all}");
     }
     // One /leak before the reload, one after (each a new connection: a new finding).
-    assert_eq!(warns.len(), 2, "[uwsgi {mode}]\n{all}");
-    assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "[uwsgi {mode}] the caller's fds, once:\n{}", run.stderr);
+    assert_eq!(warns.len(), 2, "[{name} {mode}]\n{all}");
+    assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "[{name} {mode}] the caller's fds, once:\n{}", run.stderr);
 }
 
 #[test]
@@ -764,6 +794,21 @@ fn uwsgi_graceful_reload_fix() {
     uwsgi_graceful_reload("fix", 22112);
 }
 
+#[test]
+fn pyuwsgi_graceful_reload_without_the_shim() {
+    pyuwsgi_graceful_reload("none", 22122);
+}
+
+#[test]
+fn pyuwsgi_graceful_reload_log() {
+    pyuwsgi_graceful_reload("log", 22123);
+}
+
+#[test]
+fn pyuwsgi_graceful_reload_fix() {
+    pyuwsgi_graceful_reload("fix", 22124);
+}
+
 /// The shim rolled out under a running uWSGI: its `LD_PRELOAD` names the library's
 /// path before the library is there (as a unit file set up ahead of the package
 /// would; ld.so skips it with an error line), the library is installed, and the
@@ -778,14 +823,20 @@ fn uwsgi_graceful_reload_fix() {
 /// image made (the epoll, the connection), not for the listener again.
 fn uwsgi_reload_into_a_newly_installed_shim(mode: &str, port: u16) {
     assert!(Path::new("/usr/bin/uwsgi").exists(), "uwsgi is installed by scripts/test");
-    let d = dir(&format!("uwsgi-rollout-{mode}"));
+    reload_into_a_newly_installed_shim("uwsgi", "uwsgi --plugin python3", mode, port, "");
+}
+
+/// A uWSGI (`uwsgi`: its command, after the variables `env`) that the shim is rolled
+/// out under (see uwsgi_reload_into_a_newly_installed_shim).
+fn reload_into_a_newly_installed_shim(name: &str, uwsgi: &str, mode: &str, port: u16, env: &str) {
+    let d = dir(&format!("{name}-rollout-{mode}"));
     write(&d, &[("app.py", RELOAD_APP), ("client.py", RELOAD_CLIENT)]);
     let p = d.to_str().unwrap();
     let shim = common::shim();
     let log = d.join("fleet.jsonl");
     let script = format!(
-        "LD_PRELOAD={p}/lib/libexecguard.so EXECGUARD_MODE={mode} EXECGUARD_LOG={} \
-         uwsgi --plugin python3 --master --processes 2 --http-socket 127.0.0.1:{port} --wsgi-file {p}/app.py \
+        "{env} LD_PRELOAD={p}/lib/libexecguard.so EXECGUARD_MODE={mode} EXECGUARD_LOG={} \
+         {uwsgi} --master --processes 2 --http-socket 127.0.0.1:{port} --wsgi-file {p}/app.py \
          --pidfile {p}/uw.pid --daemonize2 {p}/uw.log || exit 1; \
          mkdir {p}/lib && ln -s {} {p}/lib/libexecguard.so || exit 9; exec {} {p}/client.py {port} {p}",
         log.display(),
@@ -794,11 +845,11 @@ fn uwsgi_reload_into_a_newly_installed_shim(mode: &str, port: u16) {
     );
     let run = launch(&d, &["sh", "-c", &script], &[]);
     let uwlog = common::read_lossy(&d.join("uw.log"));
-    let line = run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("[uwsgi rollout {mode}] no result:\n{}\n{}\n{uwlog}", run.stdout, run.stderr));
+    let line = run.stdout.lines().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("[{name} rollout {mode}] no result:\n{}\n{}\n{uwlog}", run.stdout, run.stderr));
     let seen: Value = serde_json::from_str(line).unwrap();
     let evs = common::events(&log);
     let all = show(&evs);
-    let what = format!("[uwsgi rollout {mode}] {seen}\n{}\nuwsgi's log:\n{uwlog}\nevents:\n{all}", run.stderr);
+    let what = format!("[{name} rollout {mode}] {seen}\n{}\nuwsgi's log:\n{uwlog}\nevents:\n{all}", run.stderr);
     assert_eq!((seen["reloaded"].as_bool(), seen["reloads"].as_u64(), seen["gone"].as_bool()), (Some(true), Some(1), Some(true)), "{what}");
     assert_eq!(seen["leak_after"], true, "{what}");
     assert!(seen["ok"].as_u64().unwrap() > 0, "{what}");
@@ -828,6 +879,14 @@ fn uwsgi_reload_into_a_newly_installed_shim_log() {
 #[test]
 fn uwsgi_reload_into_a_newly_installed_shim_fix() {
     uwsgi_reload_into_a_newly_installed_shim("fix", 22119);
+}
+
+/// The same with pyuwsgi, whose reload execs the interpreter: the start tells it by
+/// the script the interpreter runs (its first argument, from /proc/self/cmdline).
+#[test]
+fn pyuwsgi_reload_into_a_newly_installed_shim_fix() {
+    let (script, site) = pyuwsgi_script("rollout");
+    reload_into_a_newly_installed_shim("pyuwsgi", script.to_str().unwrap(), "fix", 22125, &format!("PYTHONPATH={}", site.display()));
 }
 
 /// The make tree with one real leak in the middle: a rule runs a program that opens a

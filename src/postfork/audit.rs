@@ -349,10 +349,23 @@ fn keep_set(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep, pid: i32) {
 #[inline(never)]
 #[link_section = ".text.hot.execguard"]
 fn role(sp: &Spawn, own_sigs: bool) -> Role {
-    let named = if policy::may_have_role(sp.target) { policy::role(sp.target) } else { Role::Plain };
+    let named = if policy::may_have_role(sp.target) { named_role(sp) } else { Role::Plain };
     match named {
         Role::Reload(var) if sp.parent_side || !has_var(sp, var) => Role::Plain,
         Role::Plain if own_sigs && !sp.parent_side && names_reload_fds(sp) => Role::Reload(b""),
+        r => r,
+    }
+}
+
+/// Async-signal-safe: the role of the new program by its name (policy::role), or of
+/// the script an interpreter runs, its first argument (policy::script_role:
+/// pyuwsgi). Out of the start blocks: asked only for a name `may_have_role` lets
+/// through (an interpreter's exec costs a page of cold text here).
+#[cold]
+#[inline(never)]
+fn named_role(sp: &Spawn) -> Role {
+    match policy::role(sp.target) {
+        Role::Plain => envp::iter(sp.argv).nth(1).map_or(Role::Plain, |script| policy::script_role(sp.target, script)),
         r => r,
     }
 }
