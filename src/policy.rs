@@ -863,9 +863,9 @@ pub fn role(target: &[u8]) -> Role {
 /// the shim was rolled out under the running server (installed at a path
 /// `LD_PRELOAD` already named, or put in /etc/ld.so.preload). Everything it holds
 /// was kept across the exec on purpose, by a program that closes the rest itself,
-/// and its ignored and blocked signals are its own hand-over: the start reports the
-/// fds once (it cannot tell them from strays its first start inherited) but never
-/// repairs them, and treats the signals as the server's own (`startup_fd`). `env`
+/// and so are its ignored and blocked signals: the start reports them once (it
+/// cannot tell them from strays its first start inherited) but never repairs them
+/// (`startup_fd`, `startup_signals_repaired`). `env`
 /// looks a variable up. Cold: asked only when a start has something to report.
 pub fn reloaded_start<'e>(execfn: &[u8], script: &[u8], env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
     let by_name = match (role(execfn), script_role(execfn, script)) {
@@ -873,6 +873,15 @@ pub fn reloaded_start<'e>(execfn: &[u8], script: &[u8], env: impl Fn(&[u8]) -> O
         _ => false,
     };
     by_name || RELOAD_FD_VARS.iter().any(|v| env(v).is_some_and(names_fds))
+}
+
+/// Fix mode repairs the blocked and ignored signals a start that no audited parent
+/// marked inherited, except in a server that reloaded itself (`reloaded_start`):
+/// reported there, as its fds are, and left as they are (its exec blocked or ignored
+/// them on purpose, or passed on what its own first start got: the start cannot
+/// tell which).
+pub fn startup_signals_repaired(fix: bool, reloaded: bool) -> bool {
+    fix && !reloaded
 }
 
 /// What the start side does with one inherited fd when the parent was not audited.
@@ -1225,6 +1234,9 @@ mod tests {
         assert_eq!(startup_fd(true, false, true), StartFd::Report);
         assert_eq!(startup_fd(true, true, true), StartFd::Known);
         assert_eq!(startup_fd(false, false, true), StartFd::Report);
+        // Its signals likewise.
+        assert!(startup_signals_repaired(true, false));
+        assert!(!startup_signals_repaired(true, true) && !startup_signals_repaired(false, false));
     }
 
     /// A start the shim did not see coming is a server's reload of itself only by a

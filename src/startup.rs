@@ -242,14 +242,10 @@ fn audit_fds(cfg: &Config, fix: bool, low: fds::Low, parent: &mut Parent) {
         ev.end_list(Some(("fds_omitted", (n - listed.min(n)) as u64)));
         ev.int("fds_total", n as i64);
         ev.kinds(&c);
-        ev.str("parent_exe", parent.exe());
         if entering {
             ev.str("from", b"outside");
         }
-        // Held across the server's own exec, from an image the shim was not in.
-        if parent.reloaded() {
-            ev.str("via", b"reload");
-        }
+        origin(&mut ev, parent);
         ev.emit();
     }
 }
@@ -306,35 +302,38 @@ impl Undo {
 }
 
 #[inline(never)]
-/// The blocked signals are not passed through (true): the mask was cleared (fix
-/// mode), or they are a reloaded server's own (policy::reloaded_start; nothing
-/// reported or changed: its exec blocked them on purpose, and a pending signal
-/// unblocked before its handlers exist would end it).
+/// The mask was cleared (fix mode): true. Not in a server that reloaded itself into
+/// the shim (policy::startup_signals_repaired): its exec blocked them on purpose,
+/// and a pending signal unblocked before its handlers exist would end it.
 fn audit_mask(fix: bool, old: u64, parent: &mut Parent) -> bool {
-    if parent.reloaded() {
-        return true;
-    }
     let blocked = old & !policy::GLIBC_INTERNAL;
-    let fixed = fix && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
+    let repair = policy::startup_signals_repaired(fix, parent.reloaded());
+    let fixed = repair && sys::sigmask(libc::SIG_SETMASK, Some(old & policy::GLIBC_INTERNAL)).is_ok();
     let mut ev = Event::start("startup_sigmask", Severity::Warn, fixed);
     ev.say(b" started with blocked");
     ev.signals("signals", blocked);
     ev.ident(&blocked.to_le_bytes());
-    ev.str("parent_exe", parent.exe());
+    origin(&mut ev, parent);
     ev.emit();
     fixed
 }
 
-/// The ignored signals that are not passed through: those reset to SIG_DFL (fix
-/// mode), or all of a reloaded server's (its own, as in audit_mask).
+/// `parent_exe`, and `"via":"reload"` in a server that reloaded itself into the
+/// shim (what it started with was held across its own exec).
+fn origin(ev: &mut Event, parent: &mut Parent) {
+    ev.str("parent_exe", parent.exe());
+    if parent.reloaded() {
+        ev.str("via", b"reload");
+    }
+}
+
+/// The signals reset to SIG_DFL (fix mode; not in a server that reloaded itself
+/// into the shim, as in audit_mask).
 #[inline(never)]
 fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) -> u64 {
-    if parent.reloaded() {
-        return ign;
-    }
     let report = ign & !keep_ignored();
     let mut reset = 0u64;
-    if fix {
+    if policy::startup_signals_repaired(fix, parent.reloaded()) {
         for sig in 1..=64 {
             let b = policy::bit(sig);
             if report & policy::STARTUP_RESET_IGNORED & b != 0 && set_disposition(sig, libc::SIG_DFL) {
@@ -352,7 +351,7 @@ fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) -> u64 {
         ev.signals("kept", ign & keep_ignored());
         ev.ident(&set.to_le_bytes());
         ev.ident(&(ign & keep_ignored()).to_le_bytes());
-        ev.str("parent_exe", parent.exe());
+        origin(&mut ev, parent);
         ev.emit();
     }
     reset
