@@ -15,6 +15,8 @@ const MAX_LINE: usize = 1 << 20;
 pub const STARTUP_FDS: &str = "startup_fds";
 /// `from` of a `startup_fds` whose fds entered the audited tree there.
 pub const FROM_OUTSIDE: &str = "outside";
+/// `via` of a start event in a server that reloaded itself into the shim.
+pub const VIA_RELOAD: &str = "reload";
 /// Every event kind the shim writes with severity `warn` (docs/events.md).
 pub const WARNING_KINDS: &[&str] = &[
     "exec_fd_leak",
@@ -99,6 +101,12 @@ impl Event {
     /// How many times this line's finding happened: itself and its folded repeats.
     pub fn occurrences(&self) -> u64 {
         1 + self.repeats
+    }
+    /// A start event of a server that exec'd itself from an image the shim was not
+    /// in (`"via":"reload"`: the shim was rolled out under it): what it lists was
+    /// held across its own reload, not handed over by its parent.
+    pub fn held_across_reload(&self) -> bool {
+        self.event.starts_with("startup_") && self.via.as_deref() == Some(VIA_RELOAD)
     }
     /// The program this event is about when it names one: the exec target, the
     /// command of a `system`/`popen`.

@@ -112,6 +112,11 @@ const POOL: u64 = 64;
 /// that stop timers and child reaping come first; then pools and overflows; then
 /// other fds and masks; ignored signals last.
 fn rank(e: &Event, what: &str) -> u8 {
+    // A server's own listeners and signals, held across its reload into the shim:
+    // named, never repaired, nothing to fix.
+    if e.held_across_reload() {
+        return 3;
+    }
     match e.event.as_str() {
         "exec_fd_leak" | "startup_fds" if what == "tcp_listen" || what == "unix_listen" => 0,
         "system_blocking" => 0,
@@ -127,7 +132,9 @@ fn rank(e: &Event, what: &str) -> u8 {
 
 /// Who handed over, and to whom.
 pub fn from_to(e: &Event) -> (String, Option<String>) {
-    if e.event.starts_with("startup_") {
+    if e.held_across_reload() {
+        (format!("{} (its image before a reload)", e.exe), Some(e.exe.clone()))
+    } else if e.event.starts_with("startup_") {
         (e.parent_exe.clone().unwrap_or_else(|| format!("parent pid {}", e.ppid)), Some(e.exe.clone()))
     } else {
         (e.exe.clone(), e.target_or_command().map(str::to_owned))
@@ -477,6 +484,31 @@ mod tests {
         assert_eq!(order[2], ("exec_fd_leak", "pipe"));
         assert_eq!(g[2].events, 2);
         assert_eq!(order.last().unwrap().0, "exec_sigign");
+    }
+
+    /// A server's reload into a newly installed shim (`"via":"reload"`): its own
+    /// listener and signals, held across the reload, come last and are shown as
+    /// held there, not as its parent's hand-over.
+    #[test]
+    fn what_a_server_held_across_its_reload_is_not_to_fix_first() {
+        let e = evs(concat!(
+            r#"{"event":"exec_sigign","severity":"warn","pid":1,"exe":"/a","target":"/b","signals":["SIGPIPE"]}"#, "\n",
+            r#"{"event":"startup_fds","severity":"warn","pid":7,"ppid":1,"exe":"/usr/bin/uwsgi","parent_exe":"/usr/bin/bash","via":"reload","from":"outside","fds":[{"fd":3,"kind":"tcp_listen","detail":"127.0.0.1:80"}]}"#, "\n",
+            r#"{"event":"startup_sigign","severity":"warn","pid":7,"ppid":1,"exe":"/usr/bin/uwsgi","parent_exe":"/usr/bin/bash","via":"reload","signals":["SIGPIPE"]}"#, "\n",
+            r#"{"event":"startup_fds","severity":"warn","pid":8,"ppid":1,"exe":"/usr/bin/curl","parent_exe":"/usr/bin/bash","fds":[{"fd":3,"kind":"tcp_listen","detail":"127.0.0.1:80"}]}"#, "\n",
+        ));
+        let g = groups(&e);
+        let order: Vec<(&str, &str, &str)> = g.iter().map(|g| (g.event.as_str(), g.what.as_str(), g.from.as_str())).collect();
+        let held = "/usr/bin/uwsgi (its image before a reload)";
+        assert_eq!(order[0], ("startup_fds", "tcp_listen", "/usr/bin/bash"), "{order:?}");
+        assert_eq!(order.len(), 4, "{order:?}");
+        // Last, with the ignored signals.
+        assert!(g.iter().filter(|g| g.from == held).all(|g| g.rank == 3), "{order:?}");
+        assert_eq!(g.iter().find(|g| g.from == held && g.event == "startup_fds").and_then(|g| g.to.as_deref()), Some("/usr/bin/uwsgi"));
+        let t = crate::cli::tree::Tree::build(&e).text(&e, &mut Symbolizer::default(), false, 10);
+        assert!(t.contains("held across its own reload (the image before ran without the shim): fd 3 tcp_listen 127.0.0.1:80"), "{t}");
+        assert!(t.contains("kept SIGPIPE ignored across its own reload"), "{t}");
+        assert!(t.contains("inherited from /usr/bin/bash: fd 3 tcp_listen 127.0.0.1:80"), "{t}");
     }
 
     #[test]

@@ -350,7 +350,11 @@ pub fn describe(e: &Event, sym: &mut Symbolizer, symbols: bool) -> String {
         None => String::new(),
     };
     let parent = e.parent_exe.as_deref().unwrap_or("its parent");
+    let reload = "across its own reload (the image before ran without the shim)";
     match e.event.as_str() {
+        "startup_fds" if e.held_across_reload() => format!("held {reload}: {}{fixed}", fds(e, sym)),
+        "startup_sigmask" if e.held_across_reload() => format!("kept {} blocked {reload}{fixed}", sig_list(&e.signals)),
+        "startup_sigign" if e.held_across_reload() => format!("kept {} ignored {reload}{}{fixed}", sig_list(&e.signals), kept(e)),
         "exec_fd_leak" => format!("{via} → {to} leaks {}{fixed}", fds(e, sym)),
         "startup_fds" => format!("inherited from {parent}: {}{fixed}", fds(e, sym)),
         "exec_sigmask" => format!("{via} → {to} with {} blocked{}{fixed}", sig_list(&e.signals), blocked(e, sym)),
