@@ -85,9 +85,15 @@ impl Parent {
     /// policy::reloaded_start, by the path this process was run by (AT_EXECFN, as
     /// the exec side goes by the path an exec names), its first argument (read
     /// from /proc/self/cmdline, and only for an interpreter: `script_role`) and its
-    /// environment.
+    /// environment. After an audited exec (`EXECGUARD_STARTUP=always` lists such a
+    /// start too) the old image's shim said whether it was a reload (`+`).
     fn reloaded(&mut self) -> bool {
         *self.reloaded.get_or_insert_with(|| {
+            match crate::config::get() {
+                Some(c) if c.audited => return c.own_start,
+                None => return false,
+                Some(_) => {}
+            }
             // SAFETY: getauxval is always safe; AT_EXECFN is a C string in the auxv area.
             let execfn = unsafe { crate::postfork::line::cstr(libc::getauxval(libc::AT_EXECFN) as *const libc::c_char, 500) };
             let mut cmdline = [0u8; 512];

@@ -422,6 +422,18 @@ fn c_a_server_reloading_into_a_newly_installed_shim_keeps_what_it_holds() {
             }
         }
     }
+    // A reload the old image's shim marked, listed at its start all the same
+    // (EXECGUARD_STARTUP=always): not repaired either (before: fix mode closed the
+    // listener there).
+    let log = d.join("always.jsonl");
+    let out = strays_command(Mode::Fix, &d, &log, &d.join("uwsgi"), &["exec", "1"]).env("EXECGUARD_STARTUP", "always").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let ctx = format!("[always]\n{stdout}\n{}\n{}", String::from_utf8_lossy(&out.stderr), std::fs::read_to_string(&log).unwrap_or_default());
+    assert!(out.status.success() && stdout.contains("status=exit:0") && stdout.contains("held=1"), "{ctx}");
+    let evs = common::events(&log);
+    let listed = named(&evs, "startup_fds").into_iter().filter(|e| e["exe"].as_str().is_some_and(|x| x.ends_with("/self_reload")));
+    assert!(listed.clone().any(|e| e["fds"][0]["fd"] == 3 && e["via"] == "reload" && e["action"] == "logged"), "{ctx}");
+    assert!(listed.clone().all(|e| e["action"] == "logged"), "{ctx}");
 }
 
 #[test]
