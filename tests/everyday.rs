@@ -499,9 +499,17 @@ fn gunicorn_usr2_reexec() {
 /// more at each reload).
 #[test]
 fn haproxy_master_worker_reload() {
+    let d = haproxy("haproxy", 22114);
+    let script = haproxy_script(&d, 22114, "", "");
+    everyday("haproxy reload", &d, &script);
+}
+
+/// HAProxy installed and configured in a new directory: a frontend on
+/// 127.0.0.1:`port` that answers 200 itself.
+fn haproxy(name: &str, port: u16) -> Dir {
     let installed = Command::new("haproxy").arg("-v").output().is_ok_and(|o| o.status.success());
     assert!(installed, "haproxy is installed by scripts/test");
-    let d = dir("haproxy");
+    let d = dir(name);
     let p = d.to_str().unwrap();
     write(
         &d,
@@ -509,28 +517,57 @@ fn haproxy_master_worker_reload() {
             "h.cfg",
             &format!(
                 "global\n    pidfile {p}/h.pid\ndefaults\n    mode http\n    timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
-                 frontend fe\n    bind 127.0.0.1:22114\n    http-request return status 200 content-type text/plain string ok\n"
+                 frontend fe\n    bind 127.0.0.1:{port}\n    http-request return status 200 content-type text/plain string ok\n"
             ),
         )],
     );
-    // Every wait bounded (10 s). The worker a reloaded master forks runs with `-sf`
-    // (the old workers' pids) in its arguments. USR2 is sent again every 2 s until
-    // one is there: the master ignores it while it re-execs itself into its wait
-    // mode after its first worker is up (HAProxy's own window, with or without the
-    // shim).
-    let get = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:22114/";
-    let script = format!(
+    d
+}
+
+/// Start HAProxy in master-worker mode (its command line after `env`), run `before`
+/// once it answers, reload it (USR2), check that it answers, and stop it. Every wait
+/// bounded (10 s). The worker a reloaded master forks runs with `-sf` (the old
+/// workers' pids) in its arguments. USR2 is sent again every 2 s until one is
+/// there: the master ignores it while it re-execs itself into its wait mode after
+/// its first worker is up (HAProxy's own window, with or without the shim).
+fn haproxy_script(d: &Path, port: u16, env: &str, before: &str) -> String {
+    let p = d.to_str().unwrap();
+    let get = format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/");
+    format!(
         "{GONE} \
          trap '[ -s {p}/h.pid ] && kill -TERM $(cat {p}/h.pid) 2>/dev/null' EXIT; \
-         haproxy -W -D -f {p}/h.cfg || exit 1; \
+         {env} haproxy -W -D -f {p}/h.cfg || exit 1; \
          i=0; until [ -s {p}/h.pid ] && [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
-         m=$(cat {p}/h.pid); \
+         m=$(cat {p}/h.pid); echo \"master=$m\"; {before} \
          i=0; until pgrep -P $m -f -- ' -sf ' >/dev/null; do [ $i -lt 200 ] || exit 4; \
          [ $((i % 40)) = 0 ] && {{ kill -USR2 $m || exit 3; }}; sleep 0.05; i=$((i+1)); done; \
          i=0; until [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
          kill -TERM $m; i=0; until gone $m; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done"
-    );
-    everyday("haproxy reload", &d, &script);
+    )
+}
+
+/// The shim rolled out under a running HAProxy master (as for uWSGI): its next
+/// re-exec is the first image under the shim, with no audited parent to mark its
+/// start, in fix mode. The master keeps the socketpairs to its workers and its
+/// blocked and ignored signals, named once at that start (before: fix mode
+/// unblocked SIGHUP, SIGUSR1, SIGUSR2, SIGCHLD, SIGTTIN and SIGTTOU and reset
+/// SIGPIPE there); it answers after the reload.
+#[test]
+fn haproxy_reload_into_a_newly_installed_shim() {
+    let d = haproxy("haproxy-rollout", 22128);
+    let p = d.to_str().unwrap();
+    let log = d.join("fleet.jsonl");
+    let env = format!("LD_PRELOAD={p}/lib/libexecguard.so EXECGUARD_MODE=fix EXECGUARD_LOG={}", log.display());
+    let install = format!("mkdir {p}/lib && ln -s {} {p}/lib/libexecguard.so || exit 9;", common::shim().display());
+    let run = launch(&d, &["sh", "-c", &haproxy_script(&d, 22128, &env, &install)], &[]);
+    let evs = common::events(&log);
+    let what = format!("[haproxy rollout] {}\n{}\nevents:\n{}", run.stdout, run.stderr, show(&evs));
+    assert_eq!(run.code, 0, "{what}");
+    let master: u64 = run.stdout.lines().find_map(|l| l.strip_prefix("master=")).and_then(|m| m.trim().parse().ok()).unwrap_or_else(|| panic!("{what}"));
+    held_across_the_reload(&evs, master, &what);
+    let sigs: Vec<&Value> = evs.iter().filter(|e| e["pid"].as_u64() == Some(master) && e["event"] == "startup_sigmask").collect();
+    assert_eq!(sigs.len(), 1, "{what}");
+    assert!(evs.iter().all(|e| e["action"] != "fixed"), "{what}");
 }
 
 /// PHP-FPM's reload (USR2): the master re-execs itself in place with its listening
