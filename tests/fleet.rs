@@ -709,6 +709,7 @@ fn systemd_analyze_verify_accepts_the_drop_in() {
     let text = std::fs::read_to_string(&conf).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stderr)));
     assert!(text.contains(&format!("Environment=LD_PRELOAD={}\n", common::shim().canonicalize().unwrap().display())), "{text}");
     assert!(text.contains("Environment=EXECGUARD_LOG=journal\n") && text.contains("Environment=EXECGUARD_MODE=fix\n"), "{text}");
+    assert!(text.contains("Environment=EXECGUARD_FOLLOW=1\n"), "{text}");
     let printed = ok(execguard().args(["systemd", "egtest", "--mode", "fix"]));
     assert_eq!(String::from_utf8_lossy(&printed.stdout), text, "printed = installed");
     let verify = |d: &Path| {

@@ -23,16 +23,22 @@ pub fn unit_name(arg: &str) -> Result<String, String> {
 
 /// The drop-in text. systemd does not expand variables in `Environment=`: an
 /// `LD_PRELOAD` the unit sets itself is replaced, so it is named here to be merged.
+/// `EXECGUARD_FOLLOW=1` keeps the shim in what the service starts with an
+/// environment of its own making: nginx hands a new binary (its binary upgrade) and
+/// its workers' commands only the variables its `env` directives name, so without it
+/// an upgraded nginx runs without the shim.
 pub fn drop_in(unit: &str, lib: &Path, mode: &str, log: &str) -> String {
     format!(
         "# Written by `execguard systemd {unit}`: preloads the execguard shim into this\n\
          # service. Roll back: remove this file, then `systemctl daemon-reload` and restart.\n\
          # If {unit} sets LD_PRELOAD itself, list its libraries here too (after ours):\n\
-         # this assignment replaces the unit's.\n\
+         # this assignment replaces the unit's. EXECGUARD_FOLLOW keeps the shim in the\n\
+         # programs the service starts with an environment of its own making.\n\
          [Service]\n\
          Environment=LD_PRELOAD={lib}\n\
          Environment=EXECGUARD_LOG={log}\n\
-         Environment=EXECGUARD_MODE={mode}\n",
+         Environment=EXECGUARD_MODE={mode}\n\
+         Environment=EXECGUARD_FOLLOW=1\n",
         lib = lib.display()
     )
 }
@@ -89,6 +95,6 @@ mod tests {
         assert!(unit_name("a b").is_err());
         let t = drop_in("nginx.service", Path::new("/usr/lib/x/libexecguard.so"), "fix", "journal");
         assert!(t.contains("\n[Service]\nEnvironment=LD_PRELOAD=/usr/lib/x/libexecguard.so\n"));
-        assert!(t.ends_with("EXECGUARD_LOG=journal\nEnvironment=EXECGUARD_MODE=fix\n"));
+        assert!(t.ends_with("EXECGUARD_LOG=journal\nEnvironment=EXECGUARD_MODE=fix\nEnvironment=EXECGUARD_FOLLOW=1\n"));
     }
 }
