@@ -449,7 +449,8 @@ fn nginx_binary_upgrade() {
 /// bounded (5 or 10 s); the old master leaves nginx.pid.oldbin while it lives. USR2
 /// is sent again every second until it does: a master just started may not act on
 /// the first (seen without the shim too, about one run in four with the whole suite
-/// running).
+/// running). On the way out both masters are stopped by pid as well: the old one
+/// takes its pid file back when the new one ends.
 fn nginx_upgrade_script(d: &Path, port: u16, env: &str, before: &str) -> String {
     nginx_upgrade_script_checking(d, port, env, before, "")
 }
@@ -461,7 +462,7 @@ fn nginx_upgrade_script_checking(d: &Path, port: u16, env: &str, before: &str, c
     let p = d.to_str().unwrap();
     nginx_conf(d, port);
     format!(
-        "{GONE} trap 'for f in {p}/nginx.pid {p}/nginx.pid.oldbin; do [ -s $f ] && kill -TERM $(cat $f) 2>/dev/null; done' EXIT; \
+        "{GONE} trap 'kill -TERM $old $new 2>/dev/null; for f in {p}/nginx.pid {p}/nginx.pid.oldbin; do [ -s $f ] && kill -TERM $(cat $f) 2>/dev/null; done' EXIT; \
          N='{} -p {p} -e {p}/error.log -c {p}/nginx.conf'; {env} $N || exit 1; old=$(cat {p}/nginx.pid); {before} \
          i=0; until [ -e {p}/nginx.pid.oldbin ] && [ -e {p}/nginx.pid ]; do [ $i -lt 200 ] || exit 3; \
          [ $((i % 20)) = 0 ] && {{ kill -USR2 $old || exit 2; }}; sleep 0.05; i=$((i+1)); done; \
