@@ -23,17 +23,17 @@ pub fn unit_name(arg: &str) -> Result<String, String> {
 
 /// The drop-in text. systemd does not expand variables in `Environment=`: an
 /// `LD_PRELOAD` the unit sets itself is replaced, so it is named here to be merged.
-/// `EXECGUARD_FOLLOW=1` keeps the shim in what the service starts with an
-/// environment of its own making: nginx hands a new binary (its binary upgrade) and
-/// its workers' commands only the variables its `env` directives name, so without it
-/// an upgraded nginx runs without the shim.
+/// `EXECGUARD_FOLLOW=1` keeps the shim in what the service execs with an
+/// environment of its own making: nginx hands the new binary of its binary upgrade
+/// only the variables its `env` directives name, so without it an upgraded nginx
+/// runs without the shim.
 pub fn drop_in(unit: &str, lib: &Path, mode: &str, log: &str) -> String {
     format!(
         "# Written by `execguard systemd {unit}`: preloads the execguard shim into this\n\
          # service. Roll back: remove this file, then `systemctl daemon-reload` and restart.\n\
          # If {unit} sets LD_PRELOAD itself, list its libraries here too (after ours):\n\
          # this assignment replaces the unit's. EXECGUARD_FOLLOW keeps the shim in the\n\
-         # programs the service starts with an environment of its own making.\n\
+         # programs the service execs with an environment of its own making.\n\
          [Service]\n\
          Environment=LD_PRELOAD={lib}\n\
          Environment=EXECGUARD_LOG={log}\n\
