@@ -72,6 +72,39 @@ fn follow_reinjects_the_shim_into_an_env_dropping_child() {
     assert_eq!(lines[1], "mode=fix", "{with}");
 }
 
+/// The same for `system()` and `popen()` (c-tests/env_dropping_shell.c: nginx's
+/// workers run `os.execute` and `io.popen` commands so, with the environment nginx
+/// built for them): glibc execs the shell internally with `environ`, so in follow
+/// mode the shim runs such a command itself, with the shim put back (before: the
+/// shell ran without it). From a caller with strays, log and fix mode.
+#[test]
+fn follow_reinjects_the_shim_into_system_and_popen() {
+    for (follow, mode) in [("0", "log"), ("1", "log"), ("1", "fix")] {
+        let dir = common::tmpdir("follow-shell");
+        let mut cmd = common::command(&common::c_prog("stray_launch"));
+        cmd.arg(common::c_prog("env_dropping_shell"))
+            .env_remove("LD_PRELOAD")
+            .env("STRAY_PRELOAD", common::shim())
+            .env("EXECGUARD_MODE", mode)
+            .env("EXECGUARD_LOG", dir.join("log.jsonl"))
+            .env("EXECGUARD_FOLLOW", follow);
+        let out = cmd.output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let ctx = format!("[follow={follow} {mode}]\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{ctx}");
+        for via in ["system", "popen"] {
+            let line = text.lines().find_map(|l| l.strip_prefix(&format!("{via}: "))).unwrap_or_else(|| panic!("{ctx}"));
+            let (maps, seen) = line.split_once(' ').unwrap_or_else(|| panic!("{ctx}"));
+            let maps: u32 = maps.parse().unwrap_or_else(|_| panic!("{ctx}"));
+            if follow == "1" {
+                assert!(maps > 0 && seen == format!("mode={mode}"), "{via}: the shell maps the shim\n{ctx}");
+            } else {
+                assert!(maps == 0 && seen == "mode=", "{via}\n{ctx}");
+            }
+        }
+    }
+}
+
 /// An environment dropped below a hop that vouched for an fd (`EXECGUARD_HELD`): the
 /// settings are put back once each, and the marks are the new hop's own, not a copy
 /// of the ones the dropping program started with (getenv finds the first).

@@ -24,9 +24,9 @@ pub fn unit_name(arg: &str) -> Result<String, String> {
 /// The drop-in text. systemd does not expand variables in `Environment=`: an
 /// `LD_PRELOAD` the unit sets itself is replaced, so it is named here to be merged.
 /// `EXECGUARD_FOLLOW=1` keeps the shim in what the service execs with an
-/// environment of its own making: nginx hands the new binary of its binary upgrade
-/// only the variables its `env` directives name, so without it an upgraded nginx
-/// runs without the shim.
+/// environment of its own making: nginx hands the new binary of its binary upgrade,
+/// and its workers' commands, only the variables its `env` directives name, so
+/// without it an upgraded nginx runs without the shim.
 pub fn drop_in(unit: &str, lib: &Path, mode: &str, log: &str) -> String {
     format!(
         "# Written by `execguard systemd {unit}`: preloads the execguard shim into this\n\

@@ -269,11 +269,14 @@ pub unsafe extern "C" fn system(cmd: *const c_char) -> c_int {
     // And whenever the shell will load the shim after a report: glibc's system()
     // cannot add the mark that keeps the shell's start side from reporting (and
     // listing) the same fds again.
+    // And in follow mode when `environ` has dropped the shim: glibc's system()
+    // would exec the shell with it as it is.
     let own = a.listeners > 0
         || a.plan.child_mask.is_some()
         || a.plan.child_default != 0
         || a.plan.fds_fixed
-        || (a.plan.found && envp::may_load_shim(environ()));
+        || (a.plan.found && envp::may_load_shim(environ()))
+        || envp::follow_needed(environ());
     drop(inside);
     sys::set_errno(saved);
     if !own {
@@ -365,7 +368,9 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         || a.plan.child_default != 0
         || (a.plan.found && envp::may_load_shim(environ()));
     let fix_only = !for_more && defer && a.plan.fds_fixed;
-    let own = valid && (for_more || fix_only);
+    // And in follow mode when `environ` has dropped the shim (as in system()).
+    let follow_only = !for_more && !fix_only && envp::follow_needed(environ());
+    let own = valid && (for_more || fix_only || follow_only);
     drop(inside);
     sys::set_errno(saved);
     if !own {
@@ -376,16 +381,19 @@ pub unsafe extern "C" fn popen(cmd: *const c_char, mode: *const c_char) -> *mut 
         sys::set_errno(e);
         return r;
     }
-    // Own spawn only to close leaked fds: with every slot of ours taken, glibc's
-    // popen does it, the fds marked in the caller for the spawn and put back.
+    // Own spawn only to close leaked fds (or to follow): with every slot of ours
+    // taken, glibc's popen does it, the fds marked in the caller for the spawn and
+    // put back (the shell then without the shim).
     // SAFETY: cmd/mode are C strings; every resource is released on each error path.
     match unsafe { own_popen(cmd, reading, m.contains(&b'e'), &mut a) } {
         Ok(f) => {
             sys::set_errno(saved);
             f
         }
-        Err(NO_SLOT) if fix_only => {
-            a.undo.apply_now();
+        Err(NO_SLOT) if fix_only || follow_only => {
+            if fix_only {
+                a.undo.apply_now();
+            }
             sys::set_errno(saved);
             // SAFETY: forwarded.
             let r = unsafe { real::popen(cmd, mode) };

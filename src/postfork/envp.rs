@@ -166,6 +166,17 @@ pub enum Mark {
     Reload(Sigs),
 }
 
+/// Async-signal-safe: in follow mode, `envp` has dropped the shim or one of its
+/// settings, so that an exec with it must rebuild it (`with_env` decides the same).
+/// For `system` and `popen`, whose libc execs the shell internally with `environ`:
+/// the shim then runs the command itself. Out of the start blocks.
+#[inline(never)]
+pub fn follow_needed(envp: Argv) -> bool {
+    let Some(copy) = config::get().filter(|c| c.follow).and_then(|_| config::follow()) else { return false };
+    let lib = copy.lib.strip_suffix(&[0]).unwrap_or(copy.lib);
+    copy.lib.len() > 1 && (!has_shim(envp, lib) || copy.entries().any(|e| get(envp, name_of(e)).is_none()))
+}
+
 /// Async-signal-safe: call `f` with the environment the new program should get.
 /// `mark` asks for `EXECGUARD_AUDITED=<pid>` (or `^<parent pid>`) when the new
 /// program runs the shim; with it goes `EXECGUARD_HELD`, the fds ≥ 3 the new
