@@ -169,10 +169,17 @@ pub enum Mark {
 /// Async-signal-safe: in follow mode, `envp` has dropped the shim or one of its
 /// settings, so that an exec with it must rebuild it (`with_env` decides the same).
 /// For `system` and `popen`, whose libc execs the shell internally with `environ`:
-/// the shim then runs the command itself. Out of the start blocks.
-#[inline(never)]
+/// the shim then runs the command itself. The answer without follow mode inline, in
+/// the hook: no other page of text for it.
+#[inline]
 pub fn follow_needed(envp: Argv) -> bool {
-    let Some(copy) = config::get().filter(|c| c.follow).and_then(|_| config::follow()) else { return false };
+    config::get().is_some_and(|c| c.follow) && dropped(envp)
+}
+
+/// Async-signal-safe: `follow_needed`'s look at `envp`. Out of the start blocks.
+#[inline(never)]
+fn dropped(envp: Argv) -> bool {
+    let Some(copy) = config::follow() else { return false };
     let lib = copy.lib.strip_suffix(&[0]).unwrap_or(copy.lib);
     copy.lib.len() > 1 && (!has_shim(envp, lib) || copy.entries().any(|e| get(envp, name_of(e)).is_none()))
 }
