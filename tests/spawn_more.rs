@@ -102,6 +102,11 @@ fn follow_reinjects_the_shim_into_system_and_popen() {
                 assert!(maps == 0 && seen == "mode=", "{via}\n{ctx}");
             }
         }
+        // The caller's strays are named once, by the program; the followed shells,
+        // marked by the shim's own spawn, do not name them again.
+        let evs = common::events(&dir.join("log.jsonl"));
+        let starts: Vec<Vec<u64>> = evs.iter().filter(|e| e["event"] == "startup_fds").map(|e| e["fds"].as_array().unwrap().iter().filter_map(|f| f["fd"].as_u64()).collect()).collect();
+        assert_eq!(starts, [vec![10, 251, 500]], "{ctx}\n{evs:?}");
     }
 }
 

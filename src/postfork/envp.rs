@@ -176,7 +176,9 @@ pub fn follow_needed(envp: Argv) -> bool {
     config::get().is_some_and(|c| c.follow) && dropped(envp)
 }
 
-/// Async-signal-safe: `follow_needed`'s look at `envp`. Out of the start blocks.
+/// Async-signal-safe: `follow_needed`'s look at `envp`. Out of the start blocks:
+/// `with_env` makes the same two checks in its own text (a follow-mode exec in a
+/// fork child would otherwise run this page too).
 #[inline(never)]
 fn dropped(envp: Argv) -> bool {
     let Some(copy) = config::follow() else { return false };
