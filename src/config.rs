@@ -85,6 +85,10 @@ pub struct Config {
     /// `audited_sigs` names (policy::Audited::own).
     pub own_start: bool,
     pub is_shell: bool,
+    /// This process started with a starter's variable naming fds
+    /// (policy::starter_fds): the programs it runs are told they are not theirs
+    /// (policy::STARTER_TAKEN).
+    pub starter: bool,
     /// `EXECGUARD_SHELLS` was given (its names are in `Cold`).
     pub shells_extra: bool,
     /// `EXECGUARD_TEST_ENV` was given (its names are in `Cold`): without it, a line
@@ -188,6 +192,7 @@ impl Config {
             audited_sigs: (0, 0),
             own_start: false,
             is_shell: false,
+            starter: false,
             shells_extra: false,
             test_env: false,
             sink: Sink::Lines,
@@ -281,7 +286,7 @@ impl Warnings {
 }
 
 /// First bytes of every name `parse_env` reads.
-pub const ENV_FIRSTS: &[u8] = b"EGLMN";
+pub const ENV_FIRSTS: &[u8] = b"EGLMNS";
 
 /// Fill `cfg` from `NAME=value` environment entries. Pure over its inputs, so the
 /// fuzz/property tests can feed it any bytes.
@@ -294,6 +299,10 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
     for e in entries {
         let Some(eq) = e.iter().position(|&b| b == b'=') else { continue };
         let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
+        if policy::may_name_starter_fds(name) {
+            cfg.starter = true;
+            continue;
+        }
         // One arm per variable: a parse with its warning is not a pattern's test.
         #[allow(clippy::collapsible_match)]
         match name {
@@ -418,6 +427,31 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
     w
 }
 
+/// After `parse_env` when it saw a name a starter's variable may have
+/// (`Config::starter`, settled here): the fds those variables name
+/// (policy::starter_fds) are this program's own, unless a program above it that had
+/// them passed them on (`EXECGUARD_TAKEN`, policy::STARTER_TAKEN). Out of the start
+/// blocks: the environment is read again only when such a variable is in it.
+#[cold]
+#[inline(never)]
+pub fn starters<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Config) {
+    let (mut fds, mut taken) = (FdRanges::new(), false);
+    for e in entries {
+        let Some(eq) = e.iter().position(|&b| b == b'=') else { continue };
+        let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
+        if name == b"EXECGUARD_TAKEN" {
+            taken = true;
+        } else {
+            policy::starter_fds(name, value, &mut fds);
+        }
+    }
+    cfg.starter = !fds.is_empty();
+    if cfg.starter && !taken {
+        cfg.inherited_keep.extend(&fds);
+        cfg.handed.extend(&fds);
+    }
+}
+
 /// `N/S`: N ≥ 2 connections within S seconds (S may have a fraction: `20/0.5`).
 #[link_section = ".text.startup.execguard"]
 fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
@@ -441,11 +475,11 @@ fn parse_storm(v: &[u8]) -> Option<(u32, i64)> {
 }
 
 /// An entry the follow copy keeps: the `EXECGUARD_*` settings, not the per-hop marks
-/// (envp::HOP_MARKS: rewritten at every exec by envp::rebuilt, a copy put back would
+/// (envp::is_hop_mark: rewritten at every exec by envp::rebuilt, a copy put back would
 /// stand before the new one, and getenv finds the first).
 #[link_section = ".text.startup.execguard"]
 fn followed(e: &[u8]) -> bool {
-    e.starts_with(b"EXECGUARD_") && !crate::postfork::envp::HOP_MARKS.iter().any(|m| e.starts_with(m))
+    e.starts_with(b"EXECGUARD_") && !crate::postfork::envp::is_hop_mark(e)
 }
 
 /// Room for the follow copy in the page every start writes anyway: the library's
@@ -554,6 +588,9 @@ mod tests {
     fn parse(env: &[&[u8]], pid: i32) -> (Box<Config>, Warnings) {
         let mut cfg = Box::new(Config::new());
         let w = parse_env(env.iter().copied(), pid, false, &mut cfg, &mut Cold::new());
+        if cfg.starter {
+            starters(env.iter().copied(), &mut cfg);
+        }
         (cfg, w)
     }
 
@@ -720,7 +757,7 @@ mod tests {
     /// parse_env sees only the entries starting with ENV_FIRSTS.
     #[test]
     fn every_name_read_starts_with_env_firsts() {
-        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "EXECGUARD_OUTSIDE", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX", "GUNICORN_FD"]);
+        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "EXECGUARD_OUTSIDE", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX", "GUNICORN_FD", "SERVER_STARTER_PORT", "EINHORN_FD_0", "EINHORN_FDS", "EXECGUARD_TAKEN"]);
         for n in names {
             assert!(ENV_FIRSTS.contains(&n.as_bytes()[0]), "{n}");
         }
@@ -750,6 +787,27 @@ mod tests {
         // Gunicorn's re-exec names its listeners the same way.
         let (c, _) = parse(&[b"GUNICORN_FD=5,6"], 77);
         assert!(c.handed.contains(5) && c.handed.contains(6) && c.inherited_keep.contains(6) && !c.handed.contains(7));
+    }
+
+    /// A starter's variables hand their fds to the first program that gets them from
+    /// the starter; below it (`EXECGUARD_TAKEN`) they are passed through.
+    #[test]
+    fn a_starters_fds_are_the_workers_own_and_not_its_childrens() {
+        let (c, _) = parse(&[b"SERVER_STARTER_PORT=127.0.0.1:80=4;/tmp/s.sock=5", b"EINHORN_FD_COUNT=1"], 77);
+        assert!(c.starter);
+        for fd in [4, 5] {
+            assert!(c.handed.contains(fd) && c.inherited_keep.contains(fd), "{fd}");
+        }
+        assert!(!c.handed.contains(1) && !c.handed.contains(80));
+        let (c, _) = parse(&[b"EXECGUARD_TAKEN=1", b"EINHORN_FD_0=6"], 77);
+        assert!(c.starter && !c.handed.contains(6) && !c.inherited_keep.contains(6));
+        let (c, _) = parse(&[b"EINHORN_FD_0=6", b"EXECGUARD_TAKEN=1"], 77);
+        assert!(c.starter && !c.handed.contains(6), "the mark counts wherever it stands");
+        // A name that only starts as one, or a value that names no fd: no starter.
+        for env in [&[&b"SERVER_STARTED=1"[..]][..], &[b"EINHORN_FD_COUNT=1"], &[b"EINHORN_FD_X=3"], &[b"SERVER_STARTER_PORT=80"]] {
+            let (c, _) = parse(env, 77);
+            assert!(!c.starter && c.handed.is_empty(), "{:?}", String::from_utf8_lossy(env[0]));
+        }
     }
 
     #[test]

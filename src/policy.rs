@@ -145,6 +145,71 @@ pub fn parse_nginx(s: &[u8], out: &mut FdRanges) -> usize {
     added
 }
 
+/// Starters that run a server's workers and hand them the listening sockets they
+/// opened, naming the fds in the worker's environment: Server::Starter
+/// (`start_server`, Perl, and its Go port), `SERVER_STARTER_PORT=127.0.0.1:80=4;/tmp/app.sock=5`
+/// (the fd after each item's last `=`); Einhorn (Ruby), `EINHORN_FD_0=6`,
+/// `EINHORN_FD_1=7` beside `EINHORN_FD_COUNT=2` (releases before 0.5: `EINHORN_FDS=6 7`).
+/// Unlike `LISTEN_FDS` they name no pid and stay in the worker's environment, so
+/// every program the worker runs inherits them too: they name fds handed to the
+/// first program under the shim that gets them from a process that set them, not
+/// to its descendants (`STARTER_TAKEN`). Adds the fds `name=value` names to `out`;
+/// `None` when `name` is no starter's variable. Out of the start blocks: asked only
+/// for a name that starts as one (`may_name_starter_fds`).
+#[cold]
+#[inline(never)]
+pub fn starter_fds(name: &[u8], value: &[u8], out: &mut FdRanges) -> Option<usize> {
+    let mut added = 0;
+    let mut add = |item: &[u8]| {
+        if let Some(fd) = fd_num(item) {
+            out.add(fd, fd);
+            added += 1;
+        }
+    };
+    if name == b"SERVER_STARTER_PORT" {
+        for item in value.split(|&b| b == b';') {
+            let eq = item.iter().rposition(|&b| b == b'=');
+            if let Some(fd) = eq.and_then(|i| item.get(i + 1..)) {
+                add(fd);
+            }
+        }
+    } else if name == b"EINHORN_FDS" {
+        value.split(|&b| b == b' ').for_each(&mut add);
+    } else {
+        let index = name.strip_prefix(b"EINHORN_FD_")?;
+        if index.is_empty() || !index.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        add(value);
+    }
+    Some(added)
+}
+
+/// Async-signal-safe: are the fds a starter's variables in the new environment name
+/// kept at an exec (put in `ExecKeep::rules` as the environment is read)? Where
+/// this process did not start with such a variable (`own_starter`): it is the
+/// starter running its worker, and the fds are the worker's (a starter written in C
+/// opens them inheritable, with no call that says so). A process that started with
+/// one passes on what was handed to it: its fds are judged as any it holds.
+#[inline]
+pub fn starter_fds_kept(own_starter: bool) -> bool {
+    !own_starter
+}
+
+/// Async-signal-safe: `name` may be a starter's variable (`starter_fds`): its first
+/// ten bytes, inline where every variable is looked at (two compares of a word and
+/// a half; the whole names made the constructor 0.9 KiB longer).
+#[inline]
+pub fn may_name_starter_fds(name: &[u8]) -> bool {
+    matches!(name.first_chunk::<10>(), Some(b"SERVER_STA" | b"EINHORN_FD"))
+}
+
+/// The mark a process that started with a starter's variable (`starter_fds`) puts
+/// in the environment of the programs it runs: the fds those variables name were
+/// handed to it (or higher up), not to them; to them they are passed through like
+/// any inherited fd. Rewritten at every marked exec (envp::is_hop_mark).
+pub const STARTER_TAKEN: &[u8] = b"EXECGUARD_TAKEN=1\0";
+
 /// Socket activation: `LISTEN_FDS=n` counts for the process whose pid is `LISTEN_PID`;
 /// the fds are 3 .. 3+n-1.
 #[link_section = ".text.startup.execguard"]
@@ -1155,6 +1220,30 @@ mod tests {
         }
         assert!(!fa.push(Close(7)), "full: the caller then knows nothing");
         assert_eq!(fa.as_slice().len(), FILE_ACTIONS_MAX);
+    }
+
+    #[test]
+    fn a_starters_variables_name_their_fds() {
+        let named = |name: &[u8], value: &[u8]| {
+            let mut out = FdRanges::new();
+            starter_fds(name, value, &mut out).map(|n| (n, (0..40).filter(|&fd| out.contains(fd)).collect::<Vec<i32>>()))
+        };
+        assert_eq!(named(b"SERVER_STARTER_PORT", b"127.0.0.1:8080=4;/tmp/app.sock=5;80=6"), Some((3, vec![4, 5, 6])));
+        // A unix path may itself hold `=`: the fd is after the last one.
+        assert_eq!(named(b"SERVER_STARTER_PORT", b"/tmp/a=b.sock=7"), Some((1, vec![7])));
+        assert_eq!(named(b"SERVER_STARTER_PORT", b"8080;x=;=y"), Some((0, vec![])));
+        assert_eq!(named(b"EINHORN_FD_0", b"6"), Some((1, vec![6])));
+        assert_eq!(named(b"EINHORN_FD_12", b" 9 "), Some((1, vec![9])));
+        assert_eq!(named(b"EINHORN_FDS", b"6 7"), Some((2, vec![6, 7])));
+        // Einhorn's other variables, and names that only start as one: not a starter's fds.
+        for name in [&b"EINHORN_FD_COUNT"[..], b"EINHORN_FD_FAMILY_0", b"EINHORN_FD_", b"SERVER_STARTER_GENERATION", b"SERVER_STARTER_PORTS"] {
+            assert_eq!(named(name, b"3"), None, "{}", String::from_utf8_lossy(name));
+        }
+        assert!(may_name_starter_fds(b"SERVER_STARTER_PORT") && may_name_starter_fds(b"EINHORN_FD_0") && may_name_starter_fds(b"EINHORN_FDS"));
+        assert!(!may_name_starter_fds(b"SERVER_ST") && !may_name_starter_fds(b"SHELL") && !may_name_starter_fds(b"EXECGUARD_TAKEN"));
+        // Kept at the starter's exec of its worker, not at the worker's own execs.
+        assert!(starter_fds_kept(false) && !starter_fds_kept(true));
+        assert!(STARTER_TAKEN.ends_with(b"\0") && STARTER_TAKEN.starts_with(b"EXECGUARD_TAKEN="));
     }
 
     #[test]

@@ -1095,11 +1095,22 @@ fn planted_leak_fix() {
 /// The same for a listener named by `GUNICORN_FD` (`how` "gunicorn": Gunicorn's new
 /// master after a re-exec, here from a parent the shim is not in): a declared
 /// listener, which fix mode does not close at start.
+/// And for a worker whose starter named its listener (`how` "server_starter":
+/// `SERVER_STARTER_PORT=127.0.0.1:PORT=3`; "einhorn": `EINHORN_FD_0=3`), here a starter
+/// the shim is not in (before: fix mode closed the worker's listener at its start
+/// as an undeclared inherited listener, and the leak at its `system()` went unseen).
 fn activated(mode: &str, port: u16, how: &str) {
     let d = dir(&format!("activated-{how}-{mode}"));
-    let handed = if how == "gunicorn" { "GUNICORN_FD='3'" } else { "LISTEN_FDS='1', LISTEN_PID=str(os.getpid())" };
+    let handed = match how {
+        "gunicorn" => "GUNICORN_FD='3'".to_string(),
+        "server_starter" => format!("SERVER_STARTER_PORT='127.0.0.1:{port}=3'"),
+        "einhorn" => "EINHORN_FD_COUNT='1', EINHORN_FD_0='3'".to_string(),
+        _ => "LISTEN_FDS='1', LISTEN_PID=str(os.getpid())".to_string(),
+    };
     let log = d.join("log.jsonl");
-    let server = common::c_prog("planted_leak");
+    let starter = how == "server_starter" || how == "einhorn";
+    let server = common::c_prog(if starter { "starter_worker" } else { "planted_leak" });
+    let argv = if starter { "['starter_worker', 'true']" } else { "['planted_leak', '0', 'true']" };
     // Python plays systemd: it binds, puts the listener at fd 3, names the server's pid
     // (its own: exec keeps it), restores the signals Python ignores, and execs.
     let activate = format!(
@@ -1110,8 +1121,8 @@ fn activated(mode: &str, port: u16, how: &str) {
          os.set_inheritable(3, True)\n\
          for sig in (signal.SIGPIPE, signal.SIGXFSZ): signal.signal(sig, signal.SIG_DFL)\n\
          env = dict(os.environ, {handed}, LD_PRELOAD='{}',\n\
-         \x20          EXECGUARD_LOG='{}', EXECGUARD_MODE='{mode}')\n\
-         os.execve('{}', ['planted_leak', '0', 'true'], env)\n",
+         \x20          EXECGUARD_LOG='{}', EXECGUARD_MODE='{mode}', STARTER_WORKER_MAX='0')\n\
+         os.execve('{}', {argv}, env)\n",
         common::shim().display(),
         log.display(),
         server.display()
@@ -1156,6 +1167,174 @@ fn gunicorn_fd_server_system_log() {
 #[test]
 fn gunicorn_fd_server_system_fix() {
     activated("fix", 22116, "gunicorn");
+}
+
+#[test]
+fn server_starter_worker_system_log() {
+    activated("log", 22131, "server_starter");
+}
+
+#[test]
+fn server_starter_worker_system_fix() {
+    activated("fix", 22132, "server_starter");
+}
+
+#[test]
+fn einhorn_worker_system_log() {
+    activated("log", 22133, "einhorn");
+}
+
+#[test]
+fn einhorn_worker_system_fix() {
+    activated("fix", 22134, "einhorn");
+}
+
+/// Connect to 127.0.0.1:PORT until it answers and print its line, in a shell
+/// script: every wait bounded (10 s).
+fn hello_script(port: u16) -> String {
+    format!(
+        "i=0; until r=$(perl -MIO::Socket::INET -e '$s = IO::Socket::INET->new(\"127.0.0.1:{port}\") or exit 1; print scalar <$s>'); \
+         do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; echo \"reply=$r\";"
+    )
+}
+
+/// What a starter's worker run (`starter_worker`, its helper `env true`) must log:
+/// exactly one `exec_fd_leak`, at the worker's `system()`, naming the listener it
+/// was handed; none at the starter's exec of the worker, none from the helper
+/// (`sh` and `env` pass on what they inherited: the starter's variables are in their
+/// environment too, but not for them); no start report of the listener. The worker
+/// answered, in fix mode too. Returns the worker's pid.
+fn starter_checks(what: &str, stdout: &str, evs: &[Value], mode: &str) -> u64 {
+    let ctx = format!("[{what} {mode}] {stdout}\nevents:\n{}", show(evs));
+    let worker: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("reply=hello from "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the worker did not answer: {ctx}"));
+    let leaks: Vec<&Value> = evs.iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+    assert_eq!(leaks.len(), 1, "{ctx}");
+    let ev = leaks[0];
+    assert_eq!((ev["pid"].as_u64(), ev["via"].as_str()), (Some(worker), Some("system")), "{ctx}");
+    assert_eq!(ev["fds"].as_array().map(|f| f.len()), Some(1), "{ctx}");
+    assert_eq!(ev["fds"][0]["kind"], "tcp_listen", "{ctx}");
+    assert_eq!(ev["action"], if mode == "fix" { "fixed" } else { "logged" }, "{ctx}");
+    let started = evs.iter().filter(|e| e["event"] == "startup_fds").flat_map(|e| e["fds"].as_array().cloned().unwrap_or_default());
+    assert!(started.into_iter().all(|f| f["kind"] != "tcp_listen"), "the listener is no stray: {ctx}");
+    worker
+}
+
+/// Server::Starter, the real one (`start_server`, Perl), the shim not in it: its
+/// worker, preloaded, gets the listener by `SERVER_STARTER_PORT` and runs a helper
+/// with `system()` (from a caller with strays). Before: fix mode closed the listener
+/// at the worker's start (the worker died, start_server restarted it every second),
+/// and the leak at `system()` went unseen.
+fn server_starter_real(mode: &str, port: u16) {
+    let d = dir(&format!("server-starter-{mode}"));
+    let p = d.to_str().unwrap();
+    let log = d.join("log.jsonl");
+    let worker = common::c_prog("starter_worker");
+    let script = format!(
+        "{GONE} start_server --port=127.0.0.1:{port} --pid-file={p}/ss.pid -- \
+         env LD_PRELOAD={} EXECGUARD_MODE={mode} EXECGUARD_LOG={} {} 'env true' >{p}/ss.out 2>&1 & s=$!; \
+         trap 'kill -TERM $s 2>/dev/null' EXIT; {} \
+         kill -TERM $s; i=0; until gone $s; do [ $i -lt 200 ] || exit 3; sleep 0.05; i=$((i+1)); done",
+        common::shim().display(),
+        log.display(),
+        worker.display(),
+        hello_script(port)
+    );
+    let run = launch(&d, &["sh", "-c", &script], &[]);
+    let evs = common::events(&log);
+    let out = format!("{}\n{}\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("ss.out")));
+    assert_eq!(run.code, 0, "[start_server {mode}] {out}\n{}", show(&evs));
+    starter_checks("start_server", &out, &evs, mode);
+}
+
+#[test]
+fn server_starter_real_log() {
+    server_starter_real("log", 22135);
+}
+
+#[test]
+fn server_starter_real_fix() {
+    server_starter_real("fix", 22136);
+}
+
+/// The same under `execguard run`: start_server is under the shim too, and makes
+/// the listener inheritable itself before it runs the worker.
+fn server_starter_under_run(mode: &str, port: u16) {
+    let d = dir(&format!("server-starter-run-{mode}"));
+    let p = d.to_str().unwrap();
+    let log = d.join("log.jsonl");
+    let worker = common::c_prog("starter_worker");
+    let eg = env!("CARGO_BIN_EXE_execguard");
+    let script = format!(
+        "{GONE} {eg} run --mode {mode} --log {} -- start_server --port=127.0.0.1:{port} --pid-file={p}/ss.pid -- \
+         {} 'env true' >{p}/ss.out 2>&1 & s=$!; \
+         trap '[ -s {p}/ss.pid ] && kill -TERM $(cat {p}/ss.pid) 2>/dev/null' EXIT; {} \
+         i=0; until [ -s {p}/ss.pid ]; do [ $i -lt 200 ] || exit 4; sleep 0.05; i=$((i+1)); done; \
+         kill -TERM $(cat {p}/ss.pid); i=0; until gone $s; do [ $i -lt 200 ] || exit 3; sleep 0.05; i=$((i+1)); done",
+        log.display(),
+        worker.display(),
+        hello_script(port)
+    );
+    let run = launch(&d, &["sh", "-c", &script], &[("EXECGUARD_LIB", common::shim().to_str().unwrap())]);
+    let evs = common::events(&log);
+    let out = format!("{}\n{}\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("ss.out")));
+    assert_eq!(run.code, 0, "[start_server under run {mode}] {out}\n{}", show(&evs));
+    starter_checks("start_server under execguard run", &out, &evs, mode);
+}
+
+#[test]
+fn server_starter_under_execguard_run_log() {
+    server_starter_under_run("log", 22137);
+}
+
+#[test]
+fn server_starter_under_execguard_run_fix() {
+    server_starter_under_run("fix", 22138);
+}
+
+/// A starter written in C, under the shim (c-tests/starter.c): it opens its
+/// listener with plain `socket()`, inheritable with no call that says so, names it
+/// in the worker's environment (Einhorn's `EINHORN_FD_0`, or `SERVER_STARTER_PORT`)
+/// and execs the worker. The fd is kept at that exec by its name (before: reported
+/// as the starter's leak there, and closed in fix mode: the worker had no listener).
+fn c_starter(mode: &str, port: u16, style: &str) {
+    let d = dir(&format!("c-starter-{style}-{mode}"));
+    let p = d.to_str().unwrap();
+    let log = d.join("log.jsonl");
+    let script = format!(
+        "STARTER_WORKER_MAX=1 {} {style} {port} {} 'env true' >{p}/ss.out 2>&1 & s=$!; \
+         trap 'kill -TERM $s 2>/dev/null' EXIT; {} wait $s",
+        common::c_prog("starter").display(),
+        common::c_prog("starter_worker").display(),
+        hello_script(port)
+    );
+    let run = launch(
+        &d,
+        &["sh", "-c", &script],
+        &[("STRAY_PRELOAD", common::shim().to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
+    );
+    let evs = common::events(&log);
+    let out = format!("{}\n{}\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("ss.out")));
+    assert_eq!(run.code, 0, "[C starter {style} {mode}] {out}\n{}", show(&evs));
+    starter_checks("C starter", &out, &evs, mode);
+}
+
+#[test]
+fn c_starter_einhorn_log() {
+    c_starter("log", 22139, "einhorn");
+}
+
+#[test]
+fn c_starter_einhorn_fix() {
+    c_starter("fix", 22140, "einhorn");
+}
+
+#[test]
+fn c_starter_server_starter_fix() {
+    c_starter("fix", 22141, "server_starter");
 }
 
 fn probe_fds(stdout: &str) -> Vec<i64> {

@@ -522,6 +522,7 @@ fn fd_audit(sp: &Spawn, cfg: &config::Config, runs: (bool, &mut CanRun<'_>), und
             // The leak audit lists and records the fds again, from the first, with
             // the table's size the scan found.
             held.rewind(mark);
+            starter_keep(sp, cfg, &mut keep);
             fd_leak(sp, cfg, runs, undo, low.bounded(limit), None, held, (&keep, &who))
         }
     }
@@ -534,8 +535,19 @@ fn parent_fd_leak(sp: &Spawn, cfg: &config::Config, runs: (bool, &mut CanRun<'_>
     let ids = sys::Ids::ask();
     let mut keep = ExecKeep::new();
     keep_set(sp, cfg, &mut keep, ids.pid);
+    starter_keep(sp, cfg, &mut keep);
     let who = Who::new(sp, ids);
     fd_leak(sp, cfg, runs, undo, low, count, held, (&keep, &who))
+}
+
+/// Async-signal-safe: the keep rule for a starter's fds (policy::starter_fds_kept),
+/// added only where an fd would leak: only then is the environment read for them,
+/// out of the hot block (a clean exec never looks).
+#[inline(never)]
+fn starter_keep(sp: &Spawn, cfg: &config::Config, keep: &mut ExecKeep) {
+    if policy::starter_fds_kept(cfg.starter) {
+        envp::starter_fds(sp.envp, &mut keep.rules);
+    }
 }
 
 /// What `scan` found.

@@ -113,6 +113,18 @@ pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec
     f
 }
 
+/// Async-signal-safe: the fds the starters' variables in `envp` name
+/// (policy::starter_fds), into `out`. Out of the hot block: asked only by a leak
+/// audit, when an fd would be reported (policy::starter_fds_kept).
+#[cold]
+#[inline(never)]
+pub fn starter_fds(envp: Argv, out: &mut FdRanges) {
+    for e in iter_first(envp, b"SE").filter(|e| policy::may_name_starter_fds(e)) {
+        let name = name_of(e);
+        policy::starter_fds(name, e.get(name.len() + 1..).unwrap_or(&[]), out);
+    }
+}
+
 /// Async-signal-safe: the environment preloads the shim: by its name, or by `lib`,
 /// this library's own path when known (a renamed copy; empty: unknown).
 #[link_section = ".text.hot.execguard"]
@@ -144,7 +156,14 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// The marks one hop writes for the next (the audited pid and its signals, the fds
 /// from outside, the fds vouched for): rewritten at every marked exec, dropped at an
 /// unmarked one, and never copied for re-injection (config::remember_follow_env).
-pub(crate) const HOP_MARKS: [&[u8]; 3] = [b"EXECGUARD_AUDITED=", b"EXECGUARD_OUTSIDE=", b"EXECGUARD_HELD="];
+/// Each is `EXECGUARD_` and one of `HOP_MARK_TAILS`.
+pub(crate) const HOP_MARK_TAILS: [&[u8]; 4] = [b"AUDITED=", b"OUTSIDE=", b"HELD=", b"TAKEN="];
+
+/// Is `e` one of the marks (`EXECGUARD_` and a `HOP_MARK_TAILS`)?
+#[inline]
+pub(crate) fn is_hop_mark(e: &[u8]) -> bool {
+    e.strip_prefix(b"EXECGUARD_").is_some_and(|t| HOP_MARK_TAILS.iter().any(|m| t.starts_with(m)))
+}
 
 fn name_of(entry: &[u8]) -> &[u8] {
     let eq = entry.iter().position(|&b| b == b'=').unwrap_or(entry.len());
@@ -238,7 +257,7 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     // child faults in each 64 KiB window of text it runs).
     let mut call = Once(Some(f));
     let small = count(envp, SMALL_ENV) < SMALL_ENV;
-    let how = (need_mark, prefix, sigs, held, ids);
+    let how = (need_mark, prefix, sigs, held, ids, cfg.starter);
     match (small, follow.filter(|_| need_follow)) {
         (true, None) => sized::<{ SMALL_ENV + 10 }>(envp, None, how, &mut call),
         (false, None) => sized::<{ MAX_ENV + 10 }>(envp, None, how, &mut call),
@@ -249,7 +268,8 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
 
 /// What the marker says: (write it, the pid's prefix or 0, the signals, the fds),
 /// and this process's ids if known.
-type How<'h> = (bool, u8, Sigs, Option<&'h Held>, Option<sys::Ids>);
+/// Last, whether this process started with a starter's variable (config::Config::starter).
+type How<'h> = (bool, u8, Sigs, Option<&'h Held>, Option<sys::Ids>, bool);
 
 /// Async-signal-safe: `rebuilt` with room for a new `LD_PRELOAD` (follow mode), in
 /// a frame of its own: the 2 KiB are not in the frame of every marked exec, where
@@ -321,7 +341,7 @@ fn rebuilt(
     arr: &mut [core::mem::MaybeUninit<*const c_char>],
     envp: Argv,
     follow: Option<(&mut Buf<2048>, config::FollowRef<'_>)>,
-    (need_mark, prefix, sigs, held, ids): How,
+    (need_mark, prefix, sigs, held, ids, starter): How,
     f: &mut dyn ExecWith,
 ) -> c_int {
     let need_follow = follow.is_some();
@@ -352,9 +372,11 @@ fn rebuilt(
         p = unsafe { p.add(1) };
         // Without a mark the exec passed nothing: an inherited EXECGUARD_OUTSIDE goes too.
         // Compared as prefixes: measuring every entry (PATH, LS_COLORS…) was a pass
-        // over the whole environment, about 1 µs of a marked fork+exec.
-        // SAFETY: NUL-terminated entry.
-        let dropped = HOP_MARKS.iter().any(|m| unsafe { has_prefix(e, m) })
+        // over the whole environment, about 1 µs of a marked fork+exec. The marks'
+        // common prefix first: one compare for most entries.
+        // SAFETY: NUL-terminated entry; when its first ten bytes matched, none NUL,
+        // it goes on past them.
+        let dropped = (unsafe { has_prefix(e, b"EXECGUARD_") } && HOP_MARK_TAILS.iter().any(|m| unsafe { has_prefix(e.add(10), m) }))
             // SAFETY: as above.
             || (need_follow && unsafe { has_prefix(e, b"LD_PRELOAD=") });
         if dropped {
@@ -412,6 +434,10 @@ fn rebuilt(
             ok = push(arr, held_var.as_bytes().as_ptr() as *const c_char);
         }
     }
+    // Dropped above with the other marks: said again while the variables go on.
+    if ok && starter {
+        ok = push(arr, crate::policy::STARTER_TAKEN.as_ptr() as *const c_char);
+    }
     if !ok {
         return f.exec_with(envp);
     }
@@ -450,7 +476,32 @@ fn hex<const N: usize>(out: &mut Buf<N>, v: u64) {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
-    use super::{get, has_prefix, names_shim};
+    use super::{get, has_prefix, is_hop_mark, names_shim, starter_fds};
+    use crate::policy::FdRanges;
+
+    #[test]
+    fn the_marks_and_nothing_else_are_hop_marks() {
+        for m in ["EXECGUARD_AUDITED=^12", "EXECGUARD_OUTSIDE=10", "EXECGUARD_HELD=3", "EXECGUARD_TAKEN=1"] {
+            assert!(is_hop_mark(m.as_bytes()), "{m}");
+        }
+        for e in ["EXECGUARD_MODE=fix", "EXECGUARD_TAKE=1", "EXECGUARD_", "EXECGUARD_AUDITED", "XEXECGUARD_HELD=3", "SERVER_STARTER_PORT=80=3"] {
+            assert!(!is_hop_mark(e.as_bytes()), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_starters_fds_are_read_from_every_variable_that_names_some() {
+        let owned: Vec<std::ffi::CString> = ["SHELL=/bin/sh", "EINHORN_FD_COUNT=2", "EINHORN_FD_0=6", "EINHORN_FD_1=7", "SERVER_STARTER_PORT=80=9;/s.sock=10", "EINHORN_FD_FAMILY_0=AF_INET"]
+            .iter()
+            .map(|e| std::ffi::CString::new(*e).unwrap())
+            .collect();
+        let mut ptrs: Vec<*const libc::c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        ptrs.push(core::ptr::null());
+        let mut out = FdRanges::new();
+        starter_fds(ptrs.as_ptr(), &mut out);
+        let named: Vec<i32> = (0..20).filter(|&fd| out.contains(fd)).collect();
+        assert_eq!(named, [6, 7, 9, 10]);
+    }
 
     #[test]
     fn an_entry_is_dropped_by_its_prefix_and_read_no_further() {
