@@ -1198,6 +1198,16 @@ fn hello_script(port: u16) -> String {
     )
 }
 
+/// Run a starter's `script` from a caller with strays (its programs' output in
+/// ss.out, the log in log.jsonl) and check what was logged (`starter_checks`).
+fn starter_run(what: &str, d: &Path, script: &str, env: &[(&str, &str)], mode: &str) {
+    let run = launch(d, &["sh", "-c", script], env);
+    let evs = common::events(&d.join("log.jsonl"));
+    let out = format!("{}\n{}\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("ss.out")));
+    assert_eq!(run.code, 0, "[{what} {mode}] {out}\n{}", show(&evs));
+    starter_checks(what, &out, &evs, mode);
+}
+
 /// What a starter's worker run (`starter_worker`, its helper `env true`) must log:
 /// exactly one `exec_fd_leak`, at the worker's `system()`, naming the listener it
 /// was handed; none at the starter's exec of the worker, none from the helper
@@ -1243,11 +1253,7 @@ fn server_starter_real(mode: &str, port: u16) {
         worker.display(),
         hello_script(port)
     );
-    let run = launch(&d, &["sh", "-c", &script], &[]);
-    let evs = common::events(&log);
-    let out = format!("{}\n{}\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("ss.out")));
-    assert_eq!(run.code, 0, "[start_server {mode}] {out}\n{}", show(&evs));
-    starter_checks("start_server", &out, &evs, mode);
+    starter_run("start_server", &d, &script, &[], mode);
 }
 
 #[test]
@@ -1278,11 +1284,7 @@ fn server_starter_under_run(mode: &str, port: u16) {
         worker.display(),
         hello_script(port)
     );
-    let run = launch(&d, &["sh", "-c", &script], &[("EXECGUARD_LIB", common::shim().to_str().unwrap())]);
-    let evs = common::events(&log);
-    let out = format!("{}\n{}\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("ss.out")));
-    assert_eq!(run.code, 0, "[start_server under run {mode}] {out}\n{}", show(&evs));
-    starter_checks("start_server under execguard run", &out, &evs, mode);
+    starter_run("start_server under execguard run", &d, &script, &[("EXECGUARD_LIB", common::shim().to_str().unwrap())], mode);
 }
 
 #[test]
@@ -1301,7 +1303,7 @@ fn server_starter_under_execguard_run_fix() {
 /// and execs the worker. The fd is kept at that exec by its name (before: reported
 /// as the starter's leak there, and closed in fix mode: the worker had no listener).
 fn c_starter(mode: &str, port: u16, style: &str) {
-    let d = dir(&format!("c-starter-{style}-{mode}"));
+    let d = dir(&format!("c-starter-{style}-{mode}{}", if common::is_musl() { "-musl" } else { "" }));
     let p = d.to_str().unwrap();
     let log = d.join("log.jsonl");
     let script = format!(
@@ -1311,15 +1313,9 @@ fn c_starter(mode: &str, port: u16, style: &str) {
         common::c_prog("starter_worker").display(),
         hello_script(port)
     );
-    let run = launch(
-        &d,
-        &["sh", "-c", &script],
-        &[("STRAY_PRELOAD", common::shim().to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)],
-    );
-    let evs = common::events(&log);
-    let out = format!("{}\n{}\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("ss.out")));
-    assert_eq!(run.code, 0, "[C starter {style} {mode}] {out}\n{}", show(&evs));
-    starter_checks("C starter", &out, &evs, mode);
+    let shim = common::shim();
+    let env = [("STRAY_PRELOAD", shim.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)];
+    starter_run(&format!("C starter {style}"), &d, &script, &env, mode);
 }
 
 #[test]
@@ -1674,5 +1670,17 @@ mod musl {
     #[test]
     fn inherited_signals_are_reported_once_where_they_came_in() {
         crate::common::on_musl(super::inherited_signals_are_reported_once_where_they_came_in)
+    }
+
+    /// musl's `system()` spawns its shell with `posix_spawn`, and its `setenv`
+    /// builds the worker's environment.
+    #[test]
+    fn c_starter_einhorn_log() {
+        crate::common::on_musl(|| super::c_starter("log", 22142, "einhorn"))
+    }
+
+    #[test]
+    fn c_starter_server_starter_fix() {
+        crate::common::on_musl(|| super::c_starter("fix", 22143, "server_starter"))
     }
 }
