@@ -286,7 +286,7 @@ impl Warnings {
 }
 
 /// First bytes of every name `parse_env` reads.
-pub const ENV_FIRSTS: &[u8] = b"EGLMNS";
+pub const ENV_FIRSTS: &[u8] = b"EGLMNPSU";
 
 /// Fill `cfg` from `NAME=value` environment entries. Pure over its inputs, so the
 /// fuzz/property tests can feed it any bytes.
@@ -299,7 +299,8 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
     for e in entries {
         let Some(eq) = e.iter().position(|&b| b == b'=') else { continue };
         let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
-        if policy::may_name_starter_fds(name) {
+        // Read again, out of the start blocks, by `handovers` (it settles `starter`).
+        if policy::may_name_handover(name) {
             cfg.starter = true;
             continue;
         }
@@ -427,20 +428,25 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
     w
 }
 
-/// After `parse_env` when it saw a name a starter's variable may have
-/// (`Config::starter`, settled here): the fds those variables name
-/// (policy::starter_fds) are this program's own, unless a program above it that had
-/// them passed them on (`EXECGUARD_TAKEN`, policy::STARTER_TAKEN). Out of the start
+/// After `parse_env` when it saw a name a starter's variable, Unicorn's `UNICORN_FD`
+/// or Puma's `PUMA_INHERIT_n` may have (`policy::may_name_handover`;
+/// `Config::starter`, settled here): the fds Unicorn's and Puma's name
+/// (policy::reload_fds) are this program's own, and so are those a starter's
+/// variables name (policy::starter_fds), unless a program above it that had them
+/// passed them on (`EXECGUARD_TAKEN`, policy::STARTER_TAKEN). Out of the start
 /// blocks: the environment is read again only when such a variable is in it.
 #[cold]
 #[inline(never)]
-pub fn starters<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Config) {
+pub fn handovers<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Config) {
     let (mut fds, mut taken) = (FdRanges::new(), false);
     for e in entries {
         let Some(eq) = e.iter().position(|&b| b == b'=') else { continue };
         let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
         if name == b"EXECGUARD_TAKEN" {
             taken = true;
+        } else if name == b"UNICORN_FD" || policy::may_be_puma_inherit(name) {
+            policy::reload_fds(name, value, &mut cfg.inherited_keep);
+            policy::reload_fds(name, value, &mut cfg.handed);
         } else {
             policy::starter_fds(name, value, &mut fds);
         }
@@ -589,7 +595,7 @@ mod tests {
         let mut cfg = Box::new(Config::new());
         let w = parse_env(env.iter().copied(), pid, false, &mut cfg, &mut Cold::new());
         if cfg.starter {
-            starters(env.iter().copied(), &mut cfg);
+            handovers(env.iter().copied(), &mut cfg);
         }
         (cfg, w)
     }
@@ -757,7 +763,7 @@ mod tests {
     /// parse_env sees only the entries starting with ENV_FIRSTS.
     #[test]
     fn every_name_read_starts_with_env_firsts() {
-        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "EXECGUARD_OUTSIDE", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX", "GUNICORN_FD", "SERVER_STARTER_PORT", "EINHORN_FD_0", "EINHORN_FDS", "EXECGUARD_TAKEN"]);
+        let names = KNOBS.iter().map(|k| k.name).chain(["EXECGUARD_AUDITED", "EXECGUARD_OUTSIDE", "LISTEN_FDS", "LISTEN_PID", "MAKEFLAGS", "NGINX", "GUNICORN_FD", "UNICORN_FD", "PUMA_INHERIT_0", "SERVER_STARTER_PORT", "EINHORN_FD_0", "EINHORN_FDS", "EXECGUARD_TAKEN"]);
         for n in names {
             assert!(ENV_FIRSTS.contains(&n.as_bytes()[0]), "{n}");
         }
@@ -803,6 +809,13 @@ mod tests {
         assert!(c.starter && !c.handed.contains(6) && !c.inherited_keep.contains(6));
         let (c, _) = parse(&[b"EINHORN_FD_0=6", b"EXECGUARD_TAKEN=1"], 77);
         assert!(c.starter && !c.handed.contains(6), "the mark counts wherever it stands");
+        // Unicorn's and Puma's reloads: the new image's own, whatever is above it.
+        let (c, _) = parse(&[b"EXECGUARD_TAKEN=1", b"UNICORN_FD=8,9", b"PUMA_INHERIT_0=5:tcp://127.0.0.1:9292"], 77);
+        assert!(!c.starter, "no starter's variable");
+        for fd in [5, 8, 9] {
+            assert!(c.handed.contains(fd) && c.inherited_keep.contains(fd), "{fd}");
+        }
+        assert!(!c.handed.contains(9292));
         // A name that only starts as one, or a value that names no fd: no starter.
         for env in [&[&b"SERVER_STARTED=1"[..]][..], &[b"EINHORN_FD_COUNT=1"], &[b"EINHORN_FD_X=3"], &[b"SERVER_STARTER_PORT=80"]] {
             let (c, _) = parse(env, 77);

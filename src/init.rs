@@ -38,11 +38,11 @@ extern "C" fn constructor(_argc: c_int, argv: *const *const c_char, envp: *const
     crate::postfork::repeat::note_pid(pid);
     // SAFETY: the constructor is the only writer, before publish().
     let (cfg, cold) = unsafe { config::init_mut() };
-    // Only EXECGUARD_*, LISTEN_*, MAKEFLAGS, NGINX, GUNICORN_FD and the starters'
+    // Only EXECGUARD_*, LISTEN_*, MAKEFLAGS, the reloaders' and the starters'
     // variables matter here.
     let warnings = config::parse_env(envp::iter_first(envp, config::ENV_FIRSTS), pid, secure, cfg, cold);
     if cfg.starter {
-        config::starters(envp::iter(envp), cfg);
+        config::handovers(envp::iter(envp), cfg);
     }
     if cfg.mode == Mode::Off {
         config::publish(Mode::Off);

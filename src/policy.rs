@@ -197,8 +197,7 @@ pub fn starter_fds_kept(own_starter: bool) -> bool {
 }
 
 /// Async-signal-safe: `name` may be a starter's variable (`starter_fds`): its first
-/// ten bytes, inline where every variable is looked at (two compares of a word and
-/// a half; the whole names made the constructor 0.9 KiB longer).
+/// ten bytes.
 #[inline]
 pub fn may_name_starter_fds(name: &[u8]) -> bool {
     matches!(name.first_chunk::<10>(), Some(b"SERVER_STA" | b"EINHORN_FD"))
@@ -835,17 +834,66 @@ const SPAWN_HELPERS: [&[u8]; 1] = [b"jspawnhelper"];
 const RELOADERS: [(&[u8], &[u8]); 3] = [(b"uwsgi", b"UWSGI_RELOADS"), (b"haproxy", b"HAPROXY_MWORKER_REEXEC"), (b"php-fpm", b"FPM_SOCKETS")];
 
 /// The variables with which a server names the fds it hands a new image of itself
-/// (its listeners) when it upgrades or reloads by exec, set only for that exec:
-/// nginx's binary upgrade (`NGINX=7;8;`, from a fork child of the old master) and
-/// Gunicorn's USR2 re-exec (`GUNICORN_FD=5,6`, the same; the new master takes it out
-/// of its environment). The fds named are kept at that exec and are the new
-/// image's own (`parse_nginx` reads both); an exec with one of these in its new
-/// environment is a `Role::Reload` for the signals this process hands on.
-pub const RELOAD_FD_VARS: [&[u8]; 2] = [b"NGINX", b"GUNICORN_FD"];
+/// (its listeners) when it upgrades or reloads by exec: nginx's binary upgrade
+/// (`NGINX=7;8;`, from a fork child of the old master), Gunicorn's USR2 re-exec
+/// (`GUNICORN_FD=5,6`, the same; the new master takes it out of its environment),
+/// Unicorn's USR2 re-exec (`UNICORN_FD=8,9`, the same, left in the new master's
+/// environment) and Puma's hot restart (`PUMA_INHERIT_0=5:tcp://0.0.0.0:9292`, one
+/// variable per listener from 0, exec in place; Puma takes them out). The fds named
+/// are the new image's own (`reload_fds`); nginx's and Gunicorn's are kept at that
+/// exec by name (Unicorn and Puma make theirs inheritable themselves, with
+/// `close_on_exec = false` and exec redirects: kept as set up). An exec with one of
+/// these in its new environment is a `Role::Reload` for the signals this process
+/// hands on.
+pub const RELOAD_FD_VARS: [&[u8]; 4] = [b"NGINX", b"GUNICORN_FD", b"UNICORN_FD", b"PUMA_INHERIT_0"];
 
-/// Async-signal-safe: a reloader's variable names at least one fd (`parse_nginx`'s
-/// separators).
-pub fn names_fds(v: &[u8]) -> bool {
+/// The fds a reloader's variable (`RELOAD_FD_VARS`, and Puma's `PUMA_INHERIT_n` for
+/// every n) names, into `out`: `parse_nginx`'s lists, or Puma's `FD:URL`. `None` when
+/// `name` is no such variable. Out of the start blocks (the constructor reads
+/// `NGINX`, `GUNICORN_FD` and `UNICORN_FD` itself, and asks this for a name that
+/// starts as `PUMA_INHERIT_`).
+#[cold]
+#[inline(never)]
+pub fn reload_fds(name: &[u8], value: &[u8], out: &mut FdRanges) -> Option<usize> {
+    if let Some(index) = name.strip_prefix(b"PUMA_INHERIT_") {
+        if index.is_empty() || !index.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let fd = value.split(|&b| b == b':').next().and_then(fd_num)?;
+        out.add(fd, fd);
+        return Some(1);
+    }
+    RELOAD_FD_VARS.contains(&name).then(|| parse_nginx(value, out))
+}
+
+/// Async-signal-safe: `name` may be Puma's `PUMA_INHERIT_n` (`reload_fds`).
+#[inline]
+pub fn may_be_puma_inherit(name: &[u8]) -> bool {
+    name.starts_with(b"PUMA_INHERIT_")
+}
+
+/// Async-signal-safe: `name` may be a variable the constructor reads out of its
+/// start block, in a second pass (config::handovers): a starter's
+/// (`may_name_starter_fds`), Unicorn's `UNICORN_FD` or Puma's `PUMA_INHERIT_n`
+/// (`reload_fds`). Its first eight bytes, inline where every variable is looked at
+/// (four compares of a word; the whole names, or an arm each in the constructor's
+/// match, made its text 0.4 to 0.9 KiB longer).
+#[inline]
+pub fn may_name_handover(name: &[u8]) -> bool {
+    const fn word(s: &[u8; 8]) -> u64 {
+        u64::from_ne_bytes(*s)
+    }
+    const HEADS: [u64; 4] = [word(b"SERVER_S"), word(b"EINHORN_"), word(b"UNICORN_"), word(b"PUMA_INH")];
+    name.first_chunk::<8>().is_some_and(|h| HEADS.contains(&u64::from_ne_bytes(*h)))
+}
+
+/// Async-signal-safe: a reloader's variable `var` (`RELOAD_FD_VARS`) names at least
+/// one fd: `parse_nginx`'s lists, Puma's `FD:URL` by its first item (a URL alone
+/// names none, though its port is a number).
+pub fn names_fds(var: &[u8], v: &[u8]) -> bool {
+    if var.starts_with(b"PUMA_INHERIT_") {
+        return v.split(|&b| b == b':').next().and_then(fd_num).is_some();
+    }
     v.split(|&b| b == b';' || b == b':' || b == b',').any(|item| fd_num(item).is_some())
 }
 
@@ -937,7 +985,7 @@ pub fn reloaded_start<'e>(execfn: &[u8], script: &[u8], env: impl Fn(&[u8]) -> O
         (Role::Reload(var), _) | (_, Role::Reload(var)) => env(var).is_some(),
         _ => false,
     };
-    by_name || RELOAD_FD_VARS.iter().any(|v| env(v).is_some_and(names_fds))
+    by_name || RELOAD_FD_VARS.iter().any(|v| env(v).is_some_and(|value| names_fds(v, value)))
 }
 
 /// Fix mode repairs the blocked and ignored signals a start that no audited parent
@@ -1223,6 +1271,33 @@ mod tests {
     }
 
     #[test]
+    fn a_reloaders_variables_name_their_fds() {
+        let named = |name: &[u8], value: &[u8]| {
+            let mut out = FdRanges::new();
+            reload_fds(name, value, &mut out).map(|n| (n, (0..40).filter(|&fd| out.contains(fd)).collect::<Vec<i32>>()))
+        };
+        assert_eq!(named(b"UNICORN_FD", b"8,9"), Some((2, vec![8, 9])));
+        assert_eq!(named(b"GUNICORN_FD", b"5"), Some((1, vec![5])));
+        assert_eq!(named(b"NGINX", b"6;7;"), Some((2, vec![6, 7])));
+        // Puma's FD:URL: the port is not an fd.
+        assert_eq!(named(b"PUMA_INHERIT_0", b"5:tcp://127.0.0.1:22"), Some((1, vec![5])));
+        assert_eq!(named(b"PUMA_INHERIT_12", b"7:unix:///tmp/puma.sock"), Some((1, vec![7])));
+        assert_eq!(named(b"PUMA_INHERIT_0", b"tcp://127.0.0.1:22"), None);
+        for name in [&b"PUMA_INHERIT_"[..], b"PUMA_INHERIT_X", b"UNICORN_FDS", b"UNICORN_WORKER"] {
+            assert_eq!(named(name, b"3"), None, "{}", String::from_utf8_lossy(name));
+        }
+        for name in [&b"UNICORN_FD"[..], b"PUMA_INHERIT_0", b"SERVER_STARTER_PORT", b"EINHORN_FD_0"] {
+            assert!(may_name_handover(name), "{}", String::from_utf8_lossy(name));
+        }
+        for name in [&b"UNICORN"[..], b"PUMA", b"PATH", b"USER", b"SERVER_NAME"] {
+            assert!(!may_name_handover(name), "{}", String::from_utf8_lossy(name));
+        }
+        // The quick test lets Einhorn's other variables through; the second pass
+        // finds no fd in them.
+        assert!(may_name_handover(b"EINHORN_MASTER_PID") && starter_fds(b"EINHORN_MASTER_PID", b"3", &mut FdRanges::new()).is_none());
+    }
+
+    #[test]
     fn a_starters_variables_name_their_fds() {
         let named = |name: &[u8], value: &[u8]| {
             let mut out = FdRanges::new();
@@ -1334,7 +1409,9 @@ mod tests {
     fn a_reload_into_the_shim_is_told_by_name_and_variable() {
         type Vars = &'static [(&'static [u8], &'static [u8])];
         let env = |vars: Vars| move |name: &[u8]| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-        let reloads: [(&[u8], Vars); 6] = [
+        let reloads: [(&[u8], Vars); 8] = [
+            (b"/usr/bin/ruby3.1", &[(b"UNICORN_FD", b"8")]),
+            (b"/usr/bin/ruby3.1", &[(b"PUMA_INHERIT_0", b"5:tcp://127.0.0.1:9292")]),
             (b"/usr/bin/uwsgi", &[(b"UWSGI_RELOADS", b"0")]),
             (b"./uwsgi_python3", &[(b"PATH", b"/bin"), (b"UWSGI_RELOADS", b"")]),
             (b"/usr/sbin/php-fpm8.2", &[(b"FPM_SOCKETS", b"127.0.0.1:9000=7")]),
@@ -1351,7 +1428,8 @@ mod tests {
         assert!(!reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgitop", uwsgi_env));
         assert!(!reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgi", env(&[])));
         assert!(!reloaded_start(b"/usr/bin/perl", b"/usr/local/bin/uwsgi", uwsgi_env));
-        let starts: [(&[u8], Vars); 6] = [
+        let starts: [(&[u8], Vars); 7] = [
+            (b"/usr/bin/ruby3.1", &[(b"PUMA_INHERIT_0", b"tcp://127.0.0.1:9292")]),
             (b"/usr/bin/uwsgi", &[(b"PATH", b"/bin")]),
             (b"/usr/bin/uwsgitop", &[(b"UWSGI_RELOADS", b"0")]),
             (b"/usr/sbin/haproxy", &[(b"FPM_SOCKETS", b"x=3")]),

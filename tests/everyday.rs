@@ -736,6 +736,110 @@ fn php_fpm_reload_into_a_newly_installed_shim() {
     assert!(evs.iter().all(|e| e["action"] != "fixed"), "{what}");
 }
 
+/// A Rack application for Unicorn and Puma in a new directory: it answers 200.
+fn rack(name: &str, port: u16) -> Dir {
+    let installed = ["unicorn", "puma"].iter().all(|p| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success()));
+    assert!(installed, "unicorn and puma are installed by scripts/test");
+    let d = dir(name);
+    let p = d.to_str().unwrap();
+    write(
+        &d,
+        &[
+            ("config.ru", "run lambda { |env| [200, {\"Content-Type\" => \"text/plain\"}, [\"ok #{Process.pid}\\n\"]] }\n"),
+            ("u.rb", &format!("pid \"{p}/u.pid\"\nlisten \"127.0.0.1:{port}\"\nworker_processes 2\nstderr_path \"{p}/u.log\"\n")),
+        ],
+    );
+    d
+}
+
+/// Unicorn's reload (USR2): a fork child of the master execs a new master with the
+/// listeners named in `UNICORN_FD` and made inheritable (`close_on_exec = false`);
+/// the new master takes them over, then the old one is told to quit (QUIT). `env`
+/// goes before the first master's command, `before` runs once it answers. Every
+/// wait bounded (10 s).
+fn unicorn_script(d: &Path, port: u16, env: &str, before: &str) -> String {
+    let p = d.to_str().unwrap();
+    let get = format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/");
+    format!(
+        "{GONE} \
+         trap 'for f in {p}/u.pid {p}/u.pid.oldbin; do [ -s $f ] && kill -QUIT $(cat $f) 2>/dev/null; done' EXIT; \
+         {env} unicorn -D -c {p}/u.rb {p}/config.ru || exit 1; \
+         i=0; until [ -s {p}/u.pid ] && [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
+         old=$(cat {p}/u.pid); echo \"master=$old\"; {before} kill -USR2 $old || exit 3; \
+         i=0; until new=$(cat {p}/u.pid 2>/dev/null) && [ -n \"$new\" ] && [ \"$new\" != $old ]; do [ $i -lt 200 ] || exit 4; sleep 0.05; i=$((i+1)); done; \
+         echo \"new=$new\"; kill -QUIT $old; i=0; until gone $old; do [ $i -lt 200 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
+         i=0; until [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 6; sleep 0.05; i=$((i+1)); done; \
+         kill -QUIT $new; i=0; until gone $new; do [ $i -lt 200 ] || exit 7; sleep 0.05; i=$((i+1)); done"
+    )
+}
+
+/// Puma's hot restart (USR2, single mode): it execs itself in place with its
+/// listeners named in `PUMA_INHERIT_0` and passed by exec redirects; it answers
+/// again once the new image has taken them over (it says "Use Ctrl-C to stop" a
+/// second time).
+fn puma_script(d: &Path, port: u16, env: &str, before: &str) -> String {
+    let p = d.to_str().unwrap();
+    let get = format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/");
+    format!(
+        "{GONE} {env} puma -b tcp://127.0.0.1:{port} --pidfile {p}/p.pid {p}/config.ru >{p}/p.log 2>&1 & m=$!; \
+         trap 'kill -TERM $m 2>/dev/null' EXIT; echo \"master=$m\"; \
+         i=0; until [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
+         {before} kill -USR2 $m || exit 3; \
+         i=0; until [ $(grep -c 'Use Ctrl-C to stop' {p}/p.log) -ge 2 ] && [ \"$({get})\" = 200 ]; do [ $i -lt 200 ] || exit 4; sleep 0.05; i=$((i+1)); done; \
+         kill -TERM $m; i=0; until gone $m; do [ $i -lt 200 ] || exit 5; sleep 0.05; i=$((i+1)); done"
+    )
+}
+
+/// Unicorn's USR2 reload under the shim: the new master's listeners are its own
+/// state, handed over on purpose (made inheritable by the old master's fork child).
+#[test]
+fn unicorn_usr2_reexec() {
+    let d = rack("unicorn", 22144);
+    everyday("unicorn USR2", &d, &unicorn_script(&d, 22144, "", ""));
+}
+
+/// Puma's hot restart under the shim: an exec in place, its listener passed by a
+/// redirect (`dup2` in the exec'ing process).
+#[test]
+fn puma_hot_restart() {
+    let d = rack("puma", 22145);
+    everyday("puma USR2", &d, &puma_script(&d, 22145, "", ""));
+}
+
+/// The shim rolled out under a running Unicorn or Puma, in fix mode: the reload is
+/// the first image under the shim, with no audited parent to mark its start. The
+/// listeners `UNICORN_FD` or `PUMA_INHERIT_0` name are the new image's own: kept,
+/// and not a stray (before: fix mode closed the listener at that start as an
+/// inherited listener nobody declared, the new Unicorn master died with EBADF, and
+/// Puma, restarting in place, was gone).
+fn ruby_reload_into_a_newly_installed_shim(server: &str, port: u16) {
+    let d = rack(&format!("{server}-rollout"), port);
+    let p = d.to_str().unwrap();
+    let log = d.join("fleet.jsonl");
+    let env = format!("LD_PRELOAD={p}/lib/libexecguard.so EXECGUARD_MODE=fix EXECGUARD_LOG={}", log.display());
+    let install = format!("mkdir {p}/lib && ln -s {} {p}/lib/libexecguard.so || exit 9;", common::shim().display());
+    let script = if server == "unicorn" { unicorn_script(&d, port, &env, &install) } else { puma_script(&d, port, &env, &install) };
+    let run = launch(&d, &["sh", "-c", &script], &[]);
+    let evs = common::events(&log);
+    let logs = format!("{}{}", common::read_lossy(&d.join("u.log")), common::read_lossy(&d.join("p.log")));
+    let what = format!("[{server} rollout] {}\n{}\n{server}'s log:\n{logs}\nevents:\n{}", run.stdout, run.stderr, show(&evs));
+    assert_eq!(run.code, 0, "{what}");
+    assert!(!logs.contains("EBADF"), "{what}");
+    let listeners = evs.iter().filter(|e| e["event"] == "startup_fds").flat_map(|e| e["fds"].as_array().cloned().unwrap_or_default());
+    assert!(listeners.into_iter().all(|f| f["kind"] != "tcp_listen"), "the listener was handed over by name: {what}");
+    assert!(evs.iter().all(|e| e["action"] != "fixed"), "{what}");
+}
+
+#[test]
+fn unicorn_reload_into_a_newly_installed_shim() {
+    ruby_reload_into_a_newly_installed_shim("unicorn", 22146);
+}
+
+#[test]
+fn puma_restart_into_a_newly_installed_shim() {
+    ruby_reload_into_a_newly_installed_shim("puma", 22147);
+}
+
 /// The warnings of a server's first image under the shim, `pid` (a reload into a
 /// newly installed shim): what it held across its own exec, each kind once and as
 /// held there (`"via":"reload"`, nothing repaired); returns its `startup_fds`.

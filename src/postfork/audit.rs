@@ -384,7 +384,7 @@ fn has_var(sp: &Spawn, var: &[u8]) -> bool {
 #[cold]
 #[inline(never)]
 fn names_reload_fds(sp: &Spawn) -> bool {
-    policy::RELOAD_FD_VARS.iter().any(|v| envp::get(sp.envp, v).is_some_and(policy::names_fds))
+    policy::RELOAD_FD_VARS.iter().any(|v| envp::get(sp.envp, v).is_some_and(|value| policy::names_fds(v, value)))
 }
 
 /// Async-signal-safe: the signals an exec passes on rather than hands over (ignored,
