@@ -428,10 +428,11 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
     w
 }
 
-/// After `parse_env` when it saw a name a starter's variable, Unicorn's `UNICORN_FD`
-/// or Puma's `PUMA_INHERIT_n` may have (`policy::may_name_handover`;
-/// `Config::starter`, settled here): the fds Unicorn's and Puma's name
-/// (policy::reload_fds) are this program's own, and so are those a starter's
+/// After `parse_env` when it saw a name a starter's variable, Unicorn's `UNICORN_FD`,
+/// Puma's `PUMA_INHERIT_n` or Mojolicious's `MOJO_REUSE` may have
+/// (`policy::may_name_handover`; `Config::starter`, settled here): the fds those
+/// reloaders' name (policy::reload_fds) are this program's own at a start no audited
+/// parent marked, and so are those a starter's
 /// variables name (policy::starter_fds), unless a program above it that had them
 /// passed them on (`EXECGUARD_TAKEN`, policy::STARTER_TAKEN). Out of the start
 /// blocks: the environment is read again only when such a variable is in it.
@@ -444,9 +445,14 @@ pub fn handovers<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Config) 
         let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
         if name == b"EXECGUARD_TAKEN" {
             taken = true;
-        } else if name == b"UNICORN_FD" || policy::may_be_puma_inherit(name) {
-            policy::reload_fds(name, value, &mut cfg.inherited_keep);
-            policy::reload_fds(name, value, &mut cfg.handed);
+        } else if name == b"UNICORN_FD" || name == b"MOJO_REUSE" || policy::may_be_puma_inherit(name) {
+            // A reload that an audited parent marked is its own already (`+`), and
+            // Unicorn and Hypnotoad leave their variables to their workers and all
+            // they run: only a start no audited parent marked takes them.
+            if !cfg.audited {
+                policy::reload_fds(name, value, &mut cfg.inherited_keep);
+                policy::reload_fds(name, value, &mut cfg.handed);
+            }
         } else {
             policy::starter_fds(name, value, &mut fds);
         }

@@ -828,33 +828,59 @@ const SPAWN_HELPERS: [&[u8]; 1] = [b"jspawnhelper"];
 /// its wait mode) and at every reload (USR2), keeping the socketpairs to its
 /// workers, with `HAPROXY_MWORKER_REEXEC=1` (taken out of the environment of the
 /// programs it runs). PHP-FPM's master (USR2) re-execs itself with its listening
-/// sockets named in `FPM_SOCKETS`. Matched by basename: `uwsgi`, `haproxy`, `php-fpm`,
-/// and their variants after a `-`, `_` or a digit (Debian's `uwsgi-core`,
-/// `uwsgi_python3`, `php-fpm8.2`).
-const RELOADERS: [(&[u8], &[u8]); 3] = [(b"uwsgi", b"UWSGI_RELOADS"), (b"haproxy", b"HAPROXY_MWORKER_REEXEC"), (b"php-fpm", b"FPM_SOCKETS")];
+/// sockets named in `FPM_SOCKETS`. The Ruby and Perl servers are scripts their
+/// interpreter runs (`script_role`): Unicorn's master (USR2) execs a new master from
+/// a fork child with its listeners in `UNICORN_FD`, having made every other fd up to
+/// 1024 close-on-exec; Puma (USR2, single mode) execs itself in place with its
+/// listeners in `PUMA_INHERIT_0`…; Hypnotoad (Mojolicious) execs itself once at
+/// start and, for a hot deployment (USR2), from a fork child of its manager, with
+/// `HYPNOTOAD_REV` counting the execs and its listeners in `MOJO_REUSE` (opened
+/// inheritable, `$^F = 1023`; Perl opens every other fd close-on-exec). Matched by
+/// basename: these names and their variants after a `-`, `_` or a digit (Debian's
+/// `uwsgi-core`, `uwsgi_python3`, `php-fpm8.2`).
+const RELOADERS: [(&[u8], &[u8]); 6] = [
+    (b"uwsgi", b"UWSGI_RELOADS"),
+    (b"haproxy", b"HAPROXY_MWORKER_REEXEC"),
+    (b"php-fpm", b"FPM_SOCKETS"),
+    (b"unicorn", b"UNICORN_FD"),
+    (b"puma", b"PUMA_INHERIT_0"),
+    (b"hypnotoad", b"HYPNOTOAD_REV"),
+];
 
 /// The variables with which a server names the fds it hands a new image of itself
 /// (its listeners) when it upgrades or reloads by exec: nginx's binary upgrade
 /// (`NGINX=7;8;`, from a fork child of the old master), Gunicorn's USR2 re-exec
 /// (`GUNICORN_FD=5,6`, the same; the new master takes it out of its environment),
 /// Unicorn's USR2 re-exec (`UNICORN_FD=8,9`, the same, left in the new master's
-/// environment) and Puma's hot restart (`PUMA_INHERIT_0=5:tcp://0.0.0.0:9292`, one
-/// variable per listener from 0, exec in place; Puma takes them out). The fds named
+/// environment), Puma's hot restart (`PUMA_INHERIT_0=5:tcp://0.0.0.0:9292`, one
+/// variable per listener from 0, exec in place; Puma takes them out) and
+/// Hypnotoad's hot deployment (`MOJO_REUSE=127.0.0.1:8080:3,unix:/tmp/s:4`, left in
+/// the environment of the manager, its workers and what they run). The fds named
 /// are the new image's own (`reload_fds`); nginx's and Gunicorn's are kept at that
-/// exec by name (Unicorn and Puma make theirs inheritable themselves, with
-/// `close_on_exec = false` and exec redirects: kept as set up). An exec with one of
-/// these in its new environment is a `Role::Reload` for the signals this process
-/// hands on.
-pub const RELOAD_FD_VARS: [&[u8]; 4] = [b"NGINX", b"GUNICORN_FD", b"UNICORN_FD", b"PUMA_INHERIT_0"];
+/// exec by name (the Ruby and Perl servers' execs are reloads by name, `RELOADERS`:
+/// every fd kept). An exec with one of these in its new environment is a
+/// `Role::Reload` for the signals this process hands on.
+pub const RELOAD_FD_VARS: [&[u8]; 5] = [b"NGINX", b"GUNICORN_FD", b"UNICORN_FD", b"PUMA_INHERIT_0", b"MOJO_REUSE"];
 
 /// The fds a reloader's variable (`RELOAD_FD_VARS`, and Puma's `PUMA_INHERIT_n` for
-/// every n) names, into `out`: `parse_nginx`'s lists, or Puma's `FD:URL`. `None` when
-/// `name` is no such variable. Out of the start blocks (the constructor reads
-/// `NGINX`, `GUNICORN_FD` and `UNICORN_FD` itself, and asks this for a name that
-/// starts as `PUMA_INHERIT_`).
+/// every n) names, into `out`: `parse_nginx`'s lists, Puma's `FD:URL`, or
+/// Mojolicious's `ADDRESS:PORT:FD` items (the fd after each item's last `:`). `None`
+/// when `name` is no such variable. Out of the start blocks (the constructor reads
+/// `NGINX` and `GUNICORN_FD` itself, and asks this for the others, see
+/// `may_name_handover`).
 #[cold]
 #[inline(never)]
 pub fn reload_fds(name: &[u8], value: &[u8], out: &mut FdRanges) -> Option<usize> {
+    if name == b"MOJO_REUSE" {
+        let mut added = 0;
+        for item in value.split(|&b| b == b',') {
+            if let Some(fd) = item.rsplit(|&b| b == b':').next().filter(|_| item.contains(&b':')).and_then(fd_num) {
+                out.add(fd, fd);
+                added += 1;
+            }
+        }
+        return Some(added);
+    }
     if let Some(index) = name.strip_prefix(b"PUMA_INHERIT_") {
         if index.is_empty() || !index.iter().all(u8::is_ascii_digit) {
             return None;
@@ -874,8 +900,8 @@ pub fn may_be_puma_inherit(name: &[u8]) -> bool {
 
 /// Async-signal-safe: `name` may be a variable the constructor reads out of its
 /// start block, in a second pass (config::handovers): a starter's
-/// (`may_name_starter_fds`), Unicorn's `UNICORN_FD` or Puma's `PUMA_INHERIT_n`
-/// (`reload_fds`). Its first eight bytes, inline where every variable is looked at
+/// (`may_name_starter_fds`), Unicorn's `UNICORN_FD`, Puma's `PUMA_INHERIT_n` or
+/// Mojolicious's `MOJO_REUSE` (`reload_fds`). Its first eight bytes, inline where every variable is looked at
 /// (four compares of a word; the whole names, or an arm each in the constructor's
 /// match, made its text 0.4 to 0.9 KiB longer).
 #[inline]
@@ -883,7 +909,7 @@ pub fn may_name_handover(name: &[u8]) -> bool {
     const fn word(s: &[u8; 8]) -> u64 {
         u64::from_ne_bytes(*s)
     }
-    const HEADS: [u64; 4] = [word(b"SERVER_S"), word(b"EINHORN_"), word(b"UNICORN_"), word(b"PUMA_INH")];
+    const HEADS: [u64; 5] = [word(b"SERVER_S"), word(b"EINHORN_"), word(b"UNICORN_"), word(b"PUMA_INH"), word(b"MOJO_REU")];
     name.first_chunk::<8>().is_some_and(|h| HEADS.contains(&u64::from_ne_bytes(*h)))
 }
 
@@ -893,6 +919,9 @@ pub fn may_name_handover(name: &[u8]) -> bool {
 pub fn names_fds(var: &[u8], v: &[u8]) -> bool {
     if var.starts_with(b"PUMA_INHERIT_") {
         return v.split(|&b| b == b':').next().and_then(fd_num).is_some();
+    }
+    if var == b"MOJO_REUSE" {
+        return v.split(|&b| b == b',').any(|item| item.contains(&b':') && item.rsplit(|&b| b == b':').next().and_then(fd_num).is_some());
     }
     v.split(|&b| b == b';' || b == b':' || b == b',').any(|item| fd_num(item).is_some())
 }
@@ -921,8 +950,10 @@ pub enum Role {
 /// built as a Python module (`pip install pyuwsgi`, whose `uwsgi` command is a
 /// Python entry-point script), reloads by exec'ing the interpreter with the script
 /// and its arguments again (`python3.11 /usr/local/bin/uwsgi --master …`), keeping
-/// its sockets as uWSGI does.
-const SCRIPT_HOSTS: [&[u8]; 1] = [b"python"];
+/// its sockets as uWSGI does; Unicorn and Puma are Ruby's (`ruby3.1 /usr/bin/unicorn`),
+/// Hypnotoad Perl's (`perl /usr/bin/hypnotoad`).
+/// Each with the reloaders it may run (a Perl script named `uwsgi` is no reload).
+const SCRIPT_HOSTS: [(&[u8], &[&[u8]]); 3] = [(b"python", &[b"uwsgi"]), (b"ruby", &[b"unicorn", b"puma"]), (b"perl", &[b"hypnotoad"])];
 
 /// Async-signal-safe: the basename of `target` starts as a name `role` or
 /// `script_role` knows (its first four bytes: `php-` lets the PHP interpreter,
@@ -933,19 +964,22 @@ const SCRIPT_HOSTS: [&[u8]; 1] = [b"python"];
 pub fn may_have_role(target: &[u8]) -> bool {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
     let Some(four) = base.get(..4) else { return false };
-    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).chain(SCRIPT_HOSTS.iter()).any(|n| n.starts_with(four))
+    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).chain(SCRIPT_HOSTS.iter().map(|(host, _)| host)).any(|n| n.starts_with(four))
 }
 
 /// Async-signal-safe: the role of `target` running `script` (its first argument),
 /// when `target` is an interpreter (`SCRIPT_HOSTS`: basename `python`, `python3`,
-/// `python3.11`) and `script` a reloader's name (`role`): a reload of that server
-/// (pyuwsgi), under the same conditions. Plain otherwise (a spawn helper is never
+/// `python3.11`, `ruby3.1`, `perl`) and `script` the name of a reloader it runs
+/// (`role`): a reload of that server (pyuwsgi, Unicorn, Puma, Hypnotoad), under the
+/// same conditions. Plain otherwise (a spawn helper is never
 /// run as a script).
 pub fn script_role(target: &[u8], script: &[u8]) -> Role {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
-    let host = SCRIPT_HOSTS.iter().any(|h| base.strip_prefix(*h).is_some_and(|rest| rest.iter().all(|&b| b.is_ascii_digit() || b == b'.')));
+    let host = SCRIPT_HOSTS.iter().find(|(h, _)| base.strip_prefix(*h).is_some_and(|rest| rest.iter().all(|&b| b.is_ascii_digit() || b == b'.')));
+    let Some((_, runs)) = host else { return Role::Plain };
+    let name = script.rsplit(|&b| b == b'/').next().unwrap_or(script);
     match role(script) {
-        r @ Role::Reload(_) if host => r,
+        r @ Role::Reload(_) if runs.iter().any(|n| name.starts_with(n)) => r,
         _ => Role::Plain,
     }
 }
@@ -1283,10 +1317,14 @@ mod tests {
         assert_eq!(named(b"PUMA_INHERIT_0", b"5:tcp://127.0.0.1:22"), Some((1, vec![5])));
         assert_eq!(named(b"PUMA_INHERIT_12", b"7:unix:///tmp/puma.sock"), Some((1, vec![7])));
         assert_eq!(named(b"PUMA_INHERIT_0", b"tcp://127.0.0.1:22"), None);
+        // Mojolicious's ADDRESS:PORT:FD items, and a unix socket's path.
+        assert_eq!(named(b"MOJO_REUSE", b"127.0.0.1:8080:3,unix:/tmp/a:b.sock:4,[::1]:80:5"), Some((3, vec![3, 4, 5])));
+        assert_eq!(named(b"MOJO_REUSE", b"8080,x:y"), Some((0, vec![])));
+        assert!(names_fds(b"MOJO_REUSE", b"0.0.0.0:8080:6") && !names_fds(b"MOJO_REUSE", b"8080") && !names_fds(b"MOJO_REUSE", b""));
         for name in [&b"PUMA_INHERIT_"[..], b"PUMA_INHERIT_X", b"UNICORN_FDS", b"UNICORN_WORKER"] {
             assert_eq!(named(name, b"3"), None, "{}", String::from_utf8_lossy(name));
         }
-        for name in [&b"UNICORN_FD"[..], b"PUMA_INHERIT_0", b"SERVER_STARTER_PORT", b"EINHORN_FD_0"] {
+        for name in [&b"UNICORN_FD"[..], b"PUMA_INHERIT_0", b"MOJO_REUSE", b"SERVER_STARTER_PORT", b"EINHORN_FD_0"] {
             assert!(may_name_handover(name), "{}", String::from_utf8_lossy(name));
         }
         for name in [&b"UNICORN"[..], b"PUMA", b"PATH", b"USER", b"SERVER_NAME"] {
@@ -1369,10 +1407,20 @@ mod tests {
             (b"/usr/bin/python3-config", b"uwsgi", Role::Plain),
             (b"/usr/bin/perl", b"uwsgi", Role::Plain),
             (b"/usr/local/bin/uwsgi", b"uwsgi", Role::Plain),
+            (b"/usr/bin/ruby3.1", b"/usr/bin/unicorn", Role::Reload(b"UNICORN_FD")),
+            (b"/usr/bin/ruby", b"/usr/local/bin/puma", Role::Reload(b"PUMA_INHERIT_0")),
+            (b"/usr/bin/perl", b"/usr/bin/hypnotoad", Role::Reload(b"HYPNOTOAD_REV")),
+            (b"/usr/bin/perl5.36.0", b"hypnotoad", Role::Reload(b"HYPNOTOAD_REV")),
+            (b"/usr/bin/perl", b"/usr/bin/unicorn", Role::Plain),
+            (b"/usr/bin/ruby3.1", b"/usr/bin/hypnotoad", Role::Plain),
+            (b"/usr/bin/python3", b"/usr/bin/puma", Role::Plain),
+            (b"/usr/bin/ruby3.1", b"/usr/bin/pumactl", Role::Plain),
+            (b"/usr/bin/rubyx", b"/usr/bin/unicorn", Role::Plain),
         ] {
             assert_eq!(script_role(host, script), r, "{} {}", String::from_utf8_lossy(host), String::from_utf8_lossy(script));
         }
         assert!(may_have_role(b"/usr/bin/python3.11") && may_have_role(b"python"));
+        assert!(may_have_role(b"/usr/bin/ruby3.1") && may_have_role(b"/usr/bin/perl") && may_have_role(b"/usr/bin/hypnotoad"));
         for other in [&b"/bin/sh"[..], b"java", b"u", b"", b"/usr/bin/", b"/usr/bin/head", b"/usr/bin/php", b"/usr/bin/php8.2", b"uws"] {
             assert!(!may_have_role(other), "{}", String::from_utf8_lossy(other));
         }
@@ -1409,7 +1457,8 @@ mod tests {
     fn a_reload_into_the_shim_is_told_by_name_and_variable() {
         type Vars = &'static [(&'static [u8], &'static [u8])];
         let env = |vars: Vars| move |name: &[u8]| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-        let reloads: [(&[u8], Vars); 8] = [
+        let reloads: [(&[u8], Vars); 9] = [
+            (b"/usr/bin/perl", &[(b"MOJO_REUSE", b"127.0.0.1:8080:3")]),
             (b"/usr/bin/ruby3.1", &[(b"UNICORN_FD", b"8")]),
             (b"/usr/bin/ruby3.1", &[(b"PUMA_INHERIT_0", b"5:tcp://127.0.0.1:9292")]),
             (b"/usr/bin/uwsgi", &[(b"UWSGI_RELOADS", b"0")]),

@@ -840,6 +840,77 @@ fn puma_restart_into_a_newly_installed_shim() {
     ruby_reload_into_a_newly_installed_shim("puma", 22147);
 }
 
+/// A Mojolicious application for Hypnotoad in a new directory: it answers 200.
+fn mojo(name: &str, port: u16) -> Dir {
+    let installed = Command::new("perl").args(["-MMojolicious", "-e", "1"]).output().is_ok_and(|o| o.status.success());
+    assert!(installed, "Mojolicious (hypnotoad) is installed by scripts/test");
+    let d = dir(name);
+    let p = d.to_str().unwrap();
+    let app = format!(
+        "use Mojolicious::Lite;\n\
+         app->config(hypnotoad => {{listen => ['http://127.0.0.1:{port}'], workers => 2, pid_file => '{p}/h.pid', graceful_timeout => 2}});\n\
+         get '/' => sub {{ shift->render(text => \"ok $$\\n\") }};\n\
+         app->start;\n"
+    );
+    write(&d, &[("app.pl", &app)]);
+    d
+}
+
+/// Hypnotoad's hot deployment: running `hypnotoad app.pl` again sends its manager
+/// USR2; a fork child of the manager execs Perl with Hypnotoad again, its listener
+/// named in `MOJO_REUSE` (opened inheritable, `$^F = 1023`), and the old manager
+/// stops once the new one is up. `env` goes before the first start, `before` runs
+/// once it answers. Every wait bounded (15 s).
+fn hypnotoad_script(d: &Path, port: u16, env: &str, before: &str) -> String {
+    let p = d.to_str().unwrap();
+    let get = format!("curl -s -o /dev/null -w '%{{http_code}}' http://127.0.0.1:{port}/");
+    format!(
+        "{GONE} trap '[ -s {p}/h.pid ] && kill -QUIT $(cat {p}/h.pid) 2>/dev/null' EXIT; \
+         {env} hypnotoad {p}/app.pl >{p}/h.out 2>&1 || exit 1; \
+         i=0; until [ -s {p}/h.pid ] && [ \"$({get})\" = 200 ]; do [ $i -lt 300 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
+         old=$(cat {p}/h.pid); echo \"master=$old\"; {before} hypnotoad {p}/app.pl >>{p}/h.out 2>&1 || exit 3; \
+         i=0; until new=$(cat {p}/h.pid 2>/dev/null) && [ -n \"$new\" ] && [ \"$new\" != $old ]; do [ $i -lt 300 ] || exit 4; sleep 0.05; i=$((i+1)); done; \
+         echo \"new=$new\"; i=0; until gone $old; do [ $i -lt 300 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
+         i=0; until [ \"$({get})\" = 200 ]; do [ $i -lt 300 ] || exit 6; sleep 0.05; i=$((i+1)); done; \
+         kill -QUIT $new; i=0; until gone $new; do [ $i -lt 300 ] || exit 7; sleep 0.05; i=$((i+1)); done"
+    )
+}
+
+/// Hypnotoad's hot deployment under the shim: its start re-execs itself once, the
+/// deployment execs a new manager with the listener; both are its reloads of itself
+/// (`HYPNOTOAD_REV`). Before: the listener was reported as the manager's leak at
+/// the deployment, and SIGPIPE, which it ignores, at its start; in fix mode the
+/// listener was made close-on-exec and the deployment failed ("Zero downtime
+/// software upgrade failed": the new manager could not open fd 3).
+#[test]
+fn hypnotoad_hot_deployment() {
+    let d = mojo("hypnotoad", 22148);
+    everyday("hypnotoad hot deployment", &d, &hypnotoad_script(&d, 22148, "", ""));
+}
+
+/// The shim rolled out under a running Hypnotoad, fix mode: the hot deployment is
+/// the first manager under the shim. Its listener (`MOJO_REUSE`) is kept and no
+/// stray; what else it holds across the exec is named once (`"via":"reload"`) and
+/// left alone. Before: fix mode closed the listener at that start, and the
+/// deployment failed.
+#[test]
+fn hypnotoad_hot_deployment_into_a_newly_installed_shim() {
+    let d = mojo("hypnotoad-rollout", 22149);
+    let p = d.to_str().unwrap();
+    let log = d.join("fleet.jsonl");
+    let env = format!("LD_PRELOAD={p}/lib/libexecguard.so EXECGUARD_MODE=fix EXECGUARD_LOG={}", log.display());
+    let install = format!("mkdir {p}/lib && ln -s {} {p}/lib/libexecguard.so || exit 9;", common::shim().display());
+    let run = launch(&d, &["sh", "-c", &hypnotoad_script(&d, 22149, &env, &install)], &[]);
+    let evs = common::events(&log);
+    let what = format!("[hypnotoad rollout] {}\n{}\n{}\nevents:\n{}", run.stdout, run.stderr, common::read_lossy(&d.join("h.out")), show(&evs));
+    assert_eq!(run.code, 0, "{what}");
+    let listeners = evs.iter().filter(|e| e["event"] == "startup_fds").flat_map(|e| e["fds"].as_array().cloned().unwrap_or_default());
+    assert!(listeners.into_iter().all(|f| f["kind"] != "tcp_listen"), "the listener was handed over by name: {what}");
+    assert!(evs.iter().all(|e| e["action"] != "fixed"), "{what}");
+    let new: u64 = run.stdout.lines().find_map(|l| l.strip_prefix("new=")).and_then(|m| m.trim().parse().ok()).unwrap_or_else(|| panic!("{what}"));
+    assert!(evs.iter().filter(|e| e["pid"].as_u64() == Some(new) && e["severity"] == "warn").all(|e| e["via"] == "reload"), "{what}");
+}
+
 /// The warnings of a server's first image under the shim, `pid` (a reload into a
 /// newly installed shim): what it held across its own exec, each kind once and as
 /// held there (`"via":"reload"`, nothing repaired); returns its `startup_fds`.
