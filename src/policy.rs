@@ -1022,6 +1022,48 @@ pub fn reloaded_start<'e>(execfn: &[u8], script: &[u8], env: impl Fn(&[u8]) -> O
     by_name || RELOAD_FD_VARS.iter().any(|v| env(v).is_some_and(|value| names_fds(v, value)))
 }
 
+/// Start side: the program's own arguments name `fd` as handed to it, by a parent
+/// that passed a listener and told the program its number on the command line:
+/// `fd://N` in an argument (Gunicorn's and Hypercorn's `--bind fd://3`), or an
+/// option `--fd`, or one whose name ends in `-fd` or `_fd` (`uvicorn --fd 3`,
+/// `daphne --fd=3`, `chaussette --fd 3` under Circus, `--listen-fd 5`), the number
+/// after its `=` or as the next argument. Such a listener is declared: a start that
+/// no audited parent marked reports it but does not close it in fix mode (before,
+/// a supervisor the shim was not in, handing Gunicorn `--bind fd://3`, saw its
+/// Gunicorn die at once: "Socket operation on non-socket"). Cold: asked only for an
+/// fd fix mode would close.
+#[cold]
+#[inline(never)]
+pub fn args_name_fd<'a>(args: impl Iterator<Item = &'a [u8]>, fd: i32) -> bool {
+    let leading = |s: &[u8]| {
+        let n = s.iter().take_while(|b| b.is_ascii_digit()).count();
+        s.get(..n).and_then(fd_num)
+    };
+    let mut value_next = false;
+    for a in args {
+        if core::mem::take(&mut value_next) && fd_num(a) == Some(fd) {
+            return true;
+        }
+        let url = a.windows(5).position(|w| w == b"fd://").and_then(|i| a.get(i + 5..));
+        if url.and_then(leading) == Some(fd) {
+            return true;
+        }
+        let Some(opt) = a.strip_prefix(b"--") else { continue };
+        let (name, value) = match opt.iter().position(|&b| b == b'=') {
+            Some(eq) => (opt.get(..eq).unwrap_or(&[]), opt.get(eq + 1..)),
+            None => (opt, None),
+        };
+        if name == b"fd" || name.ends_with(b"-fd") || name.ends_with(b"_fd") {
+            match value {
+                Some(v) if fd_num(v) == Some(fd) => return true,
+                Some(_) => {}
+                None => value_next = true,
+            }
+        }
+    }
+    false
+}
+
 /// Fix mode repairs the blocked and ignored signals a start that no audited parent
 /// marked inherited, except in a server that reloaded itself (`reloaded_start`):
 /// reported there, as its fds are, and left as they are (its exec blocked or ignored
@@ -1433,6 +1475,26 @@ mod tests {
         let open = FdFacts::default();
         assert_eq!(fd_fate(&FdFacts { jobserver: true, fifo: true, ..open }), FdFate::Kept);
         assert_eq!(fd_fate(&FdFacts { jobserver: true, ..open }), FdFate::Leaked);
+    }
+
+    #[test]
+    fn a_listener_named_on_the_command_line_is_declared() {
+        let yes = |args: &[&str], fd| args_name_fd(args.iter().map(|a| a.as_bytes()), fd);
+        assert!(yes(&["gunicorn", "-w", "2", "-b", "fd://3", "app:app"], 3));
+        assert!(yes(&["gunicorn", "--bind=fd://12"], 12));
+        assert!(yes(&["hypercorn", "--bind", "fd://4", "--bind", "fd://5"], 5));
+        assert!(yes(&["uvicorn", "--fd", "3", "app:app"], 3));
+        assert!(yes(&["daphne", "--fd=7", "app"], 7));
+        assert!(yes(&["server", "--listen-fd", "5"], 5));
+        assert!(yes(&["server", "--socket_fd=6"], 6));
+        assert!(!yes(&["gunicorn", "-b", "fd://3"], 4));
+        assert!(!yes(&["gunicorn", "-b", "fd://30"], 3));
+        assert!(!yes(&["uvicorn", "--fd"], 3));
+        assert!(!yes(&["uvicorn", "--fd", "x", "3"], 3), "only the option's own value");
+        assert!(!yes(&["prog", "3"], 3));
+        assert!(!yes(&["prog", "--fds", "3"], 3));
+        assert!(!yes(&["prog", "--port", "3"], 3));
+        assert!(!yes(&[], 3));
     }
 
     #[test]

@@ -1364,6 +1364,45 @@ fn einhorn_worker_system_fix() {
     activated("fix", 22134, "einhorn");
 }
 
+/// A supervisor the shim is not in (Python here; Circus, or one started before the
+/// shim was rolled out) binds a listener and runs Gunicorn with its number on the
+/// command line (`--bind fd://N`), from a caller with strays, fix mode: the listener
+/// is declared, reported once at Gunicorn's start and not closed (before: closed as
+/// an inherited listener nobody declared; Gunicorn died, "Socket operation on
+/// non-socket").
+#[test]
+fn listener_named_on_the_command_line_is_not_closed() {
+    let d = dir("fd-arg");
+    let p = d.to_str().unwrap();
+    let log = d.join("log.jsonl");
+    write(&d, &[("app.py", "def application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'ok']\n")]);
+    let sup = format!(
+        "import os, socket, subprocess, sys, time, urllib.request\n\
+         s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('127.0.0.1', 22150)); s.listen(8); fd = s.fileno()\n\
+         env = dict(os.environ, LD_PRELOAD='{}', EXECGUARD_MODE='fix', EXECGUARD_LOG='{}')\n\
+         g = subprocess.Popen(['gunicorn', '-w', '1', '-b', f'fd://{{fd}}', '--chdir', '{p}', 'app:application'], pass_fds=[fd], env=env)\n\
+         body = b''\n\
+         for i in range(40):\n\
+         \x20   try:\n\
+         \x20       body = urllib.request.urlopen('http://127.0.0.1:22150/', timeout=1).read(); break\n\
+         \x20   except Exception:\n\
+         \x20       time.sleep(0.1)\n\
+         g.terminate(); g.wait(timeout=20)\n\
+         print('answer=' + body.decode())\n",
+        common::shim().display(),
+        log.display()
+    );
+    let run = launch(&d, &[python(), "-c", &sup], &[]);
+    let evs = common::events(&log);
+    let what = format!("{}\n{}\nevents:\n{}", run.stdout, run.stderr, show(&evs));
+    assert!(run.stdout.contains("answer=ok"), "Gunicorn answers on the listener it was handed: {what}");
+    let starts: Vec<&Value> = evs.iter().filter(|e| e["event"] == "startup_fds" && e["fds"].as_array().is_some_and(|f| f.iter().any(|f| f["kind"] == "tcp_listen"))).collect();
+    assert_eq!(starts.len(), 1, "{what}");
+    assert_eq!((starts[0]["action"].as_str(), starts[0]["from"].as_str()), (Some("logged"), Some("outside")), "{what}");
+    assert!(evs.iter().all(|e| e["action"] != "fixed" || e["event"] != "startup_fds" || e["fds"].as_array().is_some_and(|f| f.iter().all(|f| f["kind"] != "tcp_listen"))), "{what}");
+}
+
 /// Connect to 127.0.0.1:PORT until it answers and print its line, in a shell
 /// script: every wait bounded (10 s).
 fn hello_script(port: u16) -> String {
