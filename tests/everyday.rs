@@ -1369,23 +1369,36 @@ fn einhorn_worker_system_fix() {
 /// command line (`--bind fd://N`), from a caller with strays, fix mode: the listener
 /// is declared, reported once at Gunicorn's start and not closed (before: closed as
 /// an inherited listener nobody declared; Gunicorn died, "Socket operation on
-/// non-socket").
-#[test]
-fn listener_named_on_the_command_line_is_not_closed() {
-    let d = dir("fd-arg");
+/// non-socket"). The same with Uvicorn's `--fd N` (`server` "uvicorn").
+fn listener_named_on_the_command_line(server: &str, port: u16) {
+    let d = dir(&format!("fd-arg-{server}"));
     let p = d.to_str().unwrap();
     let log = d.join("log.jsonl");
-    write(&d, &[("app.py", "def application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'ok']\n")]);
+    write(
+        &d,
+        &[
+            ("app.py", "def application(env, start):\n    start('200 OK', [('Content-Type', 'text/plain')])\n    return [b'ok']\n"),
+            (
+                "asgi.py",
+                "async def app(scope, receive, send):\n    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n    await send({'type': 'http.response.body', 'body': b'ok'})\n",
+            ),
+        ],
+    );
+    let argv = if server == "uvicorn" {
+        format!("[sys.executable, '-m', 'uvicorn', '--fd', str(fd), '--app-dir', '{p}', 'asgi:app']")
+    } else {
+        format!("['gunicorn', '-w', '1', '-b', f'fd://{{fd}}', '--chdir', '{p}', 'app:application']")
+    };
     let sup = format!(
         "import os, socket, subprocess, sys, time, urllib.request\n\
          s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-         s.bind(('127.0.0.1', 22150)); s.listen(8); fd = s.fileno()\n\
+         s.bind(('127.0.0.1', {port})); s.listen(8); fd = s.fileno()\n\
          env = dict(os.environ, LD_PRELOAD='{}', EXECGUARD_MODE='fix', EXECGUARD_LOG='{}')\n\
-         g = subprocess.Popen(['gunicorn', '-w', '1', '-b', f'fd://{{fd}}', '--chdir', '{p}', 'app:application'], pass_fds=[fd], env=env)\n\
+         g = subprocess.Popen({argv}, pass_fds=[fd], env=env)\n\
          body = b''\n\
          for i in range(40):\n\
          \x20   try:\n\
-         \x20       body = urllib.request.urlopen('http://127.0.0.1:22150/', timeout=1).read(); break\n\
+         \x20       body = urllib.request.urlopen('http://127.0.0.1:{port}/', timeout=1).read(); break\n\
          \x20   except Exception:\n\
          \x20       time.sleep(0.1)\n\
          g.terminate(); g.wait(timeout=20)\n\
@@ -1396,11 +1409,21 @@ fn listener_named_on_the_command_line_is_not_closed() {
     let run = launch(&d, &[python(), "-c", &sup], &[]);
     let evs = common::events(&log);
     let what = format!("{}\n{}\nevents:\n{}", run.stdout, run.stderr, show(&evs));
-    assert!(run.stdout.contains("answer=ok"), "Gunicorn answers on the listener it was handed: {what}");
+    assert!(run.stdout.contains("answer=ok"), "{server} answers on the listener it was handed: {what}");
     let starts: Vec<&Value> = evs.iter().filter(|e| e["event"] == "startup_fds" && e["fds"].as_array().is_some_and(|f| f.iter().any(|f| f["kind"] == "tcp_listen"))).collect();
     assert_eq!(starts.len(), 1, "{what}");
     assert_eq!((starts[0]["action"].as_str(), starts[0]["from"].as_str()), (Some("logged"), Some("outside")), "{what}");
     assert!(evs.iter().all(|e| e["action"] != "fixed" || e["event"] != "startup_fds" || e["fds"].as_array().is_some_and(|f| f.iter().all(|f| f["kind"] != "tcp_listen"))), "{what}");
+}
+
+#[test]
+fn listener_named_on_the_command_line_is_not_closed() {
+    listener_named_on_the_command_line("gunicorn", 22150);
+}
+
+#[test]
+fn listener_named_on_uvicorns_command_line_is_not_closed() {
+    listener_named_on_the_command_line("uvicorn", 22151);
 }
 
 /// Connect to 127.0.0.1:PORT until it answers and print its line, in a shell
