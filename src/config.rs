@@ -168,6 +168,15 @@ impl Default for Cold {
 }
 
 impl Config {
+    /// Async-signal-safe: `fd` was handed to this program (`handed`), and did not come
+    /// from the caller of `execguard run` (`outside`): a variable in the caller's own
+    /// environment (`LISTEN_FDS`, a starter's, a reloader's) that names one of the
+    /// caller's fds names nothing handed to the command.
+    #[inline]
+    pub fn handed_here(&self, fd: i32) -> bool {
+        self.handed.contains(fd) && !self.outside.contains(fd)
+    }
+
     const fn new() -> Self {
         Config {
             mode: Mode::Off,

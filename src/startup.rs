@@ -162,7 +162,7 @@ fn first_argument(buf: &mut [u8; 512]) -> &[u8] {
 }
 
 fn kept(cfg: &Config, fd: i32) -> bool {
-    let ours = cfg.keep.contains(fd) || cfg.handed.contains(fd);
+    let ours = cfg.keep.contains(fd) || cfg.handed_here(fd);
     // The rest of inherited_keep is make's jobserver: an fd only while it is a pipe
     // (make 4.3 names fds it did not pass, see policy::ExecKeep).
     let jobserver = !ours && cfg.inherited_keep.contains(fd);

@@ -1707,6 +1707,32 @@ fn callers_listener_closed_in_fix_mode_is_not_the_commands_warning() {
     assert!(run.stderr.contains("fd 500 socket from its caller"), "{ctx}");
 }
 
+/// `execguard run` from a caller whose own environment names its strays as handed
+/// over (it runs as a starter's worker, or after a Unicorn reload: `SERVER_STARTER_PORT`
+/// names fd 10, `UNICORN_FD` fd 251): they are the caller's, not the command's. A
+/// Python command that passes them to its child (`close_fds=False`) draws no
+/// warning, log and fix (before: both were taken as handed to the command's first
+/// process, and its exec of `true` was their leak: exit 66).
+#[test]
+fn callers_handover_variables_name_nothing_handed_to_the_command() {
+    for mode in ["log", "fix"] {
+        let d = dir(&format!("caller-handover-{mode}"));
+        let log = d.join("run.jsonl");
+        let shim = common::shim();
+        let eg = env!("CARGO_BIN_EXE_execguard");
+        let cmd = "import subprocess; subprocess.run(['true'], close_fds=False, check=True)";
+        let run = launch(
+            &d,
+            &[eg, "run", "--mode", mode, "--fail-on", "warn", "--log", log.to_str().unwrap(), "--", python(), "-c", cmd],
+            &[("EXECGUARD_LIB", shim.to_str().unwrap()), ("SERVER_STARTER_PORT", "127.0.0.1:8080=10"), ("UNICORN_FD", "251")],
+        );
+        let ctx = format!("[{mode}] {}\n{}\n{}", run.stdout, run.stderr, show(&common::events(&log)));
+        assert_eq!(run.code, 0, "{ctx}");
+        assert!(warnings(&log).is_empty(), "{ctx}");
+        assert_eq!(run.stderr.matches(CALLER_LINE).count(), 1, "{ctx}");
+    }
+}
+
 /// A parent the shim is not in, in the middle of the tree (a supervisor, a program
 /// started with LD_PRELOAD removed): the strays it passes on were named at the top,
 /// and the names travel with them (EXECGUARD_OUTSIDE), so the next process under the

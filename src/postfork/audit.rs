@@ -492,7 +492,9 @@ fn facts(fd: i32, keep: &ExecKeep, cfg: &config::Config, who: &Who) -> FdFacts {
     let fifo = jobserver && fds::is_fifo(fd);
     // After a reload of this program, what it started with is its own, as it was the
     // old image's; what came from outside is still passed through.
-    let handed = cfg.handed.contains(fd) || (cfg.own_start && !since.outside);
+    // What the caller of `execguard run` held is its own (EXECGUARD_OUTSIDE), whatever
+    // a variable left in its environment names (config::Config::handed_here).
+    let handed = cfg.handed_here(fd) || (cfg.own_start && !since.outside);
     FdFacts { cloexec, kept: keep.rules.contains(fd), jobserver, fifo, set_up, since_start: since.start, handed, action: policy::ActionEffect::None }
 }
 
