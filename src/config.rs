@@ -306,13 +306,18 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
     cfg.secure = secure;
     let (mut listen_fds, mut listen_pid): (&[u8], &[u8]) = (&[], &[]);
     for e in entries {
-        let Some(eq) = e.iter().position(|&b| b == b'=') else { continue };
-        let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
-        // Read again, out of the start blocks, by `handovers` (it settles `starter`).
-        if policy::may_name_handover(name) {
+        // Read again, out of the start blocks, by `handovers` (it settles `starter`);
+        // its first eight bytes are the name's. Only those names start with `P`, `S`
+        // or `U`: other such entries (`PATH`, `PWD`, `SHELL`, `USER`) go no further.
+        if policy::may_name_handover(e) {
             cfg.starter = true;
             continue;
         }
+        if matches!(e.first(), Some(b'P' | b'S' | b'U')) {
+            continue;
+        }
+        let Some(eq) = e.iter().position(|&b| b == b'=') else { continue };
+        let (name, value) = (e.get(..eq).unwrap_or(&[]), e.get(eq + 1..).unwrap_or(&[]));
         // One arm per variable: a parse with its warning is not a pattern's test.
         #[allow(clippy::collapsible_match)]
         match name {
@@ -422,14 +427,14 @@ pub fn parse_env<'a>(entries: impl Iterator<Item = &'a [u8]>, my_pid: i32, secur
                 policy::parse_makeflags(value, &mut cfg.inherited_keep);
             }
             b"NGINX" | b"GUNICORN_FD" => {
-                policy::parse_nginx(value, &mut cfg.inherited_keep);
                 policy::parse_nginx(value, &mut cfg.handed);
             }
             _ => {}
         }
     }
-    policy::parse_listen(listen_fds, listen_pid, my_pid, &mut cfg.inherited_keep);
     policy::parse_listen(listen_fds, listen_pid, my_pid, &mut cfg.handed);
+    // What was handed to this program is kept at its start too.
+    cfg.inherited_keep.extend(&cfg.handed);
     if secure {
         // A privileged process never opens a path taken from the environment.
         cfg.log_path.clear();
