@@ -89,6 +89,9 @@ pub struct Config {
     /// (policy::starter_fds): the programs it runs are told they are not theirs
     /// (policy::STARTER_TAKEN).
     pub starter: bool,
+    /// ... and was told they were not its own (`EXECGUARD_TAKEN`): it says so to
+    /// every program it runs, in place too.
+    pub starter_taken: bool,
     /// `EXECGUARD_SHELLS` was given (its names are in `Cold`).
     pub shells_extra: bool,
     /// `EXECGUARD_TEST_ENV` was given (its names are in `Cold`): without it, a line
@@ -202,6 +205,7 @@ impl Config {
             own_start: false,
             is_shell: false,
             starter: false,
+            starter_taken: false,
             shells_extra: false,
             test_env: false,
             sink: Sink::Lines,
@@ -472,6 +476,7 @@ pub fn handovers<'a>(entries: impl Iterator<Item = &'a [u8]>, cfg: &mut Config) 
         }
     }
     cfg.starter = !fds.is_empty();
+    cfg.starter_taken = cfg.starter && taken;
     if cfg.starter && !taken {
         cfg.inherited_keep.extend(&fds);
         cfg.handed.extend(&fds);

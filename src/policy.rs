@@ -206,9 +206,11 @@ pub fn may_name_starter_fds(name: &[u8]) -> bool {
 }
 
 /// The mark a process that started with a starter's variable (`starter_fds`) puts
-/// in the environment of the programs it runs: the fds those variables name were
-/// handed to it (or higher up), not to them; to them they are passed through like
-/// any inherited fd. Rewritten at every marked exec (envp::is_hop_mark).
+/// in the environment of the programs it runs in other processes: the fds those
+/// variables name were handed to it (or higher up), not to them; to them they are
+/// passed through like any inherited fd. Not at an exec in place (an exec wrapper
+/// between the starter and its worker: the worker is the same process). Rewritten at
+/// every marked exec (envp::is_hop_mark).
 pub const STARTER_TAKEN: &[u8] = b"EXECGUARD_TAKEN=1\0";
 
 /// Socket activation: `LISTEN_FDS=n` counts for the process whose pid is `LISTEN_PID`;

@@ -1504,7 +1504,11 @@ fn server_starter_real_fix() {
 }
 
 /// The same under `execguard run`: start_server is under the shim too, and makes
-/// the listener inheritable itself before it runs the worker.
+/// the listener inheritable itself before it runs the worker, here through an exec
+/// wrapper (`start_server -- env NAME=… WORKER`, as `nice`, `setsid` or `chpst`
+/// would be): the wrapper execs in place, so the worker is the process the fds were
+/// handed to (before: the wrapper counted as the worker, and the worker's own
+/// `system()` leak went unseen).
 fn server_starter_under_run(mode: &str, port: u16) {
     let d = dir(&format!("server-starter-run-{mode}"));
     let p = d.to_str().unwrap();
@@ -1513,7 +1517,7 @@ fn server_starter_under_run(mode: &str, port: u16) {
     let eg = env!("CARGO_BIN_EXE_execguard");
     let script = format!(
         "{GONE} {eg} run --mode {mode} --log {} -- start_server --port=127.0.0.1:{port} --pid-file={p}/ss.pid -- \
-         {} 'env true' >{p}/ss.out 2>&1 & s=$!; \
+         env WORKER_NAME=w {} 'env true' >{p}/ss.out 2>&1 & s=$!; \
          trap '[ -s {p}/ss.pid ] && kill -TERM $(cat {p}/ss.pid) 2>/dev/null' EXIT; {} \
          i=0; until [ -s {p}/ss.pid ]; do [ $i -lt 200 ] || exit 4; sleep 0.05; i=$((i+1)); done; \
          kill -TERM $(cat {p}/ss.pid); i=0; until gone $s; do [ $i -lt 200 ] || exit 3; sleep 0.05; i=$((i+1)); done",
@@ -1543,8 +1547,14 @@ fn c_starter(mode: &str, port: u16, style: &str) {
     let d = dir(&format!("c-starter-{style}-{mode}{}", if common::is_musl() { "-musl" } else { "" }));
     let p = d.to_str().unwrap();
     let log = d.join("log.jsonl");
+    // The worker's helper is a script its `system()`'s shell execs in place (`exec`:
+    // Debian's dash forks even for a last command), which runs a command of its own: neither the shell nor Python is the worker, and
+    // neither names the listener again (EXECGUARD_TAKEN said again at the shell's
+    // exec in place).
+    write(&d, &[("helper.py", &format!("#!{}\nimport os\nos.system('true')\n", python()))]);
+    std::fs::set_permissions(d.join("helper.py"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let script = format!(
-        "STARTER_WORKER_MAX=1 {} {style} {port} {} 'env true' >{p}/ss.out 2>&1 & s=$!; \
+        "STARTER_WORKER_MAX=1 {} {style} {port} {} 'exec {p}/helper.py' >{p}/ss.out 2>&1 & s=$!; \
          trap 'kill -TERM $s 2>/dev/null' EXIT; {} wait $s",
         common::c_prog("starter").display(),
         common::c_prog("starter_worker").display(),

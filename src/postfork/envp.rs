@@ -257,7 +257,10 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
     // child faults in each 64 KiB window of text it runs).
     let mut call = Once(Some(f));
     let small = count(envp, SMALL_ENV) < SMALL_ENV;
-    let how = (need_mark, prefix, sigs, held, ids, cfg.starter);
+    // Whether the new program is told a starter's fds are not its own: `Some(true)`
+    // always, `Some(false)` only in another process (see `rebuilt`).
+    let starter = cfg.starter.then_some(cfg.starter_taken);
+    let how = (need_mark, prefix, sigs, held, ids, starter);
     match (small, follow.filter(|_| need_follow)) {
         (true, None) => sized::<{ SMALL_ENV + 10 }>(envp, None, how, &mut call),
         (false, None) => sized::<{ MAX_ENV + 10 }>(envp, None, how, &mut call),
@@ -268,8 +271,9 @@ pub fn with_env(envp: Argv, mark: Mark, (held, ids): (Option<&Held>, Option<sys:
 
 /// What the marker says: (write it, the pid's prefix or 0, the signals, the fds),
 /// and this process's ids if known.
-/// Last, whether this process started with a starter's variable (config::Config::starter).
-type How<'h> = (bool, u8, Sigs, Option<&'h Held>, Option<sys::Ids>, bool);
+/// Last, whether this process started with a starter's variable, and was told it
+/// was taken (config::Config::starter, starter_taken).
+type How<'h> = (bool, u8, Sigs, Option<&'h Held>, Option<sys::Ids>, Option<bool>);
 
 /// Async-signal-safe: `rebuilt` with room for a new `LD_PRELOAD` (follow mode), in
 /// a frame of its own: the 2 KiB are not in the frame of every marked exec, where
@@ -434,8 +438,13 @@ fn rebuilt(
             ok = push(arr, held_var.as_bytes().as_ptr() as *const c_char);
         }
     }
-    // Dropped above with the other marks: said again while the variables go on.
-    if ok && starter {
+    // Dropped above with the other marks: said again while the variables go on, to
+    // another process (a spawn's child, a fork child). An exec in place (an exec
+    // wrapper such as `env` or `nice` between a starter and its worker) leaves the
+    // fds with the process they were handed to, unless they were not its own either
+    // (a shell below the worker that execs its last command).
+    let elsewhere = || prefix == b'^' || !super::repeat::started_here(ids.map_or_else(sys::getpid, |i| i.pid));
+    if ok && starter.is_some_and(|taken| taken || elsewhere()) {
         ok = push(arr, crate::policy::STARTER_TAKEN.as_ptr() as *const c_char);
     }
     if !ok {
