@@ -188,21 +188,23 @@ pub fn starter_fds(name: &[u8], value: &[u8], out: &mut FdRanges) -> Option<usiz
 }
 
 /// Async-signal-safe: are the fds a starter's variables in the new environment name
-/// kept at an exec (put in `ExecKeep::rules` as the environment is read)? Where
-/// this process did not start with such a variable (`own_starter`): it is the
+/// kept at an exec (put in `ExecKeep::rules` by a leak audit)? Where the new
+/// environment has such a variable (`named`) and this process did not start with
+/// one (`own_starter`): it is the
 /// starter running its worker, and the fds are the worker's (a starter written in C
 /// opens them inheritable, with no call that says so). A process that started with
 /// one passes on what was handed to it: its fds are judged as any it holds.
 #[inline]
-pub fn starter_fds_kept(own_starter: bool) -> bool {
-    !own_starter
+pub fn starter_fds_kept(own_starter: bool, named: bool) -> bool {
+    named && !own_starter
 }
 
 /// Async-signal-safe: `name` may be a starter's variable (`starter_fds`): its first
-/// ten bytes.
+/// eight bytes, two compares of a word.
 #[inline]
 pub fn may_name_starter_fds(name: &[u8]) -> bool {
-    matches!(name.first_chunk::<10>(), Some(b"SERVER_STA" | b"EINHORN_FD"))
+    let head = |s: &[u8; 8]| u64::from_ne_bytes(*s);
+    name.first_chunk::<8>().is_some_and(|h| head(h) == head(b"SERVER_S") || head(h) == head(b"EINHORN_"))
 }
 
 /// The mark a process that started with a starter's variable (`starter_fds`) puts
@@ -766,12 +768,18 @@ pub struct ExecKeepFacts<'a> {
     /// Every fd is handed to the new program on purpose: a spawn helper, or a
     /// server's reload of itself (`Role`).
     pub keep_all: bool,
+    /// The new environment has a variable that may be a starter's
+    /// (`may_name_starter_fds`): its fds are read only then (`starter_fds_kept`).
+    pub starter_named: bool,
 }
 
 /// The fds kept at an exec by the rules.
 pub struct ExecKeep {
     /// Kept whatever they are (see `FdFacts::kept`).
     pub rules: FdRanges,
+    /// `ExecKeepFacts::starter_named`: a leak audit adds a starter's fds to `rules`
+    /// (see `starter_fds_kept`).
+    pub starter_named: bool,
     /// Kept when they are pipes (see `FdFacts::jobserver`): make 4.3 leaves
     /// `--jobserver-auth=3,4` in `MAKEFLAGS` for every recipe but closes the pipe at
     /// exec for recipes not marked `+`, so fd 3 of such a command is often something
@@ -781,7 +789,7 @@ pub struct ExecKeep {
 
 impl ExecKeep {
     pub const fn new() -> Self {
-        ExecKeep { rules: FdRanges::new(), jobserver: FdRanges::new() }
+        ExecKeep { rules: FdRanges::new(), jobserver: FdRanges::new(), starter_named: false }
     }
 }
 
@@ -798,6 +806,7 @@ pub fn exec_keep(f: &ExecKeepFacts) -> ExecKeep {
 #[link_section = ".text.hot.execguard"]
 pub fn exec_keep_into(f: &ExecKeepFacts, k: &mut ExecKeep) {
     k.rules.extend(f.keep);
+    k.starter_named = f.starter_named;
     parse_makeflags(f.makeflags, &mut k.jobserver);
     parse_nginx(f.reload_fds, &mut k.rules);
     if let Some(pid) = f.new_pid {
@@ -1399,9 +1408,9 @@ mod tests {
             assert_eq!(named(name, b"3"), None, "{}", String::from_utf8_lossy(name));
         }
         assert!(may_name_starter_fds(b"SERVER_STARTER_PORT") && may_name_starter_fds(b"EINHORN_FD_0") && may_name_starter_fds(b"EINHORN_FDS"));
-        assert!(!may_name_starter_fds(b"SERVER_ST") && !may_name_starter_fds(b"SHELL") && !may_name_starter_fds(b"EXECGUARD_TAKEN"));
+        assert!(!may_name_starter_fds(b"SERVER_") && !may_name_starter_fds(b"SERVER_NAME") && !may_name_starter_fds(b"SHELL") && !may_name_starter_fds(b"EXECGUARD_TAKEN"));
         // Kept at the starter's exec of its worker, not at the worker's own execs.
-        assert!(starter_fds_kept(false) && !starter_fds_kept(true));
+        assert!(starter_fds_kept(false, true) && !starter_fds_kept(true, true) && !starter_fds_kept(false, false));
         assert!(STARTER_TAKEN.ends_with(b"\0") && STARTER_TAKEN.starts_with(b"EXECGUARD_TAKEN="));
     }
 
@@ -1418,6 +1427,7 @@ mod tests {
             new_pid: Some(42),
             exec_fd: 30,
             keep_all: false,
+            starter_named: false,
         };
         let k = exec_keep(&facts);
         for fd in [3, 8, 11, 12, 20, 21, 30] {

@@ -98,8 +98,8 @@ pub fn get(envp: Argv, name: &[u8]) -> Option<&'static [u8]> {
 /// Async-signal-safe: the keep-rule facts of an exec (see `policy::exec_keep`).
 #[link_section = ".text.hot.execguard"]
 pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec_fd: i32) -> policy::ExecKeepFacts<'k> {
-    let mut f = policy::ExecKeepFacts { keep, makeflags: &[], reload_fds: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd, keep_all: false };
-    for e in iter_first(envp, b"MNLG") {
+    let mut f = policy::ExecKeepFacts { keep, makeflags: &[], reload_fds: &[], listen_fds: &[], listen_pid: &[], new_pid, exec_fd, keep_all: false, starter_named: false };
+    for e in iter_first(envp, b"MNLGSE") {
         if let Some(v) = e.strip_prefix(b"MAKEFLAGS=") {
             f.makeflags = v;
         } else if let Some(v) = e.strip_prefix(b"NGINX=").or_else(|| e.strip_prefix(b"GUNICORN_FD=")) {
@@ -108,6 +108,8 @@ pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec
             f.listen_fds = v;
         } else if let Some(v) = e.strip_prefix(b"LISTEN_PID=") {
             f.listen_pid = v;
+        } else if policy::may_name_starter_fds(e) {
+            f.starter_named = true;
         }
     }
     f
@@ -115,7 +117,9 @@ pub fn keep_facts<'k>(envp: Argv, keep: &'k FdRanges, new_pid: Option<i32>, exec
 
 /// Async-signal-safe: the fds the starters' variables in `envp` name
 /// (policy::starter_fds), into `out`. Out of the hot block: asked only by a leak
-/// audit, when an fd would be reported (policy::starter_fds_kept).
+/// audit, when an fd would be reported, of an exec whose new environment has such a
+/// variable (`keep_facts`: `starter_named`) and a process that did not start with one
+/// (policy::starter_fds_kept).
 #[cold]
 #[inline(never)]
 pub fn starter_fds(envp: Argv, out: &mut FdRanges) {
