@@ -120,31 +120,10 @@ impl Parent {
     }
 }
 
-/// Async-signal-safe (the constructor's): this process's arguments, as far as the
-/// first 4 KiB of /proc/self/cmdline go, name `fd` (policy::args_name_fd). Out of
-/// the start blocks, with its buffer in a frame of its own: asked only for an fd fix
-/// mode would close.
-#[cold]
-#[inline(never)]
-fn named_in_args(fd: i32) -> bool {
-    let mut buf = [0u8; 4096];
-    let n = match sys::open(b"/proc/self/cmdline\0", libc::O_RDONLY | libc::O_CLOEXEC, 0) {
-        Ok(cmdline) => {
-            let n = sys::read(cmdline, &mut buf).unwrap_or(0);
-            sys::close(cmdline);
-            n
-        }
-        Err(_) => 0,
-    };
-    let got = buf.get(..n).unwrap_or(&[]);
-    // The last piece is cut short when the command line did not fit.
-    let whole = if n == buf.len() { got.iter().rposition(|&b| b == 0).and_then(|end| got.get(..end)).unwrap_or(&[]) } else { got };
-    policy::args_name_fd(whole.split(|&b| b == 0).skip(1), fd)
-}
-
-/// This process's first argument (after argv[0]), from /proc/self/cmdline into
-/// `buf`; empty when it cannot be read or does not fit.
-fn first_argument(buf: &mut [u8; 512]) -> &[u8] {
+/// Async-signal-safe (the constructor's): /proc/self/cmdline into `buf`, as far as
+/// whole arguments go (each NUL-terminated; one cut short by the buffer's end is
+/// left out); empty when it cannot be read.
+fn cmdline(buf: &mut [u8]) -> &[u8] {
     let n = match sys::open(b"/proc/self/cmdline\0", libc::O_RDONLY | libc::O_CLOEXEC, 0) {
         Ok(fd) => {
             let n = sys::read(fd, buf).unwrap_or(0);
@@ -153,12 +132,25 @@ fn first_argument(buf: &mut [u8; 512]) -> &[u8] {
         }
         Err(_) => 0,
     };
-    let mut args = buf.get(..n).unwrap_or(&[]).split(|&b| b == 0);
-    // The last piece is cut short when the command line did not fit.
-    match (args.next(), args.next(), args.next()) {
-        (Some(_), Some(arg), Some(_)) => arg,
-        _ => &[],
-    }
+    let got = buf.get(..n).unwrap_or(&[]);
+    got.iter().rposition(|&b| b == 0).and_then(|last| got.get(..=last)).unwrap_or(&[])
+}
+
+/// Async-signal-safe (the constructor's): this process's arguments, as far as the
+/// first 4 KiB of /proc/self/cmdline go, name `fd` (policy::args_name_fd). Out of
+/// the start blocks, with its buffer in a frame of its own: asked only for a
+/// listener fix mode would close.
+#[cold]
+#[inline(never)]
+fn named_in_args(fd: i32) -> bool {
+    let mut buf = [0u8; 4096];
+    policy::args_name_fd(cmdline(&mut buf).split(|&b| b == 0).skip(1), fd)
+}
+
+/// This process's first argument (after argv[0]), from /proc/self/cmdline into
+/// `buf`; empty when it cannot be read or does not fit.
+fn first_argument(buf: &mut [u8; 512]) -> &[u8] {
+    cmdline(buf).split(|&b| b == 0).nth(1).unwrap_or(&[])
 }
 
 fn kept(cfg: &Config, fd: i32) -> bool {
@@ -223,8 +215,10 @@ fn audit_fds(cfg: &Config, fix: bool, low: fds::Low, parent: &mut Parent) {
         }
         let kind = classify::kind(fd);
         let n_kind = counts.get(kind.index()).copied().unwrap_or(0);
-        // A listener the program's arguments name (`--bind fd://3`) is declared.
-        let fixable = fix && policy::startup_repairable(kind, n_kind, cfg.pool_min) && !named_in_args(fd);
+        // A listener the program's arguments name (`--bind fd://3`) is declared. Only
+        // a listener is looked up: a pool of a thousand sockets reads no command line.
+        let listener = matches!(kind, classify::Kind::TcpListen | classify::Kind::UnixListen);
+        let fixable = fix && policy::startup_repairable(kind, n_kind, cfg.pool_min) && !(listener && named_in_args(fd));
         let repair = match policy::startup_fd(fixable, cfg.outside.contains(fd), fixable && parent.reloaded()) {
             policy::StartFd::Known => {
                 startfds::set_outside(fd);
