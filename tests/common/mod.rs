@@ -186,14 +186,23 @@ fn shim_for_any_arch() -> PathBuf {
             .join(if release { "release" } else { "debug" })
             .join("libexecguard.so");
         let platforms = target.join("platforms");
-        for (arch, lib) in [("x86_64", &native), ("aarch64", &built)] {
+        // glibc's ld.so names an x86-64 process's platform after the CPU: `haswell`
+        // on an Intel CPU with AVX2 (and AVX-512F), `xeon_phi` with AVX-512ER,
+        // `x86_64` on AMD and older Intel CPUs (sysdeps/x86/cpu-features.c).
+        for (arch, lib) in [("x86_64", &native), ("haswell", &native), ("xeon_phi", &native), ("aarch64", &built)] {
             let d = platforms.join(arch);
             std::fs::create_dir_all(&d).unwrap();
             let link = d.join("libexecguard.so");
             let _ = std::fs::remove_file(&link);
             std::os::unix::fs::symlink(lib, &link).unwrap();
         }
-        platforms.join("$PLATFORM").join("libexecguard.so")
+        let lib = platforms.join("$PLATFORM").join("libexecguard.so");
+        // A platform name not linked above would leave every native program of these
+        // tests without the shim (ld.so only warns): say so here.
+        let out = Command::new("/bin/true").env("LD_PRELOAD", &lib).output().expect("run /bin/true");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("cannot be preloaded"), "ld.so expands $PLATFORM to a name not linked in {}: {err}", platforms.display());
+        lib
     })
     .clone()
 }
