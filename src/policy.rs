@@ -963,10 +963,84 @@ pub enum Role {
 /// built as a Python module (`pip install pyuwsgi`, whose `uwsgi` command is a
 /// Python entry-point script), reloads by exec'ing the interpreter with the script
 /// and its arguments again (`python3.11 /usr/local/bin/uwsgi --master …`), keeping
-/// its sockets as uWSGI does; Unicorn and Puma are Ruby's (`ruby3.1 /usr/bin/unicorn`),
-/// Hypnotoad Perl's (`perl /usr/bin/hypnotoad`).
-/// Each with the reloaders it may run (a Perl script named `uwsgi` is no reload).
-const SCRIPT_HOSTS: [(&[u8], &[&[u8]]); 3] = [(b"python", &[b"uwsgi"]), (b"ruby", &[b"unicorn", b"puma"]), (b"perl", &[b"hypnotoad"])];
+/// its sockets as uWSGI does; Unicorn and Puma are Ruby's (`ruby3.1 /usr/bin/unicorn`;
+/// Puma restarts with `ruby -S puma …` when its `$0` is not a file in its working
+/// directory, and with `-I lib` when it was started so), Hypnotoad Perl's
+/// (`perl /usr/bin/hypnotoad`).
+/// Each with the reloaders it may run (a Perl script named `uwsgi` is no reload) and
+/// the way its options are written (`script_of`).
+const SCRIPT_HOSTS: [ScriptHost; 3] =
+    [(b"python", &[b"uwsgi"], &PYTHON_OPTIONS), (b"ruby", &[b"unicorn", b"puma"], &RUBY_OPTIONS), (b"perl", &[b"hypnotoad"], &PERL_OPTIONS)];
+
+/// An interpreter's basename, the reloaders it may run, and how its options are
+/// written.
+type ScriptHost = (&'static [u8], &'static [&'static [u8]], &'static HostOptions);
+
+/// How an interpreter's command line is written, as far as finding the script it
+/// runs needs (`script_of`). Options come first, one letter each, several letters to
+/// one argument (`-uB`); `--` ends them, `-` alone reads the program from stdin.
+struct HostOptions {
+    /// Letters that take a value: the rest of their argument or, when that is
+    /// empty, the next argument (`-X dev`, `-Xdev`, `-I lib`).
+    value: &'static [u8],
+    /// Letters whose value, if any, is the rest of their argument only (`ruby
+    /// -W0`, `perl -Mstrict`, `-i.bak`): no further letters follow in it.
+    attached: &'static [u8],
+    /// Letters that give the program on the command line, or a module, instead of
+    /// a script (`-c`, `-e`, `-m`): no script is run.
+    no_script: &'static [u8],
+    /// Long options that take the next argument as their value when not written
+    /// with `=`.
+    long_value: &'static [&'static [u8]],
+}
+
+const PYTHON_OPTIONS: HostOptions = HostOptions { value: b"WXQ", attached: b"", no_script: b"cm", long_value: &[b"--check-hash-based-pycs"] };
+const RUBY_OPTIONS: HostOptions = HostOptions {
+    value: b"IrEC",
+    attached: b"WxTK0Fi",
+    no_script: b"e",
+    long_value: &[b"--enable", b"--disable", b"--encoding", b"--external-encoding", b"--internal-encoding", b"--dump", b"--backtrace-limit"],
+};
+const PERL_OPTIONS: HostOptions = HostOptions { value: b"I", attached: b"MmxdDl0iCVF", no_script: b"eE", long_value: &[] };
+
+/// Async-signal-safe: the script an interpreter's arguments (after `argv[0]`) run:
+/// the first that is neither an option nor an option's value (`ruby -S puma …`,
+/// `ruby -I /app/lib /usr/bin/puma …`, `python3 -X dev -u /usr/local/bin/uwsgi …`).
+/// None when the options give the program another way (`python3 -c …`, `-m`,
+/// `ruby -e …`, `-` for stdin) or no argument is left.
+fn script_of<'a>(opts: &HostOptions, args: impl IntoIterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
+    let mut args = args.into_iter();
+    while let Some(a) = args.next() {
+        if a == b"--" {
+            return args.next();
+        }
+        let Some(letters) = a.strip_prefix(b"-").filter(|l| !l.is_empty()) else {
+            // Not an option (or `-`, the program on stdin, which is no script).
+            return Some(a).filter(|a| *a != b"-");
+        };
+        if letters.starts_with(b"-") {
+            if !a.contains(&b'=') && opts.long_value.contains(&a) {
+                args.next();
+            }
+            continue;
+        }
+        for (i, l) in letters.iter().enumerate() {
+            if opts.no_script.contains(l) {
+                return None;
+            }
+            if opts.value.contains(l) {
+                if letters.get(i + 1..).is_none_or(|rest| rest.is_empty()) {
+                    args.next();
+                }
+                break;
+            }
+            if opts.attached.contains(l) {
+                break;
+            }
+        }
+    }
+    None
+}
 
 /// Async-signal-safe: the basename of `target` starts as a name `role` or
 /// `script_role` knows (its first four bytes: `php-` lets the PHP interpreter,
@@ -977,19 +1051,20 @@ const SCRIPT_HOSTS: [(&[u8], &[&[u8]]); 3] = [(b"python", &[b"uwsgi"]), (b"ruby"
 pub fn may_have_role(target: &[u8]) -> bool {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
     let Some(four) = base.get(..4) else { return false };
-    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).chain(SCRIPT_HOSTS.iter().map(|(host, _)| host)).any(|n| n.starts_with(four))
+    SPAWN_HELPERS.iter().chain(RELOADERS.iter().map(|(name, _)| name)).chain(SCRIPT_HOSTS.iter().map(|(host, _, _)| host)).any(|n| n.starts_with(four))
 }
 
-/// Async-signal-safe: the role of `target` running `script` (its first argument),
-/// when `target` is an interpreter (`SCRIPT_HOSTS`: basename `python`, `python3`,
-/// `python3.11`, `ruby3.1`, `perl`) and `script` the name of a reloader it runs
-/// (`role`): a reload of that server (pyuwsgi, Unicorn, Puma, Hypnotoad), under the
-/// same conditions. Plain otherwise (a spawn helper is never
-/// run as a script).
-pub fn script_role(target: &[u8], script: &[u8]) -> Role {
+/// Async-signal-safe: the role of `target` running the script its arguments `args`
+/// (after `argv[0]`) name (`script_of`: past the interpreter's options), when
+/// `target` is an interpreter (`SCRIPT_HOSTS`: basename `python`, `python3`,
+/// `python3.11`, `ruby3.1`, `perl`) and the script is a reloader it runs (`role`):
+/// a reload of that server (pyuwsgi, Unicorn, Puma, Hypnotoad), under the same
+/// conditions. Plain otherwise (a spawn helper is never run as a script).
+pub fn script_role<'a>(target: &[u8], args: impl IntoIterator<Item = &'a [u8]>) -> Role {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
-    let host = SCRIPT_HOSTS.iter().find(|(h, _)| base.strip_prefix(*h).is_some_and(|rest| rest.iter().all(|&b| b.is_ascii_digit() || b == b'.')));
-    let Some((_, runs)) = host else { return Role::Plain };
+    let host = SCRIPT_HOSTS.iter().find(|(h, _, _)| base.strip_prefix(*h).is_some_and(|rest| rest.iter().all(|&b| b.is_ascii_digit() || b == b'.')));
+    let Some((_, runs, opts)) = host else { return Role::Plain };
+    let Some(script) = script_of(opts, args) else { return Role::Plain };
     let name = script.rsplit(|&b| b == b'/').next().unwrap_or(script);
     match role(script) {
         r @ Role::Reload(_) if runs.iter().any(|n| name.starts_with(n)) => r,
@@ -1017,8 +1092,8 @@ pub fn role(target: &[u8]) -> Role {
 
 /// A start that no audited parent marked, in a server that has just reloaded itself:
 /// the path it was run by is a reloader's (`role`) and its variable is in the
-/// environment (or the interpreter runs a reloader's script, `script_role`: `script`
-/// is its first argument), or a `RELOAD_FD_VARS` variable names an fd (nginx and Gunicorn take
+/// environment (or the interpreter runs a reloader's script, `script_role`: `args`
+/// are its arguments after `argv[0]`), or a `RELOAD_FD_VARS` variable names an fd (nginx and Gunicorn take
 /// theirs out of what their children get). Its image before ran without the shim:
 /// the shim was rolled out under the running server (installed at a path
 /// `LD_PRELOAD` already named, or put in /etc/ld.so.preload). Everything it holds
@@ -1027,8 +1102,8 @@ pub fn role(target: &[u8]) -> Role {
 /// cannot tell them from strays its first start inherited) but never repairs them
 /// (`startup_fd`, `startup_signals_repaired`). `env`
 /// looks a variable up. Cold: asked only when a start has something to report.
-pub fn reloaded_start<'e>(execfn: &[u8], script: &[u8], env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
-    let by_name = match (role(execfn), script_role(execfn, script)) {
+pub fn reloaded_start<'a, 'e>(execfn: &[u8], args: impl IntoIterator<Item = &'a [u8]>, env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
+    let by_name = match (role(execfn), script_role(execfn, args)) {
         (Role::Reload(var), _) | (_, Role::Reload(var)) => env(var).is_some(),
         _ => false,
     };
@@ -1473,7 +1548,7 @@ mod tests {
             (b"/usr/bin/ruby3.1", b"/usr/bin/pumactl", Role::Plain),
             (b"/usr/bin/rubyx", b"/usr/bin/unicorn", Role::Plain),
         ] {
-            assert_eq!(script_role(host, script), r, "{} {}", String::from_utf8_lossy(host), String::from_utf8_lossy(script));
+            assert_eq!(script_role(host, [script]), r, "{} {}", String::from_utf8_lossy(host), String::from_utf8_lossy(script));
         }
         assert!(may_have_role(b"/usr/bin/python3.11") && may_have_role(b"python"));
         assert!(may_have_role(b"/usr/bin/ruby3.1") && may_have_role(b"/usr/bin/perl") && may_have_role(b"/usr/bin/hypnotoad"));
@@ -1511,6 +1586,54 @@ mod tests {
         assert!(!yes(&[], 3));
     }
 
+    /// The script an interpreter runs is found past its options, as each
+    /// interpreter writes them.
+    #[test]
+    fn an_interpreters_script_is_found_past_its_options() {
+        let role_of = |cmd: &str| {
+            let mut words = cmd.split(' ').map(str::as_bytes);
+            let target = words.next().unwrap_or_default();
+            script_role(target, words)
+        };
+        let puma = Role::Reload(b"PUMA_INHERIT_0");
+        let unicorn = Role::Reload(b"UNICORN_FD");
+        let uwsgi = Role::Reload(b"UWSGI_RELOADS");
+        let hypnotoad = Role::Reload(b"HYPNOTOAD_REV");
+        for (cmd, r) in [
+            // Puma's restart when its $0 is not a file in its directory, and when
+            // it was started with -Ilib.
+            ("/usr/bin/ruby3.1 -S puma -b tcp://127.0.0.1:9292", puma),
+            ("/usr/bin/ruby3.1 -I /app/lib /usr/bin/puma -C config/puma.rb", puma),
+            ("/usr/bin/ruby3.1 -I/app/lib -S puma", puma),
+            ("/usr/bin/ruby3.1 /usr/bin/puma-wild -I /a:/b", puma),
+            ("/usr/bin/ruby -W0 -rbundler/setup /usr/bin/unicorn -c u.rb", unicorn),
+            ("/usr/bin/ruby --disable gems --enable=frozen-string-literal /usr/bin/unicorn", unicorn),
+            ("/usr/bin/ruby -W:no-deprecated /usr/bin/unicorn", unicorn),
+            ("/usr/bin/ruby -w -- /usr/bin/unicorn", unicorn),
+            ("/usr/bin/python3 -u -X dev /usr/local/bin/uwsgi --master", uwsgi),
+            ("/usr/bin/python3.11 -Wignore -OO -B /usr/local/bin/uwsgi", uwsgi),
+            ("/usr/bin/python3 --check-hash-based-pycs never /usr/local/bin/uwsgi", uwsgi),
+            ("/usr/bin/perl -w -Mstrict -I /opt/lib /usr/bin/hypnotoad -f app.pl", hypnotoad),
+            ("/usr/bin/perl -Iinc -x /usr/bin/hypnotoad", hypnotoad),
+            // No script, or a script of another name.
+            ("/usr/bin/ruby -e exec('/usr/bin/puma')", Role::Plain),
+            ("/usr/bin/ruby -we puma", Role::Plain),
+            ("/usr/bin/ruby -I puma /usr/bin/rake", Role::Plain),
+            ("/usr/bin/ruby -r puma /app/server.rb", Role::Plain),
+            ("/usr/bin/python3 -c import uwsgi", Role::Plain),
+            ("/usr/bin/python3 -m uwsgi", Role::Plain),
+            ("/usr/bin/python3 -X uwsgi /usr/bin/uwsgitop", Role::Plain),
+            ("/usr/bin/python3 - /usr/local/bin/uwsgi", Role::Plain),
+            ("/usr/bin/python3 -u", Role::Plain),
+            ("/usr/bin/perl -e hypnotoad", Role::Plain),
+            ("/usr/bin/perl -I hypnotoad script.pl", Role::Plain),
+            ("/usr/bin/perl -Mhypnotoad script.pl", Role::Plain),
+            ("/bin/sh -u /usr/bin/puma", Role::Plain),
+        ] {
+            assert_eq!(role_of(cmd), r, "{cmd}");
+        }
+    }
+
     #[test]
     fn say_once_where_strays_came_in() {
         assert_eq!(startup_fd(false, false, false), StartFd::Report);
@@ -1545,14 +1668,14 @@ mod tests {
             (b"/usr/bin/python3", &[(b"GUNICORN_FD", b"5,6")]),
         ];
         for (name, vars) in reloads {
-            assert!(reloaded_start(name, b"", env(vars)), "{}", String::from_utf8_lossy(name));
+            assert!(reloaded_start(name, [], env(vars)), "{}", String::from_utf8_lossy(name));
         }
         // pyuwsgi: the interpreter runs uWSGI's entry-point script.
         let uwsgi_env = env(&[(b"UWSGI_RELOADS", b"1")]);
-        assert!(reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgi", uwsgi_env));
-        assert!(!reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgitop", uwsgi_env));
-        assert!(!reloaded_start(b"/usr/local/bin/python3.11", b"/usr/local/bin/uwsgi", env(&[])));
-        assert!(!reloaded_start(b"/usr/bin/perl", b"/usr/local/bin/uwsgi", uwsgi_env));
+        assert!(reloaded_start(b"/usr/local/bin/python3.11", [&b"/usr/local/bin/uwsgi"[..]], uwsgi_env));
+        assert!(!reloaded_start(b"/usr/local/bin/python3.11", [&b"/usr/local/bin/uwsgitop"[..]], uwsgi_env));
+        assert!(!reloaded_start(b"/usr/local/bin/python3.11", [&b"/usr/local/bin/uwsgi"[..]], env(&[])));
+        assert!(!reloaded_start(b"/usr/bin/perl", [&b"/usr/local/bin/uwsgi"[..]], uwsgi_env));
         let starts: [(&[u8], Vars); 7] = [
             (b"/usr/bin/ruby3.1", &[(b"PUMA_INHERIT_0", b"tcp://127.0.0.1:9292")]),
             (b"/usr/bin/uwsgi", &[(b"PATH", b"/bin")]),
@@ -1563,7 +1686,7 @@ mod tests {
             (b"", &[]),
         ];
         for (name, vars) in starts {
-            assert!(!reloaded_start(name, b"", env(vars)), "{}", String::from_utf8_lossy(name));
+            assert!(!reloaded_start(name, [], env(vars)), "{}", String::from_utf8_lossy(name));
         }
     }
 }

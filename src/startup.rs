@@ -83,9 +83,9 @@ struct Parent {
 
 impl Parent {
     /// policy::reloaded_start, by the path this process was run by (AT_EXECFN, as
-    /// the exec side goes by the path an exec names), its first argument (read
-    /// from /proc/self/cmdline, and only for an interpreter: `script_role`) and its
-    /// environment. After an audited exec (`EXECGUARD_STARTUP=always` lists such a
+    /// the exec side goes by the path an exec names), its arguments (the first
+    /// 512 bytes of /proc/self/cmdline, read only for a name that may be an
+    /// interpreter's: `script_role`) and its environment. After an audited exec (`EXECGUARD_STARTUP=always` lists such a
     /// start too) the old image's shim said whether it was a reload (`+`).
     fn reloaded(&mut self) -> bool {
         *self.reloaded.get_or_insert_with(|| {
@@ -97,9 +97,9 @@ impl Parent {
             // SAFETY: getauxval is always safe; AT_EXECFN is a C string in the auxv area.
             let execfn = unsafe { crate::postfork::line::cstr(libc::getauxval(libc::AT_EXECFN) as *const libc::c_char, 500) };
             let mut cmdline = [0u8; 512];
-            let script = if policy::may_have_role(execfn) { first_argument(&mut cmdline) } else { &[][..] };
+            let args = if policy::may_have_role(execfn) { arguments(&mut cmdline) } else { &[][..] };
             let env = crate::hooks::exec::environ();
-            policy::reloaded_start(execfn, script, |var| crate::postfork::envp::get(env, var))
+            policy::reloaded_start(execfn, split_args(args), |var| crate::postfork::envp::get(env, var))
         })
     }
 
@@ -144,13 +144,20 @@ fn cmdline(buf: &mut [u8]) -> &[u8] {
 #[inline(never)]
 fn named_in_args(fd: i32) -> bool {
     let mut buf = [0u8; 4096];
-    policy::args_name_fd(cmdline(&mut buf).split(|&b| b == 0).skip(1), fd)
+    let all = cmdline(&mut buf);
+    policy::args_name_fd(split_args(all).skip(1), fd)
 }
 
-/// This process's first argument (after argv[0]), from /proc/self/cmdline into
-/// `buf`; empty when it cannot be read or does not fit.
-fn first_argument(buf: &mut [u8; 512]) -> &[u8] {
-    cmdline(buf).split(|&b| b == 0).nth(1).unwrap_or(&[])
+/// This process's arguments after argv[0], each NUL-terminated, from
+/// /proc/self/cmdline into `buf` as far as whole ones fit (`cmdline`).
+fn arguments(buf: &mut [u8; 512]) -> &[u8] {
+    let all = cmdline(buf);
+    all.iter().position(|&b| b == 0).and_then(|end| all.get(end + 1..)).unwrap_or(&[])
+}
+
+/// The NUL-terminated arguments in `args`, one by one (none for an empty slice).
+fn split_args(args: &[u8]) -> impl Iterator<Item = &[u8]> {
+    args.strip_suffix(b"\0").unwrap_or(args).split(|&b| b == 0).take(if args.is_empty() { 0 } else { usize::MAX })
 }
 
 fn kept(cfg: &Config, fd: i32) -> bool {
@@ -378,4 +385,19 @@ fn audit_ignored(fix: bool, ign: u64, parent: &mut Parent) -> u64 {
         ev.emit();
     }
     reset
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_args;
+
+    /// /proc/self/cmdline's NUL-terminated arguments, one by one, empty ones kept.
+    #[test]
+    fn arguments_split_at_their_nul() {
+        let all = |b: &[u8]| split_args(b).map(|a| String::from_utf8_lossy(a).into_owned()).collect::<Vec<_>>();
+        assert_eq!(all(b"-S\0puma\0-b\0tcp://x\0"), ["-S", "puma", "-b", "tcp://x"]);
+        assert_eq!(all(b"\0x\0"), ["", "x"]);
+        assert_eq!(all(b"one\0"), ["one"]);
+        assert!(all(b"").is_empty());
+    }
 }

@@ -358,14 +358,14 @@ fn role(sp: &Spawn, own_sigs: bool) -> Role {
 }
 
 /// Async-signal-safe: the role of the new program by its name (policy::role), or of
-/// the script an interpreter runs, its first argument (policy::script_role:
-/// pyuwsgi). Out of the start blocks: asked only for a name `may_have_role` lets
+/// the script an interpreter runs, its first argument past the interpreter's
+/// options (policy::script_role: pyuwsgi, `ruby -S puma`). Out of the start blocks: asked only for a name `may_have_role` lets
 /// through (an interpreter's exec costs a page of cold text here).
 #[cold]
 #[inline(never)]
 fn named_role(sp: &Spawn) -> Role {
     match policy::role(sp.target) {
-        Role::Plain => envp::iter(sp.argv).nth(1).map_or(Role::Plain, |script| policy::script_role(sp.target, script)),
+        Role::Plain => policy::script_role(sp.target, envp::iter(sp.argv).skip(1)),
         r => r,
     }
 }
