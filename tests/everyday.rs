@@ -1183,11 +1183,41 @@ fn uwsgi_reload_into_a_newly_installed_shim_fix() {
 }
 
 /// The same with pyuwsgi, whose reload execs the interpreter: the start tells it by
-/// the script the interpreter runs (its first argument, from /proc/self/cmdline).
+/// the script the interpreter runs (its first argument past the interpreter's
+/// options, from /proc/self/cmdline).
 #[test]
 fn pyuwsgi_reload_into_a_newly_installed_shim_fix() {
     let (script, site) = pyuwsgi_script("rollout");
     reload_into_a_newly_installed_shim("pyuwsgi", script.to_str().unwrap(), "fix", 22125, &format!("PYTHONPATH={}", site.display()));
+}
+
+/// pyuwsgi run by its interpreter with options of the interpreter's own, as a unit
+/// file or a Procfile may start it (`python3 -u -X utf8 …/uwsgi`). Its reload execs
+/// the interpreter with the same options again (`sys.orig_argv`; strace'd:
+/// `python3.11 -u -X utf8 …/uwsgi --master …`): the script is found past them
+/// (policy::script_of). Before (the first argument only): in fix mode the reload
+/// was no reload to the shim, and the new image lost its listener.
+fn pyuwsgi_with_interpreter_options(tag: &str) -> (String, String) {
+    let (script, site) = pyuwsgi_script(tag);
+    (format!("{} -u -X utf8 {}", python(), script.display()), site.display().to_string())
+}
+
+#[test]
+fn pyuwsgi_run_with_interpreter_options_graceful_reload_without_the_shim() {
+    let (cmd, site) = pyuwsgi_with_interpreter_options("options-none");
+    graceful_reload("pyuwsgi-options", &cmd, "none", 22154, &[("PYTHONPATH", &site)]);
+}
+
+#[test]
+fn pyuwsgi_run_with_interpreter_options_graceful_reload_fix() {
+    let (cmd, site) = pyuwsgi_with_interpreter_options("options-fix");
+    graceful_reload("pyuwsgi-options", &cmd, "fix", 22152, &[("PYTHONPATH", &site)]);
+}
+
+#[test]
+fn pyuwsgi_run_with_interpreter_options_reload_into_a_newly_installed_shim_fix() {
+    let (cmd, site) = pyuwsgi_with_interpreter_options("options-rollout");
+    reload_into_a_newly_installed_shim("pyuwsgi-options", &cmd, "fix", 22153, &format!("PYTHONPATH={site}"));
 }
 
 /// The make tree with one real leak in the middle: a rule runs a program that opens a
