@@ -1191,6 +1191,102 @@ fn pyuwsgi_reload_into_a_newly_installed_shim_fix() {
     reload_into_a_newly_installed_shim("pyuwsgi", script.to_str().unwrap(), "fix", 22125, &format!("PYTHONPATH={}", site.display()));
 }
 
+/// The commit a fleet ran before this build: the last one landed. Its library is the
+/// "old" side of the upgrade and rollback test below; move it on when the marks
+/// change on purpose (and say in docs/deploy.md what an upgrade then does).
+const PREVIOUS: &str = "b0c5b3ef6f4da0d8ae08a101a7f8950d1c676c86";
+
+/// The library of PREVIOUS, built once per run into target/shim-previous from the
+/// repository's own history (`git archive`; a clone holds it, a shallow one may not).
+fn previous_shim() -> PathBuf {
+    static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LIB.get_or_init(|| {
+        let root = common::root();
+        let base = root.join("target").join("shim-previous");
+        let lib = base.join("target").join("release").join("libexecguard.so");
+        let stamp = base.join("commit");
+        if lib.exists() && std::fs::read_to_string(&stamp).is_ok_and(|c| c == PREVIOUS) {
+            return lib;
+        }
+        let src = base.join("src-tree");
+        let _ = std::fs::remove_dir_all(&src);
+        std::fs::create_dir_all(&src).unwrap();
+        let unpack = format!("git -C '{}' archive --format=tar {PREVIOUS} | tar -x -C '{}'", root.display(), src.display());
+        let st = Command::new("sh").args(["-c", &unpack]).status().expect("run git archive");
+        assert!(st.success(), "this test builds the library of {PREVIOUS} from the repository's history: fetch it (a shallow clone lacks it)");
+        let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(&src)
+            .args(["build", "--release", "--lib", "--quiet"])
+            .env("CARGO_TARGET_DIR", base.join("target"))
+            .status()
+            .expect("run cargo build");
+        assert!(st.success(), "building the library of {PREVIOUS} failed");
+        std::fs::write(&stamp, PREVIOUS).unwrap();
+        lib
+    })
+    .clone()
+}
+
+/// A package upgrade under running processes, and its rollback: the file at the
+/// path `LD_PRELOAD` names is replaced while programs that loaded the one before keep
+/// running and start others, which load the new one (the fleet path: a bare preload
+/// from a drop-in or /etc/ld.so.preload; dpkg replaces the file in place). The marks
+/// one build writes into a child's environment (audited, what it was handed, what
+/// came from outside, what it holds) are then read by the other. The make tree with
+/// its planted leak, from a caller with strays: `first` runs the top shell, make and
+/// the leaking program, whose `system()` shell replaces the library with `second`
+/// before it runs the compiler; the rest of the tree loads what is there when it
+/// starts. The findings must be exactly those of one build throughout: the strays
+/// once at the top, the listener once where it leaks, nothing at the compiler that
+/// gets it passed through.
+fn across_an_upgrade(first: &Path, second: &Path, mode: &str, port: u16, tag: &str) {
+    let d = dir(&format!("upgrade-{tag}-{mode}"));
+    make_tree(&d);
+    let p = d.to_str().unwrap();
+    std::fs::create_dir_all(d.join("lib")).unwrap();
+    let link = d.join("lib").join("libexecguard.so");
+    std::os::unix::fs::symlink(first, &link).unwrap();
+    let planted = common::c_prog("planted_leak");
+    let mk = std::fs::read_to_string(d.join("Makefile")).unwrap();
+    let swap = format!("ln -sfn {} {} && grep -o '/[^ ]*libexecguard[^ ]*' /proc/self/maps >{p}/which\n", second.display(), link.display());
+    let mk = mk.replace("f3.o f4.o", "f3.o leak.o f4.o") + &format!("leak.o: leak.c\n\t{} {port} 'sh {p}/swap.sh && $(CC) -c -o leak.o leak.c'\n", planted.display());
+    write(&d, &[("Makefile", &mk), ("leak.c", "int leak(void) { return 0; }\n"), ("swap.sh", &swap)]);
+    let log = d.join("fleet.jsonl");
+    let run = launch(&d, &["sh", "-c", MAKE], &[("STRAY_PRELOAD", link.to_str().unwrap()), ("EXECGUARD_LOG", log.to_str().unwrap()), ("EXECGUARD_MODE", mode)]);
+    let warns = warnings(&log);
+    let what = format!("[upgrade {tag} {mode}] {}\n{}\nwarnings:\n{}", run.stdout, run.stderr, show(&warns));
+    assert_eq!(run.code, 0, "{what}");
+    let loaded = common::read_lossy(&d.join("which"));
+    assert_eq!(loaded.lines().next(), Some(common::canon(second).as_str()), "the shell's children load the replaced library: {what}");
+    let leaks: Vec<&Value> = warns.iter().filter(|e| e["event"] == "exec_fd_leak").collect();
+    assert_eq!(leaks.len(), 1, "the listener, once, where it leaks: {what}");
+    assert_eq!((leaks[0]["exe"].as_str(), leaks[0]["via"].as_str()), (Some(common::canon(&planted).as_str()), Some("system")), "{what}");
+    let fds = leaks[0]["fds"].as_array().unwrap();
+    assert_eq!((fds.len(), fds[0]["kind"].as_str()), (1, Some("tcp_listen")), "{what}");
+    assert_eq!(leaks[0]["action"], if mode == "fix" { "fixed" } else { "logged" }, "{what}");
+    let starts: Vec<&Value> = warns.iter().filter(|e| e["event"] == "startup_fds").collect();
+    assert_eq!(starts.len(), 1, "the caller's strays, once: {what}");
+    assert_eq!((starts[0]["pid"].as_u64(), starts[0]["from"].as_str()), (Some(u64::from(run.pid)), Some("outside")), "{what}");
+    assert_eq!(fd_numbers(starts[0]), STRAYS, "{what}");
+    for e in &warns {
+        assert!(["exec_fd_leak", "startup_fds", "system_blocking"].contains(&e["event"].as_str().unwrap_or("")), "unexpected: {e}\n{what}");
+    }
+}
+
+#[test]
+fn marks_are_read_across_a_package_upgrade() {
+    let (old, new) = (previous_shim(), common::shim());
+    across_an_upgrade(&old, &new, "log", 22155, "up");
+    across_an_upgrade(&old, &new, "fix", 22156, "up");
+}
+
+#[test]
+fn marks_are_read_across_a_rollback() {
+    let (old, new) = (previous_shim(), common::shim());
+    across_an_upgrade(&new, &old, "log", 22157, "down");
+    across_an_upgrade(&new, &old, "fix", 22158, "down");
+}
+
 /// pyuwsgi run by its interpreter with options of the interpreter's own, as a unit
 /// file or a Procfile may start it (`python3 -u -X utf8 …/uwsgi`). Its reload execs
 /// the interpreter with the same options again (`sys.orig_argv`; strace'd:
