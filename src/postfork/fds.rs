@@ -384,6 +384,7 @@ const POLL_LIST_MAX: usize = 4096;
 /// (any fd whose slot exists; 0: none known): a bound found from there is no less an
 /// upper bound, and a table smaller than the hint only makes the listing longer. A
 /// 256-slot table costs three calls from 128, two from a hint of 251.
+/// Past SELECT_MAX the size comes from /proc/self/status instead (one read).
 #[link_section = ".text.hot.execguard"]
 fn table_bound_from(hint: i32) -> Option<i32> {
     let mut p = 2 * SMALL_TABLE;
@@ -391,12 +392,51 @@ fn table_bound_from(hint: i32) -> Option<i32> {
         p *= 2;
     }
     while p as usize <= POLL_LIST_MAX {
+        if p > SELECT_MAX {
+            return table_size_from_status().filter(|&size| size as usize <= POLL_LIST_MAX);
+        }
         if !table_has_slot(p) && sys::fcntl(p, libc::F_GETFD, 0).is_err() {
             return Some(p);
         }
         p *= 2;
     }
     None
+}
+
+/// Highest fd `table_has_slot` asks about: FD_SETSIZE - 1. The kernel takes any nfds,
+/// but qemu-user (an arm64 container on an x86-64 host, as multi-arch image builds
+/// run them) copies the set into a host `fd_set` of FD_SETSIZE bits, and its
+/// fortified `FD_SET` kills the process past it ("bit out of range 0 - FD_SETSIZE
+/// on fd_set"): an exec from a process whose fd table had grown past 1024 slots
+/// died there.
+const SELECT_MAX: i32 = 1023;
+
+/// Async-signal-safe: the fd table's size, `FDSize:` in /proc/self/status (every
+/// open fd lies below it); None when it cannot be read. Out of the start blocks:
+/// asked only for a table past SELECT_MAX slots.
+#[cold]
+#[inline(never)]
+fn table_size_from_status() -> Option<i32> {
+    let mut buf = [0u8; 768];
+    let fd = sys::open(b"/proc/self/status\0", libc::O_RDONLY | libc::O_CLOEXEC, 0).ok()?;
+    let n = sys::read(fd, &mut buf).unwrap_or(0);
+    sys::close(fd);
+    fd_size_field(buf.get(..n).unwrap_or(&[]))
+}
+
+/// Async-signal-safe: the number after `FDSize:` in the text of /proc/PID/status.
+fn fd_size_field(status: &[u8]) -> Option<i32> {
+    const KEY: &[u8] = b"\nFDSize:";
+    let at = status.windows(KEY.len()).position(|w| w == KEY)?;
+    let rest = status.get(at + KEY.len()..)?;
+    let digits = rest.iter().skip_while(|b| **b == b' ' || **b == b'\t');
+    let mut v: i32 = 0;
+    let mut any = false;
+    for &b in digits.take_while(|b| b.is_ascii_digit()) {
+        v = v.checked_mul(10)?.checked_add(i32::from(b - b'0'))?;
+        any = true;
+    }
+    any.then_some(v)
 }
 
 /// Async-signal-safe: None for a table of SMALL_TABLE slots (fd 64 must be closed),
@@ -421,7 +461,7 @@ fn table_is_small() -> bool {
 }
 
 /// Async-signal-safe: whether the fd table has a slot for `fd` (0 < fd ≤
-/// POLL_LIST_MAX), exact when `fd` is closed. `pselect6` clamps nfds to the table
+/// SELECT_MAX), exact when `fd` is closed. `pselect6` clamps nfds to the table
 /// size before it checks the set bits: with only `fd` set, a table that reaches it
 /// draws EBADF (a closed fd), a smaller one returns 0. An open `fd` answers true
 /// when it is ready to read, and false when it is not.
@@ -432,7 +472,7 @@ fn table_has_slot(fd: i32) -> bool {
     if fd < 128 {
         select_one::<2>(fd)
     } else {
-        select_one::<{ POLL_LIST_MAX / 64 + 1 }>(fd)
+        select_one::<{ SELECT_MAX as usize / 64 + 1 }>(fd)
     }
 }
 
@@ -531,6 +571,22 @@ pub fn is_fifo(fd: c_int) -> bool {
 mod tests {
     use super::*;
 
+    /// The table's size is read from /proc/PID/status as the kernel writes it.
+    #[test]
+    fn fd_size_is_read_from_status() {
+        let status = b"Name:\tcat\nUmask:\t0022\nState:\tR (running)\nTgid:\t5\nPid:\t5\nFDSize:\t2048\nGroups:\t\n";
+        assert_eq!(fd_size_field(status), Some(2048));
+        assert_eq!(fd_size_field(b"Name:\tx\nFDSize:   64\n"), Some(64));
+        assert_eq!(fd_size_field(b"Name:\tFDSize:\t64\n"), None, "only at a line's start");
+        assert_eq!(fd_size_field(b"Name:\tx\nFDSize:\t\n"), None);
+        assert_eq!(fd_size_field(b"Name:\tx\nFDSize:\t99999999999\n"), None);
+        assert_eq!(fd_size_field(b""), None);
+        // This process's own: a power of two that every open fd lies below.
+        let size = table_size_from_status().unwrap();
+        assert!(size >= 64 && (size as u32).is_power_of_two(), "{size}");
+        assert!(FdIter::new(0).all(|fd| fd < size));
+    }
+
     /// On an fd number no other test thread opens (they run in parallel, and a low
     /// number freed here is soon reused by one of them).
     #[test]
@@ -580,11 +636,18 @@ mod tests {
                 return Err(format!("listed {listed:?} want {want:?} small {small} bound {bound:?} want {want_bound:?}"));
             }
             // From a hint (startfds::highest_held), right or wrong: the larger of the
-            // table's size and the first power of two above the hint, none past 4096.
+            // table's size and the first power of two above the hint, none past 4096;
+            // from 1024 on (past SELECT_MAX), the table's size from /proc/self/status.
             let table = high.map_or(64, |(fd, _)| (fd as u32 + 1).next_power_of_two().max(128) as i32);
-            for hint in [0, 63, 100, 200, 251, 256, 700, 5000] {
+            for hint in [0, 63, 100, 200, 251, 256, 700, 1500, 3000, 5000] {
                 let from_hint = (hint as u32 + 1).next_power_of_two().max(128) as i32;
-                let want = Some(from_hint.max(table)).filter(|&b| b <= 4096);
+                let want = if from_hint > 4096 {
+                    None
+                } else if from_hint > SELECT_MAX {
+                    Some(table).filter(|&b| b <= 4096)
+                } else {
+                    Some(from_hint.max(table)).filter(|&b| b <= 4096)
+                };
                 let got = table_bound_from(hint);
                 if got != want {
                     return Err(format!("table {table}, hint {hint}: bound {got:?} want {want:?}"));
