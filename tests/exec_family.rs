@@ -557,7 +557,10 @@ fn path_search_target_is_the_program_that_runs() {
 /// inside and just outside the polled range, a grown table, and a grown table with
 /// everything closed again (the /proc answer). The launcher is not preloaded; it
 /// forks so that its child's table is sized by the fds really open, then the child
-/// execs /bin/true with the shim.
+/// execs a trivial program with the shim, both built for the test's environment
+/// (musl, arm64: until 2026-12-06 the launcher was built natively and exec'd
+/// /bin/true in every environment, so the musl and arm64 runs checked the glibc
+/// x86-64 start again).
 #[test]
 fn startup_fd_check_at_the_edges_of_the_small_table() {
     let dir = common::tmpdir("fd-edges");
@@ -571,10 +574,10 @@ fn startup_fd_check_at_the_edges_of_the_small_table() {
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
-/* fd_edges SPEC PRELOAD LOG: SPEC is none, open:N (fd N open) or grow:N (fd N
- * opened, then closed: the table stays large) */
+/* fd_edges SPEC PRELOAD LOG PROGRAM: SPEC is none, open:N (fd N open) or grow:N
+ * (fd N opened, then closed: the table stays large) */
 int main(int argc, char **argv) {
-    if (argc != 4) return 2;
+    if (argc != 5) return 2;
     int fd = -1, keep = 0;
     if (strncmp(argv[1], "open:", 5) == 0) { fd = atoi(argv[1] + 5); keep = 1; }
     if (strncmp(argv[1], "grow:", 5) == 0) fd = atoi(argv[1] + 5);
@@ -586,10 +589,10 @@ int main(int argc, char **argv) {
     snprintf(pre, sizeof pre, "LD_PRELOAD=%s", argv[2]);
     snprintf(log, sizeof log, "EXECGUARD_LOG=%s", argv[3]);
     char *env[] = {pre, log, "EXECGUARD_MODE=log", NULL};
-    char *args[] = {"/bin/true", NULL};
+    char *args[] = {argv[4], NULL};
     pid_t pid = fork();
     if (pid == 0) {
-        execve("/bin/true", args, env);
+        execve(argv[4], args, env);
         _exit(127);
     }
     int st;
@@ -599,6 +602,7 @@ int main(int argc, char **argv) {
 "#,
         &["-O1", "-Wall"],
     );
+    let program = common::cc(&dir, "trivial", "int main(void) { return 0; }\n", &["-O1"]);
     let cases: [(&str, Option<i64>); 7] = [
         ("none", None),
         ("open:3", Some(3)),
@@ -614,6 +618,7 @@ int main(int argc, char **argv) {
             .arg(spec)
             .arg(common::shim())
             .arg(&log)
+            .arg(&program)
             .env_remove("LD_PRELOAD")
             .output()
             .unwrap();

@@ -600,12 +600,21 @@ pub fn c_prog_static(name: &str) -> PathBuf {
     out
 }
 
-/// Compiles C source `src` with `args` into `dir/name`.
+/// Compiles C source `src` with `args` into `dir/name`, for the thread's environment
+/// (`on_musl`, `on_aarch64`) as `c_prog` does.
 pub fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, src).unwrap();
     let o = dir.join(name);
-    let st = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+    // As c_prog: built for the thread's environment (musl, arm64), or natively.
+    let compiler = if is_musl() {
+        "musl-gcc".to_string()
+    } else if is_aarch64() {
+        AARCH64_CC.to_string()
+    } else {
+        std::env::var("CC").unwrap_or_else(|_| "cc".into())
+    };
+    let st = Command::new(compiler)
         .args(args)
         .arg("-o")
         .arg(&o)
