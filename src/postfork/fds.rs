@@ -407,8 +407,8 @@ fn table_bound_from(hint: i32) -> Option<i32> {
 /// but qemu-user (an arm64 container on an x86-64 host, as multi-arch image builds
 /// run them) copies the set into a host `fd_set` of FD_SETSIZE bits, and its
 /// fortified `FD_SET` kills the process past it ("bit out of range 0 - FD_SETSIZE
-/// on fd_set"): an exec from a process whose fd table had grown past 1024 slots
-/// died there.
+/// on fd_set"): an audited exec in a process that had once held an fd above 511 (a
+/// table of 1024 slots or more) died there.
 const SELECT_MAX: i32 = 1023;
 
 /// Async-signal-safe: the fd table's size, `FDSize:` in /proc/self/status (every
