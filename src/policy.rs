@@ -1008,8 +1008,10 @@ const PERL_OPTIONS: HostOptions = HostOptions { value: b"I", attached: b"MmxdDl0
 /// `ruby -I /app/lib /usr/bin/puma …`, `python3 -X dev -u /usr/local/bin/uwsgi …`).
 /// None when the options give the program another way (`python3 -c …`, `-m`,
 /// `ruby -e …`, `-` for stdin) or no argument is left.
-fn script_of<'a>(opts: &HostOptions, args: impl IntoIterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
-    let mut args = args.into_iter();
+/// One copy for every caller (`args` by reference to a trait object): the exec side
+/// and the start side read the arguments from different places.
+#[inline(never)]
+fn script_of<'a>(opts: &HostOptions, args: &mut dyn Iterator<Item = &'a [u8]>) -> Option<&'a [u8]> {
     while let Some(a) = args.next() {
         if a == b"--" {
             return args.next();
@@ -1060,7 +1062,8 @@ pub fn may_have_role(target: &[u8]) -> bool {
 /// `python3.11`, `ruby3.1`, `perl`) and the script is a reloader it runs (`role`):
 /// a reload of that server (pyuwsgi, Unicorn, Puma, Hypnotoad), under the same
 /// conditions. Plain otherwise (a spawn helper is never run as a script).
-pub fn script_role<'a>(target: &[u8], args: impl IntoIterator<Item = &'a [u8]>) -> Role {
+#[inline(never)]
+pub fn script_role(target: &[u8], args: &mut dyn Iterator<Item = &[u8]>) -> Role {
     let base = target.rsplit(|&b| b == b'/').next().unwrap_or(target);
     let host = SCRIPT_HOSTS.iter().find(|(h, _, _)| base.strip_prefix(*h).is_some_and(|rest| rest.iter().all(|&b| b.is_ascii_digit() || b == b'.')));
     let Some((_, runs, opts)) = host else { return Role::Plain };
@@ -1102,7 +1105,7 @@ pub fn role(target: &[u8]) -> Role {
 /// cannot tell them from strays its first start inherited) but never repairs them
 /// (`startup_fd`, `startup_signals_repaired`). `env`
 /// looks a variable up. Cold: asked only when a start has something to report.
-pub fn reloaded_start<'a, 'e>(execfn: &[u8], args: impl IntoIterator<Item = &'a [u8]>, env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
+pub fn reloaded_start<'a, 'e>(execfn: &[u8], args: &mut dyn Iterator<Item = &'a [u8]>, env: impl Fn(&[u8]) -> Option<&'e [u8]>) -> bool {
     let by_name = match (role(execfn), script_role(execfn, args)) {
         (Role::Reload(var), _) | (_, Role::Reload(var)) => env(var).is_some(),
         _ => false,
@@ -1548,7 +1551,7 @@ mod tests {
             (b"/usr/bin/ruby3.1", b"/usr/bin/pumactl", Role::Plain),
             (b"/usr/bin/rubyx", b"/usr/bin/unicorn", Role::Plain),
         ] {
-            assert_eq!(script_role(host, [script]), r, "{} {}", String::from_utf8_lossy(host), String::from_utf8_lossy(script));
+            assert_eq!(script_role(host, &mut [script].into_iter()), r, "{} {}", String::from_utf8_lossy(host), String::from_utf8_lossy(script));
         }
         assert!(may_have_role(b"/usr/bin/python3.11") && may_have_role(b"python"));
         assert!(may_have_role(b"/usr/bin/ruby3.1") && may_have_role(b"/usr/bin/perl") && may_have_role(b"/usr/bin/hypnotoad"));
@@ -1593,7 +1596,7 @@ mod tests {
         let role_of = |cmd: &str| {
             let mut words = cmd.split(' ').map(str::as_bytes);
             let target = words.next().unwrap_or_default();
-            script_role(target, words)
+            script_role(target, &mut words)
         };
         let puma = Role::Reload(b"PUMA_INHERIT_0");
         let unicorn = Role::Reload(b"UNICORN_FD");
@@ -1668,14 +1671,14 @@ mod tests {
             (b"/usr/bin/python3", &[(b"GUNICORN_FD", b"5,6")]),
         ];
         for (name, vars) in reloads {
-            assert!(reloaded_start(name, [], env(vars)), "{}", String::from_utf8_lossy(name));
+            assert!(reloaded_start(name, &mut core::iter::empty(), env(vars)), "{}", String::from_utf8_lossy(name));
         }
         // pyuwsgi: the interpreter runs uWSGI's entry-point script.
         let uwsgi_env = env(&[(b"UWSGI_RELOADS", b"1")]);
-        assert!(reloaded_start(b"/usr/local/bin/python3.11", [&b"/usr/local/bin/uwsgi"[..]], uwsgi_env));
-        assert!(!reloaded_start(b"/usr/local/bin/python3.11", [&b"/usr/local/bin/uwsgitop"[..]], uwsgi_env));
-        assert!(!reloaded_start(b"/usr/local/bin/python3.11", [&b"/usr/local/bin/uwsgi"[..]], env(&[])));
-        assert!(!reloaded_start(b"/usr/bin/perl", [&b"/usr/local/bin/uwsgi"[..]], uwsgi_env));
+        assert!(reloaded_start(b"/usr/local/bin/python3.11", &mut [&b"/usr/local/bin/uwsgi"[..]].into_iter(), uwsgi_env));
+        assert!(!reloaded_start(b"/usr/local/bin/python3.11", &mut [&b"/usr/local/bin/uwsgitop"[..]].into_iter(), uwsgi_env));
+        assert!(!reloaded_start(b"/usr/local/bin/python3.11", &mut [&b"/usr/local/bin/uwsgi"[..]].into_iter(), env(&[])));
+        assert!(!reloaded_start(b"/usr/bin/perl", &mut [&b"/usr/local/bin/uwsgi"[..]].into_iter(), uwsgi_env));
         let starts: [(&[u8], Vars); 7] = [
             (b"/usr/bin/ruby3.1", &[(b"PUMA_INHERIT_0", b"tcp://127.0.0.1:9292")]),
             (b"/usr/bin/uwsgi", &[(b"PATH", b"/bin")]),
@@ -1686,7 +1689,7 @@ mod tests {
             (b"", &[]),
         ];
         for (name, vars) in starts {
-            assert!(!reloaded_start(name, [], env(vars)), "{}", String::from_utf8_lossy(name));
+            assert!(!reloaded_start(name, &mut core::iter::empty(), env(vars)), "{}", String::from_utf8_lossy(name));
         }
     }
 }

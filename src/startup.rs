@@ -99,7 +99,8 @@ impl Parent {
             let mut cmdline = [0u8; 512];
             let args = if policy::may_have_role(execfn) { arguments(&mut cmdline) } else { &[][..] };
             let env = crate::hooks::exec::environ();
-            policy::reloaded_start(execfn, split_args(args), |var| crate::postfork::envp::get(env, var))
+            let mut args = split_args(args);
+            policy::reloaded_start(execfn, &mut args, |var| crate::postfork::envp::get(env, var))
         })
     }
 

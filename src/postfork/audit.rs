@@ -365,7 +365,7 @@ fn role(sp: &Spawn, own_sigs: bool) -> Role {
 #[inline(never)]
 fn named_role(sp: &Spawn) -> Role {
     match policy::role(sp.target) {
-        Role::Plain => policy::script_role(sp.target, envp::iter(sp.argv).skip(1)),
+        Role::Plain => policy::script_role(sp.target, &mut envp::iter(sp.argv).skip(1)),
         r => r,
     }
 }
