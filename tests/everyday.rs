@@ -1197,7 +1197,8 @@ fn pyuwsgi_reload_into_a_newly_installed_shim_fix() {
 const PREVIOUS: &str = "b0c5b3ef6f4da0d8ae08a101a7f8950d1c676c86";
 
 /// The library of PREVIOUS, built once per run into target/shim-previous from the
-/// repository's own history (`git archive`; a clone holds it, a shallow one may not).
+/// repository's own history (`git archive`; a shallow clone fetches the commit
+/// from its origin first).
 fn previous_shim() -> PathBuf {
     static LIB: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     LIB.get_or_init(|| {
@@ -1211,9 +1212,14 @@ fn previous_shim() -> PathBuf {
         let src = base.join("src-tree");
         let _ = std::fs::remove_dir_all(&src);
         std::fs::create_dir_all(&src).unwrap();
-        let unpack = format!("git -C '{}' archive --format=tar {PREVIOUS} | tar -x -C '{}'", root.display(), src.display());
+        // A shallow clone lacks the commit: fetched from where the clone came from.
+        let unpack = format!(
+            "cd '{}' && {{ git cat-file -e {PREVIOUS}^{{commit}} 2>/dev/null || git fetch -q --depth 1 origin {PREVIOUS}; }} && git archive --format=tar {PREVIOUS} | tar -x -C '{}'",
+            root.display(),
+            src.display()
+        );
         let st = Command::new("sh").args(["-c", &unpack]).status().expect("run git archive");
-        assert!(st.success(), "this test builds the library of {PREVIOUS} from the repository's history: fetch it (a shallow clone lacks it)");
+        assert!(st.success(), "this test builds the library of {PREVIOUS} from the repository's history, which neither this clone nor its origin holds");
         let st = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .current_dir(&src)
             .args(["build", "--release", "--lib", "--quiet"])
