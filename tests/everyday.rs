@@ -1295,7 +1295,7 @@ fn marks_are_read_across_a_rollback() {
 
 /// pyuwsgi run by its interpreter with options of the interpreter's own, as a unit
 /// file or a Procfile may start it (`python3 -u -X utf8 …/uwsgi`). Its reload execs
-/// the interpreter with the same options again (`sys.orig_argv`; strace'd:
+/// the interpreter with the same options again (strace'd:
 /// `python3.11 -u -X utf8 …/uwsgi --master …`): the script is found past them
 /// (policy::script_of). Before (the first argument only): in fix mode the reload
 /// was no reload to the shim, and the new image lost its listener.
