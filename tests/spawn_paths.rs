@@ -812,14 +812,19 @@ in_other_environments!(
         c_system_popen_file_leak_reported_once,
         c_system_blocking_while_child_connects_back,
         fix_keeps_bash_redirection,
-        c_system_semantics_unchanged,
         c_system_pclose_echild_kept,
     ],
     // On arm64: a static parent's /proc/PID/exe is qemu (c_static_parent_*), the
     // probe's SigIgn in /proc/self/status shows qemu's own handlers
     // (fix_keeps_nohup_sighup, fix_keeps_shell_trap_ignore), and the Python
-    // scenarios run the x86-64 interpreter: nothing arm64 in them.
+    // scenarios run the x86-64 interpreter: nothing arm64 in them. qemu-user 7.2
+    // deadlocks now and then when two threads of a program fork at once
+    // (c_system_semantics_unchanged's two threads running system()): the child
+    // stays in qemu's futex waits before its exec and the caller waits for it for
+    // ever. Seen without any preload: once in 316 runs of `spawn_paths
+    // system_semantics` under load (6 Dec 2026), and once in a full CI run.
     not_on_aarch64: [
+        c_system_semantics_unchanged,
         c_static_parent_caught_by_start_side,
         fix_keeps_nohup_sighup,
         fix_keeps_shell_trap_ignore,
