@@ -1558,6 +1558,65 @@ fn listener_named_on_uvicorns_command_line_is_not_closed() {
     listener_named_on_the_command_line("uvicorn", 22151);
 }
 
+
+/// Circus, the Python process manager, run for real (installed into target/circus by
+/// scripts/test): circusd binds its sockets, makes each inheritable
+/// (`socket.set_inheritable`) and starts its workers with `close_fds=False` and a
+/// `preexec_fn` (a fork, not a vfork, from a parent with libzmq's threads), each
+/// worker told its listener's number on the command line (`--fd
+/// $(circus.sockets.web)`) and given circusd's environment (`copy_env`, so that a
+/// bare preload reaches it too); `circusctl reload` replaces the worker. From a caller
+/// with strays, under `execguard run --fail-on warn` (log and fix) and a bare
+/// preload: the worker answers before and after the reload, nothing is warned
+/// about, the strays are named once and still reach the worker (passed through).
+/// The second socket, which the worker is not told about, is inheritable on purpose
+/// too (docs/policy.md, "made inheritable by a parent"): not reported.
+#[test]
+fn circus_workers_and_reload() {
+    let site = common::root().join("target").join("circus");
+    assert!(site.join("circus").join("circusd.py").exists(), "Circus is installed into target/circus by scripts/test");
+    let d = dir("circus");
+    let p = d.to_str().unwrap();
+    let worker = "import os, socket, sys\n\
+        s = socket.socket(fileno=int(sys.argv[sys.argv.index('--fd') + 1]))\n\
+        s.setblocking(True)\n\
+        held = ' '.join(sorted(os.listdir('/proc/self/fd'), key=int))\n\
+        shim = int('execguard' in open('/proc/self/maps').read())\n\
+        body = ('pid=%d shim=%d fds=%s\\n' % (os.getpid(), shim, held)).encode()\n\
+        while True:\n\
+        \x20   c, _ = s.accept()\n\
+        \x20   c.recv(1024)\n\
+        \x20   c.sendall(b'HTTP/1.0 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n' % len(body) + body)\n\
+        \x20   c.close()\n";
+    let py = python();
+    let ini = format!(
+        "[circus]\nendpoint = ipc://{p}/endpoint\npubsub_endpoint = ipc://{p}/pubsub\ncheck_delay = 1\nstatsd = False\n\n\
+         [watcher:web]\ncmd = {py} {p}/worker.py --fd $(circus.sockets.web)\nuse_sockets = True\nnumprocesses = 1\ncopy_env = True\n\n\
+         [socket:web]\nhost = 127.0.0.1\nport = 22159\n\n[socket:spare]\nhost = 127.0.0.1\nport = 22160\n"
+    );
+    write(&d, &[("worker.py", worker), ("circus.ini", &ini)]);
+    // The worker's answer: its pid and the fds it holds; after the reload, another pid.
+    let script = format!(
+        "export PYTHONPATH={site}; \
+         ctl() {{ {py} -m circus.circusctl --endpoint ipc://{p}/endpoint --timeout 20 \"$@\" >/dev/null; }}; \
+         get() {{ curl -s -m 2 http://127.0.0.1:22159/; }}; \
+         {py} -m circus.circusd --log-output {p}/circus.log {p}/circus.ini & c=$!; \
+         trap 'kill -TERM $c 2>/dev/null' EXIT; \
+         i=0; until a=$(get) && [ -n \"$a\" ]; do [ $i -lt 300 ] || exit 2; sleep 0.05; i=$((i+1)); done; \
+         for f in 10 251 500; do case \" ${{a#*fds=}} \" in *\" $f \"*) ;; *) echo \"fd $f not passed: $a\"; exit 3;; esac; done; \
+         ctl reload || exit 4; \
+         i=0; until b=$(get) && [ -n \"$b\" ] && [ \"${{b%% *}}\" != \"${{a%% *}}\" ]; do [ $i -lt 300 ] || exit 5; sleep 0.05; i=$((i+1)); done; \
+         echo \"$a\" >> {p}/answers; echo \"$b\" >> {p}/answers; \
+         ctl quit || exit 6; wait $c || exit 7; trap - EXIT",
+        site = site.display()
+    );
+    everyday("circus", &d, &script);
+    // The workers ran under the shim in the three runs with it (circusd passes its
+    // environment on: `copy_env`), the first two without.
+    let answers = std::fs::read_to_string(d.join("answers")).unwrap();
+    let shim: Vec<&str> = answers.lines().map(|l| l.split(' ').nth(1).unwrap_or("")).collect();
+    assert_eq!(shim, ["shim=0", "shim=0", "shim=1", "shim=1", "shim=1", "shim=1", "shim=1", "shim=1"], "{answers}");
+}
 /// Connect to 127.0.0.1:PORT until it answers and print its line, in a shell
 /// script: every wait bounded (10 s).
 fn hello_script(port: u16) -> String {
