@@ -32,11 +32,15 @@
  * of the leaked fds makes beyond what a repeat of the same finding makes
  * (scripts/bench: the report's own system-call floor), in the place where the
  * shim makes them: in the fork child before execve (forkexec, vforkexec), in the
- * parent before the spawn (posix_spawn, system, popen). Those are one fstat per
- * fd >= 3 (the finding's identity and the kinds; no F_GETFD, which a repeat needs
- * as much, and which the shim's hooks answer for an fd made by open(): see
- * postfork/fdgen.rs), 9 readlinks (8 fds' paths and /proc/self/exe) and one
- * 2 800-byte line appended to LOGFILE (open, fstatfs, write, close). Run with the
+ * parent before the spawn (posix_spawn, system, popen). They are the calls strace
+ * shows a first report adding to a repeat (`strace -f` of both, 7 Dec 2026), made
+ * as the shim makes them (raw fstat and readlinkat, not libc's newfstatat and
+ * readlink): one fstat per fd >= 3 (the finding's identity and the kinds; no
+ * F_GETFD, which a repeat needs as much, and which the shim's hooks answer for an
+ * fd made by open(): see postfork/fdgen.rs); 8 readlinkats (8 fds' paths), and
+ * /proc/self/exe's in a fork child (a parent keeps it from its first report);
+ * uname, getppid and gettid (the line's host, ppid and tid); and one 2 800-byte
+ * line appended to LOGFILE (open, fstat, fstatfs, write, close). Run with the
  * empty preload, it is the report's system-call floor measured in situ: cold
  * caches and a fresh fork child's page tables included, nothing of the shim's own.
  *
@@ -70,6 +74,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <pthread.h>
 #include <time.h>
@@ -161,36 +166,53 @@ static int wait_ok(pid_t pid) {
     return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
+/* fstat as the shim makes it: the fstat system call (glibc's fstat is newfstatat
+ * with an empty path, a little dearer) */
+static int raw_fstat(int fd, struct stat *st) {
+#ifdef SYS_fstat
+    return (int)syscall(SYS_fstat, fd, st);
+#else
+    return fstat(fd, st);
+#endif
+}
+
 static const char *floor_log; /* BENCH_FLOOR_CALLS */
 static int floor_top;          /* highest fd open at setup */
 static char floor_open[4096];  /* which fds below it were open at setup */
 static char floor_line[2800]; /* the shim's line for 200 files: about 2 700 bytes */
 
 /* The first report's system calls (see BENCH_FLOOR_CALLS); async-signal-safe, so
- * that it may run in a vfork child. */
-static void floor_calls(const char *target) {
-    (void)target;
+ * that it may run in a vfork child. in_child: made in a fork child (the shim reads
+ * /proc/self/exe there; a parent has it from its first report). */
+static void floor_calls(int in_child) {
     if (!floor_log) return;
     int paths = 0;
+    struct stat st;
     for (int fd = 3; fd <= floor_top; fd++) {
         if (!floor_open[fd]) continue;
-        struct stat st;
-        (void)fstat(fd, &st);
+        (void)raw_fstat(fd, &st);
         if (paths < 8) {
-            char link[32] = "/proc/self/fd/", digits[12], buf[256];
+            char link[32] = "/proc/self/fd/", digits[12], buf[160];
             int n = 0, len = 14;
             for (int v = fd; v > 0 && n < 11; v /= 10) digits[n++] = (char)('0' + v % 10);
             while (n > 0) link[len++] = digits[--n];
             link[len] = 0;
-            (void)readlink(link, buf, sizeof buf);
+            (void)syscall(SYS_readlinkat, AT_FDCWD, link, buf, sizeof buf);
             paths++;
         }
     }
-    char exe[256];
-    (void)readlink("/proc/self/exe", exe, sizeof exe);
-    int lf = open(floor_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (in_child) {
+        char exe[512];
+        (void)syscall(SYS_readlinkat, AT_FDCWD, "/proc/self/exe", exe, sizeof exe);
+    }
+    struct utsname u;
+    (void)uname(&u);
+    (void)syscall(SYS_getppid);
+    (void)syscall(SYS_gettid);
+    int lf = open(floor_log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0600);
     if (lf >= 0) {
         struct statfs sf;
+        (void)raw_fstat(lf, &st);
         (void)fstatfs(lf, &sf);
         (void)write(lf, floor_line, sizeof floor_line);
         close(lf);
@@ -203,7 +225,7 @@ static int one(const char *mode, const char *target, char **env) {
     if (strcmp(mode, "forkexec") == 0) {
         pid_t pid = fork();
         if (pid == 0) {
-            floor_calls(target);
+            floor_calls(1);
             execve(target, argv, environ);
             _exit(127);
         }
@@ -215,7 +237,7 @@ static int one(const char *mode, const char *target, char **env) {
         char *vpargv[] = {(char *)name, NULL};
         pid_t pid = fork();
         if (pid == 0) {
-            floor_calls(target);
+            floor_calls(1);
             execvp(name, vpargv);
             _exit(127);
         }
@@ -224,25 +246,25 @@ static int one(const char *mode, const char *target, char **env) {
     if (strcmp(mode, "vforkexec") == 0) {
         pid_t pid = vfork();
         if (pid == 0) {
-            floor_calls(target);
+            floor_calls(1);
             execve(target, argv, environ);
             _exit(127);
         }
         return pid > 0 && wait_ok(pid);
     }
     if (strcmp(mode, "posix_spawn") == 0 || strcmp(mode, "start") == 0) {
-        if (strcmp(mode, "posix_spawn") == 0) floor_calls(target);
+        if (strcmp(mode, "posix_spawn") == 0) floor_calls(0);
         pid_t pid;
         if (posix_spawn(&pid, target, NULL, NULL, argv, env) != 0) return 0;
         return wait_ok(pid);
     }
     if (strcmp(mode, "system") == 0) {
-        floor_calls("/bin/sh");
+        floor_calls(0);
         int st = system(target);
         return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     }
     if (strcmp(mode, "popen") == 0) {
-        floor_calls("/bin/sh");
+        floor_calls(0);
         FILE *f = popen(target, "r");
         if (!f) return 0;
         char buf[256];
