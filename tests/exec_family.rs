@@ -713,3 +713,63 @@ on_aarch64_too!(
     path_search_target_is_the_program_that_runs,
     startup_fd_check_at_the_edges_of_the_small_table,
 );
+
+// ---------------------------------------------------------------------------
+// The kinds of a large mixed leak: a line lists 64 fds; every other one is counted
+// by kind, most by its file type alone (pipes, devices, directories), the rest
+// (regular files, sockets) asked further.
+
+#[test]
+fn kinds_of_a_mixed_leak_are_counted_past_the_listed_fds() {
+    let dir = common::tmpdir("mixed-kinds");
+    let prog = common::cc(
+        &dir,
+        "mixed_leak",
+        r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char **environ;
+/* mixed_leak fork|spawn FILE DIR: 40 times a pipe (2 fds), /dev/null, FILE, DIR and
+ * a UDP socket, none close-on-exec; then /bin/true started one way or the other */
+int main(int argc, char **argv) {
+    if (argc != 4) return 2;
+    for (int i = 0; i < 40; i++) {
+        int p[2];
+        if (pipe(p) || open("/dev/null", O_RDONLY) < 0 || open(argv[2], O_RDONLY) < 0
+            || open(argv[3], O_RDONLY | O_DIRECTORY) < 0 || socket(AF_INET, SOCK_DGRAM, 0) < 0)
+            return 3;
+    }
+    char *args[] = {"true", NULL};
+    pid_t pid;
+    if (strcmp(argv[1], "spawn") == 0) {
+        if (posix_spawn(&pid, "/bin/true", NULL, NULL, args, environ)) return 4;
+    } else if ((pid = fork()) == 0) {
+        execve("/bin/true", args, environ);
+        _exit(127);
+    }
+    int st;
+    return waitpid(pid, &st, 0) == pid && WIFEXITED(st) ? WEXITSTATUS(st) : 5;
+}
+"#,
+        &["-O1", "-Wall"],
+    );
+    let file = dir.join("plain");
+    std::fs::write(&file, "x").unwrap();
+    for how in ["fork", "spawn"] {
+        let run = run_mode(Mode::Log, &prog, &[how, file.to_str().unwrap(), dir.to_str().unwrap()], &[], T);
+        assert!(run.status.success(), "{}", run.context());
+        let evs: Vec<Value> = named(&run.events(), "exec_fd_leak").into_iter().cloned().collect();
+        assert_eq!(evs.len(), 1, "{how}: {}", run.context());
+        let ev = &evs[0];
+        assert_eq!(ev["fds_total"], 240, "{how}: {ev}");
+        assert_eq!(ev["kinds"], json!({"pipe": 80, "file": 120, "udp": 40}), "{how}: {ev}");
+        let listed = ev["fds"].as_array().unwrap();
+        assert_eq!(listed.len() as u64 + ev["fds_omitted"].as_u64().unwrap(), 240, "{how}: {ev}");
+        assert!(listed.len() >= 32, "{how}: {ev}");
+    }
+}

@@ -979,6 +979,14 @@ fn apply_fixes(undo: &Undo) -> u32 {
 
 const LEAK: &str = "exec_fd_leak";
 
+/// File types as `Words` keeps them (`st_mode >> 12`) that tell an fd's kind alone
+/// (`classify::kind_of_stat`): a pipe, and the files no call is made for.
+const FIFO_TYPE: u8 = (libc::S_IFIFO >> 12) as u8;
+const DIR_TYPE: u8 = (libc::S_IFDIR >> 12) as u8;
+const CHR_TYPE: u8 = (libc::S_IFCHR >> 12) as u8;
+const BLK_TYPE: u8 = (libc::S_IFBLK >> 12) as u8;
+const LNK_TYPE: u8 = (libc::S_IFLNK >> 12) as u8;
+
 /// The words of an `exec_fd_leak` line: details for the first DETAIL_MAX fds (paths
 /// for PATHS_MAX of them), kinds counted for all; `rest` yields the leaked fds past
 /// the remembered ones.
@@ -989,28 +997,47 @@ fn leak_words<I: Iterator<Item = i32>>(ev: &mut Event, sp: &Spawn, (leaked, word
     let mut counts = [0u32; KINDS.len()];
     let mut info = classify::FdInfo::new();
     let (seen, types) = (words.seen(), words.types());
-    for (i, (&fd, &ty)) in leaked.iter().zip(types).enumerate() {
-        // `listed` never passes the index: the first DETAIL_MAX have their Seen.
-        let listing = if listed < DETAIL_MAX { seen.get(i) } else { None };
-        let kind = if let Some(s) = listing {
-            let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
-            classify::classify_stat_into(&mut info, s.fd, s.mode, s.ino, want);
-            paths += info.linked as u32;
-            ev.ident_fd(&info);
-            if ev.fd_item(&info) {
-                listed += 1;
-            } else {
-                omitted += 1;
-                listed = DETAIL_MAX;
-            }
-            info.kind
+    let n = leaked.len().min(types.len());
+    // The listed ones (the first DETAIL_MAX, each with its Seen): details, items.
+    let mut i = 0;
+    while i < n && listed < DETAIL_MAX {
+        let Some(s) = seen.get(i) else { break };
+        let want = if paths < PATHS_MAX { classify::Want::Full } else { classify::Want::Cheap };
+        classify::classify_stat_into(&mut info, s.fd, s.mode, s.ino, want);
+        paths += info.linked as u32;
+        ev.ident_fd(&info);
+        if ev.fd_item(&info) {
+            listed += 1;
         } else {
             omitted += 1;
-            classify::kind_of_stat(fd, (ty as u32) << 12, 0)
-        };
-        if let Some(k) = counts.get_mut(kind.index()) {
+            listed = DETAIL_MAX;
+        }
+        if let Some(k) = counts.get_mut(info.kind.index()) {
             *k += 1;
         }
+        i += 1;
+    }
+    // The other remembered ones: kinds counted, by file type where it tells the kind
+    // (a tight loop: most of a large leak is here).
+    let (rest_fds, rest_types) = (leaked.get(i..n).unwrap_or(&[]), types.get(i..n).unwrap_or(&[]));
+    omitted += rest_fds.len() as u64;
+    let (mut pipes, mut files) = (0u32, 0u32);
+    for (&fd, &ty) in rest_fds.iter().zip(rest_types) {
+        match ty {
+            FIFO_TYPE => pipes += 1,
+            DIR_TYPE | CHR_TYPE | BLK_TYPE | LNK_TYPE => files += 1,
+            _ => {
+                if let Some(k) = counts.get_mut(classify::kind_of_stat(fd, (ty as u32) << 12, 0).index()) {
+                    *k += 1;
+                }
+            }
+        }
+    }
+    if let Some(k) = counts.get_mut(classify::Kind::Pipe.index()) {
+        *k += pipes;
+    }
+    if let Some(k) = counts.get_mut(classify::Kind::File.index()) {
+        *k += files;
     }
     if leaked.len() == SEEN_MAX {
         for (i, fd) in rest().enumerate() {
