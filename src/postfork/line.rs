@@ -163,7 +163,23 @@ impl<const N: usize> Buf<N> {
             return false;
         }
         let mut tmp = [0u8; 20];
-        let i = digits(fd as u64, &mut tmp);
+        // Most fds have one to three digits: written here, without digits()'s loop.
+        let (d0, d1, d2) = (b'0' + (fd % 10) as u8, b'0' + (fd / 10 % 10) as u8, b'0' + (fd / 100 % 10) as u8);
+        let i = match fd {
+            0..=9 => {
+                tmp[19] = d0;
+                19
+            }
+            10..=99 => {
+                (tmp[18], tmp[19]) = (d1, d0);
+                18
+            }
+            100..=999 => {
+                (tmp[17], tmp[18], tmp[19]) = (d2, d1, d0);
+                17
+            }
+            _ => digits(fd as u64, &mut tmp),
+        };
         let num = tmp.get(i..).unwrap_or(&[]);
         const OPEN: &[u8; 6] = b"{\"fd\":";
         let total = OPEN.len() + num.len() + between.len() + 1 + detail.len() + 1;
