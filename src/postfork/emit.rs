@@ -854,15 +854,10 @@ mod tests {
             info(1023, Kind::TcpListen, b"127.0.0.1:8080"),
             info(7, Kind::File, b"/tmp/a \"quoted\" \\ name\n"),
             info(65535, Kind::Inotify, b"anon_inode:inotify"),
-            // Each width of the one-piece path's numbers, at its edges.
-            info(0, Kind::File, b""),
-            info(9, Kind::File, b""),
-            info(10, Kind::File, b""),
-            info(99, Kind::File, b""),
-            info(100, Kind::File, b""),
-            info(999, Kind::File, b""),
-            info(1000, Kind::File, b""),
         ];
+        // Each width of the one-piece path's numbers, at its edges.
+        let edges = [0, 9, 10, 99, 100, 999, 1000];
+        let items: Vec<FdInfo> = items.into_iter().chain(edges.iter().map(|&n| info(n, Kind::File, b""))).collect();
         let (mut fast, mut slow) = (json_event(), json_event());
         fast.list("fds");
         slow.list("fds");
@@ -877,7 +872,7 @@ mod tests {
         assert!(f.starts_with(",\"fds\":[{\"fd\":3,\"kind\":\"file\",\"detail\":\"/dev/null\"},{\"fd\":12,"), "{f}");
         assert!(f.contains("{\"fd\":7,\"kind\":\"file\",\"detail\":\"/tmp/a \\\"quoted\\\" \\\\ name\\n\"}"), "{f}");
         assert!(f.contains("{\"fd\":65535,\"kind\":\"other\",\"detail\":\"anon_inode:inotify\"}"), "{f}");
-        for n in [0, 9, 10, 99, 100, 999, 1000] {
+        for n in edges {
             assert!(f.contains(&format!("{{\"fd\":{n},\"kind\":\"file\",\"detail\":\"\"}}")), "{n}: {f}");
         }
     }
