@@ -979,14 +979,6 @@ fn apply_fixes(undo: &Undo) -> u32 {
 
 const LEAK: &str = "exec_fd_leak";
 
-/// File types as `Words` keeps them (`st_mode >> 12`) that tell an fd's kind alone
-/// (`classify::kind_of_stat`): a pipe, and the files no call is made for.
-const FIFO_TYPE: u8 = (libc::S_IFIFO >> 12) as u8;
-const DIR_TYPE: u8 = (libc::S_IFDIR >> 12) as u8;
-const CHR_TYPE: u8 = (libc::S_IFCHR >> 12) as u8;
-const BLK_TYPE: u8 = (libc::S_IFBLK >> 12) as u8;
-const LNK_TYPE: u8 = (libc::S_IFLNK >> 12) as u8;
-
 /// The words of an `exec_fd_leak` line: details for the first DETAIL_MAX fds (paths
 /// for PATHS_MAX of them), kinds counted for all; `rest` yields the leaked fds past
 /// the remembered ones.
@@ -1017,27 +1009,14 @@ fn leak_words<I: Iterator<Item = i32>>(ev: &mut Event, sp: &Spawn, (leaked, word
         }
         i += 1;
     }
-    // The other remembered ones: kinds counted, by file type where it tells the kind
-    // (a tight loop: most of a large leak is here).
+    // The other remembered ones: kinds counted (a loop of their own: most of a large
+    // leak is here, and a pipe's or a device's kind is its file type alone).
     let (rest_fds, rest_types) = (leaked.get(i..n).unwrap_or(&[]), types.get(i..n).unwrap_or(&[]));
     omitted += rest_fds.len() as u64;
-    let (mut pipes, mut files) = (0u32, 0u32);
     for (&fd, &ty) in rest_fds.iter().zip(rest_types) {
-        match ty {
-            FIFO_TYPE => pipes += 1,
-            DIR_TYPE | CHR_TYPE | BLK_TYPE | LNK_TYPE => files += 1,
-            _ => {
-                if let Some(k) = counts.get_mut(classify::kind_of_stat(fd, (ty as u32) << 12, 0).index()) {
-                    *k += 1;
-                }
-            }
+        if let Some(k) = counts.get_mut(classify::kind_of_stat(fd, (ty as u32) << 12, 0).index()) {
+            *k += 1;
         }
-    }
-    if let Some(k) = counts.get_mut(classify::Kind::Pipe.index()) {
-        *k += pipes;
-    }
-    if let Some(k) = counts.get_mut(classify::Kind::File.index()) {
-        *k += files;
     }
     if leaked.len() == SEEN_MAX {
         for (i, fd) in rest().enumerate() {
