@@ -47,6 +47,29 @@ fn main() {
     // that a process which only starts and exits writes, wherever the sizes of the
     // segments before it land.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
+    // `pidfd_spawn` and `pidfd_spawnp` are exported with glibc's version for them,
+    // GLIBC_2.39, as a non-default version (src/hooks/spawn.rs): the node is defined
+    // here, beside the list of exported names rustc passes. GNU ld refuses a named
+    // version node beside that list (an anonymous one); lld takes both. The library
+    // is linked with the toolchain's own lld (rustup ships it with every host
+    // toolchain, and rustc uses it by default on x86_64 Linux since 1.90), for every
+    // target: the same linker for the arm64 build. Without it the two hooks are left
+    // out, and the build says so.
+    println!("cargo::rustc-check-cfg=cfg(execguard_pidfd_hooks)");
+    match toolchain_lld() {
+        Some(gcc_ld) => {
+            println!("cargo:rustc-cdylib-link-arg=-B{}", gcc_ld.display());
+            println!("cargo:rustc-cdylib-link-arg=-fuse-ld=lld");
+            let versions = out.join("versions.map");
+            std::fs::write(&versions, "GLIBC_2.39 { };\n").expect("write version script");
+            println!("cargo:rustc-cdylib-link-arg=-Wl,--version-script={}", versions.display());
+            println!("cargo:rustc-cfg=execguard_pidfd_hooks");
+        }
+        None => println!(
+            "cargo:warning=no rust-lld in this toolchain: pidfd_spawn and pidfd_spawnp are not hooked \
+             (their versioned names need lld; see docs/design.md)"
+        ),
+    }
     // The vfork hook is an assembly trampoline, written for x86-64 and arm64
     // (src/hooks/fork.rs); elsewhere there is none, and a vfork child's hooks cannot
     // be told from its parent's (src/postfork/fdgen.rs, `recording`).
@@ -66,4 +89,15 @@ fn main() {
         .flag_if_supported("-fno-tree-vectorize")
         .compile("execguard_mem");
     cc::Build::new().file("src/c/execl.c").file("src/c/tls.c").flag_if_supported("-fvisibility=default").compile("execguard_execl");
+}
+
+/// The toolchain's `gcc-ld` directory (an `ld.lld` that runs its `rust-lld`), for
+/// the C compiler driver's `-B`, if this toolchain has one.
+fn toolchain_lld() -> Option<std::path::PathBuf> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let out = std::process::Command::new(rustc).args(["--print", "sysroot"]).output().ok()?;
+    let sysroot = String::from_utf8(out.stdout).ok()?;
+    let host = std::env::var("HOST").ok()?;
+    let dir = std::path::PathBuf::from(sysroot.trim()).join("lib").join("rustlib").join(host).join("bin").join("gcc-ld");
+    dir.join("ld.lld").exists().then_some(dir)
 }

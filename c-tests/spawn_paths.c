@@ -5,6 +5,10 @@
  *
  * usage: spawn_paths HOW PROBE
  *   HOW: system popen posix_spawn posix_spawnp posix_spawn_actions vfork fork
+ *   and, built with -DHAVE_PIDFD_SPAWN against glibc >= 2.39 (tests/common:
+ *   on_glibc_new), pidfd_spawn pidfd_spawnp pidfd_spawn_actions: the same spawns
+ *   through glibc's pidfd functions, the child waited for through its pidfd
+ *   (waitid P_PIDFD). Built without, those answer status=unsupported.
  *   fd 3 is a non-CLOEXEC TCP listener on 127.0.0.1; posix_spawn_actions also
  *   routes the probe's stdout through a pipe with a dup2 file action and asks for
  *   SIGALRM blocked with POSIX_SPAWN_SETSIGMASK. The probe's line appears on stdout.
@@ -38,6 +42,27 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifdef HAVE_PIDFD_SPAWN
+/* glibc >= 2.39's <spawn.h>; declared here for builds with older headers. */
+extern int pidfd_spawn(int *restrict, const char *restrict, const posix_spawn_file_actions_t *restrict,
+                       const posix_spawnattr_t *restrict, char *const[restrict], char *const[restrict]);
+extern int pidfd_spawnp(int *restrict, const char *restrict, const posix_spawn_file_actions_t *restrict,
+                        const posix_spawnattr_t *restrict, char *const[restrict], char *const[restrict]);
+#endif
+
+/* The wait status of the child behind `pidfd`, waited for through it. */
+static int wait_pidfd(int pidfd) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PIDFD, (id_t)pidfd, &si, WEXITED))
+        return -1;
+    close(pidfd);
+    return si.si_code == CLD_EXITED ? (si.si_status & 0xff) << 8 : si.si_status & 0x7f;
+}
 
 extern char **environ;
 
@@ -224,6 +249,52 @@ int main(int argc, char **argv)
             return 0;
         }
         waitpid(pid, &st, 0);
+    } else if (!strncmp(how, "pidfd_spawn", 11)) {
+#ifdef HAVE_PIDFD_SPAWN
+        int pidfd = -1;
+        if (!strcmp(how, "pidfd_spawn")) {
+            rc = pidfd_spawn(&pidfd, probe, NULL, NULL, args, environ);
+        } else if (!strcmp(how, "pidfd_spawnp")) {
+            setenv("PATH", dirname(strdup(probe)), 1);
+            char *name = basename(strdup(probe));
+            rc = pidfd_spawnp(&pidfd, name, NULL, NULL, args, environ);
+        } else {
+            /* pidfd_spawn_actions: as posix_spawn_actions below. */
+            int p[2];
+            if (pipe2(p, O_CLOEXEC))
+                return 99;
+            posix_spawn_file_actions_t fa;
+            posix_spawnattr_t at;
+            sigset_t m;
+            posix_spawn_file_actions_init(&fa);
+            posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+            posix_spawnattr_init(&at);
+            sigemptyset(&m);
+            sigaddset(&m, SIGALRM);
+            posix_spawnattr_setsigmask(&at, &m);
+            posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+            rc = pidfd_spawn(&pidfd, probe, &fa, &at, args, environ);
+            close(p[1]);
+            if (!rc) {
+                char buf[8192];
+                ssize_t n, tot = 0;
+                while (tot < (ssize_t)sizeof buf - 1 && (n = read(p[0], buf + tot, sizeof buf - 1 - tot)) > 0)
+                    tot += n;
+                buf[tot] = 0;
+                printf("via_pipe=%s", buf);
+            }
+        }
+        if (rc) {
+            printf("status=ret:%s\n", strerrorname_np(rc));
+            return 0;
+        }
+        /* The pidfd is the caller's: close-on-exec, and above the leaked fd 3. */
+        printf("pidfd_cloexec=%d\n", (fcntl(pidfd, F_GETFD) & FD_CLOEXEC) != 0);
+        st = wait_pidfd(pidfd);
+#else
+        printf("status=unsupported\n");
+        return 3;
+#endif
     } else if (!strcmp(how, "posix_spawn_actions")) {
         int p[2];
         if (pipe2(p, O_CLOEXEC))

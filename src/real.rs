@@ -175,6 +175,16 @@ fn fill_slot(name: &[u8], slot: &AtomicUsize) -> usize {
     p
 }
 
+/// Async-signal-safe (as `fill`): whether this libc defines `pidfd_spawn` and
+/// `pidfd_spawnp` (glibc ≥ 2.39). Asked before their hooks audit anything: where
+/// libc has none, a caller reached the shim's by `dlvsym` and gets ENOSYS, as from
+/// a libc without them, with nothing reported for a spawn that never happened.
+pub fn has_pidfd_spawn(search: bool) -> bool {
+    let (slot, i) = if search { (&TABLE.pidfd_spawnp, Idx::pidfd_spawnp) } else { (&TABLE.pidfd_spawn, Idx::pidfd_spawn) };
+    let p = slot.load(Ordering::Relaxed);
+    (if p == 0 { fill(i as usize) } else { p }) > MISSING
+}
+
 /// Async-signal-safe (as `fill`): every entry looked up. The fork hook calls it in
 /// the parent, so that fork children find the table complete and never write it.
 ///
@@ -262,6 +272,9 @@ real_table! {
     ioctl: fn(fd: c_int, req: c_ulong, arg: c_ulong) -> c_int;
     posix_spawn: fn(pid: *mut pid_t, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int;
     posix_spawnp: fn(pid: *mut pid_t, file: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int;
+    // glibc ≥ 2.39 (hooks/spawn.rs); elsewhere Missing, and the hooks answer ENOSYS.
+    pidfd_spawn: fn(pidfd: *mut c_int, path: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int;
+    pidfd_spawnp: fn(pidfd: *mut c_int, file: *const c_char, fa: *const libc::posix_spawn_file_actions_t, attr: *const libc::posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int;
     system: fn(cmd: *const c_char) -> c_int;
     popen: fn(cmd: *const c_char, mode: *const c_char) -> *mut FILE;
     pclose: fn(f: *mut FILE) -> c_int;

@@ -108,6 +108,97 @@ fn c_vfork_execve() {
     c_case("vfork", "execve");
 }
 
+/// glibc ≥ 2.39's pidfd_spawn and pidfd_spawnp (the programs linked against and run
+/// on the newer glibc of `on_glibc_new`): the same audit as posix_spawn's, the
+/// listener named with `via` `pidfd_spawn`/`pidfd_spawnp` and closed in the child in
+/// fix mode, and the caller's pidfd works (the child is waited for through it) and
+/// stays close-on-exec.
+#[test]
+fn c_pidfd_spawn() {
+    common::on_glibc_new(|| {
+        for (how, via) in [("pidfd_spawn", "pidfd_spawn"), ("pidfd_spawnp", "pidfd_spawnp")] {
+            for mode in Mode::ALL {
+                let run = c_path(mode, how);
+                assert!(run.stdout.contains("pidfd_cloexec=1"), "{}", run.context());
+                check_leak_path(mode, &run, &[via], Some(&probe()));
+            }
+        }
+    });
+}
+
+/// pidfd_spawn with the caller's file actions (a dup2 onto fd 1) and attributes (a
+/// blocked SIGALRM): honoured, and fix mode clears the mask, as for posix_spawn.
+#[test]
+fn c_pidfd_spawn_file_actions_and_mask_honoured() {
+    common::on_glibc_new(|| {
+        for mode in Mode::ALL {
+            let run = c_path(mode, "pidfd_spawn_actions");
+            assert!(run.stdout.contains("via_pipe={"), "the dup2 action onto fd 1 works\n{}", run.context());
+            let p = probe_out(&run);
+            let blocked: Vec<String> = common::strs(&p["blocked"]);
+            if mode == Mode::Fix {
+                assert!(blocked.is_empty(), "fix clears the caller-set mask\n{}", run.context());
+                assert_eq!(p["fds"], json!([]), "{}", run.context());
+            } else {
+                assert_eq!(blocked, ["SIGALRM"], "{}", run.context());
+                assert_eq!(p["fds"], json!([listener_obj(&run)]), "{}", run.context());
+            }
+            if mode == Mode::NoShim {
+                continue;
+            }
+            let evs = run.events();
+            let m: Vec<_> = named(&evs, "exec_sigmask").into_iter().filter(|e| e["via"] == "pidfd_spawn").collect();
+            assert_eq!(m.len(), 1, "the caller-set mask is reported\n{}", run.context());
+            check_common(m[0], mode, "warn", mode.action());
+            assert_eq!(common::strs(&m[0]["signals"]), ["SIGALRM"], "{}", m[0]);
+            assert_eq!(leaks_of_listener(&run).len(), 1, "{}", run.context());
+        }
+    });
+}
+
+/// The pidfd hooks are exported only with glibc's version for them: a program that
+/// probes for the functions by name (dlsym) finds none on the machine's glibc (2.36
+/// here, without them) whether the shim is loaded or not — log mode invisible — and
+/// libc's own on the newer glibc; asked for the version (dlvsym), the shim's. On the
+/// machine's glibc the shim's then answers ENOSYS, as a libc without it would
+/// (src/hooks/spawn.rs).
+#[test]
+fn pidfd_hooks_are_invisible_to_a_probe_by_name() {
+    let probe_of = |new: bool, mode: Mode| {
+        let prog = if new { common::c_prog_glibc_new("dlsym_pidfd") } else { common::c_prog("dlsym_pidfd") };
+        let run = run_mode(mode, &prog, &[], &[], T);
+        assert!(run.status.success(), "{}", run.context());
+        run.stdout.clone()
+    };
+    let machine_has_it = probe_of(false, Mode::NoShim).contains("dlsym=libc.so.6");
+    for mode in Mode::ALL {
+        let old = probe_of(false, mode);
+        let new = probe_of(true, mode);
+        for name in ["pidfd_spawn", "pidfd_spawnp"] {
+            let line = |out: &str| out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or("").to_string();
+            let want_dlsym = if machine_has_it { "dlsym=libc.so.6" } else { "dlsym=none" };
+            assert!(line(&old).contains(want_dlsym), "{mode:?} on the machine's glibc: {}", line(&old));
+            assert!(line(&new).contains("dlsym=libc.so.6"), "{mode:?} on the newer glibc: {}", line(&new));
+            let want_dlvsym = match (mode, machine_has_it) {
+                (Mode::NoShim, false) => "dlvsym=none",
+                (Mode::NoShim, true) => "dlvsym=libc.so.6",
+                _ => "dlvsym=libexecguard.so",
+            };
+            assert!(line(&old).contains(want_dlvsym), "{mode:?}: {}", line(&old));
+            let want_new = if mode == Mode::NoShim { "dlvsym=libc.so.6" } else { "dlvsym=libexecguard.so" };
+            assert!(line(&new).contains(want_new), "{mode:?}: {}", line(&new));
+            // Called: the spawn happens wherever libc has the function.
+            assert!(line(&new).ends_with("call=0"), "{mode:?}: {}", line(&new));
+            let want_call = match (mode, machine_has_it) {
+                (_, true) => "call=0",
+                (Mode::NoShim, false) => "call=-",
+                (_, false) => "call=ENOSYS",
+            };
+            assert!(line(&old).ends_with(want_call), "{mode:?}: {}", line(&old));
+        }
+    }
+}
+
 /// posix_spawn without file actions, fix mode: the leaked fds (3-7 and 21-25) are
 /// closed in the child by the shim's own close actions, the kept one (20, named in
 /// EXECGUARD_KEEP_FDS) between them survives, and the parent's flags are as before

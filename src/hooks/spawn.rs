@@ -92,23 +92,52 @@ fn child_state(attr: *const posix_spawnattr_t) -> (u64, u64) {
     (mask, ign)
 }
 
+/// Which libc function a spawn hook stands for. `pidfd_spawn` and `pidfd_spawnp`
+/// (glibc ≥ 2.39) take the same arguments as `posix_spawn` and `posix_spawnp`, and
+/// write a pidfd for the child where those write its pid: the same spawn to audit.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Via {
+    Spawn,
+    SpawnP,
+    Pidfd,
+    PidfdP,
+}
+
+impl Via {
+    fn name(self) -> &'static str {
+        match self {
+            Via::Spawn => "posix_spawn",
+            Via::SpawnP => "posix_spawnp",
+            Via::Pidfd => "pidfd_spawn",
+            Via::PidfdP => "pidfd_spawnp",
+        }
+    }
+
+    /// `file` is searched for in PATH.
+    fn search(self) -> bool {
+        matches!(self, Via::SpawnP | Via::PidfdP)
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 unsafe fn spawn(
-    via: &'static str,
+    via: Via,
     pid: *mut pid_t,
     file: *const c_char,
     fa: *const posix_spawn_file_actions_t,
     attr: *const posix_spawnattr_t,
     argv: Argv,
     envp: Argv,
-    search: bool,
 ) -> c_int {
-    // SAFETY (both closures): forwarding the caller's arguments.
+    let search = via.search();
+    // SAFETY (both closures): forwarding the caller's arguments (`pid` is the
+    // caller's int for the pid or, for the pidfd functions, the pidfd).
     let call_with = |fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, env: Argv| unsafe {
-        if search {
-            real::posix_spawnp(pid, file, fa, attr, argv, env)
-        } else {
-            real::posix_spawn(pid, file, fa, attr, argv, env)
+        match via {
+            Via::Spawn => real::posix_spawn(pid, file, fa, attr, argv, env),
+            Via::SpawnP => real::posix_spawnp(pid, file, fa, attr, argv, env),
+            Via::Pidfd => real::pidfd_spawn(pid, file, fa, attr, argv, env),
+            Via::PidfdP => real::pidfd_spawnp(pid, file, fa, attr, argv, env),
         }
     };
     let call = |attr: *const posix_spawnattr_t, env: Argv| call_with(fa, attr, env);
@@ -142,7 +171,7 @@ unsafe fn spawn(
     // The caller's file actions, as the shim followed them (None: not known, and
     // each fd is judged as the caller holds it).
     let actions = if fa.is_null() { None } else { super::spawn_actions::of(fa) };
-    let sp = Spawn { via, target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true, actions: actions.as_ref() };
+    let sp = Spawn { via: via.name(), target: target.as_bytes(), target_c: core::ptr::null(), argv, envp, exec_fd: -1, parent_side: true, actions: actions.as_ref() };
     // posix_spawn has no use for the listener count (system_blocking is system's
     // and popen's): no fstat per fd that does not leak.
     // The caller's file actions change the child's fds after this audit (an
@@ -249,7 +278,7 @@ pub unsafe extern "C" fn posix_spawn(
     envp: Argv,
 ) -> c_int {
     // SAFETY: forwarded.
-    unsafe { spawn("posix_spawn", pid, path, fa, attr, argv, envp, false) }
+    unsafe { spawn(Via::Spawn, pid, path, fa, attr, argv, envp) }
 }
 
 #[no_mangle]
@@ -262,5 +291,63 @@ pub unsafe extern "C" fn posix_spawnp(
     envp: Argv,
 ) -> c_int {
     // SAFETY: forwarded.
-    unsafe { spawn("posix_spawnp", pid, file, fa, attr, argv, envp, true) }
+    unsafe { spawn(Via::SpawnP, pid, file, fa, attr, argv, envp) }
 }
+
+/// glibc ≥ 2.39's `pidfd_spawn`, exported only as `pidfd_spawn@GLIBC_2.39`, a
+/// non-default version (see `pidfd_entry`): it takes the place of libc's for every
+/// program linked against it, and is invisible to `dlsym(RTLD_DEFAULT, …)` and to
+/// a reference without that version — on a libc without the function a program that
+/// probes for it still finds none (log mode stays invisible), and where libc has it
+/// the probe finds libc's.
+#[cfg(execguard_pidfd_hooks)]
+unsafe extern "C" fn pidfd_spawn_hook(
+    pidfd: *mut c_int,
+    path: *const c_char,
+    fa: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: Argv,
+    envp: Argv,
+) -> c_int {
+    if !real::has_pidfd_spawn(false) {
+        return libc::ENOSYS;
+    }
+    // SAFETY: forwarded.
+    unsafe { spawn(Via::Pidfd, pidfd, path, fa, attr, argv, envp) }
+}
+
+/// glibc ≥ 2.39's `pidfd_spawnp`, exported as `pidfd_spawnp@GLIBC_2.39` (as above).
+#[cfg(execguard_pidfd_hooks)]
+unsafe extern "C" fn pidfd_spawnp_hook(
+    pidfd: *mut c_int,
+    file: *const c_char,
+    fa: *const posix_spawn_file_actions_t,
+    attr: *const posix_spawnattr_t,
+    argv: Argv,
+    envp: Argv,
+) -> c_int {
+    if !real::has_pidfd_spawn(true) {
+        return libc::ENOSYS;
+    }
+    // SAFETY: forwarded.
+    unsafe { spawn(Via::PidfdP, pidfd, file, fa, attr, argv, envp) }
+}
+
+// The two names with the version glibc gave them, non-default (one `@`): the loader
+// binds a reference to `pidfd_spawn@GLIBC_2.39` to the first object in the search
+// order that defines that name and version, which is the preloaded shim; a lookup
+// without a version skips a non-default one (glibc's dl-lookup.c, `check_match`;
+// musl's loader skips it too). build.rs defines the version node.
+macro_rules! pidfd_entry {
+    ($hook:ident, $name:literal) => {
+        core::arch::global_asm!(
+            ".globl {f}",
+            concat!(".symver {f}, ", $name, "@GLIBC_2.39"),
+            f = sym $hook,
+        );
+    };
+}
+#[cfg(execguard_pidfd_hooks)]
+pidfd_entry!(pidfd_spawn_hook, "pidfd_spawn");
+#[cfg(execguard_pidfd_hooks)]
+pidfd_entry!(pidfd_spawnp_hook, "pidfd_spawnp");

@@ -49,9 +49,74 @@ pub fn c_prog(name: &str) -> PathBuf {
         return c_prog_musl(name);
     }
     if AARCH64.with(|a| a.get()) {
-        return c_prog_with(name, AARCH64_CC, &[], "aarch64", None);
+        return c_prog_with(name, AARCH64_CC, &[], "aarch64", None, &[]);
     }
-    c_prog_with(name, &std::env::var("CC").unwrap_or_else(|_| "cc".into()), &[], "", None)
+    if GLIBC_NEW.with(|g| g.get()) {
+        return c_prog_glibc_new(name);
+    }
+    c_prog_with(name, &cc_name(), &[], "", None, &[])
+}
+
+fn cc_name() -> String {
+    std::env::var("CC").unwrap_or_else(|_| "cc".into())
+}
+
+/// `c-tests/<name>.c` linked against the newer glibc of `on_glibc_new` (its
+/// `libc.so.6` named on the command line, so that its symbols bind with its
+/// versions: `pidfd_spawn@GLIBC_2.39`), with its loader as the interpreter and its
+/// directory as the run path: the program runs on that glibc, as on a current
+/// distribution, whatever the machine's. Compiled with the machine's headers and
+/// `-DHAVE_PIDFD_SPAWN` (the C declares what those headers may lack).
+pub fn c_prog_glibc_new(name: &str) -> PathBuf {
+    let lib = glibc_new_dir();
+    let loader = lib.join(GLIBC_NEW_LOADER);
+    let (interp, rpath) = (format!("-Wl,--dynamic-linker={}", loader.display()), format!("-Wl,-rpath={}", lib.display()));
+    let libc = lib.join("libc.so.6");
+    c_prog_with(
+        name,
+        &cc_name(),
+        &["-DHAVE_PIDFD_SPAWN", &interp, &rpath],
+        "glibc-new",
+        None,
+        &[libc.to_str().unwrap(), loader.to_str().unwrap()],
+    )
+}
+
+const GLIBC_NEW_LOADER: &str = "ld-linux-x86-64.so.2";
+
+/// The directory of the newer glibc (scripts/glibc-new: Debian 13's, unpacked under
+/// target/), fetched on first use when the test command has not; the test fails
+/// with the reason when it cannot be had, or is older than 2.39.
+pub fn glibc_new_dir() -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let r = DIR.get_or_init(|| {
+        let out = Command::new(root().join("scripts").join("glibc-new"))
+            .output()
+            .map_err(|e| format!("run scripts/glibc-new: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("scripts/glibc-new failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        // Its version, from its own libc (run as a program, glibc prints it first).
+        let v = Command::new(dir.join(GLIBC_NEW_LOADER))
+            .arg(dir.join("libc.so.6"))
+            .output()
+            .map_err(|e| format!("run the new glibc: {e}"))?;
+        let text = String::from_utf8_lossy(&v.stdout);
+        let minor = text
+            .split("version 2.")
+            .nth(1)
+            .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse::<u32>().ok());
+        match minor {
+            Some(m) if m >= 39 => Ok(dir),
+            _ => Err(format!("the glibc in {} is not 2.39 or later: {}", dir.display(), text.lines().next().unwrap_or(""))),
+        }
+    });
+    match r {
+        Ok(d) => d.clone(),
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// `c-tests/<name>.c` linked against musl (Debian's musl-gcc: dynamic, interpreter
@@ -59,12 +124,13 @@ pub fn c_prog(name: &str) -> PathBuf {
 /// the few GNU extensions the tests print with.
 pub fn c_prog_musl(name: &str) -> PathBuf {
     let compat = root().join("c-tests").join("musl_compat.h");
-    c_prog_with(name, "musl-gcc", &["-include", compat.to_str().unwrap()], "musl", Some(&compat))
+    c_prog_with(name, "musl-gcc", &["-include", compat.to_str().unwrap()], "musl", Some(&compat), &[])
 }
 
 /// Build `c-tests/<name>.c` with `cc` into `target/c-tests/<sub>/<name>`, again
 /// whenever the source or `header` (a force-included file) is newer than the program.
-fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&Path>) -> PathBuf {
+/// `libs` follow the source on the command line.
+fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&Path>, libs: &[&str]) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = root().join("c-tests").join(format!("{name}.c"));
@@ -78,6 +144,7 @@ fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&
             .arg("-o")
             .arg(&out)
             .arg(&src)
+            .args(libs)
             .status()
             .unwrap_or_else(|e| panic!("run {cc}: {e}"));
         assert!(st.success(), "compiling {} with {cc} failed", src.display());
@@ -88,6 +155,7 @@ fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&
 thread_local! {
     static MUSL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static AARCH64: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static GLIBC_NEW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static SECCOMP: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
 }
 
@@ -106,6 +174,23 @@ pub fn on_musl(test: impl FnOnce()) {
     MUSL.with(|m| m.set(true));
     test();
     MUSL.with(|m| m.set(false));
+}
+
+/// Run a test body with every `c_prog` of this thread linked against and run on a
+/// newer glibc than the machine's (`c_prog_glibc_new`): Debian 13's 2.41 where the
+/// machine has Debian 12's 2.36. The programs these start (`/bin/sh`, the probe's
+/// `/bin/true`) keep the machine's: a tree with two glibcs in it, as a container
+/// image on an older host, or a program shipped with its own runtime.
+pub fn on_glibc_new(test: impl FnOnce()) {
+    glibc_new_dir();
+    GLIBC_NEW.with(|g| g.set(true));
+    test();
+    GLIBC_NEW.with(|g| g.set(false));
+}
+
+/// This thread's test runs its C programs on the newer glibc (`on_glibc_new`).
+pub fn is_glibc_new() -> bool {
+    GLIBC_NEW.with(|g| g.get())
 }
 
 /// The cross compiler of `on_aarch64` (Debian's gcc-aarch64-linux-gnu).
@@ -213,7 +298,8 @@ pub fn is_musl() -> bool {
 }
 
 /// Every scenario named, again in the other environments of issue 12: programs
-/// linked against musl (`musl::NAME`), and under c-tests/seccomp_deny.c in both
+/// linked against musl (`musl::NAME`), against a newer glibc than the machine's
+/// (`glibc_new::NAME`, see `on_glibc_new`), and under c-tests/seccomp_deny.c in both
 /// flavours (`seccomp_enosys::NAME`, `seccomp_eperm::NAME`). The scenarios are the
 /// calling file's own test functions, run unchanged. The sectioned form also runs
 /// them on arm64 (`aarch64::NAME`, see `on_aarch64_too`): `everywhere` in all four,
@@ -229,6 +315,10 @@ macro_rules! in_other_environments {
         mod musl {
             $( #[test] fn $e() { crate::common::on_musl(super::$e) } )*
             $( #[test] fn $n() { crate::common::on_musl(super::$n) } )*
+        }
+        mod glibc_new {
+            $( #[test] fn $e() { crate::common::on_glibc_new(super::$e) } )*
+            $( #[test] fn $n() { crate::common::on_glibc_new(super::$n) } )*
         }
         mod seccomp_enosys {
             $( #[test] fn $e() { crate::common::under_seccomp("enosys", super::$e) } )*
@@ -606,21 +696,25 @@ pub fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, src).unwrap();
     let o = dir.join(name);
-    // As c_prog: built for the thread's environment (musl, arm64), or natively.
+    // As c_prog: built for the thread's environment (musl, arm64, the newer glibc),
+    // or natively.
     let compiler = if is_musl() {
         "musl-gcc".to_string()
     } else if is_aarch64() {
         AARCH64_CC.to_string()
     } else {
-        std::env::var("CC").unwrap_or_else(|_| "cc".into())
+        cc_name()
     };
-    let st = Command::new(compiler)
-        .args(args)
-        .arg("-o")
-        .arg(&o)
-        .arg(&c)
-        .status()
-        .expect("run cc");
+    let mut cmd = Command::new(compiler);
+    cmd.args(args).arg("-o").arg(&o).arg(&c);
+    if is_glibc_new() {
+        let lib = glibc_new_dir();
+        cmd.arg(format!("-Wl,--dynamic-linker={}", lib.join(GLIBC_NEW_LOADER).display()))
+            .arg(format!("-Wl,-rpath={}", lib.display()))
+            .arg(lib.join("libc.so.6"))
+            .arg(lib.join(GLIBC_NEW_LOADER));
+    }
+    let st = cmd.status().expect("run cc");
     assert!(st.success(), "cc {name} failed");
     o
 }
