@@ -965,17 +965,22 @@ def stop():
 import atexit; atexit.register(stop)
 get("/leak")
 ok = refused = other = 0
+other_in_reload = 0; other_kinds = []
 start = time.time(); hup = None; answered = None
 while time.time() < start + 20:
     if hup is None and time.time() > start + 0.3:
         os.kill(pid, signal.SIGHUP); hup = time.time()
+    failed = None
     try:
         if get("/"): ok += 1
-        else: other += 1
+        else: failed = "not 200"
     except ConnectionRefusedError:
         refused += 1
-    except OSError:
-        other += 1
+    except OSError as e:
+        failed = type(e).__name__
+    if failed:
+        other += 1; other_kinds.append(failed)
+        if hup and answered is None: other_in_reload += 1
     if hup and answered is None and "binary reloading" in log() and "spawned uWSGI worker" in log().split("binary reloading")[-1]:
         answered = time.time()
     if answered and time.time() > answered + 1:
@@ -989,7 +994,8 @@ for _ in range(200):
     except ProcessLookupError:
         gone = True; break
 text = log()
-print(json.dumps({"master": pid, "ok": ok, "refused": refused, "other": other, "reloaded": answered is not None,
+print(json.dumps({"master": pid, "ok": ok, "refused": refused, "other": other, "other_in_reload": other_in_reload,
+                  "other_kinds": other_kinds[:10], "reloaded": answered is not None,
                   "reloads": text.count("binary reloading"), "inherited": "inherited INET address 127.0.0.1:%d fd" % port in text,
                   "leak_after": leak_after, "gone": gone}))
 "#;
@@ -1031,6 +1037,20 @@ fn pyuwsgi_script(tag: &str) -> (PathBuf, PathBuf) {
     (script, site)
 }
 
+/// What RELOAD_CLIENT saw of the listener across a reload: no connection refused
+/// (the listener was never closed, in the old image, the new one or between them),
+/// and no request failed outside the reload itself. During it (from the SIGHUP to
+/// the new master's first answer), uWSGI itself, without the shim, once in a while
+/// fails one request of some ten thousand (one `other` of 14 155 in a CI run at
+/// 01:06 UTC, 7 Dec 2026, without the shim; nothing in uWSGI's log says why): at
+/// most two there, named by kind.
+fn no_connection_lost(seen: &Value, what: &str) {
+    assert_eq!(seen["refused"].as_u64(), Some(0), "no connection refused across the reload: {what}");
+    let (other, in_reload) = (seen["other"].as_u64().unwrap_or(u64::MAX), seen["other_in_reload"].as_u64().unwrap_or(u64::MAX));
+    assert_eq!(other, in_reload, "no request failed outside the reload: {what}");
+    assert!(in_reload <= 2, "at most two requests failed during the reload (uWSGI's own, see no_connection_lost): {what}");
+}
+
 /// A uWSGI (`uwsgi`: its command) reloaded under load (see uwsgi_graceful_reload).
 fn graceful_reload(name: &str, uwsgi: &str, mode: &str, port: u16, env: &[(&str, &str)]) {
     let d = dir(&format!("{name}-graceful-{mode}"));
@@ -1060,7 +1080,7 @@ fn graceful_reload(name: &str, uwsgi: &str, mode: &str, port: u16, env: &[(&str,
     assert_eq!(seen["gone"], true, "{what}");
     assert_eq!(seen["leak_after"], true, "{what}");
     assert!(seen["ok"].as_u64().unwrap() > 0, "{what}");
-    assert_eq!((seen["refused"].as_u64(), seen["other"].as_u64()), (Some(0), Some(0)), "no connection refused or dropped across the reload: {what}");
+    no_connection_lost(&seen, &what);
     assert_eq!(seen["inherited"], true, "the new image took the listener over: {what}");
     if mode == "none" {
         return;
@@ -1157,7 +1177,7 @@ fn reload_into_a_newly_installed_shim(name: &str, uwsgi: &str, mode: &str, port:
     assert_eq!((seen["reloaded"].as_bool(), seen["reloads"].as_u64(), seen["gone"].as_bool()), (Some(true), Some(1), Some(true)), "{what}");
     assert_eq!(seen["leak_after"], true, "{what}");
     assert!(seen["ok"].as_u64().unwrap() > 0, "{what}");
-    assert_eq!((seen["refused"].as_u64(), seen["other"].as_u64()), (Some(0), Some(0)), "no connection refused or dropped across the reload: {what}");
+    no_connection_lost(&seen, &what);
     assert_eq!(seen["inherited"], true, "the new image took its listener over: {what}");
     let master = seen["master"].as_u64().unwrap();
     let listener = |e: &Value| e["fds"].as_array().is_some_and(|a| a.iter().any(|f| f["kind"] == "tcp_listen" && f["detail"] == format!("127.0.0.1:{port}")));

@@ -115,6 +115,19 @@ fn c_vfork_execve() {
 /// stays close-on-exec.
 #[test]
 fn c_pidfd_spawn() {
+    pidfd_spawn_case();
+}
+
+/// The same under the seccomp filter of an old container profile (clone3 refused
+/// with ENOSYS, the pidfd calls with ENOSYS or EPERM): glibc's pidfd_spawn then
+/// makes its pidfd with clone's CLONE_PIDFD, and the hook changes nothing of that.
+#[test]
+fn c_pidfd_spawn_under_seccomp() {
+    common::under_seccomp("enosys", pidfd_spawn_case);
+    common::under_seccomp("eperm", pidfd_spawn_case);
+}
+
+fn pidfd_spawn_case() {
     common::on_glibc_new(|| {
         for (how, via) in [("pidfd_spawn", "pidfd_spawn"), ("pidfd_spawnp", "pidfd_spawnp")] {
             for mode in Mode::ALL {
