@@ -54,6 +54,29 @@ extern int pidfd_spawnp(int *restrict, const char *restrict, const posix_spawn_f
                         const posix_spawnattr_t *restrict, char *const[restrict], char *const[restrict]);
 #endif
 
+/* posix_spawn_actions' file actions and attributes: the child's stdout onto the
+ * pipe's write end `w` (a dup2 action), SIGALRM blocked (POSIX_SPAWN_SETSIGMASK). */
+static void stdout_to_pipe_alrm_blocked(posix_spawn_file_actions_t *fa, posix_spawnattr_t *at, int w) {
+    sigset_t m;
+    posix_spawn_file_actions_init(fa);
+    posix_spawn_file_actions_adddup2(fa, w, 1);
+    posix_spawnattr_init(at);
+    sigemptyset(&m);
+    sigaddset(&m, SIGALRM);
+    posix_spawnattr_setsigmask(at, &m);
+    posix_spawnattr_setflags(at, POSIX_SPAWN_SETSIGMASK);
+}
+
+/* What the child wrote into the pipe (read end `r`), as via_pipe=TEXT. */
+static void print_pipe(int r) {
+    char buf[8192];
+    ssize_t n, tot = 0;
+    while (tot < (ssize_t)sizeof buf - 1 && (n = read(r, buf + tot, sizeof buf - 1 - tot)) > 0)
+        tot += n;
+    buf[tot] = 0;
+    printf("via_pipe=%s", buf);
+}
+
 /* The wait status of the child behind `pidfd`, waited for through it. */
 static int wait_pidfd(int pidfd) {
     siginfo_t si;
@@ -261,28 +284,15 @@ int main(int argc, char **argv)
         } else {
             /* pidfd_spawn_actions: as posix_spawn_actions below. */
             int p[2];
-            if (pipe2(p, O_CLOEXEC))
-                return 99;
             posix_spawn_file_actions_t fa;
             posix_spawnattr_t at;
-            sigset_t m;
-            posix_spawn_file_actions_init(&fa);
-            posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-            posix_spawnattr_init(&at);
-            sigemptyset(&m);
-            sigaddset(&m, SIGALRM);
-            posix_spawnattr_setsigmask(&at, &m);
-            posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+            if (pipe2(p, O_CLOEXEC))
+                return 99;
+            stdout_to_pipe_alrm_blocked(&fa, &at, p[1]);
             rc = pidfd_spawn(&pidfd, probe, &fa, &at, args, environ);
             close(p[1]);
-            if (!rc) {
-                char buf[8192];
-                ssize_t n, tot = 0;
-                while (tot < (ssize_t)sizeof buf - 1 && (n = read(p[0], buf + tot, sizeof buf - 1 - tot)) > 0)
-                    tot += n;
-                buf[tot] = 0;
-                printf("via_pipe=%s", buf);
-            }
+            if (!rc)
+                print_pipe(p[0]);
         }
         if (rc) {
             printf("status=ret:%s\n", strerrorname_np(rc));
@@ -297,30 +307,18 @@ int main(int argc, char **argv)
 #endif
     } else if (!strcmp(how, "posix_spawn_actions")) {
         int p[2];
-        if (pipe2(p, O_CLOEXEC))
-            return 99;
         posix_spawn_file_actions_t fa;
         posix_spawnattr_t at;
-        sigset_t m;
-        posix_spawn_file_actions_init(&fa);
-        posix_spawn_file_actions_adddup2(&fa, p[1], 1);
-        posix_spawnattr_init(&at);
-        sigemptyset(&m);
-        sigaddset(&m, SIGALRM);
-        posix_spawnattr_setsigmask(&at, &m);
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+        if (pipe2(p, O_CLOEXEC))
+            return 99;
+        stdout_to_pipe_alrm_blocked(&fa, &at, p[1]);
         rc = posix_spawn(&pid, probe, &fa, &at, args, environ);
         close(p[1]);
         if (rc) {
             printf("status=ret:%s\n", strerrorname_np(rc));
             return 0;
         }
-        char buf[8192];
-        ssize_t n, tot = 0;
-        while (tot < (ssize_t)sizeof buf - 1 && (n = read(p[0], buf + tot, sizeof buf - 1 - tot)) > 0)
-            tot += n;
-        buf[tot] = 0;
-        printf("via_pipe=%s", buf);
+        print_pipe(p[0]);
         waitpid(pid, &st, 0);
     } else if (!strcmp(how, "vfork") || !strcmp(how, "fork")) {
         pid = !strcmp(how, "vfork") ? vfork() : fork();

@@ -143,30 +143,7 @@ fn pidfd_spawn_case() {
 /// blocked SIGALRM): honoured, and fix mode clears the mask, as for posix_spawn.
 #[test]
 fn c_pidfd_spawn_file_actions_and_mask_honoured() {
-    common::on_glibc_new(|| {
-        for mode in Mode::ALL {
-            let run = c_path(mode, "pidfd_spawn_actions");
-            assert!(run.stdout.contains("via_pipe={"), "the dup2 action onto fd 1 works\n{}", run.context());
-            let p = probe_out(&run);
-            let blocked: Vec<String> = common::strs(&p["blocked"]);
-            if mode == Mode::Fix {
-                assert!(blocked.is_empty(), "fix clears the caller-set mask\n{}", run.context());
-                assert_eq!(p["fds"], json!([]), "{}", run.context());
-            } else {
-                assert_eq!(blocked, ["SIGALRM"], "{}", run.context());
-                assert_eq!(p["fds"], json!([listener_obj(&run)]), "{}", run.context());
-            }
-            if mode == Mode::NoShim {
-                continue;
-            }
-            let evs = run.events();
-            let m: Vec<_> = named(&evs, "exec_sigmask").into_iter().filter(|e| e["via"] == "pidfd_spawn").collect();
-            assert_eq!(m.len(), 1, "the caller-set mask is reported\n{}", run.context());
-            check_common(m[0], mode, "warn", mode.action());
-            assert_eq!(common::strs(&m[0]["signals"]), ["SIGALRM"], "{}", m[0]);
-            assert_eq!(leaks_of_listener(&run).len(), 1, "{}", run.context());
-        }
-    });
+    common::on_glibc_new(|| file_actions_and_mask_case("pidfd_spawn_actions", "pidfd_spawn"));
 }
 
 /// The pidfd hooks are exported only with glibc's version for them: a program that
@@ -306,8 +283,15 @@ fn c_posix_spawn_fix_with_strays_from_the_caller() {
 
 #[test]
 fn c_posix_spawn_file_actions_and_mask_honoured() {
+    file_actions_and_mask_case("posix_spawn_actions", "posix_spawn");
+}
+
+/// The caller's file actions (its stdout onto a pipe) and attributes (SIGALRM
+/// blocked) reach the probe; fix mode clears the mask and closes the listener; log
+/// and fix name the mask and the listener once each, `via` the spawn function.
+fn file_actions_and_mask_case(how: &str, via: &str) {
     for mode in Mode::ALL {
-        let run = c_path(mode, "posix_spawn_actions");
+        let run = c_path(mode, how);
         assert!(run.stdout.contains("via_pipe={"), "the dup2 action onto fd 1 works\n{}", run.context());
         let p = probe_out(&run);
         let blocked: Vec<String> = common::strs(&p["blocked"]);
@@ -316,15 +300,18 @@ fn c_posix_spawn_file_actions_and_mask_honoured() {
             assert_eq!(p["fds"], json!([]), "{}", run.context());
         } else {
             assert_eq!(blocked, ["SIGALRM"], "{}", run.context());
+            assert_eq!(p["fds"], json!([listener_obj(&run)]), "{}", run.context());
         }
         if mode == Mode::NoShim {
             continue;
         }
         let evs = run.events();
-        let m: Vec<_> = named(&evs, "exec_sigmask").into_iter().filter(|e| e["via"] == "posix_spawn").collect();
+        let m: Vec<_> = named(&evs, "exec_sigmask").into_iter().filter(|e| e["via"] == via).collect();
         assert_eq!(m.len(), 1, "the caller-set mask is reported\n{}", run.context());
         check_common(m[0], mode, "warn", mode.action());
         assert_eq!(common::strs(&m[0]["signals"]), ["SIGALRM"], "{}", m[0]);
+        let leaks: Vec<_> = leaks_of_listener(&run).into_iter().filter(|e| e["via"] == via).collect();
+        assert_eq!(leaks.len(), 1, "{}", run.context());
     }
 }
 

@@ -294,31 +294,15 @@ pub unsafe extern "C" fn posix_spawnp(
     unsafe { spawn(Via::SpawnP, pid, file, fa, attr, argv, envp) }
 }
 
-/// glibc ≥ 2.39's `pidfd_spawn`, exported only as `pidfd_spawn@GLIBC_2.39`, a
-/// non-default version (see `pidfd_entry`): it takes the place of libc's for every
-/// program linked against it, and is invisible to `dlsym(RTLD_DEFAULT, …)` and to
-/// a reference without that version — on a libc without the function a program that
-/// probes for it still finds none (log mode stays invisible), and where libc has it
-/// the probe finds libc's.
+/// glibc ≥ 2.39's `pidfd_spawn` and `pidfd_spawnp`, each exported only as
+/// `NAME@GLIBC_2.39`, a non-default version (see `pidfd_entry`): it takes the place
+/// of libc's for every program linked against it, and is invisible to
+/// `dlsym(RTLD_DEFAULT, …)` and to a reference without that version — on a libc
+/// without the functions a program that probes for them still finds none (log mode
+/// stays invisible), and where libc has them the probe finds libc's.
 #[cfg(execguard_pidfd_hooks)]
-unsafe extern "C" fn pidfd_spawn_hook(
-    pidfd: *mut c_int,
-    path: *const c_char,
-    fa: *const posix_spawn_file_actions_t,
-    attr: *const posix_spawnattr_t,
-    argv: Argv,
-    envp: Argv,
-) -> c_int {
-    if !real::has_pidfd_spawn(false) {
-        return libc::ENOSYS;
-    }
-    // SAFETY: forwarded.
-    unsafe { spawn(Via::Pidfd, pidfd, path, fa, attr, argv, envp) }
-}
-
-/// glibc ≥ 2.39's `pidfd_spawnp`, exported as `pidfd_spawnp@GLIBC_2.39` (as above).
-#[cfg(execguard_pidfd_hooks)]
-unsafe extern "C" fn pidfd_spawnp_hook(
+unsafe fn pidfd_hook(
+    via: Via,
     pidfd: *mut c_int,
     file: *const c_char,
     fa: *const posix_spawn_file_actions_t,
@@ -326,11 +310,24 @@ unsafe extern "C" fn pidfd_spawnp_hook(
     argv: Argv,
     envp: Argv,
 ) -> c_int {
-    if !real::has_pidfd_spawn(true) {
+    // Reached through dlvsym on a libc without them: their absence's answer.
+    if !real::has_pidfd_spawn(via.search()) {
         return libc::ENOSYS;
     }
     // SAFETY: forwarded.
-    unsafe { spawn(Via::PidfdP, pidfd, file, fa, attr, argv, envp) }
+    unsafe { spawn(via, pidfd, file, fa, attr, argv, envp) }
+}
+
+#[cfg(execguard_pidfd_hooks)]
+unsafe extern "C" fn pidfd_spawn_hook(pidfd: *mut c_int, path: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { pidfd_hook(Via::Pidfd, pidfd, path, fa, attr, argv, envp) }
+}
+
+#[cfg(execguard_pidfd_hooks)]
+unsafe extern "C" fn pidfd_spawnp_hook(pidfd: *mut c_int, file: *const c_char, fa: *const posix_spawn_file_actions_t, attr: *const posix_spawnattr_t, argv: Argv, envp: Argv) -> c_int {
+    // SAFETY: forwarded.
+    unsafe { pidfd_hook(Via::PidfdP, pidfd, file, fa, attr, argv, envp) }
 }
 
 // The two names with the version glibc gave them, non-default (one `@`): the loader
