@@ -133,11 +133,8 @@ fn relative(path: &mut Buf<512>, name: &[u8]) {
 #[cold]
 fn dladdr_name() -> *const c_char {
     type Dladdr = unsafe extern "C" fn(*const libc::c_void, *mut libc::Dl_info) -> c_int;
-    // SAFETY: a NUL-terminated name; load time, where dlsym may run.
-    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"dladdr".as_ptr()) };
-    if f.is_null() {
-        return core::ptr::null();
-    }
+    // Load time, where dlsym may run (where the process has one).
+    let Some(f) = real::dlsym(libc::RTLD_DEFAULT, c"dladdr".as_ptr()) else { return core::ptr::null() };
     // SAFETY: dlsym found libc's dladdr, of this type.
     let dladdr: Dladdr = unsafe { core::mem::transmute(f) };
     // SAFETY: an all-zero Dl_info is valid; dladdr fills it for an address of ours.

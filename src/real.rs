@@ -239,15 +239,54 @@ pub fn fill_for_vfork() {
 }
 
 /// Load time only (the constructor, when src/resolve.rs cannot serve lookups): every
-/// entry still empty, by dlsym(RTLD_NEXT).
+/// entry still empty, by dlsym(RTLD_NEXT). Where this process has no `dlsym` (glibc
+/// before 2.34 without libdl loaded), by the shim's own lookup in the objects it
+/// can search (resolve::find_lenient): the alternative is no real function at all.
 pub fn resolve_all_dlsym() {
+    let has_dlsym = dlsym_present();
     for i in 0..COUNT {
         let Some((name, slot)) = entry(i) else { continue };
         if slot.load(Ordering::Relaxed) == 0 {
-            // SAFETY: name is NUL-terminated; RTLD_NEXT finds the definition after ours.
-            let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) } as usize;
+            let p = if has_dlsym {
+                // RTLD_NEXT finds the definition after ours.
+                dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char).unwrap_or(0)
+            } else {
+                match crate::resolve::find_lenient(name) {
+                    crate::resolve::Found::Addr(a) => a,
+                    _ => 0,
+                }
+            };
             slot.store(if p == 0 { MISSING } else { p }, Ordering::Relaxed);
         }
+    }
+}
+
+extern "C" {
+    /// src/c/tls.c: libc's (or libdl's) `dlsym`, a weak import: NULL in a process
+    /// with none (glibc before 2.34 without libdl loaded).
+    static execguard_dlsym_fn: *const libc::c_void;
+}
+
+/// Whether this process has a `dlsym` (src/c/tls.c).
+pub fn dlsym_present() -> bool {
+    // SAFETY: a pointer the loader filled in before any constructor ran.
+    !unsafe { execguard_dlsym_fn }.is_null()
+}
+
+/// Load time only: `dlsym(handle, name)` when this process has one; None when it has
+/// none or the name is not found.
+pub fn dlsym(handle: *mut libc::c_void, name: *const c_char) -> Option<usize> {
+    // SAFETY: a pointer the loader filled in before any constructor ran.
+    let f = unsafe { execguard_dlsym_fn };
+    if f.is_null() {
+        return None;
+    }
+    // SAFETY: the loader bound the weak import to a dlsym of this C type.
+    let f: unsafe extern "C" fn(*mut libc::c_void, *const c_char) -> *mut libc::c_void = unsafe { core::mem::transmute(f) };
+    // SAFETY: name is NUL-terminated (the caller's contract, as for dlsym itself).
+    match unsafe { f(handle, name) } as usize {
+        0 => None,
+        p => Some(p),
     }
 }
 

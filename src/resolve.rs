@@ -225,18 +225,49 @@ struct Collect<'a> {
     /// `time` and `getcpu` too. Listed after us (as in a program that is itself the
     /// caller, the unit tests' binary), its definitions would win over libc's.
     vdso: usize,
+    /// Leave out what cannot be searched (no GNU hash table, tables out of reach,
+    /// objects past SCOPE_MAX) instead of giving up: `find_lenient`.
+    lenient: bool,
 }
 
 impl<'a> Collect<'a> {
     fn new(list: &'a mut [Obj; SCOPE_MAX]) -> Self {
         // SAFETY: getauxval is always safe to call.
         let vdso = unsafe { libc::getauxval(libc::AT_SYSINFO_EHDR) } as usize;
-        Collect { list, n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true, name: core::ptr::null(), vdso }
+        Collect { list, n: 0, me: snapshot as *const () as usize, seen_me: false, ok: true, name: core::ptr::null(), vdso, lenient: false }
     }
 
     fn usable(&self) -> bool {
-        self.ok && self.seen_me
+        (self.ok || self.lenient) && self.seen_me
     }
+
+    /// An object this walk cannot search: the walk fails, or (lenient) goes on
+    /// without it. The callback's answer to dl_iterate_phdr.
+    fn cannot_search(&mut self) -> c_int {
+        self.ok = false;
+        if self.lenient {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// Load time only, where no `dlsym` exists to fall back on (glibc before 2.34
+/// without libdl loaded) and the snapshot could not serve: `name`'s first
+/// definition in the objects after this library that can be searched, leaving out
+/// those that cannot (found by neither way otherwise).
+pub fn find_lenient(name: &[u8]) -> Found {
+    let name = name.strip_suffix(&[0]).unwrap_or(name);
+    let mut list = [NO_OBJ; SCOPE_MAX];
+    let mut c = Collect::new(&mut list);
+    c.lenient = true;
+    walk(&mut c);
+    if !c.usable() {
+        return Found::Unserved;
+    }
+    let n = c.n;
+    search(list.get(..n).unwrap_or(&[]), name)
 }
 
 #[link_section = ".text.startup.execguard"]
@@ -294,10 +325,7 @@ unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut 
         if let Some(slot) = slot {
             match off() {
                 Some(o) => *slot = o,
-                None => {
-                    c.ok = false;
-                    return 1;
-                }
+                None => return c.cannot_search(),
             }
         }
         // SAFETY: still inside the dynamic array (DT_NULL not reached).
@@ -314,10 +342,7 @@ unsafe extern "C" fn collect(info: *mut dl_phdr_info, _size: size_t, data: *mut 
             c.n += 1;
             0
         }
-        _ => {
-            c.ok = false;
-            1
-        }
+        _ => c.cannot_search(),
     }
 }
 

@@ -210,12 +210,12 @@ fn every_way_of_ignoring_a_signal_is_seen_at_the_exec() {
 /// exactly what the probe holds; a posix_spawn whose file actions open fd 20 in the
 /// child carries none (the child lists, and passes fd 20 on as its inheritance, not
 /// its leak); a grandchild gets the list again from the child's own exec. Under
-/// seccomp filters that refuse newer calls as well. On musl (no cheap thread count)
-/// a musl program's own execs carry none: its children list their fds, and the
-/// findings are the same.
+/// seccomp filters that refuse newer calls as well. On musl and on glibc before 2.32
+/// (no cheap thread count: `counts_threads_cheaply`) the program's own execs carry
+/// none: its children list their fds, and the findings are the same.
 #[test]
 fn the_held_list_is_exact_or_absent() {
-    let vouched = !common::is_musl();
+    let vouched = common::counts_threads_cheaply();
     for mode in [Mode::Log, Mode::Fix] {
         let d = common::tmpdir(&format!("held-list-{}-{}-{}", mode.name(), common::is_musl(), common::seccomp_flavour().unwrap_or("none")));
         let log = d.join("log.jsonl");
@@ -284,11 +284,11 @@ fn the_held_list_is_exact_or_absent() {
 
 /// Runs `held_check MODE OUT` under stray_launch (fds 10, 251 and 500 from the
 /// caller) and checks each step's fork+exec and vfork+exec probe, `PREFIX-WAY-N`:
-/// it holds exactly `steps[N-1]`'s fds and, where the exec could vouch (not on musl,
-/// or a list came anyway), is told exactly that list. No `exec_fd_leak` anywhere.
+/// it holds exactly `steps[N-1]`'s fds and, where the exec could vouch
+/// (`counts_threads_cheaply`, or a list came anyway), is told exactly that list. No `exec_fd_leak` anywhere.
 /// Returns the log's events and the probes' lines.
 fn flag_steps(mode: &str, prefix: &str, steps: &[&[u64]]) -> (Vec<serde_json::Value>, Vec<serde_json::Value>) {
-    let vouched = !common::is_musl();
+    let vouched = common::counts_threads_cheaply();
     let d = common::tmpdir(&format!("held-{mode}-{}-{}", common::is_musl(), common::seccomp_flavour().unwrap_or("none")));
     let log = d.join("log.jsonl");
     let out = d.join("probes.jsonl");
@@ -354,7 +354,7 @@ fn a_vouched_flag_follows_every_change_a_hook_sees() {
     let p = probes.iter().find(|p| p["case"] == "vouched-vfork-set").unwrap_or_else(|| panic!("{probes:?}"));
     let got: Vec<u64> = p["fds"].as_array().unwrap().iter().filter_map(|f| f.as_u64()).collect();
     assert_eq!(got, NO_10, "{p}");
-    if !common::is_musl() || !p["held"].is_null() {
+    if common::counts_threads_cheaply() || !p["held"].is_null() {
         assert_eq!(p["held"], "251,500", "{p}");
     }
 }

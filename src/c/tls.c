@@ -36,3 +36,12 @@ extern const char *gnu_get_libc_version(void) __attribute__((weak));
 __attribute__((visibility("hidden"))) const void *const execguard_glibc_marker = (const void *)&gnu_get_libc_version;
 extern char *program_invocation_name __attribute__((weak));
 __attribute__((visibility("hidden"))) char *const *const execguard_progname = &program_invocation_name;
+
+/* dlsym, for the rare lookups the shim's own reading of the loader's tables cannot
+ * serve (src/resolve.rs). Weak: before glibc 2.34 it is libdl's, and a process that
+ * did not load libdl has none — a strong import would make every such process fail
+ * to start under the shim ("undefined symbol: dlsym", Debian 11, Ubuntu 20.04,
+ * RHEL 8). NULL there; the shim then looks up without it (src/real.rs). */
+extern void *dlsym(void *handle, const char *name) __attribute__((weak));
+__attribute__((visibility("hidden"))) const void *const execguard_dlsym_fn = (const void *)&dlsym;
+

@@ -43,65 +43,93 @@ fn shim_native() -> PathBuf {
 
 /// Compile `c-tests/<name>.c` once per test run into `target/c-tests/<name>` — or,
 /// inside `on_musl`, with musl-gcc into `target/c-tests/musl/<name>`; inside
-/// `on_aarch64`, for arm64 into `target/c-tests/aarch64/<name>`.
+/// `on_aarch64`, for arm64 into `target/c-tests/aarch64/<name>`; inside
+/// `on_glibc_new`/`on_glibc_old`, against that glibc into `target/c-tests/glibc-*`.
 pub fn c_prog(name: &str) -> PathBuf {
     if MUSL.with(|m| m.get()) {
         return c_prog_musl(name);
     }
     if AARCH64.with(|a| a.get()) {
-        return c_prog_with(name, AARCH64_CC, &[], "aarch64", None, &[]);
+        return c_prog_with(name, AARCH64_CC, &[], "aarch64", &[], &[]);
     }
-    if GLIBC_NEW.with(|g| g.get()) {
-        return c_prog_glibc_new(name);
+    if let Some(which) = other_glibc() {
+        return c_prog_glibc(name, which);
     }
-    c_prog_with(name, &cc_name(), &[], "", None, &[])
+    c_prog_with(name, &cc_name(), &[], "", &[], &[])
 }
 
 fn cc_name() -> String {
     std::env::var("CC").unwrap_or_else(|_| "cc".into())
 }
 
-/// `c-tests/<name>.c` linked against the newer glibc of `on_glibc_new` (its
-/// `libc.so.6` named on the command line, so that its symbols bind with its
-/// versions: `pidfd_spawn@GLIBC_2.39`), with its loader as the interpreter and its
-/// directory as the run path: the program runs on that glibc, as on a current
-/// distribution, whatever the machine's. Compiled with the machine's headers and
-/// `-DHAVE_PIDFD_SPAWN` (the C declares what those headers may lack).
-pub fn c_prog_glibc_new(name: &str) -> PathBuf {
-    let lib = glibc_new_dir();
-    let loader = lib.join(GLIBC_NEW_LOADER);
-    let (interp, rpath) = (format!("-Wl,--dynamic-linker={}", loader.display()), format!("-Wl,-rpath={}", lib.display()));
-    let libc = lib.join("libc.so.6");
-    c_prog_with(
-        name,
-        &cc_name(),
-        &["-DHAVE_PIDFD_SPAWN", &interp, &rpath],
-        "glibc-new",
-        None,
-        &[libc.to_str().unwrap(), loader.to_str().unwrap()],
-    )
+/// Another Debian release's glibc than the machine's (2.36), unpacked under target/
+/// by scripts/debian-glibc, for the C test programs of `on_glibc_new` and
+/// `on_glibc_old`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OtherGlibc {
+    /// Debian 13's 2.41: pidfd_spawn, today's posix_spawn, system and popen.
+    New,
+    /// Debian 11's 2.31: dlsym in libdl, libpthread apart, no
+    /// `__libc_single_threaded`, no close_range/closefrom wrappers or close-from
+    /// file action (Ubuntu 20.04 and RHEL 8-era images are of this age).
+    Old,
 }
 
-const GLIBC_NEW_LOADER: &str = "ld-linux-x86-64.so.2";
+impl OtherGlibc {
+    fn suite(self) -> &'static str {
+        match self {
+            OtherGlibc::New => "trixie",
+            OtherGlibc::Old => "bullseye",
+        }
+    }
 
-/// The directory of the newer glibc (scripts/glibc-new: Debian 13's, unpacked under
-/// target/), fetched on first use when the test command has not; the test fails
-/// with the reason when it cannot be had, or is older than 2.39.
-pub fn glibc_new_dir() -> PathBuf {
-    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let r = DIR.get_or_init(|| {
-        let out = Command::new(root().join("scripts").join("glibc-new"))
+    /// The packages unpacked: the runtime, and for the old one the headers and
+    /// start files its programs are built with (--sysroot).
+    fn packages(self) -> &'static [&'static str] {
+        match self {
+            OtherGlibc::New => &["libc6"],
+            OtherGlibc::Old => &["libc6", "libc6-dev", "linux-libc-dev"],
+        }
+    }
+
+    fn sub(self) -> &'static str {
+        match self {
+            OtherGlibc::New => "glibc-new",
+            OtherGlibc::Old => "glibc-old",
+        }
+    }
+
+    /// Is 2.`minor` what this environment is about?
+    fn fits(self, minor: u32) -> bool {
+        match self {
+            OtherGlibc::New => minor >= 39,
+            OtherGlibc::Old => minor < 34,
+        }
+    }
+}
+
+const GLIBC_LOADER: &str = "ld-linux-x86-64.so.2";
+
+/// The directory holding `which`'s libc.so.6 and loader, fetched on first use
+/// (scripts/test fetches both first); the test fails with the reason when it cannot
+/// be had or is not of the age the environment is about.
+pub fn other_glibc_dir(which: OtherGlibc) -> PathBuf {
+    static DIRS: [OnceLock<Result<PathBuf, String>>; 2] = [OnceLock::new(), OnceLock::new()];
+    let r = DIRS[which as usize].get_or_init(|| {
+        let out = Command::new(root().join("scripts").join("debian-glibc"))
+            .arg(which.suite())
+            .args(which.packages())
             .output()
-            .map_err(|e| format!("run scripts/glibc-new: {e}"))?;
+            .map_err(|e| format!("run scripts/debian-glibc: {e}"))?;
         if !out.status.success() {
-            return Err(format!("scripts/glibc-new failed: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!("scripts/debian-glibc {} failed: {}", which.suite(), String::from_utf8_lossy(&out.stderr)));
         }
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         // Its version, from its own libc (run as a program, glibc prints it first).
-        let v = Command::new(dir.join(GLIBC_NEW_LOADER))
+        let v = Command::new(dir.join(GLIBC_LOADER))
             .arg(dir.join("libc.so.6"))
             .output()
-            .map_err(|e| format!("run the new glibc: {e}"))?;
+            .map_err(|e| format!("run {}'s glibc: {e}", which.suite()))?;
         let text = String::from_utf8_lossy(&v.stdout);
         let minor = text
             .split("version 2.")
@@ -109,8 +137,8 @@ pub fn glibc_new_dir() -> PathBuf {
             .and_then(|t| t.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|n| n.parse::<u32>().ok());
         match minor {
-            Some(m) if m >= 39 => Ok(dir),
-            _ => Err(format!("the glibc in {} is not 2.39 or later: {}", dir.display(), text.lines().next().unwrap_or(""))),
+            Some(m) if which.fits(m) => Ok(dir),
+            _ => Err(format!("the glibc in {} is not what {which:?} is about: {}", dir.display(), text.lines().next().unwrap_or(""))),
         }
     });
     match r {
@@ -119,25 +147,71 @@ pub fn glibc_new_dir() -> PathBuf {
     }
 }
 
+/// The compiler arguments that build a program for `which`: (before the source,
+/// after it). Its loader is the interpreter and its directory the run path, so the
+/// program runs on that glibc whatever the machine's. The new one: the machine's
+/// headers, its `libc.so.6` named after the source so that symbols bind with its
+/// versions (`pidfd_spawn@GLIBC_2.39`), and `-DHAVE_PIDFD_SPAWN` (the C declares
+/// what the headers lack). The old one: its own headers and start files
+/// (`--sysroot`; the machine's would ask for GLIBC_2.34 symbols), and
+/// c-tests/old_glibc_compat.h for the GNU extensions it lacks.
+fn other_glibc_args(which: OtherGlibc) -> (Vec<String>, Vec<String>) {
+    let lib = other_glibc_dir(which);
+    let loader = lib.join(GLIBC_LOADER);
+    let mut pre = vec![format!("-Wl,--dynamic-linker={}", loader.display()), format!("-Wl,-rpath={}", lib.display())];
+    match which {
+        OtherGlibc::New => {
+            pre.push("-DHAVE_PIDFD_SPAWN".into());
+            (pre, vec![lib.join("libc.so.6").display().to_string(), loader.display().to_string()])
+        }
+        OtherGlibc::Old => {
+            let sysroot = root().join("target").join(format!("glibc-{}", which.suite())).join("root");
+            let dev = sysroot.join("usr").join("lib").join("x86_64-linux-gnu");
+            let compat = root().join("c-tests").join("old_glibc_compat.h");
+            pre.extend([
+                format!("--sysroot={}", sysroot.display()),
+                format!("-B{}/", dev.display()),
+                format!("-L{}", dev.display()),
+                format!("-L{}", lib.display()),
+                "-include".into(),
+                compat.display().to_string(),
+            ]);
+            (pre, vec![])
+        }
+    }
+}
+
+/// `c-tests/<name>.c` built for `which` (see `other_glibc_args`).
+pub fn c_prog_glibc(name: &str, which: OtherGlibc) -> PathBuf {
+    let (pre, post) = other_glibc_args(which);
+    let pre: Vec<&str> = pre.iter().map(String::as_str).collect();
+    let post: Vec<&str> = post.iter().map(String::as_str).collect();
+    let c = root().join("c-tests");
+    let headers = [c.join("old_glibc_compat.h"), c.join("gnu_ext_compat.h")];
+    let headers: Vec<&Path> = if which == OtherGlibc::Old { headers.iter().map(PathBuf::as_path).collect() } else { vec![] };
+    c_prog_with(name, &cc_name(), &pre, which.sub(), &headers, &post)
+}
+
 /// `c-tests/<name>.c` linked against musl (Debian's musl-gcc: dynamic, interpreter
 /// /lib/ld-musl-x86_64.so.1, as in Alpine images), with c-tests/musl_compat.h for
 /// the few GNU extensions the tests print with.
 pub fn c_prog_musl(name: &str) -> PathBuf {
-    let compat = root().join("c-tests").join("musl_compat.h");
-    c_prog_with(name, "musl-gcc", &["-include", compat.to_str().unwrap()], "musl", Some(&compat), &[])
+    let c = root().join("c-tests");
+    let (compat, shared) = (c.join("musl_compat.h"), c.join("gnu_ext_compat.h"));
+    c_prog_with(name, "musl-gcc", &["-include", compat.to_str().unwrap()], "musl", &[&compat, &shared], &[])
 }
 
 /// Build `c-tests/<name>.c` with `cc` into `target/c-tests/<sub>/<name>`, again
-/// whenever the source or `header` (a force-included file) is newer than the program.
-/// `libs` follow the source on the command line.
-fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&Path>, libs: &[&str]) -> PathBuf {
+/// whenever the source or one of `headers` (force-included files) is newer than the
+/// program. `libs` follow the source on the command line.
+fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, headers: &[&Path], libs: &[&str]) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let src = root().join("c-tests").join(format!("{name}.c"));
     let outdir = root().join("target").join("c-tests").join(sub);
     std::fs::create_dir_all(&outdir).unwrap();
     let out = outdir.join(name);
-    if !fresh(&out, &src) || header.is_some_and(|h| !fresh(&out, h)) {
+    if !fresh(&out, &src) || headers.iter().any(|h| !fresh(&out, h)) {
         let st = Command::new(cc)
             .args(["-O1", "-g", "-Wall", "-pthread"])
             .args(extra)
@@ -155,7 +229,7 @@ fn c_prog_with(name: &str, cc: &str, extra: &[&str], sub: &str, header: Option<&
 thread_local! {
     static MUSL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static AARCH64: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    static GLIBC_NEW: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    static OTHER_GLIBC: std::cell::Cell<Option<OtherGlibc>> = const { std::cell::Cell::new(None) };
     static SECCOMP: std::cell::Cell<Option<&'static str>> = const { std::cell::Cell::new(None) };
 }
 
@@ -177,20 +251,43 @@ pub fn on_musl(test: impl FnOnce()) {
 }
 
 /// Run a test body with every `c_prog` of this thread linked against and run on a
-/// newer glibc than the machine's (`c_prog_glibc_new`): Debian 13's 2.41 where the
+/// newer glibc than the machine's (`OtherGlibc::New`): Debian 13's 2.41 where the
 /// machine has Debian 12's 2.36. The programs these start (`/bin/sh`, the probe's
 /// `/bin/true`) keep the machine's: a tree with two glibcs in it, as a container
 /// image on an older host, or a program shipped with its own runtime.
 pub fn on_glibc_new(test: impl FnOnce()) {
-    glibc_new_dir();
-    GLIBC_NEW.with(|g| g.set(true));
-    test();
-    GLIBC_NEW.with(|g| g.set(false));
+    on_other_glibc(OtherGlibc::New, test);
 }
 
-/// This thread's test runs its C programs on the newer glibc (`on_glibc_new`).
-pub fn is_glibc_new() -> bool {
-    GLIBC_NEW.with(|g| g.get())
+/// The same on an older glibc (`OtherGlibc::Old`): Debian 11's 2.31.
+pub fn on_glibc_old(test: impl FnOnce()) {
+    on_other_glibc(OtherGlibc::Old, test);
+}
+
+fn on_other_glibc(which: OtherGlibc, test: impl FnOnce()) {
+    other_glibc_dir(which);
+    OTHER_GLIBC.with(|g| g.set(Some(which)));
+    test();
+    OTHER_GLIBC.with(|g| g.set(None));
+}
+
+/// The other glibc this thread's test runs its C programs on, if any.
+pub fn other_glibc() -> Option<OtherGlibc> {
+    OTHER_GLIBC.with(|g| g.get())
+}
+
+/// Whether this thread's C programs run on a libc that tells the shim cheaply that
+/// a process has one thread (glibc ≥ 2.32's `__libc_single_threaded`, or its count
+/// of threads, exported from 2.34): not musl, not the old glibc. Without it an exec
+/// cannot vouch for the fds it hands over (`EXECGUARD_HELD`), and the new program
+/// lists its own.
+pub fn counts_threads_cheaply() -> bool {
+    !is_musl() && !is_glibc_old()
+}
+
+/// This thread's test runs its C programs on the older glibc (`on_glibc_old`).
+pub fn is_glibc_old() -> bool {
+    other_glibc() == Some(OtherGlibc::Old)
 }
 
 /// The cross compiler of `on_aarch64` (Debian's gcc-aarch64-linux-gnu).
@@ -298,8 +395,8 @@ pub fn is_musl() -> bool {
 }
 
 /// Every scenario named, again in the other environments of issue 12: programs
-/// linked against musl (`musl::NAME`), against a newer glibc than the machine's
-/// (`glibc_new::NAME`, see `on_glibc_new`), and under c-tests/seccomp_deny.c in both
+/// linked against musl (`musl::NAME`), against a newer and an older glibc than the
+/// machine's (`glibc_new::NAME`, `glibc_old::NAME`, see `on_glibc_new`), and under c-tests/seccomp_deny.c in both
 /// flavours (`seccomp_enosys::NAME`, `seccomp_eperm::NAME`). The scenarios are the
 /// calling file's own test functions, run unchanged. The sectioned form also runs
 /// them on arm64 (`aarch64::NAME`, see `on_aarch64_too`): `everywhere` in all four,
@@ -319,6 +416,10 @@ macro_rules! in_other_environments {
         mod glibc_new {
             $( #[test] fn $e() { crate::common::on_glibc_new(super::$e) } )*
             $( #[test] fn $n() { crate::common::on_glibc_new(super::$n) } )*
+        }
+        mod glibc_old {
+            $( #[test] fn $e() { crate::common::on_glibc_old(super::$e) } )*
+            $( #[test] fn $n() { crate::common::on_glibc_old(super::$n) } )*
         }
         mod seccomp_enosys {
             $( #[test] fn $e() { crate::common::under_seccomp("enosys", super::$e) } )*
@@ -696,8 +797,8 @@ pub fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
     let c = dir.join(format!("{name}.c"));
     std::fs::write(&c, src).unwrap();
     let o = dir.join(name);
-    // As c_prog: built for the thread's environment (musl, arm64, the newer glibc),
-    // or natively.
+    // As c_prog: built for the thread's environment (musl, arm64, another glibc), or
+    // natively.
     let compiler = if is_musl() {
         "musl-gcc".to_string()
     } else if is_aarch64() {
@@ -706,14 +807,8 @@ pub fn cc(dir: &Path, name: &str, src: &str, args: &[&str]) -> PathBuf {
         cc_name()
     };
     let mut cmd = Command::new(compiler);
-    cmd.args(args).arg("-o").arg(&o).arg(&c);
-    if is_glibc_new() {
-        let lib = glibc_new_dir();
-        cmd.arg(format!("-Wl,--dynamic-linker={}", lib.join(GLIBC_NEW_LOADER).display()))
-            .arg(format!("-Wl,-rpath={}", lib.display()))
-            .arg(lib.join("libc.so.6"))
-            .arg(lib.join(GLIBC_NEW_LOADER));
-    }
+    let (pre, post) = other_glibc().map(other_glibc_args).unwrap_or_default();
+    cmd.args(pre).args(args).arg("-o").arg(&o).arg(&c).args(post);
     let st = cmd.status().expect("run cc");
     assert!(st.success(), "cc {name} failed");
     o
