@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         if (!d || dirfd(d) != fd)
             return 98;
     } else if (strcmp(change, "range") == 0) {
-#if defined(__GLIBC__) && __GLIBC_PREREQ(2, 34)
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
         if (close_range(fd, fd, CLOSE_RANGE_CLOEXEC) != 0) {
             /* An old kernel, or a seccomp filter that refuses the call. */
             printf("skip\n");

@@ -527,7 +527,7 @@ fn off_mode_makes_no_per_fd_tables() {
 /// code runs: each import is a symbol lookup through the objects of the process
 /// (about 0.3 µs here, with an IFUNC's resolver on top for the string functions),
 /// and so is each relocation that names one of the library's own exported symbols.
-/// Eight imports, and nothing of its own: a new libc call belongs in the real-function
+/// Eight imports, four of them weak, and nothing of its own: a new libc call belongs in the real-function
 /// table (src/real.rs, looked up on first use), a system call, or src/c/mem.c
 /// (docs/design.md, "Every Linux userland").
 #[test]
@@ -550,6 +550,16 @@ fn the_loader_binds_only_eight_imports() {
         "program_invocation_name",
     ];
     assert_eq!(imports, want, "the library's imports changed: each is bound at every process start");
+    // Strong only what every libc's libc.so defines (glibc since long before 2.17,
+    // musl): a strong import another libc lacks stops every process there from
+    // starting. `dlsym` was one: libdl's before glibc 2.34 (glibc_old:: tests).
+    let mut strong: Vec<String> = file
+        .dynamic_symbols()
+        .filter(|s| s.is_undefined() && !s.name().unwrap_or("").is_empty() && !s.is_weak())
+        .map(|s| s.name().unwrap().to_owned())
+        .collect();
+    strong.sort();
+    assert_eq!(strong, ["__errno_location", "dl_iterate_phdr", "environ", "getauxval"], "only these may be strong imports");
     let dynsym = file.dynamic_symbol_table().expect("a dynamic symbol table");
     let mut own = Vec::new();
     for (at, rel) in file.dynamic_relocations().expect("dynamic relocations") {
