@@ -157,6 +157,12 @@ static ALL_FILLED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBo
 #[link_section = ".text.hot.execguard"]
 fn fill(i: usize) -> usize {
     let Some((name, slot)) = entry(i) else { return 0 };
+    // Found missing before (a function this libc lacks, that the shim itself calls
+    // or a program reaches through the hook): not looked up again. The check is
+    // here, out of line, rather than in every hook's inline fast path.
+    if slot.load(Ordering::Relaxed) == MISSING {
+        return MISSING;
+    }
     fill_slot(name, slot)
 }
 
@@ -447,5 +453,10 @@ mod tests {
             let want = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char) } as usize;
             assert_eq!(slot.load(Ordering::Relaxed), if want == 0 { MISSING } else { want }, "{}", String::from_utf8_lossy(name));
         }
+        // An entry found missing is not looked up again (`sigignore`, which every
+        // libc here has, marked missing for the moment: fill keeps the mark).
+        let was = TABLE.sigignore.swap(MISSING, Ordering::Relaxed);
+        assert_eq!(fill(Idx::sigignore as usize), MISSING);
+        assert_eq!(TABLE.sigignore.swap(was, Ordering::Relaxed), MISSING);
     }
 }
