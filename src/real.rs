@@ -247,20 +247,21 @@ pub fn fill_for_vfork() {
 /// Load time only (the constructor, when src/resolve.rs cannot serve lookups): every
 /// entry still empty, by dlsym(RTLD_NEXT). Where this process has no `dlsym` (glibc
 /// before 2.34 without libdl loaded), by the shim's own lookup in the objects it
-/// can search (resolve::find_lenient): the alternative is no real function at all.
+/// can search (resolve::Lenient, one walk): the alternative is no real function at
+/// all.
 pub fn resolve_all_dlsym() {
     let has_dlsym = dlsym_present();
+    let lenient = if has_dlsym { None } else { Some(crate::resolve::Lenient::walk()) };
     for i in 0..COUNT {
         let Some((name, slot)) = entry(i) else { continue };
         if slot.load(Ordering::Relaxed) == 0 {
-            let p = if has_dlsym {
+            let p = match &lenient {
                 // RTLD_NEXT finds the definition after ours.
-                dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char).unwrap_or(0)
-            } else {
-                match crate::resolve::find_lenient(name) {
+                None => dlsym(libc::RTLD_NEXT, name.as_ptr() as *const c_char).unwrap_or(0),
+                Some(objs) => match objs.find(name) {
                     crate::resolve::Found::Addr(a) => a,
                     _ => 0,
-                }
+                },
             };
             slot.store(if p == 0 { MISSING } else { p }, Ordering::Relaxed);
         }

@@ -226,7 +226,7 @@ struct Collect<'a> {
     /// caller, the unit tests' binary), its definitions would win over libc's.
     vdso: usize,
     /// Leave out what cannot be searched (no GNU hash table, tables out of reach,
-    /// objects past SCOPE_MAX) instead of giving up: `find_lenient`.
+    /// objects past SCOPE_MAX) instead of giving up: `Lenient`.
     lenient: bool,
 }
 
@@ -254,20 +254,29 @@ impl<'a> Collect<'a> {
 }
 
 /// Load time only, where no `dlsym` exists to fall back on (glibc before 2.34
-/// without libdl loaded) and the snapshot could not serve: `name`'s first
-/// definition in the objects after this library that can be searched, leaving out
-/// those that cannot (found by neither way otherwise).
-pub fn find_lenient(name: &[u8]) -> Found {
-    let name = name.strip_suffix(&[0]).unwrap_or(name);
-    let mut list = [NO_OBJ; SCOPE_MAX];
-    let mut c = Collect::new(&mut list);
-    c.lenient = true;
-    walk(&mut c);
-    if !c.usable() {
-        return Found::Unserved;
+/// without libdl loaded) and the snapshot could not serve: the objects after this
+/// library that can be searched, leaving out those that cannot (found by neither
+/// way otherwise), walked once for every lookup `find` asks of it.
+pub struct Lenient {
+    list: [Obj; SCOPE_MAX],
+    n: usize,
+}
+
+impl Lenient {
+    pub fn walk() -> Lenient {
+        let mut list = [NO_OBJ; SCOPE_MAX];
+        let mut c = Collect::new(&mut list);
+        c.lenient = true;
+        walk(&mut c);
+        let n = if c.usable() { c.n } else { 0 };
+        Lenient { list, n }
     }
-    let n = c.n;
-    search(list.get(..n).unwrap_or(&[]), name)
+
+    /// `name`'s first definition in those objects.
+    pub fn find(&self, name: &[u8]) -> Found {
+        let name = name.strip_suffix(&[0]).unwrap_or(name);
+        search(self.list.get(..self.n).unwrap_or(&[]), name)
+    }
 }
 
 #[link_section = ".text.startup.execguard"]

@@ -194,7 +194,7 @@ fn pidfd_hooks_are_invisible_to_a_probe_by_name() {
 /// so the real functions are looked up another way at load — with dlsym where the
 /// process has one (glibc ≥ 2.34, or libdl loaded), and, on glibc 2.31 without
 /// libdl, by the shim's own lookup in the objects it can search
-/// (resolve::find_lenient). Before, a glibc 2.31 process without libdl did not start
+/// (resolve::Lenient). Before, a glibc 2.31 process without libdl did not start
 /// at all under the shim (dlsym was a strong import: "undefined symbol: dlsym").
 /// The program leaks a listener into `system("true")`: it runs, in every mode, and
 /// the leak is reported and fixed.
@@ -304,10 +304,27 @@ fn spawn_keep_case(via: Option<&str>) {
 /// also through system() and popen(), where the shell hands them on.
 #[test]
 fn c_posix_spawn_fix_with_strays_from_the_caller() {
-    for (mode, via) in ["log", "fix"].into_iter().flat_map(|m| [(m, None), (m, Some("system")), (m, Some("popen"))]) {
+    spawn_keep_strays_case(&[None, Some("system"), Some("popen")]);
+}
+
+/// pidfd_spawn (on the newer glibc) as posix_spawn above: the shim's own close
+/// actions in the child, in a forked worker that has not exec'd (the fds marked
+/// there instead), and from a caller with stray fds, which pass through.
+#[test]
+fn c_pidfd_spawn_fix_closes_in_the_child_with_strays_and_in_a_worker() {
+    common::on_glibc_new(|| {
+        spawn_keep_case(Some("pidfd_spawn"));
+        spawn_keep_strays_case(&[Some("pidfd_spawn")]);
+    });
+}
+
+/// spawn_keep under stray_launch, in log and fix mode, through each of `vias`
+/// (None: posix_spawn).
+fn spawn_keep_strays_case(vias: &[Option<&str>]) {
+    for (mode, via) in ["log", "fix"].into_iter().flat_map(|m| vias.iter().map(move |&v| (m, v))) {
         let d = common::tmpdir(&format!("spawn-keep-strays-{mode}-{}", via.unwrap_or("posix_spawn")));
         let log = d.join("log.jsonl");
-        let mut cmd = std::process::Command::new(common::c_prog("stray_launch"));
+        let mut cmd = common::command(&common::c_prog("stray_launch"));
         cmd.arg(common::c_prog("spawn_keep")).arg(probe()).current_dir(&d);
         if let Some(v) = via {
             // The same through the shell (spawn_keep's system and popen cases).
